@@ -1,0 +1,120 @@
+//! The command line: `serve` (the default), `token`, `sdl`.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::auth::token::{mint_dev_token, Subject, DEFAULT_DEV_SECRET};
+use crate::secret::Secret;
+use crate::{App, Config};
+
+#[derive(Parser)]
+#[command(name = "kyc-gateway", version, about = "One GraphQL API in front of several KYC providers")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the GraphQL API (what a bare `kyc-gateway` does). Without a configured provider, starts the sandbox.
+    Serve {
+        /// Address to listen on [env: KYC_GATEWAY_LISTEN; default 127.0.0.1:8080].
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+    },
+    /// Print a dev token that a sandbox-mode server accepts (signed with KYC_GATEWAY_DEV_SECRET).
+    Token {
+        /// The user id the token speaks for (a user token).
+        #[arg(long, required_unless_present = "client", conflicts_with = "client")]
+        sub: Option<String>,
+        /// Mint a client (service) token for this client name instead of a user token.
+        #[arg(long)]
+        client: Option<String>,
+        /// Space-separated scopes, e.g. "uid:read contact:read verification.plus:read".
+        #[arg(long, default_value = "")]
+        scope: String,
+        /// Lifetime in seconds.
+        #[arg(long, default_value_t = 3600)]
+        ttl: i64,
+    },
+    /// Print the schema SDL (the checked-in schema.graphql).
+    Sdl,
+}
+
+/// Runs the command line; what `main` does.
+pub fn main() -> ExitCode {
+    match Cli::parse().command.unwrap_or(Command::Serve { listen: None }) {
+        Command::Sdl => {
+            print!("{}", crate::graphql::sdl());
+            ExitCode::SUCCESS
+        }
+        Command::Token { sub, client, scope, ttl } => {
+            let secret = std::env::var("KYC_GATEWAY_DEV_SECRET")
+                .ok()
+                .filter(|s| !s.is_empty())
+                .map(Secret::new)
+                .unwrap_or_else(|| Secret::new(DEFAULT_DEV_SECRET));
+            let subject = match (sub, client) {
+                (_, Some(name)) => Subject::Client(name),
+                (Some(id), None) => Subject::User(id),
+                (None, None) => unreachable!("clap requires --sub or --client"),
+            };
+            println!("{}", mint_dev_token(&secret, &subject, &scope, ttl));
+            ExitCode::SUCCESS
+        }
+        Command::Serve { listen } => serve(listen),
+    }
+}
+
+fn serve(listen: Option<SocketAddr>) -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime starts");
+    match runtime.block_on(run(listen)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(listen: Option<SocketAddr>) -> anyhow::Result<()> {
+    let mut config = Config::from_env()?;
+    if let Some(listen) = listen {
+        config.listen = listen;
+    }
+    let app = App::build(config).await?;
+    let url = format!("http://{}", app.local_addr());
+    match app.sandbox() {
+        Some(sandbox) => {
+            tracing::info!(
+                "kyc-gateway {} listening on {url} in SANDBOX mode: no provider is configured, so the embedded \
+                 sandbox providers serve a generated population (sandbox Fractal at {}, {} users)",
+                env!("CARGO_PKG_VERSION"),
+                sandbox.fractal.base_url(),
+                sandbox.fractal.population().users.len()
+            );
+            tracing::info!("GraphiQL: {url}/  (send the header Authorization: Bearer <token>)");
+            tracing::info!(
+                "get a token: cargo run -q -- token --sub {} --scope \"uid:read contact:read verification.plus:read \
+                 verification.plus.details:read\"",
+                crate::sandbox::fractal::SEED_PERSON_UID
+            );
+        }
+        None => tracing::info!("kyc-gateway {} listening on {url}", env!("CARGO_PKG_VERSION")),
+    }
+    app.serve(async {
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down");
+    })
+    .await?;
+    Ok(())
+}

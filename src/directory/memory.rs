@@ -1,0 +1,103 @@
+//! The directory held in memory: the sandbox's, and a starting point for a deployment seeded from a file.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::RwLock;
+
+use serde::Deserialize;
+
+use super::{Directory, DirectoryError, FractalLink, FractalTokens};
+use crate::secret::Secret;
+
+#[derive(Default)]
+struct Entries {
+    fractal: HashMap<String, FractalLink>,
+    by_fractal_uid: HashMap<String, String>,
+}
+
+/// A [`Directory`] in process memory. Rotated tokens live only as long as the process.
+#[derive(Default)]
+pub struct InMemoryDirectory {
+    entries: RwLock<Entries>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileEntry {
+    user_id: String,
+    fractal: Option<FileFractal>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileFractal {
+    uid: String,
+    refresh_token: String,
+}
+
+impl InMemoryDirectory {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Reads links from a JSON file: `[{"user_id": "...", "fractal": {"uid": "...", "refresh_token": "..."}}]`.
+    pub fn from_json_file(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("cannot read directory file {}: {e}", path.display()))?;
+        let entries: Vec<FileEntry> = serde_json::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("directory file {} is not valid: {e}", path.display()))?;
+        let dir = Self::new();
+        for entry in entries {
+            if let Some(f) = entry.fractal {
+                let tokens = FractalTokens {
+                    access_token: None,
+                    access_expires_at: None,
+                    refresh_token: Secret::new(f.refresh_token),
+                };
+                dir.link_fractal(&entry.user_id, &f.uid, tokens);
+            }
+        }
+        Ok(dir)
+    }
+
+    /// Links `user_id` to the Fractal user `uid`.
+    pub fn link_fractal(&self, user_id: &str, uid: &str, tokens: FractalTokens) {
+        let mut entries = self.entries.write().expect("directory lock poisoned");
+        entries.by_fractal_uid.insert(uid.to_owned(), user_id.to_owned());
+        entries.fractal.insert(user_id.to_owned(), FractalLink { uid: uid.to_owned(), tokens });
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.read().expect("directory lock poisoned").fractal.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[async_trait::async_trait]
+impl Directory for InMemoryDirectory {
+    async fn knows(&self, user_id: &str) -> Result<bool, DirectoryError> {
+        Ok(self.entries.read().expect("directory lock poisoned").fractal.contains_key(user_id))
+    }
+
+    async fn fractal_link(&self, user_id: &str) -> Result<Option<FractalLink>, DirectoryError> {
+        Ok(self.entries.read().expect("directory lock poisoned").fractal.get(user_id).cloned())
+    }
+
+    async fn store_fractal_tokens(&self, user_id: &str, tokens: FractalTokens) -> Result<(), DirectoryError> {
+        let mut entries = self.entries.write().expect("directory lock poisoned");
+        match entries.fractal.get_mut(user_id) {
+            Some(link) => {
+                link.tokens = tokens;
+                Ok(())
+            }
+            None => Err(DirectoryError(format!("no Fractal link for user {user_id}"))),
+        }
+    }
+
+    async fn user_for_fractal_uid(&self, uid: &str) -> Result<Option<String>, DirectoryError> {
+        Ok(self.entries.read().expect("directory lock poisoned").by_fractal_uid.get(uid).cloned())
+    }
+}

@@ -1,0 +1,52 @@
+//! Who a gateway user is at each provider: `User.id` -> provider references and credentials.
+//!
+//! The directory is a trait so a deployment can keep it in a persistent store: Fractal refresh tokens rotate, and a
+//! rotated token that is not written back is a link lost for good. The in-memory implementation backs the sandbox.
+
+pub mod memory;
+
+use std::time::SystemTime;
+
+pub use memory::InMemoryDirectory;
+
+use crate::secret::Secret;
+
+/// A user's Fractal OAuth tokens, as obtained when the user linked Fractal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FractalTokens {
+    /// The current access token; `None` until the first refresh.
+    pub access_token: Option<Secret>,
+    /// When the access token stops working.
+    pub access_expires_at: Option<SystemTime>,
+    /// The rotating refresh token.
+    pub refresh_token: Secret,
+}
+
+/// A user's link to Fractal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FractalLink {
+    /// The user's Fractal `uid`.
+    pub uid: String,
+    pub tokens: FractalTokens,
+}
+
+/// The directory could not be read or written.
+#[derive(Debug, thiserror::Error)]
+#[error("directory unavailable: {0}")]
+pub struct DirectoryError(pub String);
+
+#[async_trait::async_trait]
+pub trait Directory: Send + Sync + 'static {
+    /// Whether `user_id` is a user the gateway knows (linked to at least one provider).
+    async fn knows(&self, user_id: &str) -> Result<bool, DirectoryError>;
+
+    /// The user's Fractal link, if they linked Fractal.
+    async fn fractal_link(&self, user_id: &str) -> Result<Option<FractalLink>, DirectoryError>;
+
+    /// Stores the user's new Fractal tokens. Called with a rotated refresh token before its access token is used, so
+    /// it must be durable when it returns.
+    async fn store_fractal_tokens(&self, user_id: &str, tokens: FractalTokens) -> Result<(), DirectoryError>;
+
+    /// The gateway user linked to a Fractal `uid` (the statistics speak in Fractal uids).
+    async fn user_for_fractal_uid(&self, uid: &str) -> Result<Option<String>, DirectoryError>;
+}

@@ -1,0 +1,248 @@
+//! The provider-neutral model: what every provider's answer is mapped into before the GraphQL layer sees it.
+
+pub mod details;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// A KYC provider behind the gateway.
+#[derive(async_graphql::Enum, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Provider {
+    /// Fractal ID.
+    Fractal,
+}
+
+impl Provider {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Provider::Fractal => "FRACTAL",
+        }
+    }
+}
+
+/// Where a verification stands, the same words for every provider (`providerStatus` keeps the provider's own).
+#[derive(async_graphql::Enum, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KycState {
+    /// Nothing submitted yet.
+    NotStarted,
+    /// Submitted; the provider is working on it.
+    Pending,
+    /// The applicant has to do something (resubmit, answer the provider).
+    ActionRequired,
+    /// A person at the provider is looking at it.
+    InReview,
+    Approved,
+    Rejected,
+    /// An approval that lapsed (expired proof of identity or address).
+    Expired,
+    /// The submission to the provider failed.
+    Error,
+}
+
+impl KycState {
+    /// How far along a verification is, for "the most advanced state" of an aggregate.
+    ///
+    /// Decided states rank above open ones, and an open state the provider or applicant is acting on ranks above one
+    /// that merely waits; ERROR and EXPIRED rank just above NOT_STARTED because the applicant has to start again.
+    fn progress(self) -> u8 {
+        match self {
+            KycState::NotStarted => 0,
+            KycState::Error => 1,
+            KycState::Expired => 2,
+            KycState::Pending => 3,
+            KycState::ActionRequired => 4,
+            KycState::InReview => 5,
+            KycState::Rejected => 6,
+            KycState::Approved => 7,
+        }
+    }
+}
+
+/// The outcome of a Fractal-style analysis.
+#[derive(async_graphql::Enum, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Credential {
+    Pending,
+    Approved,
+    Rejected,
+}
+
+/// The items of a level string: `"plus+selfie"` -> `["plus", "selfie"]` (trimmed, lower-case, without repeats).
+pub fn level_items(level: &str) -> Vec<String> {
+    let mut items: Vec<String> = Vec::new();
+    for item in level.split('+').map(|i| i.trim().to_ascii_lowercase()) {
+        if !item.is_empty() && !items.contains(&item) {
+            items.push(item);
+        }
+    }
+    items
+}
+
+/// One verification of one level (or add-on combination) at one provider.
+#[derive(Debug, Clone)]
+pub struct VerificationCase {
+    pub id: String,
+    pub provider: Provider,
+    pub level: String,
+    pub items: Vec<String>,
+    pub state: KycState,
+    pub provider_status: String,
+    pub credential: Option<Credential>,
+    pub journey_completed: Option<bool>,
+    /// The provider's details, keyed by the wire names of [`details::DETAIL_FIELDS`].
+    pub details: Option<Arc<serde_json::Map<String, serde_json::Value>>>,
+}
+
+/// A wallet currency, after the add-on used to request the wallet.
+#[derive(async_graphql::Enum, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum WalletCurrency {
+    Ada,
+    Algo,
+    Btc,
+    Eth,
+    Kar,
+    Sol,
+    Substrate,
+    Sui,
+    Xrp,
+}
+
+impl WalletCurrency {
+    pub const ALL: [WalletCurrency; 9] = [
+        WalletCurrency::Ada,
+        WalletCurrency::Algo,
+        WalletCurrency::Btc,
+        WalletCurrency::Eth,
+        WalletCurrency::Kar,
+        WalletCurrency::Sol,
+        WalletCurrency::Substrate,
+        WalletCurrency::Sui,
+        WalletCurrency::Xrp,
+    ];
+
+    /// The lower-case word used on the wire and in scopes (`verification.wallet-eth:read`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WalletCurrency::Ada => "ada",
+            WalletCurrency::Algo => "algo",
+            WalletCurrency::Btc => "btc",
+            WalletCurrency::Eth => "eth",
+            WalletCurrency::Kar => "kar",
+            WalletCurrency::Sol => "sol",
+            WalletCurrency::Substrate => "substrate",
+            WalletCurrency::Sui => "sui",
+            WalletCurrency::Xrp => "xrp",
+        }
+    }
+
+    pub fn parse(word: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str().eq_ignore_ascii_case(word))
+    }
+}
+
+/// An email address of the user.
+#[derive(Debug, Clone, async_graphql::SimpleObject)]
+pub struct Email {
+    pub address: String,
+    /// `registration` (verified, used to sign in), `journey` (unverified) or `obsolete`.
+    pub source_type: Option<String>,
+}
+
+/// A phone number of the user, in E.164 format.
+#[derive(Debug, Clone, async_graphql::SimpleObject)]
+pub struct Phone {
+    pub number: String,
+}
+
+/// A wallet the user provided during onboarding.
+#[derive(Debug, Clone, async_graphql::SimpleObject)]
+pub struct Wallet {
+    pub id: Option<async_graphql::ID>,
+    pub address: String,
+    pub currency: WalletCurrency,
+    /// Whether ownership of the wallet was confirmed.
+    pub verified: Option<bool>,
+}
+
+/// What one provider knows about one user.
+#[derive(Debug, Clone, Default)]
+pub struct ProviderProfile {
+    pub emails: Vec<Email>,
+    pub phones: Vec<Phone>,
+    pub wallets: Vec<Wallet>,
+    pub cases: Vec<VerificationCase>,
+}
+
+/// `KycState` of a level across cases: APPROVED when one provider approved every item of the level; otherwise the most
+/// advanced state among the cases covering any of its items that are not approved (PENDING when only partial
+/// approvals exist), NOT_STARTED when no case covers it.
+pub fn aggregate_state<'a>(level: &[String], cases: impl IntoIterator<Item = &'a VerificationCase>) -> KycState {
+    let mut approved: BTreeMap<&'static str, Vec<&str>> = BTreeMap::new();
+    let mut open: Option<KycState> = None;
+    for case in cases {
+        if !case.items.iter().any(|i| level.contains(i)) {
+            continue;
+        }
+        if case.state == KycState::Approved {
+            approved.entry(case.provider.as_str()).or_default().extend(case.items.iter().map(String::as_str));
+        } else if open.is_none_or(|best| case.state.progress() > best.progress()) {
+            open = Some(case.state);
+        }
+    }
+    if approved.values().any(|items| level.iter().all(|l| items.contains(&l.as_str()))) {
+        return KycState::Approved;
+    }
+    match open {
+        Some(state) => state,
+        // Approved parts of a level that is not wholly approved are still work in progress.
+        None if !approved.is_empty() => KycState::Pending,
+        None => KycState::NotStarted,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn case(level: &str, state: KycState) -> VerificationCase {
+        VerificationCase {
+            id: level.into(),
+            provider: Provider::Fractal,
+            level: level.into(),
+            items: level_items(level),
+            state,
+            provider_status: String::new(),
+            credential: None,
+            journey_completed: None,
+            details: None,
+        }
+    }
+
+    #[test]
+    fn level_strings_split_into_items() {
+        assert_eq!(level_items("plus+selfie"), ["plus", "selfie"]);
+        assert_eq!(level_items(" Basic + liveness+basic"), ["basic", "liveness"]);
+        assert!(level_items("").is_empty());
+    }
+
+    #[test]
+    fn a_level_is_approved_when_one_provider_approved_every_item() {
+        let level = level_items("plus+selfie");
+        let cases = [case("plus", KycState::Approved), case("selfie", KycState::Approved)];
+        assert_eq!(aggregate_state(&level, &cases), KycState::Approved);
+    }
+
+    #[test]
+    fn a_partly_approved_level_is_pending_or_the_most_advanced_open_state() {
+        let level = level_items("plus+selfie");
+        assert_eq!(aggregate_state(&level, &[case("plus", KycState::Approved)]), KycState::Pending);
+        let cases = [case("plus", KycState::Approved), case("selfie", KycState::Rejected)];
+        assert_eq!(aggregate_state(&level, &cases), KycState::Rejected);
+        let cases = [case("plus", KycState::Pending), case("selfie", KycState::ActionRequired)];
+        assert_eq!(aggregate_state(&level, &cases), KycState::ActionRequired);
+    }
+
+    #[test]
+    fn a_level_without_cases_is_not_started() {
+        assert_eq!(aggregate_state(&level_items("sow"), &[case("plus", KycState::Approved)]), KycState::NotStarted);
+    }
+}

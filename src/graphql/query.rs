@@ -1,0 +1,82 @@
+//! The query root.
+
+use std::collections::HashMap;
+
+use async_graphql::{Context, Object, Result, ID};
+
+use super::errors::{bad_input, coded, internal, unauthorized, NOT_A_USER_TOKEN};
+use super::scope::{principal, require};
+use super::stats::VerificationStats;
+use super::user::User;
+use super::Services;
+use crate::auth::{Principal, STATS_READ, USERS_READ};
+
+pub struct Query;
+
+/// A user the caller asked for by id: row level first, then whether the gateway knows the user at all.
+async fn lookup(ctx: &Context<'_>, p: &Principal, id: &str) -> Result<Option<User>> {
+    if !p.may_read_user(id) {
+        // The same answer whether or not the user exists: a user token learns nothing about other ids.
+        return Err(unauthorized(vec![vec![USERS_READ.to_owned()]]));
+    }
+    if p.user_id() == Some(id) {
+        return Ok(Some(User::new(id.to_owned())));
+    }
+    let known = ctx.data_unchecked::<Services>().directory.knows(id).await.map_err(|e| internal("directory", &e))?;
+    Ok(known.then(|| User::new(id.to_owned())))
+}
+
+#[Object]
+impl Query {
+    /// The user the token speaks for. Needs a user token.
+    async fn me(&self, ctx: &Context<'_>) -> Result<Option<User>> {
+        match principal(ctx).user_id() {
+            Some(id) => Ok(Some(User::new(id.to_owned()))),
+            None => {
+                Err(coded("`me` needs a user token; a client token reads users with `user(id:)`", NOT_A_USER_TOKEN))
+            }
+        }
+    }
+
+    /// A user by the company's user id: the caller's own, or any with `client.users:read`. Null for an unknown id.
+    async fn user(&self, ctx: &Context<'_>, id: ID) -> Result<Option<User>> {
+        lookup(ctx, principal(ctx), &id).await
+    }
+
+    /// Users by id, in the order asked (null where unknown or not readable; an error says which). At most the
+    /// configured number of ids (default 500); a repeated id is fetched once.
+    async fn users(&self, ctx: &Context<'_>, ids: Vec<ID>) -> Result<Vec<Option<User>>> {
+        let max = ctx.data_unchecked::<Services>().max_user_ids;
+        if ids.len() > max {
+            return Err(bad_input(format!("users(ids:) takes at most {max} ids, got {}", ids.len())));
+        }
+        let p = principal(ctx);
+        let mut seen: HashMap<&str, Option<User>> = HashMap::new();
+        let mut out = Vec::with_capacity(ids.len());
+        for (index, id) in ids.iter().enumerate() {
+            if let Some(user) = seen.get(id.as_str()) {
+                out.push(user.clone());
+                continue;
+            }
+            let user = match lookup(ctx, p, id).await {
+                Ok(user) => user,
+                Err(e) => {
+                    let mut error = ctx.set_error_path(e.into_server_error(ctx.item.pos));
+                    error.path.push(async_graphql::PathSegment::Index(index));
+                    ctx.add_error(error);
+                    None
+                }
+            };
+            seen.insert(id.as_str(), user.clone());
+            out.push(user);
+        }
+        Ok(out)
+    }
+
+    /// Fractal's verification statistics of this client.
+    #[graphql(requires_scopes = "client.stats:read")]
+    async fn verification_stats(&self, ctx: &Context<'_>) -> Result<Option<VerificationStats>> {
+        require(ctx, STATS_READ)?;
+        Ok(Some(VerificationStats))
+    }
+}

@@ -1,0 +1,11 @@
+//! Fractal ID: OAuth tokens (per user, rotating; and the client-credentials token for statistics), `GET /v2/users/me`
+//! and the `/v2/stats/*` endpoints.
+
+mod client;
+mod error;
+mod mapping;
+pub mod models;
+
+pub use client::{FractalClient, FractalConfig};
+pub use error::FractalError;
+pub use mapping::{StatusCounts, UserVerification};

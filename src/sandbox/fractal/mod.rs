@@ -1,0 +1,385 @@
+//! The sandbox Fractal ID: a real HTTP server speaking Fractal's token and resource API on loopback.
+//!
+//! Routes: `GET /authorize` (auto-approves the sandbox user named by the extra `uid` parameter), `POST /oauth/token`
+//! (authorization_code, refresh_token with rotation, client_credentials; parameters in the form body or the query
+//! string), `GET /v2/users/me`, and `GET /v2/stats/{total,country,user}-verifications`. Requests are counted.
+
+pub mod population;
+mod tokens;
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Serialize;
+
+pub use population::{Population, SandboxUser, SEED_PERSON_UID};
+use tokens::{Issued, Owner, TokenStore};
+
+use crate::auth::{Scopes, STATS_READ};
+use crate::providers::fractal::models::{OAuthError, TokenResponse, UserVerificationWire};
+use crate::sandbox::rng::random_token;
+use crate::secret::Secret;
+
+/// Every scope a sandbox user grants when linking: the gateway then decides per caller what to show.
+pub fn all_user_scopes() -> String {
+    let mut scopes = vec!["uid:read".to_owned(), "contact:read".to_owned()];
+    for item in population::LEVELS.iter().chain(population::ADD_ONS.iter()) {
+        scopes.push(crate::auth::verification_scope(item));
+        scopes.push(crate::auth::details_scope(item));
+    }
+    scopes.join(" ")
+}
+
+/// How the sandbox Fractal behaves.
+#[derive(Debug, Clone)]
+pub struct FractalSandboxConfig {
+    /// Generated users besides the seed person.
+    pub users: usize,
+    pub seed: u64,
+    /// Lifetime of access tokens (Fractal: 2 hours).
+    pub access_token_ttl: Duration,
+}
+
+impl Default for FractalSandboxConfig {
+    fn default() -> Self {
+        FractalSandboxConfig { users: 1000, seed: 42, access_token_ttl: Duration::from_secs(7200) }
+    }
+}
+
+/// Requests served, per endpoint.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct FractalCounts {
+    pub authorize: u64,
+    pub token_authorization_code: u64,
+    pub token_refresh: u64,
+    pub token_client_credentials: u64,
+    /// Token requests refused (bad client, bad grant, unsupported grant type).
+    pub token_refused: u64,
+    pub users_me: u64,
+    pub stats_total: u64,
+    pub stats_country: u64,
+    pub stats_users: u64,
+    /// Resource requests refused with 401 or 403.
+    pub resource_refused: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    authorize: AtomicU64,
+    token_authorization_code: AtomicU64,
+    token_refresh: AtomicU64,
+    token_client_credentials: AtomicU64,
+    token_refused: AtomicU64,
+    users_me: AtomicU64,
+    stats_total: AtomicU64,
+    stats_country: AtomicU64,
+    stats_users: AtomicU64,
+    resource_refused: AtomicU64,
+}
+
+fn bump(counter: &AtomicU64) {
+    counter.fetch_add(1, Ordering::Relaxed);
+}
+
+struct SandboxState {
+    population: Population,
+    client_id: String,
+    client_secret: Secret,
+    tokens: Mutex<TokenStore>,
+    counters: Counters,
+    /// The statistics never change: serialised once.
+    stats_total: Bytes,
+    stats_country: Bytes,
+    stats_users: Bytes,
+}
+
+/// A running sandbox Fractal.
+#[derive(Clone)]
+pub struct FractalSandbox {
+    base_url: String,
+    state: Arc<SandboxState>,
+}
+
+impl FractalSandbox {
+    /// Binds `127.0.0.1:0` and serves until the runtime stops.
+    pub async fn start(config: &FractalSandboxConfig) -> std::io::Result<Self> {
+        let population = Population::generate(config.users, config.seed);
+        let (stats_total, stats_country, stats_users) = stats(&population);
+        let state = Arc::new(SandboxState {
+            population,
+            client_id: "kyc-gateway-sandbox".into(),
+            client_secret: Secret::new(random_token()),
+            tokens: Mutex::new(TokenStore::new(config.access_token_ttl)),
+            counters: Counters::default(),
+            stats_total,
+            stats_country,
+            stats_users,
+        });
+        let router = Router::new()
+            .route("/authorize", get(authorize))
+            .route("/oauth/token", post(token))
+            .route("/v2/users/me", get(users_me))
+            .route("/v2/stats/total-verifications", get(stats_total_handler))
+            .route("/v2/stats/country-verifications", get(stats_country_handler))
+            .route("/v2/stats/user-verifications", get(stats_users_handler))
+            .with_state(state.clone());
+        let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+        let addr = listener.local_addr()?;
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, router).await {
+                tracing::error!(error = %e, "sandbox Fractal stopped");
+            }
+        });
+        Ok(FractalSandbox { base_url: format!("http://{addr}"), state })
+    }
+
+    /// Base URL of both the token and the resource API.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    pub fn client_id(&self) -> &str {
+        &self.state.client_id
+    }
+
+    pub fn client_secret(&self) -> Secret {
+        self.state.client_secret.clone()
+    }
+
+    pub fn population(&self) -> &Population {
+        &self.state.population
+    }
+
+    /// A refresh token for `uid` with every user scope, as if the user had just linked Fractal.
+    pub fn link_user(&self, uid: &str) -> Secret {
+        Secret::new(self.tokens().grant_refresh(uid, &all_user_scopes()))
+    }
+
+    pub fn counts(&self) -> FractalCounts {
+        let c = &self.state.counters;
+        let r = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        FractalCounts {
+            authorize: r(&c.authorize),
+            token_authorization_code: r(&c.token_authorization_code),
+            token_refresh: r(&c.token_refresh),
+            token_client_credentials: r(&c.token_client_credentials),
+            token_refused: r(&c.token_refused),
+            users_me: r(&c.users_me),
+            stats_total: r(&c.stats_total),
+            stats_country: r(&c.stats_country),
+            stats_users: r(&c.stats_users),
+            resource_refused: r(&c.resource_refused),
+        }
+    }
+
+    /// Expires every access token now, as if two hours had passed.
+    pub fn expire_access_tokens(&self) {
+        self.tokens().expire_access_tokens();
+    }
+
+    /// Whether the sandbox would still accept `refresh_token`.
+    pub fn refresh_token_is_valid(&self, refresh_token: &Secret) -> bool {
+        self.tokens().refresh_is_valid(refresh_token.expose())
+    }
+
+    fn tokens(&self) -> std::sync::MutexGuard<'_, TokenStore> {
+        self.state.tokens.lock().expect("sandbox token store poisoned")
+    }
+}
+
+fn stats(population: &Population) -> (Bytes, Bytes, Bytes) {
+    let mut total: BTreeMap<&str, u64> = BTreeMap::new();
+    let mut country: BTreeMap<&str, BTreeMap<&str, u64>> = BTreeMap::new();
+    let mut users = Vec::new();
+    for user in &population.users {
+        for case in &user.cases {
+            let status = case.stats_status();
+            *total.entry(status).or_default() += 1;
+            *country.entry(user.country).or_default().entry(status).or_default() += 1;
+            users.push(UserVerificationWire {
+                user_id: user.uid.clone(),
+                level: case.wire.level.clone(),
+                credential: status.into(),
+            });
+        }
+    }
+    (json(&total), json(&country), json(&users))
+}
+
+fn json<T: Serialize>(value: &T) -> Bytes {
+    Bytes::from(serde_json::to_vec(value).expect("plain data serialises"))
+}
+
+fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
+    let body = OAuthError { error: error.into(), error_description: Some(description.into()) };
+    let mut response = (status, Json(body)).into_response();
+    if status == StatusCode::UNAUTHORIZED {
+        let value = format!("Bearer error=\"{error}\"");
+        response.headers_mut().insert(header::WWW_AUTHENTICATE, value.parse().expect("ASCII header value"));
+    }
+    response
+}
+
+fn params(query: Option<String>, body: &[u8]) -> HashMap<String, String> {
+    let mut out: HashMap<String, String> =
+        serde_urlencoded::from_str(query.as_deref().unwrap_or("")).unwrap_or_default();
+    if let Ok(form) = serde_urlencoded::from_bytes::<Vec<(String, String)>>(body) {
+        out.extend(form);
+    }
+    out
+}
+
+async fn authorize(State(s): State<Arc<SandboxState>>, RawQuery(query): RawQuery) -> Response {
+    bump(&s.counters.authorize);
+    let p = params(query, &[]);
+    let get = |k: &str| p.get(k).map(String::as_str).unwrap_or("");
+    if get("client_id") != s.client_id || get("response_type") != "code" || get("redirect_uri").is_empty() {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "client_id, response_type=code and redirect_uri are required",
+        );
+    }
+    if get("state").is_empty() {
+        return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "state is required");
+    }
+    let redirect = get("redirect_uri");
+    let sep = if redirect.contains('?') { '&' } else { '?' };
+    let location = if s.population.get(get("uid")).is_none() {
+        let q = serde_urlencoded::to_string([
+            ("error", "access_denied"),
+            ("error_description", "the user refused"),
+            ("state", get("state")),
+        ])
+        .expect("strings encode");
+        format!("{redirect}{sep}{q}")
+    } else {
+        let scope = if get("scope").is_empty() { "uid:read" } else { get("scope") };
+        let code = s.tokens.lock().expect("token store").grant_code(get("uid"), scope, &s.client_id, redirect);
+        let q =
+            serde_urlencoded::to_string([("code", code.as_str()), ("state", get("state"))]).expect("strings encode");
+        format!("{redirect}{sep}{q}")
+    };
+    (StatusCode::FOUND, [(header::LOCATION, location)]).into_response()
+}
+
+fn token_response(issued: Issued, token_type: &str, ttl: Duration) -> Response {
+    let created_at = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    Json(TokenResponse {
+        access_token: issued.access_token,
+        token_type: token_type.into(),
+        expires_in: ttl.as_secs().max(1),
+        refresh_token: issued.refresh_token,
+        scope: issued.scope,
+        created_at,
+    })
+    .into_response()
+}
+
+async fn token(State(s): State<Arc<SandboxState>>, RawQuery(query): RawQuery, body: Bytes) -> Response {
+    let p = params(query, &body);
+    let get = |k: &str| p.get(k).map(String::as_str).unwrap_or("");
+    if get("client_id") != s.client_id || get("client_secret") != s.client_secret.expose() {
+        bump(&s.counters.token_refused);
+        return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", "unknown client or wrong secret");
+    }
+    let mut store = s.tokens.lock().expect("token store");
+    let ttl = store.access_ttl();
+    match get("grant_type") {
+        "authorization_code" => {
+            bump(&s.counters.token_authorization_code);
+            match store.exchange_code(get("code"), get("client_id"), get("redirect_uri")) {
+                Some(issued) => token_response(issued, "bearer", ttl),
+                None => refused(&s, "invalid_grant", "unknown, used or expired code, or another redirect_uri"),
+            }
+        }
+        "refresh_token" => {
+            bump(&s.counters.token_refresh);
+            match store.refresh(get("refresh_token")) {
+                Some(issued) => token_response(issued, "bearer", ttl),
+                None => refused(&s, "invalid_grant", "unknown or revoked refresh token"),
+            }
+        }
+        "client_credentials" => {
+            bump(&s.counters.token_client_credentials);
+            let scope = if get("scope").is_empty() { STATS_READ } else { get("scope") };
+            if scope.split_whitespace().any(|sc| sc != STATS_READ) {
+                return refused(&s, "invalid_scope", "client credentials grant only client.stats:read");
+            }
+            token_response(store.issue_client(&s.client_id, scope), "Bearer", ttl)
+        }
+        _ => refused(&s, "unsupported_grant_type", "use authorization_code, refresh_token or client_credentials"),
+    }
+}
+
+fn refused(s: &SandboxState, error: &str, description: &str) -> Response {
+    bump(&s.counters.token_refused);
+    oauth_error(StatusCode::BAD_REQUEST, error, description)
+}
+
+/// The bearer token's owner and scopes; `None` is Fractal's 401 (see [`invalid_token`]).
+fn bearer(s: &SandboxState, headers: &HeaderMap) -> Option<(Owner, Scopes)> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, t)| t.trim().to_owned())?;
+    let found = s.tokens.lock().expect("token store").use_access(&token)?;
+    Some((found.owner, Scopes::parse(&found.scope)))
+}
+
+fn invalid_token(s: &SandboxState) -> Response {
+    bump(&s.counters.resource_refused);
+    oauth_error(StatusCode::UNAUTHORIZED, "invalid_token", "missing, unknown or expired access token")
+}
+
+async fn users_me(State(s): State<Arc<SandboxState>>, headers: HeaderMap) -> Response {
+    bump(&s.counters.users_me);
+    let Some((owner, scopes)) = bearer(&s, &headers) else {
+        return invalid_token(&s);
+    };
+    let Owner::User(uid) = owner else {
+        bump(&s.counters.resource_refused);
+        return oauth_error(StatusCode::FORBIDDEN, "insufficient_scope", "a user token is required");
+    };
+    match s.population.get(&uid) {
+        Some(user) => Json(Population::render_me(user, &scopes)).into_response(),
+        None => oauth_error(StatusCode::NOT_FOUND, "not_found", "user not found"),
+    }
+}
+
+fn stats_answer(s: &SandboxState, headers: &HeaderMap, body: &Bytes) -> Response {
+    match bearer(s, headers) {
+        None => invalid_token(s),
+        Some((_, scopes)) if !scopes.has(STATS_READ) => {
+            bump(&s.counters.resource_refused);
+            oauth_error(StatusCode::FORBIDDEN, "insufficient_scope", "client.stats:read is required")
+        }
+        Some(_) => ([(header::CONTENT_TYPE, "application/json")], body.clone()).into_response(),
+    }
+}
+
+async fn stats_total_handler(State(s): State<Arc<SandboxState>>, headers: HeaderMap) -> Response {
+    bump(&s.counters.stats_total);
+    stats_answer(&s, &headers, &s.stats_total)
+}
+
+async fn stats_country_handler(State(s): State<Arc<SandboxState>>, headers: HeaderMap) -> Response {
+    bump(&s.counters.stats_country);
+    stats_answer(&s, &headers, &s.stats_country)
+}
+
+async fn stats_users_handler(State(s): State<Arc<SandboxState>>, headers: HeaderMap) -> Response {
+    bump(&s.counters.stats_users);
+    stats_answer(&s, &headers, &s.stats_users)
+}

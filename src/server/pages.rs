@@ -1,0 +1,18 @@
+//! GraphiQL, health and the JSON 404.
+
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use axum::Json;
+
+pub async fn graphiql() -> Html<String> {
+    Html(async_graphql::http::GraphiQLSource::build().endpoint("/graphql").title("kyc-gateway").finish())
+}
+
+/// Liveness: the process serves HTTP. It does not call providers, so a provider outage never restarts the gateway.
+pub async fn healthz() -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "status": "ok" }))
+}
+
+pub async fn not_found() -> Response {
+    (StatusCode::NOT_FOUND, Json(serde_json::json!({ "error": "not found" }))).into_response()
+}

@@ -1,0 +1,91 @@
+//! Every error has a stable code, and nothing internal leaks into messages.
+
+use kyc_gateway::config::{FractalSettings, JwtSettings};
+use kyc_gateway::secret::Secret;
+use serde_json::json;
+
+use crate::helpers::{client_token, spawn, spawn_with, user_token, SEED};
+
+#[tokio::test]
+async fn parse_validation_and_argument_errors_carry_codes() {
+    let app = spawn().await;
+    let token = user_token(SEED, "uid:read");
+    let cases = [
+        ("{ me { id }", json!({}), "GRAPHQL_PARSE_FAILED"),
+        ("{ me { nope } }", json!({}), "GRAPHQL_VALIDATION_FAILED"),
+        ("query($id: ID!) { user(id: $id) { id } }", json!({ "id": {"not": "an id"} }), "BAD_USER_INPUT"),
+        ("query($id: ID!) { user(id: $id) { id } }", json!({}), "BAD_USER_INPUT"),
+    ];
+    for (query, variables, code) in cases {
+        let answer = app.query_vars(&token, query, variables).await;
+        assert!(!answer.codes().is_empty(), "{query} should fail");
+        assert!(
+            answer.codes().iter().all(|c| c == code || c == "GRAPHQL_VALIDATION_FAILED"),
+            "{query}: {:?}",
+            answer.codes()
+        );
+    }
+}
+
+/// A production-mode app whose Fractal does not answer (a closed port) and whose directory links one user.
+async fn app_with_fractal_down() -> crate::helpers::TestApp {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", closed.local_addr().expect("addr"));
+    drop(closed);
+    let path = std::env::temp_dir().join(format!("kyc-gateway-directory-{}.json", std::process::id()));
+    std::fs::write(
+        &path,
+        r#"[{"user_id": "user-1", "fractal": {"uid": "f-1", "refresh_token": "refresh-token-value"}}]"#,
+    )
+    .expect("write");
+    spawn_with(|c| {
+        c.fractal = Some(FractalSettings {
+            auth_url: url.clone(),
+            resource_url: url.clone(),
+            client_id: "id".into(),
+            client_secret: Secret::new("client-secret-value"),
+        });
+        c.jwt = Some(JwtSettings {
+            secret: Secret::new("issuer-secret"),
+            issuer: "https://id.example.com/".into(),
+            audience: None,
+        });
+        c.directory_file = Some(path.clone());
+    })
+    .await
+}
+
+#[tokio::test]
+async fn an_unreachable_provider_nulls_its_fields_with_provider_unavailable_and_leaks_nothing() {
+    let app = app_with_fractal_down().await;
+    let claims = json!({ "iss": "https://id.example.com/", "sub": "user-1", "exp": 4_000_000_000u64,
+        "scope": "uid:read contact:read verification.basic:read client.stats:read" });
+    let token =
+        jsonwebtoken::encode(&Default::default(), &claims, &jsonwebtoken::EncodingKey::from_secret(b"issuer-secret"))
+            .expect("jwt");
+    let answer = app
+        .query(
+            &token,
+            "{ me { id emails { address } verificationCases { level } } verificationStats { total { approved } } }",
+        )
+        .await;
+    assert_eq!(answer.data("me.id"), "user-1", "the gateway's own data still arrives");
+    assert!(answer.data("me.emails").is_null());
+    assert_eq!(answer.data("me.verificationCases"), &json!([]));
+    assert_eq!(answer.codes().len(), 3, "{:#}", answer.body);
+    for error in answer.errors() {
+        assert_eq!(error["extensions"]["code"], "PROVIDER_UNAVAILABLE", "{error:#}");
+        assert_eq!(error["extensions"]["provider"], "FRACTAL");
+    }
+    let text = answer.body.to_string();
+    for secret_or_internal in ["127.0.0.1", "http", "client-secret-value", "refresh-token-value", "refused"] {
+        assert!(!text.contains(secret_or_internal), "{secret_or_internal} leaked: {text}");
+    }
+}
+
+#[tokio::test]
+async fn a_client_token_reading_an_unknown_user_gets_null_without_an_error() {
+    let app = spawn().await;
+    let answer = app.query(&client_token("client.users:read"), r#"{ user(id: "ghost") { id } }"#).await.ok();
+    assert!(answer.data("user").is_null());
+}

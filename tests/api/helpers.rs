@@ -1,0 +1,134 @@
+//! Shared helpers: start an app, mint tokens, send GraphQL, read answers.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use kyc_gateway::auth::token::{mint_dev_token, Subject, DEFAULT_DEV_SECRET};
+use kyc_gateway::directory::Directory;
+use kyc_gateway::sandbox::Sandbox;
+use kyc_gateway::secret::Secret;
+use kyc_gateway::{App, Config};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+pub use kyc_gateway::sandbox::fractal::SEED_PERSON_UID as SEED;
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub sandbox: Option<Sandbox>,
+    pub directory: Arc<dyn Directory>,
+    pub http: reqwest::Client,
+}
+
+/// A sandbox-mode app with the default population.
+pub async fn spawn() -> TestApp {
+    spawn_with(|_| {}).await
+}
+
+/// An app on `127.0.0.1:0` after `adjust` has changed the sandbox-mode defaults.
+pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
+    let mut config = Config { listen: SocketAddr::from(([127, 0, 0, 1], 0)), ..Config::default() };
+    adjust(&mut config);
+    let app = App::build(config).await.expect("the app builds");
+    let test_app = TestApp {
+        addr: app.local_addr(),
+        sandbox: app.sandbox().cloned(),
+        directory: app.directory(),
+        http: reqwest::Client::new(),
+    };
+    tokio::spawn(app.serve(std::future::pending()));
+    test_app
+}
+
+pub fn user_token(sub: &str, scope: &str) -> String {
+    mint_dev_token(&Secret::new(DEFAULT_DEV_SECRET), &Subject::User(sub.into()), scope, 300)
+}
+
+pub fn client_token(scope: &str) -> String {
+    mint_dev_token(&Secret::new(DEFAULT_DEV_SECRET), &Subject::Client("test-client".into()), scope, 300)
+}
+
+/// A GraphQL answer.
+#[derive(Debug)]
+pub struct Gql {
+    pub status: StatusCode,
+    pub body: Value,
+}
+
+impl Gql {
+    /// The value at a `data` path such as `"me.verificationCases.0.level"`.
+    pub fn data(&self, path: &str) -> &Value {
+        let mut v = &self.body["data"];
+        for part in path.split('.') {
+            v = match part.parse::<usize>() {
+                Ok(i) => &v[i],
+                Err(_) => &v[part],
+            };
+        }
+        v
+    }
+
+    pub fn errors(&self) -> Vec<Value> {
+        self.body["errors"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// The error whose path is `path` (dot-separated, as in [`Gql::data`]).
+    pub fn error_at(&self, path: &str) -> Option<Value> {
+        self.errors().into_iter().find(|e| {
+            let p: Vec<String> = e["path"]
+                .as_array()
+                .map(|a| a.iter().map(|s| s.as_str().map(str::to_owned).unwrap_or_else(|| s.to_string())).collect())
+                .unwrap_or_default();
+            p.join(".") == path
+        })
+    }
+
+    /// The `extensions.code` of every error.
+    pub fn codes(&self) -> Vec<String> {
+        self.errors().iter().map(|e| e["extensions"]["code"].as_str().unwrap_or("<none>").to_owned()).collect()
+    }
+
+    /// Asserts the answer has no errors.
+    pub fn ok(self) -> Self {
+        assert_eq!(self.status, StatusCode::OK, "{:#}", self.body);
+        assert!(self.errors().is_empty(), "unexpected errors: {:#}", self.body);
+        self
+    }
+}
+
+/// Asserts that `error` is a scope denial naming `scope` among its required scopes.
+pub fn assert_denied(error: Option<Value>, scope: &str) {
+    let error = error.expect("a denial error at that path");
+    assert_eq!(error["extensions"]["code"], "UNAUTHORIZED_FIELD_OR_TYPE", "{error:#}");
+    assert_eq!(error["message"], "Unauthorized field or type");
+    let required = error["extensions"]["requiredScopes"].to_string();
+    assert!(required.contains(scope), "requiredScopes {required} should name {scope}");
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub fn sandbox(&self) -> &Sandbox {
+        self.sandbox.as_ref().expect("a sandbox-mode app")
+    }
+
+    pub async fn query(&self, token: &str, query: &str) -> Gql {
+        self.query_vars(token, query, json!({})).await
+    }
+
+    pub async fn query_vars(&self, token: &str, query: &str, variables: Value) -> Gql {
+        let response = self
+            .http
+            .post(self.url("/graphql"))
+            .bearer_auth(token)
+            .json(&json!({ "query": query, "variables": variables }))
+            .send()
+            .await
+            .expect("the gateway answers");
+        let status = response.status();
+        let body = response.json().await.expect("a JSON body");
+        Gql { status, body }
+    }
+}

@@ -1,0 +1,12 @@
+//! Integration tests: the gateway and its sandbox providers on port 0, spoken to over real HTTP.
+
+mod helpers;
+
+mod auth;
+mod cli_and_schema;
+mod details;
+mod errors;
+mod scopes;
+mod stats;
+mod surface;
+mod tokens;

@@ -1,0 +1,212 @@
+//! Fractal credentials against the sandbox: per-user tokens refreshed with rotation, expiry, the client-credentials
+//! token's lifetime, and the sandbox's own OAuth behaviour.
+
+use std::time::Duration;
+
+use kyc_gateway::directory::FractalTokens;
+use kyc_gateway::secret::Secret;
+use reqwest::StatusCode;
+
+use crate::helpers::{client_token, spawn, spawn_with, TestApp};
+
+const EMAILS: &str = "{ me { emails { address } } }";
+
+async fn refresh_token(app: &TestApp, user: &str) -> Secret {
+    app.directory.fractal_link(user).await.expect("directory").expect("linked").tokens.refresh_token
+}
+
+fn user_of(app: &TestApp, index: usize) -> String {
+    app.sandbox().fractal.population().users[index].uid.clone()
+}
+
+#[tokio::test]
+async fn the_first_read_refreshes_the_link_once_and_stores_the_rotated_refresh_token() {
+    let app = spawn().await;
+    let user = user_of(&app, 3);
+    let r0 = refresh_token(&app, &user).await;
+    app.query(&crate::helpers::user_token(&user, "contact:read"), EMAILS).await.ok();
+    let r1 = refresh_token(&app, &user).await;
+    assert_ne!(r0, r1, "the rotated refresh token is stored");
+    assert!(!app.sandbox().fractal.refresh_token_is_valid(&r0), "the old pair died when the new access token was used");
+    assert!(app.sandbox().fractal.refresh_token_is_valid(&r1));
+    assert_eq!(app.sandbox().fractal.counts().token_refresh, 1);
+
+    app.query(&crate::helpers::user_token(&user, "contact:read"), EMAILS).await.ok();
+    assert_eq!(app.sandbox().fractal.counts().token_refresh, 1, "a valid access token is reused");
+}
+
+#[tokio::test]
+async fn an_access_token_refused_with_401_is_refreshed_and_the_read_retried() {
+    let app = spawn().await;
+    let user = user_of(&app, 4);
+    let token = crate::helpers::user_token(&user, "contact:read");
+    app.query(&token, EMAILS).await.ok();
+    app.sandbox().fractal.expire_access_tokens();
+    app.query(&token, EMAILS).await.ok();
+    let counts = app.sandbox().fractal.counts();
+    assert_eq!(counts.token_refresh, 2);
+    assert_eq!(counts.users_me, 3, "first read, the refused read, the retry");
+    assert_eq!(counts.resource_refused, 1);
+}
+
+#[tokio::test]
+async fn concurrent_reads_of_one_user_refresh_once() {
+    let app = spawn().await;
+    let user = user_of(&app, 5);
+    let token = crate::helpers::user_token(&user, "contact:read");
+    let reads = (0..20).map(|_| app.query(&token, EMAILS));
+    for answer in futures_util::future::join_all(reads).await {
+        answer.ok();
+    }
+    assert_eq!(app.sandbox().fractal.counts().token_refresh, 1);
+}
+
+#[tokio::test]
+async fn tokens_are_renewed_when_they_near_expiry() {
+    let app = spawn_with(|c| c.sandbox.fractal.access_token_ttl = Duration::from_secs(7)).await;
+    let user = user_of(&app, 6);
+    let token = crate::helpers::user_token(&user, "contact:read");
+    let stats = client_token("client.stats:read");
+    let q = "{ verificationStats { total { approved } } }";
+    app.query(&token, EMAILS).await.ok();
+    app.query(&stats, q).await.ok();
+    app.query(&token, EMAILS).await.ok();
+    app.query(&stats, q).await.ok();
+    let counts = app.sandbox().fractal.counts();
+    assert_eq!((counts.token_refresh, counts.token_client_credentials), (1, 1), "fresh tokens are reused");
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    app.query(&token, EMAILS).await.ok();
+    app.query(&stats, q).await.ok();
+    let counts = app.sandbox().fractal.counts();
+    assert_eq!((counts.token_refresh, counts.token_client_credentials), (2, 2), "tokens near expiry are renewed");
+    assert_eq!(counts.resource_refused, 0, "renewed before the provider refused them");
+}
+
+#[tokio::test]
+async fn a_revoked_link_nulls_the_fractal_fields_with_provider_unauthorized() {
+    let app = spawn().await;
+    let user = user_of(&app, 7);
+    let revoked = FractalTokens { access_token: None, access_expires_at: None, refresh_token: Secret::new("revoked") };
+    app.directory.store_fractal_tokens(&user, revoked).await.expect("stored");
+    let q = "{ me { emails { address } verificationCases { level } } }";
+    let answer = app.query(&crate::helpers::user_token(&user, "contact:read verification.basic:read"), q).await;
+    assert!(answer.data("me.emails").is_null());
+    assert_eq!(answer.data("me.verificationCases"), &serde_json::json!([]));
+    for error in answer.errors() {
+        assert_eq!(error["extensions"]["code"], "PROVIDER_UNAUTHORIZED");
+        assert_eq!(error["extensions"]["provider"], "FRACTAL");
+        assert!(!error["message"].as_str().expect("message").contains("revoked"), "no upstream detail");
+    }
+    assert_eq!(answer.errors().len(), 2);
+}
+
+#[tokio::test]
+async fn the_sandbox_runs_the_authorization_code_flow_once_per_code() {
+    let app = spawn().await;
+    let fractal = app.sandbox().fractal.clone();
+    let uid = user_of(&app, 8);
+    let no_redirect = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    let authorize = format!("{}/authorize", fractal.base_url());
+    let params = [
+        ("client_id", fractal.client_id()),
+        ("redirect_uri", "https://app.example.com/cb"),
+        ("response_type", "code"),
+        ("scope", "uid:read contact:read"),
+        ("state", "xyz"),
+        ("uid", uid.as_str()),
+    ];
+    let response = no_redirect.get(&authorize).query(&params).send().await.expect("answer");
+    assert_eq!(response.status(), StatusCode::FOUND);
+    let location = response.headers()["location"].to_str().expect("ascii").to_owned();
+    assert!(location.starts_with("https://app.example.com/cb?code=") && location.ends_with("&state=xyz"), "{location}");
+    let code = location.split("code=").nth(1).and_then(|s| s.split('&').next()).expect("code").to_owned();
+    let secret = fractal.client_secret();
+    let exchange = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("client_id", fractal.client_id()),
+        ("client_secret", secret.expose()),
+        ("redirect_uri", "https://app.example.com/cb"),
+    ];
+    let token_url = format!("{}/oauth/token", fractal.base_url());
+    let first = no_redirect.post(&token_url).form(&exchange).send().await.expect("answer");
+    assert_eq!(first.status(), StatusCode::OK);
+    let body: serde_json::Value = first.json().await.expect("json");
+    assert_eq!(body["token_type"], "bearer");
+    assert_eq!(body["scope"], "uid:read contact:read");
+    let me: serde_json::Value = no_redirect
+        .get(format!("{}/v2/users/me", fractal.base_url()))
+        .bearer_auth(body["access_token"].as_str().expect("token"))
+        .send()
+        .await
+        .expect("answer")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(me["uid"], uid.as_str());
+    assert!(me.get("emails").is_some() && me.get("wallets").is_none(), "Fractal filters by scope: {me}");
+    let again = no_redirect.post(&token_url).form(&exchange).send().await.expect("answer");
+    assert_eq!(again.status(), StatusCode::BAD_REQUEST, "a code is single use");
+
+    let denied =
+        no_redirect.get(&authorize).query(&[&params[..5], &[("uid", "nobody")]].concat()).send().await.expect("answer");
+    assert!(denied.headers()["location"].to_str().expect("ascii").contains("error=access_denied"));
+}
+
+#[tokio::test]
+async fn the_sandbox_refuses_wrong_credentials_like_fractal() {
+    let app = spawn().await;
+    let fractal = app.sandbox().fractal.clone();
+    let http = reqwest::Client::new();
+    let token_url = format!("{}/oauth/token", fractal.base_url());
+    let wrong_secret = http
+        .post(&token_url)
+        .form(&[("grant_type", "client_credentials"), ("client_id", fractal.client_id()), ("client_secret", "wrong")])
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(wrong_secret.status(), StatusCode::UNAUTHORIZED);
+    let secret = fractal.client_secret();
+    let bad_refresh = http
+        .post(&token_url)
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", "nope"),
+            ("client_id", fractal.client_id()),
+            ("client_secret", secret.expose()),
+        ])
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(bad_refresh.status(), StatusCode::BAD_REQUEST);
+    let body: serde_json::Value = bad_refresh.json().await.expect("json");
+    assert_eq!(body["error"], "invalid_grant");
+    let me = http.get(format!("{}/v2/users/me", fractal.base_url())).bearer_auth("nope").send().await.expect("answer");
+    assert_eq!(me.status(), StatusCode::UNAUTHORIZED);
+    assert!(me.headers().contains_key("www-authenticate"));
+    // A client-credentials token reads statistics, not users; and the query-string form of the token request works.
+    let client: serde_json::Value = http
+        .post(format!(
+            "{token_url}?grant_type=client_credentials&client_id={}&client_secret={}&scope=client.stats:read",
+            fractal.client_id(),
+            secret.expose()
+        ))
+        .send()
+        .await
+        .expect("answer")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(client["token_type"], "Bearer");
+    assert!(client.get("refresh_token").is_none());
+    let bearer = client["access_token"].as_str().expect("token");
+    let me = http.get(format!("{}/v2/users/me", fractal.base_url())).bearer_auth(bearer).send().await.expect("answer");
+    assert_eq!(me.status(), StatusCode::FORBIDDEN);
+    let stats = http
+        .get(format!("{}/v2/stats/total-verifications", fractal.base_url()))
+        .bearer_auth(bearer)
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(stats.status(), StatusCode::OK);
+}
