@@ -83,7 +83,13 @@ impl Config {
     /// Reads configuration through `var` (the environment, or a map in tests).
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
         let d = Config::default();
-        let fractal_vars = ["KYC_GATEWAY_FRACTAL_CLIENT_ID", "KYC_GATEWAY_FRACTAL_CLIENT_SECRET"];
+        // Any Fractal variable means a real Fractal: a half-configured one must fail, not fall back to the sandbox.
+        let fractal_vars = [
+            "KYC_GATEWAY_FRACTAL_CLIENT_ID",
+            "KYC_GATEWAY_FRACTAL_CLIENT_SECRET",
+            "KYC_GATEWAY_FRACTAL_AUTH_URL",
+            "KYC_GATEWAY_FRACTAL_RESOURCE_URL",
+        ];
         let fractal = if fractal_vars.iter().any(|v| var(v).is_some()) {
             let required = |name: &str| var(name).with_context(|| format!("{name} is required with a real Fractal"));
             Some(FractalSettings {
@@ -144,6 +150,12 @@ impl Config {
             bail!("KYC_GATEWAY_MAX_USER_IDS must be at least 1");
         }
         if self.is_sandbox() {
+            if self.jwt.is_some() {
+                bail!(
+                    "KYC_GATEWAY_JWT_SECRET and KYC_GATEWAY_JWT_ISSUER configure production mode, but no real provider \
+                     is configured; configure one, or unset them to run the sandbox"
+                );
+            }
             return Ok(());
         }
         let Some(jwt) = &self.jwt else {
@@ -201,6 +213,15 @@ mod tests {
     fn a_half_configured_fractal_names_the_missing_variable() {
         let err = from(&[("KYC_GATEWAY_FRACTAL_CLIENT_ID", "id")]).expect_err("secret missing").to_string();
         assert!(err.contains("KYC_GATEWAY_FRACTAL_CLIENT_SECRET"), "{err}");
+    }
+
+    #[test]
+    fn production_settings_without_a_real_provider_do_not_fall_back_to_the_sandbox() {
+        let err =
+            from(&[("KYC_GATEWAY_FRACTAL_AUTH_URL", "https://auth.fractal.id")]).expect_err("no client").to_string();
+        assert!(err.contains("KYC_GATEWAY_FRACTAL_CLIENT_ID"), "{err}");
+        let jwt = [("KYC_GATEWAY_JWT_SECRET", "s"), ("KYC_GATEWAY_JWT_ISSUER", "https://id")];
+        assert!(from(&jwt).expect_err("no provider").to_string().contains("production mode"));
     }
 
     #[test]

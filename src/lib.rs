@@ -46,7 +46,7 @@ impl App {
                 for user in &sandbox.fractal.population().users {
                     let tokens = FractalTokens {
                         access_token: None,
-                        access_expires_at: None,
+                        access_renew_at: None,
                         refresh_token: sandbox.fractal.link_user(&user.uid),
                     };
                     directory.link_fractal(&user.uid, &user.uid, tokens);

@@ -30,7 +30,7 @@ struct Claims {
     /// Scopes as an array (the `scp` convention of some identity providers).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     scp: Option<Vec<String>>,
-    /// Present on client (service) tokens: the name of the client.
+    /// The client the token was issued to; equal to `sub` on client (service) tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     client_id: Option<String>,
 }
@@ -99,6 +99,7 @@ impl TokenVerifier {
         validation.set_issuer(&[issuer]);
         validation.set_required_spec_claims(&["exp", "sub", "iss"]);
         validation.leeway = 5;
+        validation.validate_nbf = true;
         match audience {
             Some(aud) => validation.set_audience(&[aud]),
             None => validation.validate_aud = false,
@@ -130,9 +131,11 @@ impl TokenVerifier {
         if claims.sub.is_empty() {
             return Err(AuthError::Invalid);
         }
+        // A client-credentials token is about the client itself: its `sub` is its `client_id` (RFC 9068). A user's
+        // token names the client it was issued to as well, with the user as `sub`.
         Ok(match claims.client_id {
-            Some(name) => Principal::Client { name, scopes },
-            None => Principal::User { id: claims.sub, scopes },
+            Some(name) if name == claims.sub => Principal::Client { name, scopes },
+            _ => Principal::User { id: claims.sub, scopes },
         })
     }
 }
@@ -158,6 +161,23 @@ mod tests {
         let token = mint_dev_token(&secret(), &Subject::Client("mesh".into()), "client.users:read", 60);
         let p = TokenVerifier::hs256(&secret(), DEV_ISSUER, None).verify(&token).expect("valid");
         assert_eq!(p, Principal::Client { name: "mesh".into(), scopes: Scopes::parse("client.users:read") });
+    }
+
+    #[test]
+    fn a_user_token_naming_its_client_is_still_a_user_token() {
+        let claims = Claims {
+            iss: DEV_ISSUER.into(),
+            sub: "u1".into(),
+            exp: now() + 60,
+            iat: None,
+            scope: Some("uid:read".into()),
+            scp: None,
+            client_id: Some("web-app".into()),
+        };
+        let key = EncodingKey::from_secret(secret().expose().as_bytes());
+        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &key).expect("signs");
+        let p = TokenVerifier::hs256(&secret(), DEV_ISSUER, None).verify(&token).expect("valid");
+        assert_eq!(p.user_id(), Some("u1"));
     }
 
     #[test]

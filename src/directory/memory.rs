@@ -51,7 +51,7 @@ impl InMemoryDirectory {
             if let Some(f) = entry.fractal {
                 let tokens = FractalTokens {
                     access_token: None,
-                    access_expires_at: None,
+                    access_renew_at: None,
                     refresh_token: Secret::new(f.refresh_token),
                 };
                 dir.link_fractal(&entry.user_id, &f.uid, tokens);
@@ -93,7 +93,7 @@ impl Directory for InMemoryDirectory {
                 link.tokens = tokens;
                 Ok(())
             }
-            None => Err(DirectoryError(format!("no Fractal link for user {user_id}"))),
+            None => Err(DirectoryError("no Fractal link to store tokens for".into())),
         }
     }
 

@@ -16,8 +16,8 @@ use crate::secret::Secret;
 pub struct FractalTokens {
     /// The current access token; `None` until the first refresh.
     pub access_token: Option<Secret>,
-    /// When the access token stops working.
-    pub access_expires_at: Option<SystemTime>,
+    /// When to renew the access token: a little before it expires, so no request goes out with a dying token.
+    pub access_renew_at: Option<SystemTime>,
     /// The rotating refresh token.
     pub refresh_token: Secret,
 }

@@ -35,6 +35,15 @@ pub struct ErrorPolicyExtension {
     nulled: Mutex<Vec<ServerError>>,
 }
 
+/// `BAD_USER_INPUT` for async-graphql's complaints about argument and variable values, else `otherwise`.
+fn input_or(error: &ServerError, otherwise: &'static str) -> &'static str {
+    if INPUT_ERROR_PREFIXES.iter().any(|p| error.message.starts_with(p)) {
+        BAD_USER_INPUT
+    } else {
+        otherwise
+    }
+}
+
 fn has_code(error: &ServerError) -> bool {
     error.extensions.as_ref().is_some_and(|e| e.get("code").is_some())
 }
@@ -63,9 +72,15 @@ impl Extension for ErrorPolicyExtension {
         ctx: &ExtensionContext<'_>,
         next: NextValidation<'_>,
     ) -> Result<ValidationResult, Vec<ServerError>> {
-        next.run(ctx)
-            .await
-            .map_err(|errors| errors.into_iter().map(|e| with_code(e, GRAPHQL_VALIDATION_FAILED)).collect())
+        next.run(ctx).await.map_err(|errors| {
+            errors
+                .into_iter()
+                .map(|e| {
+                    let code = input_or(&e, GRAPHQL_VALIDATION_FAILED);
+                    with_code(e, code)
+                })
+                .collect()
+        })
     }
 
     async fn resolve(
@@ -91,11 +106,7 @@ impl Extension for ErrorPolicyExtension {
         response.errors = errors
             .map(|e| {
                 // What is left without a code comes from async-graphql's argument and variable coercion, or is a bug.
-                let code = if INPUT_ERROR_PREFIXES.iter().any(|p| e.message.starts_with(p)) {
-                    BAD_USER_INPUT
-                } else {
-                    INTERNAL_SERVER_ERROR
-                };
+                let code = input_or(&e, INTERNAL_SERVER_ERROR);
                 with_code(e, code)
             })
             .collect();

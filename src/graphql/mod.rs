@@ -29,7 +29,9 @@ pub struct Services {
 }
 
 fn builder() -> async_graphql::SchemaBuilder<query::Query, EmptyMutation, EmptySubscription> {
-    Schema::build(query::Query, EmptyMutation, EmptySubscription).extension(extension::ErrorPolicy)
+    // The deepest real query (user -> verificationCases -> details -> field) is 5 levels; 15 leaves room for
+    // fragments and introspection while refusing pathological nesting before any resolver runs.
+    Schema::build(query::Query, EmptyMutation, EmptySubscription).extension(extension::ErrorPolicy).limit_depth(15)
 }
 
 /// The schema with its services.

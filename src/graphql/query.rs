@@ -51,24 +51,24 @@ impl Query {
             return Err(bad_input(format!("users(ids:) takes at most {max} ids, got {}", ids.len())));
         }
         let p = principal(ctx);
-        let mut seen: HashMap<&str, Option<User>> = HashMap::new();
+        let mut seen: HashMap<&str, Result<Option<User>>> = HashMap::new();
         let mut out = Vec::with_capacity(ids.len());
         for (index, id) in ids.iter().enumerate() {
-            if let Some(user) = seen.get(id.as_str()) {
-                out.push(user.clone());
-                continue;
-            }
-            let user = match lookup(ctx, p, id).await {
-                Ok(user) => user,
-                Err(e) => {
-                    let mut error = ctx.set_error_path(e.into_server_error(ctx.item.pos));
-                    error.path.push(async_graphql::PathSegment::Index(index));
-                    ctx.add_error(error);
-                    None
+            let answer = match seen.get(id.as_str()) {
+                Some(answer) => answer.clone(),
+                None => {
+                    let answer = lookup(ctx, p, id).await;
+                    seen.insert(id.as_str(), answer.clone());
+                    answer
                 }
             };
-            seen.insert(id.as_str(), user.clone());
-            out.push(user);
+            out.push(answer.unwrap_or_else(|e| {
+                // Each position answers for itself: a repeated denied id is denied again, at its own index.
+                let mut error = ctx.set_error_path(e.into_server_error(ctx.item.pos));
+                error.path.push(async_graphql::PathSegment::Index(index));
+                ctx.add_error(error);
+                None
+            }));
         }
         Ok(out)
     }

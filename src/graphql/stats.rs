@@ -4,7 +4,9 @@ use async_graphql::{Context, Object, Result, SimpleObject, ID};
 use base64::Engine;
 
 use super::errors::{self, bad_input};
+use super::scope::{principal, require};
 use super::Services;
+use crate::auth::{UID_READ, USERS_READ};
 use crate::domain::KycState;
 use crate::providers::fractal::StatusCounts;
 
@@ -25,7 +27,7 @@ pub struct CountryStatusCounts {
 /// One user's verification of one level.
 #[derive(SimpleObject)]
 pub struct UserVerification {
-    /// The gateway user, when the Fractal user is linked to one.
+    /// The gateway user, when the Fractal user is linked to one and the caller holds `uid:read`.
     user_id: Option<ID>,
     level: String,
     /// Fractal's word: approved, pending, contacted, rejected or expired.
@@ -77,7 +79,9 @@ impl VerificationStats {
         Ok(rows.into_iter().map(|(country, counts)| CountryStatusCounts { country, counts }).collect())
     }
 
-    /// Every user's verification per level, a page at a time (`first` at most 500, default 50).
+    /// Every user's verification per level, a page at a time (`first` at most 500, default 50). Lists other users, so
+    /// it also needs `client.users:read`; `userId` needs `uid:read`.
+    #[graphql(requires_scopes = "client.stats:read client.users:read")]
     async fn users(
         &self,
         ctx: &Context<'_>,
@@ -93,16 +97,21 @@ impl VerificationStats {
             None => 0,
             Some(c) => offset_after(c).ok_or_else(|| bad_input("after is not a cursor of this connection"))?,
         };
+        require(ctx, USERS_READ)?;
+        let show_ids = principal(ctx).has(UID_READ);
         let services = ctx.data_unchecked::<Services>();
         let all = services.fractal.user_verifications().await.map_err(|e| errors::fractal(&e))?;
         let total = all.len();
         let mut edges = Vec::new();
         for (offset, row) in all.into_iter().enumerate().skip(start).take(first) {
-            let user_id = services
-                .directory
-                .user_for_fractal_uid(&row.fractal_uid)
-                .await
-                .map_err(|e| errors::internal("directory", &e))?;
+            let user_id = match show_ids {
+                true => services
+                    .directory
+                    .user_for_fractal_uid(&row.fractal_uid)
+                    .await
+                    .map_err(|e| errors::internal("directory", &e))?,
+                false => None,
+            };
             edges.push(UserVerificationEdge {
                 cursor: cursor(offset),
                 node: UserVerification {

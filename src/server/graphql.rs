@@ -18,6 +18,9 @@ use crate::auth::token::AuthError;
 use crate::auth::Principal;
 use crate::graphql::errors::{BAD_REQUEST, UNAUTHENTICATED};
 
+/// The most operations one batched POST may carry: each may fan out to every provider.
+const MAX_BATCH: usize = 20;
+
 fn error_body(message: &str, code: &str) -> Json<serde_json::Value> {
     Json(serde_json::json!({ "errors": [{ "message": message, "extensions": { "code": code } }] }))
 }
@@ -53,6 +56,12 @@ pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes
             return bad_request(StatusCode::BAD_REQUEST, &message);
         }
     };
+    if let BatchRequest::Batch(requests) = &batch {
+        if requests.len() > MAX_BATCH {
+            let message = format!("a batch holds at most {MAX_BATCH} operations, got {}", requests.len());
+            return bad_request(StatusCode::BAD_REQUEST, &message);
+        }
+    }
     let empty = match &batch {
         BatchRequest::Single(r) => r.query.trim().is_empty(),
         BatchRequest::Batch(rs) => rs.is_empty() || rs.iter().any(|r| r.query.trim().is_empty()),

@@ -6,6 +6,7 @@ mod auth;
 mod cli_and_schema;
 mod details;
 mod errors;
+mod logs;
 mod scopes;
 mod stats;
 mod surface;

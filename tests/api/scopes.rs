@@ -221,3 +221,57 @@ async fn kyc_state_refuses_an_empty_level() {
     let answer = app.query(&user_token(SEED, "verification.plus:read"), r#"{ me { kycState(level: " + ") } }"#).await;
     assert_eq!(answer.codes(), ["BAD_USER_INPUT"]);
 }
+
+#[tokio::test]
+async fn a_repeated_denied_id_is_denied_at_each_of_its_positions() {
+    let app = spawn().await;
+    let other = app.sandbox().fractal.population().users[9].uid.clone();
+    let q = format!(r#"{{ users(ids: ["{other}", "{SEED}", "{other}"]) {{ id }} }}"#);
+    let answer = app.query(&user_token(SEED, "uid:read"), &q).await;
+    assert_denied(answer.error_at("users.0"), "client.users:read");
+    assert_denied(answer.error_at("users.2"), "client.users:read");
+    assert_eq!(answer.data("users.1.id"), SEED);
+}
+
+#[tokio::test]
+async fn aliases_ask_the_same_rules_field_by_field() {
+    let app = spawn().await;
+    let q = r#"{ a: me { id } b: me { mail: emails { address } } c: me { plus: verificationCases(level: "plus") { level } } }"#;
+    let answer = app.query(&user_token(SEED, "uid:read verification.plus:read"), q).await;
+    assert_eq!(answer.data("a.id"), SEED);
+    assert!(answer.data("b.mail").is_null());
+    assert_denied(answer.error_at("b.mail"), "contact:read");
+    assert_eq!(answer.data("c.plus.0.level"), "plus");
+}
+
+#[tokio::test]
+async fn kyc_state_reports_open_and_refused_states_from_visible_cases_only() {
+    let app = spawn().await;
+    let pop = app.sandbox().fractal.population();
+    // A single-item case whose item no other case of its user covers: the level's state is that case's.
+    let find = |status: &str| {
+        pop.users
+            .iter()
+            .flat_map(|u| u.cases.iter().map(move |c| (u, c)))
+            .find(|(u, c)| {
+                let items = c.items();
+                items.len() == 1
+                    && c.stats_status() == status
+                    && u.cases.iter().filter(|o| o.items().contains(&items[0])).count() == 1
+            })
+            .map(|(u, c)| (u.uid.clone(), c.wire.level.clone()))
+            .unwrap_or_else(|| panic!("a user with a lone {status} single-item case"))
+    };
+    for (status, state) in [("pending", "PENDING"), ("contacted", "ACTION_REQUIRED"), ("rejected", "REJECTED")] {
+        let (uid, level) = find(status);
+        let token = client_token(&format!("client.users:read verification.{level}:read"));
+        let q = format!(r#"{{ user(id: "{uid}") {{ kycState(level: "{level}") }} }}"#);
+        assert_eq!(app.query(&token, &q).await.ok().data("user.kycState"), state, "{status} {level}");
+    }
+    // The seed person's `plus+selfie` case is pending, but a token reading only `plus` sees the approved `plus` case.
+    let token = user_token(SEED, "verification.plus:read");
+    let answer = app.query(&token, r#"{ me { kycState(level: "plus") } }"#).await.ok();
+    assert_eq!(answer.data("me.kycState"), "APPROVED");
+    let none = app.query(&user_token(SEED, "verification.sow:read"), r#"{ me { kycState(level: "sow") } }"#).await.ok();
+    assert_eq!(none.data("me.kycState"), "NOT_STARTED");
+}

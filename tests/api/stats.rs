@@ -47,7 +47,7 @@ async fn stats_totals_and_countries_match_the_sandbox_population() {
 async fn stats_users_pages_through_every_verification_with_cursors() {
     let app = spawn().await;
     let expected: usize = app.sandbox().fractal.population().users.iter().map(|u| u.cases.len()).sum();
-    let token = client_token("client.stats:read");
+    let token = client_token("client.stats:read client.users:read uid:read");
     let q = "query($after: String) { verificationStats { users(first: 500, after: $after) { totalCount edges { cursor node { userId level providerStatus state } } pageInfo { hasNextPage hasPreviousPage endCursor } } } }";
     let (mut after, mut seen, mut pages) = (serde_json::Value::Null, 0, 0);
     loop {
@@ -74,7 +74,7 @@ async fn stats_users_pages_through_every_verification_with_cursors() {
 #[tokio::test]
 async fn stats_users_refuses_a_bad_cursor_and_an_oversized_page() {
     let app = spawn().await;
-    let token = client_token("client.stats:read");
+    let token = client_token("client.stats:read client.users:read");
     for args in [r#"after: "bm9wZQ""#, "first: 501", "first: -1"] {
         let answer = app.query(&token, &format!("{{ verificationStats {{ users({args}) {{ totalCount }} }} }}")).await;
         assert!(answer.codes().contains(&"BAD_USER_INPUT".to_string()), "{args}: {:#}", answer.body);
@@ -92,4 +92,17 @@ async fn concurrent_stats_requests_fetch_one_client_credentials_token() {
     let counts = app.sandbox().fractal.counts();
     assert_eq!(counts.token_client_credentials, 1);
     assert_eq!(counts.stats_total, 20);
+}
+
+#[tokio::test]
+async fn stats_users_lists_other_users_only_with_users_read_and_their_ids_only_with_uid_read() {
+    let app = spawn().await;
+    let q = "{ verificationStats { total { approved } users(first: 3) { edges { node { userId level } } } } }";
+    let stats_only = app.query(&client_token("client.stats:read"), q).await;
+    assert!(stats_only.data("verificationStats.total.approved").is_u64(), "totals stay readable");
+    assert!(stats_only.data("verificationStats.users").is_null());
+    assert_denied(stats_only.error_at("verificationStats.users"), "client.users:read");
+    let no_ids = app.query(&client_token("client.stats:read client.users:read"), q).await.ok();
+    assert!(no_ids.data("verificationStats.users.edges.0.node.userId").is_null());
+    assert!(no_ids.data("verificationStats.users.edges.0.node.level").is_string());
 }

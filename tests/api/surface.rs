@@ -62,3 +62,30 @@ async fn an_unknown_path_is_a_json_404() {
     let response = app.http.get(app.url("/nope")).send().await.expect("answer");
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn a_batch_answers_each_operation_and_is_bounded() {
+    let app = spawn().await;
+    let token = user_token(SEED, "uid:read");
+    let batch = serde_json::json!([{ "query": "{ me { id } }" }, { "query": "{ a: me { id } }" }]);
+    let response = app.http.post(app.url("/graphql")).bearer_auth(&token).json(&batch).send().await.expect("answer");
+    let body: serde_json::Value = response.json().await.expect("json");
+    assert_eq!(body[0]["data"]["me"]["id"], SEED);
+    assert_eq!(body[1]["data"]["a"]["id"], SEED);
+
+    let too_many: Vec<_> = (0..21).map(|_| serde_json::json!({ "query": "{ me { id } }" })).collect();
+    let response = app.http.post(app.url("/graphql")).bearer_auth(&token).json(&too_many).send().await.expect("answer");
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn pathologically_deep_queries_are_refused_before_anything_runs() {
+    let app = spawn().await;
+    let mut query = String::from("{ __schema { types { fields { type ");
+    query.push_str(&"{ ofType ".repeat(16));
+    query.push_str("{ name }");
+    query.push_str(&" }".repeat(20));
+    let answer = app.query(&user_token(SEED, "uid:read"), &query).await;
+    assert!(answer.body["data"].is_null());
+    assert_eq!(answer.codes(), ["GRAPHQL_VALIDATION_FAILED"], "{:#}", answer.body);
+}

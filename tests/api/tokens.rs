@@ -86,7 +86,7 @@ async fn tokens_are_renewed_when_they_near_expiry() {
 async fn a_revoked_link_nulls_the_fractal_fields_with_provider_unauthorized() {
     let app = spawn().await;
     let user = user_of(&app, 7);
-    let revoked = FractalTokens { access_token: None, access_expires_at: None, refresh_token: Secret::new("revoked") };
+    let revoked = FractalTokens { access_token: None, access_renew_at: None, refresh_token: Secret::new("revoked") };
     app.directory.store_fractal_tokens(&user, revoked).await.expect("stored");
     let q = "{ me { emails { address } verificationCases { level } } }";
     let answer = app.query(&crate::helpers::user_token(&user, "contact:read verification.basic:read"), q).await;
@@ -209,4 +209,66 @@ async fn the_sandbox_refuses_wrong_credentials_like_fractal() {
         .await
         .expect("answer");
     assert_eq!(stats.status(), StatusCode::OK);
+}
+
+/// A directory that, when asked to store rotated tokens, records whether the new access token was already used.
+struct Watching {
+    inner: kyc_gateway::directory::InMemoryDirectory,
+    sandbox: kyc_gateway::sandbox::fractal::FractalSandbox,
+    old_refresh: Secret,
+    seen: std::sync::Mutex<Vec<(bool, u64)>>,
+}
+
+#[async_trait::async_trait]
+impl kyc_gateway::directory::Directory for Watching {
+    async fn knows(&self, user_id: &str) -> Result<bool, kyc_gateway::directory::DirectoryError> {
+        self.inner.knows(user_id).await
+    }
+    async fn fractal_link(
+        &self,
+        user_id: &str,
+    ) -> Result<Option<kyc_gateway::directory::FractalLink>, kyc_gateway::directory::DirectoryError> {
+        self.inner.fractal_link(user_id).await
+    }
+    async fn store_fractal_tokens(
+        &self,
+        user_id: &str,
+        tokens: FractalTokens,
+    ) -> Result<(), kyc_gateway::directory::DirectoryError> {
+        let old_still_valid = self.sandbox.refresh_token_is_valid(&self.old_refresh);
+        self.seen.lock().expect("lock").push((old_still_valid, self.sandbox.counts().users_me));
+        self.inner.store_fractal_tokens(user_id, tokens).await
+    }
+    async fn user_for_fractal_uid(&self, uid: &str) -> Result<Option<String>, kyc_gateway::directory::DirectoryError> {
+        self.inner.user_for_fractal_uid(uid).await
+    }
+}
+
+#[tokio::test]
+async fn the_rotated_refresh_token_is_stored_before_the_new_access_token_is_used() {
+    use kyc_gateway::providers::fractal::{FractalClient, FractalConfig};
+    let sandbox = kyc_gateway::sandbox::fractal::FractalSandbox::start(&Default::default()).await.expect("sandbox");
+    let uid = sandbox.population().users[10].uid.clone();
+    let old_refresh = sandbox.link_user(&uid);
+    let inner = kyc_gateway::directory::InMemoryDirectory::new();
+    let tokens = FractalTokens { access_token: None, access_renew_at: None, refresh_token: old_refresh.clone() };
+    inner.link_fractal(&uid, &uid, tokens);
+    let directory = std::sync::Arc::new(Watching {
+        inner,
+        sandbox: sandbox.clone(),
+        old_refresh: old_refresh.clone(),
+        seen: Default::default(),
+    });
+    let config = FractalConfig {
+        auth_url: sandbox.base_url().into(),
+        resource_url: sandbox.base_url().into(),
+        client_id: sandbox.client_id().into(),
+        client_secret: sandbox.client_secret(),
+        http: Default::default(),
+    };
+    let client = FractalClient::new(config, directory.clone());
+    let profile = client.profile(&uid).await.expect("read").expect("linked");
+    assert!(!profile.cases.is_empty());
+    assert_eq!(*directory.seen.lock().expect("lock"), [(true, 0)], "stored while the old pair lived, before any read");
+    assert!(!sandbox.refresh_token_is_valid(&old_refresh), "and the read then retired the old pair");
 }

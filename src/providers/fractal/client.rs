@@ -50,6 +50,11 @@ pub struct FractalClient {
     stripe_hasher: std::collections::hash_map::RandomState,
 }
 
+/// A token's lifetime from `expires_in`, bounded so that no answer can overflow the clock arithmetic.
+fn lifetime(expires_in: u64) -> Duration {
+    Duration::from_secs(expires_in.clamp(1, 30 * 24 * 3600))
+}
+
 /// Renew a token this long before it expires, but never more than half its lifetime early.
 fn renew_margin(lifetime: Duration) -> Duration {
     Duration::from_secs(60).min(lifetime / 2)
@@ -72,9 +77,11 @@ impl FractalClient {
         let Some(link) = self.directory.fractal_link(user_id).await? else {
             return Ok(None);
         };
-        let fresh = link.tokens.access_token.clone().filter(|_| {
-            link.tokens.access_expires_at.is_some_and(|at| at > SystemTime::now() + Duration::from_secs(5))
-        });
+        let fresh = link
+            .tokens
+            .access_token
+            .clone()
+            .filter(|_| link.tokens.access_renew_at.is_some_and(|at| at > SystemTime::now()));
         let access = match fresh {
             Some(token) => token,
             None => self.refresh_user(user_id, None).await?,
@@ -100,9 +107,9 @@ impl FractalClient {
             .fractal_link(user_id)
             .await?
             .ok_or_else(|| FractalError::Unauthorized("the Fractal link was removed".into()))?;
-        if let (Some(current), Some(expires)) = (&link.tokens.access_token, link.tokens.access_expires_at) {
+        if let (Some(current), Some(renew_at)) = (&link.tokens.access_token, link.tokens.access_renew_at) {
             let replaced = stale.is_some_and(|s| s != current) || stale.is_none();
-            if replaced && expires > SystemTime::now() + Duration::from_secs(5) {
+            if replaced && renew_at > SystemTime::now() {
                 return Ok(current.clone());
             }
         }
@@ -117,9 +124,10 @@ impl FractalClient {
         let refresh_token =
             token.refresh_token.ok_or_else(|| FractalError::Decode("refresh answer without a refresh token".into()))?;
         let access = Secret::new(token.access_token);
+        let lifetime = lifetime(token.expires_in);
         let tokens = FractalTokens {
             access_token: Some(access.clone()),
-            access_expires_at: Some(SystemTime::now() + Duration::from_secs(token.expires_in)),
+            access_renew_at: Some(SystemTime::now() + lifetime - renew_margin(lifetime)),
             refresh_token: Secret::new(refresh_token),
         };
         // Persist first: the old pair dies as soon as the new access token is used.
@@ -145,7 +153,7 @@ impl FractalClient {
         ];
         let response = self.http.post(join_url(&self.config.auth_url, "/oauth/token")).form(&form).send().await?;
         let token: TokenResponse = decode_token(response).await?;
-        let lifetime = Duration::from_secs(token.expires_in);
+        let lifetime = lifetime(token.expires_in);
         let secret = Secret::new(token.access_token);
         *cached =
             Some(AppToken { token: secret.clone(), refresh_at: Instant::now() + lifetime - renew_margin(lifetime) });
@@ -201,7 +209,17 @@ async fn decode<T: DeserializeOwned>(response: reqwest::Response) -> Result<T, F
 async fn decode_token(response: reqwest::Response) -> Result<TokenResponse, FractalError> {
     let status = response.status();
     if status == StatusCode::BAD_REQUEST || status == StatusCode::UNAUTHORIZED {
-        let error = response.json::<OAuthError>().await.map(|e| e.error).unwrap_or_else(|_| "unknown".into());
+        // Only OAuth's own error words reach the log, never free text from the provider.
+        const OAUTH_ERRORS: [&str; 6] = [
+            "invalid_request",
+            "invalid_client",
+            "invalid_grant",
+            "unauthorized_client",
+            "unsupported_grant_type",
+            "invalid_scope",
+        ];
+        let error = response.json::<OAuthError>().await.map(|e| e.error).unwrap_or_default();
+        let error = OAUTH_ERRORS.into_iter().find(|known| *known == error).unwrap_or("other");
         return Err(FractalError::Unauthorized(format!("token endpoint refused the grant: {error}")));
     }
     decode(response).await

@@ -32,8 +32,13 @@ pub(crate) fn case_state(status: Option<&str>, credential: Option<&str>) -> (Kyc
 fn case(uid: &str, wire: CaseWire) -> VerificationCase {
     let (state, credential) = case_state(wire.status.as_deref(), wire.credential.as_deref());
     VerificationCase {
-        // Seed 001's examples carry no case id; a stable one keeps GraphQL clients' caches sound.
-        id: wire.id.unwrap_or_else(|| format!("fractal:{uid}:{}", wire.level)),
+        // Seed 001's examples carry no case id; a stable one keeps GraphQL clients' caches sound. Hashed, so the id
+        // does not reveal the Fractal uid to a caller without `uid:read`.
+        id: wire.id.unwrap_or_else(|| {
+            let digest = ring::digest::digest(&ring::digest::SHA256, format!("{uid}\0{}", wire.level).as_bytes());
+            let hex: String = digest.as_ref()[..16].iter().map(|b| format!("{b:02x}")).collect();
+            format!("fractal-{hex}")
+        }),
         provider: Provider::Fractal,
         items: level_items(&wire.level),
         provider_status: wire.status.or(wire.credential).unwrap_or_else(|| "pending".to_owned()),

@@ -1,5 +1,6 @@
 //! The sandbox Fractal's OAuth token store, with Fractal's rotation rule: a refresh returns a new pair, and the old
-//! pair is revoked once the new access token is first used.
+//! pair is revoked once the new access token is first used. Refreshing again before that use keeps the chain: the
+//! first use of the newest access token revokes every pair before it.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -19,8 +20,8 @@ struct AccessGrant {
     owner: Owner,
     scope: String,
     expires_at: Instant,
-    /// The (refresh, access) pair this token replaced; revoked on this token's first use.
-    replaces: Option<(String, Option<String>)>,
+    /// The (refresh, access) pairs this token replaced; revoked on this token's first use.
+    replaces: Vec<(String, Option<String>)>,
 }
 
 #[derive(Debug, Clone)]
@@ -28,6 +29,8 @@ struct RefreshGrant {
     uid: String,
     scope: String,
     access: Option<String>,
+    /// Earlier pairs of this chain that are not revoked yet.
+    lineage: Vec<(String, Option<String>)>,
 }
 
 #[derive(Debug, Clone)]
@@ -71,7 +74,8 @@ impl TokenStore {
     /// A refresh token for `uid`, as if the user had just completed the authorization flow.
     pub fn grant_refresh(&mut self, uid: &str, scope: &str) -> String {
         let token = random_token();
-        self.refresh.insert(token.clone(), RefreshGrant { uid: uid.into(), scope: scope.into(), access: None });
+        let grant = RefreshGrant { uid: uid.into(), scope: scope.into(), access: None, lineage: Vec::new() };
+        self.refresh.insert(token.clone(), grant);
         token
     }
 
@@ -89,7 +93,7 @@ impl TokenStore {
         code
     }
 
-    fn issue_user(&mut self, uid: &str, scope: &str, replaces: Option<(String, Option<String>)>) -> Issued {
+    fn issue_user(&mut self, uid: &str, scope: &str, replaces: Vec<(String, Option<String>)>) -> Issued {
         let access_token = random_token();
         let refresh_token = random_token();
         self.access.insert(
@@ -98,12 +102,17 @@ impl TokenStore {
                 owner: Owner::User(uid.into()),
                 scope: scope.into(),
                 expires_at: Instant::now() + self.access_ttl,
-                replaces,
+                replaces: replaces.clone(),
             },
         );
         self.refresh.insert(
             refresh_token.clone(),
-            RefreshGrant { uid: uid.into(), scope: scope.into(), access: Some(access_token.clone()) },
+            RefreshGrant {
+                uid: uid.into(),
+                scope: scope.into(),
+                access: Some(access_token.clone()),
+                lineage: replaces,
+            },
         );
         Issued { access_token, refresh_token: Some(refresh_token), scope: scope.into() }
     }
@@ -114,13 +123,15 @@ impl TokenStore {
         if grant.client_id != client_id || grant.redirect_uri != redirect_uri || grant.expires_at < Instant::now() {
             return None;
         }
-        Some(self.issue_user(&grant.uid, &grant.scope, None))
+        Some(self.issue_user(&grant.uid, &grant.scope, Vec::new()))
     }
 
     /// Rotates a refresh token: a new pair; the old one lives until the new access token is used.
     pub fn refresh(&mut self, refresh_token: &str) -> Option<Issued> {
         let grant = self.refresh.get(refresh_token)?.clone();
-        Some(self.issue_user(&grant.uid, &grant.scope, Some((refresh_token.to_owned(), grant.access))))
+        let mut replaces = grant.lineage;
+        replaces.push((refresh_token.to_owned(), grant.access));
+        Some(self.issue_user(&grant.uid, &grant.scope, replaces))
     }
 
     pub fn issue_client(&mut self, client_id: &str, scope: &str) -> Issued {
@@ -131,7 +142,7 @@ impl TokenStore {
                 owner: Owner::Client(client_id.into()),
                 scope: scope.into(),
                 expires_at: Instant::now() + self.access_ttl,
-                replaces: None,
+                replaces: Vec::new(),
             },
         );
         Issued { access_token, refresh_token: None, scope: scope.into() }
@@ -144,7 +155,8 @@ impl TokenStore {
             return None;
         }
         let bearer = Bearer { owner: grant.owner.clone(), scope: grant.scope.clone() };
-        if let Some((old_refresh, old_access)) = grant.replaces.take() {
+        // Revoking what is already gone (a chain entry revoked earlier) is harmless.
+        for (old_refresh, old_access) in std::mem::take(&mut grant.replaces) {
             self.refresh.remove(&old_refresh);
             if let Some(old) = old_access {
                 self.access.remove(&old);
@@ -181,6 +193,7 @@ mod tests {
         let second = store.refresh(&r1).expect("refresh again");
         assert!(store.use_access(&second.access_token).is_some());
         assert!(!store.refresh_is_valid(&r1));
+        assert!(!store.refresh_is_valid(&r0), "the whole chain before the used token is revoked");
         assert!(store.use_access(&first.access_token).is_none(), "the replaced access token is revoked");
     }
 }
