@@ -11,6 +11,7 @@ use std::time::Duration;
 use anyhow::{bail, Context as _};
 
 use crate::auth::token::{DEFAULT_DEV_SECRET, DEV_ISSUER};
+use crate::domain::levels::LevelMap;
 use crate::providers::HttpPolicy;
 use crate::sandbox::SandboxConfig;
 use crate::secret::Secret;
@@ -22,6 +23,62 @@ pub struct FractalSettings {
     pub resource_url: String,
     pub client_id: String,
     pub client_secret: Secret,
+}
+
+/// A real Sumsub.
+#[derive(Debug, Clone)]
+pub struct SumsubSettings {
+    pub base_url: String,
+    pub app_token: Secret,
+    pub secret_key: Secret,
+}
+
+/// A real Sila.
+#[derive(Debug, Clone)]
+pub struct SilaSettings {
+    pub base_url: String,
+    pub app_handle: String,
+    pub client_id: String,
+    pub client_secret: Secret,
+}
+
+/// A real ident.
+#[derive(Debug, Clone)]
+pub struct IdentSettings {
+    /// The API root, ending in `/api/v1`.
+    pub base_url: String,
+    pub token: Secret,
+}
+
+/// How provider levels map to Fractal-style items, so one scope model covers every provider.
+#[derive(Debug, Clone)]
+pub struct LevelSettings {
+    /// Sumsub level names.
+    pub sumsub: LevelMap,
+    /// Sila KYC flow ids.
+    pub sila: LevelMap,
+    /// ident application types (`kyc`, `kyb`): the details scope that guards an application's `params`, and the
+    /// level its decision counts toward in `kycState`.
+    pub ident: LevelMap,
+}
+
+impl Default for LevelSettings {
+    fn default() -> Self {
+        LevelSettings {
+            sumsub: LevelMap::parse(DEFAULT_SUMSUB_LEVELS).expect("valid default"),
+            sila: LevelMap::parse(&default_sila_flows()).expect("valid default"),
+            ident: LevelMap::parse(DEFAULT_IDENT_TYPES).expect("valid default"),
+        }
+    }
+}
+
+/// Defaults for the sandbox levels.
+pub const DEFAULT_SUMSUB_LEVELS: &str =
+    "basic-kyc-level=basic+selfie+liveness; id-and-liveness=basic+liveness; plus-kyc-level=plus+selfie+liveness";
+pub const DEFAULT_IDENT_TYPES: &str = "kyc=basic; kyb=plus";
+fn default_sila_flows() -> String {
+    use crate::sandbox::sila::population::{FLOW_DOCUMENTS, FLOW_STANDARD};
+    format!("{FLOW_STANDARD}=basic+ssn; {FLOW_DOCUMENTS}=plus+selfie")
 }
 
 /// The issuer of callers' tokens in production mode (HS256 shared secret).
@@ -37,8 +94,14 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Signs and verifies sandbox dev tokens.
     pub dev_secret: Secret,
-    /// A real Fractal; `None` runs the sandbox.
+    /// Real providers. With none configured the gateway runs the sandbox; with some, the others stay off.
     pub fractal: Option<FractalSettings>,
+    pub sumsub: Option<SumsubSettings>,
+    pub sila: Option<SilaSettings>,
+    pub ident: Option<IdentSettings>,
+    pub levels: LevelSettings,
+    /// How a user id becomes a Sila user handle (`{user_id}` is replaced).
+    pub sila_user_handle_template: String,
     pub jwt: Option<JwtSettings>,
     /// Provider links to load at start (production mode).
     pub directory_file: Option<PathBuf>,
@@ -55,6 +118,11 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             dev_secret: Secret::new(DEFAULT_DEV_SECRET),
             fractal: None,
+            sumsub: None,
+            sila: None,
+            ident: None,
+            levels: LevelSettings::default(),
+            sila_user_handle_template: "{user_id}".into(),
             jwt: None,
             directory_file: None,
             sandbox: SandboxConfig::default(),
@@ -83,15 +151,11 @@ impl Config {
     /// Reads configuration through `var` (the environment, or a map in tests).
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
         let d = Config::default();
-        // Any Fractal variable means a real Fractal: a half-configured one must fail, not fall back to the sandbox.
-        let fractal_vars = [
-            "KYC_GATEWAY_FRACTAL_CLIENT_ID",
-            "KYC_GATEWAY_FRACTAL_CLIENT_SECRET",
-            "KYC_GATEWAY_FRACTAL_AUTH_URL",
-            "KYC_GATEWAY_FRACTAL_RESOURCE_URL",
-        ];
-        let fractal = if fractal_vars.iter().any(|v| var(v).is_some()) {
-            let required = |name: &str| var(name).with_context(|| format!("{name} is required with a real Fractal"));
+        // Any variable of a provider means that provider for real: a half-configured one must fail, not fall back to
+        // the sandbox.
+        let section = |prefix: &str, names: &[&str]| names.iter().any(|n| var(&format!("{prefix}{n}")).is_some());
+        let required = |name: &str| var(name).with_context(|| format!("{name} is required for that provider"));
+        let fractal = if section("KYC_GATEWAY_FRACTAL_", &["CLIENT_ID", "CLIENT_SECRET", "AUTH_URL", "RESOURCE_URL"]) {
             Some(FractalSettings {
                 auth_url: var("KYC_GATEWAY_FRACTAL_AUTH_URL").unwrap_or_else(|| "https://auth.fractal.id".into()),
                 resource_url: var("KYC_GATEWAY_FRACTAL_RESOURCE_URL")
@@ -102,6 +166,50 @@ impl Config {
         } else {
             None
         };
+        let sumsub = if section("KYC_GATEWAY_SUMSUB_", &["BASE_URL", "APP_TOKEN", "SECRET_KEY"]) {
+            Some(SumsubSettings {
+                base_url: var("KYC_GATEWAY_SUMSUB_BASE_URL").unwrap_or_else(|| "https://api.sumsub.com".into()),
+                app_token: Secret::new(required("KYC_GATEWAY_SUMSUB_APP_TOKEN")?),
+                secret_key: Secret::new(required("KYC_GATEWAY_SUMSUB_SECRET_KEY")?),
+            })
+        } else {
+            None
+        };
+        let sila = if section("KYC_GATEWAY_SILA_", &["BASE_URL", "APP_HANDLE", "CLIENT_ID", "CLIENT_SECRET"]) {
+            Some(SilaSettings {
+                base_url: var("KYC_GATEWAY_SILA_BASE_URL").unwrap_or_else(|| "https://api.silamoney.com".into()),
+                app_handle: required("KYC_GATEWAY_SILA_APP_HANDLE")?,
+                client_id: required("KYC_GATEWAY_SILA_CLIENT_ID")?,
+                client_secret: Secret::new(required("KYC_GATEWAY_SILA_CLIENT_SECRET")?),
+            })
+        } else {
+            None
+        };
+        let ident = if section("KYC_GATEWAY_IDENT_", &["BASE_URL", "TOKEN"]) {
+            Some(IdentSettings {
+                base_url: var("KYC_GATEWAY_IDENT_BASE_URL")
+                    .unwrap_or_else(|| "https://ident.provide.services/api/v1".into()),
+                token: Secret::new(required("KYC_GATEWAY_IDENT_TOKEN")?),
+            })
+        } else {
+            None
+        };
+        let level_map = |name: &str, default: LevelMap| -> anyhow::Result<LevelMap> {
+            match var(name) {
+                None => Ok(default),
+                Some(spec) => LevelMap::parse(&spec).map_err(|e| anyhow::anyhow!("{name} is not valid: {e}")),
+            }
+        };
+        let levels = LevelSettings {
+            sumsub: level_map("KYC_GATEWAY_SUMSUB_LEVELS", d.levels.sumsub.clone())?,
+            sila: level_map("KYC_GATEWAY_SILA_FLOWS", d.levels.sila.clone())?,
+            ident: level_map("KYC_GATEWAY_IDENT_TYPES", d.levels.ident.clone())?,
+        };
+        let sila_user_handle_template =
+            var("KYC_GATEWAY_SILA_USER_HANDLE_TEMPLATE").unwrap_or_else(|| d.sila_user_handle_template.clone());
+        if !sila_user_handle_template.contains("{user_id}") {
+            bail!("KYC_GATEWAY_SILA_USER_HANDLE_TEMPLATE must contain {{user_id}}");
+        }
         let jwt = match (var("KYC_GATEWAY_JWT_SECRET"), var("KYC_GATEWAY_JWT_ISSUER")) {
             (None, None) => None,
             (Some(secret), Some(issuer)) => {
@@ -126,6 +234,11 @@ impl Config {
             listen: parse("KYC_GATEWAY_LISTEN", var("KYC_GATEWAY_LISTEN"), d.listen)?,
             dev_secret: var("KYC_GATEWAY_DEV_SECRET").map(Secret::new).unwrap_or(d.dev_secret),
             fractal,
+            sumsub,
+            sila,
+            ident,
+            levels,
+            sila_user_handle_template,
             jwt,
             directory_file: var("KYC_GATEWAY_DIRECTORY_FILE").map(PathBuf::from),
             sandbox,
@@ -141,7 +254,7 @@ impl Config {
 
     /// Sandbox mode: no real provider configured.
     pub fn is_sandbox(&self) -> bool {
-        self.fractal.is_none()
+        self.fractal.is_none() && self.sumsub.is_none() && self.sila.is_none() && self.ident.is_none()
     }
 
     /// The start-up checks of production mode: a token issuer of its own, whose secret is not a dev secret.
@@ -213,6 +326,22 @@ mod tests {
     fn a_half_configured_fractal_names_the_missing_variable() {
         let err = from(&[("KYC_GATEWAY_FRACTAL_CLIENT_ID", "id")]).expect_err("secret missing").to_string();
         assert!(err.contains("KYC_GATEWAY_FRACTAL_CLIENT_SECRET"), "{err}");
+        let err = from(&[("KYC_GATEWAY_SUMSUB_APP_TOKEN", "prd:x")]).expect_err("secret key missing").to_string();
+        assert!(err.contains("KYC_GATEWAY_SUMSUB_SECRET_KEY"), "{err}");
+    }
+
+    #[test]
+    fn any_real_provider_leaves_sandbox_mode_and_level_maps_are_configurable() {
+        let c = from(&[
+            ("KYC_GATEWAY_IDENT_TOKEN", "t"),
+            ("KYC_GATEWAY_JWT_SECRET", "a-real-secret"),
+            ("KYC_GATEWAY_JWT_ISSUER", "https://id"),
+            ("KYC_GATEWAY_SUMSUB_LEVELS", "kyc-1=basic"),
+        ])
+        .expect("valid");
+        assert!(!c.is_sandbox() && c.fractal.is_none() && c.ident.is_some());
+        assert_eq!(c.levels.sumsub.items("kyc-1"), ["basic"]);
+        assert!(from(&[("KYC_GATEWAY_SILA_FLOWS", "nonsense")]).is_err());
     }
 
     #[test]

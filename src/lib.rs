@@ -22,8 +22,11 @@ use anyhow::Context as _;
 pub use config::Config;
 
 use auth::token::{TokenVerifier, DEV_ISSUER};
-use directory::{Directory, FractalTokens, InMemoryDirectory};
+use directory::{Directory, FractalTokens, InMemoryDirectory, ProviderRefs};
 use providers::fractal::{FractalClient, FractalConfig};
+use providers::ident::{IdentClient, IdentConfig};
+use providers::sila::{SilaClient, SilaConfig};
+use providers::sumsub::{SumsubClient, SumsubConfig};
 use sandbox::Sandbox;
 
 /// A gateway bound to its address, not yet serving.
@@ -34,54 +37,113 @@ pub struct App {
     directory: Arc<dyn Directory>,
 }
 
+/// The provider clients' configurations: the sandbox's, or the configured real ones.
+#[derive(Default)]
+struct Upstreams {
+    fractal: Option<FractalConfig>,
+    sumsub: Option<SumsubConfig>,
+    sila: Option<SilaConfig>,
+    ident: Option<IdentConfig>,
+}
+
+/// Points every provider at its sandbox and makes every sandbox user known, linked to Fractal where they are in
+/// the Fractal population (their gateway id is their Fractal uid).
+fn sandbox_upstreams(config: &Config, sandbox: &Sandbox, directory: &InMemoryDirectory) -> Upstreams {
+    for user in sandbox.users() {
+        directory.register(user, ProviderRefs::default());
+    }
+    for user in &sandbox.fractal.population().users {
+        let refresh_token = sandbox.fractal.link_user(&user.uid);
+        let tokens = FractalTokens { access_token: None, access_renew_at: None, refresh_token };
+        directory.link_fractal(&user.uid, &user.uid, tokens);
+    }
+    let http = config.http.clone();
+    Upstreams {
+        fractal: Some(FractalConfig {
+            auth_url: sandbox.fractal.base_url().to_owned(),
+            resource_url: sandbox.fractal.base_url().to_owned(),
+            client_id: sandbox.fractal.client_id().to_owned(),
+            client_secret: sandbox.fractal.client_secret(),
+            http: http.clone(),
+        }),
+        sumsub: Some(SumsubConfig {
+            base_url: sandbox.sumsub.base_url().to_owned(),
+            app_token: sandbox.sumsub.app_token(),
+            secret_key: sandbox.sumsub.secret_key(),
+            http: http.clone(),
+        }),
+        sila: Some(SilaConfig {
+            base_url: sandbox.sila.base_url().to_owned(),
+            app_handle: sandbox.sila.app_handle().to_owned(),
+            client_id: sandbox.sila.client_id().to_owned(),
+            client_secret: sandbox.sila.client_secret(),
+            user_handle_template: config.sila_user_handle_template.clone(),
+            http: http.clone(),
+        }),
+        ident: Some(IdentConfig { base_url: sandbox.ident.base_url(), token: sandbox.ident.application_token(), http }),
+    }
+}
+
+/// The configured real providers.
+fn real_upstreams(config: &Config) -> Upstreams {
+    let http = &config.http;
+    Upstreams {
+        fractal: config.fractal.as_ref().map(|f| FractalConfig {
+            auth_url: f.auth_url.clone(),
+            resource_url: f.resource_url.clone(),
+            client_id: f.client_id.clone(),
+            client_secret: f.client_secret.clone(),
+            http: http.clone(),
+        }),
+        sumsub: config.sumsub.as_ref().map(|s| SumsubConfig {
+            base_url: s.base_url.clone(),
+            app_token: s.app_token.clone(),
+            secret_key: s.secret_key.clone(),
+            http: http.clone(),
+        }),
+        sila: config.sila.as_ref().map(|s| SilaConfig {
+            base_url: s.base_url.clone(),
+            app_handle: s.app_handle.clone(),
+            client_id: s.client_id.clone(),
+            client_secret: s.client_secret.clone(),
+            user_handle_template: config.sila_user_handle_template.clone(),
+            http: http.clone(),
+        }),
+        ident: config.ident.as_ref().map(|i| IdentConfig {
+            base_url: i.base_url.clone(),
+            token: i.token.clone(),
+            http: http.clone(),
+        }),
+    }
+}
+
 impl App {
     /// Checks the configuration, starts the sandbox providers when no real one is configured, and binds the listener.
     pub async fn build(config: Config) -> anyhow::Result<App> {
         config.validate()?;
-        let (fractal, directory, sandbox, verifier) = match &config.fractal {
-            None => {
-                let sandbox = Sandbox::start(&config.sandbox).await.context("starting the sandbox providers")?;
-                let directory = InMemoryDirectory::new();
-                // Every sandbox user has linked Fractal; their gateway user id is their Fractal uid.
-                for user in &sandbox.fractal.population().users {
-                    let tokens = FractalTokens {
-                        access_token: None,
-                        access_renew_at: None,
-                        refresh_token: sandbox.fractal.link_user(&user.uid),
-                    };
-                    directory.link_fractal(&user.uid, &user.uid, tokens);
-                }
-                let fractal = FractalConfig {
-                    auth_url: sandbox.fractal.base_url().to_owned(),
-                    resource_url: sandbox.fractal.base_url().to_owned(),
-                    client_id: sandbox.fractal.client_id().to_owned(),
-                    client_secret: sandbox.fractal.client_secret(),
-                    http: config.http.clone(),
-                };
-                let verifier = TokenVerifier::hs256(&config.dev_secret, DEV_ISSUER, None);
-                (fractal, directory, Some(sandbox), verifier)
-            }
-            Some(real) => {
-                let directory = match &config.directory_file {
-                    Some(path) => InMemoryDirectory::from_json_file(path)?,
-                    None => InMemoryDirectory::new(),
-                };
-                let fractal = FractalConfig {
-                    auth_url: real.auth_url.clone(),
-                    resource_url: real.resource_url.clone(),
-                    client_id: real.client_id.clone(),
-                    client_secret: real.client_secret.clone(),
-                    http: config.http.clone(),
-                };
-                let jwt = config.jwt.as_ref().context("production mode needs a token issuer")?;
-                let verifier = TokenVerifier::hs256(&jwt.secret, &jwt.issuer, jwt.audience.as_deref());
-                (fractal, directory, None, verifier)
-            }
+        let (directory, sandbox, upstreams, verifier) = if config.is_sandbox() {
+            let sandbox = Sandbox::start(&config.sandbox).await.context("starting the sandbox providers")?;
+            let directory = InMemoryDirectory::new();
+            let upstreams = sandbox_upstreams(&config, &sandbox, &directory);
+            let verifier = TokenVerifier::hs256(&config.dev_secret, DEV_ISSUER, None);
+            (directory, Some(sandbox), upstreams, verifier)
+        } else {
+            let directory = match &config.directory_file {
+                Some(path) => InMemoryDirectory::from_json_file(path)?,
+                None => InMemoryDirectory::new(),
+            };
+            let jwt = config.jwt.as_ref().context("production mode needs a token issuer")?;
+            let verifier = TokenVerifier::hs256(&jwt.secret, &jwt.issuer, jwt.audience.as_deref());
+            (directory, None, real_upstreams(&config), verifier)
         };
         let directory: Arc<dyn Directory> = Arc::new(directory);
         let services = graphql::Services {
-            fractal: Arc::new(FractalClient::new(fractal, directory.clone())),
+            fractal: upstreams.fractal.map(|c| Arc::new(FractalClient::new(c, directory.clone()))),
+            sumsub: upstreams.sumsub.map(|c| Arc::new(SumsubClient::new(c))),
+            sila: upstreams.sila.map(|c| Arc::new(SilaClient::new(c))),
+            ident: upstreams.ident.map(|c| Arc::new(IdentClient::new(c))),
             directory: directory.clone(),
+            levels: Arc::new(config.levels.clone()),
             max_user_ids: config.max_user_ids,
         };
         let router = server::router(server::AppState { schema: graphql::schema(services), verifier });

@@ -28,3 +28,12 @@ impl fmt::Display for Secret {
         f.write_str("[redacted]")
     }
 }
+
+/// A random token (48 hex characters, 192 bits) from the operating system's generator: sandbox credentials, request
+/// references, idempotency keys.
+pub fn random_token() -> String {
+    use ring::rand::SecureRandom;
+    let mut bytes = [0u8; 24];
+    ring::rand::SystemRandom::new().fill(&mut bytes).expect("the OS random generator works");
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

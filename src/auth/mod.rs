@@ -12,6 +12,13 @@ pub const STATS_READ: &str = "client.stats:read";
 pub const UID_READ: &str = "uid:read";
 /// Scope for `User.emails` and `User.phones`.
 pub const CONTACT_READ: &str = "contact:read";
+/// Scope for KYC applications (ident).
+pub const KYC_APPLICATION_READ: &str = "kyc_application:read";
+/// Scope for creating KYC applications and updating their status.
+pub const KYC_APPLICATION_WRITE: &str = "kyc_application:write";
+/// Scope for what must not reach the applicant: Sumsub `clientComment`, Sila reason tags, ident
+/// `providerRepresentation`.
+pub const REVIEW_INTERNAL_READ: &str = "review.internal:read";
 /// Scope for every wallet, whatever its currency.
 pub const WALLET_READ: &str = "verification.wallet:read";
 

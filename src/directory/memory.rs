@@ -6,11 +6,12 @@ use std::sync::RwLock;
 
 use serde::Deserialize;
 
-use super::{Directory, DirectoryError, FractalLink, FractalTokens};
+use super::{Directory, DirectoryError, FractalLink, FractalTokens, ProviderRefs};
 use crate::secret::Secret;
 
 #[derive(Default)]
 struct Entries {
+    known: HashMap<String, ProviderRefs>,
     fractal: HashMap<String, FractalLink>,
     by_fractal_uid: HashMap<String, String>,
 }
@@ -26,6 +27,9 @@ pub struct InMemoryDirectory {
 struct FileEntry {
     user_id: String,
     fractal: Option<FileFractal>,
+    sumsub_applicant_id: Option<String>,
+    sila_user_handle: Option<String>,
+    ident_user_id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -40,7 +44,8 @@ impl InMemoryDirectory {
         Self::default()
     }
 
-    /// Reads links from a JSON file: `[{"user_id": "...", "fractal": {"uid": "...", "refresh_token": "..."}}]`.
+    /// Reads users from a JSON file: `[{"user_id": "...", "fractal": {"uid": "...", "refresh_token": "..."},
+    /// "sumsub_applicant_id": "...", "sila_user_handle": "...", "ident_user_id": "..."}]`; all but `user_id` optional.
     pub fn from_json_file(path: &Path) -> anyhow::Result<Self> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| anyhow::anyhow!("cannot read directory file {}: {e}", path.display()))?;
@@ -48,6 +53,12 @@ impl InMemoryDirectory {
             .map_err(|e| anyhow::anyhow!("directory file {} is not valid: {e}", path.display()))?;
         let dir = Self::new();
         for entry in entries {
+            let refs = ProviderRefs {
+                sumsub_applicant_id: entry.sumsub_applicant_id,
+                sila_user_handle: entry.sila_user_handle,
+                ident_user_id: entry.ident_user_id,
+            };
+            dir.register(&entry.user_id, refs);
             if let Some(f) = entry.fractal {
                 let tokens = FractalTokens {
                     access_token: None,
@@ -60,15 +71,22 @@ impl InMemoryDirectory {
         Ok(dir)
     }
 
-    /// Links `user_id` to the Fractal user `uid`.
+    /// Makes `user_id` a known user with these references.
+    pub fn register(&self, user_id: &str, refs: ProviderRefs) {
+        self.entries.write().expect("directory lock poisoned").known.insert(user_id.to_owned(), refs);
+    }
+
+    /// Links `user_id` (a known user from then on) to the Fractal user `uid`.
     pub fn link_fractal(&self, user_id: &str, uid: &str, tokens: FractalTokens) {
         let mut entries = self.entries.write().expect("directory lock poisoned");
+        entries.known.entry(user_id.to_owned()).or_default();
         entries.by_fractal_uid.insert(uid.to_owned(), user_id.to_owned());
         entries.fractal.insert(user_id.to_owned(), FractalLink { uid: uid.to_owned(), tokens });
     }
 
+    /// Known users.
     pub fn len(&self) -> usize {
-        self.entries.read().expect("directory lock poisoned").fractal.len()
+        self.entries.read().expect("directory lock poisoned").known.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -79,7 +97,11 @@ impl InMemoryDirectory {
 #[async_trait::async_trait]
 impl Directory for InMemoryDirectory {
     async fn knows(&self, user_id: &str) -> Result<bool, DirectoryError> {
-        Ok(self.entries.read().expect("directory lock poisoned").fractal.contains_key(user_id))
+        Ok(self.entries.read().expect("directory lock poisoned").known.contains_key(user_id))
+    }
+
+    async fn references(&self, user_id: &str) -> Result<ProviderRefs, DirectoryError> {
+        Ok(self.entries.read().expect("directory lock poisoned").known.get(user_id).cloned().unwrap_or_default())
     }
 
     async fn fractal_link(&self, user_id: &str) -> Result<Option<FractalLink>, DirectoryError> {

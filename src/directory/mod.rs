@@ -30,6 +30,16 @@ pub struct FractalLink {
     pub tokens: FractalTokens,
 }
 
+/// A user's references at the providers that identify users by a reference of their own. `None` means "derive it
+/// from the user id": Sumsub looks the applicant up by `externalUserId`, Sila derives the handle from a template,
+/// ident uses the user id.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProviderRefs {
+    pub sumsub_applicant_id: Option<String>,
+    pub sila_user_handle: Option<String>,
+    pub ident_user_id: Option<String>,
+}
+
 /// The directory could not be read or written.
 #[derive(Debug, thiserror::Error)]
 #[error("directory unavailable: {0}")]
@@ -37,8 +47,11 @@ pub struct DirectoryError(pub String);
 
 #[async_trait::async_trait]
 pub trait Directory: Send + Sync + 'static {
-    /// Whether `user_id` is a user the gateway knows (linked to at least one provider).
+    /// Whether `user_id` is a user the gateway knows.
     async fn knows(&self, user_id: &str) -> Result<bool, DirectoryError>;
+
+    /// The user's Sumsub, Sila and ident references (defaults where none is stored).
+    async fn references(&self, user_id: &str) -> Result<ProviderRefs, DirectoryError>;
 
     /// The user's Fractal link, if they linked Fractal.
     async fn fractal_link(&self, user_id: &str) -> Result<Option<FractalLink>, DirectoryError>;

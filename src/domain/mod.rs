@@ -1,21 +1,45 @@
 //! The provider-neutral model: what every provider's answer is mapped into before the GraphQL layer sees it.
 
+pub mod application;
 pub mod details;
+pub mod labels;
+pub mod levels;
+pub mod states;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// A KYC provider behind the gateway.
-#[derive(async_graphql::Enum, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(async_graphql::Enum, Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Provider {
     /// Fractal ID.
     Fractal,
+    /// Sumsub.
+    Sumsub,
+    /// Sila (Advanced KYC).
+    Sila,
+    /// Provide's `ident`, which dispatches KYC applications to Vouched and IdentityMind. Its applications are listed
+    /// under `kycApplications` and count toward `kycState`; it has no verification cases of its own.
+    Ident,
 }
 
 impl Provider {
+    /// The name in `extensions.provider`, as in the GraphQL enum.
     pub fn as_str(self) -> &'static str {
         match self {
             Provider::Fractal => "FRACTAL",
+            Provider::Sumsub => "SUMSUB",
+            Provider::Sila => "SILA",
+            Provider::Ident => "IDENT",
+        }
+    }
+
+    pub fn display_name(self) -> &'static str {
+        match self {
+            Provider::Fractal => "Fractal",
+            Provider::Sumsub => "Sumsub",
+            Provider::Sila => "Sila",
+            Provider::Ident => "ident",
         }
     }
 }
@@ -77,6 +101,30 @@ pub fn level_items(level: &str) -> Vec<String> {
     items
 }
 
+/// A provider's review of a case (Sumsub's `reviewResult`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Review {
+    /// `GREEN` or `RED`.
+    pub answer: Option<String>,
+    /// `FINAL` or `RETRY`.
+    pub reject_type: Option<String>,
+    pub reject_labels: Vec<String>,
+    /// May be shown to the applicant.
+    pub moderation_comment: Option<String>,
+    /// Must not reach the applicant: may hold private information.
+    pub client_comment: Option<String>,
+}
+
+/// Where to fetch a case's internal reason tags when a caller asks for them (they cost a call of their own).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReasonsRef {
+    pub provider: Provider,
+    /// Who the case is about, in the provider's terms (Sila: the user handle).
+    pub subject: String,
+    /// The provider's id of the case.
+    pub id: String,
+}
+
 /// One verification of one level (or add-on combination) at one provider.
 #[derive(Debug, Clone)]
 pub struct VerificationCase {
@@ -90,6 +138,41 @@ pub struct VerificationCase {
     pub journey_completed: Option<bool>,
     /// The provider's details, keyed by the wire names of [`details::DETAIL_FIELDS`].
     pub details: Option<Arc<serde_json::Map<String, serde_json::Value>>>,
+    pub review: Option<Review>,
+    /// Whether the applicant may submit again (Sumsub RETRY, Sila documents_required, ident remediate).
+    pub retryable: Option<bool>,
+    pub reasons: Option<ReasonsRef>,
+    pub requested_at: Option<time::OffsetDateTime>,
+    pub updated_at: Option<time::OffsetDateTime>,
+}
+
+impl VerificationCase {
+    /// A case with the fields every provider has; the rest empty.
+    pub fn new(
+        provider: Provider,
+        id: String,
+        level: String,
+        items: Vec<String>,
+        state: KycState,
+        status: String,
+    ) -> Self {
+        VerificationCase {
+            id,
+            provider,
+            level,
+            items,
+            state,
+            provider_status: status,
+            credential: None,
+            journey_completed: None,
+            details: None,
+            review: None,
+            retryable: None,
+            reasons: None,
+            requested_at: None,
+            updated_at: None,
+        }
+    }
 }
 
 /// A wallet currency, after the add-on used to request the wallet.
@@ -204,17 +287,7 @@ mod tests {
     use super::*;
 
     fn case(level: &str, state: KycState) -> VerificationCase {
-        VerificationCase {
-            id: level.into(),
-            provider: Provider::Fractal,
-            level: level.into(),
-            items: level_items(level),
-            state,
-            provider_status: String::new(),
-            credential: None,
-            journey_completed: None,
-            details: None,
-        }
+        VerificationCase::new(Provider::Fractal, level.into(), level.into(), level_items(level), state, String::new())
     }
 
     #[test]

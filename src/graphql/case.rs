@@ -3,9 +3,15 @@
 
 use std::sync::Arc;
 
-use async_graphql::{Object, ID};
+use async_graphql::{Context, Object, Result, ID};
+use time::OffsetDateTime;
 
 use super::details::VerificationDetails;
+use super::errors;
+use super::review::ReviewResult;
+use super::scope::require;
+use super::Services;
+use crate::auth::REVIEW_INTERNAL_READ;
 use crate::domain::{self, Credential, KycState, Provider};
 
 pub struct VerificationCase {
@@ -45,7 +51,8 @@ impl VerificationCase {
         self.case.state
     }
 
-    /// The provider's own status word (Fractal: `pending`, `contacted`, `done`).
+    /// The provider's own status word (Fractal `pending`/`contacted`/`done`, Sumsub `reviewStatus`, Sila
+    /// `verification_status`).
     async fn provider_status(&self) -> &str {
         &self.case.provider_status
     }
@@ -60,9 +67,48 @@ impl VerificationCase {
         self.case.journey_completed
     }
 
+    /// Whether the applicant may submit again (Sumsub RETRY, Sila documents_required).
+    async fn retryable(&self) -> Option<bool> {
+        self.case.retryable
+    }
+
     /// The validated personal data of this case; each field is guarded by its own details scope.
     async fn details(&self) -> Option<VerificationDetails> {
         let values = self.case.details.clone()?;
         Some(VerificationDetails::new(self.items.clone(), values))
+    }
+
+    /// The provider's review (Sumsub): answer, rejection type and labels, comments.
+    async fn review(&self) -> Option<ReviewResult> {
+        self.case.review.clone().map(ReviewResult)
+    }
+
+    /// The provider's reason tags (Sila's Alloy tags). They explain a decision to the company and must not reach
+    /// the applicant: needs `review.internal:read`.
+    #[graphql(requires_scopes = "review.internal:read")]
+    async fn reasons(&self, ctx: &Context<'_>) -> Result<Option<Vec<String>>> {
+        require(ctx, REVIEW_INTERNAL_READ)?;
+        let Some(reference) = &self.case.reasons else { return Ok(None) };
+        let services = ctx.data_unchecked::<Services>();
+        match (reference.provider, &services.sila) {
+            (Provider::Sila, Some(sila)) => {
+                let answer = sila
+                    .verification(&reference.subject, &reference.id)
+                    .await
+                    .map_err(|e| errors::provider(Provider::Sila, &e))?;
+                Ok(answer.map(|v| v.reasons.for_kyc_response))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// When the verification was requested.
+    async fn requested_at(&self) -> Option<OffsetDateTime> {
+        self.case.requested_at
+    }
+
+    /// When the provider last changed it.
+    async fn updated_at(&self) -> Option<OffsetDateTime> {
+        self.case.updated_at
     }
 }

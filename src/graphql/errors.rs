@@ -3,8 +3,11 @@
 
 use async_graphql::{Error, ErrorExtensions, Value};
 
-use crate::providers::fractal::FractalError;
+use crate::domain::Provider;
+use crate::providers::ProviderError;
 
+/// The thing asked for does not exist (for callers who may know that).
+pub const NOT_FOUND: &str = "NOT_FOUND";
 /// The token is missing, malformed, expired or wrongly signed (HTTP 401).
 pub const UNAUTHENTICATED: &str = "UNAUTHENTICATED";
 /// The token lacks the scopes for this field or row (Apollo Router's code).
@@ -22,6 +25,10 @@ pub const PROVIDER_TIMEOUT: &str = "PROVIDER_TIMEOUT";
 pub const PROVIDER_RATE_LIMITED: &str = "PROVIDER_RATE_LIMITED";
 /// The provider refused the gateway's credentials or the user's link (revoked consent).
 pub const PROVIDER_UNAUTHORIZED: &str = "PROVIDER_UNAUTHORIZED";
+/// The field needs a provider this gateway is not configured for.
+pub const PROVIDER_NOT_CONFIGURED: &str = "PROVIDER_NOT_CONFIGURED";
+/// A status update the transition table does not allow; `extensions.allowed` lists the states that are.
+pub const INVALID_TRANSITION: &str = "INVALID_TRANSITION";
 pub const INTERNAL_SERVER_ERROR: &str = "INTERNAL_SERVER_ERROR";
 
 /// An error with a code and nothing else in its extensions.
@@ -44,18 +51,19 @@ pub fn bad_input(message: impl Into<String>) -> Error {
 }
 
 /// A provider failure as the caller sees it: a code and the provider's name; the cause goes to the log.
-pub fn fractal(error: &FractalError) -> Error {
+pub fn provider(provider: Provider, error: &ProviderError) -> Error {
     let (code, message) = match error {
-        FractalError::Timeout => (PROVIDER_TIMEOUT, "Fractal did not answer in time"),
-        FractalError::RateLimited { .. } => (PROVIDER_RATE_LIMITED, "Fractal is rate limiting the gateway"),
-        FractalError::Unauthorized(_) => (PROVIDER_UNAUTHORIZED, "Fractal refused the gateway's credentials"),
-        _ => (PROVIDER_UNAVAILABLE, "Fractal is unavailable"),
+        ProviderError::Timeout => (PROVIDER_TIMEOUT, "did not answer in time"),
+        ProviderError::RateLimited { .. } => (PROVIDER_RATE_LIMITED, "is rate limiting the gateway"),
+        ProviderError::Unauthorized(_) => (PROVIDER_UNAUTHORIZED, "refused the gateway's credentials"),
+        ProviderError::NotConfigured => (PROVIDER_NOT_CONFIGURED, "is not configured on this gateway"),
+        _ => (PROVIDER_UNAVAILABLE, "is unavailable"),
     };
-    tracing::warn!(provider = "FRACTAL", code, error = %error, "provider call failed");
-    Error::new(message).extend_with(|_, e| {
+    tracing::warn!(provider = provider.as_str(), code, error = %error, "provider call failed");
+    Error::new(format!("{} {message}", provider.display_name())).extend_with(|_, e| {
         e.set("code", code);
-        e.set("provider", "FRACTAL");
-        if let FractalError::RateLimited { retry_after: Some(after) } = error {
+        e.set("provider", provider.as_str());
+        if let ProviderError::RateLimited { retry_after: Some(after) } = error {
             e.set("retryAfterSeconds", after.as_secs());
         }
     })

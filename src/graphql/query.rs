@@ -4,12 +4,16 @@ use std::collections::HashMap;
 
 use async_graphql::{Context, Object, Result, ID};
 
-use super::errors::{bad_input, coded, internal, unauthorized, NOT_A_USER_TOKEN};
+use super::application::{self, KycApplicationConnection, KycApplicationObject};
+use super::errors::{self, bad_input, coded, internal, unauthorized, NOT_A_USER_TOKEN};
 use super::scope::{principal, require};
 use super::stats::VerificationStats;
 use super::user::User;
 use super::Services;
-use crate::auth::{Principal, STATS_READ, USERS_READ};
+use crate::auth::{Principal, KYC_APPLICATION_READ, STATS_READ, USERS_READ};
+use crate::domain::application::KycApplicationStatus;
+use crate::domain::Provider;
+use crate::providers::ident;
 
 pub struct Query;
 
@@ -71,6 +75,47 @@ impl Query {
             }));
         }
         Ok(out)
+    }
+
+    /// A KYC application by id. Needs `kyc_application:read`; a user token gets null for any application that is not
+    /// its own, exactly as for one that does not exist.
+    #[graphql(requires_scopes = "kyc_application:read")]
+    async fn kyc_application(&self, ctx: &Context<'_>, id: ID) -> Result<Option<KycApplicationObject>> {
+        require(ctx, KYC_APPLICATION_READ)?;
+        let p = principal(ctx);
+        let client = ctx.data_unchecked::<Services>().ident()?;
+        let found = client.get(&id).await.map_err(|e| errors::provider(Provider::Ident, &e))?.map(ident::application);
+        Ok(found.filter(|a| a.user_id.as_deref().is_some_and(|u| p.may_read_user(u))).map(KycApplicationObject))
+    }
+
+    /// KYC applications, newest first, a page at a time (`first` at most 100, default 25), optionally of one status.
+    /// Needs `kyc_application:read`; without `client.users:read` a token pages through its own applications only.
+    #[graphql(requires_scopes = "kyc_application:read")]
+    async fn kyc_applications(
+        &self,
+        ctx: &Context<'_>,
+        status: Option<KycApplicationStatus>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Option<KycApplicationConnection>> {
+        require(ctx, KYC_APPLICATION_READ)?;
+        let window = application::CURSORS.window(first, after.as_deref())?;
+        let services = ctx.data_unchecked::<Services>();
+        let client = services.ident()?;
+        let p = principal(ctx);
+        if p.has(USERS_READ) {
+            return application::all(client, status, window).await.map(Some);
+        }
+        let Some(own) = p.user_id() else { return Ok(Some(application::of_user(Vec::new(), status, window))) };
+        let ident_user = services
+            .directory
+            .references(own)
+            .await
+            .map_err(|e| internal("directory", &e))?
+            .ident_user_id
+            .unwrap_or_else(|| own.to_owned());
+        let apps = client.by_user(&ident_user).await.map_err(|e| errors::provider(Provider::Ident, &e))?;
+        Ok(Some(application::of_user(apps.into_iter().map(ident::application).collect(), status, window)))
     }
 
     /// Fractal's verification statistics of this client.

@@ -3,55 +3,48 @@
 use std::sync::Arc;
 
 use async_graphql::{Context, Object, Result, ID};
-use tokio::sync::OnceCell;
 
+use super::application::KycApplicationObject;
 use super::case::VerificationCase;
 use super::errors::{self, bad_input, unauthorized};
 use super::scope::{principal, require};
+use super::user_data::{UserData, CASE_PROVIDERS};
 use super::Services;
-use crate::auth::{verification_scope, wallet_currency_scope, CONTACT_READ, UID_READ, WALLET_READ};
+use crate::auth::{
+    verification_scope, wallet_currency_scope, CONTACT_READ, KYC_APPLICATION_READ, UID_READ, WALLET_READ,
+};
+use crate::domain::application::KycApplicationStatus;
 use crate::domain::{self, aggregate_state, level_items, Email, KycState, Phone, Provider, ProviderProfile, Wallet};
-use crate::providers::fractal::FractalError;
-
-type Loaded = Result<Option<Arc<ProviderProfile>>, FractalError>;
 
 /// A user the caller may read (row-level checks happen before one is built). Clones share the provider data, which
 /// is fetched at most once however many fields ask for it.
 #[derive(Clone)]
 pub struct User {
     id: String,
-    fractal: Arc<OnceCell<Loaded>>,
+    data: Arc<UserData>,
 }
 
 impl User {
     pub fn new(id: String) -> Self {
-        User { id, fractal: Arc::new(OnceCell::new()) }
-    }
-
-    async fn fractal(&self, ctx: &Context<'_>) -> &Loaded {
-        self.fractal
-            .get_or_init(|| async {
-                let services = ctx.data_unchecked::<Services>();
-                services.fractal.profile(&self.id).await.map(|p| p.map(Arc::new))
-            })
-            .await
+        User { id, data: Arc::new(UserData::default()) }
     }
 
     /// The Fractal profile, or the provider error as a GraphQL error.
     async fn profile(&self, ctx: &Context<'_>) -> Result<Option<Arc<ProviderProfile>>> {
-        self.fractal(ctx).await.clone().map_err(|e| errors::fractal(&e))
+        let services = ctx.data_unchecked::<Services>();
+        self.data.fractal(services, &self.id).await.map_err(|e| errors::provider(Provider::Fractal, &e))
     }
 
-    /// Every case the caller may see: those whose every level item the caller holds `verification.X:read` for.
-    async fn visible_cases(&self, ctx: &Context<'_>) -> Result<Vec<domain::VerificationCase>> {
+    /// The cases of `providers` the caller may see (every level item readable); failed providers are reported as
+    /// errors at this field, and the others' cases still arrive.
+    async fn visible_cases(&self, ctx: &Context<'_>, providers: &[Provider]) -> Vec<domain::VerificationCase> {
         let scopes = principal(ctx).scopes();
-        let profile = self.profile(ctx).await?;
-        Ok(profile
-            .iter()
-            .flat_map(|p| p.cases.iter())
-            .filter(|c| !c.items.is_empty() && c.items.iter().all(|i| scopes.reads_item(i)))
-            .cloned()
-            .collect())
+        let services = ctx.data_unchecked::<Services>();
+        let (cases, failures) = self.data.cases(services, &self.id, providers).await;
+        for (provider, error) in failures {
+            ctx.add_error(ctx.set_error_path(errors::provider(provider, &error).into_server_error(ctx.item.pos)));
+        }
+        cases.into_iter().filter(|c| !c.items.is_empty() && c.items.iter().all(|i| scopes.reads_item(i))).collect()
     }
 }
 
@@ -104,8 +97,9 @@ impl User {
         Ok(Some(wallets.into_iter().filter(|w| all || currencies.contains(&w.currency)).collect()))
     }
 
-    /// The verification cases the caller may see: a case needs `verification.X:read` for every item X of its level;
-    /// others are left out, as Fractal does. `level` keeps the cases that include every item of that level.
+    /// The verification cases the caller may see, from every provider: a case needs `verification.X:read` for every
+    /// item X of its level; others are left out, as Fractal does. `level` keeps the cases that include every item of
+    /// that level. A provider that fails adds an error naming it; the other providers' cases still arrive.
     async fn verification_cases(
         &self,
         ctx: &Context<'_>,
@@ -113,33 +107,55 @@ impl User {
         level: Option<String>,
     ) -> Vec<VerificationCase> {
         let wanted = level.as_deref().map(level_items).unwrap_or_default();
-        match self.visible_cases(ctx).await {
-            Ok(cases) => cases
-                .into_iter()
-                .filter(|c| provider.is_none_or(|p| c.provider == p))
-                .filter(|c| wanted.iter().all(|w| c.items.contains(w)))
-                .map(VerificationCase::new)
-                .collect(),
-            Err(e) => {
-                // A provider that fails takes only its own cases away; the error says which.
-                ctx.add_error(ctx.set_error_path(e.into_server_error(ctx.item.pos)));
-                Vec::new()
-            }
-        }
+        let providers: Vec<Provider> =
+            CASE_PROVIDERS.into_iter().filter(|p| provider.is_none_or(|f| f == *p)).collect();
+        self.visible_cases(ctx, &providers)
+            .await
+            .into_iter()
+            .filter(|c| wanted.iter().all(|w| c.items.contains(w)))
+            .map(VerificationCase::new)
+            .collect()
     }
 
     /// The user's state at `level` across providers: APPROVED when one provider approved every item of the level,
-    /// otherwise the most advanced state of the visible cases covering it. Needs `verification.X:read` for every item.
+    /// otherwise the most advanced state of the visible cases covering it. Needs `verification.X:read` for every item;
+    /// KYC applications count too when the caller holds `kyc_application:read`.
     async fn kyc_state(&self, ctx: &Context<'_>, level: String) -> Result<Option<KycState>> {
         let items = level_items(&level);
         if items.is_empty() {
             return Err(bad_input("level must name at least one level or add-on, e.g. \"plus\" or \"basic+liveness\""));
         }
-        let scopes = principal(ctx).scopes();
-        if !items.iter().all(|i| scopes.reads_item(i)) {
+        let p = principal(ctx);
+        if !items.iter().all(|i| p.scopes().reads_item(i)) {
             return Err(unauthorized(vec![items.iter().map(|i| verification_scope(i)).collect()]));
         }
-        let cases = self.visible_cases(ctx).await?;
+        let mut cases = self.visible_cases(ctx, &CASE_PROVIDERS).await;
+        if p.has(KYC_APPLICATION_READ) {
+            let services = ctx.data_unchecked::<Services>();
+            match self.data.applications(services, &self.id).await {
+                Ok(apps) => cases.extend(apps.iter().map(|a| a.as_case(&services.levels.ident))),
+                Err(e) => ctx.add_error(
+                    ctx.set_error_path(errors::provider(Provider::Ident, &e).into_server_error(ctx.item.pos)),
+                ),
+            }
+        }
         Ok(Some(aggregate_state(&items, &cases)))
+    }
+
+    /// The user's KYC applications at ident, newest first, optionally of one status. Needs `kyc_application:read`.
+    #[graphql(requires_scopes = "kyc_application:read")]
+    async fn kyc_applications(
+        &self,
+        ctx: &Context<'_>,
+        status: Option<KycApplicationStatus>,
+    ) -> Result<Option<Vec<KycApplicationObject>>> {
+        require(ctx, KYC_APPLICATION_READ)?;
+        let services = ctx.data_unchecked::<Services>();
+        services.ident()?;
+        let apps =
+            self.data.applications(services, &self.id).await.map_err(|e| errors::provider(Provider::Ident, &e))?;
+        Ok(Some(
+            apps.into_iter().filter(|a| status.is_none_or(|s| a.status == Some(s))).map(KycApplicationObject).collect(),
+        ))
     }
 }

@@ -1,9 +1,18 @@
 //! One module per upstream provider: a typed client, its wire models, its error enum and the mapping into
 //! [`crate::domain`]. Resolvers never see HTTP; they ask these clients.
 
+mod error;
 pub mod fractal;
+pub mod ident;
+pub mod sila;
+pub mod sumsub;
+pub mod token_cache;
 
 use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+
+pub use error::ProviderError;
 
 /// HTTP settings every provider client shares.
 #[derive(Debug, Clone)]
@@ -39,6 +48,18 @@ pub fn join_url(base: &str, path: &str) -> String {
     format!("{}/{}", base.trim_end_matches('/'), path.trim_start_matches('/'))
 }
 
+/// Percent-encodes a value for use as (part of) one path segment: everything but RFC 3986's unreserved characters.
+pub fn encode_path_segment(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => out.push(b as char),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
 /// The `Retry-After` of a 429 answer, in seconds.
 pub fn retry_after(response: &reqwest::Response) -> Option<Duration> {
     response
@@ -50,4 +71,26 @@ pub fn retry_after(response: &reqwest::Response) -> Option<Duration> {
         .parse::<u64>()
         .ok()
         .map(Duration::from_secs)
+}
+
+/// The error a non-success answer means, the same for every provider: 401 and 403 refuse the gateway's credentials,
+/// 429 rate-limits, 400 and 422 reject the request, anything else is unavailability. Clients handle the statuses
+/// that mean something else at their provider (404 for "no such applicant", Sila's 403 for "unknown handle") first.
+pub fn status_error(response: &reqwest::Response) -> ProviderError {
+    let status = response.status().as_u16();
+    match status {
+        401 | 403 => ProviderError::Unauthorized(format!("HTTP {status}")),
+        429 => ProviderError::RateLimited { retry_after: retry_after(response) },
+        400 | 422 => ProviderError::Rejected { status },
+        _ => ProviderError::Unavailable { status },
+    }
+}
+
+/// The JSON body of a successful answer, or the error its status means.
+pub async fn json<T: DeserializeOwned>(response: reqwest::Response) -> Result<T, ProviderError> {
+    if response.status().is_success() {
+        response.json::<T>().await.map_err(|e| ProviderError::Decode(e.without_url().to_string()))
+    } else {
+        Err(status_error(&response))
+    }
 }

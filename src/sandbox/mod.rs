@@ -1,26 +1,62 @@
 //! The embedded sandbox providers: real HTTP servers on loopback that speak each provider's API over a deterministic
-//! population, check credentials like the real services, and count the requests they serve. `kyc-gateway serve`
-//! starts them when no real provider is configured; the tests and benchmarks use the same servers.
+//! population, check credentials and signatures like the real services, and count the requests they serve.
+//! `kyc-gateway serve` starts them when no real provider is configured; the tests and benchmarks use the same servers.
+//!
+//! The sandbox users are the Fractal population (their gateway id is their Fractal uid) plus the users of ident's seed
+//! records. The other providers draw from the same list, so one user has data at several providers at once: the
+//! seed person of Fractal's documentation has Fractal cases, seed 003's RED/FINAL Sumsub applicant, a passed Sila
+//! verification and an ident application.
+
+// Sandbox handlers return a finished provider error response early (`Result<_, Response>`); a large error variant
+// costs nothing on these test servers and keeps each handler a straight line.
+#![allow(clippy::result_large_err)]
 
 pub mod fractal;
+pub mod ident;
 pub mod rng;
+pub mod sila;
+pub mod sumsub;
+mod support;
+
+pub use support::Counts;
 
 use fractal::{FractalSandbox, FractalSandboxConfig};
+use ident::IdentSandbox;
+use sila::{SilaSandbox, SilaSandboxConfig};
+use sumsub::{SumsubSandbox, SumsubSandboxConfig};
 
 /// Settings of every sandbox provider.
 #[derive(Debug, Clone, Default)]
 pub struct SandboxConfig {
     pub fractal: FractalSandboxConfig,
+    pub sumsub: SumsubSandboxConfig,
+    pub sila: SilaSandboxConfig,
 }
 
 /// The running sandbox providers.
 #[derive(Clone)]
 pub struct Sandbox {
     pub fractal: FractalSandbox,
+    pub sumsub: SumsubSandbox,
+    pub sila: SilaSandbox,
+    pub ident: IdentSandbox,
+    users: Vec<String>,
 }
 
 impl Sandbox {
     pub async fn start(config: &SandboxConfig) -> std::io::Result<Self> {
-        Ok(Sandbox { fractal: FractalSandbox::start(&config.fractal).await? })
+        let fractal = FractalSandbox::start(&config.fractal).await?;
+        let mut users: Vec<String> = fractal.population().users.iter().map(|u| u.uid.clone()).collect();
+        let seed = config.fractal.seed;
+        let sumsub = SumsubSandbox::start(&config.sumsub, &users, seed).await?;
+        let sila = SilaSandbox::start(&config.sila, &users, seed).await?;
+        let ident = IdentSandbox::start(&users, seed).await?;
+        users.extend(ident::population::SEED_USERS.iter().map(|u| u.to_string()));
+        Ok(Sandbox { fractal, sumsub, sila, ident, users })
+    }
+
+    /// Every sandbox user's gateway id: the Fractal population, then the users of ident's seed records.
+    pub fn users(&self) -> &[String] {
+        &self.users
     }
 }

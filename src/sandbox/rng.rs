@@ -53,14 +53,6 @@ impl Rng {
     }
 }
 
-/// A random token for sandbox credentials, from the operating system's generator.
-pub fn random_token() -> String {
-    use ring::rand::SecureRandom;
-    let mut bytes = [0u8; 24];
-    ring::rand::SystemRandom::new().fill(&mut bytes).expect("the OS random generator works");
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

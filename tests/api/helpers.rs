@@ -132,3 +132,49 @@ impl TestApp {
         Gql { status, body }
     }
 }
+
+/// The token issuer of production-mode test apps.
+pub const ISSUER: &str = "https://id.example.com/";
+pub const ISSUER_SECRET: &str = "production-issuer-secret";
+
+/// A token of the production-mode test issuer; a client token when `client` is set.
+pub fn issuer_token(sub: &str, scope: &str, client: bool) -> String {
+    let mut claims = serde_json::json!({ "iss": ISSUER, "sub": sub, "exp": 4_000_000_000u64, "scope": scope });
+    if client {
+        claims["client_id"] = sub.into();
+    }
+    let key = jsonwebtoken::EncodingKey::from_secret(ISSUER_SECRET.as_bytes());
+    jsonwebtoken::encode(&jsonwebtoken::Header::default(), &claims, &key).expect("jwt")
+}
+
+/// A production-mode app whose real providers are the sandboxes of `sandbox_app`, knowing `users`, after `adjust`
+/// (to break a credential, say).
+pub async fn production_app(sandbox_app: &TestApp, users: &[&str], adjust: impl FnOnce(&mut Config)) -> TestApp {
+    use kyc_gateway::config::{IdentSettings, JwtSettings, SilaSettings, SumsubSettings};
+    let s = sandbox_app.sandbox();
+    let entries: Vec<Value> = users.iter().map(|u| json!({ "user_id": u })).collect();
+    let path = std::env::temp_dir().join(format!(
+        "kyc-gateway-users-{}-{}.json",
+        std::process::id(),
+        kyc_gateway::secret::random_token()
+    ));
+    std::fs::write(&path, serde_json::to_vec(&entries).expect("json")).expect("write the directory file");
+    spawn_with(|c| {
+        c.sumsub = Some(SumsubSettings {
+            base_url: s.sumsub.base_url().into(),
+            app_token: s.sumsub.app_token(),
+            secret_key: s.sumsub.secret_key(),
+        });
+        c.sila = Some(SilaSettings {
+            base_url: s.sila.base_url().into(),
+            app_handle: s.sila.app_handle().into(),
+            client_id: s.sila.client_id().into(),
+            client_secret: s.sila.client_secret(),
+        });
+        c.ident = Some(IdentSettings { base_url: s.ident.base_url(), token: s.ident.application_token() });
+        c.jwt = Some(JwtSettings { secret: Secret::new(ISSUER_SECRET), issuer: ISSUER.into(), audience: None });
+        c.directory_file = Some(path);
+        adjust(c);
+    })
+    .await
+}

@@ -2,11 +2,14 @@
 
 mod helpers;
 
+mod applications;
 mod auth;
 mod cli_and_schema;
 mod details;
 mod errors;
+mod federation;
 mod logs;
+mod sandboxes;
 mod scopes;
 mod stats;
 mod surface;

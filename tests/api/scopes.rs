@@ -179,14 +179,14 @@ async fn users_answers_in_order_with_null_for_unreadable_ids_and_fetches_a_repea
     let app = spawn().await;
     let pop = app.sandbox().fractal.population();
     let (a, b) = (pop.users[1].uid.clone(), pop.users[2].uid.clone());
-    let before = app.sandbox().fractal.counts().users_me;
+    let before = app.sandbox().fractal.counts().get("users_me");
     let q = format!(r#"{{ users(ids: ["{a}", "unknown", "{b}", "{a}"]) {{ id emails {{ address }} }} }}"#);
     let answer = app.query(&client_token("client.users:read uid:read contact:read"), &q).await.ok();
     assert_eq!(answer.data("users.0.id"), a.as_str());
     assert!(answer.data("users.1").is_null());
     assert_eq!(answer.data("users.2.id"), b.as_str());
     assert_eq!(answer.data("users.3.id"), a.as_str());
-    assert_eq!(app.sandbox().fractal.counts().users_me - before, 2, "two distinct users, two upstream reads");
+    assert_eq!(app.sandbox().fractal.counts().get("users_me") - before, 2, "two distinct users, two upstream reads");
 
     let mine =
         app.query(&user_token(SEED, "uid:read"), &format!(r#"{{ users(ids: ["{SEED}", "{a}"]) {{ id }} }}"#)).await;

@@ -4,33 +4,11 @@ use std::sync::Arc;
 
 use super::models::{CaseWire, StatusCountsWire, UserInfo, UserVerificationWire};
 use crate::domain::{
-    level_items, Credential, Email, KycState, Phone, Provider, ProviderProfile, VerificationCase, Wallet,
-    WalletCurrency,
+    level_items, states, Email, KycState, Phone, Provider, ProviderProfile, VerificationCase, Wallet, WalletCurrency,
 };
 
-/// State and credential of a Fractal case (DESIGN.md's state table): the credential decides once it is approved or
-/// rejected; a `contacted` case waits for the user; everything else is pending.
-pub(crate) fn case_state(status: Option<&str>, credential: Option<&str>) -> (KycState, Option<Credential>) {
-    // Seed 001's examples put the credential's word in `status`; read it from there when `credential` is absent.
-    let outcome = credential.or(status);
-    let credential = match credential.or(status) {
-        Some("approved") => Some(Credential::Approved),
-        Some("rejected") => Some(Credential::Rejected),
-        Some("pending") => Some(Credential::Pending),
-        _ => credential.map(|_| Credential::Pending),
-    };
-    let state = match (status, outcome) {
-        (_, Some("approved")) => KycState::Approved,
-        (_, Some("rejected")) => KycState::Rejected,
-        (Some("expired"), _) | (_, Some("expired")) => KycState::Expired,
-        (Some("contacted"), _) => KycState::ActionRequired,
-        _ => KycState::Pending,
-    };
-    (state, credential)
-}
-
 fn case(uid: &str, wire: CaseWire) -> VerificationCase {
-    let (state, credential) = case_state(wire.status.as_deref(), wire.credential.as_deref());
+    let (state, credential) = states::fractal(wire.status.as_deref(), wire.credential.as_deref());
     VerificationCase {
         // Seed 001's examples carry no case id; a stable one keeps GraphQL clients' caches sound. Hashed, so the id
         // does not reveal the Fractal uid to a caller without `uid:read`.
@@ -47,6 +25,11 @@ fn case(uid: &str, wire: CaseWire) -> VerificationCase {
         credential,
         journey_completed: wire.journey_completed,
         details: wire.details.map(Arc::new),
+        review: None,
+        retryable: None,
+        reasons: None,
+        requested_at: None,
+        updated_at: None,
     }
 }
 
@@ -113,7 +96,7 @@ pub struct UserVerification {
 
 impl From<UserVerificationWire> for UserVerification {
     fn from(w: UserVerificationWire) -> Self {
-        let (state, _) = case_state(Some(&w.credential), None);
+        let (state, _) = states::fractal(Some(&w.credential), None);
         UserVerification { fractal_uid: w.user_id, level: w.level, status: w.credential, state }
     }
 }
@@ -121,23 +104,6 @@ impl From<UserVerificationWire> for UserVerification {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn fractal_statuses_map_to_kyc_states() {
-        let table = [
-            (Some("pending"), Some("pending"), KycState::Pending, Some(Credential::Pending)),
-            (Some("contacted"), Some("pending"), KycState::ActionRequired, Some(Credential::Pending)),
-            (Some("done"), Some("approved"), KycState::Approved, Some(Credential::Approved)),
-            (Some("done"), Some("rejected"), KycState::Rejected, Some(Credential::Rejected)),
-            (Some("approved"), None, KycState::Approved, Some(Credential::Approved)),
-            (Some("pending"), None, KycState::Pending, Some(Credential::Pending)),
-            (Some("expired"), None, KycState::Expired, None),
-            (Some("contacted"), None, KycState::ActionRequired, None),
-        ];
-        for (status, credential, state, cred) in table {
-            assert_eq!(case_state(status, credential), (state, cred), "{status:?} / {credential:?}");
-        }
-    }
 
     #[test]
     fn seed_001_first_example_parses_with_its_odd_phones_key() {

@@ -2,10 +2,8 @@
 //! and the `/v2/stats/*` endpoints.
 
 mod client;
-mod error;
 mod mapping;
 pub mod models;
 
 pub use client::{FractalClient, FractalConfig};
-pub use error::FractalError;
 pub use mapping::{StatusCounts, UserVerification};

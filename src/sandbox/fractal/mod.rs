@@ -8,8 +8,6 @@ pub mod population;
 mod tokens;
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -24,9 +22,10 @@ use serde::Serialize;
 pub use population::{Population, SandboxUser, SEED_PERSON_UID};
 use tokens::{Issued, Owner, TokenStore};
 
+use super::support::{serve, Counters, Counts};
 use crate::auth::{Scopes, STATS_READ};
 use crate::providers::fractal::models::{OAuthError, TokenResponse, UserVerificationWire};
-use crate::sandbox::rng::random_token;
+use crate::secret::random_token;
 use crate::secret::Secret;
 
 /// Every scope a sandbox user grants when linking: the gateway then decides per caller what to show.
@@ -55,40 +54,18 @@ impl Default for FractalSandboxConfig {
     }
 }
 
-/// Requests served, per endpoint.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct FractalCounts {
-    pub authorize: u64,
-    pub token_authorization_code: u64,
-    pub token_refresh: u64,
-    pub token_client_credentials: u64,
-    /// Token requests refused (bad client, bad grant, unsupported grant type).
-    pub token_refused: u64,
-    pub users_me: u64,
-    pub stats_total: u64,
-    pub stats_country: u64,
-    pub stats_users: u64,
-    /// Resource requests refused with 401 or 403.
-    pub resource_refused: u64,
-}
-
-#[derive(Default)]
-struct Counters {
-    authorize: AtomicU64,
-    token_authorization_code: AtomicU64,
-    token_refresh: AtomicU64,
-    token_client_credentials: AtomicU64,
-    token_refused: AtomicU64,
-    users_me: AtomicU64,
-    stats_total: AtomicU64,
-    stats_country: AtomicU64,
-    stats_users: AtomicU64,
-    resource_refused: AtomicU64,
-}
-
-fn bump(counter: &AtomicU64) {
-    counter.fetch_add(1, Ordering::Relaxed);
-}
+const COUNTERS: [&str; 10] = [
+    "authorize",
+    "token_authorization_code",
+    "token_refresh",
+    "token_client_credentials",
+    "token_refused",
+    "users_me",
+    "stats_total",
+    "stats_country",
+    "stats_users",
+    "resource_refused",
+];
 
 struct SandboxState {
     population: Population,
@@ -119,7 +96,7 @@ impl FractalSandbox {
             client_id: "kyc-gateway-sandbox".into(),
             client_secret: Secret::new(random_token()),
             tokens: Mutex::new(TokenStore::new(config.access_token_ttl)),
-            counters: Counters::default(),
+            counters: Counters::new(&COUNTERS),
             stats_total,
             stats_country,
             stats_users,
@@ -132,14 +109,7 @@ impl FractalSandbox {
             .route("/v2/stats/country-verifications", get(stats_country_handler))
             .route("/v2/stats/user-verifications", get(stats_users_handler))
             .with_state(state.clone());
-        let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
-        let addr = listener.local_addr()?;
-        tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, router).await {
-                tracing::error!(error = %e, "sandbox Fractal stopped");
-            }
-        });
-        Ok(FractalSandbox { base_url: format!("http://{addr}"), state })
+        Ok(FractalSandbox { base_url: serve("fractal", router).await?, state })
     }
 
     /// Base URL of both the token and the resource API.
@@ -164,21 +134,8 @@ impl FractalSandbox {
         Secret::new(self.tokens().grant_refresh(uid, &all_user_scopes()))
     }
 
-    pub fn counts(&self) -> FractalCounts {
-        let c = &self.state.counters;
-        let r = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        FractalCounts {
-            authorize: r(&c.authorize),
-            token_authorization_code: r(&c.token_authorization_code),
-            token_refresh: r(&c.token_refresh),
-            token_client_credentials: r(&c.token_client_credentials),
-            token_refused: r(&c.token_refused),
-            users_me: r(&c.users_me),
-            stats_total: r(&c.stats_total),
-            stats_country: r(&c.stats_country),
-            stats_users: r(&c.stats_users),
-            resource_refused: r(&c.resource_refused),
-        }
+    pub fn counts(&self) -> Counts {
+        self.state.counters.snapshot()
     }
 
     /// Expires every access token now, as if two hours had passed.
@@ -239,7 +196,7 @@ fn params(query: Option<String>, body: &[u8]) -> HashMap<String, String> {
 }
 
 async fn authorize(State(s): State<Arc<SandboxState>>, RawQuery(query): RawQuery) -> Response {
-    bump(&s.counters.authorize);
+    s.counters.bump("authorize");
     let p = params(query, &[]);
     let get = |k: &str| p.get(k).map(String::as_str).unwrap_or("");
     if get("client_id") != s.client_id || get("response_type") != "code" || get("redirect_uri").is_empty() {
@@ -289,28 +246,28 @@ async fn token(State(s): State<Arc<SandboxState>>, RawQuery(query): RawQuery, bo
     let p = params(query, &body);
     let get = |k: &str| p.get(k).map(String::as_str).unwrap_or("");
     if get("client_id") != s.client_id || get("client_secret") != s.client_secret.expose() {
-        bump(&s.counters.token_refused);
+        s.counters.bump("token_refused");
         return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", "unknown client or wrong secret");
     }
     let mut store = s.tokens.lock().expect("token store");
     let ttl = store.access_ttl();
     match get("grant_type") {
         "authorization_code" => {
-            bump(&s.counters.token_authorization_code);
+            s.counters.bump("token_authorization_code");
             match store.exchange_code(get("code"), get("client_id"), get("redirect_uri")) {
                 Some(issued) => token_response(issued, "bearer", ttl),
                 None => refused(&s, "invalid_grant", "unknown, used or expired code, or another redirect_uri"),
             }
         }
         "refresh_token" => {
-            bump(&s.counters.token_refresh);
+            s.counters.bump("token_refresh");
             match store.refresh(get("refresh_token")) {
                 Some(issued) => token_response(issued, "bearer", ttl),
                 None => refused(&s, "invalid_grant", "unknown or revoked refresh token"),
             }
         }
         "client_credentials" => {
-            bump(&s.counters.token_client_credentials);
+            s.counters.bump("token_client_credentials");
             let scope = if get("scope").is_empty() { STATS_READ } else { get("scope") };
             if scope.split_whitespace().any(|sc| sc != STATS_READ) {
                 return refused(&s, "invalid_scope", "client credentials grant only client.stats:read");
@@ -322,7 +279,7 @@ async fn token(State(s): State<Arc<SandboxState>>, RawQuery(query): RawQuery, bo
 }
 
 fn refused(s: &SandboxState, error: &str, description: &str) -> Response {
-    bump(&s.counters.token_refused);
+    s.counters.bump("token_refused");
     oauth_error(StatusCode::BAD_REQUEST, error, description)
 }
 
@@ -339,17 +296,17 @@ fn bearer(s: &SandboxState, headers: &HeaderMap) -> Option<(Owner, Scopes)> {
 }
 
 fn invalid_token(s: &SandboxState) -> Response {
-    bump(&s.counters.resource_refused);
+    s.counters.bump("resource_refused");
     oauth_error(StatusCode::UNAUTHORIZED, "invalid_token", "missing, unknown or expired access token")
 }
 
 async fn users_me(State(s): State<Arc<SandboxState>>, headers: HeaderMap) -> Response {
-    bump(&s.counters.users_me);
+    s.counters.bump("users_me");
     let Some((owner, scopes)) = bearer(&s, &headers) else {
         return invalid_token(&s);
     };
     let Owner::User(uid) = owner else {
-        bump(&s.counters.resource_refused);
+        s.counters.bump("resource_refused");
         return oauth_error(StatusCode::FORBIDDEN, "insufficient_scope", "a user token is required");
     };
     match s.population.get(&uid) {
@@ -362,7 +319,7 @@ fn stats_answer(s: &SandboxState, headers: &HeaderMap, body: &Bytes) -> Response
     match bearer(s, headers) {
         None => invalid_token(s),
         Some((_, scopes)) if !scopes.has(STATS_READ) => {
-            bump(&s.counters.resource_refused);
+            s.counters.bump("resource_refused");
             oauth_error(StatusCode::FORBIDDEN, "insufficient_scope", "client.stats:read is required")
         }
         Some(_) => ([(header::CONTENT_TYPE, "application/json")], body.clone()).into_response(),
@@ -370,16 +327,16 @@ fn stats_answer(s: &SandboxState, headers: &HeaderMap, body: &Bytes) -> Response
 }
 
 async fn stats_total_handler(State(s): State<Arc<SandboxState>>, headers: HeaderMap) -> Response {
-    bump(&s.counters.stats_total);
+    s.counters.bump("stats_total");
     stats_answer(&s, &headers, &s.stats_total)
 }
 
 async fn stats_country_handler(State(s): State<Arc<SandboxState>>, headers: HeaderMap) -> Response {
-    bump(&s.counters.stats_country);
+    s.counters.bump("stats_country");
     stats_answer(&s, &headers, &s.stats_country)
 }
 
 async fn stats_users_handler(State(s): State<Arc<SandboxState>>, headers: HeaderMap) -> Response {
-    bump(&s.counters.stats_users);
+    s.counters.bump("stats_users");
     stats_answer(&s, &headers, &s.stats_users)
 }

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use crate::sandbox::rng::random_token;
+use crate::secret::random_token;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Owner {

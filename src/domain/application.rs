@@ -1,0 +1,156 @@
+//! KYC applications (ident): their statuses and the transition table the gateway enforces before any update leaves
+//! it. ident itself accepts any status on update; seed 002 says a status "must be a valid state transition".
+
+use serde_json::Value;
+use time::OffsetDateTime;
+
+use super::levels::LevelMap;
+use super::{states, KycState, Provider, VerificationCase};
+
+/// The status of a KYC application (seed 002).
+#[derive(async_graphql::Enum, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KycApplicationStatus {
+    /// Being submitted to the third-party provider.
+    Pending,
+    /// Submitted; no decision yet.
+    Submitted,
+    /// Being processed by the third-party provider.
+    Review,
+    /// Needs remediation: similar to another application, or other risk factors.
+    Remediate,
+    Accepted,
+    /// Rejected by the provider's AI, or by remediation.
+    Rejected,
+    /// The submission to the provider failed.
+    Failed,
+}
+
+impl KycApplicationStatus {
+    pub const ALL: [KycApplicationStatus; 7] = [
+        KycApplicationStatus::Pending,
+        KycApplicationStatus::Submitted,
+        KycApplicationStatus::Review,
+        KycApplicationStatus::Remediate,
+        KycApplicationStatus::Accepted,
+        KycApplicationStatus::Rejected,
+        KycApplicationStatus::Failed,
+    ];
+
+    /// ident's word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KycApplicationStatus::Pending => "pending",
+            KycApplicationStatus::Submitted => "submitted",
+            KycApplicationStatus::Review => "review",
+            KycApplicationStatus::Remediate => "remediate",
+            KycApplicationStatus::Accepted => "accepted",
+            KycApplicationStatus::Rejected => "rejected",
+            KycApplicationStatus::Failed => "failed",
+        }
+    }
+
+    pub fn parse(word: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == word)
+    }
+
+    /// The states an application may move to from this one.
+    ///
+    /// pending -> submitted, or failed when the provider gave no identifier; submitted -> a decision, review or
+    /// remediate (or failed); review -> a decision or remediate; remediate is settled by accepting or rejecting;
+    /// a failed submission may be resubmitted (pending); accepted and rejected are final.
+    pub fn allowed_next(self) -> &'static [KycApplicationStatus] {
+        use KycApplicationStatus::*;
+        match self {
+            Pending => &[Submitted, Failed],
+            Submitted => &[Review, Remediate, Accepted, Rejected, Failed],
+            Review => &[Remediate, Accepted, Rejected],
+            Remediate => &[Accepted, Rejected],
+            Failed => &[Pending],
+            Accepted | Rejected => &[],
+        }
+    }
+
+    pub fn may_become(self, next: KycApplicationStatus) -> bool {
+        self.allowed_next().contains(&next)
+    }
+}
+
+/// `kyc` for a person, `kyb` for a business.
+#[derive(async_graphql::Enum, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KycApplicationType {
+    Kyc,
+    Kyb,
+}
+
+impl KycApplicationType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KycApplicationType::Kyc => "kyc",
+            KycApplicationType::Kyb => "kyb",
+        }
+    }
+
+    pub fn parse(word: &str) -> Option<Self> {
+        match word {
+            "kyc" => Some(KycApplicationType::Kyc),
+            "kyb" => Some(KycApplicationType::Kyb),
+            _ => None,
+        }
+    }
+}
+
+/// A KYC application as the gateway models it.
+#[derive(Debug, Clone)]
+pub struct KycApplication {
+    pub id: String,
+    pub created_at: Option<OffsetDateTime>,
+    /// The gateway user it is about (ident's `user_id`).
+    pub user_id: Option<String>,
+    /// `vouched` or `identitymind`.
+    pub provider: String,
+    /// The third party's reference.
+    pub identifier: Option<String>,
+    pub kind: KycApplicationType,
+    /// ident's status word; unknown words keep `status` None.
+    pub status_word: String,
+    pub status: Option<KycApplicationStatus>,
+    pub state: KycState,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    /// Personal data sent to the provider.
+    pub params: Option<Value>,
+    /// The provider's own view, internals included.
+    pub provider_representation: Option<Value>,
+}
+
+impl KycApplication {
+    pub fn state_of(status: &str) -> KycState {
+        states::ident(status)
+    }
+
+    /// The application as a case of the level its type maps to, for `kycState`.
+    pub fn as_case(&self, types: &LevelMap) -> VerificationCase {
+        let kind = self.kind.as_str();
+        VerificationCase::new(
+            Provider::Ident,
+            self.id.clone(),
+            kind.into(),
+            types.items(kind),
+            self.state,
+            self.status_word.clone(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::KycApplicationStatus::*;
+
+    #[test]
+    fn the_transition_table_allows_settling_remediation_and_nothing_from_final_states() {
+        assert!(Remediate.may_become(Accepted) && Remediate.may_become(Rejected));
+        assert!(!Pending.may_become(Accepted));
+        assert!(Accepted.allowed_next().is_empty() && Rejected.allowed_next().is_empty());
+        assert!(Failed.may_become(Pending));
+    }
+}

@@ -1,0 +1,49 @@
+//! Provider levels -> Fractal-style items, from configuration, so that one scope model covers every provider: a
+//! Sumsub `basic-kyc-level` case needs `verification.basic:read`, `verification.selfie:read` and
+//! `verification.liveness:read` like a Fractal `basic+selfie+liveness` case would.
+
+use std::collections::HashMap;
+
+use super::level_items;
+
+/// One provider's level names and the items each covers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LevelMap(HashMap<String, Vec<String>>);
+
+impl LevelMap {
+    /// Parses `name=item+item;name=item` (whitespace around parts is ignored).
+    pub fn parse(spec: &str) -> Result<Self, String> {
+        let mut map = HashMap::new();
+        for entry in spec.split(';').map(str::trim).filter(|e| !e.is_empty()) {
+            let (name, items) =
+                entry.split_once('=').ok_or_else(|| format!("{entry:?} is not of the form level=item+item"))?;
+            let items = level_items(items);
+            if name.trim().is_empty() || items.is_empty() {
+                return Err(format!("{entry:?} needs a level name and at least one item"));
+            }
+            map.insert(name.trim().to_owned(), items);
+        }
+        Ok(LevelMap(map))
+    }
+
+    /// The items of `level`. A level the configuration does not name is its own single item, which no standard
+    /// scope grants: an unmapped level stays hidden rather than guessed.
+    pub fn items(&self, level: &str) -> Vec<String> {
+        self.0.get(level).cloned().unwrap_or_else(|| vec![level.trim().to_ascii_lowercase()])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn levels_parse_and_unknown_levels_stay_their_own_item() {
+        let map = LevelMap::parse("basic-kyc-level=basic+selfie+liveness; kyb=plus").expect("valid");
+        assert_eq!(map.items("basic-kyc-level"), ["basic", "selfie", "liveness"]);
+        assert_eq!(map.items("kyb"), ["plus"]);
+        assert_eq!(map.items("Secret-Level"), ["secret-level"]);
+        assert!(LevelMap::parse("nothing").is_err());
+        assert!(LevelMap::parse("a=").is_err());
+    }
+}

@@ -1,0 +1,178 @@
+//! `KycApplication` (ident) and the queries that page through applications.
+
+use async_graphql::{Context, Json, Object, Result, SimpleObject, ID};
+use time::OffsetDateTime;
+
+use super::connection::{Cursors, PageInfo, Window};
+use super::errors::{self, unauthorized};
+use super::scope::{principal, require};
+use super::user::User;
+use super::Services;
+use crate::auth::{details_scope, REVIEW_INTERNAL_READ, USERS_READ};
+use crate::domain::application::{KycApplication, KycApplicationStatus, KycApplicationType};
+use crate::domain::{KycState, Provider};
+use crate::providers::ident;
+
+/// Application pages: 25 by default (ident's own default), at most 100.
+pub const CURSORS: Cursors = Cursors { kind: "app", default_page: 25, max_page: 100 };
+
+/// A KYC (or KYB) application that ident dispatched to a third-party provider. Needs `kyc_application:read`; a user
+/// token sees only its own.
+#[derive(Clone)]
+pub struct KycApplicationObject(pub KycApplication);
+
+impl KycApplicationObject {
+    /// `params` and `name` are personal data: they need a details scope of an item the application's type maps to
+    /// (`kyc` -> `basic` by default), as a verification's details would.
+    fn require_details(&self, ctx: &Context<'_>) -> Result<()> {
+        let services = ctx.data_unchecked::<Services>();
+        let items = services.levels.ident.items(self.0.kind.as_str());
+        let p = principal(ctx);
+        if items.iter().any(|i| p.scopes().reads_details_of(i)) {
+            return Ok(());
+        }
+        Err(unauthorized(items.iter().map(|i| vec![details_scope(i)]).collect()))
+    }
+}
+
+#[Object(name = "KycApplication")]
+impl KycApplicationObject {
+    async fn id(&self) -> ID {
+        ID(self.0.id.clone())
+    }
+
+    async fn created_at(&self) -> Option<OffsetDateTime> {
+        self.0.created_at
+    }
+
+    /// The third-party provider: `vouched` or `identitymind`.
+    async fn provider(&self) -> &str {
+        &self.0.provider
+    }
+
+    /// The third party's reference.
+    async fn identifier(&self) -> Option<&str> {
+        self.0.identifier.as_deref()
+    }
+
+    #[graphql(name = "type")]
+    async fn kind(&self) -> KycApplicationType {
+        self.0.kind
+    }
+
+    /// Null for a status word ident added after this gateway was built; `providerStatus` has it.
+    async fn status(&self) -> Option<KycApplicationStatus> {
+        self.0.status
+    }
+
+    /// ident's own status word.
+    async fn provider_status(&self) -> &str {
+        &self.0.status_word
+    }
+
+    async fn state(&self) -> KycState {
+        self.0.state
+    }
+
+    /// The applicant's name. Personal data: needs the details scope of the application's type.
+    async fn name(&self, ctx: &Context<'_>) -> Result<Option<&str>> {
+        self.require_details(ctx)?;
+        Ok(self.0.name.as_deref())
+    }
+
+    /// ident's explanation of the outcome (e.g. why a submission failed). Needs `review.internal:read`.
+    #[graphql(requires_scopes = "review.internal:read")]
+    async fn description(&self, ctx: &Context<'_>) -> Result<Option<&str>> {
+        require(ctx, REVIEW_INTERNAL_READ)?;
+        Ok(self.0.description.as_deref())
+    }
+
+    /// What was sent to the provider (names, date of birth, document photos). Needs the details scope of the
+    /// application's type.
+    async fn params(&self, ctx: &Context<'_>) -> Result<Option<Json<serde_json::Value>>> {
+        self.require_details(ctx)?;
+        Ok(self.0.params.clone().map(Json))
+    }
+
+    /// The provider's own view of the application, internals included. Needs `review.internal:read`.
+    #[graphql(requires_scopes = "review.internal:read")]
+    async fn provider_representation(&self, ctx: &Context<'_>) -> Result<Option<Json<serde_json::Value>>> {
+        require(ctx, REVIEW_INTERNAL_READ)?;
+        if let Some(value) = &self.0.provider_representation {
+            return Ok(Some(Json(value.clone())));
+        }
+        // Lists carry no representation; ident re-reads the provider on a single read.
+        let client = ctx.data_unchecked::<Services>().ident()?;
+        let fresh = client.get(&self.0.id).await.map_err(|e| errors::provider(Provider::Ident, &e))?;
+        Ok(fresh.and_then(|w| w.provider_representation).map(Json))
+    }
+
+    /// The user the application is about, under the usual row-level rule.
+    async fn user(&self, ctx: &Context<'_>) -> Result<Option<User>> {
+        let Some(user_id) = &self.0.user_id else { return Ok(None) };
+        if !principal(ctx).may_read_user(user_id) {
+            return Err(unauthorized(vec![vec![USERS_READ.to_owned()]]));
+        }
+        Ok(Some(User::new(user_id.clone())))
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct KycApplicationEdge {
+    cursor: String,
+    node: KycApplicationObject,
+}
+
+#[derive(SimpleObject)]
+pub struct KycApplicationConnection {
+    edges: Vec<KycApplicationEdge>,
+    page_info: PageInfo,
+    total_count: u64,
+}
+
+fn connection(window: Window, apps: Vec<KycApplication>, total: usize) -> KycApplicationConnection {
+    let (cursors, page_info) = CURSORS.page(window, apps.len(), total);
+    let edges = apps
+        .into_iter()
+        .zip(cursors)
+        .map(|(a, cursor)| KycApplicationEdge { cursor, node: KycApplicationObject(a) })
+        .collect();
+    KycApplicationConnection { edges, page_info, total_count: total as u64 }
+}
+
+/// Every application, newest first, a window at a time over ident's `page`/`rpp`.
+pub async fn all(
+    client: &ident::IdentClient,
+    status: Option<KycApplicationStatus>,
+    window: Window,
+) -> Result<KycApplicationConnection> {
+    let status = status.map(|s| s.as_str());
+    let fail = |e| errors::provider(Provider::Ident, &e);
+    if window.limit == 0 {
+        let total = client.list(status, 1, 1).await.map_err(fail)?.total as usize;
+        return Ok(connection(window, Vec::new(), total));
+    }
+    // The window starts inside ident page `first_page` (pages of `limit`); it spans a second page unless aligned.
+    let rpp = window.limit as u64;
+    let first_page = (window.offset / window.limit) as u64 + 1;
+    let mut page = client.list(status, first_page, rpp).await.map_err(fail)?;
+    let skip = window.offset % window.limit;
+    if skip > 0 && (first_page * rpp) < page.total {
+        page.items.extend(client.list(status, first_page + 1, rpp).await.map_err(fail)?.items);
+    }
+    let apps = page.items.into_iter().skip(skip).take(window.limit).map(ident::application).collect();
+    Ok(connection(window, apps, page.total as usize))
+}
+
+/// One user's applications as a connection (a user token's view of `kycApplications`).
+pub fn of_user(
+    apps: Vec<KycApplication>,
+    status: Option<KycApplicationStatus>,
+    window: Window,
+) -> KycApplicationConnection {
+    let matching: Vec<KycApplication> =
+        apps.into_iter().filter(|a| status.is_none_or(|s| a.status == Some(s))).collect();
+    let total = matching.len();
+    let page = matching.into_iter().skip(window.offset).take(window.limit).collect();
+    connection(window, page, total)
+}

@@ -1,0 +1,315 @@
+//! The mutation root: creating KYC applications and settling their status, validated before anything is sent.
+
+use async_graphql::{Context, Error, ErrorExtensions, InputObject, Json, Object, Result, Value, ID};
+use serde_json::Map;
+use time::macros::format_description;
+use time::{Date, OffsetDateTime};
+
+use super::application::KycApplicationObject;
+use super::errors::{self, coded, unauthorized, BAD_USER_INPUT, INVALID_TRANSITION, NOT_FOUND};
+use super::scope::{principal, require};
+use super::Services;
+use crate::auth::{KYC_APPLICATION_WRITE, USERS_READ};
+use crate::domain::application::{KycApplicationStatus, KycApplicationType};
+use crate::domain::Provider;
+use crate::providers::ident::{self, models::CreateWire};
+
+pub struct Mutation;
+
+/// What to send to the third-party provider. Every field is optional; those given are checked.
+#[derive(InputObject, Default)]
+pub struct KycApplicationParamsInput {
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    /// Full name, for a KYB application the company's.
+    pub name: Option<String>,
+    /// `YYYY-MM-DD`, not in the future.
+    pub date_of_birth: Option<String>,
+    pub email: Option<String>,
+    pub id_number: Option<String>,
+    /// US social security number, `123-45-6789` or nine digits.
+    pub ssn: Option<String>,
+    /// Document and selfie images (URLs or base64, as the provider takes them).
+    pub id_photo: Option<String>,
+    pub id_photo_back: Option<String>,
+    pub selfie: Option<String>,
+    pub selfie_video: Option<String>,
+    /// Where the provider reports back; must be `https://`.
+    pub webhook_url: Option<String>,
+    pub affiliate_id: Option<String>,
+    /// The provider's verification type, e.g. `id-verification`.
+    pub verification_type: Option<String>,
+    /// Passed to the provider untouched (ident's nested `params`); must be an object.
+    pub provider_params: Option<Json<serde_json::Value>>,
+}
+
+#[derive(InputObject)]
+pub struct CreateKycApplicationInput {
+    /// The user the application is about. A user token may leave it out (itself); a client token must name one.
+    pub user_id: Option<ID>,
+    /// `vouched` (the default) or `identitymind`.
+    pub provider: Option<String>,
+    /// `kyc` (the default) or `kyb`.
+    #[graphql(name = "type")]
+    pub kind: Option<String>,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub params: Option<KycApplicationParamsInput>,
+}
+
+/// Field-level problems of an input: `(field path, message)`. Messages never repeat the value.
+type Problems = Vec<(&'static str, String)>;
+
+fn invalid_input(problems: Problems) -> Error {
+    let summary: Vec<String> = problems.iter().map(|(f, m)| format!("{f}: {m}")).collect();
+    Error::new(format!("Invalid input: {}", summary.join("; "))).extend_with(|_, e| {
+        e.set("code", BAD_USER_INPUT);
+        let fields = problems
+            .iter()
+            .map(|(field, message)| {
+                let mut m = async_graphql::indexmap::IndexMap::new();
+                m.insert(async_graphql::Name::new("field"), Value::from(*field));
+                m.insert(async_graphql::Name::new("message"), Value::from(message.as_str()));
+                Value::Object(m)
+            })
+            .collect();
+        e.set("fields", Value::List(fields));
+    })
+}
+
+fn check_text(problems: &mut Problems, field: &'static str, value: &Option<String>, max: usize) {
+    if let Some(v) = value {
+        if v.trim().is_empty() {
+            problems.push((field, "must not be blank".into()));
+        } else if v.chars().count() > max {
+            problems.push((field, format!("must be at most {max} characters")));
+        }
+    }
+}
+
+/// Checks everything ident and the providers would refuse, and the gateway's own limits.
+fn validate(input: &CreateKycApplicationInput) -> Problems {
+    let mut problems = Problems::new();
+    if let Some(p) = &input.provider {
+        if p != "vouched" && p != "identitymind" {
+            problems.push(("provider", "must be vouched or identitymind".into()));
+        }
+    }
+    if let Some(k) = &input.kind {
+        if KycApplicationType::parse(k).is_none() {
+            problems.push(("type", "must be kyc or kyb".into()));
+        }
+    }
+    check_text(&mut problems, "name", &input.name, 200);
+    check_text(&mut problems, "description", &input.description, 2000);
+    let Some(params) = &input.params else { return problems };
+    check_text(&mut problems, "params.firstName", &params.first_name, 100);
+    check_text(&mut problems, "params.lastName", &params.last_name, 100);
+    check_text(&mut problems, "params.name", &params.name, 200);
+    check_text(&mut problems, "params.idNumber", &params.id_number, 64);
+    if let Some(dob) = &params.date_of_birth {
+        match Date::parse(dob, format_description!("[year]-[month]-[day]")) {
+            Err(_) => problems.push(("params.dateOfBirth", "must be a date YYYY-MM-DD".into())),
+            Ok(date) if date > OffsetDateTime::now_utc().date() => {
+                problems.push(("params.dateOfBirth", "must not be in the future".into()))
+            }
+            Ok(date) if date.year() < 1900 => problems.push(("params.dateOfBirth", "must be after 1900".into())),
+            Ok(_) => {}
+        }
+    }
+    if let Some(email) = &params.email {
+        let valid = email.len() <= 254
+            && email.split_once('@').is_some_and(|(local, domain)| {
+                !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.')
+            })
+            && !email.contains(char::is_whitespace);
+        if !valid {
+            problems.push(("params.email", "must be an email address".into()));
+        }
+    }
+    if let Some(ssn) = &params.ssn {
+        let digits: String = ssn.chars().filter(char::is_ascii_digit).collect();
+        let shaped = ssn.len() == 9 && digits.len() == 9
+            || ssn.len() == 11 && digits.len() == 9 && &ssn[3..4] == "-" && &ssn[6..7] == "-";
+        if !shaped {
+            problems.push(("params.ssn", "must be nine digits, as 123-45-6789 or 123456789".into()));
+        }
+    }
+    if let Some(url) = &params.webhook_url {
+        if !url.starts_with("https://") || url.len() > 2048 {
+            problems.push(("params.webhookUrl", "must be an https:// URL".into()));
+        }
+    }
+    if params.provider_params.as_ref().is_some_and(|p| !p.0.is_object()) {
+        problems.push(("params.providerParams", "must be an object".into()));
+    }
+    problems
+}
+
+/// The params as ident takes them: snake_case keys, the provider's own under a nested `params`.
+fn wire_params(params: KycApplicationParamsInput) -> serde_json::Value {
+    let mut out = Map::new();
+    let fields = [
+        ("first_name", params.first_name),
+        ("last_name", params.last_name),
+        ("name", params.name),
+        ("date_of_birth", params.date_of_birth),
+        ("email", params.email),
+        ("id_number", params.id_number),
+        ("ssn", params.ssn),
+        ("id_photo", params.id_photo),
+        ("id_photo_back", params.id_photo_back),
+        ("selfie", params.selfie),
+        ("selfie_video", params.selfie_video),
+        ("webhook_url", params.webhook_url),
+        ("affiliate_id", params.affiliate_id),
+        ("type", params.verification_type),
+    ];
+    for (key, value) in fields {
+        if let Some(v) = value {
+            out.insert(key.into(), serde_json::Value::String(v));
+        }
+    }
+    if let Some(nested) = params.provider_params {
+        out.insert("params".into(), nested.0);
+    }
+    serde_json::Value::Object(out)
+}
+
+fn invalid_transition(from: KycApplicationStatus, to: KycApplicationStatus) -> Error {
+    let allowed = from.allowed_next();
+    let words: Vec<&str> = allowed.iter().map(|s| s.as_str()).collect();
+    let message = if words.is_empty() {
+        format!("a {} application is final; it cannot become {}", from.as_str(), to.as_str())
+    } else {
+        format!("a {} application can become {}, not {}", from.as_str(), words.join(" or "), to.as_str())
+    };
+    Error::new(message).extend_with(|_, e| {
+        e.set("code", INVALID_TRANSITION);
+        e.set("from", Value::Enum(async_graphql::Name::new(from.as_str().to_ascii_uppercase())));
+        let list =
+            allowed.iter().map(|s| Value::Enum(async_graphql::Name::new(s.as_str().to_ascii_uppercase()))).collect();
+        e.set("allowed", Value::List(list));
+    })
+}
+
+#[Object]
+impl Mutation {
+    /// Creates a KYC application at ident for a user: the caller's own with a user token, any with
+    /// `client.users:read`. Needs `kyc_application:write`. Invalid input is refused field by field before anything
+    /// is sent (`extensions.fields`).
+    #[graphql(requires_scopes = "kyc_application:write")]
+    async fn create_kyc_application(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateKycApplicationInput,
+    ) -> Result<KycApplicationObject> {
+        require(ctx, KYC_APPLICATION_WRITE)?;
+        let p = principal(ctx);
+        let mut problems = validate(&input);
+        let target = input.user_id.as_ref().map(|id| id.to_string()).or_else(|| p.user_id().map(str::to_owned));
+        if target.is_none() {
+            problems.insert(0, ("userId", "is required with a client token".into()));
+        }
+        if !problems.is_empty() {
+            return Err(invalid_input(problems));
+        }
+        let user = target.expect("checked above");
+        if !p.may_read_user(&user) {
+            return Err(unauthorized(vec![vec![USERS_READ.to_owned()]]));
+        }
+        let services = ctx.data_unchecked::<Services>();
+        let client = services.ident()?;
+        let ident_user = services
+            .directory
+            .references(&user)
+            .await
+            .map_err(|e| errors::internal("directory", &e))?
+            .ident_user_id
+            .unwrap_or(user);
+        let body = CreateWire {
+            user_id: Some(ident_user),
+            provider: Some(input.provider.unwrap_or_else(|| "vouched".into())),
+            kind: Some(input.kind.unwrap_or_else(|| "kyc".into())),
+            name: input.name,
+            description: input.description,
+            params: Some(wire_params(input.params.unwrap_or_default())),
+        };
+        let created = client.create(&body).await.map_err(|e| errors::provider(Provider::Ident, &e))?;
+        Ok(KycApplicationObject(ident::application(created)))
+    }
+
+    /// Moves an application to `status` when the transition table allows it (remediation is settled by accepting
+    /// or rejecting); otherwise answers `INVALID_TRANSITION` naming the allowed states, and sends nothing. Needs
+    /// `kyc_application:write` and `client.users:read`: applicants do not settle their own applications.
+    #[graphql(requires_scopes = "kyc_application:write client.users:read")]
+    async fn update_kyc_application_status(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        status: KycApplicationStatus,
+    ) -> Result<KycApplicationObject> {
+        let p = principal(ctx);
+        if !(p.has(KYC_APPLICATION_WRITE) && p.has(USERS_READ)) {
+            return Err(unauthorized(vec![vec![KYC_APPLICATION_WRITE.to_owned(), USERS_READ.to_owned()]]));
+        }
+        let client = ctx.data_unchecked::<Services>().ident()?;
+        let fail = |e| errors::provider(Provider::Ident, &e);
+        let current = client.get(&id).await.map_err(fail)?;
+        let Some(current) = current else {
+            return Err(coded("No KYC application has this id", NOT_FOUND));
+        };
+        let Some(from) = KycApplicationStatus::parse(&current.status) else {
+            return Err(coded("The application's current status is unknown to the gateway", INVALID_TRANSITION));
+        };
+        if !from.may_become(status) {
+            return Err(invalid_transition(from, status));
+        }
+        match client.update_status(&id, status.as_str()).await.map_err(fail)? {
+            Some(updated) => Ok(KycApplicationObject(ident::application(updated))),
+            None => Err(coded("No KYC application has this id", NOT_FOUND)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invalid_fields_are_named_and_valid_input_passes() {
+        let input = CreateKycApplicationInput {
+            user_id: None,
+            provider: Some("acme".into()),
+            kind: Some("kyx".into()),
+            name: None,
+            description: None,
+            params: Some(KycApplicationParamsInput {
+                date_of_birth: Some("1990-02-30".into()),
+                email: Some("not-an-email".into()),
+                ssn: Some("12-345-6789".into()),
+                webhook_url: Some("http://example.com".into()),
+                ..Default::default()
+            }),
+        };
+        let fields: Vec<&str> = validate(&input).into_iter().map(|(f, _)| f).collect();
+        assert_eq!(
+            fields,
+            ["provider", "type", "params.dateOfBirth", "params.email", "params.ssn", "params.webhookUrl"]
+        );
+        let good = CreateKycApplicationInput {
+            user_id: None,
+            provider: Some("identitymind".into()),
+            kind: Some("kyb".into()),
+            name: Some("Acme".into()),
+            description: None,
+            params: Some(KycApplicationParamsInput {
+                date_of_birth: Some("1990-02-28".into()),
+                email: Some("a@example.com".into()),
+                ssn: Some("123-45-6789".into()),
+                ..Default::default()
+            }),
+        };
+        assert!(validate(&good).is_empty());
+    }
+}

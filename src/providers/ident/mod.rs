@@ -1,0 +1,9 @@
+//! Provide's `ident`: KYC applications dispatched to Vouched and IdentityMind, read and written with the gateway's
+//! application token.
+
+mod client;
+mod mapping;
+pub mod models;
+
+pub use client::{IdentClient, IdentConfig, Page};
+pub use mapping::application;

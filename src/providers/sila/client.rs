@@ -1,0 +1,107 @@
+//! The typed Sila client.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use reqwest::StatusCode;
+use serde::de::DeserializeOwned;
+
+use super::models::{AuthTokenResponse, Header, HeaderOnly, VerificationResponse, VerificationsResponse};
+use crate::providers::token_cache::{lifetime, TokenCache};
+use crate::providers::{encode_path_segment, join_url, json, HttpPolicy, ProviderError};
+use crate::secret::random_token;
+use crate::secret::Secret;
+
+#[derive(Debug, Clone)]
+pub struct SilaConfig {
+    /// `https://sandbox.silamoney.com` or `https://api.silamoney.com`.
+    pub base_url: String,
+    pub app_handle: String,
+    pub client_id: String,
+    pub client_secret: Secret,
+    /// How a gateway user id becomes a Sila user handle: `{user_id}` is replaced.
+    pub user_handle_template: String,
+    pub http: HttpPolicy,
+}
+
+pub struct SilaClient {
+    config: SilaConfig,
+    http: reqwest::Client,
+    token: TokenCache,
+}
+
+fn now() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+impl SilaClient {
+    pub fn new(config: SilaConfig) -> Self {
+        SilaClient { http: config.http.client(), config, token: TokenCache::default() }
+    }
+
+    /// The Sila user handle of a gateway user.
+    pub fn user_handle(&self, user_id: &str) -> String {
+        self.config.user_handle_template.replace("{user_id}", user_id)
+    }
+
+    /// A fresh header: Sila refuses one older than 5 minutes, so it is built per call.
+    fn header(&self, user_handle: Option<&str>) -> Header {
+        Header {
+            created: now(),
+            app_handle: self.config.app_handle.clone(),
+            user_handle: user_handle.map(str::to_owned),
+            version: Some("0.2".into()),
+            reference: Some(random_token()),
+        }
+    }
+
+    async fn bearer(&self) -> Result<Secret, ProviderError> {
+        self.token
+            .get(|| async {
+                let response = self
+                    .http
+                    .post(join_url(&self.config.base_url, "/0.2/auth_token"))
+                    .basic_auth(&self.config.client_id, Some(self.config.client_secret.expose()))
+                    .json(&HeaderOnly { header: self.header(None) })
+                    .send()
+                    .await?;
+                let answer: AuthTokenResponse = json(response).await?;
+                Ok((Secret::new(answer.access_token.token), lifetime(answer.access_token.expires_in)))
+            })
+            .await
+    }
+
+    /// A POST with the bearer token; `None` when Sila answers 403 because the handle is not one of this app's.
+    async fn post<T: DeserializeOwned>(&self, path: &str, user_handle: &str) -> Result<Option<T>, ProviderError> {
+        let url = join_url(&self.config.base_url, path);
+        let mut token = self.bearer().await?;
+        for attempt in 0..2 {
+            let body = HeaderOnly { header: self.header(Some(user_handle)) };
+            let response = self.http.post(&url).bearer_auth(token.expose()).json(&body).send().await?;
+            match response.status() {
+                StatusCode::FORBIDDEN => return Ok(None),
+                StatusCode::UNAUTHORIZED if attempt == 0 => {
+                    // Expired or revoked early: forget it and try once with a new one.
+                    self.token.forget(&token).await;
+                    token = self.bearer().await?;
+                }
+                _ => return json(response).await.map(Some),
+            }
+        }
+        Err(ProviderError::Unauthorized("Sila refused a fresh token".into()))
+    }
+
+    /// The verifications of a user handle; `None` when Sila does not know the handle.
+    pub async fn verifications(&self, user_handle: &str) -> Result<Option<VerificationsResponse>, ProviderError> {
+        self.post("/0.2/get_verifications", user_handle).await
+    }
+
+    /// One verification with its reason tags.
+    pub async fn verification(
+        &self,
+        user_handle: &str,
+        verification_uuid: &str,
+    ) -> Result<Option<VerificationResponse>, ProviderError> {
+        let path = format!("/0.2/get_verifications/{}", encode_path_segment(verification_uuid));
+        self.post(&path, user_handle).await
+    }
+}
