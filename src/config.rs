@@ -12,7 +12,10 @@ use anyhow::{bail, Context as _};
 
 use crate::auth::token::{DEFAULT_DEV_SECRET, DEV_ISSUER};
 use crate::domain::levels::LevelMap;
-use crate::providers::HttpPolicy;
+use crate::graphql::FanOut;
+use crate::providers::cache::CacheConfig;
+use crate::providers::UpstreamPolicy;
+use crate::sandbox::faults::Faults;
 use crate::sandbox::SandboxConfig;
 use crate::secret::Secret;
 
@@ -81,6 +84,89 @@ fn default_sila_flows() -> String {
     format!("{FLOW_STANDARD}=basic+ssn; {FLOW_DOCUMENTS}=plus+selfie")
 }
 
+/// The upstream policy of each provider.
+#[derive(Debug, Clone)]
+pub struct Policies {
+    pub fractal: UpstreamPolicy,
+    pub sumsub: UpstreamPolicy,
+    pub sila: UpstreamPolicy,
+    pub ident: UpstreamPolicy,
+}
+
+impl Default for Policies {
+    /// Sumsub documents 300 GET requests per 5 seconds; staying under it avoids its 429s.
+    fn default() -> Self {
+        let base = UpstreamPolicy::default();
+        Policies {
+            fractal: base.clone(),
+            sumsub: UpstreamPolicy { rate_limit: Some((300, Duration::from_secs(5))), ..base.clone() },
+            sila: base.clone(),
+            ident: base,
+        }
+    }
+}
+
+/// `300/5s`, `50/1s`, or `off`.
+fn parse_rate(name: &str, text: &str) -> anyhow::Result<Option<(u32, Duration)>> {
+    if text.trim() == "off" {
+        return Ok(None);
+    }
+    let parsed = text.trim().split_once('/').and_then(|(n, w)| {
+        let window = w
+            .strip_suffix("ms")
+            .map(|ms| ms.parse().map(Duration::from_millis))
+            .or_else(|| w.strip_suffix('s').map(|s| s.parse().map(Duration::from_secs)))?;
+        Some((n.parse::<u32>().ok()?, window.ok()?))
+    });
+    match parsed {
+        Some((n, w)) if n > 0 && !w.is_zero() => Ok(Some((n, w))),
+        _ => bail!("{name}={text:?} is not a rate like 300/5s, 50/500ms or off"),
+    }
+}
+
+/// A provider's policy: `KYC_GATEWAY_<PROVIDER>_<SETTING>`, else `KYC_GATEWAY_UPSTREAM_<SETTING>`, else `base`.
+fn policy(
+    var: &dyn Fn(&str) -> Option<String>,
+    provider: &str,
+    base: &UpstreamPolicy,
+) -> anyhow::Result<UpstreamPolicy> {
+    let get = |setting: &str| -> (String, Option<String>) {
+        let own = format!("KYC_GATEWAY_{provider}_{setting}");
+        match var(&own) {
+            Some(v) => (own, Some(v)),
+            None => {
+                let global = format!("KYC_GATEWAY_UPSTREAM_{setting}");
+                let v = var(&global);
+                (global, v)
+            }
+        }
+    };
+    let ms = |setting: &str, default: Duration| -> anyhow::Result<Duration> {
+        let (name, value) = get(setting);
+        Ok(Duration::from_millis(parse(&name, value, default.as_millis() as u64)?))
+    };
+    let num = |setting: &str, default: u32| -> anyhow::Result<u32> {
+        let (name, value) = get(setting);
+        parse(&name, value, default)
+    };
+    let rate_limit = match get("RATE_LIMIT") {
+        (name, Some(text)) => parse_rate(&name, &text)?,
+        (_, None) => base.rate_limit,
+    };
+    Ok(UpstreamPolicy {
+        connect_timeout: ms("CONNECT_TIMEOUT_MS", base.connect_timeout)?,
+        timeout: ms("TIMEOUT_MS", base.timeout)?,
+        deadline: ms("DEADLINE_MS", base.deadline)?,
+        max_concurrency: num("MAX_CONCURRENCY", base.max_concurrency as u32)?.max(1) as usize,
+        rate_limit,
+        retries: num("RETRIES", base.retries)?,
+        backoff_base: ms("BACKOFF_MS", base.backoff_base)?,
+        backoff_max: base.backoff_max,
+        breaker_threshold: num("BREAKER_THRESHOLD", base.breaker_threshold)?.max(1),
+        breaker_cooldown: ms("BREAKER_COOLDOWN_MS", base.breaker_cooldown)?,
+    })
+}
+
 /// The issuer of callers' tokens in production mode (HS256 shared secret).
 #[derive(Debug, Clone)]
 pub struct JwtSettings {
@@ -106,7 +192,11 @@ pub struct Config {
     /// Provider links to load at start (production mode).
     pub directory_file: Option<PathBuf>,
     pub sandbox: SandboxConfig,
-    pub http: HttpPolicy,
+    /// How each provider is called (timeouts, concurrency, rate limit, retries, breaker).
+    pub policies: Policies,
+    pub cache: CacheConfig,
+    /// Batched (the gateway) or naive (the benchmark's baseline).
+    pub fan_out: FanOut,
     /// The most ids `users(ids:)` takes.
     pub max_user_ids: usize,
 }
@@ -126,7 +216,9 @@ impl Default for Config {
             jwt: None,
             directory_file: None,
             sandbox: SandboxConfig::default(),
-            http: HttpPolicy::default(),
+            policies: Policies::default(),
+            cache: CacheConfig::default(),
+            fan_out: FanOut::Batched,
             max_user_ids: 500,
         }
     }
@@ -217,10 +309,24 @@ impl Config {
             }
             _ => bail!("KYC_GATEWAY_JWT_SECRET and KYC_GATEWAY_JWT_ISSUER go together"),
         };
-        let ms = |name: &str, default: Duration| -> anyhow::Result<Duration> {
-            Ok(Duration::from_millis(parse(name, var(name), default.as_millis() as u64)?))
+        let policies = Policies {
+            fractal: policy(&var, "FRACTAL", &d.policies.fractal)?,
+            sumsub: policy(&var, "SUMSUB", &d.policies.sumsub)?,
+            sila: policy(&var, "SILA", &d.policies.sila)?,
+            ident: policy(&var, "IDENT", &d.policies.ident)?,
         };
         let mut sandbox = d.sandbox.clone();
+        let faults = |name: &str, default: &Faults| -> anyhow::Result<Faults> {
+            match var(name) {
+                None => Ok(default.clone()),
+                Some(json) => serde_json::from_str(&json).map_err(|e| anyhow::anyhow!("{name} is not valid: {e}")),
+            }
+        };
+        let all = faults("KYC_GATEWAY_SANDBOX_FAULTS", &Faults::default())?;
+        sandbox.fractal.faults = faults("KYC_GATEWAY_SANDBOX_FRACTAL_FAULTS", &all)?;
+        sandbox.sumsub.faults = faults("KYC_GATEWAY_SANDBOX_SUMSUB_FAULTS", &all)?;
+        sandbox.sila.faults = faults("KYC_GATEWAY_SANDBOX_SILA_FAULTS", &all)?;
+        sandbox.ident.faults = faults("KYC_GATEWAY_SANDBOX_IDENT_FAULTS", &all)?;
         sandbox.fractal.users =
             parse("KYC_GATEWAY_SANDBOX_USERS", var("KYC_GATEWAY_SANDBOX_USERS"), sandbox.fractal.users)?;
         sandbox.fractal.seed =
@@ -230,6 +336,26 @@ impl Config {
             var("KYC_GATEWAY_SANDBOX_TOKEN_TTL_SECS"),
             sandbox.fractal.access_token_ttl.as_secs(),
         )?);
+        let secs = |name: &str, default: Duration| -> anyhow::Result<Duration> {
+            Ok(Duration::from_secs(parse(name, var(name), default.as_secs())?))
+        };
+        let cache = CacheConfig {
+            enabled: match var("KYC_GATEWAY_CACHE").as_deref() {
+                None | Some("on") => true,
+                Some("off") => false,
+                Some(other) => bail!("KYC_GATEWAY_CACHE={other:?} must be on or off"),
+            },
+            status_ttl: secs("KYC_GATEWAY_CACHE_TTL_SECS", d.cache.status_ttl)?,
+            negative_ttl: secs("KYC_GATEWAY_CACHE_NEGATIVE_TTL_SECS", d.cache.negative_ttl)?,
+            bulk_ttl: secs("KYC_GATEWAY_CACHE_BULK_TTL_SECS", d.cache.bulk_ttl)?,
+            max_bytes: parse("KYC_GATEWAY_CACHE_MAX_MB", var("KYC_GATEWAY_CACHE_MAX_MB"), d.cache.max_bytes >> 20)?
+                << 20,
+        };
+        let fan_out = match var("KYC_GATEWAY_FANOUT").as_deref() {
+            None | Some("batched") => FanOut::Batched,
+            Some("naive") => FanOut::Naive,
+            Some(other) => bail!("KYC_GATEWAY_FANOUT={other:?} must be batched or naive"),
+        };
         let config = Config {
             listen: parse("KYC_GATEWAY_LISTEN", var("KYC_GATEWAY_LISTEN"), d.listen)?,
             dev_secret: var("KYC_GATEWAY_DEV_SECRET").map(Secret::new).unwrap_or(d.dev_secret),
@@ -242,10 +368,9 @@ impl Config {
             jwt,
             directory_file: var("KYC_GATEWAY_DIRECTORY_FILE").map(PathBuf::from),
             sandbox,
-            http: HttpPolicy {
-                connect_timeout: ms("KYC_GATEWAY_UPSTREAM_CONNECT_TIMEOUT_MS", d.http.connect_timeout)?,
-                timeout: ms("KYC_GATEWAY_UPSTREAM_TIMEOUT_MS", d.http.timeout)?,
-            },
+            policies,
+            cache,
+            fan_out,
             max_user_ids: parse("KYC_GATEWAY_MAX_USER_IDS", var("KYC_GATEWAY_MAX_USER_IDS"), d.max_user_ids)?,
         };
         config.validate()?;

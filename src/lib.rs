@@ -23,6 +23,7 @@ pub use config::Config;
 
 use auth::token::{TokenVerifier, DEV_ISSUER};
 use directory::{Directory, FractalTokens, InMemoryDirectory, ProviderRefs};
+use providers::cache::ProviderCache;
 use providers::fractal::{FractalClient, FractalConfig};
 use providers::ident::{IdentClient, IdentConfig};
 use providers::sila::{SilaClient, SilaConfig};
@@ -35,6 +36,7 @@ pub struct App {
     router: axum::Router,
     sandbox: Option<Sandbox>,
     directory: Arc<dyn Directory>,
+    cache: ProviderCache,
 }
 
 /// The provider clients' configurations: the sandbox's, or the configured real ones.
@@ -57,20 +59,20 @@ fn sandbox_upstreams(config: &Config, sandbox: &Sandbox, directory: &InMemoryDir
         let tokens = FractalTokens { access_token: None, access_renew_at: None, refresh_token };
         directory.link_fractal(&user.uid, &user.uid, tokens);
     }
-    let http = config.http.clone();
+    let p = &config.policies;
     Upstreams {
         fractal: Some(FractalConfig {
             auth_url: sandbox.fractal.base_url().to_owned(),
             resource_url: sandbox.fractal.base_url().to_owned(),
             client_id: sandbox.fractal.client_id().to_owned(),
             client_secret: sandbox.fractal.client_secret(),
-            http: http.clone(),
+            policy: p.fractal.clone(),
         }),
         sumsub: Some(SumsubConfig {
             base_url: sandbox.sumsub.base_url().to_owned(),
             app_token: sandbox.sumsub.app_token(),
             secret_key: sandbox.sumsub.secret_key(),
-            http: http.clone(),
+            policy: p.sumsub.clone(),
         }),
         sila: Some(SilaConfig {
             base_url: sandbox.sila.base_url().to_owned(),
@@ -78,28 +80,32 @@ fn sandbox_upstreams(config: &Config, sandbox: &Sandbox, directory: &InMemoryDir
             client_id: sandbox.sila.client_id().to_owned(),
             client_secret: sandbox.sila.client_secret(),
             user_handle_template: config.sila_user_handle_template.clone(),
-            http: http.clone(),
+            policy: p.sila.clone(),
         }),
-        ident: Some(IdentConfig { base_url: sandbox.ident.base_url(), token: sandbox.ident.application_token(), http }),
+        ident: Some(IdentConfig {
+            base_url: sandbox.ident.base_url(),
+            token: sandbox.ident.application_token(),
+            policy: p.ident.clone(),
+        }),
     }
 }
 
 /// The configured real providers.
 fn real_upstreams(config: &Config) -> Upstreams {
-    let http = &config.http;
+    let p = &config.policies;
     Upstreams {
         fractal: config.fractal.as_ref().map(|f| FractalConfig {
             auth_url: f.auth_url.clone(),
             resource_url: f.resource_url.clone(),
             client_id: f.client_id.clone(),
             client_secret: f.client_secret.clone(),
-            http: http.clone(),
+            policy: p.fractal.clone(),
         }),
         sumsub: config.sumsub.as_ref().map(|s| SumsubConfig {
             base_url: s.base_url.clone(),
             app_token: s.app_token.clone(),
             secret_key: s.secret_key.clone(),
-            http: http.clone(),
+            policy: p.sumsub.clone(),
         }),
         sila: config.sila.as_ref().map(|s| SilaConfig {
             base_url: s.base_url.clone(),
@@ -107,12 +113,12 @@ fn real_upstreams(config: &Config) -> Upstreams {
             client_id: s.client_id.clone(),
             client_secret: s.client_secret.clone(),
             user_handle_template: config.sila_user_handle_template.clone(),
-            http: http.clone(),
+            policy: p.sila.clone(),
         }),
         ident: config.ident.as_ref().map(|i| IdentConfig {
             base_url: i.base_url.clone(),
             token: i.token.clone(),
-            http: http.clone(),
+            policy: p.ident.clone(),
         }),
     }
 }
@@ -144,13 +150,17 @@ impl App {
             ident: upstreams.ident.map(|c| Arc::new(IdentClient::new(c))),
             directory: directory.clone(),
             levels: Arc::new(config.levels.clone()),
+            cache: ProviderCache::new(&config.cache),
+            fan_out: config.fan_out,
             max_user_ids: config.max_user_ids,
         };
-        let router = server::router(server::AppState { schema: graphql::schema(services), verifier });
+        let cache = services.cache.clone();
+        let schema = graphql::schema(services.clone());
+        let router = server::router(server::AppState { schema, verifier, services });
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
-        Ok(App { listener, router, sandbox, directory })
+        Ok(App { listener, router, sandbox, directory, cache })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -164,6 +174,11 @@ impl App {
 
     pub fn directory(&self) -> Arc<dyn Directory> {
         self.directory.clone()
+    }
+
+    /// The cache across requests, for invalidation (webhooks; tests).
+    pub fn cache(&self) -> ProviderCache {
+        self.cache.clone()
     }
 
     /// Serves until `shutdown` completes, then finishes the requests in flight.

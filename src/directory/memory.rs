@@ -12,6 +12,8 @@ use crate::secret::Secret;
 #[derive(Default)]
 struct Entries {
     known: HashMap<String, ProviderRefs>,
+    /// Stored ident references -> gateway user.
+    by_ident: HashMap<String, String>,
     fractal: HashMap<String, FractalLink>,
     by_fractal_uid: HashMap<String, String>,
 }
@@ -73,7 +75,11 @@ impl InMemoryDirectory {
 
     /// Makes `user_id` a known user with these references.
     pub fn register(&self, user_id: &str, refs: ProviderRefs) {
-        self.entries.write().expect("directory lock poisoned").known.insert(user_id.to_owned(), refs);
+        let mut entries = self.entries.write().expect("directory lock poisoned");
+        if let Some(ident) = &refs.ident_user_id {
+            entries.by_ident.insert(ident.clone(), user_id.to_owned());
+        }
+        entries.known.insert(user_id.to_owned(), refs);
     }
 
     /// Links `user_id` (a known user from then on) to the Fractal user `uid`.
@@ -117,6 +123,15 @@ impl Directory for InMemoryDirectory {
             }
             None => Err(DirectoryError("no Fractal link to store tokens for".into())),
         }
+    }
+
+    async fn user_for_ident(&self, ident_user_id: &str) -> Result<Option<String>, DirectoryError> {
+        let entries = self.entries.read().expect("directory lock poisoned");
+        if let Some(user) = entries.by_ident.get(ident_user_id) {
+            return Ok(Some(user.clone()));
+        }
+        let default = entries.known.get(ident_user_id).is_some_and(|refs| refs.ident_user_id.is_none());
+        Ok(default.then(|| ident_user_id.to_owned()))
     }
 
     async fn user_for_fractal_uid(&self, uid: &str) -> Result<Option<String>, DirectoryError> {

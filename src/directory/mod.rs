@@ -45,6 +45,18 @@ pub struct ProviderRefs {
 #[error("directory unavailable: {0}")]
 pub struct DirectoryError(pub String);
 
+/// The ident user id of gateway user `user_id`: its stored reference, else its own id unless another user's stored
+/// reference claims that id (then it has none: it must not see that user's applications).
+pub async fn ident_user_of(directory: &dyn Directory, user_id: &str) -> Result<Option<String>, DirectoryError> {
+    if let Some(stored) = directory.references(user_id).await?.ident_user_id {
+        return Ok(Some(stored));
+    }
+    match directory.user_for_ident(user_id).await? {
+        Some(owner) if owner != user_id => Ok(None),
+        _ => Ok(Some(user_id.to_owned())),
+    }
+}
+
 #[async_trait::async_trait]
 pub trait Directory: Send + Sync + 'static {
     /// Whether `user_id` is a user the gateway knows.
@@ -59,6 +71,10 @@ pub trait Directory: Send + Sync + 'static {
     /// Stores the user's new Fractal tokens. Called with a rotated refresh token before its access token is used, so
     /// it must be durable when it returns.
     async fn store_fractal_tokens(&self, user_id: &str, tokens: FractalTokens) -> Result<(), DirectoryError>;
+
+    /// The gateway user behind an ident `user_id`: the user whose stored reference it is, else the known user of that
+    /// id who has no other ident reference (the default: ident's user id is the gateway's).
+    async fn user_for_ident(&self, ident_user_id: &str) -> Result<Option<String>, DirectoryError>;
 
     /// The gateway user linked to a Fractal `uid` (the statistics speak in Fractal uids).
     async fn user_for_fractal_uid(&self, uid: &str) -> Result<Option<String>, DirectoryError>;

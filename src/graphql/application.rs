@@ -107,14 +107,22 @@ impl KycApplicationObject {
         Ok(fresh.and_then(|w| w.provider_representation).map(Json))
     }
 
-    /// The user the application is about, under the usual row-level rule.
+    /// The user the application is about (ident's user id mapped back through the directory), under the usual
+    /// row-level rule; null when no gateway user has that ident id.
     async fn user(&self, ctx: &Context<'_>) -> Result<Option<User>> {
-        let Some(user_id) = &self.0.user_id else { return Ok(None) };
-        if !principal(ctx).may_read_user(user_id) {
+        let Some(user_id) = gateway_user(ctx, &self.0).await? else { return Ok(None) };
+        if !principal(ctx).may_read_user(&user_id) {
             return Err(unauthorized(vec![vec![USERS_READ.to_owned()]]));
         }
-        Ok(Some(User::new(user_id.clone())))
+        Ok(Some(User::new(user_id)))
     }
+}
+
+/// The gateway user an application is about.
+pub async fn gateway_user(ctx: &Context<'_>, app: &KycApplication) -> Result<Option<String>> {
+    let Some(ident_user) = &app.user_id else { return Ok(None) };
+    let directory = &ctx.data_unchecked::<Services>().directory;
+    directory.user_for_ident(ident_user).await.map_err(|e| errors::internal("directory", &e))
 }
 
 #[derive(SimpleObject)]

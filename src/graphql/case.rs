@@ -10,7 +10,7 @@ use super::details::VerificationDetails;
 use super::errors;
 use super::review::ReviewResult;
 use super::scope::require;
-use super::Services;
+use super::user_data;
 use crate::auth::REVIEW_INTERNAL_READ;
 use crate::domain::{self, Credential, KycState, Provider};
 
@@ -89,17 +89,13 @@ impl VerificationCase {
     async fn reasons(&self, ctx: &Context<'_>) -> Result<Option<Vec<String>>> {
         require(ctx, REVIEW_INTERNAL_READ)?;
         let Some(reference) = &self.case.reasons else { return Ok(None) };
-        let services = ctx.data_unchecked::<Services>();
-        match (reference.provider, &services.sila) {
-            (Provider::Sila, Some(sila)) => {
-                let answer = sila
-                    .verification(&reference.subject, &reference.id)
-                    .await
-                    .map_err(|e| errors::provider(Provider::Sila, &e))?;
-                Ok(answer.map(|v| v.reasons.for_kyc_response))
-            }
-            _ => Ok(None),
+        if reference.provider != Provider::Sila {
+            return Ok(None);
         }
+        let reasons = user_data::sila_reasons(ctx, &reference.subject, &reference.id)
+            .await
+            .map_err(|e| errors::provider(Provider::Sila, &e))?;
+        Ok(reasons.map(|r| r.as_ref().clone()))
     }
 
     /// When the verification was requested.

@@ -25,6 +25,11 @@ pub const PROVIDER_TIMEOUT: &str = "PROVIDER_TIMEOUT";
 pub const PROVIDER_RATE_LIMITED: &str = "PROVIDER_RATE_LIMITED";
 /// The provider refused the gateway's credentials or the user's link (revoked consent).
 pub const PROVIDER_UNAUTHORIZED: &str = "PROVIDER_UNAUTHORIZED";
+/// The provider failed repeatedly and its circuit breaker is open; the gateway does not call it until a probe
+/// succeeds.
+pub const PROVIDER_CIRCUIT_OPEN: &str = "PROVIDER_CIRCUIT_OPEN";
+/// The provider refused a request the gateway had checked (its own validation differs); details are logged.
+pub const PROVIDER_REJECTED: &str = "PROVIDER_REJECTED";
 /// The field needs a provider this gateway is not configured for.
 pub const PROVIDER_NOT_CONFIGURED: &str = "PROVIDER_NOT_CONFIGURED";
 /// A status update the transition table does not allow; `extensions.allowed` lists the states that are.
@@ -57,6 +62,8 @@ pub fn provider(provider: Provider, error: &ProviderError) -> Error {
         ProviderError::RateLimited { .. } => (PROVIDER_RATE_LIMITED, "is rate limiting the gateway"),
         ProviderError::Unauthorized(_) => (PROVIDER_UNAUTHORIZED, "refused the gateway's credentials"),
         ProviderError::NotConfigured => (PROVIDER_NOT_CONFIGURED, "is not configured on this gateway"),
+        ProviderError::CircuitOpen => (PROVIDER_CIRCUIT_OPEN, "failed repeatedly; calls are paused"),
+        ProviderError::Rejected { .. } => (PROVIDER_REJECTED, "refused the request"),
         _ => (PROVIDER_UNAVAILABLE, "is unavailable"),
     };
     tracing::warn!(provider = provider.as_str(), code, error = %error, "provider call failed");

@@ -7,6 +7,7 @@ mod connection;
 mod details;
 pub mod errors;
 mod extension;
+mod loaders;
 mod mutation;
 mod query;
 mod review;
@@ -15,6 +16,9 @@ mod stats;
 mod user;
 mod user_data;
 
+pub use loaders::Loaders;
+pub use user_data::FanOut;
+
 use std::sync::Arc;
 
 use async_graphql::{EmptySubscription, SDLExportOptions, Schema};
@@ -22,6 +26,7 @@ use async_graphql::{EmptySubscription, SDLExportOptions, Schema};
 use crate::config::LevelSettings;
 use crate::directory::Directory;
 use crate::domain::Provider;
+use crate::providers::cache::ProviderCache;
 use crate::providers::fractal::FractalClient;
 use crate::providers::ident::IdentClient;
 use crate::providers::sila::SilaClient;
@@ -40,6 +45,9 @@ pub struct Services {
     pub ident: Option<Arc<IdentClient>>,
     pub directory: Arc<dyn Directory>,
     pub levels: Arc<LevelSettings>,
+    /// The cache across requests (shared with the webhook handlers' invalidation).
+    pub cache: ProviderCache,
+    pub fan_out: FanOut,
     /// The most ids `users(ids:)` takes.
     pub max_user_ids: usize,
 }

@@ -128,9 +128,10 @@ fn validate(input: &CreateKycApplicationInput) -> Problems {
         }
     }
     if let Some(ssn) = &params.ssn {
-        let digits: String = ssn.chars().filter(char::is_ascii_digit).collect();
-        let shaped = ssn.len() == 9 && digits.len() == 9
-            || ssn.len() == 11 && digits.len() == 9 && &ssn[3..4] == "-" && &ssn[6..7] == "-";
+        let chars: Vec<char> = ssn.chars().collect();
+        let digits = chars.iter().filter(|c| c.is_ascii_digit()).count();
+        let shaped =
+            chars.len() == 9 && digits == 9 || chars.len() == 11 && digits == 9 && chars[3] == '-' && chars[6] == '-';
         if !shaped {
             problems.push(("params.ssn", "must be nine digits, as 123-45-6789 or 123456789".into()));
         }
@@ -220,13 +221,10 @@ impl Mutation {
         }
         let services = ctx.data_unchecked::<Services>();
         let client = services.ident()?;
-        let ident_user = services
-            .directory
-            .references(&user)
+        let ident_user = crate::directory::ident_user_of(services.directory.as_ref(), &user)
             .await
             .map_err(|e| errors::internal("directory", &e))?
-            .ident_user_id
-            .unwrap_or(user);
+            .ok_or_else(|| invalid_input(vec![("userId", "has no ident identity of its own".into())]))?;
         let body = CreateWire {
             user_id: Some(ident_user),
             provider: Some(input.provider.unwrap_or_else(|| "vouched".into())),
@@ -287,7 +285,7 @@ mod tests {
             params: Some(KycApplicationParamsInput {
                 date_of_birth: Some("1990-02-30".into()),
                 email: Some("not-an-email".into()),
-                ssn: Some("12-345-6789".into()),
+                ssn: Some("123é456789".into()),
                 webhook_url: Some("http://example.com".into()),
                 ..Default::default()
             }),

@@ -17,6 +17,11 @@ use crate::providers::ident;
 
 pub struct Query;
 
+/// The ident user id of a gateway user, if it has one (see [`crate::directory::ident_user_of`]).
+async fn own_ident_id(services: &Services, user: &str) -> Result<Option<String>> {
+    crate::directory::ident_user_of(services.directory.as_ref(), user).await.map_err(|e| internal("directory", &e))
+}
+
 /// A user the caller asked for by id: row level first, then whether the gateway knows the user at all.
 async fn lookup(ctx: &Context<'_>, p: &Principal, id: &str) -> Result<Option<User>> {
     if !p.may_read_user(id) {
@@ -83,9 +88,18 @@ impl Query {
     async fn kyc_application(&self, ctx: &Context<'_>, id: ID) -> Result<Option<KycApplicationObject>> {
         require(ctx, KYC_APPLICATION_READ)?;
         let p = principal(ctx);
-        let client = ctx.data_unchecked::<Services>().ident()?;
-        let found = client.get(&id).await.map_err(|e| errors::provider(Provider::Ident, &e))?.map(ident::application);
-        Ok(found.filter(|a| a.user_id.as_deref().is_some_and(|u| p.may_read_user(u))).map(KycApplicationObject))
+        let services = ctx.data_unchecked::<Services>();
+        let client = services.ident()?;
+        let fail = |e| errors::provider(Provider::Ident, &e);
+        if p.has(USERS_READ) {
+            return Ok(client.get(&id).await.map_err(fail)?.map(|w| KycApplicationObject(ident::application(w))));
+        }
+        // A user token looks only among its own applications: asking ident for another id could fail or take longer
+        // than for a missing one, and so tell that it exists.
+        let Some(own) = p.user_id() else { return Ok(None) };
+        let Some(ident_user) = own_ident_id(services, own).await? else { return Ok(None) };
+        let found = client.by_user(&ident_user).await.map_err(fail)?.into_iter().find(|w| w.id == id.as_str());
+        Ok(found.map(|w| KycApplicationObject(ident::application(w))))
     }
 
     /// KYC applications, newest first, a page at a time (`first` at most 100, default 25), optionally of one status.
@@ -107,14 +121,10 @@ impl Query {
             return application::all(client, status, window).await.map(Some);
         }
         let Some(own) = p.user_id() else { return Ok(Some(application::of_user(Vec::new(), status, window))) };
-        let ident_user = services
-            .directory
-            .references(own)
-            .await
-            .map_err(|e| internal("directory", &e))?
-            .ident_user_id
-            .unwrap_or_else(|| own.to_owned());
-        let apps = client.by_user(&ident_user).await.map_err(|e| errors::provider(Provider::Ident, &e))?;
+        let apps = match own_ident_id(services, own).await? {
+            Some(ident_user) => client.by_user(&ident_user).await.map_err(|e| errors::provider(Provider::Ident, &e))?,
+            None => Vec::new(),
+        };
         Ok(Some(application::of_user(apps.into_iter().map(ident::application).collect(), status, window)))
     }
 

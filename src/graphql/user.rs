@@ -8,7 +8,7 @@ use super::application::KycApplicationObject;
 use super::case::VerificationCase;
 use super::errors::{self, bad_input, unauthorized};
 use super::scope::{principal, require};
-use super::user_data::{UserData, CASE_PROVIDERS};
+use super::user_data::{self, CASE_PROVIDERS};
 use super::Services;
 use crate::auth::{
     verification_scope, wallet_currency_scope, CONTACT_READ, KYC_APPLICATION_READ, UID_READ, WALLET_READ,
@@ -16,35 +16,41 @@ use crate::auth::{
 use crate::domain::application::KycApplicationStatus;
 use crate::domain::{self, aggregate_state, level_items, Email, KycState, Phone, Provider, ProviderProfile, Wallet};
 
-/// A user the caller may read (row-level checks happen before one is built). Clones share the provider data, which
-/// is fetched at most once however many fields ask for it.
+/// A user the caller may read (row-level checks happen before one is built). Provider data comes through the
+/// request's loaders, so however many fields and aliases ask, each provider is asked once per user.
 #[derive(Clone)]
 pub struct User {
     id: String,
-    data: Arc<UserData>,
 }
 
 impl User {
     pub fn new(id: String) -> Self {
-        User { id, data: Arc::new(UserData::default()) }
+        User { id }
     }
 
     /// The Fractal profile, or the provider error as a GraphQL error.
     async fn profile(&self, ctx: &Context<'_>) -> Result<Option<Arc<ProviderProfile>>> {
-        let services = ctx.data_unchecked::<Services>();
-        self.data.fractal(services, &self.id).await.map_err(|e| errors::provider(Provider::Fractal, &e))
+        user_data::fractal(ctx, &self.id).await.map_err(|e| errors::provider(Provider::Fractal, &e))
     }
 
-    /// The cases of `providers` the caller may see (every level item readable); failed providers are reported as
-    /// errors at this field, and the others' cases still arrive.
-    async fn visible_cases(&self, ctx: &Context<'_>, providers: &[Provider]) -> Vec<domain::VerificationCase> {
-        let scopes = principal(ctx).scopes();
-        let services = ctx.data_unchecked::<Services>();
-        let (cases, failures) = self.data.cases(services, &self.id, providers).await;
+    /// Reports provider failures as errors at this field; the other providers' data still arrives.
+    fn report(ctx: &Context<'_>, failures: Vec<(Provider, crate::providers::ProviderError)>) {
         for (provider, error) in failures {
             ctx.add_error(ctx.set_error_path(errors::provider(provider, &error).into_server_error(ctx.item.pos)));
         }
+    }
+
+    /// Keeps the cases the caller may see: every level item readable.
+    fn visible(ctx: &Context<'_>, cases: Vec<domain::VerificationCase>) -> Vec<domain::VerificationCase> {
+        let scopes = principal(ctx).scopes();
         cases.into_iter().filter(|c| !c.items.is_empty() && c.items.iter().all(|i| scopes.reads_item(i))).collect()
+    }
+
+    /// The cases of `providers` the caller may see; failed providers are reported.
+    async fn visible_cases(&self, ctx: &Context<'_>, providers: &[Provider]) -> Vec<domain::VerificationCase> {
+        let (cases, failures) = user_data::cases(ctx, &self.id, providers).await;
+        Self::report(ctx, failures);
+        Self::visible(ctx, cases)
     }
 }
 
@@ -129,11 +135,16 @@ impl User {
         if !items.iter().all(|i| p.scopes().reads_item(i)) {
             return Err(unauthorized(vec![items.iter().map(|i| verification_scope(i)).collect()]));
         }
-        let mut cases = self.visible_cases(ctx, &CASE_PROVIDERS).await;
+        let (cases, failures) = user_data::state_cases(ctx, &self.id).await;
+        Self::report(ctx, failures);
+        let mut cases = Self::visible(ctx, cases);
         if p.has(KYC_APPLICATION_READ) {
             let services = ctx.data_unchecked::<Services>();
-            match self.data.applications(services, &self.id).await {
-                Ok(apps) => cases.extend(apps.iter().map(|a| a.as_case(&services.levels.ident))),
+            match user_data::applications(ctx, &self.id).await {
+                // The same visibility as cases: every item the application's type maps to must be readable.
+                Ok(apps) => {
+                    cases.extend(Self::visible(ctx, apps.iter().map(|a| a.as_case(&services.levels.ident)).collect()))
+                }
                 Err(e) => ctx.add_error(
                     ctx.set_error_path(errors::provider(Provider::Ident, &e).into_server_error(ctx.item.pos)),
                 ),
@@ -150,12 +161,9 @@ impl User {
         status: Option<KycApplicationStatus>,
     ) -> Result<Option<Vec<KycApplicationObject>>> {
         require(ctx, KYC_APPLICATION_READ)?;
-        let services = ctx.data_unchecked::<Services>();
-        services.ident()?;
-        let apps =
-            self.data.applications(services, &self.id).await.map_err(|e| errors::provider(Provider::Ident, &e))?;
-        Ok(Some(
-            apps.into_iter().filter(|a| status.is_none_or(|s| a.status == Some(s))).map(KycApplicationObject).collect(),
-        ))
+        ctx.data_unchecked::<Services>().ident()?;
+        let apps = user_data::applications(ctx, &self.id).await.map_err(|e| errors::provider(Provider::Ident, &e))?;
+        let matching = apps.iter().filter(|a| status.is_none_or(|s| a.status == Some(s))).cloned();
+        Ok(Some(matching.map(KycApplicationObject).collect()))
     }
 }

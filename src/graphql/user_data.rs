@@ -1,121 +1,147 @@
-//! What the providers know about one user, fetched at most once per request however many fields ask, each provider
-//! only when a field needs it, and the providers in parallel when a field needs several.
+//! What the providers know about a user, as resolvers ask for it: through the request's DataLoaders (batched,
+//! deduplicated, cached across requests, providers in parallel), or in the naive baseline mode the benchmark
+//! compares against, one direct call per field and provider, one provider after the other.
 
 use std::sync::Arc;
 
+use async_graphql::Context;
 use futures_util::future::join_all;
-use tokio::sync::OnceCell;
 
+use super::loaders::{self, one, Loaders, Outcome};
 use super::Services;
-use crate::directory::ProviderRefs;
 use crate::domain::application::KycApplication;
 use crate::domain::{Provider, ProviderProfile, VerificationCase};
-use crate::providers::{ident, sila, sumsub, ProviderError};
-
-type Loaded<T> = OnceCell<Result<T, ProviderError>>;
+use crate::providers::ProviderError;
 
 /// The providers that have verification cases.
 pub const CASE_PROVIDERS: [Provider; 3] = [Provider::Fractal, Provider::Sumsub, Provider::Sila];
 
-#[derive(Default)]
-pub struct UserData {
-    refs: Loaded<ProviderRefs>,
-    fractal: Loaded<Option<Arc<ProviderProfile>>>,
-    sumsub: Loaded<Vec<VerificationCase>>,
-    sila: Loaded<Vec<VerificationCase>>,
-    ident: Loaded<Vec<KycApplication>>,
+/// How resolvers reach the providers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FanOut {
+    /// DataLoaders, providers in parallel.
+    #[default]
+    Batched,
+    /// The naive baseline: every field calls every provider it needs directly, one after the other.
+    Naive,
 }
 
-impl UserData {
-    async fn refs(&self, s: &Services, id: &str) -> Result<ProviderRefs, ProviderError> {
-        self.refs.get_or_init(|| async { Ok(s.directory.references(id).await?) }).await.clone()
-    }
+fn services<'a>(ctx: &Context<'a>) -> &'a Services {
+    ctx.data_unchecked::<Services>()
+}
 
-    /// The user's Fractal profile (emails, phones, wallets, cases); `None` when not linked or Fractal is off.
-    pub async fn fractal(&self, s: &Services, id: &str) -> Result<Option<Arc<ProviderProfile>>, ProviderError> {
-        self.fractal
-            .get_or_init(|| async {
-                match &s.fractal {
-                    Some(client) => Ok(client.profile(id).await?.map(Arc::new)),
-                    None => Ok(None),
-                }
-            })
+/// The request's loaders when batching (the HTTP layer adds them to every request).
+fn batched<'a>(ctx: &Context<'a>) -> Option<&'a Loaders> {
+    match services(ctx).fan_out {
+        // Shared by the operations of one batched POST: they may share fetches too.
+        FanOut::Batched => ctx.data_opt::<Arc<Loaders>>().map(|l| l.as_ref()),
+        FanOut::Naive => None,
+    }
+}
+
+/// Takes the one answer of a direct call.
+fn single<T>(mut answers: std::collections::HashMap<String, Outcome<T>>, key: &str) -> Outcome<T> {
+    answers.remove(key).expect("a loader answers every key")
+}
+
+/// The user's Fractal profile (emails, phones, wallets, cases); `None` when not linked or Fractal is off.
+pub async fn fractal(ctx: &Context<'_>, id: &str) -> Outcome<Option<Arc<ProviderProfile>>> {
+    match batched(ctx) {
+        Some(l) => one(&l.fractal, id).await,
+        None => single(loaders::fractal_profiles(services(ctx), &[id.to_owned()]).await, id),
+    }
+}
+
+async fn cases_of(ctx: &Context<'_>, id: &str, provider: Provider) -> Outcome<Arc<Vec<VerificationCase>>> {
+    let s = services(ctx);
+    let key = [id.to_owned()];
+    match (provider, batched(ctx)) {
+        (Provider::Fractal, _) => Ok(Arc::new(fractal(ctx, id).await?.map(|p| p.cases.clone()).unwrap_or_default())),
+        (Provider::Sumsub, Some(l)) => one(&l.sumsub, id).await,
+        (Provider::Sumsub, None) => single(loaders::sumsub_cases(s, &key).await, id),
+        (Provider::Sila, Some(l)) => one(&l.sila, id).await,
+        (Provider::Sila, None) => single(loaders::sila_cases(s, &key).await, id),
+        (Provider::Ident, _) => Ok(Arc::new(Vec::new())),
+    }
+}
+
+/// The Fractal verifications of a user from the bulk statistics (for `kycState`: one call for any number of users).
+async fn fractal_states(ctx: &Context<'_>, id: &str) -> Outcome<Arc<Vec<VerificationCase>>> {
+    match batched(ctx) {
+        Some(l) => one(&l.fractal_states, id).await,
+        None => single(loaders::fractal_states(services(ctx), &[id.to_owned()]).await, id),
+    }
+}
+
+/// Joins provider answers: cases of those that answered, errors of those that failed.
+async fn gather<'a, F>(
+    ctx: &Context<'_>,
+    providers: &[Provider],
+    fetch: impl Fn(Provider) -> F,
+) -> (Vec<VerificationCase>, Vec<(Provider, ProviderError)>)
+where
+    F: std::future::Future<Output = Outcome<Arc<Vec<VerificationCase>>>> + 'a,
+{
+    let answers: Vec<(Provider, Outcome<Arc<Vec<VerificationCase>>>)> = match batched(ctx) {
+        Some(_) => {
+            join_all(providers.iter().map(|&p| {
+                let fut = fetch(p);
+                async move { (p, fut.await) }
+            }))
             .await
-            .clone()
-    }
-
-    async fn sumsub(&self, s: &Services, id: &str) -> Result<Vec<VerificationCase>, ProviderError> {
-        self.sumsub
-            .get_or_init(|| async {
-                let Some(client) = &s.sumsub else { return Ok(Vec::new()) };
-                let applicant = match self.refs(s, id).await?.sumsub_applicant_id {
-                    Some(applicant_id) => client.applicant(&applicant_id).await?,
-                    None => client.applicant_by_external_id(id).await?,
-                };
-                Ok(applicant.iter().map(|a| sumsub::case(a, &s.levels.sumsub)).collect())
-            })
-            .await
-            .clone()
-    }
-
-    async fn sila(&self, s: &Services, id: &str) -> Result<Vec<VerificationCase>, ProviderError> {
-        self.sila
-            .get_or_init(|| async {
-                let Some(client) = &s.sila else { return Ok(Vec::new()) };
-                let handle = self.refs(s, id).await?.sila_user_handle.unwrap_or_else(|| client.user_handle(id));
-                let answer = client.verifications(&handle).await?;
-                Ok(answer
-                    .iter()
-                    .flat_map(|a| a.verifications.iter())
-                    .map(|v| sila::case(&handle, v, &s.levels.sila))
-                    .collect())
-            })
-            .await
-            .clone()
-    }
-
-    /// The user's KYC applications at ident; none when ident is off.
-    pub async fn applications(&self, s: &Services, id: &str) -> Result<Vec<KycApplication>, ProviderError> {
-        self.ident
-            .get_or_init(|| async {
-                let Some(client) = &s.ident else { return Ok(Vec::new()) };
-                let ident_user = self.refs(s, id).await?.ident_user_id.unwrap_or_else(|| id.to_owned());
-                Ok(client.by_user(&ident_user).await?.into_iter().map(ident::application).collect())
-            })
-            .await
-            .clone()
-    }
-
-    async fn cases_of(
-        &self,
-        s: &Services,
-        id: &str,
-        provider: Provider,
-    ) -> Result<Vec<VerificationCase>, ProviderError> {
-        match provider {
-            Provider::Fractal => Ok(self.fractal(s, id).await?.map(|p| p.cases.clone()).unwrap_or_default()),
-            Provider::Sumsub => self.sumsub(s, id).await,
-            Provider::Sila => self.sila(s, id).await,
-            Provider::Ident => Ok(Vec::new()),
         }
-    }
-
-    /// The cases of `providers`, fetched in parallel; a provider that fails is reported beside the others' cases.
-    pub async fn cases(
-        &self,
-        s: &Services,
-        id: &str,
-        providers: &[Provider],
-    ) -> (Vec<VerificationCase>, Vec<(Provider, ProviderError)>) {
-        let answers = join_all(providers.iter().map(|&p| async move { (p, self.cases_of(s, id, p).await) })).await;
-        let mut cases = Vec::new();
-        let mut failures = Vec::new();
-        for (provider, answer) in answers {
-            match answer {
-                Ok(found) => cases.extend(found),
-                Err(e) => failures.push((provider, e)),
+        None => {
+            let mut answers = Vec::new();
+            for &p in providers {
+                answers.push((p, fetch(p).await));
             }
+            answers
         }
-        (cases, failures)
+    };
+    let mut cases = Vec::new();
+    let mut failures = Vec::new();
+    for (provider, answer) in answers {
+        match answer {
+            Ok(found) => cases.extend(found.iter().cloned()),
+            Err(e) => failures.push((provider, e)),
+        }
+    }
+    (cases, failures)
+}
+
+/// The cases of `providers`; a provider that fails is reported beside the others' cases.
+pub async fn cases(
+    ctx: &Context<'_>,
+    id: &str,
+    providers: &[Provider],
+) -> (Vec<VerificationCase>, Vec<(Provider, ProviderError)>) {
+    gather(ctx, providers, |p| cases_of(ctx, id, p)).await
+}
+
+/// What `kycState` aggregates: Fractal's from the bulk statistics, the other providers' cases as they are.
+pub async fn state_cases(ctx: &Context<'_>, id: &str) -> (Vec<VerificationCase>, Vec<(Provider, ProviderError)>) {
+    gather(ctx, &CASE_PROVIDERS, |p| async move {
+        match p {
+            Provider::Fractal => fractal_states(ctx, id).await,
+            other => cases_of(ctx, id, other).await,
+        }
+    })
+    .await
+}
+
+/// The user's KYC applications at ident; none when ident is off.
+pub async fn applications(ctx: &Context<'_>, id: &str) -> Outcome<Arc<Vec<KycApplication>>> {
+    match batched(ctx) {
+        Some(l) => one(&l.ident, id).await,
+        None => single(loaders::ident_applications(services(ctx), &[id.to_owned()]).await, id),
+    }
+}
+
+/// A Sila verification's reason tags.
+pub async fn sila_reasons(ctx: &Context<'_>, handle: &str, uuid: &str) -> Outcome<Option<Arc<Vec<String>>>> {
+    let key = loaders::reasons_key(handle, uuid);
+    match batched(ctx) {
+        Some(l) => one(&l.sila_reasons, &key).await,
+        None => single(loaders::sila_reasons(services(ctx), std::slice::from_ref(&key)).await, &key),
     }
 }

@@ -21,6 +21,9 @@ pub enum ProviderError {
     Transport(String),
     #[error("gave an unexpected answer: {0}")]
     Decode(String),
+    /// The provider failed too often in a row; calls are refused until a probe succeeds.
+    #[error("circuit breaker is open")]
+    CircuitOpen,
     /// The gateway has no configuration for this provider.
     #[error("is not configured")]
     NotConfigured,

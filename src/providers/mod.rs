@@ -1,47 +1,22 @@
 //! One module per upstream provider: a typed client, its wire models, its error enum and the mapping into
 //! [`crate::domain`]. Resolvers never see HTTP; they ask these clients.
 
+pub mod cache;
 mod error;
 pub mod fractal;
 pub mod ident;
+pub mod policy;
 pub mod sila;
 pub mod sumsub;
 pub mod token_cache;
 
 use std::time::Duration;
 
+pub use policy::{Call, Upstream, UpstreamPolicy};
+
 use serde::de::DeserializeOwned;
 
 pub use error::ProviderError;
-
-/// HTTP settings every provider client shares.
-#[derive(Debug, Clone)]
-pub struct HttpPolicy {
-    /// Time allowed to open a connection.
-    pub connect_timeout: Duration,
-    /// Time allowed for a whole request, body included.
-    pub timeout: Duration,
-}
-
-impl Default for HttpPolicy {
-    fn default() -> Self {
-        HttpPolicy { connect_timeout: Duration::from_secs(2), timeout: Duration::from_secs(10) }
-    }
-}
-
-impl HttpPolicy {
-    /// A reqwest client with this policy. Redirects are not followed: a provider API that redirects is misconfigured,
-    /// and following would send credentials elsewhere.
-    pub fn client(&self) -> reqwest::Client {
-        reqwest::Client::builder()
-            .connect_timeout(self.connect_timeout)
-            .timeout(self.timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("kyc-gateway/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .expect("a TLS backend is compiled in")
-    }
-}
 
 /// Joins a configured base URL and a path without doubling or losing the slash between them.
 pub fn join_url(base: &str, path: &str) -> String {
@@ -49,7 +24,12 @@ pub fn join_url(base: &str, path: &str) -> String {
 }
 
 /// Percent-encodes a value for use as (part of) one path segment: everything but RFC 3986's unreserved characters.
-pub fn encode_path_segment(value: &str) -> String {
+/// `None` for a value that cannot name anything: empty, or a dot segment (`.`, `..`), which URL parsers resolve
+/// even when encoded, turning `users/../x` into `x`.
+pub fn encode_path_segment(value: &str) -> Option<String> {
+    if value.is_empty() || value.chars().all(|c| c == '.') {
+        return None;
+    }
     let mut out = String::with_capacity(value.len());
     for b in value.bytes() {
         match b {
@@ -57,7 +37,7 @@ pub fn encode_path_segment(value: &str) -> String {
             _ => out.push_str(&format!("%{b:02X}")),
         }
     }
-    out
+    Some(out)
 }
 
 /// The `Retry-After` of a 429 answer, in seconds.

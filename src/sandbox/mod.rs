@@ -11,6 +11,7 @@
 // costs nothing on these test servers and keeps each handler a straight line.
 #![allow(clippy::result_large_err)]
 
+pub mod faults;
 pub mod fractal;
 pub mod ident;
 pub mod rng;
@@ -21,7 +22,7 @@ mod support;
 pub use support::Counts;
 
 use fractal::{FractalSandbox, FractalSandboxConfig};
-use ident::IdentSandbox;
+use ident::{IdentSandbox, IdentSandboxConfig};
 use sila::{SilaSandbox, SilaSandboxConfig};
 use sumsub::{SumsubSandbox, SumsubSandboxConfig};
 
@@ -31,6 +32,7 @@ pub struct SandboxConfig {
     pub fractal: FractalSandboxConfig,
     pub sumsub: SumsubSandboxConfig,
     pub sila: SilaSandboxConfig,
+    pub ident: IdentSandboxConfig,
 }
 
 /// The running sandbox providers.
@@ -50,9 +52,24 @@ impl Sandbox {
         let seed = config.fractal.seed;
         let sumsub = SumsubSandbox::start(&config.sumsub, &users, seed).await?;
         let sila = SilaSandbox::start(&config.sila, &users, seed).await?;
-        let ident = IdentSandbox::start(&users, seed).await?;
+        let ident = IdentSandbox::start(&config.ident, &users, seed).await?;
         users.extend(ident::population::SEED_USERS.iter().map(|u| u.to_string()));
         Ok(Sandbox { fractal, sumsub, sila, ident, users })
+    }
+
+    /// The faults of every sandbox provider, to change them together (the benchmark's injected latency).
+    pub fn set_faults(&self, faults: &faults::Faults) {
+        for injector in [self.fractal.faults(), self.sumsub.faults(), self.sila.faults(), self.ident.faults()] {
+            injector.set(faults.clone());
+        }
+    }
+
+    /// Requests served by every sandbox provider together.
+    pub fn requests(&self) -> u64 {
+        [self.fractal.faults(), self.sumsub.faults(), self.sila.faults(), self.ident.faults()]
+            .iter()
+            .map(|f| f.requests())
+            .sum()
     }
 
     /// Every sandbox user's gateway id: the Fractal population, then the users of ident's seed records.

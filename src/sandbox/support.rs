@@ -38,8 +38,13 @@ impl Counts {
     }
 }
 
-/// Serves `router` on `127.0.0.1:0` until the runtime stops; answers the base URL.
-pub async fn serve(name: &'static str, router: axum::Router) -> std::io::Result<String> {
+/// Serves `router`, with `faults` injected, on `127.0.0.1:0` until the runtime stops; answers the base URL.
+pub async fn serve(
+    name: &'static str,
+    router: axum::Router,
+    faults: std::sync::Arc<super::faults::FaultInjector>,
+) -> std::io::Result<String> {
+    let router = super::faults::wrap(router, faults);
     let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
     let addr = listener.local_addr()?;
     tokio::spawn(async move {
@@ -81,4 +86,13 @@ impl RateLimit {
         state.1 += 1;
         Ok(())
     }
+}
+
+/// Compares a presented credential with the expected one in time that does not depend on where they differ.
+pub fn same_secret(presented: &[u8], expected: &[u8]) -> bool {
+    let mut diff = presented.len() ^ expected.len();
+    for (i, e) in expected.iter().enumerate() {
+        diff |= usize::from(presented.get(i).copied().unwrap_or(0) ^ e);
+    }
+    diff == 0
 }

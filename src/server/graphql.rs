@@ -4,6 +4,8 @@
 //! `WWW-Authenticate: Bearer`). A body that is not a GraphQL request is HTTP 400 with a message; everything after
 //! that is a GraphQL response with HTTP 200 and coded errors.
 
+use std::sync::Arc;
+
 use async_graphql::parser::types::{DocumentOperations, OperationType};
 use async_graphql::BatchRequest;
 use async_graphql_axum::GraphQLResponse;
@@ -17,6 +19,7 @@ use super::AppState;
 use crate::auth::token::AuthError;
 use crate::auth::Principal;
 use crate::graphql::errors::{BAD_REQUEST, UNAUTHENTICATED};
+use crate::graphql::Loaders;
 
 /// The most operations one batched POST may carry: each may fan out to every provider.
 const MAX_BATCH: usize = 20;
@@ -69,7 +72,8 @@ pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes
     if empty {
         return bad_request(StatusCode::BAD_REQUEST, "the body is not a GraphQL request in JSON: `query` is missing");
     }
-    GraphQLResponse(state.schema.execute_batch(batch.data(principal)).await).into_response()
+    let loaders = Arc::new(Loaders::new(&state.services));
+    GraphQLResponse(state.schema.execute_batch(batch.data(principal).data(loaders)).await).into_response()
 }
 
 /// `GET /graphql?query=...`: queries only, since a GET must not change anything.
@@ -95,5 +99,6 @@ pub async fn get(State(state): State<AppState>, headers: HeaderMap, RawQuery(que
             return response;
         }
     }
-    GraphQLResponse(state.schema.execute(request.data(principal)).await.into()).into_response()
+    let loaders = Arc::new(Loaders::new(&state.services));
+    GraphQLResponse(state.schema.execute(request.data(principal).data(loaders)).await.into()).into_response()
 }

@@ -7,13 +7,15 @@ use axum::routing::get;
 use axum::Router;
 
 use crate::auth::token::TokenVerifier;
-use crate::graphql::GatewaySchema;
+use crate::graphql::{GatewaySchema, Services};
 
 /// What the handlers share.
 #[derive(Clone)]
 pub struct AppState {
     pub schema: GatewaySchema,
     pub verifier: TokenVerifier,
+    /// For the per-request loaders.
+    pub services: Services,
 }
 
 pub fn router(state: AppState) -> Router {

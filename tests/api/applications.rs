@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use crate::helpers::{assert_denied, client_token, spawn, user_token};
+use crate::helpers::{assert_denied, client_token, issuer_token, production_app_with, spawn, user_token};
 
 const READ: &str = "client.users:read kyc_application:read";
 
@@ -30,7 +30,7 @@ async fn a_client_pages_through_every_application_newest_first_with_any_page_siz
     let q = "query($first: Int, $after: String) { kycApplications(first: $first, after: $after) { totalCount edges { cursor node { id } } pageInfo { hasNextPage endCursor } } }";
     let token = client_token(READ);
     let (mut ids, mut after, mut sizes) = (Vec::new(), Value::Null, [5, 7, 3].iter().cycle());
-    loop {
+    for _ in 0..200 {
         let first = *sizes.next().expect("cycle");
         let answer = app.query_vars(&token, q, json!({ "first": first, "after": after })).await.ok();
         let page = answer.data("kycApplications").clone();
@@ -45,6 +45,62 @@ async fn a_client_pages_through_every_application_newest_first_with_any_page_siz
     }
     let expected_ids: Vec<String> = expected.iter().map(|r| r.id.clone()).collect();
     assert_eq!(ids, expected_ids, "every application once, in ident's order, across unaligned windows");
+    let empty = app
+        .query(&token, "{ kycApplications(first: 0) { totalCount edges { cursor } pageInfo { hasNextPage } } }")
+        .await
+        .ok();
+    assert_eq!(empty.data("kycApplications.totalCount"), expected.len());
+    assert_eq!(empty.data("kycApplications.edges"), &json!([]));
+    assert_eq!(empty.data("kycApplications.pageInfo.hasNextPage"), true);
+}
+
+#[tokio::test]
+async fn a_kyb_applications_params_need_the_plus_details_scope() {
+    let app = spawn().await;
+    let kyb = app.sandbox().ident.records().into_iter().find(|r| r.kind == "kyb").expect("a kyb application");
+    let q = format!(r#"{{ kycApplication(id: "{}") {{ type params }} }}"#, kyb.id);
+    let basic = app.query(&client_token(&format!("{READ} verification.basic.details:read")), &q).await;
+    assert_eq!(basic.data("kycApplication.type"), "KYB");
+    assert_denied(basic.error_at("kycApplication.params"), "verification.plus.details:read");
+    let plus = app.query(&client_token(&format!("{READ} verification.plus.details:read")), &q).await.ok();
+    assert!(plus.data("kycApplication.params").is_object());
+}
+
+#[tokio::test]
+async fn a_directory_mapping_of_ident_ids_is_followed_both_ways_and_shadows_the_default() {
+    let sandbox = spawn().await;
+    let john = SEED_USERS[1];
+    let entries = vec![json!({ "user_id": "gw-john", "ident_user_id": john }), json!({ "user_id": john })];
+    let app = production_app_with(&sandbox, entries, |_| {}).await;
+    let q = "{ kycApplications { totalCount } me { kycApplications { id user { id } } } }";
+    let mapped = app.query(&issuer_token("gw-john", "kyc_application:read uid:read", false), q).await.ok();
+    assert_eq!(mapped.data("kycApplications.totalCount"), 2);
+    assert_eq!(mapped.data("me.kycApplications.0.user.id"), "gw-john", "ident's user id maps back to the gateway's");
+    let one = format!(r#"{{ kycApplication(id: "{JOHN_SMITH}") {{ id }} }}"#);
+    let own = app.query(&issuer_token("gw-john", "kyc_application:read", false), &one).await.ok();
+    assert_eq!(own.data("kycApplication.id"), JOHN_SMITH);
+    // A user whose own id is John's ident id does not see John's applications: that id belongs to gw-john.
+    let squatter = issuer_token(john, "kyc_application:read", false);
+    let answer = app.query(&squatter, q).await.ok();
+    assert_eq!(answer.data("kycApplications.totalCount"), 0);
+    assert_eq!(answer.data("me.kycApplications"), &json!([]));
+    assert!(app.query(&squatter, &one).await.ok().data("kycApplication").is_null());
+}
+
+#[tokio::test]
+async fn dot_segment_ids_never_reach_ident() {
+    let app = spawn().await;
+    let before = app.sandbox().ident.counts();
+    for id in ["..", ".", ""] {
+        if !id.is_empty() {
+            let q = "{ kycApplications { totalCount } me { kycApplications { id } } }";
+            let answer = app.query(&user_token(id, "kyc_application:read"), q).await.ok();
+            assert_eq!(answer.data("kycApplications.totalCount"), 0, "{id:?}");
+        }
+        let staff = app.query(&client_token(READ), &format!(r#"{{ kycApplication(id: "{id}") {{ id }} }}"#)).await.ok();
+        assert!(staff.data("kycApplication").is_null());
+    }
+    assert_eq!(app.sandbox().ident.counts(), before, "nothing was asked upstream");
 }
 
 #[tokio::test]

@@ -213,14 +213,21 @@ async fn wrong_sila_or_ident_credentials_map_to_provider_unauthorized() {
     .await;
     let token = issuer_token(SEED, &format!("{ALL_ITEMS} kyc_application:read"), false);
     let answer = app.query(&token, "{ me { verificationCases(provider: SILA) { id } kycApplications { id } } }").await;
-    assert_eq!(answer.error_at("me.verificationCases").expect("Sila")["extensions"]["provider"], "SILA");
+    let sila = answer.error_at("me.verificationCases").expect("Sila");
+    assert_eq!(sila["extensions"], json!({ "code": "PROVIDER_UNAUTHORIZED", "provider": "SILA" }));
     assert_eq!(answer.error_at("me.kycApplications").expect("ident")["extensions"]["code"], "PROVIDER_UNAUTHORIZED");
     assert!(answer.data("me.kycApplications").is_null());
 }
 
 #[tokio::test]
 async fn sumsub_rate_limiting_maps_to_provider_rate_limited_with_the_retry_after() {
-    let app = spawn_with(|c| c.sandbox.sumsub.get_limit = 1).await;
+    // No client-side limit and no retries: the sandbox's 429 reaches the caller.
+    let app = spawn_with(|c| {
+        c.sandbox.sumsub.get_limit = 1;
+        c.policies.sumsub.rate_limit = None;
+        c.policies.sumsub.retries = 0;
+    })
+    .await;
     let users = app.sandbox().users();
     let with_applicants: Vec<&String> =
         users.iter().filter(|u| app.sandbox().sumsub.applicant_of(u).is_some()).take(2).collect();
@@ -247,4 +254,33 @@ async fn an_unreachable_sila_is_provider_unavailable() {
     let answer = app.query(&issuer_token(SEED, ALL_ITEMS, false), "{ me { verificationCases { provider } } }").await;
     assert_eq!(providers(answer.data("me.verificationCases")), ["SUMSUB"]);
     assert_eq!(answer.error_at("me.verificationCases").expect("Sila")["extensions"]["code"], "PROVIDER_UNAVAILABLE");
+}
+
+#[tokio::test]
+async fn the_sila_bearer_token_is_fetched_once_for_many_users() {
+    let app = spawn_with(|c| c.cache.enabled = false).await;
+    let token = client_token(&format!("client.users:read {ALL_ITEMS}"));
+    for user in app.sandbox().users().iter().step_by(2).take(4) {
+        app.query(&token, &format!(r#"{{ user(id: "{user}") {{ verificationCases(provider: SILA) {{ id }} }} }}"#))
+            .await
+            .ok();
+    }
+    assert_eq!(app.sandbox().sila.counts().get("auth_token"), 1);
+    assert_eq!(app.sandbox().sila.counts().get("get_verifications"), 4);
+}
+
+#[tokio::test]
+async fn kyc_state_ignores_the_cases_the_caller_cannot_see() {
+    let sandbox = spawn().await;
+    let app = production_app(&sandbox, &[SEED], |c| {
+        c.sila = None;
+        c.ident = None;
+    })
+    .await;
+    let q = r#"{ me { kycState(level: "basic") } }"#;
+    let hidden = app.query(&issuer_token(SEED, "verification.basic:read", false), q).await.ok();
+    assert_eq!(hidden.data("me.kycState"), "NOT_STARTED", "the Sumsub case needs selfie and liveness too");
+    let all = "verification.basic:read verification.selfie:read verification.liveness:read";
+    let seen = app.query(&issuer_token(SEED, all, false), q).await.ok();
+    assert_eq!(seen.data("me.kycState"), "REJECTED");
 }

@@ -150,9 +150,18 @@ pub fn issuer_token(sub: &str, scope: &str, client: bool) -> String {
 /// A production-mode app whose real providers are the sandboxes of `sandbox_app`, knowing `users`, after `adjust`
 /// (to break a credential, say).
 pub async fn production_app(sandbox_app: &TestApp, users: &[&str], adjust: impl FnOnce(&mut Config)) -> TestApp {
+    let entries: Vec<Value> = users.iter().map(|u| json!({ "user_id": u })).collect();
+    production_app_with(sandbox_app, entries, adjust).await
+}
+
+/// Like [`production_app`], with a directory file of these entries.
+pub async fn production_app_with(
+    sandbox_app: &TestApp,
+    entries: Vec<Value>,
+    adjust: impl FnOnce(&mut Config),
+) -> TestApp {
     use kyc_gateway::config::{IdentSettings, JwtSettings, SilaSettings, SumsubSettings};
     let s = sandbox_app.sandbox();
-    let entries: Vec<Value> = users.iter().map(|u| json!({ "user_id": u })).collect();
     let path = std::env::temp_dir().join(format!(
         "kyc-gateway-users-{}-{}.json",
         std::process::id(),

@@ -88,12 +88,25 @@ async fn sumsub_refuses_a_wrong_token_an_old_timestamp_and_a_bad_signature_and_4
         assert_eq!(body["code"], 401);
         assert!(body["description"].is_string() && body["correlationId"].is_string());
     }
+    // Signed for one path, sent to another: refused.
+    let ts = now().to_string();
+    let sig = signature(secret.expose().as_bytes(), &ts, "GET", &path, b"");
+    let tampered = app
+        .http
+        .get(format!("{}/resources/applicants/{RED_FINAL_APPLICANT}/status", s.base_url()))
+        .header("X-App-Token", token.expose())
+        .header("X-App-Access-Ts", ts)
+        .header("X-App-Access-Sig", sig)
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(tampered.status(), StatusCode::UNAUTHORIZED);
     let (status, _, body) =
         sumsub_get(&app, "/resources/applicants/000000000000000000000000/one", token.expose(), secret.expose(), now())
             .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(body["code"], 404);
-    assert_eq!(s.counts().get("unauthorized"), 3);
+    assert_eq!(s.counts().get("unauthorized"), 4);
 }
 
 #[tokio::test]

@@ -1,5 +1,6 @@
 //! Fractal credentials against the sandbox: per-user tokens refreshed with rotation, expiry, the client-credentials
-//! token's lifetime, and the sandbox's own OAuth behaviour.
+//! token's lifetime, and the sandbox's own OAuth behaviour. The gateway runs without its cache here, so that every
+//! query reaches the Fractal client.
 
 use std::time::Duration;
 
@@ -7,7 +8,11 @@ use kyc_gateway::directory::FractalTokens;
 use kyc_gateway::secret::Secret;
 use reqwest::StatusCode;
 
-use crate::helpers::{client_token, spawn, spawn_with, TestApp};
+use crate::helpers::{client_token, spawn_with, TestApp};
+
+async fn spawn() -> TestApp {
+    spawn_with(|c| c.cache.enabled = false).await
+}
 
 const EMAILS: &str = "{ me { emails { address } } }";
 
@@ -63,7 +68,11 @@ async fn concurrent_reads_of_one_user_refresh_once() {
 
 #[tokio::test]
 async fn tokens_are_renewed_when_they_near_expiry() {
-    let app = spawn_with(|c| c.sandbox.fractal.access_token_ttl = Duration::from_secs(7)).await;
+    let app = spawn_with(|c| {
+        c.sandbox.fractal.access_token_ttl = Duration::from_secs(7);
+        c.cache.enabled = false;
+    })
+    .await;
     let user = user_of(&app, 6);
     let token = crate::helpers::user_token(&user, "contact:read");
     let stats = client_token("client.stats:read");
@@ -253,6 +262,9 @@ impl kyc_gateway::directory::Directory for Watching {
         self.seen.lock().expect("lock").push((old_still_valid, self.sandbox.counts().get("users_me")));
         self.inner.store_fractal_tokens(user_id, tokens).await
     }
+    async fn user_for_ident(&self, id: &str) -> Result<Option<String>, kyc_gateway::directory::DirectoryError> {
+        self.inner.user_for_ident(id).await
+    }
     async fn user_for_fractal_uid(&self, uid: &str) -> Result<Option<String>, kyc_gateway::directory::DirectoryError> {
         self.inner.user_for_fractal_uid(uid).await
     }
@@ -278,7 +290,7 @@ async fn the_rotated_refresh_token_is_stored_before_the_new_access_token_is_used
         resource_url: sandbox.base_url().into(),
         client_id: sandbox.client_id().into(),
         client_secret: sandbox.client_secret(),
-        http: Default::default(),
+        policy: Default::default(),
     };
     let client = FractalClient::new(config, directory.clone());
     let profile = client.profile(&uid).await.expect("read").expect("linked");

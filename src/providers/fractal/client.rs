@@ -16,9 +16,10 @@ use tokio::sync::Mutex;
 use super::mapping::{self, StatusCounts, UserVerification};
 use super::models::{OAuthError, StatusCountsWire, TokenResponse, UserInfo, UserVerificationWire};
 use crate::directory::{Directory, FractalTokens};
+use crate::domain::Provider;
 use crate::domain::ProviderProfile;
 use crate::providers::token_cache::{lifetime, renew_margin, TokenCache};
-use crate::providers::{join_url, json, HttpPolicy, ProviderError};
+use crate::providers::{join_url, json, Call, ProviderError, Upstream, UpstreamPolicy};
 use crate::secret::Secret;
 
 /// Where Fractal is and who the gateway is to it.
@@ -30,7 +31,7 @@ pub struct FractalConfig {
     pub resource_url: String,
     pub client_id: String,
     pub client_secret: Secret,
-    pub http: HttpPolicy,
+    pub policy: UpstreamPolicy,
 }
 
 /// Stripes of locks that serialise token refreshes per user without a lock per user.
@@ -38,7 +39,7 @@ const REFRESH_STRIPES: usize = 64;
 
 pub struct FractalClient {
     config: FractalConfig,
-    http: reqwest::Client,
+    upstream: Upstream,
     directory: Arc<dyn Directory>,
     app_token: TokenCache,
     refresh_locks: Vec<Mutex<()>>,
@@ -48,7 +49,7 @@ pub struct FractalClient {
 impl FractalClient {
     pub fn new(config: FractalConfig, directory: Arc<dyn Directory>) -> Self {
         FractalClient {
-            http: config.http.client(),
+            upstream: Upstream::new(Provider::Fractal, config.policy.clone()),
             config,
             directory,
             app_token: TokenCache::default(),
@@ -72,11 +73,15 @@ impl FractalClient {
             None => self.refresh_user(user_id, None).await?,
         };
         let url = join_url(&self.config.resource_url, "/v2/users/me");
-        let response = self.http.get(&url).bearer_auth(access.expose()).send().await?;
+        let read = |token: Secret| {
+            let url = url.clone();
+            move |http: &reqwest::Client| http.get(&url).bearer_auth(token.expose())
+        };
+        let response = self.upstream.send(Call::Read, read(access.clone())).await?;
         let response = if response.status() == StatusCode::UNAUTHORIZED {
             // Expired early or revoked: refresh once and try again.
             let access = self.refresh_user(user_id, Some(&access)).await?;
-            self.http.get(&url).bearer_auth(access.expose()).send().await?
+            self.upstream.send(Call::Read, read(access)).await?
         } else {
             response
         };
@@ -104,7 +109,9 @@ impl FractalClient {
             ("client_id", &self.config.client_id),
             ("client_secret", self.config.client_secret.expose()),
         ];
-        let response = self.http.post(join_url(&self.config.auth_url, "/oauth/token")).form(&form).send().await?;
+        let url = join_url(&self.config.auth_url, "/oauth/token");
+        // A rotation is never retried blindly: the answer carries the only copy of the new refresh token.
+        let response = self.upstream.send(Call::Write, |http| http.post(&url).form(&form)).await?;
         let token = decode_token(response).await?;
         let refresh_token = token
             .refresh_token
@@ -136,7 +143,9 @@ impl FractalClient {
                     ("scope", crate::auth::STATS_READ),
                 ];
                 let url = join_url(&self.config.auth_url, "/oauth/token");
-                let token = decode_token(self.http.post(url).form(&form).send().await?).await?;
+                // A client-credentials grant changes nothing: safe to retry.
+                let response = self.upstream.send(Call::Read, |http| http.post(&url).form(&form)).await?;
+                let token = decode_token(response).await?;
                 Ok((Secret::new(token.access_token), lifetime(token.expires_in)))
             })
             .await
@@ -145,12 +154,13 @@ impl FractalClient {
     async fn stats<T: DeserializeOwned>(&self, path: &str) -> Result<T, ProviderError> {
         let url = join_url(&self.config.resource_url, path);
         let token = self.app_token().await?;
-        let response = self.http.get(&url).bearer_auth(token.expose()).send().await?;
+        let response = self.upstream.send(Call::Read, |http| http.get(&url).bearer_auth(token.expose())).await?;
         if response.status() == StatusCode::UNAUTHORIZED {
             // Revoked or expired before its time: forget it and fetch a new one, once.
             self.app_token.forget(&token).await;
             let token = self.app_token().await?;
-            return json(self.http.get(&url).bearer_auth(token.expose()).send().await?).await;
+            let response = self.upstream.send(Call::Read, |http| http.get(&url).bearer_auth(token.expose())).await?;
+            return json(response).await;
         }
         json(response).await
     }

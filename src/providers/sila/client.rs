@@ -6,8 +6,9 @@ use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
 
 use super::models::{AuthTokenResponse, Header, HeaderOnly, VerificationResponse, VerificationsResponse};
+use crate::domain::Provider;
 use crate::providers::token_cache::{lifetime, TokenCache};
-use crate::providers::{encode_path_segment, join_url, json, HttpPolicy, ProviderError};
+use crate::providers::{encode_path_segment, join_url, json, Call, ProviderError, Upstream, UpstreamPolicy};
 use crate::secret::random_token;
 use crate::secret::Secret;
 
@@ -20,12 +21,12 @@ pub struct SilaConfig {
     pub client_secret: Secret,
     /// How a gateway user id becomes a Sila user handle: `{user_id}` is replaced.
     pub user_handle_template: String,
-    pub http: HttpPolicy,
+    pub policy: UpstreamPolicy,
 }
 
 pub struct SilaClient {
     config: SilaConfig,
-    http: reqwest::Client,
+    upstream: Upstream,
     token: TokenCache,
 }
 
@@ -35,7 +36,11 @@ fn now() -> i64 {
 
 impl SilaClient {
     pub fn new(config: SilaConfig) -> Self {
-        SilaClient { http: config.http.client(), config, token: TokenCache::default() }
+        SilaClient {
+            upstream: Upstream::new(Provider::Sila, config.policy.clone()),
+            config,
+            token: TokenCache::default(),
+        }
     }
 
     /// The Sila user handle of a gateway user.
@@ -57,13 +62,14 @@ impl SilaClient {
     async fn bearer(&self) -> Result<Secret, ProviderError> {
         self.token
             .get(|| async {
-                let response = self
-                    .http
-                    .post(join_url(&self.config.base_url, "/0.2/auth_token"))
-                    .basic_auth(&self.config.client_id, Some(self.config.client_secret.expose()))
-                    .json(&HeaderOnly { header: self.header(None) })
-                    .send()
-                    .await?;
+                let url = join_url(&self.config.base_url, "/0.2/auth_token");
+                // Asking again returns the same token while it has time left: safe to retry.
+                let request = |http: &reqwest::Client| {
+                    http.post(&url)
+                        .basic_auth(&self.config.client_id, Some(self.config.client_secret.expose()))
+                        .json(&HeaderOnly { header: self.header(None) })
+                };
+                let response = self.upstream.send(Call::Read, request).await?;
                 let answer: AuthTokenResponse = json(response).await?;
                 Ok((Secret::new(answer.access_token.token), lifetime(answer.access_token.expires_in)))
             })
@@ -75,10 +81,14 @@ impl SilaClient {
         let url = join_url(&self.config.base_url, path);
         let mut token = self.bearer().await?;
         for attempt in 0..2 {
-            let body = HeaderOnly { header: self.header(Some(user_handle)) };
-            let response = self.http.post(&url).bearer_auth(token.expose()).json(&body).send().await?;
+            // A read, though a POST; the header is rebuilt per attempt so its `created` stays fresh.
+            let request = |http: &reqwest::Client| {
+                http.post(&url).bearer_auth(token.expose()).json(&HeaderOnly { header: self.header(Some(user_handle)) })
+            };
+            let response = self.upstream.send(Call::Read, request).await?;
             match response.status() {
-                StatusCode::FORBIDDEN => return Ok(None),
+                // 403: the handle is not this app's; 404: no such verification for it.
+                StatusCode::FORBIDDEN | StatusCode::NOT_FOUND => return Ok(None),
                 StatusCode::UNAUTHORIZED if attempt == 0 => {
                     // Expired or revoked early: forget it and try once with a new one.
                     self.token.forget(&token).await;
@@ -101,7 +111,8 @@ impl SilaClient {
         user_handle: &str,
         verification_uuid: &str,
     ) -> Result<Option<VerificationResponse>, ProviderError> {
-        let path = format!("/0.2/get_verifications/{}", encode_path_segment(verification_uuid));
+        let Some(uuid) = encode_path_segment(verification_uuid) else { return Ok(None) };
+        let path = format!("/0.2/get_verifications/{uuid}");
         self.post(&path, user_handle).await
     }
 }

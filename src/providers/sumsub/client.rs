@@ -1,10 +1,11 @@
 //! The typed Sumsub client. Every request is signed: HMAC-SHA256 over timestamp, method, path with query and body.
 
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
 
 use super::models::Applicant;
-use crate::providers::{encode_path_segment, join_url, json, HttpPolicy, ProviderError};
+use crate::domain::Provider;
+use crate::providers::{encode_path_segment, join_url, json, Call, ProviderError, Upstream, UpstreamPolicy};
 use crate::secret::Secret;
 
 #[derive(Debug, Clone)]
@@ -13,7 +14,7 @@ pub struct SumsubConfig {
     pub base_url: String,
     pub app_token: Secret,
     pub secret_key: Secret,
-    pub http: HttpPolicy,
+    pub policy: UpstreamPolicy,
 }
 
 /// `X-App-Access-Sig`: lowercase hex HMAC-SHA256 of `ts + METHOD + path_with_query + body` with the secret key.
@@ -29,31 +30,39 @@ pub fn signature(secret_key: &[u8], ts: &str, method: &str, path_and_query: &str
 
 pub struct SumsubClient {
     config: SumsubConfig,
-    http: reqwest::Client,
+    upstream: Upstream,
 }
 
 impl SumsubClient {
     pub fn new(config: SumsubConfig) -> Self {
-        SumsubClient { http: config.http.client(), config }
+        SumsubClient { upstream: Upstream::new(Provider::Sumsub, config.policy.clone()), config }
     }
 
     /// A signed GET; `None` for Sumsub's 404 (no such applicant).
     async fn get<T: DeserializeOwned>(&self, path_and_query: &str) -> Result<Option<T>, ProviderError> {
-        let ts = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0)
-            .to_string();
-        let sig = signature(self.config.secret_key.expose().as_bytes(), &ts, "GET", path_and_query, b"");
-        let response = self
-            .http
-            .request(Method::GET, join_url(&self.config.base_url, path_and_query))
-            .header("X-App-Token", self.config.app_token.expose())
-            .header("X-App-Access-Ts", ts)
-            .header("X-App-Access-Sig", sig)
-            .header("Accept", "application/json")
-            .send()
-            .await?;
+        let url = reqwest::Url::parse(&join_url(&self.config.base_url, path_and_query))
+            .map_err(|e| ProviderError::Transport(format!("the Sumsub base URL is not a URL: {e}")))?;
+        // Sign exactly what goes on the request line: the base URL's own path prefix included, after the URL
+        // parser's normalisation.
+        let request_line = match url.query() {
+            Some(query) => format!("{}?{query}", url.path()),
+            None => url.path().to_owned(),
+        };
+        // Signed per attempt: a retry needs a fresh timestamp.
+        let signed = |http: &reqwest::Client| {
+            let ts = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0)
+                .to_string();
+            let sig = signature(self.config.secret_key.expose().as_bytes(), &ts, "GET", &request_line, b"");
+            http.get(url.clone())
+                .header("X-App-Token", self.config.app_token.expose())
+                .header("X-App-Access-Ts", ts)
+                .header("X-App-Access-Sig", sig)
+                .header("Accept", "application/json")
+        };
+        let response = self.upstream.send(Call::Read, signed).await?;
         if response.status() == StatusCode::NOT_FOUND {
             return Ok(None);
         }
@@ -62,13 +71,14 @@ impl SumsubClient {
 
     /// The applicant whose `externalUserId` is our user id, if Sumsub has one.
     pub async fn applicant_by_external_id(&self, user_id: &str) -> Result<Option<Applicant>, ProviderError> {
-        let path = format!("/resources/applicants/-;externalUserId={}/one", encode_path_segment(user_id));
-        self.get(&path).await
+        let Some(external) = encode_path_segment(user_id) else { return Ok(None) };
+        self.get(&format!("/resources/applicants/-;externalUserId={external}/one")).await
     }
 
     /// An applicant by Sumsub's id.
     pub async fn applicant(&self, applicant_id: &str) -> Result<Option<Applicant>, ProviderError> {
-        self.get(&format!("/resources/applicants/{}/one", encode_path_segment(applicant_id))).await
+        let Some(id) = encode_path_segment(applicant_id) else { return Ok(None) };
+        self.get(&format!("/resources/applicants/{id}/one")).await
     }
 }
 

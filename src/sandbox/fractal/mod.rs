@@ -22,7 +22,8 @@ use serde::Serialize;
 pub use population::{Population, SandboxUser, SEED_PERSON_UID};
 use tokens::{Issued, Owner, TokenStore};
 
-use super::support::{serve, Counters, Counts};
+use super::faults::{FaultInjector, Faults};
+use super::support::{same_secret, serve, Counters, Counts};
 use crate::auth::{Scopes, STATS_READ};
 use crate::providers::fractal::models::{OAuthError, TokenResponse, UserVerificationWire};
 use crate::secret::random_token;
@@ -46,11 +47,17 @@ pub struct FractalSandboxConfig {
     pub seed: u64,
     /// Lifetime of access tokens (Fractal: 2 hours).
     pub access_token_ttl: Duration,
+    pub faults: Faults,
 }
 
 impl Default for FractalSandboxConfig {
     fn default() -> Self {
-        FractalSandboxConfig { users: 1000, seed: 42, access_token_ttl: Duration::from_secs(7200) }
+        FractalSandboxConfig {
+            users: 1000,
+            seed: 42,
+            access_token_ttl: Duration::from_secs(7200),
+            faults: Faults::default(),
+        }
     }
 }
 
@@ -84,9 +91,15 @@ struct SandboxState {
 pub struct FractalSandbox {
     base_url: String,
     state: Arc<SandboxState>,
+    faults: Arc<FaultInjector>,
 }
 
 impl FractalSandbox {
+    /// The faults injected into this sandbox, and its request count.
+    pub fn faults(&self) -> &FaultInjector {
+        &self.faults
+    }
+
     /// Binds `127.0.0.1:0` and serves until the runtime stops.
     pub async fn start(config: &FractalSandboxConfig) -> std::io::Result<Self> {
         let population = Population::generate(config.users, config.seed);
@@ -109,7 +122,8 @@ impl FractalSandbox {
             .route("/v2/stats/country-verifications", get(stats_country_handler))
             .route("/v2/stats/user-verifications", get(stats_users_handler))
             .with_state(state.clone());
-        Ok(FractalSandbox { base_url: serve("fractal", router).await?, state })
+        let faults = FaultInjector::new(config.faults.clone(), config.seed ^ 0xfa17);
+        Ok(FractalSandbox { base_url: serve("fractal", router, faults.clone()).await?, state, faults })
     }
 
     /// Base URL of both the token and the resource API.
@@ -245,7 +259,9 @@ fn token_response(issued: Issued, token_type: &str, ttl: Duration) -> Response {
 async fn token(State(s): State<Arc<SandboxState>>, RawQuery(query): RawQuery, body: Bytes) -> Response {
     let p = params(query, &body);
     let get = |k: &str| p.get(k).map(String::as_str).unwrap_or("");
-    if get("client_id") != s.client_id || get("client_secret") != s.client_secret.expose() {
+    if get("client_id") != s.client_id
+        || !same_secret(get("client_secret").as_bytes(), s.client_secret.expose().as_bytes())
+    {
         s.counters.bump("token_refused");
         return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", "unknown client or wrong secret");
     }

@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
+use super::faults::{FaultInjector, Faults};
 use super::support::{serve, unix_now, Counters, Counts};
 use crate::providers::ident::models::{CreateWire, KycApplicationWire, MessageWire, UpdateWire};
 use crate::secret::{random_token, Secret};
@@ -47,6 +48,12 @@ struct Claims {
     prvd: Prvd,
 }
 
+/// How the sandbox ident behaves.
+#[derive(Debug, Clone, Default)]
+pub struct IdentSandboxConfig {
+    pub faults: Faults,
+}
+
 enum Caller {
     Application,
     User(String),
@@ -63,10 +70,16 @@ struct SandboxState {
 pub struct IdentSandbox {
     base_url: String,
     state: Arc<SandboxState>,
+    faults: Arc<FaultInjector>,
 }
 
 impl IdentSandbox {
-    pub async fn start(users: &[String], seed: u64) -> std::io::Result<Self> {
+    /// The faults injected into this sandbox, and its request count.
+    pub fn faults(&self) -> &FaultInjector {
+        &self.faults
+    }
+
+    pub async fn start(config: &IdentSandboxConfig, users: &[String], seed: u64) -> std::io::Result<Self> {
         let state = Arc::new(SandboxState {
             records: RwLock::new(population::generate(users, seed)),
             key: Secret::new(random_token()),
@@ -77,7 +90,8 @@ impl IdentSandbox {
             .route("/api/v1/kyc_applications/{id}", get(read).put(update))
             .route("/api/v1/users/{id}/kyc_applications", get(user_list))
             .with_state(state.clone());
-        Ok(IdentSandbox { base_url: serve("ident", router).await?, state })
+        let faults = FaultInjector::new(config.faults.clone(), seed ^ 0xfa17);
+        Ok(IdentSandbox { base_url: serve("ident", router, faults.clone()).await?, state, faults })
     }
 
     /// The API root, `http://127.0.0.1:PORT/api/v1`.

@@ -17,7 +17,8 @@ use axum::routing::post;
 use axum::{Json, Router};
 use base64::Engine;
 
-use super::support::{serve, unix_now, Counters, Counts};
+use super::faults::{FaultInjector, Faults};
+use super::support::{same_secret, serve, unix_now, Counters, Counts};
 use crate::providers::sila::models::{AccessToken, AuthTokenResponse, Failure, HeaderOnly, VerificationsResponse};
 use crate::secret::{random_token, Secret};
 use population::Entity;
@@ -27,11 +28,12 @@ use population::Entity;
 pub struct SilaSandboxConfig {
     /// Lifetime of bearer tokens (Sila: 8 hours).
     pub token_ttl: Duration,
+    pub faults: Faults,
 }
 
 impl Default for SilaSandboxConfig {
     fn default() -> Self {
-        SilaSandboxConfig { token_ttl: Duration::from_secs(8 * 3600) }
+        SilaSandboxConfig { token_ttl: Duration::from_secs(8 * 3600), faults: Faults::default() }
     }
 }
 
@@ -53,9 +55,15 @@ struct SandboxState {
 pub struct SilaSandbox {
     base_url: String,
     state: Arc<SandboxState>,
+    faults: Arc<FaultInjector>,
 }
 
 impl SilaSandbox {
+    /// The faults injected into this sandbox, and its request count.
+    pub fn faults(&self) -> &FaultInjector {
+        &self.faults
+    }
+
     pub async fn start(config: &SilaSandboxConfig, users: &[String], seed: u64) -> std::io::Result<Self> {
         let entities = population::generate(users, seed).into_iter().map(|e| (e.user_handle.clone(), e)).collect();
         let state = Arc::new(SandboxState {
@@ -72,7 +80,8 @@ impl SilaSandbox {
             .route("/0.2/get_verifications", post(get_verifications))
             .route("/0.2/get_verifications/{uuid}", post(get_verification))
             .with_state(state.clone());
-        Ok(SilaSandbox { base_url: serve("sila", router).await?, state })
+        let faults = FaultInjector::new(config.faults.clone(), seed ^ 0xfa17);
+        Ok(SilaSandbox { base_url: serve("sila", router, faults.clone()).await?, state, faults })
     }
 
     pub fn base_url(&self) -> &str {
@@ -143,7 +152,7 @@ async fn auth_token(State(s): State<Arc<SandboxState>>, headers: HeaderMap, body
         .and_then(|v| base64::engine::general_purpose::STANDARD.decode(v.trim()).ok())
         .and_then(|v| String::from_utf8(v).ok());
     let expected = format!("{}:{}", s.client_id, s.client_secret.expose());
-    if basic.as_deref() != Some(expected.as_str()) {
+    if !basic.is_some_and(|b| same_secret(b.as_bytes(), expected.as_bytes())) {
         return failure(&s, StatusCode::UNAUTHORIZED, "Invalid client credentials.");
     }
     if let Err(response) = header_of(&s, &body) {

@@ -15,7 +15,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 
-use super::support::{serve, unix_now, Counters, Counts, RateLimit};
+use super::faults::{FaultInjector, Faults};
+use super::support::{same_secret, serve, unix_now, Counters, Counts, RateLimit};
 use crate::providers::sumsub::models::{Applicant, ErrorBody};
 use crate::secret::{random_token, Secret};
 
@@ -27,11 +28,17 @@ pub struct SumsubSandboxConfig {
     /// POST requests allowed per window (Sumsub: 50 per 5 s).
     pub post_limit: u32,
     pub window: Duration,
+    pub faults: Faults,
 }
 
 impl Default for SumsubSandboxConfig {
     fn default() -> Self {
-        SumsubSandboxConfig { get_limit: 300, post_limit: 50, window: Duration::from_secs(5) }
+        SumsubSandboxConfig {
+            get_limit: 300,
+            post_limit: 50,
+            window: Duration::from_secs(5),
+            faults: Faults::default(),
+        }
     }
 }
 
@@ -54,9 +61,15 @@ struct SandboxState {
 pub struct SumsubSandbox {
     base_url: String,
     state: Arc<SandboxState>,
+    faults: Arc<FaultInjector>,
 }
 
 impl SumsubSandbox {
+    /// The faults injected into this sandbox, and its request count.
+    pub fn faults(&self) -> &FaultInjector {
+        &self.faults
+    }
+
     /// Serves applicants for the gateway users `users` (see [`population::generate`]).
     pub async fn start(config: &SumsubSandboxConfig, users: &[String], seed: u64) -> std::io::Result<Self> {
         let applicants = population::generate(users, seed);
@@ -77,7 +90,8 @@ impl SumsubSandbox {
             .route("/resources/applicants/{id}/{what}", get(applicant))
             .fallback(not_found)
             .with_state(state.clone());
-        Ok(SumsubSandbox { base_url: serve("sumsub", router).await?, state })
+        let faults = FaultInjector::new(config.faults.clone(), seed ^ 0xfa17);
+        Ok(SumsubSandbox { base_url: serve("sumsub", router, faults.clone()).await?, state, faults })
     }
 
     pub fn base_url(&self) -> &str {
@@ -128,7 +142,7 @@ fn admit(
         s.counters.bump("unauthorized");
         Err(error(StatusCode::UNAUTHORIZED, description))
     };
-    if header("X-App-Token") != s.app_token.expose() {
+    if !same_secret(header("X-App-Token").as_bytes(), s.app_token.expose().as_bytes()) {
         return refuse("App token is missing or unknown");
     }
     let ts = header("X-App-Access-Ts");

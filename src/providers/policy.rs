@@ -1,0 +1,324 @@
+//! The upstream policy, in one place for every provider: connect and total timeouts, a concurrency limit, a
+//! client-side rate limit, retries with jittered exponential backoff (idempotent reads only, on connect errors, 5xx
+//! and 429, honouring `Retry-After`) bounded by a per-call deadline, and a circuit breaker.
+//!
+//! Every provider client sends through [`Upstream::send`]; none talks to reqwest on its own.
+
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use tokio::sync::Semaphore;
+
+use super::{retry_after, ProviderError};
+use crate::domain::Provider;
+
+/// How the gateway treats one provider. Defaults suit a provider answering in tens of milliseconds.
+#[derive(Debug, Clone)]
+pub struct UpstreamPolicy {
+    pub connect_timeout: Duration,
+    /// Time allowed for one attempt, body included.
+    pub timeout: Duration,
+    /// Time allowed for one call, retries and waits included.
+    pub deadline: Duration,
+    /// Requests in flight at once.
+    pub max_concurrency: usize,
+    /// At most this many requests per window (`None`: no client-side limit).
+    pub rate_limit: Option<(u32, Duration)>,
+    /// Extra attempts after the first, for idempotent reads.
+    pub retries: u32,
+    pub backoff_base: Duration,
+    pub backoff_max: Duration,
+    /// Consecutive failures that open the breaker.
+    pub breaker_threshold: u32,
+    /// How long an open breaker refuses calls before letting one probe through.
+    pub breaker_cooldown: Duration,
+}
+
+impl Default for UpstreamPolicy {
+    fn default() -> Self {
+        UpstreamPolicy {
+            connect_timeout: Duration::from_secs(2),
+            timeout: Duration::from_secs(5),
+            deadline: Duration::from_secs(8),
+            max_concurrency: 256,
+            rate_limit: None,
+            retries: 2,
+            backoff_base: Duration::from_millis(50),
+            backoff_max: Duration::from_secs(1),
+            breaker_threshold: 5,
+            breaker_cooldown: Duration::from_secs(5),
+        }
+    }
+}
+
+impl UpstreamPolicy {
+    /// A reqwest client with this policy. Redirects are not followed: a provider API that redirects is misconfigured,
+    /// and following would send credentials elsewhere.
+    pub fn client(&self) -> reqwest::Client {
+        reqwest::Client::builder()
+            .connect_timeout(self.connect_timeout)
+            .timeout(self.timeout)
+            .pool_max_idle_per_host(self.max_concurrency)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("kyc-gateway/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .expect("a TLS backend is compiled in")
+    }
+}
+
+/// Whether a call may be repeated without changing anything at the provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Call {
+    /// A read (also a POST that only reads, like Sila's `get_verifications`): retried on transient failures.
+    Read,
+    /// Changes something (creates, updates, rotates a token): never retried.
+    Write,
+}
+
+/// The breaker's view of one provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BreakerState {
+    Closed,
+    Open,
+    HalfOpen,
+}
+
+/// A consecutive-failure circuit breaker: open after `threshold` failures in a row; after `cooldown` one probe may
+/// go; its success closes the breaker, its failure opens it again.
+pub struct Breaker {
+    threshold: u32,
+    cooldown: Duration,
+    failures: AtomicU32,
+    opened_at: Mutex<Option<Instant>>,
+    probing: AtomicBool,
+}
+
+impl Breaker {
+    pub fn new(threshold: u32, cooldown: Duration) -> Self {
+        Breaker {
+            threshold: threshold.max(1),
+            cooldown,
+            failures: AtomicU32::new(0),
+            opened_at: Mutex::new(None),
+            probing: AtomicBool::new(false),
+        }
+    }
+
+    pub fn state(&self) -> BreakerState {
+        match *self.opened_at.lock().expect("breaker lock") {
+            None => BreakerState::Closed,
+            Some(at) if at.elapsed() < self.cooldown => BreakerState::Open,
+            Some(_) => BreakerState::HalfOpen,
+        }
+    }
+
+    /// Whether a call may go now; in half-open, only the first caller (the probe) may.
+    fn admit(&self) -> bool {
+        match self.state() {
+            BreakerState::Closed => true,
+            BreakerState::Open => false,
+            BreakerState::HalfOpen => !self.probing.swap(true, Ordering::AcqRel),
+        }
+    }
+
+    fn success(&self) {
+        self.failures.store(0, Ordering::Release);
+        *self.opened_at.lock().expect("breaker lock") = None;
+        self.probing.store(false, Ordering::Release);
+    }
+
+    fn failure(&self) {
+        let failures = self.failures.fetch_add(1, Ordering::AcqRel) + 1;
+        let mut opened_at = self.opened_at.lock().expect("breaker lock");
+        if failures >= self.threshold || opened_at.is_some() {
+            if opened_at.is_none() {
+                tracing::warn!(failures, "circuit breaker opened");
+            }
+            *opened_at = Some(Instant::now());
+        }
+        self.probing.store(false, Ordering::Release);
+    }
+}
+
+/// A fixed-window client-side rate limit that waits for the next window rather than failing.
+struct Limiter {
+    limit: u32,
+    window: Duration,
+    state: Mutex<(Instant, u32)>,
+}
+
+impl Limiter {
+    /// How long to wait before the next request may go (zero: now; the slot is taken).
+    fn reserve(&self) -> Duration {
+        let mut state = self.state.lock().expect("limiter lock");
+        let now = Instant::now();
+        if now.duration_since(state.0) >= self.window {
+            *state = (now, 0);
+        }
+        if state.1 < self.limit {
+            state.1 += 1;
+            return Duration::ZERO;
+        }
+        self.window - now.duration_since(state.0)
+    }
+}
+
+/// One provider's HTTP client under its policy.
+pub struct Upstream {
+    provider: Provider,
+    policy: UpstreamPolicy,
+    http: reqwest::Client,
+    permits: Semaphore,
+    limiter: Option<Limiter>,
+    breaker: Breaker,
+}
+
+/// What a response means for retrying and for the breaker.
+enum Verdict {
+    Done,
+    Retry { after: Option<Duration> },
+}
+
+fn jitter(max: Duration) -> Duration {
+    let mut byte = [0u8; 2];
+    let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut byte);
+    max.mul_f64(f64::from(u16::from_le_bytes(byte)) / f64::from(u16::MAX))
+}
+
+impl Upstream {
+    pub fn new(provider: Provider, policy: UpstreamPolicy) -> Self {
+        let limiter = policy.rate_limit.map(|(limit, window)| Limiter {
+            limit: limit.max(1),
+            window,
+            state: Mutex::new((Instant::now(), 0)),
+        });
+        Upstream {
+            provider,
+            http: policy.client(),
+            permits: Semaphore::new(policy.max_concurrency.max(1)),
+            breaker: Breaker::new(policy.breaker_threshold, policy.breaker_cooldown),
+            limiter,
+            policy,
+        }
+    }
+
+    pub fn provider(&self) -> Provider {
+        self.provider
+    }
+
+    pub fn breaker(&self) -> BreakerState {
+        self.breaker.state()
+    }
+
+    /// Sends the request `build` makes (called again for each attempt, so signatures and timestamps stay fresh).
+    pub async fn send<F>(&self, call: Call, build: F) -> Result<reqwest::Response, ProviderError>
+    where
+        F: Fn(&reqwest::Client) -> reqwest::RequestBuilder,
+    {
+        if !self.breaker.admit() {
+            return Err(ProviderError::CircuitOpen);
+        }
+        let deadline = Instant::now() + self.policy.deadline;
+        let mut attempt = 0u32;
+        loop {
+            let outcome = self.attempt(&build, deadline).await;
+            let verdict = match &outcome {
+                Ok(r) if r.status().is_server_error() => Verdict::Retry { after: None },
+                Ok(r) if r.status() == StatusCode::TOO_MANY_REQUESTS => Verdict::Retry { after: retry_after(r) },
+                Ok(_) => Verdict::Done,
+                Err(ProviderError::Transport(_)) => Verdict::Retry { after: None },
+                Err(_) => Verdict::Done,
+            };
+            // The breaker counts what says "the provider is down": 5xx, no connection, no answer in time. A 429 says
+            // it is up and busy.
+            match &outcome {
+                Ok(r) if r.status().is_server_error() => self.breaker.failure(),
+                Err(ProviderError::Transport(_) | ProviderError::Timeout) => self.breaker.failure(),
+                Err(ProviderError::CircuitOpen | ProviderError::RateLimited { .. }) => {}
+                _ => self.breaker.success(),
+            }
+            let Verdict::Retry { after } = verdict else { return outcome };
+            if call == Call::Write || attempt >= self.policy.retries {
+                return outcome;
+            }
+            let backoff = self.policy.backoff_base.saturating_mul(1 << attempt.min(16)).min(self.policy.backoff_max);
+            let wait = after.unwrap_or_else(|| jitter(backoff));
+            if Instant::now() + wait >= deadline {
+                return match (outcome, after) {
+                    (_, Some(after)) => Err(ProviderError::RateLimited { retry_after: Some(after) }),
+                    (outcome, None) => outcome,
+                };
+            }
+            tracing::debug!(provider = self.provider.as_str(), attempt, ?wait, "retrying an upstream read");
+            tokio::time::sleep(wait).await;
+            attempt += 1;
+            if !self.breaker.admit() {
+                return Err(ProviderError::CircuitOpen);
+            }
+        }
+    }
+
+    async fn attempt<F>(&self, build: &F, deadline: Instant) -> Result<reqwest::Response, ProviderError>
+    where
+        F: Fn(&reqwest::Client) -> reqwest::RequestBuilder,
+    {
+        let left = || deadline.saturating_duration_since(Instant::now());
+        let _permit = tokio::time::timeout(left(), self.permits.acquire())
+            .await
+            .map_err(|_| ProviderError::Timeout)?
+            .expect("the semaphore is never closed");
+        if let Some(limiter) = &self.limiter {
+            let wait = limiter.reserve();
+            if wait >= left() {
+                return Err(ProviderError::RateLimited { retry_after: Some(wait) });
+            }
+            if !wait.is_zero() {
+                tokio::time::sleep(wait).await;
+                if limiter.reserve() > Duration::ZERO {
+                    return Err(ProviderError::RateLimited { retry_after: Some(self.policy.backoff_base) });
+                }
+            }
+        }
+        let timeout = self.policy.timeout.min(left());
+        build(&self.http).timeout(timeout).send().await.map_err(ProviderError::from)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_breaker_opens_after_consecutive_failures_and_closes_after_a_good_probe() {
+        let breaker = Breaker::new(3, Duration::from_millis(30));
+        breaker.failure();
+        breaker.failure();
+        breaker.success();
+        breaker.failure();
+        breaker.failure();
+        assert_eq!(breaker.state(), BreakerState::Closed, "a success resets the count");
+        breaker.failure();
+        assert_eq!(breaker.state(), BreakerState::Open);
+        assert!(!breaker.admit());
+        std::thread::sleep(Duration::from_millis(40));
+        assert_eq!(breaker.state(), BreakerState::HalfOpen);
+        assert!(breaker.admit(), "one probe");
+        assert!(!breaker.admit(), "only one");
+        breaker.failure();
+        assert_eq!(breaker.state(), BreakerState::Open, "a failed probe opens it again");
+        std::thread::sleep(Duration::from_millis(40));
+        assert!(breaker.admit());
+        breaker.success();
+        assert_eq!(breaker.state(), BreakerState::Closed);
+    }
+
+    #[test]
+    fn the_limiter_hands_out_the_window_then_asks_to_wait() {
+        let limiter = Limiter { limit: 2, window: Duration::from_secs(5), state: Mutex::new((Instant::now(), 0)) };
+        assert_eq!(limiter.reserve(), Duration::ZERO);
+        assert_eq!(limiter.reserve(), Duration::ZERO);
+        assert!(limiter.reserve() > Duration::from_secs(4));
+    }
+}
