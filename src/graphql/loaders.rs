@@ -46,11 +46,33 @@ macro_rules! loader {
 }
 
 loader!(FractalProfiles, Option<Arc<ProviderProfile>>, fractal_profiles);
-loader!(FractalStates, Arc<Vec<VerificationCase>>, fractal_states);
+/// The per-request memo of a bulk answer: one call per request however the keys are batched, cache or not.
+pub type Bulk<T> = tokio::sync::OnceCell<Outcome<Arc<HashMap<String, Vec<T>>>>>;
+
+pub struct FractalStates(Services, Bulk<VerificationCase>);
+
+impl Loader<String> for FractalStates {
+    type Value = Outcome<Arc<Vec<VerificationCase>>>;
+    type Error = Infallible;
+
+    async fn load(&self, keys: &[String]) -> Result<HashMap<String, Self::Value>, Infallible> {
+        Ok(fractal_states(&self.0, &self.1, keys).await)
+    }
+}
+
+pub struct IdentApplications(Services, Bulk<KycApplication>);
+
+impl Loader<String> for IdentApplications {
+    type Value = Outcome<Arc<Vec<KycApplication>>>;
+    type Error = Infallible;
+
+    async fn load(&self, keys: &[String]) -> Result<HashMap<String, Self::Value>, Infallible> {
+        Ok(ident_applications(&self.0, &self.1, keys).await)
+    }
+}
 loader!(SumsubCases, Arc<Vec<VerificationCase>>, sumsub_cases);
 loader!(SilaCases, Arc<Vec<VerificationCase>>, sila_cases);
 loader!(SilaReasons, Option<Arc<Vec<String>>>, sila_reasons);
-loader!(IdentApplications, Arc<Vec<KycApplication>>, ident_applications);
 
 type Dl<T> = DataLoader<T, HashMapCache>;
 
@@ -72,11 +94,11 @@ impl Loaders {
     pub fn new(services: &Services) -> Self {
         Loaders {
             fractal: dl(FractalProfiles(services.clone())),
-            fractal_states: dl(FractalStates(services.clone())),
+            fractal_states: dl(FractalStates(services.clone(), Bulk::new())),
             sumsub: dl(SumsubCases(services.clone())),
             sila: dl(SilaCases(services.clone())),
             sila_reasons: dl(SilaReasons(services.clone())),
-            ident: dl(IdentApplications(services.clone())),
+            ident: dl(IdentApplications(services.clone(), Bulk::new())),
         }
     }
 }
@@ -131,32 +153,40 @@ pub(super) async fn fractal_profiles(
 /// Every user's Fractal verifications from the statistics, one bulk call for any number of users.
 pub(super) async fn fractal_states(
     s: &Services,
+    bulk: &Bulk<VerificationCase>,
     keys: &[String],
 ) -> HashMap<String, Outcome<Arc<Vec<VerificationCase>>>> {
     let empty = || keys.iter().map(|k| (k.clone(), Ok(Arc::new(Vec::new())))).collect();
     let Some(client) = &s.fractal else { return empty() };
-    let all = s
-        .cache
-        .get_or_fetch(Key::new(Kind::FractalStates, ""), || async {
-            let mut by_uid: HashMap<String, Vec<VerificationCase>> = HashMap::new();
-            for row in client.user_verifications().await? {
-                let items = level_items(&row.level);
-                let case = VerificationCase::new(
-                    Provider::Fractal,
-                    row.level.clone(),
-                    row.level,
-                    items,
-                    row.state,
-                    row.status,
-                );
-                by_uid.entry(row.fractal_uid).or_default().push(case);
+    let all = bulk
+        .get_or_init(|| async {
+            let value = s
+                .cache
+                .get_or_fetch(Key::new(Kind::FractalStates, ""), || async {
+                    let mut by_uid: HashMap<String, Vec<VerificationCase>> = HashMap::new();
+                    for row in client.user_verifications().await? {
+                        let items = level_items(&row.level);
+                        let case = VerificationCase::new(
+                            Provider::Fractal,
+                            row.level.clone(),
+                            row.level,
+                            items,
+                            row.state,
+                            row.status,
+                        );
+                        by_uid.entry(row.fractal_uid).or_default().push(case);
+                    }
+                    Ok(Value::CasesByUser(Arc::new(by_uid)))
+                })
+                .await?;
+            match value {
+                Value::CasesByUser(map) => Ok(map),
+                _ => unreachable!("FractalStates holds cases by user"),
             }
-            Ok(Value::CasesByUser(Arc::new(by_uid)))
         })
         .await;
     let by_uid = match all {
-        Ok(Value::CasesByUser(map)) => map,
-        Ok(_) => unreachable!("FractalStates holds cases by user"),
+        Ok(map) => map.clone(),
         Err(e) => return keys.iter().map(|k| (k.clone(), Err(e.clone()))).collect(),
     };
     per_key(keys, |user| {
@@ -243,34 +273,42 @@ pub fn reasons_key(handle: &str, uuid: &str) -> String {
 
 pub(super) async fn ident_applications(
     s: &Services,
+    bulk: &Bulk<KycApplication>,
     keys: &[String],
 ) -> HashMap<String, Outcome<Arc<Vec<KycApplication>>>> {
     let Some(client) = &s.ident else {
         return keys.iter().map(|k| (k.clone(), Ok(Arc::new(Vec::new())))).collect();
     };
-    if keys.len() >= IDENT_BULK_MIN {
-        let all = s
-            .cache
-            .get_or_fetch(Key::new(Kind::IdentAll, ""), || async {
-                let mut by_user: HashMap<String, Vec<KycApplication>> = HashMap::new();
-                let mut page = 1;
-                loop {
-                    let answer = client.list(None, page, 100).await?;
-                    let done = answer.items.is_empty() || page * 100 >= answer.total;
-                    for app in answer.items.into_iter().map(ident::application) {
-                        by_user.entry(app.user_id.clone().unwrap_or_default()).or_default().push(app);
-                    }
-                    if done {
-                        break;
-                    }
-                    page += 1;
+    if keys.len() >= IDENT_BULK_MIN || bulk.initialized() {
+        let all = bulk
+            .get_or_init(|| async {
+                let value = s
+                    .cache
+                    .get_or_fetch(Key::new(Kind::IdentAll, ""), || async {
+                        let mut by_user: HashMap<String, Vec<KycApplication>> = HashMap::new();
+                        let mut page = 1;
+                        loop {
+                            let answer = client.list(None, page, 100).await?;
+                            let done = answer.items.is_empty() || page * 100 >= answer.total;
+                            for app in answer.items.into_iter().map(ident::application) {
+                                by_user.entry(app.user_id.clone().unwrap_or_default()).or_default().push(app);
+                            }
+                            if done {
+                                break;
+                            }
+                            page += 1;
+                        }
+                        Ok(Value::ApplicationsByUser(Arc::new(by_user)))
+                    })
+                    .await?;
+                match value {
+                    Value::ApplicationsByUser(map) => Ok(map),
+                    _ => unreachable!("IdentAll holds applications by user"),
                 }
-                Ok(Value::ApplicationsByUser(Arc::new(by_user)))
             })
             .await;
         let by_user = match all {
-            Ok(Value::ApplicationsByUser(map)) => map,
-            Ok(_) => unreachable!("IdentAll holds applications by user"),
+            Ok(map) => map.clone(),
             Err(e) => return keys.iter().map(|k| (k.clone(), Err(e.clone()))).collect(),
         };
         return per_key(keys, |user| {

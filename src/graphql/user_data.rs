@@ -69,7 +69,7 @@ async fn cases_of(ctx: &Context<'_>, id: &str, provider: Provider) -> Outcome<Ar
 async fn fractal_states(ctx: &Context<'_>, id: &str) -> Outcome<Arc<Vec<VerificationCase>>> {
     match batched(ctx) {
         Some(l) => one(&l.fractal_states, id).await,
-        None => single(loaders::fractal_states(services(ctx), &[id.to_owned()]).await, id),
+        None => single(loaders::fractal_states(services(ctx), &loaders::Bulk::new(), &[id.to_owned()]).await, id),
     }
 }
 
@@ -133,7 +133,7 @@ pub async fn state_cases(ctx: &Context<'_>, id: &str) -> (Vec<VerificationCase>,
 pub async fn applications(ctx: &Context<'_>, id: &str) -> Outcome<Arc<Vec<KycApplication>>> {
     match batched(ctx) {
         Some(l) => one(&l.ident, id).await,
-        None => single(loaders::ident_applications(services(ctx), &[id.to_owned()]).await, id),
+        None => single(loaders::ident_applications(services(ctx), &loaders::Bulk::new(), &[id.to_owned()]).await, id),
     }
 }
 

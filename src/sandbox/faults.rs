@@ -34,6 +34,8 @@ pub struct Faults {
     /// The next this-many requests answer 429 with `Retry-After: retry_after_secs`.
     pub rate_limit_next: u32,
     pub retry_after_secs: u64,
+    /// When set, `fail_next` and `rate_limit_next` count only requests of this method (`PUT`, say).
+    pub only_method: Option<String>,
 }
 
 /// One sandbox's faults and its request count.
@@ -72,17 +74,18 @@ impl FaultInjector {
         self.requests.load(Ordering::Relaxed)
     }
 
-    fn decide(&self) -> Decision {
+    fn decide(&self, method: &axum::http::Method) -> Decision {
         let mut faults = self.faults.lock().expect("faults lock");
         let mut rng = self.rng.lock().expect("rng lock");
         let jitter = if faults.jitter_ms > 0 { rng.below(faults.jitter_ms as usize + 1) as u64 } else { 0 };
         let delay = Duration::from_millis(faults.latency_ms + jitter);
         let roll = |rng: &mut Rng, rate: f64| rate > 0.0 && (rng.next_u64() as f64 / u64::MAX as f64) < rate;
-        if faults.fail_next > 0 {
+        let targeted = faults.only_method.as_deref().is_none_or(|m| m.eq_ignore_ascii_case(method.as_str()));
+        if targeted && faults.fail_next > 0 {
             faults.fail_next -= 1;
             return Decision::Fail(delay, StatusCode::SERVICE_UNAVAILABLE);
         }
-        if faults.rate_limit_next > 0 {
+        if targeted && faults.rate_limit_next > 0 {
             faults.rate_limit_next -= 1;
             return Decision::Limit(delay, faults.retry_after_secs.max(1));
         }
@@ -98,7 +101,7 @@ impl FaultInjector {
 
 async fn inject(State(injector): State<Arc<FaultInjector>>, request: Request, next: Next) -> Response {
     injector.requests.fetch_add(1, Ordering::Relaxed);
-    let decision = injector.decide();
+    let decision = injector.decide(request.method());
     match decision {
         Decision::Pass(delay) => {
             if !delay.is_zero() {

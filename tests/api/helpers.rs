@@ -17,6 +17,7 @@ pub struct TestApp {
     pub addr: SocketAddr,
     pub sandbox: Option<Sandbox>,
     pub directory: Arc<dyn Directory>,
+    pub cache: kyc_gateway::providers::cache::ProviderCache,
     pub http: reqwest::Client,
 }
 
@@ -34,6 +35,7 @@ pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         addr: app.local_addr(),
         sandbox: app.sandbox().cloned(),
         directory: app.directory(),
+        cache: app.cache(),
         http: reqwest::Client::new(),
     };
     tokio::spawn(app.serve(std::future::pending()));

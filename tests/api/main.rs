@@ -4,11 +4,13 @@ mod helpers;
 
 mod applications;
 mod auth;
+mod caching;
 mod cli_and_schema;
 mod details;
 mod errors;
 mod federation;
 mod logs;
+mod resilience;
 mod sandboxes;
 mod scopes;
 mod stats;

@@ -1,0 +1,109 @@
+//! Batching and caching, read off the sandboxes' request counters: per-request dedupe, cross-request coalescing,
+//! TTL expiry, invalidation and negative caching.
+
+use std::time::Duration;
+
+use kyc_gateway::providers::cache::CacheConfig;
+
+use crate::helpers::{client_token, spawn_with, user_token, TestApp, SEED};
+
+const ALL_ITEMS: &str = "verification.basic:read verification.selfie:read verification.liveness:read \
+    verification.ssn:read verification.plus:read verification.wallet-eth:read";
+
+/// Upstream reads per provider so far: (Fractal users/me, Sumsub applicant, Sila verifications, Fractal stats).
+fn reads(app: &TestApp) -> (u64, u64, u64, u64) {
+    let s = app.sandbox();
+    (
+        s.fractal.counts().get("users_me"),
+        s.sumsub.counts().get("applicant_by_external_id"),
+        s.sila.counts().get("get_verifications"),
+        s.fractal.counts().get("stats_users"),
+    )
+}
+
+fn cache(ttl_ms: u64, negative_ms: u64) -> CacheConfig {
+    CacheConfig {
+        status_ttl: Duration::from_millis(ttl_ms),
+        negative_ttl: Duration::from_millis(negative_ms),
+        ..CacheConfig::default()
+    }
+}
+
+#[tokio::test]
+async fn one_request_asks_each_provider_once_per_user_however_many_fields_ask() {
+    let app = spawn_with(|c| c.cache.enabled = false).await;
+    let q = format!(
+        r#"{{ me {{ emails {{ address }} verificationCases {{ id }} kycState(level: "basic") }}
+             again: user(id: "{SEED}") {{ phones {{ number }} verificationCases {{ level }} }}
+             users(ids: ["{SEED}", "{SEED}"]) {{ kycState(level: "plus") verificationCases(provider: SILA) {{ id }} }} }}"#
+    );
+    let token = user_token(SEED, &format!("contact:read {ALL_ITEMS}"));
+    app.query(&token, &q).await.ok();
+    assert_eq!(reads(&app), (1, 1, 1, 1), "(users/me, Sumsub, Sila, Fractal stats)");
+}
+
+#[tokio::test]
+async fn concurrent_identical_queries_share_one_upstream_call_per_key() {
+    let app = spawn_with(|c| c.cache = cache(30_000, 5_000)).await;
+    let token = client_token(&format!("client.users:read contact:read {ALL_ITEMS}"));
+    let q = format!(r#"{{ user(id: "{SEED}") {{ emails {{ address }} verificationCases {{ id }} }} }}"#);
+    let queries = (0..50).map(|_| app.query(&token, &q));
+    for answer in futures_util::future::join_all(queries).await {
+        answer.ok();
+    }
+    let (me, sumsub, sila, _) = reads(&app);
+    assert_eq!((me, sumsub, sila), (1, 1, 1));
+}
+
+#[tokio::test]
+async fn cached_answers_expire_after_their_ttl_and_can_be_invalidated_per_user() {
+    let app = spawn_with(|c| c.cache = cache(600, 600)).await;
+    let token = client_token(&format!("client.users:read {ALL_ITEMS}"));
+    let q = format!(r#"{{ user(id: "{SEED}") {{ verificationCases {{ id }} }} }}"#);
+    app.query(&token, &q).await.ok();
+    app.query(&token, &q).await.ok();
+    assert_eq!(reads(&app).1, 1, "the second query is served from the cache");
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    app.query(&token, &q).await.ok();
+    assert_eq!(reads(&app).1, 2, "expired");
+    app.cache.invalidate_user(SEED);
+    app.query(&token, &q).await.ok();
+    assert_eq!(reads(&app).1, 3, "invalidated");
+    let other = &app.sandbox().users()[3];
+    app.cache.invalidate_user(other);
+    app.query(&token, &q).await.ok();
+    assert_eq!(reads(&app).1, 3, "another user's invalidation leaves this one cached");
+}
+
+#[tokio::test]
+async fn not_found_is_cached_only_briefly() {
+    let app = spawn_with(|c| c.cache = cache(30_000, 500)).await;
+    let lonely = app.sandbox().users()[1].clone();
+    assert!(app.sandbox().sumsub.applicant_of(&lonely).is_none());
+    let token = client_token(&format!("client.users:read {ALL_ITEMS}"));
+    let q = format!(r#"{{ user(id: "{lonely}") {{ verificationCases(provider: SUMSUB) {{ id }} }} }}"#);
+    app.query(&token, &q).await.ok();
+    app.query(&token, &q).await.ok();
+    let not_found = || app.sandbox().sumsub.counts().get("not_found");
+    assert_eq!(not_found(), 1);
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    app.query(&token, &q).await.ok();
+    assert_eq!(not_found(), 2);
+}
+
+#[tokio::test]
+async fn a_hundred_users_cost_one_bulk_statistics_call_for_their_fractal_state() {
+    let app = spawn_with(|c| c.cache.enabled = false).await;
+    let ids: Vec<String> = app.sandbox().users().iter().take(100).map(|u| format!("\"{u}\"")).collect();
+    let token = client_token(&format!("client.users:read {ALL_ITEMS}"));
+    let q = format!(r#"{{ users(ids: [{}]) {{ kycState(level: "basic") }} }}"#, ids.join(", "));
+    let answer = app.query(&token, &q).await.ok();
+    assert_eq!(answer.data("users").as_array().map(Vec::len), Some(100));
+    let (me, sumsub, sila, stats) = reads(&app);
+    assert_eq!((me, stats), (0, 1), "Fractal: one bulk call, no per-user reads");
+    let with_applicant =
+        app.sandbox().users().iter().take(100).filter(|u| app.sandbox().sumsub.applicant_of(u).is_some()).count()
+            as u64;
+    assert!(sumsub <= 100 && sumsub >= with_applicant, "at most one Sumsub call per user: {sumsub}");
+    assert!(sila <= 100, "at most one Sila call per user: {sila}");
+}

@@ -1,0 +1,162 @@
+//! Resilience against the sandboxes' injected faults: retries of reads, never of writes, `Retry-After`, the
+//! circuit breaker, and partial results with a code per failure.
+
+use std::time::{Duration, Instant};
+
+use kyc_gateway::providers::ident::{IdentClient, IdentConfig};
+use kyc_gateway::providers::UpstreamPolicy;
+use kyc_gateway::sandbox::faults::Faults;
+use kyc_gateway::sandbox::ident::population::JOHN_SMITH;
+use serde_json::{json, Value};
+
+use crate::helpers::{client_token, spawn, spawn_with, SEED};
+
+const ALL_ITEMS: &str = "verification.basic:read verification.selfie:read verification.liveness:read \
+    verification.ssn:read verification.plus:read verification.wallet-eth:read";
+
+fn providers(cases: &Value) -> Vec<String> {
+    let mut out: Vec<String> =
+        cases.as_array().expect("cases").iter().map(|c| c["provider"].as_str().expect("provider").to_owned()).collect();
+    out.dedup();
+    out
+}
+
+fn cases_query(user: &str) -> String {
+    format!(r#"{{ user(id: "{user}") {{ verificationCases {{ provider }} }} }}"#)
+}
+
+#[tokio::test]
+async fn a_read_answered_503_is_retried_and_succeeds() {
+    let app = spawn_with(|c| c.cache.enabled = false).await;
+    let sumsub = &app.sandbox().sumsub;
+    sumsub.faults().set(Faults { fail_next: 1, ..Faults::default() });
+    let answer = app.query(&client_token(&format!("client.users:read {ALL_ITEMS}")), &cases_query(SEED)).await.ok();
+    assert_eq!(providers(answer.data("user.verificationCases")), ["FRACTAL", "SUMSUB", "SILA"]);
+    assert_eq!(sumsub.faults().requests(), 2, "the 503, then the retry");
+    assert_eq!(sumsub.counts().get("applicant_by_external_id"), 1, "one reached the handler");
+}
+
+async fn ident_client(app: &crate::helpers::TestApp) -> IdentClient {
+    let ident = &app.sandbox().ident;
+    IdentClient::new(IdentConfig {
+        base_url: ident.base_url(),
+        token: ident.application_token(),
+        policy: UpstreamPolicy::default(),
+    })
+}
+
+#[tokio::test]
+async fn a_put_is_never_retried_and_a_get_is() {
+    let app = spawn().await;
+    let ident = &app.sandbox().ident;
+    let client = ident_client(&app).await;
+    ident.faults().set(Faults { fail_next: 1, ..Faults::default() });
+    let error = client.update_status(JOHN_SMITH, "accepted").await.expect_err("the PUT failed");
+    assert!(matches!(error, kyc_gateway::providers::ProviderError::Unavailable { status: 503 }), "{error:?}");
+    assert_eq!(ident.faults().requests(), 1, "one PUT, no retry");
+    assert_eq!(ident.counts().get("put"), 0);
+    ident.faults().set(Faults { fail_next: 1, ..Faults::default() });
+    let found = client.get(JOHN_SMITH).await.expect("retried").expect("found");
+    assert_eq!(found.status, "remediate", "the failed PUT changed nothing");
+    assert_eq!(ident.faults().requests(), 3);
+}
+
+#[tokio::test]
+async fn a_failed_status_update_answers_provider_unavailable_without_retrying_the_put() {
+    let app = spawn().await;
+    let ident = &app.sandbox().ident;
+    let update = r#"mutation { updateKycApplicationStatus(id: "13bd0b24-f0d9-4caa-89ab-259c058877ce", status: ACCEPTED) { status } }"#;
+    // The read before the PUT passes; the PUT itself meets the 503.
+    let token = client_token("client.users:read kyc_application:write");
+    let before = ident.faults().requests();
+    ident.faults().set(Faults { fail_next: 1, only_method: Some("PUT".into()), ..Faults::default() });
+    let answer = app.query(&token, update).await;
+    assert_eq!(answer.codes(), ["PROVIDER_UNAVAILABLE"], "{:#}", answer.body);
+    assert_eq!(ident.counts().get("put"), 0);
+    assert_eq!(ident.faults().requests() - before, 2, "one GET, one PUT, no retry");
+}
+
+#[tokio::test]
+async fn retry_after_is_honoured_before_the_retry() {
+    let app = spawn_with(|c| c.cache.enabled = false).await;
+    let sumsub = &app.sandbox().sumsub;
+    sumsub.faults().set(Faults { rate_limit_next: 1, retry_after_secs: 1, ..Faults::default() });
+    let started = Instant::now();
+    let answer = app.query(&client_token(&format!("client.users:read {ALL_ITEMS}")), &cases_query(SEED)).await.ok();
+    assert!(started.elapsed() >= Duration::from_secs(1), "waited for Retry-After");
+    assert_eq!(providers(answer.data("user.verificationCases")), ["FRACTAL", "SUMSUB", "SILA"]);
+    assert_eq!(sumsub.faults().requests(), 2);
+}
+
+#[tokio::test]
+async fn the_breaker_opens_after_consecutive_failures_probes_and_closes() {
+    let app = spawn_with(|c| {
+        c.cache.enabled = false;
+        c.policies.sila.retries = 0;
+        c.policies.sila.breaker_threshold = 3;
+        c.policies.sila.breaker_cooldown = Duration::from_millis(400);
+    })
+    .await;
+    let sila = &app.sandbox().sila;
+    sila.faults().set(Faults { error_rate: 1.0, ..Faults::default() });
+    let token = client_token(&format!("client.users:read {ALL_ITEMS}"));
+    let sila_code = |answer: &crate::helpers::Gql| {
+        answer.errors().iter().find(|e| e["extensions"]["provider"] == "SILA").map(|e| e["extensions"]["code"].clone())
+    };
+    for _ in 0..3 {
+        let answer = app.query(&token, &cases_query(SEED)).await;
+        assert_eq!(sila_code(&answer), Some(json!("PROVIDER_UNAVAILABLE")));
+        assert_eq!(providers(answer.data("user.verificationCases")), ["FRACTAL", "SUMSUB"], "the others still answer");
+    }
+    let seen = sila.faults().requests();
+    let open = app.query(&token, &cases_query(SEED)).await;
+    assert_eq!(sila_code(&open), Some(json!("PROVIDER_CIRCUIT_OPEN")));
+    assert_eq!(sila.faults().requests(), seen, "an open breaker sends nothing");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let probe = app.query(&token, &cases_query(SEED)).await;
+    assert_eq!(sila_code(&probe), Some(json!("PROVIDER_UNAVAILABLE")), "the half-open probe went out and failed");
+    assert_eq!(sila.faults().requests(), seen + 1);
+    assert_eq!(sila_code(&app.query(&token, &cases_query(SEED)).await), Some(json!("PROVIDER_CIRCUIT_OPEN")));
+    sila.faults().set(Faults::default());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let healed = app.query(&token, &cases_query(SEED)).await.ok();
+    assert_eq!(providers(healed.data("user.verificationCases")), ["FRACTAL", "SUMSUB", "SILA"]);
+    app.query(&token, &cases_query(SEED)).await.ok();
+}
+
+#[tokio::test]
+async fn a_slow_provider_times_out_alone() {
+    let app = spawn_with(|c| {
+        c.cache.enabled = false;
+        c.policies.sumsub.timeout = Duration::from_millis(300);
+        c.policies.sumsub.retries = 0;
+    })
+    .await;
+    app.sandbox().sumsub.faults().set(Faults { latency_ms: 2_000, ..Faults::default() });
+    let started = Instant::now();
+    let answer = app.query(&client_token(&format!("client.users:read {ALL_ITEMS}")), &cases_query(SEED)).await;
+    assert!(started.elapsed() < Duration::from_millis(1_500), "bounded by the Sumsub timeout, not its latency");
+    assert_eq!(providers(answer.data("user.verificationCases")), ["FRACTAL", "SILA"]);
+    let error = answer.error_at("user.verificationCases").expect("the Sumsub error");
+    assert_eq!(error["extensions"], json!({ "code": "PROVIDER_TIMEOUT", "provider": "SUMSUB" }));
+}
+
+#[tokio::test]
+async fn the_admin_endpoint_sets_and_shows_faults() {
+    let app = spawn().await;
+    let url = format!("{}/_sandbox/faults", app.sandbox().sila.base_url());
+    let set: Value = app
+        .http
+        .put(&url)
+        .json(&json!({ "latency_ms": 5, "error_rate": 0.5 }))
+        .send()
+        .await
+        .expect("answer")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(set["faults"]["latency_ms"], 5);
+    assert_eq!(app.sandbox().sila.faults().get().error_rate, 0.5);
+    let refused = app.http.put(&url).json(&json!({ "latency": 5 })).send().await.expect("answer");
+    assert!(refused.status().is_client_error(), "unknown fields are refused");
+}
