@@ -68,7 +68,9 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn serve(listen: Option<SocketAddr>) -> ExitCode {
+/// `kyc-gateway serve`: configuration from the environment, `listen` overriding its address. The benchmark runs the
+/// gateway through this too.
+pub fn serve(listen: Option<SocketAddr>) -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()

@@ -197,6 +197,8 @@ pub struct Config {
     pub cache: CacheConfig,
     /// Batched (the gateway) or naive (the benchmark's baseline).
     pub fan_out: FanOut,
+    /// The DataLoaders' batching window.
+    pub loader_delay: Duration,
     /// The most ids `users(ids:)` takes.
     pub max_user_ids: usize,
 }
@@ -219,6 +221,7 @@ impl Default for Config {
             policies: Policies::default(),
             cache: CacheConfig::default(),
             fan_out: FanOut::Batched,
+            loader_delay: crate::graphql::LOADER_DELAY,
             max_user_ids: 500,
         }
     }
@@ -371,6 +374,11 @@ impl Config {
             policies,
             cache,
             fan_out,
+            loader_delay: Duration::from_micros(parse(
+                "KYC_GATEWAY_LOADER_DELAY_US",
+                var("KYC_GATEWAY_LOADER_DELAY_US"),
+                d.loader_delay.as_micros() as u64,
+            )?),
             max_user_ids: parse("KYC_GATEWAY_MAX_USER_IDS", var("KYC_GATEWAY_MAX_USER_IDS"), d.max_user_ids)?,
         };
         config.validate()?;

@@ -152,6 +152,7 @@ impl App {
             levels: Arc::new(config.levels.clone()),
             cache: ProviderCache::new(&config.cache),
             fan_out: config.fan_out,
+            loader_delay: config.loader_delay,
             max_user_ids: config.max_user_ids,
         };
         let cache = services.cache.clone();

@@ -38,36 +38,68 @@ pub fn wallet_currency_scope(currency: &str) -> String {
 }
 
 /// The scopes a token carries (`scope` claim, space separated, or `scp` array).
+///
+/// The items of `verification.X:read` and `verification.X.details:read` are indexed when the token is read: the
+/// scope rules ask about items for every case of every user in a list, and must not build a string to ask.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Scopes(HashSet<String>);
+pub struct Scopes {
+    all: HashSet<String>,
+    items: HashSet<String>,
+    details: HashSet<String>,
+}
 
 impl Scopes {
     pub fn parse(space_separated: &str) -> Self {
-        Scopes(space_separated.split_whitespace().map(str::to_owned).collect())
+        space_separated.split_whitespace().map(str::to_owned).collect()
     }
 
     pub fn has(&self, scope: &str) -> bool {
-        self.0.contains(scope)
+        self.all.contains(scope)
     }
 
-    /// Whether the token may see cases of item X.
+    /// Whether the token may see cases of item X (`verification.X:read`).
     pub fn reads_item(&self, item: &str) -> bool {
-        self.has(&verification_scope(item))
+        self.items.contains(item)
     }
 
-    /// Whether the token may see the details fields of item X.
+    /// Whether the token may see the details fields of item X (`verification.X.details:read`).
     pub fn reads_details_of(&self, item: &str) -> bool {
-        self.has(&details_scope(item))
+        self.details.contains(item)
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &str> {
-        self.0.iter().map(String::as_str)
+        self.all.iter().map(String::as_str)
     }
 }
 
 impl FromIterator<String> for Scopes {
     fn from_iter<I: IntoIterator<Item = String>>(iter: I) -> Self {
-        Scopes(iter.into_iter().collect())
+        let all: HashSet<String> = iter.into_iter().collect();
+        let inner = |scope: &String| scope.strip_prefix("verification.")?.strip_suffix(":read").map(str::to_owned);
+        let mut items = HashSet::new();
+        let mut details = HashSet::new();
+        for item in all.iter().filter_map(inner) {
+            match item.strip_suffix(".details") {
+                Some(of) => details.insert(of.to_owned()),
+                None => items.insert(item),
+            };
+        }
+        Scopes { all, items, details }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn item_scopes_are_indexed_both_ways() {
+        let s = Scopes::parse(
+            "uid:read verification.plus:read verification.wallet-eth:read verification.selfie.details:read",
+        );
+        assert!(s.reads_item("plus") && s.reads_item("wallet-eth") && !s.reads_item("selfie"));
+        assert!(s.reads_details_of("selfie") && !s.reads_details_of("plus"));
+        assert!(s.has("uid:read") && s.has(&verification_scope("plus")) && s.has(&details_scope("selfie")));
     }
 }
 

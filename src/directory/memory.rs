@@ -114,6 +114,10 @@ impl Directory for InMemoryDirectory {
         Ok(self.entries.read().expect("directory lock poisoned").fractal.get(user_id).cloned())
     }
 
+    async fn fractal_uid(&self, user_id: &str) -> Result<Option<String>, DirectoryError> {
+        Ok(self.entries.read().expect("directory lock poisoned").fractal.get(user_id).map(|link| link.uid.clone()))
+    }
+
     async fn store_fractal_tokens(&self, user_id: &str, tokens: FractalTokens) -> Result<(), DirectoryError> {
         let mut entries = self.entries.write().expect("directory lock poisoned");
         match entries.fractal.get_mut(user_id) {

@@ -68,6 +68,11 @@ pub trait Directory: Send + Sync + 'static {
     /// The user's Fractal link, if they linked Fractal.
     async fn fractal_link(&self, user_id: &str) -> Result<Option<FractalLink>, DirectoryError>;
 
+    /// The user's Fractal uid, if they linked Fractal (no tokens: the statistics need only the uid).
+    async fn fractal_uid(&self, user_id: &str) -> Result<Option<String>, DirectoryError> {
+        Ok(self.fractal_link(user_id).await?.map(|link| link.uid))
+    }
+
     /// Stores the user's new Fractal tokens. Called with a rotated refresh token before its access token is used, so
     /// it must be durable when it returns.
     async fn store_fractal_tokens(&self, user_id: &str, tokens: FractalTokens) -> Result<(), DirectoryError>;

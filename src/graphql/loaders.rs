@@ -23,6 +23,7 @@ use crate::providers::{ident, sila, sumsub, ProviderError};
 
 /// The batching window; see the module documentation.
 pub const DELAY: Duration = Duration::from_micros(100);
+/// The most keys in one batch: the `users(ids:)` bound, so one list is one batch.
 pub const MAX_BATCH: usize = 500;
 /// From this many users on, one pass over ident's whole list beats one call per user.
 const IDENT_BULK_MIN: usize = 25;
@@ -47,7 +48,7 @@ macro_rules! loader {
 
 loader!(FractalProfiles, Option<Arc<ProviderProfile>>, fractal_profiles);
 /// The per-request memo of a bulk answer: one call per request however the keys are batched, cache or not.
-pub type Bulk<T> = tokio::sync::OnceCell<Outcome<Arc<HashMap<String, Vec<T>>>>>;
+pub type Bulk<T> = tokio::sync::OnceCell<Outcome<Arc<HashMap<String, Arc<Vec<T>>>>>>;
 
 pub struct FractalStates(Services, Bulk<VerificationCase>);
 
@@ -86,19 +87,20 @@ pub struct Loaders {
     pub ident: Dl<IdentApplications>,
 }
 
-fn dl<T: Loader<String>>(loader: T) -> Dl<T> {
-    DataLoader::with_cache(loader, tokio::spawn, HashMapCache::default()).delay(DELAY).max_batch_size(MAX_BATCH)
+fn dl<T: Loader<String>>(loader: T, delay: Duration) -> Dl<T> {
+    DataLoader::with_cache(loader, tokio::spawn, HashMapCache::default()).delay(delay).max_batch_size(MAX_BATCH)
 }
 
 impl Loaders {
     pub fn new(services: &Services) -> Self {
+        let d = services.loader_delay;
         Loaders {
-            fractal: dl(FractalProfiles(services.clone())),
-            fractal_states: dl(FractalStates(services.clone(), Bulk::new())),
-            sumsub: dl(SumsubCases(services.clone())),
-            sila: dl(SilaCases(services.clone())),
-            sila_reasons: dl(SilaReasons(services.clone())),
-            ident: dl(IdentApplications(services.clone(), Bulk::new())),
+            fractal: dl(FractalProfiles(services.clone()), d),
+            fractal_states: dl(FractalStates(services.clone(), Bulk::new()), d),
+            sumsub: dl(SumsubCases(services.clone()), d),
+            sila: dl(SilaCases(services.clone()), d),
+            sila_reasons: dl(SilaReasons(services.clone()), d),
+            ident: dl(IdentApplications(services.clone(), Bulk::new()), d),
         }
     }
 }
@@ -176,6 +178,7 @@ pub(super) async fn fractal_states(
                         );
                         by_uid.entry(row.fractal_uid).or_default().push(case);
                     }
+                    let by_uid = by_uid.into_iter().map(|(uid, cases)| (uid, Arc::new(cases))).collect();
                     Ok(Value::CasesByUser(Arc::new(by_uid)))
                 })
                 .await?;
@@ -192,8 +195,8 @@ pub(super) async fn fractal_states(
     per_key(keys, |user| {
         let by_uid = by_uid.clone();
         async move {
-            let uid = s.directory.fractal_link(&user).await?.map(|l| l.uid);
-            Ok(Arc::new(uid.and_then(|uid| by_uid.get(&uid).cloned()).unwrap_or_default()))
+            let uid = s.directory.fractal_uid(&user).await?;
+            Ok(uid.and_then(|uid| by_uid.get(&uid).cloned()).unwrap_or_default())
         }
     })
     .await
@@ -298,6 +301,7 @@ pub(super) async fn ident_applications(
                             }
                             page += 1;
                         }
+                        let by_user = by_user.into_iter().map(|(user, apps)| (user, Arc::new(apps))).collect();
                         Ok(Value::ApplicationsByUser(Arc::new(by_user)))
                     })
                     .await?;
@@ -315,7 +319,7 @@ pub(super) async fn ident_applications(
             let by_user = by_user.clone();
             async move {
                 let ident_user = ident_user_of(s.directory.as_ref(), &user).await?;
-                Ok(Arc::new(ident_user.and_then(|u| by_user.get(&u).cloned()).unwrap_or_default()))
+                Ok(ident_user.and_then(|u| by_user.get(&u).cloned()).unwrap_or_default())
             }
         })
         .await;

@@ -16,7 +16,7 @@ mod stats;
 mod user;
 mod user_data;
 
-pub use loaders::Loaders;
+pub use loaders::{Loaders, DELAY as LOADER_DELAY};
 pub use user_data::FanOut;
 
 use std::sync::Arc;
@@ -48,6 +48,8 @@ pub struct Services {
     /// The cache across requests (shared with the webhook handlers' invalidation).
     pub cache: ProviderCache,
     pub fan_out: FanOut,
+    /// The DataLoaders' batching window (see `loaders.rs`).
+    pub loader_delay: std::time::Duration,
     /// The most ids `users(ids:)` takes.
     pub max_user_ids: usize,
 }

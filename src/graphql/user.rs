@@ -40,17 +40,10 @@ impl User {
         }
     }
 
-    /// Keeps the cases the caller may see: every level item readable.
-    fn visible(ctx: &Context<'_>, cases: Vec<domain::VerificationCase>) -> Vec<domain::VerificationCase> {
+    /// Whether the caller may see a case: every level item readable.
+    fn visible(ctx: &Context<'_>, case: &domain::VerificationCase) -> bool {
         let scopes = principal(ctx).scopes();
-        cases.into_iter().filter(|c| !c.items.is_empty() && c.items.iter().all(|i| scopes.reads_item(i))).collect()
-    }
-
-    /// The cases of `providers` the caller may see; failed providers are reported.
-    async fn visible_cases(&self, ctx: &Context<'_>, providers: &[Provider]) -> Vec<domain::VerificationCase> {
-        let (cases, failures) = user_data::cases(ctx, &self.id, providers).await;
-        Self::report(ctx, failures);
-        Self::visible(ctx, cases)
+        !case.items.is_empty() && case.items.iter().all(|i| scopes.reads_item(i))
     }
 }
 
@@ -115,11 +108,13 @@ impl User {
         let wanted = level.as_deref().map(level_items).unwrap_or_default();
         let providers: Vec<Provider> =
             CASE_PROVIDERS.into_iter().filter(|p| provider.is_none_or(|f| f == *p)).collect();
-        self.visible_cases(ctx, &providers)
-            .await
-            .into_iter()
-            .filter(|c| wanted.iter().all(|w| c.items.contains(w)))
-            .map(VerificationCase::new)
+        let (lists, failures) = user_data::cases(ctx, &self.id, &providers).await;
+        Self::report(ctx, failures);
+        lists
+            .iter()
+            .flat_map(|list| list.iter())
+            .filter(|c| Self::visible(ctx, c) && wanted.iter().all(|w| c.items.contains(w)))
+            .map(|c| VerificationCase::new(c.clone()))
             .collect()
     }
 
@@ -135,22 +130,21 @@ impl User {
         if !items.iter().all(|i| p.scopes().reads_item(i)) {
             return Err(unauthorized(vec![items.iter().map(|i| verification_scope(i)).collect()]));
         }
-        let (cases, failures) = user_data::state_cases(ctx, &self.id).await;
+        let (lists, failures) = user_data::state_cases(ctx, &self.id).await;
         Self::report(ctx, failures);
-        let mut cases = Self::visible(ctx, cases);
+        let mut applications = Vec::new();
         if p.has(KYC_APPLICATION_READ) {
             let services = ctx.data_unchecked::<Services>();
             match user_data::applications(ctx, &self.id).await {
-                // The same visibility as cases: every item the application's type maps to must be readable.
-                Ok(apps) => {
-                    cases.extend(Self::visible(ctx, apps.iter().map(|a| a.as_case(&services.levels.ident)).collect()))
-                }
+                Ok(apps) => applications.extend(apps.iter().map(|a| a.as_case(&services.levels.ident))),
                 Err(e) => ctx.add_error(
                     ctx.set_error_path(errors::provider(Provider::Ident, &e).into_server_error(ctx.item.pos)),
                 ),
             }
         }
-        Ok(Some(aggregate_state(&items, &cases)))
+        // Applications are seen like cases: every item their type maps to must be readable.
+        let cases = lists.iter().flat_map(|l| l.iter()).chain(applications.iter()).filter(|c| Self::visible(ctx, c));
+        Ok(Some(aggregate_state(&items, cases)))
     }
 
     /// The user's KYC applications at ident, newest first, optionally of one status. Needs `kyc_application:read`.

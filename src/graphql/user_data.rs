@@ -73,12 +73,11 @@ async fn fractal_states(ctx: &Context<'_>, id: &str) -> Outcome<Arc<Vec<Verifica
     }
 }
 
-/// Joins provider answers: cases of those that answered, errors of those that failed.
-async fn gather<'a, F>(
-    ctx: &Context<'_>,
-    providers: &[Provider],
-    fetch: impl Fn(Provider) -> F,
-) -> (Vec<VerificationCase>, Vec<(Provider, ProviderError)>)
+/// Cases of the providers that answered (shared, not copied), and errors of those that failed.
+pub type Gathered = (Vec<Arc<Vec<VerificationCase>>>, Vec<(Provider, ProviderError)>);
+
+/// Joins provider answers.
+async fn gather<'a, F>(ctx: &Context<'_>, providers: &[Provider], fetch: impl Fn(Provider) -> F) -> Gathered
 where
     F: std::future::Future<Output = Outcome<Arc<Vec<VerificationCase>>>> + 'a,
 {
@@ -102,7 +101,7 @@ where
     let mut failures = Vec::new();
     for (provider, answer) in answers {
         match answer {
-            Ok(found) => cases.extend(found.iter().cloned()),
+            Ok(found) => cases.push(found),
             Err(e) => failures.push((provider, e)),
         }
     }
@@ -110,16 +109,12 @@ where
 }
 
 /// The cases of `providers`; a provider that fails is reported beside the others' cases.
-pub async fn cases(
-    ctx: &Context<'_>,
-    id: &str,
-    providers: &[Provider],
-) -> (Vec<VerificationCase>, Vec<(Provider, ProviderError)>) {
+pub async fn cases(ctx: &Context<'_>, id: &str, providers: &[Provider]) -> Gathered {
     gather(ctx, providers, |p| cases_of(ctx, id, p)).await
 }
 
 /// What `kycState` aggregates: Fractal's from the bulk statistics, the other providers' cases as they are.
-pub async fn state_cases(ctx: &Context<'_>, id: &str) -> (Vec<VerificationCase>, Vec<(Provider, ProviderError)>) {
+pub async fn state_cases(ctx: &Context<'_>, id: &str) -> Gathered {
     gather(ctx, &CASE_PROVIDERS, |p| async move {
         match p {
             Provider::Fractal => fractal_states(ctx, id).await,

@@ -82,9 +82,9 @@ pub enum Value {
     Profile(Option<Arc<ProviderProfile>>),
     Cases(Arc<Vec<VerificationCase>>),
     /// Cases per user (Fractal uid or ident user id).
-    CasesByUser(Arc<HashMap<String, Vec<VerificationCase>>>),
+    CasesByUser(Arc<HashMap<String, Arc<Vec<VerificationCase>>>>),
     Applications(Arc<Vec<KycApplication>>),
-    ApplicationsByUser(Arc<HashMap<String, Vec<KycApplication>>>),
+    ApplicationsByUser(Arc<HashMap<String, Arc<Vec<KycApplication>>>>),
     Reasons(Option<Arc<Vec<String>>>),
 }
 

@@ -1,0 +1,113 @@
+//! The gateway under test: a child process configured against this process's sandbox providers.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use kyc_gateway::sandbox::Sandbox;
+use serde_json::json;
+
+/// How a mode configures the gateway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Cache and batching: the gateway as it ships.
+    Full,
+    /// Batching, no cache.
+    NoCache,
+    /// The naive baseline: no cache, no batching, providers one after the other.
+    NoBatch,
+}
+
+pub struct Gateway {
+    child: Child,
+    pub url: String,
+}
+
+pub const ISSUER: &str = "https://bench.kyc-gateway.invalid/";
+
+impl Gateway {
+    /// Starts the gateway in `mode` against `sandbox`; `extra` adds or overrides environment variables.
+    pub fn start(sandbox: &Sandbox, mode: Mode, secret: &str, extra: &[(&str, String)]) -> anyhow::Result<Gateway> {
+        // Fresh Fractal links for every child: refresh tokens rotate, so another child's are gone.
+        let entries: Vec<serde_json::Value> = sandbox
+            .users()
+            .iter()
+            .map(|u| match sandbox.fractal.population().get(u) {
+                Some(_) => json!({ "user_id": u, "fractal": { "uid": u, "refresh_token": sandbox.fractal.link_user(u).expose() } }),
+                None => json!({ "user_id": u }),
+            })
+            .collect();
+        let file = std::env::temp_dir().join(format!("kyc-bench-directory-{}.json", std::process::id()));
+        std::fs::write(&file, serde_json::to_vec(&entries)?).context("writing the directory file")?;
+        let mut env: Vec<(&str, String)> = vec![
+            ("KYC_GATEWAY_FRACTAL_AUTH_URL", sandbox.fractal.base_url().into()),
+            ("KYC_GATEWAY_FRACTAL_RESOURCE_URL", sandbox.fractal.base_url().into()),
+            ("KYC_GATEWAY_FRACTAL_CLIENT_ID", sandbox.fractal.client_id().into()),
+            ("KYC_GATEWAY_FRACTAL_CLIENT_SECRET", sandbox.fractal.client_secret().expose().into()),
+            ("KYC_GATEWAY_SUMSUB_BASE_URL", sandbox.sumsub.base_url().into()),
+            ("KYC_GATEWAY_SUMSUB_APP_TOKEN", sandbox.sumsub.app_token().expose().into()),
+            ("KYC_GATEWAY_SUMSUB_SECRET_KEY", sandbox.sumsub.secret_key().expose().into()),
+            // The benchmark measures the engine, not Sumsub's quota: the sandbox lifts its limit, so does the client.
+            ("KYC_GATEWAY_SUMSUB_RATE_LIMIT", "off".into()),
+            ("KYC_GATEWAY_SILA_BASE_URL", sandbox.sila.base_url().into()),
+            ("KYC_GATEWAY_SILA_APP_HANDLE", sandbox.sila.app_handle().into()),
+            ("KYC_GATEWAY_SILA_CLIENT_ID", sandbox.sila.client_id().into()),
+            ("KYC_GATEWAY_SILA_CLIENT_SECRET", sandbox.sila.client_secret().expose().into()),
+            ("KYC_GATEWAY_IDENT_BASE_URL", sandbox.ident.base_url()),
+            ("KYC_GATEWAY_IDENT_TOKEN", sandbox.ident.application_token().expose().into()),
+            ("KYC_GATEWAY_JWT_SECRET", secret.into()),
+            ("KYC_GATEWAY_JWT_ISSUER", ISSUER.into()),
+            ("KYC_GATEWAY_DIRECTORY_FILE", file.display().to_string()),
+            ("KYC_GATEWAY_CACHE", if mode == Mode::Full { "on" } else { "off" }.into()),
+            ("KYC_GATEWAY_FANOUT", if mode == Mode::NoBatch { "naive" } else { "batched" }.into()),
+            ("RUST_LOG", "info".into()),
+        ];
+        env.extend(extra.iter().cloned());
+        let mut child = Command::new(std::env::current_exe()?)
+            .arg("--gateway-child")
+            .envs(env)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .context("starting the gateway")?;
+        let stderr = child.stderr.take().expect("piped");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut sent = false;
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if !sent {
+                    if let Some(url) = line.split("listening on ").nth(1).and_then(|s| s.split_whitespace().next()) {
+                        let _ = tx.send(url.to_owned());
+                        sent = true;
+                    }
+                }
+                if line.contains("ERROR") {
+                    eprintln!("gateway: {line}");
+                }
+            }
+        });
+        let url = match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(url) => url,
+            Err(_) => {
+                let _ = child.kill();
+                bail!("the gateway did not start");
+            }
+        };
+        Ok(Gateway { child, url })
+    }
+
+    /// The gateway's peak resident set (VmHWM), in MiB.
+    pub fn peak_rss_mb(&self) -> Option<f64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        let kb: f64 = status.lines().find(|l| l.starts_with("VmHWM:"))?.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kb / 1024.0)
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,64 @@
+//! `kyc-bench`: the gateway under load against the sandbox providers, in one run.
+//!
+//! The sandbox providers run in this process with an injected latency; the gateway runs as a child process (this
+//! binary again, `gateway-child`), once per mode, so its peak RSS is its own. Every mode of every scenario drives a
+//! bounded number of requests over HTTP, checks that no answer carries a GraphQL error, and reports requests per
+//! second, p50, p99, upstream calls per query (from the sandboxes' counters) and the gateway's peak RSS. Two
+//! references are measured in the same run: `raw`, the sandboxes' own REST rate for the same data, and the ideal
+//! latency (the slowest provider's injected latency).
+
+mod gateway;
+mod load;
+mod raw;
+mod scenarios;
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+
+#[derive(Parser, Debug, Clone)]
+#[command(name = "kyc-bench", about = "Benchmarks the gateway against the sandbox providers")]
+pub struct Args {
+    /// Run one scenario (me-hot, me-cold, mesh-100, n-plus-one, provider-down); all when absent.
+    #[arg(long)]
+    pub scenario: Option<String>,
+    /// Seconds per mode.
+    #[arg(long, default_value_t = 8.0)]
+    pub duration: f64,
+    /// Concurrent connections; each scenario's own default when absent (me-hot 256, others 16).
+    #[arg(long)]
+    pub concurrency: Option<usize>,
+    /// At most this many requests per mode.
+    #[arg(long, default_value_t = 200_000)]
+    pub max_requests: u64,
+    /// Injected provider latency, milliseconds.
+    #[arg(long, default_value_t = 20)]
+    pub latency_ms: u64,
+    /// Runs the gateway (internal: the benchmark starts itself this way).
+    #[arg(long, hide = true)]
+    pub gateway_child: bool,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    if args.gateway_child {
+        return kyc_gateway::cli::serve(Some("127.0.0.1:0".parse().expect("a socket address")));
+    }
+    let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime starts");
+    match runtime.block_on(scenarios::run(args)) {
+        Ok(report) => {
+            println!("{report}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("kyc-bench: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Milliseconds with one decimal.
+pub fn ms(d: Duration) -> String {
+    format!("{:.1}", d.as_secs_f64() * 1000.0)
+}
