@@ -212,6 +212,16 @@ impl Upstream {
         self.breaker.state()
     }
 
+    /// Refuses at once while the breaker is open or its probe is out: callers check this before work that would
+    /// wait on the provider (fetching a token), not only before the request itself.
+    pub fn check(&self) -> Result<(), ProviderError> {
+        match self.breaker.state() {
+            BreakerState::Open => Err(ProviderError::CircuitOpen),
+            BreakerState::HalfOpen if self.breaker.probing.load(Ordering::Acquire) => Err(ProviderError::CircuitOpen),
+            _ => Ok(()),
+        }
+    }
+
     /// Sends the request `build` makes (called again for each attempt, so signatures and timestamps stay fresh).
     pub async fn send<F>(&self, call: Call, build: F) -> Result<reqwest::Response, ProviderError>
     where

@@ -1,5 +1,8 @@
 //! A bearer token the gateway obtains with its own credentials (Fractal client credentials, Sila `auth_token`),
 //! cached until shortly before it expires and fetched once however many requests need it at the same moment.
+//!
+//! A failed fetch is remembered for a second: the requests that queued behind it fail at once with its error instead
+//! of each waiting out another timeout in turn (a hanging provider would otherwise stack them up).
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -17,7 +20,11 @@ struct Cached {
 #[derive(Default)]
 pub struct TokenCache {
     cached: Mutex<Option<Cached>>,
+    failed: Mutex<Option<(Instant, ProviderError)>>,
 }
+
+/// How long a failed fetch answers for the requests behind it.
+const FAILURE_MEMORY: Duration = Duration::from_secs(1);
 
 /// A token's lifetime from an `expires_in`, bounded so that no answer can overflow the clock arithmetic.
 pub fn lifetime(expires_in_secs: u64) -> Duration {
@@ -41,7 +48,19 @@ impl TokenCache {
         if let Some(c) = cached.as_ref().filter(|c| c.renew_at > Instant::now()) {
             return Ok(c.token.clone());
         }
-        let (token, lifetime) = fetch().await?;
+        if let Some((at, error)) = self.failed.lock().await.as_ref() {
+            if at.elapsed() < FAILURE_MEMORY {
+                return Err(error.clone());
+            }
+        }
+        let (token, lifetime) = match fetch().await {
+            Ok(fetched) => fetched,
+            Err(error) => {
+                *self.failed.lock().await = Some((Instant::now(), error.clone()));
+                return Err(error);
+            }
+        };
+        *self.failed.lock().await = None;
         *cached = Some(Cached { token: token.clone(), renew_at: Instant::now() + lifetime - renew_margin(lifetime) });
         Ok(token)
     }
@@ -78,6 +97,19 @@ mod tests {
         cache.forget(&Secret::new("t0")).await;
         assert_eq!(cache.get(|| fetch(fetches.clone())).await.expect("token").expose(), "t1");
         assert_eq!(fetches.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_failed_fetch_answers_the_requests_behind_it() {
+        let cache = TokenCache::default();
+        let fetches = AtomicU32::new(0);
+        let failing = || async {
+            fetches.fetch_add(1, Ordering::SeqCst);
+            Err::<(Secret, Duration), _>(ProviderError::Timeout)
+        };
+        assert!(matches!(cache.get(failing).await, Err(ProviderError::Timeout)));
+        assert!(matches!(cache.get(failing).await, Err(ProviderError::Timeout)));
+        assert_eq!(fetches.load(Ordering::SeqCst), 1, "the second caller got the remembered failure");
     }
 
     #[test]

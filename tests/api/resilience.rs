@@ -98,8 +98,10 @@ async fn the_breaker_opens_after_consecutive_failures_probes_and_closes() {
     })
     .await;
     let sila = &app.sandbox().sila;
-    sila.faults().set(Faults { error_rate: 1.0, ..Faults::default() });
     let token = client_token(&format!("client.users:read {ALL_ITEMS}"));
+    // Healthy first, so the gateway holds a Sila token: the failures below are the data calls'.
+    app.query(&token, &cases_query(SEED)).await.ok();
+    sila.faults().set(Faults { error_rate: 1.0, ..Faults::default() });
     let sila_code = |answer: &crate::helpers::Gql| {
         answer.errors().iter().find(|e| e["extensions"]["provider"] == "SILA").map(|e| e["extensions"]["code"].clone())
     };
@@ -159,4 +161,26 @@ async fn the_admin_endpoint_sets_and_shows_faults() {
     assert_eq!(app.sandbox().sila.faults().get().error_rate, 0.5);
     let refused = app.http.put(&url).json(&json!({ "latency": 5 })).send().await.expect("answer");
     assert!(refused.status().is_client_error(), "unknown fields are refused");
+}
+
+#[tokio::test]
+async fn requests_queued_behind_a_failed_token_fetch_fail_with_it_instead_of_each_waiting_again() {
+    let app = spawn_with(|c| {
+        c.cache.enabled = false;
+        c.policies.sila.timeout = Duration::from_millis(300);
+        c.policies.sila.deadline = Duration::from_millis(400);
+        c.policies.sila.breaker_threshold = 1_000;
+    })
+    .await;
+    let sila = &app.sandbox().sila;
+    sila.faults().set(Faults { timeout_rate: 1.0, ..Faults::default() });
+    let token = client_token(&format!("client.users:read {ALL_ITEMS}"));
+    let query = cases_query(SEED);
+    let queries = (0..8).map(|_| app.query(&token, &query));
+    for answer in futures_util::future::join_all(queries).await {
+        let error = answer.error_at("user.verificationCases").expect("the Sila error");
+        assert_eq!(error["extensions"], json!({ "code": "PROVIDER_TIMEOUT", "provider": "SILA" }));
+        assert_eq!(providers(answer.data("user.verificationCases")), ["FRACTAL", "SUMSUB"]);
+    }
+    assert_eq!(sila.faults().requests(), 1, "one token fetch hung; the others did not queue up their own");
 }

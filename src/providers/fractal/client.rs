@@ -63,6 +63,7 @@ impl FractalClient {
         let Some(link) = self.directory.fractal_link(user_id).await? else {
             return Ok(None);
         };
+        self.upstream.check()?;
         let fresh = link
             .tokens
             .access_token
@@ -152,6 +153,7 @@ impl FractalClient {
     }
 
     async fn stats<T: DeserializeOwned>(&self, path: &str) -> Result<T, ProviderError> {
+        self.upstream.check()?;
         let url = join_url(&self.config.resource_url, path);
         let token = self.app_token().await?;
         let response = self.upstream.send(Call::Read, |http| http.get(&url).bearer_auth(token.expose())).await?;

@@ -78,6 +78,7 @@ impl SilaClient {
 
     /// A POST with the bearer token; `None` when Sila answers 403 because the handle is not one of this app's.
     async fn post<T: DeserializeOwned>(&self, path: &str, user_handle: &str) -> Result<Option<T>, ProviderError> {
+        self.upstream.check()?;
         let url = join_url(&self.config.base_url, path);
         let mut token = self.bearer().await?;
         for attempt in 0..2 {
