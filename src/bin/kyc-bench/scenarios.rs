@@ -111,10 +111,41 @@ async fn measure_mode<Q>(
 where
     Q: Fn(u64) -> (String, String) + Send + Sync + 'static,
 {
+    measure_mode_after(sandbox, secret, mode, label, extra, args, concurrency, allowed, warm, None, request).await
+}
+
+/// A fault that starts after the warm-up, and the queries that run under it before measuring (to open a breaker).
+struct Then<'a> {
+    sila: Faults,
+    queries: &'a [(String, String)],
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn measure_mode_after<Q>(
+    sandbox: &Sandbox,
+    secret: &str,
+    mode: Mode,
+    label: &str,
+    extra: &[(&str, String)],
+    args: &Args,
+    concurrency: usize,
+    allowed: Allowed,
+    warm: &[(String, String)],
+    then: Option<Then<'_>>,
+    request: Q,
+) -> anyhow::Result<Row>
+where
+    Q: Fn(u64) -> (String, String) + Send + Sync + 'static,
+{
     let gateway = Gateway::start(sandbox, mode, secret, extra)?;
     let http = reqwest::Client::builder().pool_max_idle_per_host(1024).build()?;
     for (token, query) in warm {
         let _ = graphql(&http, &gateway.url, token, query, Allowed::None).await;
+    }
+    if let Some(then) = &then {
+        sandbox.sila.faults().set(then.sila.clone());
+        let trips = then.queries.iter().map(|(token, query)| graphql(&http, &gateway.url, token, query, allowed));
+        futures_util::future::join_all(trips).await;
     }
     let before = sandbox.requests();
     let url = gateway.url.clone();
@@ -358,64 +389,29 @@ pub async fn run(args: Args) -> anyhow::Result<String> {
     if wanted("provider-down") {
         let c = concurrency(8);
         let timeouts =
-            [("KYC_GATEWAY_SILA_TIMEOUT_MS", "250".to_string()), ("KYC_GATEWAY_SILA_DEADLINE_MS", "300".to_string())];
-        let mut rows = Vec::new();
-        rows.push(
-            measure_mode(
-                &sandbox,
-                &secret,
-                Mode::NoCache,
-                "healthy",
-                &timeouts,
-                &args,
-                c,
-                Allowed::None,
-                &[],
-                me_request(me_tokens.clone()),
-            )
-            .await?,
-        );
-        sandbox.sila.faults().set(Faults { latency_ms: args.latency_ms, timeout_rate: 1.0, ..Faults::default() });
-        let down = timeouts.to_vec();
-        let mut no_breaker = down.clone();
+            vec![("KYC_GATEWAY_SILA_TIMEOUT_MS", "250".to_string()), ("KYC_GATEWAY_SILA_DEADLINE_MS", "300".to_string())];
+        let mut no_breaker = timeouts.clone();
         no_breaker.push(("KYC_GATEWAY_SILA_BREAKER_THRESHOLD", "1000000000".into()));
-        rows.push(
-            measure_mode(
-                &sandbox,
-                &secret,
-                Mode::NoCache,
-                "Sila hangs, breaker off: bounded by Sila's timeout",
-                &no_breaker,
-                &args,
-                c,
-                Allowed::Provider("SILA"),
-                &[],
-                me_request(me_tokens.clone()),
-            )
-            .await?,
-        );
-        rows.push(
-            measure_mode(
-                &sandbox,
-                &secret,
-                Mode::NoCache,
-                "Sila hangs, breaker on",
-                &down,
-                &args,
-                c,
-                Allowed::Provider("SILA"),
-                &[],
-                me_request(me_tokens.clone()),
-            )
-            .await?,
-        );
-        sandbox.sila.faults().set(Faults { latency_ms: args.latency_ms, ..Faults::default() });
-        report.push_str(&table(
-            "provider-down: me-cold while Sila hangs on every call (Sila timeout 250 ms)",
-            c,
-            &rows,
-            latency,
-        ));
+        // Sila goes down after the warm-up, while the gateway holds its token: then every Sila call hangs until
+        // Sila's timeout, and the breaker (if on) opens after the trip queries.
+        let warm: Vec<(String, String)> = me_tokens.iter().map(|t| (t.clone(), ME.to_owned())).collect();
+        let trip: Vec<(String, String)> = me_tokens.iter().take(8).map(|t| (t.clone(), ME.to_owned())).collect();
+        let hang = Faults { latency_ms: args.latency_ms, timeout_rate: 1.0, ..Faults::default() };
+        let healthy = Faults { latency_ms: args.latency_ms, ..Faults::default() };
+        let mut rows = Vec::new();
+        for (label, extra, down) in [
+            ("healthy", &timeouts, false),
+            ("Sila hangs, breaker off: each query waits for Sila's timeout", &no_breaker, true),
+            ("Sila hangs, breaker on (measured after it opened)", &timeouts, true),
+        ] {
+            sandbox.sila.faults().set(healthy.clone());
+            let then = down.then(|| Then { sila: hang.clone(), queries: &trip });
+            let allowed = if down { Allowed::Provider("SILA") } else { Allowed::None };
+            let request = me_request(me_tokens.clone());
+            rows.push(measure_mode_after(&sandbox, &secret, Mode::NoCache, label, extra, &args, c, allowed, &warm, then, request).await?);
+        }
+        sandbox.sila.faults().set(healthy);
+        report.push_str(&table("provider-down: me-cold while Sila hangs on every call (Sila timeout 250 ms)", c, &rows, latency));
     }
     Ok(report)
 }
