@@ -47,8 +47,12 @@ fn main() -> ExitCode {
     }
     let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime starts");
     match runtime.block_on(scenarios::run(args)) {
-        Ok(report) => {
+        Ok((report, failed)) => {
             println!("{report}");
+            if failed > 0 {
+                eprintln!("kyc-bench: {failed} answers failed (see above)");
+                return ExitCode::FAILURE;
+            }
             ExitCode::SUCCESS
         }
         Err(e) => {

@@ -66,6 +66,11 @@ struct Row {
     rss_mb: Option<f64>,
 }
 
+/// Failed answers of a scenario's rows.
+fn failures(rows: &[Row]) -> u64 {
+    rows.iter().filter_map(|r| r.measured.as_ref()).map(|m| m.failures).sum()
+}
+
 fn table(title: &str, concurrency: usize, rows: &[Row], ideal: Duration) -> String {
     let mut out = format!("\n### {title} (concurrency {concurrency})\n\n");
     out.push_str("| mode | req/s | p50 ms | p99 ms | upstream calls/query | gateway peak RSS MB | failed |\n");
@@ -205,7 +210,8 @@ fn machine() -> String {
     format!("{cores} cores ({cpu}), {mem}")
 }
 
-pub async fn run(args: Args) -> anyhow::Result<String> {
+/// The report, and how many answers failed in all.
+pub async fn run(args: Args) -> anyhow::Result<(String, u64)> {
     let mut config = SandboxConfig::default();
     config.sumsub.get_limit = u32::MAX;
     let sandbox = Sandbox::start(&config).await.context("starting the sandbox providers")?;
@@ -241,6 +247,7 @@ pub async fn run(args: Args) -> anyhow::Result<String> {
     // concurrency that does not saturate the two cores the gateway shares with the sandboxes and the load driver.
     let concurrency = |default: usize| args.concurrency.unwrap_or(default);
 
+    let mut failed = 0;
     let mut report = String::from("## kyc-bench\n\n");
     let _ = writeln!(report, "machine: {}", machine());
     let _ = writeln!(
@@ -278,6 +285,7 @@ pub async fn run(args: Args) -> anyhow::Result<String> {
             })
             .await,
         );
+        failed += failures(&rows);
         report.push_str(&table("me-hot: one user's profile from all four providers, cache warm", c, &rows, latency));
     }
     if wanted("me-cold") {
@@ -321,6 +329,7 @@ pub async fn run(args: Args) -> anyhow::Result<String> {
             })
             .await,
         );
+        failed += failures(&rows);
         report.push_str(&table(
             "me-cold: one user's profile from all four providers, nothing cached",
             c,
@@ -357,6 +366,7 @@ pub async fn run(args: Args) -> anyhow::Result<String> {
             })
             .await,
         );
+        failed += failures(&rows);
         report.push_str(&table("mesh-100: users(ids:) with 100 ids asking kycState", c, &rows, latency));
     }
     if wanted("n-plus-one") {
@@ -384,12 +394,15 @@ pub async fn run(args: Args) -> anyhow::Result<String> {
             })
             .await,
         );
+        failed += failures(&rows);
         report.push_str(&table("n-plus-one: users -> verificationCases -> details for 50 users", c, &rows, latency));
     }
     if wanted("provider-down") {
         let c = concurrency(8);
-        let timeouts =
-            vec![("KYC_GATEWAY_SILA_TIMEOUT_MS", "250".to_string()), ("KYC_GATEWAY_SILA_DEADLINE_MS", "300".to_string())];
+        let timeouts = vec![
+            ("KYC_GATEWAY_SILA_TIMEOUT_MS", "250".to_string()),
+            ("KYC_GATEWAY_SILA_DEADLINE_MS", "300".to_string()),
+        ];
         let mut no_breaker = timeouts.clone();
         no_breaker.push(("KYC_GATEWAY_SILA_BREAKER_THRESHOLD", "1000000000".into()));
         // Sila goes down after the warm-up, while the gateway holds its token: then every Sila call hangs until
@@ -408,10 +421,31 @@ pub async fn run(args: Args) -> anyhow::Result<String> {
             let then = down.then(|| Then { sila: hang.clone(), queries: &trip });
             let allowed = if down { Allowed::Provider("SILA") } else { Allowed::None };
             let request = me_request(me_tokens.clone());
-            rows.push(measure_mode_after(&sandbox, &secret, Mode::NoCache, label, extra, &args, c, allowed, &warm, then, request).await?);
+            rows.push(
+                measure_mode_after(
+                    &sandbox,
+                    &secret,
+                    Mode::NoCache,
+                    label,
+                    extra,
+                    &args,
+                    c,
+                    allowed,
+                    &warm,
+                    then,
+                    request,
+                )
+                .await?,
+            );
         }
         sandbox.sila.faults().set(healthy);
-        report.push_str(&table("provider-down: me-cold while Sila hangs on every call (Sila timeout 250 ms)", c, &rows, latency));
+        failed += failures(&rows);
+        report.push_str(&table(
+            "provider-down: me-cold while Sila hangs on every call (Sila timeout 250 ms)",
+            c,
+            &rows,
+            latency,
+        ));
     }
-    Ok(report)
+    Ok((report, failed))
 }
