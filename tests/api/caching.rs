@@ -5,10 +5,7 @@ use std::time::Duration;
 
 use kyc_gateway::providers::cache::CacheConfig;
 
-use crate::helpers::{client_token, spawn_with, user_token, TestApp, SEED};
-
-const ALL_ITEMS: &str = "verification.basic:read verification.selfie:read verification.liveness:read \
-    verification.ssn:read verification.plus:read verification.wallet-eth:read";
+use crate::helpers::{client_token, spawn_with, user_token, TestApp, ALL_ITEMS, SEED};
 
 /// Upstream reads per provider so far: (Fractal users/me, Sumsub applicant, Sila verifications, Fractal stats).
 fn reads(app: &TestApp) -> (u64, u64, u64, u64) {

@@ -6,17 +6,10 @@ use kyc_gateway::sandbox::sumsub::population::UNKNOWN_LABEL;
 use kyc_gateway::secret::Secret;
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_denied, client_token, issuer_token, production_app, spawn, spawn_with, user_token, SEED};
-
-const ALL_ITEMS: &str = "verification.basic:read verification.selfie:read verification.liveness:read \
-    verification.ssn:read verification.plus:read verification.wallet-eth:read";
-
-fn providers(cases: &Value) -> Vec<String> {
-    let mut out: Vec<String> =
-        cases.as_array().expect("cases").iter().map(|c| c["provider"].as_str().expect("provider").to_owned()).collect();
-    out.dedup();
-    out
-}
+use crate::helpers::{
+    assert_denied, client_token, issuer_token, production_app, providers, spawn, spawn_with, user_token, ALL_ITEMS,
+    SEED,
+};
 
 #[tokio::test]
 async fn one_query_answers_cases_from_fractal_sumsub_and_sila_and_applications_from_ident() {

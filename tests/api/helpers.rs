@@ -13,6 +13,18 @@ use serde_json::{json, Value};
 
 pub use kyc_gateway::sandbox::fractal::SEED_PERSON_UID as SEED;
 
+/// Read scopes for the items of every sandbox level the tests look at.
+pub const ALL_ITEMS: &str = "verification.basic:read verification.selfie:read verification.liveness:read \
+    verification.ssn:read verification.plus:read verification.wallet-eth:read";
+
+/// The providers of a list of cases, in order, each once in a row.
+pub fn providers(cases: &Value) -> Vec<String> {
+    let mut out: Vec<String> =
+        cases.as_array().expect("cases").iter().map(|c| c["provider"].as_str().expect("provider").to_owned()).collect();
+    out.dedup();
+    out
+}
+
 pub struct TestApp {
     pub addr: SocketAddr,
     pub sandbox: Option<Sandbox>,

@@ -9,17 +9,7 @@ use kyc_gateway::sandbox::faults::Faults;
 use kyc_gateway::sandbox::ident::population::JOHN_SMITH;
 use serde_json::{json, Value};
 
-use crate::helpers::{client_token, spawn, spawn_with, SEED};
-
-const ALL_ITEMS: &str = "verification.basic:read verification.selfie:read verification.liveness:read \
-    verification.ssn:read verification.plus:read verification.wallet-eth:read";
-
-fn providers(cases: &Value) -> Vec<String> {
-    let mut out: Vec<String> =
-        cases.as_array().expect("cases").iter().map(|c| c["provider"].as_str().expect("provider").to_owned()).collect();
-    out.dedup();
-    out
-}
+use crate::helpers::{client_token, providers, spawn, spawn_with, ALL_ITEMS, SEED};
 
 fn cases_query(user: &str) -> String {
     format!(r#"{{ user(id: "{user}") {{ verificationCases {{ provider }} }} }}"#)

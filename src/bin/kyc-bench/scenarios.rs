@@ -99,95 +99,120 @@ fn table(title: &str, concurrency: usize, rows: &[Row], ideal: Duration) -> Stri
     out
 }
 
-/// One gateway mode of a scenario: start, warm up, measure, stop.
-#[allow(clippy::too_many_arguments)]
-async fn measure_mode<Q>(
-    sandbox: &Sandbox,
-    secret: &str,
-    mode: Mode,
-    label: &str,
-    extra: &[(&str, String)],
-    args: &Args,
-    concurrency: usize,
-    allowed: Allowed,
-    warm: &[(String, String)],
-    request: Q,
-) -> anyhow::Result<Row>
-where
-    Q: Fn(u64) -> (String, String) + Send + Sync + 'static,
-{
-    measure_mode_after(sandbox, secret, mode, label, extra, args, concurrency, allowed, warm, None, request).await
-}
-
 /// A fault that starts after the warm-up, and the queries that run under it before measuring (to open a breaker).
 struct Then<'a> {
     sila: Faults,
     queries: &'a [(String, String)],
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn measure_mode_after<Q>(
-    sandbox: &Sandbox,
-    secret: &str,
+/// How one gateway mode of a scenario runs.
+struct ModeSpec<'a> {
     mode: Mode,
-    label: &str,
-    extra: &[(&str, String)],
-    args: &Args,
-    concurrency: usize,
+    label: &'a str,
+    /// Environment for the gateway beyond the mode's own.
+    extra: &'a [(&'a str, String)],
     allowed: Allowed,
-    warm: &[(String, String)],
-    then: Option<Then<'_>>,
-    request: Q,
-) -> anyhow::Result<Row>
-where
-    Q: Fn(u64) -> (String, String) + Send + Sync + 'static,
-{
-    let gateway = Gateway::start(sandbox, mode, secret, extra)?;
-    let http = reqwest::Client::builder().pool_max_idle_per_host(1024).build()?;
-    for (token, query) in warm {
-        let _ = graphql(&http, &gateway.url, token, query, Allowed::None).await;
-    }
-    if let Some(then) = &then {
-        sandbox.sila.faults().set(then.sila.clone());
-        let trips = then.queries.iter().map(|(token, query)| graphql(&http, &gateway.url, token, query, allowed));
-        futures_util::future::join_all(trips).await;
-    }
-    let before = sandbox.requests();
-    let url = gateway.url.clone();
-    let request = Arc::new(request);
-    let measured = drive(concurrency, Duration::from_secs_f64(args.duration), args.max_requests, move |n| {
-        let (http, url, request) = (http.clone(), url.clone(), request.clone());
-        async move {
-            let (token, query) = request(n);
-            graphql(&http, &url, &token, &query, allowed).await
-        }
-    })
-    .await;
-    let upstream = (sandbox.requests() - before) as f64 / measured.latencies.len().max(1) as f64;
-    if let Some(failure) = &measured.first_failure {
-        eprintln!("kyc-bench: {label}: {} failed requests, first: {failure}", measured.failures);
-    }
-    Ok(Row {
-        mode: label.into(),
-        rss_mb: gateway.peak_rss_mb(),
-        upstream_per_query: Some(upstream),
-        measured: Some(measured),
-    })
+    /// Queries sent before measuring (their errors ignored).
+    warm: &'a [(String, String)],
+    then: Option<Then<'a>>,
 }
 
-async fn measure_raw<F, Fut>(sandbox: &Sandbox, args: &Args, concurrency: usize, request: F) -> Row
-where
-    F: Fn(u64) -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = Result<(), String>> + Send,
-{
-    let before = sandbox.requests();
-    let measured = drive(concurrency, Duration::from_secs_f64(args.duration), args.max_requests, request).await;
-    let upstream = (sandbox.requests() - before) as f64 / measured.latencies.len().max(1) as f64;
-    Row {
-        mode: "raw (sandbox REST)".into(),
-        measured: Some(measured),
-        upstream_per_query: Some(upstream),
-        rss_mb: None,
+impl<'a> ModeSpec<'a> {
+    fn new(mode: Mode, label: &'a str) -> Self {
+        ModeSpec { mode, label, extra: &[], allowed: Allowed::None, warm: &[], then: None }
+    }
+}
+
+type RawFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send>>;
+
+/// What every measurement of one run shares.
+struct Bench<'a> {
+    sandbox: &'a Sandbox,
+    secret: &'a str,
+    args: &'a Args,
+}
+
+impl Bench<'_> {
+    /// One gateway mode: start, warm up, measure, stop.
+    async fn mode<Q>(&self, spec: ModeSpec<'_>, concurrency: usize, request: Q) -> anyhow::Result<Row>
+    where
+        Q: Fn(u64) -> (String, String) + Send + Sync + 'static,
+    {
+        let gateway = Gateway::start(self.sandbox, spec.mode, self.secret, spec.extra)?;
+        let http = reqwest::Client::builder().pool_max_idle_per_host(1024).build()?;
+        for (token, query) in spec.warm {
+            let _ = graphql(&http, &gateway.url, token, query, Allowed::None).await;
+        }
+        let allowed = spec.allowed;
+        if let Some(then) = &spec.then {
+            self.sandbox.sila.faults().set(then.sila.clone());
+            let trips = then.queries.iter().map(|(token, query)| graphql(&http, &gateway.url, token, query, allowed));
+            futures_util::future::join_all(trips).await;
+        }
+        let before = self.sandbox.requests();
+        let url = gateway.url.clone();
+        let request = Arc::new(request);
+        let measured = drive(concurrency, self.duration(), self.args.max_requests, move |n| {
+            let (http, url, request) = (http.clone(), url.clone(), request.clone());
+            async move {
+                let (token, query) = request(n);
+                graphql(&http, &url, &token, &query, allowed).await
+            }
+        })
+        .await;
+        let upstream = (self.sandbox.requests() - before) as f64 / measured.latencies.len().max(1) as f64;
+        if let Some(failure) = &measured.first_failure {
+            eprintln!("kyc-bench: {}: {} failed requests, first: {failure}", spec.label, measured.failures);
+        }
+        Ok(Row {
+            mode: spec.label.into(),
+            rss_mb: gateway.peak_rss_mb(),
+            upstream_per_query: Some(upstream),
+            measured: Some(measured),
+        })
+    }
+
+    /// The sandboxes' own REST rate for the same data.
+    async fn raw<F, Fut>(&self, concurrency: usize, request: F) -> Row
+    where
+        F: Fn(u64) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Result<(), String>> + Send,
+    {
+        let before = self.sandbox.requests();
+        let measured = drive(concurrency, self.duration(), self.args.max_requests, request).await;
+        let upstream = (self.sandbox.requests() - before) as f64 / measured.latencies.len().max(1) as f64;
+        Row {
+            mode: "raw (sandbox REST)".into(),
+            measured: Some(measured),
+            upstream_per_query: Some(upstream),
+            rss_mb: None,
+        }
+    }
+
+    fn duration(&self) -> Duration {
+        Duration::from_secs_f64(self.args.duration)
+    }
+
+    /// A list scenario (`mesh-100`, `n-plus-one`): `queries` cycled by one service token in every gateway mode (the
+    /// cache warmed with them in `full`), then `raw` for the same data.
+    async fn list<R>(&self, token: &str, queries: &[String], concurrency: usize, raw: R) -> anyhow::Result<Vec<Row>>
+    where
+        R: Fn(u64) -> RawFuture + Send + Sync + 'static,
+    {
+        let warm: Vec<(String, String)> = queries.iter().map(|q| (token.to_owned(), q.clone())).collect();
+        let mut rows = Vec::new();
+        for (mode, label) in
+            [(Mode::Full, "full"), (Mode::NoCache, "no-cache"), (Mode::NoBatch, "no-batch (naive, sequential)")]
+        {
+            let spec = ModeSpec { warm: if mode == Mode::Full { &warm } else { &[] }, ..ModeSpec::new(mode, label) };
+            let (token, queries) = (token.to_owned(), queries.to_vec());
+            rows.push(
+                self.mode(spec, concurrency, move |n| (token.clone(), queries[n as usize % queries.len()].clone()))
+                    .await?,
+            );
+        }
+        rows.push(self.raw(concurrency, raw).await);
+        Ok(rows)
     }
 }
 
@@ -256,146 +281,61 @@ pub async fn run(args: Args) -> anyhow::Result<(String, u64)> {
         args.latency_ms, args.duration, args.max_requests
     );
 
+    let bench = Bench { sandbox: &sandbox, secret: &secret, args: &args };
     let me_request = |tokens: Vec<String>| move |n: u64| (tokens[n as usize % tokens.len()].clone(), ME.to_owned());
+    let raw_me = || {
+        let (raw, users) = (raw.clone(), everywhere.clone());
+        move |n: u64| {
+            let (raw, user) = (raw.clone(), users[n as usize % users.len()].clone());
+            async move { raw.me(&user).await }
+        }
+    };
     let me_warm: Vec<(String, String)> = me_tokens.iter().map(|t| (t.clone(), ME.to_owned())).collect();
+    let mut scenario = |title: &str, c: usize, rows: Vec<Row>| {
+        failed += failures(&rows);
+        report.push_str(&table(title, c, &rows, latency));
+    };
+    // The `i`-th window of `size` users, `windows` windows in a cycle.
+    let window = |users: &[String], i: u64, size: usize, windows: usize| -> Vec<String> {
+        users.iter().cycle().skip((i as usize % windows) * size).take(size).cloned().collect()
+    };
 
     if wanted("me-hot") {
         let c = concurrency(256);
-        let mut rows = Vec::new();
-        rows.push(
-            measure_mode(
-                &sandbox,
-                &secret,
-                Mode::Full,
-                "full (cache warm)",
-                &[],
-                &args,
-                c,
-                Allowed::None,
-                &me_warm,
-                me_request(me_tokens.clone()),
-            )
-            .await?,
-        );
-        let (raw, users) = (raw.clone(), everywhere.clone());
-        rows.push(
-            measure_raw(&sandbox, &args, c, move |n| {
-                let (raw, user) = (raw.clone(), users[n as usize % users.len()].clone());
-                async move { raw.me(&user).await }
-            })
-            .await,
-        );
-        failed += failures(&rows);
-        report.push_str(&table("me-hot: one user's profile from all four providers, cache warm", c, &rows, latency));
+        let spec = ModeSpec { warm: &me_warm, ..ModeSpec::new(Mode::Full, "full (cache warm)") };
+        let rows = vec![bench.mode(spec, c, me_request(me_tokens.clone())).await?, bench.raw(c, raw_me()).await];
+        scenario("me-hot: one user's profile from all four providers, cache warm", c, rows);
     }
     if wanted("me-cold") {
         let c = concurrency(8);
-        let mut rows = Vec::new();
-        rows.push(
-            measure_mode(
-                &sandbox,
-                &secret,
-                Mode::NoCache,
-                "full (cache off: every query cold)",
-                &[],
-                &args,
-                c,
-                Allowed::None,
-                &[],
-                me_request(me_tokens.clone()),
-            )
-            .await?,
-        );
-        rows.push(
-            measure_mode(
-                &sandbox,
-                &secret,
-                Mode::NoBatch,
-                "no-batch (naive, sequential)",
-                &[],
-                &args,
-                c,
-                Allowed::None,
-                &[],
-                me_request(me_tokens.clone()),
-            )
-            .await?,
-        );
-        let (raw, users) = (raw.clone(), everywhere.clone());
-        rows.push(
-            measure_raw(&sandbox, &args, c, move |n| {
-                let (raw, user) = (raw.clone(), users[n as usize % users.len()].clone());
-                async move { raw.me(&user).await }
-            })
-            .await,
-        );
-        failed += failures(&rows);
-        report.push_str(&table(
-            "me-cold: one user's profile from all four providers, nothing cached",
-            c,
-            &rows,
-            latency,
-        ));
+        let cold = ModeSpec::new(Mode::NoCache, "full (cache off: every query cold)");
+        let naive = ModeSpec::new(Mode::NoBatch, "no-batch (naive, sequential)");
+        let rows = vec![
+            bench.mode(cold, c, me_request(me_tokens.clone())).await?,
+            bench.mode(naive, c, me_request(me_tokens.clone())).await?,
+            bench.raw(c, raw_me()).await,
+        ];
+        scenario("me-cold: one user's profile from all four providers, nothing cached", c, rows);
     }
     if wanted("mesh-100") {
         let c = concurrency(8);
-        let mut rows = Vec::new();
-        for (mode, label) in
-            [(Mode::Full, "full"), (Mode::NoCache, "no-cache"), (Mode::NoBatch, "no-batch (naive, sequential)")]
-        {
-            let (service, mesh) = (service.clone(), mesh.clone());
-            let warm: Vec<(String, String)> = if mode == Mode::Full {
-                mesh.iter().map(|q| (service.clone(), q.clone())).collect()
-            } else {
-                Vec::new()
-            };
-            rows.push(
-                measure_mode(&sandbox, &secret, mode, label, &[], &args, c, Allowed::None, &warm, move |n| {
-                    (service.clone(), mesh[n as usize % mesh.len()].clone())
-                })
-                .await?,
-            );
-        }
-        let (raw, users) = (raw.clone(), users.clone());
-        rows.push(
-            measure_raw(&sandbox, &args, c, move |n| {
-                let raw = raw.clone();
-                let window: Vec<String> =
-                    users.iter().cycle().skip((n as usize % 10) * 100).take(100).cloned().collect();
-                async move { raw.mesh(&window).await }
-            })
-            .await,
-        );
-        failed += failures(&rows);
-        report.push_str(&table("mesh-100: users(ids:) with 100 ids asking kycState", c, &rows, latency));
+        let (r, u) = (raw.clone(), users.clone());
+        let raw_mesh = move |n: u64| -> RawFuture {
+            let (raw, ids) = (r.clone(), window(&u, n, 100, 10));
+            Box::pin(async move { raw.mesh(&ids).await })
+        };
+        let rows = bench.list(&service, &mesh, c, raw_mesh).await?;
+        scenario("mesh-100: users(ids:) with 100 ids asking kycState", c, rows);
     }
     if wanted("n-plus-one") {
         let c = concurrency(8);
-        let mut rows = Vec::new();
-        for (mode, label) in
-            [(Mode::Full, "full"), (Mode::NoCache, "no-cache"), (Mode::NoBatch, "no-batch (naive, sequential)")]
-        {
-            let (service, n1) = (service.clone(), n1.clone());
-            let warm: Vec<(String, String)> =
-                if mode == Mode::Full { n1.iter().map(|q| (service.clone(), q.clone())).collect() } else { Vec::new() };
-            rows.push(
-                measure_mode(&sandbox, &secret, mode, label, &[], &args, c, Allowed::None, &warm, move |n| {
-                    (service.clone(), n1[n as usize % n1.len()].clone())
-                })
-                .await?,
-            );
-        }
-        let (raw, users) = (raw.clone(), users.clone());
-        rows.push(
-            measure_raw(&sandbox, &args, c, move |n| {
-                let raw = raw.clone();
-                let window: Vec<String> = users.iter().cycle().skip((n as usize % 20) * 50).take(50).cloned().collect();
-                async move { raw.cases(&window).await }
-            })
-            .await,
-        );
-        failed += failures(&rows);
-        report.push_str(&table("n-plus-one: users -> verificationCases -> details for 50 users", c, &rows, latency));
+        let (r, u) = (raw.clone(), users.clone());
+        let raw_cases = move |n: u64| -> RawFuture {
+            let (raw, ids) = (r.clone(), window(&u, n, 50, 20));
+            Box::pin(async move { raw.cases(&ids).await })
+        };
+        let rows = bench.list(&service, &n1, c, raw_cases).await?;
+        scenario("n-plus-one: users -> verificationCases -> details for 50 users", c, rows);
     }
     if wanted("provider-down") {
         let c = concurrency(8);
@@ -406,9 +346,8 @@ pub async fn run(args: Args) -> anyhow::Result<(String, u64)> {
         let mut no_breaker = timeouts.clone();
         no_breaker.push(("KYC_GATEWAY_SILA_BREAKER_THRESHOLD", "1000000000".into()));
         // Sila goes down after the warm-up, while the gateway holds its token: then every Sila call hangs until
-        // Sila's timeout, and the breaker (if on) opens after the trip queries.
-        let warm: Vec<(String, String)> = me_tokens.iter().map(|t| (t.clone(), ME.to_owned())).collect();
-        let trip: Vec<(String, String)> = me_tokens.iter().take(8).map(|t| (t.clone(), ME.to_owned())).collect();
+        // Sila's timeout, and the breaker (if on) opens during the trip queries.
+        let trip: Vec<(String, String)> = me_warm.iter().take(8).cloned().collect();
         let hang = Faults { latency_ms: args.latency_ms, timeout_rate: 1.0, ..Faults::default() };
         let healthy = Faults { latency_ms: args.latency_ms, ..Faults::default() };
         let mut rows = Vec::new();
@@ -418,34 +357,17 @@ pub async fn run(args: Args) -> anyhow::Result<(String, u64)> {
             ("Sila hangs, breaker on (measured after it opened)", &timeouts, true),
         ] {
             sandbox.sila.faults().set(healthy.clone());
-            let then = down.then(|| Then { sila: hang.clone(), queries: &trip });
-            let allowed = if down { Allowed::Provider("SILA") } else { Allowed::None };
-            let request = me_request(me_tokens.clone());
-            rows.push(
-                measure_mode_after(
-                    &sandbox,
-                    &secret,
-                    Mode::NoCache,
-                    label,
-                    extra,
-                    &args,
-                    c,
-                    allowed,
-                    &warm,
-                    then,
-                    request,
-                )
-                .await?,
-            );
+            let spec = ModeSpec {
+                extra,
+                allowed: if down { Allowed::Provider("SILA") } else { Allowed::None },
+                warm: &me_warm,
+                then: down.then(|| Then { sila: hang.clone(), queries: &trip }),
+                ..ModeSpec::new(Mode::NoCache, label)
+            };
+            rows.push(bench.mode(spec, c, me_request(me_tokens.clone())).await?);
         }
         sandbox.sila.faults().set(healthy);
-        failed += failures(&rows);
-        report.push_str(&table(
-            "provider-down: me-cold while Sila hangs on every call (Sila timeout 250 ms)",
-            c,
-            &rows,
-            latency,
-        ));
+        scenario("provider-down: me-cold while Sila hangs on every call (Sila timeout 250 ms)", c, rows);
     }
     Ok((report, failed))
 }
