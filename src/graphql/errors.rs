@@ -58,7 +58,7 @@ pub fn bad_input(message: impl Into<String>) -> Error {
 /// A provider failure as the caller sees it: a code and the provider's name; the cause goes to the log.
 pub fn provider(provider: Provider, error: &ProviderError) -> Error {
     let (code, message) = match error {
-        ProviderError::Timeout => (PROVIDER_TIMEOUT, "did not answer in time"),
+        ProviderError::Timeout | ProviderError::Overloaded => (PROVIDER_TIMEOUT, "did not answer in time"),
         ProviderError::RateLimited { .. } => (PROVIDER_RATE_LIMITED, "is rate limiting the gateway"),
         ProviderError::Unauthorized(_) => (PROVIDER_UNAUTHORIZED, "refused the gateway's credentials"),
         ProviderError::NotConfigured => (PROVIDER_NOT_CONFIGURED, "is not configured on this gateway"),

@@ -234,6 +234,8 @@ impl Mutation {
             params: Some(wire_params(input.params.unwrap_or_default())),
         };
         let created = client.create(&body).await.map_err(|e| errors::provider(Provider::Ident, &e))?;
+        // What the cache holds about the user's applications is stale now.
+        services.cache.invalidate_user(&user);
         Ok(KycApplicationObject(ident::application(created)))
     }
 
@@ -253,6 +255,7 @@ impl Mutation {
         }
         let client = ctx.data_unchecked::<Services>().ident()?;
         let fail = |e| errors::provider(Provider::Ident, &e);
+        // Always the provider's current status, never the cache's: the transition is checked against it.
         let current = client.get(&id).await.map_err(fail)?;
         let Some(current) = current else {
             return Err(coded("No KYC application has this id", NOT_FOUND));
@@ -263,10 +266,17 @@ impl Mutation {
         if !from.may_become(status) {
             return Err(invalid_transition(from, status));
         }
-        match client.update_status(&id, status.as_str()).await.map_err(fail)? {
-            Some(updated) => Ok(KycApplicationObject(ident::application(updated))),
-            None => Err(coded("No KYC application has this id", NOT_FOUND)),
+        let Some(updated) = client.update_status(&id, status.as_str()).await.map_err(fail)? else {
+            return Err(coded("No KYC application has this id", NOT_FOUND));
+        };
+        // What the cache holds about the applicant is stale now.
+        let services = ctx.data_unchecked::<Services>();
+        if let Some(ident_user) = &updated.user_id {
+            let owner =
+                services.directory.user_for_ident(ident_user).await.map_err(|e| errors::internal("directory", &e))?;
+            services.cache.invalidate_user(owner.as_deref().unwrap_or(ident_user));
         }
+        Ok(KycApplicationObject(ident::application(updated)))
     }
 }
 

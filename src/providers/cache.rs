@@ -50,7 +50,8 @@ pub enum Kind {
     FractalStates,
     SumsubCases,
     SilaCases,
-    /// Sila reason tags of one verification (key: `handle` NUL `uuid`).
+    /// Sila reason tags of one verification (key: `handle` NUL `uuid`; the handle is the user id by default, so
+    /// invalidating a user also drops these).
     SilaReasons,
     IdentApplications,
     /// ident's whole application list (one bulk answer, key "").
@@ -166,7 +167,10 @@ impl ProviderCache {
     pub fn invalidate_user(&self, user_id: &str) {
         if let Some(cache) = &self.inner {
             let user = user_id.to_owned();
-            let _ = cache.invalidate_entries_if(move |key, _| key.kind.is_bulk() || key.id == user);
+            let prefix = format!("{user_id}\0");
+            let _ = cache.invalidate_entries_if(move |key, _| {
+                key.kind.is_bulk() || key.id == user || key.id.starts_with(&prefix)
+            });
         }
     }
 

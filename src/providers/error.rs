@@ -21,6 +21,9 @@ pub enum ProviderError {
     Transport(String),
     #[error("gave an unexpected answer: {0}")]
     Decode(String),
+    /// The gateway's own concurrency limit for this provider stayed full until the call's deadline.
+    #[error("too many calls in flight")]
+    Overloaded,
     /// The provider failed too often in a row; calls are refused until a probe succeeds.
     #[error("circuit breaker is open")]
     CircuitOpen,

@@ -114,19 +114,22 @@ impl Breaker {
         }
     }
 
-    /// Whether a call may go now; in half-open, only the first caller (the probe) may.
-    fn admit(&self) -> bool {
+    /// A pass for a call, if one may go now; in half-open, only the first caller (the probe) gets one. The probe's
+    /// pass frees the probe slot when dropped, however the call ends: with an outcome, an outcome the breaker does
+    /// not count (a 429), or cancelled halfway (a caller that went away).
+    fn admit(&self) -> Option<Pass<'_>> {
         match self.state() {
-            BreakerState::Closed => true,
-            BreakerState::Open => false,
-            BreakerState::HalfOpen => !self.probing.swap(true, Ordering::AcqRel),
+            BreakerState::Closed => Some(Pass { breaker: self, probe: false }),
+            BreakerState::Open => None,
+            BreakerState::HalfOpen => {
+                (!self.probing.swap(true, Ordering::AcqRel)).then_some(Pass { breaker: self, probe: true })
+            }
         }
     }
 
     fn success(&self) {
         self.failures.store(0, Ordering::Release);
         *self.opened_at.lock().expect("breaker lock") = None;
-        self.probing.store(false, Ordering::Release);
     }
 
     fn failure(&self) {
@@ -138,7 +141,20 @@ impl Breaker {
             }
             *opened_at = Some(Instant::now());
         }
-        self.probing.store(false, Ordering::Release);
+    }
+}
+
+/// Leave to make one call through the breaker; see [`Breaker::admit`].
+struct Pass<'a> {
+    breaker: &'a Breaker,
+    probe: bool,
+}
+
+impl Drop for Pass<'_> {
+    fn drop(&mut self) {
+        if self.probe {
+            self.breaker.probing.store(false, Ordering::Release);
+        }
     }
 }
 
@@ -227,9 +243,9 @@ impl Upstream {
     where
         F: Fn(&reqwest::Client) -> reqwest::RequestBuilder,
     {
-        if !self.breaker.admit() {
+        let Some(_pass) = self.breaker.admit() else {
             return Err(ProviderError::CircuitOpen);
-        }
+        };
         let deadline = Instant::now() + self.policy.deadline;
         let mut attempt = 0u32;
         loop {
@@ -246,7 +262,8 @@ impl Upstream {
             match &outcome {
                 Ok(r) if r.status().is_server_error() => self.breaker.failure(),
                 Err(ProviderError::Transport(_) | ProviderError::Timeout) => self.breaker.failure(),
-                Err(ProviderError::CircuitOpen | ProviderError::RateLimited { .. }) => {}
+                // The gateway's own limits say nothing about the provider.
+                Err(ProviderError::CircuitOpen | ProviderError::RateLimited { .. } | ProviderError::Overloaded) => {}
                 _ => self.breaker.success(),
             }
             let Verdict::Retry { after } = verdict else { return outcome };
@@ -264,8 +281,9 @@ impl Upstream {
             tracing::debug!(provider = self.provider.as_str(), attempt, ?wait, "retrying an upstream read");
             tokio::time::sleep(wait).await;
             attempt += 1;
-            if !self.breaker.admit() {
-                return Err(ProviderError::CircuitOpen);
+            if self.breaker.state() == BreakerState::Open {
+                // Opened meanwhile (by this failure or others'): stop hammering.
+                return outcome;
             }
         }
     }
@@ -275,22 +293,24 @@ impl Upstream {
         F: Fn(&reqwest::Client) -> reqwest::RequestBuilder,
     {
         let left = || deadline.saturating_duration_since(Instant::now());
-        let _permit = tokio::time::timeout(left(), self.permits.acquire())
-            .await
-            .map_err(|_| ProviderError::Timeout)?
-            .expect("the semaphore is never closed");
+        // First a slot of the rate limit (waiting for the next window while the deadline allows), then a place among
+        // the calls in flight: a call waiting for its window holds no place.
         if let Some(limiter) = &self.limiter {
-            let wait = limiter.reserve();
-            if wait >= left() {
-                return Err(ProviderError::RateLimited { retry_after: Some(wait) });
-            }
-            if !wait.is_zero() {
-                tokio::time::sleep(wait).await;
-                if limiter.reserve() > Duration::ZERO {
-                    return Err(ProviderError::RateLimited { retry_after: Some(self.policy.backoff_base) });
+            loop {
+                let wait = limiter.reserve();
+                if wait.is_zero() {
+                    break;
                 }
+                if wait >= left() {
+                    return Err(ProviderError::RateLimited { retry_after: Some(wait) });
+                }
+                tokio::time::sleep(wait).await;
             }
         }
+        let _permit = tokio::time::timeout(left(), self.permits.acquire())
+            .await
+            .map_err(|_| ProviderError::Overloaded)?
+            .expect("the semaphore is never closed");
         let timeout = self.policy.timeout.min(left());
         build(&self.http).timeout(timeout).send().await.map_err(ProviderError::from)
     }
@@ -311,17 +331,43 @@ mod tests {
         assert_eq!(breaker.state(), BreakerState::Closed, "a success resets the count");
         breaker.failure();
         assert_eq!(breaker.state(), BreakerState::Open);
-        assert!(!breaker.admit());
+        assert!(breaker.admit().is_none());
         std::thread::sleep(Duration::from_millis(40));
         assert_eq!(breaker.state(), BreakerState::HalfOpen);
-        assert!(breaker.admit(), "one probe");
-        assert!(!breaker.admit(), "only one");
+        let probe = breaker.admit();
+        assert!(probe.is_some(), "one probe");
+        assert!(breaker.admit().is_none(), "only one");
         breaker.failure();
+        drop(probe);
         assert_eq!(breaker.state(), BreakerState::Open, "a failed probe opens it again");
         std::thread::sleep(Duration::from_millis(40));
-        assert!(breaker.admit());
+        let probe = breaker.admit();
+        assert!(probe.is_some());
         breaker.success();
+        drop(probe);
         assert_eq!(breaker.state(), BreakerState::Closed);
+    }
+
+    #[test]
+    fn a_probe_that_ends_without_an_outcome_frees_the_probe_slot() {
+        let breaker = Breaker::new(1, Duration::from_millis(10));
+        breaker.failure();
+        std::thread::sleep(Duration::from_millis(20));
+        let cancelled = breaker.admit().expect("the probe");
+        assert!(breaker.admit().is_none());
+        drop(cancelled);
+        assert!(breaker.admit().is_some(), "the next caller may probe");
+    }
+
+    #[test]
+    fn a_straggler_cannot_free_the_probe_slot() {
+        let breaker = Breaker::new(1, Duration::from_millis(10));
+        let straggler = breaker.admit().expect("closed");
+        breaker.failure();
+        std::thread::sleep(Duration::from_millis(20));
+        let _probe = breaker.admit().expect("the probe");
+        drop(straggler);
+        assert!(breaker.admit().is_none(), "still probing");
     }
 
     #[test]

@@ -303,3 +303,23 @@ async fn updates_need_staff_scopes_and_an_existing_application() {
     assert_eq!(missing.codes(), ["NOT_FOUND"]);
     assert_eq!(app.sandbox().ident.counts().get("put"), 0);
 }
+
+#[tokio::test]
+async fn a_status_update_is_visible_at_once_despite_the_cache() {
+    let app = spawn().await;
+    let john = SEED_USERS[1];
+    let read = format!(r#"{{ user(id: "{john}") {{ kycApplications {{ id status }} }} }}"#);
+    let token = client_token(&format!("{READ} kyc_application:write"));
+    let status_of = |answer: &crate::helpers::Gql| {
+        answer
+            .data("user.kycApplications")
+            .as_array()
+            .expect("list")
+            .iter()
+            .find(|a| a["id"] == JOHN_SMITH)
+            .map(|a| a["status"].clone())
+    };
+    assert_eq!(status_of(&app.query(&token, &read).await.ok()), Some(json!("REMEDIATE")), "now cached");
+    app.query_vars(&token, UPDATE, json!({ "id": JOHN_SMITH, "status": "ACCEPTED" })).await.ok();
+    assert_eq!(status_of(&app.query(&token, &read).await.ok()), Some(json!("ACCEPTED")), "the write invalidated it");
+}

@@ -54,13 +54,13 @@ async fn concurrent_identical_queries_share_one_upstream_call_per_key() {
 
 #[tokio::test]
 async fn cached_answers_expire_after_their_ttl_and_can_be_invalidated_per_user() {
-    let app = spawn_with(|c| c.cache = cache(600, 600)).await;
+    let app = spawn_with(|c| c.cache = cache(2_000, 2_000)).await;
     let token = client_token(&format!("client.users:read {ALL_ITEMS}"));
     let q = format!(r#"{{ user(id: "{SEED}") {{ verificationCases {{ id }} }} }}"#);
     app.query(&token, &q).await.ok();
     app.query(&token, &q).await.ok();
     assert_eq!(reads(&app).1, 1, "the second query is served from the cache");
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    tokio::time::sleep(Duration::from_millis(2_300)).await;
     app.query(&token, &q).await.ok();
     assert_eq!(reads(&app).1, 2, "expired");
     app.cache.invalidate_user(SEED);
@@ -74,7 +74,7 @@ async fn cached_answers_expire_after_their_ttl_and_can_be_invalidated_per_user()
 
 #[tokio::test]
 async fn not_found_is_cached_only_briefly() {
-    let app = spawn_with(|c| c.cache = cache(30_000, 500)).await;
+    let app = spawn_with(|c| c.cache = cache(30_000, 1_500)).await;
     let lonely = app.sandbox().users()[1].clone();
     assert!(app.sandbox().sumsub.applicant_of(&lonely).is_none());
     let token = client_token(&format!("client.users:read {ALL_ITEMS}"));
@@ -83,7 +83,7 @@ async fn not_found_is_cached_only_briefly() {
     app.query(&token, &q).await.ok();
     let not_found = || app.sandbox().sumsub.counts().get("not_found");
     assert_eq!(not_found(), 1);
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    tokio::time::sleep(Duration::from_millis(1_800)).await;
     app.query(&token, &q).await.ok();
     assert_eq!(not_found(), 2);
 }

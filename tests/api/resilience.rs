@@ -84,7 +84,7 @@ async fn the_breaker_opens_after_consecutive_failures_probes_and_closes() {
         c.cache.enabled = false;
         c.policies.sila.retries = 0;
         c.policies.sila.breaker_threshold = 3;
-        c.policies.sila.breaker_cooldown = Duration::from_millis(400);
+        c.policies.sila.breaker_cooldown = Duration::from_millis(1_500);
     })
     .await;
     let sila = &app.sandbox().sila;
@@ -104,13 +104,13 @@ async fn the_breaker_opens_after_consecutive_failures_probes_and_closes() {
     let open = app.query(&token, &cases_query(SEED)).await;
     assert_eq!(sila_code(&open), Some(json!("PROVIDER_CIRCUIT_OPEN")));
     assert_eq!(sila.faults().requests(), seen, "an open breaker sends nothing");
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    tokio::time::sleep(Duration::from_millis(1_700)).await;
     let probe = app.query(&token, &cases_query(SEED)).await;
     assert_eq!(sila_code(&probe), Some(json!("PROVIDER_UNAVAILABLE")), "the half-open probe went out and failed");
     assert_eq!(sila.faults().requests(), seen + 1);
     assert_eq!(sila_code(&app.query(&token, &cases_query(SEED)).await), Some(json!("PROVIDER_CIRCUIT_OPEN")));
     sila.faults().set(Faults::default());
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    tokio::time::sleep(Duration::from_millis(1_700)).await;
     let healed = app.query(&token, &cases_query(SEED)).await.ok();
     assert_eq!(providers(healed.data("user.verificationCases")), ["FRACTAL", "SUMSUB", "SILA"]);
     app.query(&token, &cases_query(SEED)).await.ok();

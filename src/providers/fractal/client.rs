@@ -91,6 +91,10 @@ impl FractalClient {
     }
 
     /// Refreshes a user's tokens, unless another request did so since `stale` was read.
+    ///
+    /// Between Fractal's answer and the directory's write the rotated refresh token exists only here; a caller that
+    /// went away must not cancel that. Resolvers reach this only through the DataLoaders, whose batches run as
+    /// spawned tasks that finish whether or not the request that queued them is still waiting.
     async fn refresh_user(&self, user_id: &str, stale: Option<&Secret>) -> Result<Secret, ProviderError> {
         let _guard = self.refresh_locks[self.stripe(user_id)].lock().await;
         let link = self
