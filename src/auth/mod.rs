@@ -66,10 +66,6 @@ impl Scopes {
     pub fn reads_details_of(&self, item: &str) -> bool {
         self.details.contains(item)
     }
-
-    pub fn iter(&self) -> impl Iterator<Item = &str> {
-        self.all.iter().map(String::as_str)
-    }
 }
 
 impl FromIterator<String> for Scopes {

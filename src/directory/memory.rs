@@ -89,15 +89,6 @@ impl InMemoryDirectory {
         entries.by_fractal_uid.insert(uid.to_owned(), user_id.to_owned());
         entries.fractal.insert(user_id.to_owned(), FractalLink { uid: uid.to_owned(), tokens });
     }
-
-    /// Known users.
-    pub fn len(&self) -> usize {
-        self.entries.read().expect("directory lock poisoned").known.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 #[async_trait::async_trait]

@@ -152,45 +152,68 @@ pub(super) async fn fractal_profiles(
     .await
 }
 
+/// A bulk answer grouped by user.
+type ByUser<T> = Arc<HashMap<String, Arc<Vec<T>>>>;
+
+/// A bulk answer: the request's memo, else the cache, else `fetch` (rows grouped by user). Whatever the batching,
+/// one call per request at most.
+async fn bulk_answer<T, F, Fut>(
+    s: &Services,
+    bulk: &Bulk<T>,
+    kind: Kind,
+    fetch: F,
+    wrap: fn(ByUser<T>) -> Value,
+    unwrap: fn(Value) -> Option<ByUser<T>>,
+) -> Outcome<ByUser<T>>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Outcome<HashMap<String, Vec<T>>>>,
+{
+    bulk.get_or_init(|| async {
+        let value = s
+            .cache
+            .get_or_fetch(Key::new(kind, ""), || async {
+                let grouped = fetch().await?;
+                Ok(wrap(Arc::new(grouped.into_iter().map(|(user, rows)| (user, Arc::new(rows))).collect())))
+            })
+            .await?;
+        Ok(unwrap(value).expect("a bulk key holds its own kind"))
+    })
+    .await
+    .clone()
+}
+
+/// Every key answered with the same error.
+fn fail_all<T>(keys: &[String], error: ProviderError) -> HashMap<String, Outcome<T>> {
+    keys.iter().map(|k| (k.clone(), Err(error.clone()))).collect()
+}
+
 /// Every user's Fractal verifications from the statistics, one bulk call for any number of users.
 pub(super) async fn fractal_states(
     s: &Services,
     bulk: &Bulk<VerificationCase>,
     keys: &[String],
 ) -> HashMap<String, Outcome<Arc<Vec<VerificationCase>>>> {
-    let empty = || keys.iter().map(|k| (k.clone(), Ok(Arc::new(Vec::new())))).collect();
-    let Some(client) = &s.fractal else { return empty() };
-    let all = bulk
-        .get_or_init(|| async {
-            let value = s
-                .cache
-                .get_or_fetch(Key::new(Kind::FractalStates, ""), || async {
-                    let mut by_uid: HashMap<String, Vec<VerificationCase>> = HashMap::new();
-                    for row in client.user_verifications().await? {
-                        let items = level_items(&row.level);
-                        let case = VerificationCase::new(
-                            Provider::Fractal,
-                            row.level.clone(),
-                            row.level,
-                            items,
-                            row.state,
-                            row.status,
-                        );
-                        by_uid.entry(row.fractal_uid).or_default().push(case);
-                    }
-                    let by_uid = by_uid.into_iter().map(|(uid, cases)| (uid, Arc::new(cases))).collect();
-                    Ok(Value::CasesByUser(Arc::new(by_uid)))
-                })
-                .await?;
-            match value {
-                Value::CasesByUser(map) => Ok(map),
-                _ => unreachable!("FractalStates holds cases by user"),
-            }
-        })
-        .await;
-    let by_uid = match all {
-        Ok(map) => map.clone(),
-        Err(e) => return keys.iter().map(|k| (k.clone(), Err(e.clone()))).collect(),
+    let Some(client) = &s.fractal else {
+        return keys.iter().map(|k| (k.clone(), Ok(Arc::new(Vec::new())))).collect();
+    };
+    let fetch = || async {
+        let mut by_uid: HashMap<String, Vec<VerificationCase>> = HashMap::new();
+        for row in client.user_verifications().await? {
+            let items = level_items(&row.level);
+            let case =
+                VerificationCase::new(Provider::Fractal, row.level.clone(), row.level, items, row.state, row.status);
+            by_uid.entry(row.fractal_uid).or_default().push(case);
+        }
+        Ok(by_uid)
+    };
+    let unwrap = |v| match v {
+        Value::CasesByUser(map) => Some(map),
+        _ => None,
+    };
+    let by_uid = match bulk_answer(s, bulk, Kind::FractalStates, fetch, Value::CasesByUser, unwrap).await {
+        Ok(map) => map,
+        Err(e) => return fail_all(keys, e),
     };
     per_key(keys, |user| {
         let by_uid = by_uid.clone();
@@ -283,37 +306,28 @@ pub(super) async fn ident_applications(
         return keys.iter().map(|k| (k.clone(), Ok(Arc::new(Vec::new())))).collect();
     };
     if keys.len() >= IDENT_BULK_MIN || bulk.initialized() {
-        let all = bulk
-            .get_or_init(|| async {
-                let value = s
-                    .cache
-                    .get_or_fetch(Key::new(Kind::IdentAll, ""), || async {
-                        let mut by_user: HashMap<String, Vec<KycApplication>> = HashMap::new();
-                        let mut page = 1;
-                        loop {
-                            let answer = client.list(None, page, 100).await?;
-                            let done = answer.items.is_empty() || page * 100 >= answer.total;
-                            for app in answer.items.into_iter().map(ident::application) {
-                                by_user.entry(app.user_id.clone().unwrap_or_default()).or_default().push(app);
-                            }
-                            if done {
-                                break;
-                            }
-                            page += 1;
-                        }
-                        let by_user = by_user.into_iter().map(|(user, apps)| (user, Arc::new(apps))).collect();
-                        Ok(Value::ApplicationsByUser(Arc::new(by_user)))
-                    })
-                    .await?;
-                match value {
-                    Value::ApplicationsByUser(map) => Ok(map),
-                    _ => unreachable!("IdentAll holds applications by user"),
+        let fetch = || async {
+            let mut by_user: HashMap<String, Vec<KycApplication>> = HashMap::new();
+            let mut page = 1;
+            loop {
+                let answer = client.list(None, page, 100).await?;
+                let done = answer.items.is_empty() || page * 100 >= answer.total;
+                for app in answer.items.into_iter().map(ident::application) {
+                    by_user.entry(app.user_id.clone().unwrap_or_default()).or_default().push(app);
                 }
-            })
-            .await;
-        let by_user = match all {
-            Ok(map) => map.clone(),
-            Err(e) => return keys.iter().map(|k| (k.clone(), Err(e.clone()))).collect(),
+                if done {
+                    return Ok(by_user);
+                }
+                page += 1;
+            }
+        };
+        let unwrap = |v| match v {
+            Value::ApplicationsByUser(map) => Some(map),
+            _ => None,
+        };
+        let by_user = match bulk_answer(s, bulk, Kind::IdentAll, fetch, Value::ApplicationsByUser, unwrap).await {
+            Ok(map) => map,
+            Err(e) => return fail_all(keys, e),
         };
         return per_key(keys, |user| {
             let by_user = by_user.clone();

@@ -220,14 +220,6 @@ impl Upstream {
         }
     }
 
-    pub fn provider(&self) -> Provider {
-        self.provider
-    }
-
-    pub fn breaker(&self) -> BreakerState {
-        self.breaker.state()
-    }
-
     /// Refuses at once while the breaker is open or its probe is out: callers check this before work that would
     /// wait on the provider (fetching a token), not only before the request itself.
     pub fn check(&self) -> Result<(), ProviderError> {

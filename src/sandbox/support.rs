@@ -31,11 +31,6 @@ impl Counts {
     pub fn get(&self, name: &str) -> u64 {
         *self.0.get(name).unwrap_or_else(|| panic!("no counter {name:?}; counters are {:?}", self.0.keys()))
     }
-
-    /// Requests counted in all.
-    pub fn total(&self) -> u64 {
-        self.0.values().sum()
-    }
 }
 
 /// Serves `router`, with `faults` injected, on `127.0.0.1:0` until the runtime stops; answers the base URL.
