@@ -1,6 +1,7 @@
 //! The command line: `serve` (the default), `token`, `sdl`.
 
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -23,6 +24,9 @@ enum Command {
         /// Address to listen on [env: KYC_GATEWAY_LISTEN; default 127.0.0.1:8080].
         #[arg(long)]
         listen: Option<SocketAddr>,
+        /// Write the bound address to this file once listening (for scripts and tests that start it on port 0).
+        #[arg(long)]
+        addr_file: Option<PathBuf>,
     },
     /// Print a dev token that a sandbox-mode server accepts (signed with KYC_GATEWAY_DEV_SECRET).
     Token {
@@ -45,7 +49,7 @@ enum Command {
 
 /// Runs the command line; what `main` does.
 pub fn main() -> ExitCode {
-    match Cli::parse().command.unwrap_or(Command::Serve { listen: None }) {
+    match Cli::parse().command.unwrap_or(Command::Serve { listen: None, addr_file: None }) {
         Command::Sdl => {
             print!("{}", crate::graphql::sdl());
             ExitCode::SUCCESS
@@ -64,13 +68,13 @@ pub fn main() -> ExitCode {
             println!("{}", mint_dev_token(&secret, &subject, &scope, ttl));
             ExitCode::SUCCESS
         }
-        Command::Serve { listen } => serve(listen),
+        Command::Serve { listen, addr_file } => serve(listen, addr_file.as_deref()),
     }
 }
 
-/// `kyc-gateway serve`: configuration from the environment, `listen` overriding its address. The benchmark runs the
-/// gateway through this too.
-pub fn serve(listen: Option<SocketAddr>) -> ExitCode {
+/// `kyc-gateway serve`: configuration from the environment, `listen` overriding its address; the bound address is
+/// written to `addr_file` when given. The benchmark runs the gateway through this too.
+pub fn serve(listen: Option<SocketAddr>, addr_file: Option<&Path>) -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -80,7 +84,7 @@ pub fn serve(listen: Option<SocketAddr>) -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime starts");
-    match runtime.block_on(run(listen)) {
+    match runtime.block_on(run(listen, addr_file)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");
@@ -89,12 +93,39 @@ pub fn serve(listen: Option<SocketAddr>) -> ExitCode {
     }
 }
 
-async fn run(listen: Option<SocketAddr>) -> anyhow::Result<()> {
+/// Writes `addr` to `path` whole: to a neighbour first, then renamed, so a reader never sees half of it.
+fn write_addr_file(path: &Path, addr: SocketAddr) -> anyhow::Result<()> {
+    let partial = path.with_extension("partial");
+    std::fs::write(&partial, addr.to_string())?;
+    std::fs::rename(&partial, path)?;
+    Ok(())
+}
+
+/// Waits until a gateway started with `--addr-file path` has written its address (polling: the process is another
+/// one), or `timeout` passes.
+pub fn wait_for_addr_file(path: &Path, timeout: std::time::Duration) -> Option<SocketAddr> {
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(addr) = std::fs::read_to_string(path).ok().and_then(|text| text.trim().parse().ok()) {
+            return Some(addr);
+        }
+        if started.elapsed() >= timeout {
+            return None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+async fn run(listen: Option<SocketAddr>, addr_file: Option<&Path>) -> anyhow::Result<()> {
     let mut config = Config::from_env()?;
     if let Some(listen) = listen {
         config.listen = listen;
     }
     let app = App::build(config).await?;
+    if let Some(path) = addr_file {
+        write_addr_file(path, app.local_addr())
+            .map_err(|e| anyhow::anyhow!("cannot write the address file {}: {e}", path.display()))?;
+    }
     let url = format!("http://{}", app.local_addr());
     match app.sandbox() {
         Some(sandbox) => {

@@ -1,41 +1,9 @@
-//! Who is calling and what they may read: bearer token -> [`Principal`] with its scopes.
+//! Who is calling: bearer token -> [`Principal`] with its scopes. What a principal may read is decided in
+//! [`crate::authz`].
 
 pub mod token;
 
 use std::collections::HashSet;
-
-/// Scope that lets a token read users other than its own subject.
-pub const USERS_READ: &str = "client.users:read";
-/// Scope for `Query.verificationStats`.
-pub const STATS_READ: &str = "client.stats:read";
-/// Scope for `User.id`.
-pub const UID_READ: &str = "uid:read";
-/// Scope for `User.emails` and `User.phones`.
-pub const CONTACT_READ: &str = "contact:read";
-/// Scope for KYC applications (ident).
-pub const KYC_APPLICATION_READ: &str = "kyc_application:read";
-/// Scope for creating KYC applications and updating their status.
-pub const KYC_APPLICATION_WRITE: &str = "kyc_application:write";
-/// Scope for what must not reach the applicant: Sumsub `clientComment`, Sila reason tags, ident
-/// `providerRepresentation`.
-pub const REVIEW_INTERNAL_READ: &str = "review.internal:read";
-/// Scope for every wallet, whatever its currency.
-pub const WALLET_READ: &str = "verification.wallet:read";
-
-/// `verification.X:read`: the cases whose level includes item X.
-pub fn verification_scope(item: &str) -> String {
-    format!("verification.{item}:read")
-}
-
-/// `verification.X.details:read`: the details fields that belong to item X.
-pub fn details_scope(item: &str) -> String {
-    format!("verification.{item}.details:read")
-}
-
-/// `verification.wallet-<currency>:read`: the wallets of one currency.
-pub fn wallet_currency_scope(currency: &str) -> String {
-    format!("verification.wallet-{currency}:read")
-}
 
 /// The scopes a token carries (`scope` claim, space separated, or `scp` array).
 ///
@@ -95,7 +63,7 @@ mod tests {
         );
         assert!(s.reads_item("plus") && s.reads_item("wallet-eth") && !s.reads_item("selfie"));
         assert!(s.reads_details_of("selfie") && !s.reads_details_of("plus"));
-        assert!(s.has("uid:read") && s.has(&verification_scope("plus")) && s.has(&details_scope("selfie")));
+        assert!(s.has("uid:read") && s.has("verification.plus:read") && s.has("verification.selfie.details:read"));
     }
 }
 
@@ -125,10 +93,5 @@ impl Principal {
             Principal::User { id, .. } => Some(id),
             Principal::Client { .. } => None,
         }
-    }
-
-    /// Row-level rule: a token reads its own user, and other users only with `client.users:read`.
-    pub fn may_read_user(&self, user_id: &str) -> bool {
-        self.user_id() == Some(user_id) || self.has(USERS_READ)
     }
 }

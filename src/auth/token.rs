@@ -4,8 +4,6 @@
 //! [`DEV_ISSUER`]). A gateway in front of a real provider never accepts them: it verifies tokens of the configured
 //! issuer only, and refuses to start while its signing secret is the documented default (see `config.rs`).
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
@@ -43,18 +41,20 @@ pub enum Subject {
 }
 
 fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    crate::clock::unix_seconds().max(0) as u64
 }
 
-/// Mints a sandbox dev token, valid for `ttl_secs` (negative for a token that has already expired).
-pub fn mint_dev_token(secret: &Secret, subject: &Subject, scope: &str, ttl_secs: i64) -> String {
+/// Mints an HS256 token of `issuer` for `subject`, valid for `ttl_secs` (negative for a token that has already
+/// expired). A client token's `client_id` is its `sub` (RFC 9068). The one minting function: the `token` command, the
+/// tests and the benchmark all use it.
+pub fn mint_hs256(secret: &Secret, issuer: &str, subject: &Subject, scope: &str, ttl_secs: i64) -> String {
     let iat = now();
     let (sub, client_id) = match subject {
         Subject::User(id) => (id.clone(), None),
         Subject::Client(name) => (name.clone(), Some(name.clone())),
     };
     let claims = Claims {
-        iss: DEV_ISSUER.to_owned(),
+        iss: issuer.to_owned(),
         sub,
         exp: iat.saturating_add_signed(ttl_secs),
         iat: Some(iat),
@@ -64,6 +64,11 @@ pub fn mint_dev_token(secret: &Secret, subject: &Subject, scope: &str, ttl_secs:
     };
     jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret.expose().as_bytes()))
         .expect("HS256 signing of plain claims cannot fail")
+}
+
+/// Mints a sandbox dev token (issuer [`DEV_ISSUER`]).
+pub fn mint_dev_token(secret: &Secret, subject: &Subject, scope: &str, ttl_secs: i64) -> String {
+    mint_hs256(secret, DEV_ISSUER, subject, scope, ttl_secs)
 }
 
 /// Why a bearer token was refused. The text is safe to show to the caller.

@@ -142,6 +142,48 @@ impl KycApplication {
     }
 }
 
+// Also the GraphQL input `KycApplicationParamsInput`: the API and the provider client share one definition.
+/// What to send to the third-party provider. Every field is optional; those given are checked.
+#[derive(Debug, Clone, Default, async_graphql::InputObject)]
+#[graphql(name = "KycApplicationParamsInput")]
+pub struct ApplicationParams {
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    /// Full name, for a KYB application the company's.
+    pub name: Option<String>,
+    /// `YYYY-MM-DD`, not in the future.
+    pub date_of_birth: Option<String>,
+    pub email: Option<String>,
+    pub id_number: Option<String>,
+    /// US social security number, `123-45-6789` or nine digits.
+    pub ssn: Option<String>,
+    /// Document and selfie images (URLs or base64, as the provider takes them).
+    pub id_photo: Option<String>,
+    pub id_photo_back: Option<String>,
+    pub selfie: Option<String>,
+    pub selfie_video: Option<String>,
+    /// Where the provider reports back; must be `https://`.
+    pub webhook_url: Option<String>,
+    pub affiliate_id: Option<String>,
+    /// The provider's verification type, e.g. `id-verification`.
+    pub verification_type: Option<String>,
+    /// Passed to the provider untouched (ident's nested `params`); must be an object.
+    pub provider_params: Option<async_graphql::Json<Value>>,
+}
+
+/// A KYC application to create.
+#[derive(Debug, Clone)]
+pub struct NewKycApplication {
+    /// The applicant, in the provider's terms (ident's user id).
+    pub provider_user: String,
+    /// `vouched` or `identitymind`.
+    pub provider: String,
+    pub kind: KycApplicationType,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub params: ApplicationParams,
+}
+
 #[cfg(test)]
 mod tests {
     use super::KycApplicationStatus::*;

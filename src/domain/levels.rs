@@ -26,10 +26,28 @@ impl LevelMap {
         Ok(LevelMap(map))
     }
 
+    /// These mappings, plus those of `defaults` for levels these do not name.
+    pub fn under(mut self, defaults: LevelMap) -> Self {
+        for (level, items) in defaults.0 {
+            self.0.entry(level).or_insert(items);
+        }
+        self
+    }
+
     /// The items of `level`. A level the configuration does not name is its own single item, which no standard
     /// scope grants: an unmapped level stays hidden rather than guessed.
     pub fn items(&self, level: &str) -> Vec<String> {
         self.0.get(level).cloned().unwrap_or_else(|| vec![level.trim().to_ascii_lowercase()])
+    }
+}
+
+impl std::fmt::Display for LevelMap {
+    /// The `level=item+item; level=item` form [`LevelMap::parse`] reads, levels in name order.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut levels: Vec<_> = self.0.iter().collect();
+        levels.sort();
+        let parts: Vec<String> = levels.iter().map(|(level, items)| format!("{level}={}", items.join("+"))).collect();
+        f.write_str(&parts.join("; "))
     }
 }
 
@@ -44,6 +62,7 @@ mod tests {
         assert_eq!(map.items("kyb"), ["plus"]);
         assert_eq!(map.items("Secret-Level"), ["secret-level"]);
         assert!(LevelMap::parse("nothing").is_err());
+        assert_eq!(LevelMap::parse(&map.to_string()).expect("round trip"), map);
         assert!(LevelMap::parse("a=").is_err());
     }
 }

@@ -5,6 +5,7 @@ pub mod details;
 pub mod labels;
 pub mod levels;
 pub mod states;
+pub mod stats;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -116,7 +117,7 @@ pub struct Review {
 }
 
 /// Where to fetch a case's internal reason tags when a caller asks for them (they cost a call of their own).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ReasonsRef {
     pub provider: Provider,
     /// Who the case is about, in the provider's terms (Sila: the user handle).

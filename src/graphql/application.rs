@@ -5,13 +5,12 @@ use time::OffsetDateTime;
 
 use super::connection::{Cursors, PageInfo, Window};
 use super::errors::{self, unauthorized};
-use super::scope::{principal, require};
 use super::user::User;
-use super::Services;
-use crate::auth::{details_scope, REVIEW_INTERNAL_READ, USERS_READ};
+use super::{principal, services};
+use crate::authz::rules;
 use crate::domain::application::{KycApplication, KycApplicationStatus, KycApplicationType};
 use crate::domain::{KycState, Provider};
-use crate::providers::ident;
+use crate::providers::ident::IdentClient;
 
 /// Application pages: 25 by default (ident's own default), at most 100.
 pub const CURSORS: Cursors = Cursors { kind: "app", default_page: 25, max_page: 100 };
@@ -25,13 +24,8 @@ impl KycApplicationObject {
     /// `params` and `name` are personal data: they need a details scope of an item the application's type maps to
     /// (`kyc` -> `basic` by default), as a verification's details would.
     fn require_details(&self, ctx: &Context<'_>) -> Result<()> {
-        let services = ctx.data_unchecked::<Services>();
-        let items = services.levels.ident.items(self.0.kind.as_str());
-        let p = principal(ctx);
-        if items.iter().any(|i| p.scopes().reads_details_of(i)) {
-            return Ok(());
-        }
-        Err(unauthorized(items.iter().map(|i| vec![details_scope(i)]).collect()))
+        let items = services(ctx).levels.ident.items(self.0.kind.as_str());
+        rules::application_personal_data(principal(ctx).scopes(), &items).map_err(unauthorized)
     }
 }
 
@@ -82,9 +76,8 @@ impl KycApplicationObject {
 
     /// ident's explanation of the outcome (e.g. why a submission failed). Needs `review.internal:read`.
     #[graphql(requires_scopes = "review.internal:read")]
-    async fn description(&self, ctx: &Context<'_>) -> Result<Option<&str>> {
-        require(ctx, REVIEW_INTERNAL_READ)?;
-        Ok(self.0.description.as_deref())
+    async fn description(&self) -> Option<&str> {
+        self.0.description.as_deref()
     }
 
     /// What was sent to the provider (names, date of birth, document photos). Needs the details scope of the
@@ -97,23 +90,20 @@ impl KycApplicationObject {
     /// The provider's own view of the application, internals included. Needs `review.internal:read`.
     #[graphql(requires_scopes = "review.internal:read")]
     async fn provider_representation(&self, ctx: &Context<'_>) -> Result<Option<Json<serde_json::Value>>> {
-        require(ctx, REVIEW_INTERNAL_READ)?;
         if let Some(value) = &self.0.provider_representation {
             return Ok(Some(Json(value.clone())));
         }
         // Lists carry no representation; ident re-reads the provider on a single read.
-        let client = ctx.data_unchecked::<Services>().ident()?;
-        let fresh = client.get(&self.0.id).await.map_err(|e| errors::provider(Provider::Ident, &e))?;
-        Ok(fresh.and_then(|w| w.provider_representation).map(Json))
+        let fail = |e| errors::provider(Provider::Ident, &e);
+        let fresh = services(ctx).providers.ident().map_err(fail)?.get(&self.0.id).await.map_err(fail)?;
+        Ok(fresh.and_then(|a| a.provider_representation).map(Json))
     }
 
     /// The user the application is about (ident's user id mapped back through the directory), under the usual
     /// row-level rule; null when no gateway user has that ident id.
     async fn user(&self, ctx: &Context<'_>) -> Result<Option<User>> {
         let Some(user_id) = gateway_user(ctx, &self.0).await? else { return Ok(None) };
-        if !principal(ctx).may_read_user(&user_id) {
-            return Err(unauthorized(vec![vec![USERS_READ.to_owned()]]));
-        }
+        rules::read_user(principal(ctx), &user_id).map_err(unauthorized)?;
         Ok(Some(User::new(user_id)))
     }
 }
@@ -121,7 +111,7 @@ impl KycApplicationObject {
 /// The gateway user an application is about.
 pub async fn gateway_user(ctx: &Context<'_>, app: &KycApplication) -> Result<Option<String>> {
     let Some(ident_user) = &app.user_id else { return Ok(None) };
-    let directory = &ctx.data_unchecked::<Services>().directory;
+    let directory = &services(ctx).providers.directory;
     directory.user_for_ident(ident_user).await.map_err(|e| errors::internal("directory", &e))
 }
 
@@ -148,28 +138,15 @@ fn connection(window: Window, apps: Vec<KycApplication>, total: usize) -> KycApp
     KycApplicationConnection { edges, page_info, total_count: total as u64 }
 }
 
-/// Every application, newest first, a window at a time over ident's `page`/`rpp`.
+/// Every application, newest first, a window at a time.
 pub async fn all(
-    client: &ident::IdentClient,
+    client: &IdentClient,
     status: Option<KycApplicationStatus>,
     window: Window,
 ) -> Result<KycApplicationConnection> {
-    let status = status.map(|s| s.as_str());
-    let fail = |e| errors::provider(Provider::Ident, &e);
-    if window.limit == 0 {
-        let total = client.list(status, 1, 1).await.map_err(fail)?.total as usize;
-        return Ok(connection(window, Vec::new(), total));
-    }
-    // The window starts inside ident page `first_page` (pages of `limit`); it spans a second page unless aligned.
-    let rpp = window.limit as u64;
-    let first_page = (window.offset / window.limit) as u64 + 1;
-    let mut page = client.list(status, first_page, rpp).await.map_err(fail)?;
-    let skip = window.offset % window.limit;
-    if skip > 0 && (first_page * rpp) < page.total {
-        page.items.extend(client.list(status, first_page + 1, rpp).await.map_err(fail)?.items);
-    }
-    let apps = page.items.into_iter().skip(skip).take(window.limit).map(ident::application).collect();
-    Ok(connection(window, apps, page.total as usize))
+    let (apps, total) =
+        client.window(status, window.offset, window.limit).await.map_err(|e| errors::provider(Provider::Ident, &e))?;
+    Ok(connection(window, apps, total as usize))
 }
 
 /// One user's applications as a connection (a user token's view of `kycApplications`).

@@ -9,20 +9,20 @@ use time::OffsetDateTime;
 use super::details::VerificationDetails;
 use super::errors;
 use super::review::ReviewResult;
-use super::scope::require;
 use super::user_data;
-use crate::auth::REVIEW_INTERNAL_READ;
 use crate::domain::{self, Credential, KycState, Provider};
 
 pub struct VerificationCase {
+    /// The gateway user the case is about.
+    user: String,
     case: domain::VerificationCase,
     items: Arc<Vec<String>>,
 }
 
 impl VerificationCase {
-    pub fn new(case: domain::VerificationCase) -> Self {
+    pub fn new(user: String, case: domain::VerificationCase) -> Self {
         let items = Arc::new(case.items.clone());
-        VerificationCase { case, items }
+        VerificationCase { user, case, items }
     }
 }
 
@@ -87,12 +87,11 @@ impl VerificationCase {
     /// the applicant: needs `review.internal:read`.
     #[graphql(requires_scopes = "review.internal:read")]
     async fn reasons(&self, ctx: &Context<'_>) -> Result<Option<Vec<String>>> {
-        require(ctx, REVIEW_INTERNAL_READ)?;
         let Some(reference) = &self.case.reasons else { return Ok(None) };
         if reference.provider != Provider::Sila {
             return Ok(None);
         }
-        let reasons = user_data::sila_reasons(ctx, &reference.subject, &reference.id)
+        let reasons = user_data::sila_reasons(ctx, &self.user, reference)
             .await
             .map_err(|e| errors::provider(Provider::Sila, &e))?;
         Ok(reasons.map(|r| r.as_ref().clone()))

@@ -10,9 +10,9 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use super::errors::unauthorized;
-use super::scope::principal;
-use crate::auth::details_scope;
-use crate::domain::details::{field_visible, with_details_fields};
+use super::principal;
+use crate::authz::rules;
+use crate::domain::details::with_details_fields;
 
 /// The validated data of one verification case. Each field needs `verification.X.details:read` for an item X that
 /// the field belongs to and the case's level includes; otherwise it is null with an `UNAUTHORIZED_FIELD_OR_TYPE` error.
@@ -27,14 +27,7 @@ impl VerificationDetails {
     }
 
     fn reveal<T: DeserializeOwned>(&self, ctx: &Context<'_>, name: &str, field_items: &[&str]) -> Result<Option<T>> {
-        let scopes = principal(ctx).scopes();
-        if !field_visible(field_items, &self.case_items, |item| scopes.reads_details_of(item)) {
-            // Name the scopes that would unlock the field on this case; if none could, the ones it belongs to.
-            let on_case: Vec<&str> =
-                field_items.iter().copied().filter(|i| self.case_items.iter().any(|c| c == i)).collect();
-            let owners = if on_case.is_empty() { field_items.to_vec() } else { on_case };
-            return Err(unauthorized(owners.iter().map(|i| vec![details_scope(i)]).collect()));
-        }
+        rules::details_field(principal(ctx).scopes(), field_items, &self.case_items).map_err(unauthorized)?;
         Ok(self.values.get(name).and_then(|v| serde_json::from_value(v.clone()).ok()))
     }
 }

@@ -1,74 +1,127 @@
-//! Every GraphQL error the gateway answers carries a stable `extensions.code` from this list. Internal detail
-//! (provider bodies, URLs, secrets) is logged here and never returned.
+//! Every error the gateway answers carries a stable `extensions.code` from [`ErrorCode`]. Internal detail (provider
+//! bodies, URLs, secrets) is logged here and never returned.
 
 use async_graphql::{Error, ErrorExtensions, Value};
 
+use crate::authz::Denial;
 use crate::domain::Provider;
 use crate::providers::ProviderError;
 
-/// The thing asked for does not exist (for callers who may know that).
-pub const NOT_FOUND: &str = "NOT_FOUND";
-/// The token is missing, malformed, expired or wrongly signed (HTTP 401).
-pub const UNAUTHENTICATED: &str = "UNAUTHENTICATED";
-/// The token lacks the scopes for this field or row (Apollo Router's code).
-pub const UNAUTHORIZED_FIELD_OR_TYPE: &str = "UNAUTHORIZED_FIELD_OR_TYPE";
-/// `me` was asked with a client token, which speaks for no user.
-pub const NOT_A_USER_TOKEN: &str = "NOT_A_USER_TOKEN";
-/// An argument is out of bounds or malformed.
-pub const BAD_USER_INPUT: &str = "BAD_USER_INPUT";
-/// The HTTP request is not a GraphQL request (malformed JSON, missing query, mutation over GET).
-pub const BAD_REQUEST: &str = "BAD_REQUEST";
-pub const GRAPHQL_PARSE_FAILED: &str = "GRAPHQL_PARSE_FAILED";
-pub const GRAPHQL_VALIDATION_FAILED: &str = "GRAPHQL_VALIDATION_FAILED";
-pub const PROVIDER_UNAVAILABLE: &str = "PROVIDER_UNAVAILABLE";
-pub const PROVIDER_TIMEOUT: &str = "PROVIDER_TIMEOUT";
-pub const PROVIDER_RATE_LIMITED: &str = "PROVIDER_RATE_LIMITED";
-/// The provider refused the gateway's credentials or the user's link (revoked consent).
-pub const PROVIDER_UNAUTHORIZED: &str = "PROVIDER_UNAUTHORIZED";
-/// The provider failed repeatedly and its circuit breaker is open; the gateway does not call it until a probe
-/// succeeds.
-pub const PROVIDER_CIRCUIT_OPEN: &str = "PROVIDER_CIRCUIT_OPEN";
-/// The provider refused a request the gateway had checked (its own validation differs); details are logged.
-pub const PROVIDER_REJECTED: &str = "PROVIDER_REJECTED";
-/// The field needs a provider this gateway is not configured for.
-pub const PROVIDER_NOT_CONFIGURED: &str = "PROVIDER_NOT_CONFIGURED";
-/// A status update the transition table does not allow; `extensions.allowed` lists the states that are.
-pub const INVALID_TRANSITION: &str = "INVALID_TRANSITION";
-pub const INTERNAL_SERVER_ERROR: &str = "INTERNAL_SERVER_ERROR";
+/// Declares [`ErrorCode`], its wire names and [`ErrorCode::ALL`] from one list, so none can miss a code.
+macro_rules! error_codes {
+    ($( $(#[doc = $doc:literal])* $variant:ident => $name:literal, )*) => {
+        /// Every `extensions.code` the gateway answers. Clients branch on these, never on message text; the README
+        /// lists them with their meaning.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum ErrorCode {
+            $( $(#[doc = $doc])* $variant, )*
+        }
 
-/// An error with a code and nothing else in its extensions.
-pub fn coded(message: impl Into<String>, code: &'static str) -> Error {
-    Error::new(message).extend_with(|_, e| e.set("code", code))
+        impl ErrorCode {
+            /// Every code, in the order of the README's table.
+            pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$variant),*];
+
+            /// The code as it appears in `extensions.code`.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $( ErrorCode::$variant => $name, )*
+                }
+            }
+        }
+    };
 }
 
-/// A denial. `alternatives` is Apollo's `requiredScopes`: any one inner list, all of whose scopes are needed.
-pub fn unauthorized(alternatives: Vec<Vec<String>>) -> Error {
+error_codes! {
+    /// The token is missing, malformed, expired or wrongly signed (HTTP 401).
+    Unauthenticated => "UNAUTHENTICATED",
+    /// The HTTP request is not a GraphQL request (malformed JSON, missing query, mutation over GET).
+    BadRequest => "BAD_REQUEST",
+    /// The document does not parse.
+    GraphqlParseFailed => "GRAPHQL_PARSE_FAILED",
+    /// The document does not fit the schema or its limits.
+    GraphqlValidationFailed => "GRAPHQL_VALIDATION_FAILED",
+    /// A variable's or argument's value is malformed or out of bounds.
+    BadUserInput => "BAD_USER_INPUT",
+    /// The operation to run cannot be chosen: `operationName` missing for a document of several, or unknown.
+    OperationResolutionFailure => "OPERATION_RESOLUTION_FAILURE",
+    /// The token lacks the scopes for this field or row (Apollo Router's code).
+    UnauthorizedFieldOrType => "UNAUTHORIZED_FIELD_OR_TYPE",
+    /// `me` was asked with a client token, which speaks for no user.
+    NotAUserToken => "NOT_A_USER_TOKEN",
+    /// A provider failed or answered something the gateway could not read.
+    ProviderUnavailable => "PROVIDER_UNAVAILABLE",
+    /// A provider did not answer in time (or the gateway's own concurrency limit for it stayed full).
+    ProviderTimeout => "PROVIDER_TIMEOUT",
+    /// A provider is rate limiting the gateway.
+    ProviderRateLimited => "PROVIDER_RATE_LIMITED",
+    /// A provider refused the gateway's credentials or the user's link (revoked consent).
+    ProviderUnauthorized => "PROVIDER_UNAUTHORIZED",
+    /// The field needs a provider this gateway is not configured for.
+    ProviderNotConfigured => "PROVIDER_NOT_CONFIGURED",
+    /// A status update the transition table does not allow; `extensions.allowed` lists the states that are.
+    InvalidTransition => "INVALID_TRANSITION",
+    /// The thing asked for does not exist (for callers who may know that).
+    NotFound => "NOT_FOUND",
+    /// A provider failed repeatedly and its circuit breaker is open; the gateway does not call it until a probe
+    /// succeeds.
+    ProviderCircuitOpen => "PROVIDER_CIRCUIT_OPEN",
+    /// A provider refused a request the gateway had checked (its own validation differs); details are logged.
+    ProviderRejected => "PROVIDER_REJECTED",
+    /// A bug; details are logged, never answered.
+    InternalServerError => "INTERNAL_SERVER_ERROR",
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An error with a code and nothing else in its extensions.
+pub fn coded(message: impl Into<String>, code: ErrorCode) -> Error {
+    Error::new(message).extend_with(|_, e| e.set("code", code.as_str()))
+}
+
+/// A denial, as Apollo Router words it.
+pub fn unauthorized(denial: Denial) -> Error {
     Error::new("Unauthorized field or type").extend_with(|_, e| {
-        e.set("code", UNAUTHORIZED_FIELD_OR_TYPE);
-        let list =
-            alternatives.into_iter().map(|all| Value::List(all.into_iter().map(Value::String).collect())).collect();
-        e.set("requiredScopes", Value::List(list));
+        e.set("code", ErrorCode::UnauthorizedFieldOrType.as_str());
+        e.set("requiredScopes", required_scopes(&denial));
     })
 }
 
+/// `requiredScopes` as a GraphQL value.
+pub fn required_scopes(denial: &Denial) -> Value {
+    let list = denial.required.iter().map(|all| Value::List(all.iter().cloned().map(Value::String).collect()));
+    Value::List(list.collect())
+}
+
 pub fn bad_input(message: impl Into<String>) -> Error {
-    coded(message, BAD_USER_INPUT)
+    coded(message, ErrorCode::BadUserInput)
+}
+
+/// The code and message a provider failure answers with. Exhaustive: a new failure needs a decision here.
+fn provider_code(error: &ProviderError) -> (ErrorCode, &'static str) {
+    match error {
+        ProviderError::Timeout | ProviderError::Overloaded => (ErrorCode::ProviderTimeout, "did not answer in time"),
+        ProviderError::RateLimited { .. } => (ErrorCode::ProviderRateLimited, "is rate limiting the gateway"),
+        ProviderError::Unauthorized(_) => (ErrorCode::ProviderUnauthorized, "refused the gateway's credentials"),
+        ProviderError::NotConfigured => (ErrorCode::ProviderNotConfigured, "is not configured on this gateway"),
+        ProviderError::CircuitOpen => (ErrorCode::ProviderCircuitOpen, "failed repeatedly; calls are paused"),
+        ProviderError::Rejected { .. } => (ErrorCode::ProviderRejected, "refused the request"),
+        ProviderError::Unavailable { .. }
+        | ProviderError::Transport(_)
+        | ProviderError::Decode(_)
+        | ProviderError::Directory(_) => (ErrorCode::ProviderUnavailable, "is unavailable"),
+    }
 }
 
 /// A provider failure as the caller sees it: a code and the provider's name; the cause goes to the log.
 pub fn provider(provider: Provider, error: &ProviderError) -> Error {
-    let (code, message) = match error {
-        ProviderError::Timeout | ProviderError::Overloaded => (PROVIDER_TIMEOUT, "did not answer in time"),
-        ProviderError::RateLimited { .. } => (PROVIDER_RATE_LIMITED, "is rate limiting the gateway"),
-        ProviderError::Unauthorized(_) => (PROVIDER_UNAUTHORIZED, "refused the gateway's credentials"),
-        ProviderError::NotConfigured => (PROVIDER_NOT_CONFIGURED, "is not configured on this gateway"),
-        ProviderError::CircuitOpen => (PROVIDER_CIRCUIT_OPEN, "failed repeatedly; calls are paused"),
-        ProviderError::Rejected { .. } => (PROVIDER_REJECTED, "refused the request"),
-        _ => (PROVIDER_UNAVAILABLE, "is unavailable"),
-    };
-    tracing::warn!(provider = provider.as_str(), code, error = %error, "provider call failed");
+    let (code, message) = provider_code(error);
+    tracing::warn!(provider = provider.as_str(), code = code.as_str(), error = %error, "provider call failed");
     Error::new(format!("{} {message}", provider.display_name())).extend_with(|_, e| {
-        e.set("code", code);
+        e.set("code", code.as_str());
         e.set("provider", provider.as_str());
         if let ProviderError::RateLimited { retry_after: Some(after) } = error {
             e.set("retryAfterSeconds", after.as_secs());
@@ -78,5 +131,19 @@ pub fn provider(provider: Provider, error: &ProviderError) -> Error {
 
 pub fn internal(context: &str, detail: &dyn std::fmt::Display) -> Error {
     tracing::error!(context, error = %detail, "internal error");
-    coded("Internal server error", INTERNAL_SERVER_ERROR)
+    coded("Internal server error", ErrorCode::InternalServerError)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_is_listed_once_and_in_screaming_snake_case() {
+        let mut names: Vec<&str> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+        assert!(names.iter().all(|n| n.chars().all(|c| c.is_ascii_uppercase() || c == '_')));
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), ErrorCode::ALL.len());
+    }
 }

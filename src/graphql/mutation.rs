@@ -1,47 +1,17 @@
 //! The mutation root: creating KYC applications and settling their status, validated before anything is sent.
 
-use async_graphql::{Context, Error, ErrorExtensions, InputObject, Json, Object, Result, Value, ID};
-use serde_json::Map;
+use async_graphql::{Context, Error, ErrorExtensions, InputObject, Object, Result, Value, ID};
 use time::macros::format_description;
 use time::{Date, OffsetDateTime};
 
 use super::application::KycApplicationObject;
-use super::errors::{self, coded, unauthorized, BAD_USER_INPUT, INVALID_TRANSITION, NOT_FOUND};
-use super::scope::{principal, require};
-use super::Services;
-use crate::auth::{KYC_APPLICATION_WRITE, USERS_READ};
-use crate::domain::application::{KycApplicationStatus, KycApplicationType};
+use super::errors::{self, coded, unauthorized, ErrorCode};
+use super::{principal, services};
+use crate::authz::rules;
+use crate::domain::application::{ApplicationParams, KycApplicationStatus, KycApplicationType, NewKycApplication};
 use crate::domain::Provider;
-use crate::providers::ident::{self, models::CreateWire};
 
 pub struct Mutation;
-
-/// What to send to the third-party provider. Every field is optional; those given are checked.
-#[derive(InputObject, Default)]
-pub struct KycApplicationParamsInput {
-    pub first_name: Option<String>,
-    pub last_name: Option<String>,
-    /// Full name, for a KYB application the company's.
-    pub name: Option<String>,
-    /// `YYYY-MM-DD`, not in the future.
-    pub date_of_birth: Option<String>,
-    pub email: Option<String>,
-    pub id_number: Option<String>,
-    /// US social security number, `123-45-6789` or nine digits.
-    pub ssn: Option<String>,
-    /// Document and selfie images (URLs or base64, as the provider takes them).
-    pub id_photo: Option<String>,
-    pub id_photo_back: Option<String>,
-    pub selfie: Option<String>,
-    pub selfie_video: Option<String>,
-    /// Where the provider reports back; must be `https://`.
-    pub webhook_url: Option<String>,
-    pub affiliate_id: Option<String>,
-    /// The provider's verification type, e.g. `id-verification`.
-    pub verification_type: Option<String>,
-    /// Passed to the provider untouched (ident's nested `params`); must be an object.
-    pub provider_params: Option<Json<serde_json::Value>>,
-}
 
 #[derive(InputObject)]
 pub struct CreateKycApplicationInput {
@@ -54,7 +24,7 @@ pub struct CreateKycApplicationInput {
     pub kind: Option<String>,
     pub name: Option<String>,
     pub description: Option<String>,
-    pub params: Option<KycApplicationParamsInput>,
+    pub params: Option<ApplicationParams>,
 }
 
 /// Field-level problems of an input: `(field path, message)`. Messages never repeat the value.
@@ -63,7 +33,7 @@ type Problems = Vec<(&'static str, String)>;
 fn invalid_input(problems: Problems) -> Error {
     let summary: Vec<String> = problems.iter().map(|(f, m)| format!("{f}: {m}")).collect();
     Error::new(format!("Invalid input: {}", summary.join("; "))).extend_with(|_, e| {
-        e.set("code", BAD_USER_INPUT);
+        e.set("code", ErrorCode::BadUserInput.as_str());
         let fields = problems
             .iter()
             .map(|(field, message)| {
@@ -147,36 +117,6 @@ fn validate(input: &CreateKycApplicationInput) -> Problems {
     problems
 }
 
-/// The params as ident takes them: snake_case keys, the provider's own under a nested `params`.
-fn wire_params(params: KycApplicationParamsInput) -> serde_json::Value {
-    let mut out = Map::new();
-    let fields = [
-        ("first_name", params.first_name),
-        ("last_name", params.last_name),
-        ("name", params.name),
-        ("date_of_birth", params.date_of_birth),
-        ("email", params.email),
-        ("id_number", params.id_number),
-        ("ssn", params.ssn),
-        ("id_photo", params.id_photo),
-        ("id_photo_back", params.id_photo_back),
-        ("selfie", params.selfie),
-        ("selfie_video", params.selfie_video),
-        ("webhook_url", params.webhook_url),
-        ("affiliate_id", params.affiliate_id),
-        ("type", params.verification_type),
-    ];
-    for (key, value) in fields {
-        if let Some(v) = value {
-            out.insert(key.into(), serde_json::Value::String(v));
-        }
-    }
-    if let Some(nested) = params.provider_params {
-        out.insert("params".into(), nested.0);
-    }
-    serde_json::Value::Object(out)
-}
-
 fn invalid_transition(from: KycApplicationStatus, to: KycApplicationStatus) -> Error {
     let allowed = from.allowed_next();
     let words: Vec<&str> = allowed.iter().map(|s| s.as_str()).collect();
@@ -186,7 +126,7 @@ fn invalid_transition(from: KycApplicationStatus, to: KycApplicationStatus) -> E
         format!("a {} application can become {}, not {}", from.as_str(), words.join(" or "), to.as_str())
     };
     Error::new(message).extend_with(|_, e| {
-        e.set("code", INVALID_TRANSITION);
+        e.set("code", ErrorCode::InvalidTransition.as_str());
         e.set("from", Value::Enum(async_graphql::Name::new(from.as_str().to_ascii_uppercase())));
         let list =
             allowed.iter().map(|s| Value::Enum(async_graphql::Name::new(s.as_str().to_ascii_uppercase()))).collect();
@@ -205,7 +145,6 @@ impl Mutation {
         ctx: &Context<'_>,
         input: CreateKycApplicationInput,
     ) -> Result<KycApplicationObject> {
-        require(ctx, KYC_APPLICATION_WRITE)?;
         let p = principal(ctx);
         let mut problems = validate(&input);
         let target = input.user_id.as_ref().map(|id| id.to_string()).or_else(|| p.user_id().map(str::to_owned));
@@ -216,27 +155,27 @@ impl Mutation {
             return Err(invalid_input(problems));
         }
         let user = target.expect("checked above");
-        if !p.may_read_user(&user) {
-            return Err(unauthorized(vec![vec![USERS_READ.to_owned()]]));
-        }
-        let services = ctx.data_unchecked::<Services>();
-        let client = services.ident()?;
-        let ident_user = crate::directory::ident_user_of(services.directory.as_ref(), &user)
+        rules::read_user(p, &user).map_err(unauthorized)?;
+        let providers = &services(ctx).providers;
+        let fail = |e| errors::provider(Provider::Ident, &e);
+        let client = providers.ident().map_err(fail)?;
+        let provider_user = providers
+            .ident_user(&user)
             .await
             .map_err(|e| errors::internal("directory", &e))?
             .ok_or_else(|| invalid_input(vec![("userId", "has no ident identity of its own".into())]))?;
-        let body = CreateWire {
-            user_id: Some(ident_user),
-            provider: Some(input.provider.unwrap_or_else(|| "vouched".into())),
-            kind: Some(input.kind.unwrap_or_else(|| "kyc".into())),
+        let new = NewKycApplication {
+            provider_user,
+            provider: input.provider.unwrap_or_else(|| "vouched".into()),
+            kind: input.kind.as_deref().and_then(KycApplicationType::parse).unwrap_or(KycApplicationType::Kyc),
             name: input.name,
             description: input.description,
-            params: Some(wire_params(input.params.unwrap_or_default())),
+            params: input.params.unwrap_or_default(),
         };
-        let created = client.create(&body).await.map_err(|e| errors::provider(Provider::Ident, &e))?;
+        let created = client.create(&new).await.map_err(fail)?;
         // What the cache holds about the user's applications is stale now.
-        services.cache.invalidate_user(&user);
-        Ok(KycApplicationObject(ident::application(created)))
+        providers.invalidate_user(&user).await;
+        Ok(KycApplicationObject(created))
     }
 
     /// Moves an application to `status` when the transition table allows it (remediation is settled by accepting
@@ -249,34 +188,27 @@ impl Mutation {
         id: ID,
         status: KycApplicationStatus,
     ) -> Result<KycApplicationObject> {
-        let p = principal(ctx);
-        if !(p.has(KYC_APPLICATION_WRITE) && p.has(USERS_READ)) {
-            return Err(unauthorized(vec![vec![KYC_APPLICATION_WRITE.to_owned(), USERS_READ.to_owned()]]));
-        }
-        let client = ctx.data_unchecked::<Services>().ident()?;
+        let providers = &services(ctx).providers;
         let fail = |e| errors::provider(Provider::Ident, &e);
+        let client = providers.ident().map_err(fail)?;
+        let not_found = || coded("No KYC application has this id", ErrorCode::NotFound);
         // Always the provider's current status, never the cache's: the transition is checked against it.
-        let current = client.get(&id).await.map_err(fail)?;
-        let Some(current) = current else {
-            return Err(coded("No KYC application has this id", NOT_FOUND));
-        };
-        let Some(from) = KycApplicationStatus::parse(&current.status) else {
-            return Err(coded("The application's current status is unknown to the gateway", INVALID_TRANSITION));
+        let current = client.get(&id).await.map_err(fail)?.ok_or_else(not_found)?;
+        let Some(from) = current.status else {
+            let message = "The application's current status is unknown to the gateway";
+            return Err(coded(message, ErrorCode::InvalidTransition));
         };
         if !from.may_become(status) {
             return Err(invalid_transition(from, status));
         }
-        let Some(updated) = client.update_status(&id, status.as_str()).await.map_err(fail)? else {
-            return Err(coded("No KYC application has this id", NOT_FOUND));
-        };
+        let updated = client.update_status(&id, status).await.map_err(fail)?.ok_or_else(not_found)?;
         // What the cache holds about the applicant is stale now.
-        let services = ctx.data_unchecked::<Services>();
         if let Some(ident_user) = &updated.user_id {
             let owner =
-                services.directory.user_for_ident(ident_user).await.map_err(|e| errors::internal("directory", &e))?;
-            services.cache.invalidate_user(owner.as_deref().unwrap_or(ident_user));
+                providers.directory.user_for_ident(ident_user).await.map_err(|e| errors::internal("directory", &e))?;
+            providers.invalidate_user(owner.as_deref().unwrap_or(ident_user)).await;
         }
-        Ok(KycApplicationObject(ident::application(updated)))
+        Ok(KycApplicationObject(updated))
     }
 }
 
@@ -292,7 +224,7 @@ mod tests {
             kind: Some("kyx".into()),
             name: None,
             description: None,
-            params: Some(KycApplicationParamsInput {
+            params: Some(ApplicationParams {
                 date_of_birth: Some("1990-02-30".into()),
                 email: Some("not-an-email".into()),
                 ssn: Some("123é456789".into()),
@@ -311,7 +243,7 @@ mod tests {
             kind: Some("kyb".into()),
             name: Some("Acme".into()),
             description: None,
-            params: Some(KycApplicationParamsInput {
+            params: Some(ApplicationParams {
                 date_of_birth: Some("1990-02-28".into()),
                 email: Some("a@example.com".into()),
                 ssn: Some("123-45-6789".into()),

@@ -1,9 +1,7 @@
 //! `ReviewResult`: a provider's review of a case (Sumsub), with its rejection labels explained from seed 003.
 
-use async_graphql::{Context, Enum, Object, Result, SimpleObject};
+use async_graphql::{Enum, Object, SimpleObject};
 
-use super::scope::require;
-use crate::auth::REVIEW_INTERNAL_READ;
 use crate::domain::labels::reject_label;
 use crate::domain::Review;
 
@@ -75,8 +73,7 @@ impl ReviewResult {
 
     /// A comment for the company only: it may hold private information. Needs `review.internal:read`.
     #[graphql(requires_scopes = "review.internal:read")]
-    async fn client_comment(&self, ctx: &Context<'_>) -> Result<Option<&str>> {
-        require(ctx, REVIEW_INTERNAL_READ)?;
-        Ok(self.0.client_comment.as_deref())
+    async fn client_comment(&self) -> Option<&str> {
+        self.0.client_comment.as_deref()
     }
 }

@@ -4,11 +4,11 @@ use async_graphql::{Context, Object, Result, SimpleObject, ID};
 
 use super::connection::{Cursors, PageInfo};
 use super::errors;
-use super::scope::{principal, require};
-use super::Services;
-use crate::auth::{UID_READ, USERS_READ};
+use super::{principal, services};
+use crate::authz::rules;
+use crate::domain::stats::StatusCounts;
 use crate::domain::{KycState, Provider};
-use crate::providers::fractal::StatusCounts;
+use crate::providers::fractal::FractalClient;
 
 /// `users` pages: 50 by default, at most 500.
 const CURSORS: Cursors = Cursors { kind: "uv", default_page: 50, max_page: 500 };
@@ -47,18 +47,20 @@ pub struct UserVerificationConnection {
     total_count: u64,
 }
 
+fn fractal<'a>(ctx: &Context<'a>) -> Result<&'a FractalClient> {
+    services(ctx).providers.fractal().map_err(|e| errors::provider(Provider::Fractal, &e))
+}
+
 #[Object]
 impl VerificationStats {
     /// Verifications per status, over every user and level.
     async fn total(&self, ctx: &Context<'_>) -> Result<StatusCounts> {
-        let fractal = ctx.data_unchecked::<Services>().fractal()?;
-        fractal.total_verifications().await.map_err(|e| errors::provider(Provider::Fractal, &e))
+        fractal(ctx)?.total_verifications().await.map_err(|e| errors::provider(Provider::Fractal, &e))
     }
 
     /// Verifications per status and country, in country-code order.
     async fn by_country(&self, ctx: &Context<'_>) -> Result<Vec<CountryStatusCounts>> {
-        let fractal = ctx.data_unchecked::<Services>().fractal()?;
-        let rows = fractal.country_verifications().await.map_err(|e| errors::provider(Provider::Fractal, &e))?;
+        let rows = fractal(ctx)?.country_verifications().await.map_err(|e| errors::provider(Provider::Fractal, &e))?;
         Ok(rows.into_iter().map(|(country, counts)| CountryStatusCounts { country, counts }).collect())
     }
 
@@ -71,21 +73,18 @@ impl VerificationStats {
         first: Option<i32>,
         after: Option<String>,
     ) -> Result<UserVerificationConnection> {
-        require(ctx, USERS_READ)?;
         let window = CURSORS.window(first, after.as_deref())?;
-        let show_ids = principal(ctx).has(UID_READ);
-        let services = ctx.data_unchecked::<Services>();
-        let all =
-            services.fractal()?.user_verifications().await.map_err(|e| errors::provider(Provider::Fractal, &e))?;
+        let show_ids = rules::stats_user_ids(principal(ctx));
+        let directory = &services(ctx).providers.directory;
+        let all = fractal(ctx)?.level_verifications().await.map_err(|e| errors::provider(Provider::Fractal, &e))?;
         let total = all.len();
         let rows: Vec<_> = all.into_iter().skip(window.offset).take(window.limit).collect();
         let (cursors, page_info) = CURSORS.page(window, rows.len(), total);
         let mut edges = Vec::with_capacity(rows.len());
         for (row, cursor) in rows.into_iter().zip(cursors) {
             let user_id = match show_ids {
-                true => services
-                    .directory
-                    .user_for_fractal_uid(&row.fractal_uid)
+                true => directory
+                    .user_for_fractal_uid(&row.provider_user)
                     .await
                     .map_err(|e| errors::internal("directory", &e))?,
                 false => None,

@@ -7,14 +7,12 @@ use async_graphql::{Context, Object, Result, ID};
 use super::application::KycApplicationObject;
 use super::case::VerificationCase;
 use super::errors::{self, bad_input, unauthorized};
-use super::scope::{principal, require};
 use super::user_data::{self, CASE_PROVIDERS};
-use super::Services;
-use crate::auth::{
-    verification_scope, wallet_currency_scope, CONTACT_READ, KYC_APPLICATION_READ, UID_READ, WALLET_READ,
-};
+use super::{principal, services};
+use crate::authz::rules;
 use crate::domain::application::KycApplicationStatus;
 use crate::domain::{self, aggregate_state, level_items, Email, KycState, Phone, Provider, ProviderProfile, Wallet};
+use crate::providers::ProviderError;
 
 /// A user the caller may read (row-level checks happen before one is built). Provider data comes through the
 /// request's loaders, so however many fields and aliases ask, each provider is asked once per user.
@@ -34,16 +32,14 @@ impl User {
     }
 
     /// Reports provider failures as errors at this field; the other providers' data still arrives.
-    fn report(ctx: &Context<'_>, failures: Vec<(Provider, crate::providers::ProviderError)>) {
+    fn report(ctx: &Context<'_>, failures: Vec<(Provider, ProviderError)>) {
         for (provider, error) in failures {
             ctx.add_error(ctx.set_error_path(errors::provider(provider, &error).into_server_error(ctx.item.pos)));
         }
     }
 
-    /// Whether the caller may see a case: every level item readable.
     fn visible(ctx: &Context<'_>, case: &domain::VerificationCase) -> bool {
-        let scopes = principal(ctx).scopes();
-        !case.items.is_empty() && case.items.iter().all(|i| scopes.reads_item(i))
+        rules::case_visible(principal(ctx).scopes(), &case.items)
     }
 }
 
@@ -51,20 +47,17 @@ impl User {
 impl User {
     /// The company's own id of this user (the `sub` of the user's token).
     #[graphql(requires_scopes = "uid:read")]
-    async fn id(&self, ctx: &Context<'_>) -> Result<Option<ID>> {
-        require(ctx, UID_READ)?;
-        Ok(Some(ID(self.id.clone())))
+    async fn id(&self) -> Option<ID> {
+        Some(ID(self.id.clone()))
     }
 
     #[graphql(requires_scopes = "contact:read")]
     async fn emails(&self, ctx: &Context<'_>) -> Result<Option<Vec<Email>>> {
-        require(ctx, CONTACT_READ)?;
         Ok(Some(self.profile(ctx).await?.map(|p| p.emails.clone()).unwrap_or_default()))
     }
 
     #[graphql(requires_scopes = "contact:read")]
     async fn phones(&self, ctx: &Context<'_>) -> Result<Option<Vec<Phone>>> {
-        require(ctx, CONTACT_READ)?;
         Ok(Some(self.profile(ctx).await?.map(|p| p.phones.clone()).unwrap_or_default()))
     }
 
@@ -83,17 +76,9 @@ impl User {
         requires_scopes = "verification.wallet-xrp:read"
     )]
     async fn wallets(&self, ctx: &Context<'_>) -> Result<Option<Vec<Wallet>>> {
-        let p = principal(ctx);
-        let all = p.has(WALLET_READ);
-        let currencies: Vec<_> =
-            domain::WalletCurrency::ALL.into_iter().filter(|c| p.has(&wallet_currency_scope(c.as_str()))).collect();
-        if !all && currencies.is_empty() {
-            let mut alternatives = vec![vec![WALLET_READ.to_owned()]];
-            alternatives.extend(domain::WalletCurrency::ALL.iter().map(|c| vec![wallet_currency_scope(c.as_str())]));
-            return Err(unauthorized(alternatives));
-        }
+        let filter = rules::wallets(principal(ctx));
         let wallets = self.profile(ctx).await?.map(|p| p.wallets.clone()).unwrap_or_default();
-        Ok(Some(wallets.into_iter().filter(|w| all || currencies.contains(&w.currency)).collect()))
+        Ok(Some(wallets.into_iter().filter(|w| filter.allows(w.currency)).collect()))
     }
 
     /// The verification cases the caller may see, from every provider: a case needs `verification.X:read` for every
@@ -114,7 +99,7 @@ impl User {
             .iter()
             .flat_map(|list| list.iter())
             .filter(|c| Self::visible(ctx, c) && wanted.iter().all(|w| c.items.contains(w)))
-            .map(|c| VerificationCase::new(c.clone()))
+            .map(|c| VerificationCase::new(self.id.clone(), c.clone()))
             .collect()
     }
 
@@ -127,19 +112,14 @@ impl User {
             return Err(bad_input("level must name at least one level or add-on, e.g. \"plus\" or \"basic+liveness\""));
         }
         let p = principal(ctx);
-        if !items.iter().all(|i| p.scopes().reads_item(i)) {
-            return Err(unauthorized(vec![items.iter().map(|i| verification_scope(i)).collect()]));
-        }
+        rules::kyc_state(p.scopes(), &items).map_err(unauthorized)?;
         let (lists, failures) = user_data::state_cases(ctx, &self.id).await;
         Self::report(ctx, failures);
         let mut applications = Vec::new();
-        if p.has(KYC_APPLICATION_READ) {
-            let services = ctx.data_unchecked::<Services>();
+        if rules::applications_count_in_state(p) {
             match user_data::applications(ctx, &self.id).await {
-                Ok(apps) => applications.extend(apps.iter().map(|a| a.as_case(&services.levels.ident))),
-                Err(e) => ctx.add_error(
-                    ctx.set_error_path(errors::provider(Provider::Ident, &e).into_server_error(ctx.item.pos)),
-                ),
+                Ok(apps) => applications.extend(apps.iter().map(|a| a.as_case(&services(ctx).levels.ident))),
+                Err(e) => Self::report(ctx, vec![(Provider::Ident, e)]),
             }
         }
         // Applications are seen like cases: every item their type maps to must be readable.
@@ -154,8 +134,7 @@ impl User {
         ctx: &Context<'_>,
         status: Option<KycApplicationStatus>,
     ) -> Result<Option<Vec<KycApplicationObject>>> {
-        require(ctx, KYC_APPLICATION_READ)?;
-        ctx.data_unchecked::<Services>().ident()?;
+        services(ctx).providers.ident().map_err(|e| errors::provider(Provider::Ident, &e))?;
         let apps = user_data::applications(ctx, &self.id).await.map_err(|e| errors::provider(Provider::Ident, &e))?;
         let matching = apps.iter().filter(|a| status.is_none_or(|s| a.status == Some(s))).cloned();
         Ok(Some(matching.map(KycApplicationObject).collect()))

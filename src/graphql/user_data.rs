@@ -7,28 +7,15 @@ use std::sync::Arc;
 use async_graphql::Context;
 use futures_util::future::join_all;
 
-use super::loaders::{self, one, Loaders, Outcome};
-use super::Services;
+use super::loaders::{one, Loaders, ReasonsKey};
+use super::services;
+use crate::config::FanOut;
 use crate::domain::application::KycApplication;
-use crate::domain::{Provider, ProviderProfile, VerificationCase};
-use crate::providers::ProviderError;
+use crate::domain::{Provider, ProviderProfile, ReasonsRef, VerificationCase};
+use crate::providers::{BulkMemo, Outcome, ProviderError};
 
 /// The providers that have verification cases.
 pub const CASE_PROVIDERS: [Provider; 3] = [Provider::Fractal, Provider::Sumsub, Provider::Sila];
-
-/// How resolvers reach the providers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum FanOut {
-    /// DataLoaders, providers in parallel.
-    #[default]
-    Batched,
-    /// The naive baseline: every field calls every provider it needs directly, one after the other.
-    Naive,
-}
-
-fn services<'a>(ctx: &Context<'a>) -> &'a Services {
-    ctx.data_unchecked::<Services>()
-}
 
 /// The request's loaders when batching (the HTTP layer adds them to every request).
 fn batched<'a>(ctx: &Context<'a>) -> Option<&'a Loaders> {
@@ -39,44 +26,43 @@ fn batched<'a>(ctx: &Context<'a>) -> Option<&'a Loaders> {
     }
 }
 
-/// Takes the one answer of a direct call.
+/// The one user's answer of a bulk call made for that user alone (the naive mode).
 fn single<T>(mut answers: std::collections::HashMap<String, Outcome<T>>, key: &str) -> Outcome<T> {
-    answers.remove(key).expect("a loader answers every key")
+    answers.remove(key).expect("the facade answers every user it was asked about")
 }
 
 /// The user's Fractal profile (emails, phones, wallets, cases); `None` when not linked or Fractal is off.
 pub async fn fractal(ctx: &Context<'_>, id: &str) -> Outcome<Option<Arc<ProviderProfile>>> {
     match batched(ctx) {
-        Some(l) => one(&l.fractal, id).await,
-        None => single(loaders::fractal_profiles(services(ctx), &[id.to_owned()]).await, id),
+        Some(l) => one(&l.fractal, id.to_owned()).await,
+        None => services(ctx).providers.fractal_profile(id).await,
     }
 }
 
 async fn cases_of(ctx: &Context<'_>, id: &str, provider: Provider) -> Outcome<Arc<Vec<VerificationCase>>> {
-    let s = services(ctx);
-    let key = [id.to_owned()];
+    let p = &services(ctx).providers;
     match (provider, batched(ctx)) {
         (Provider::Fractal, _) => Ok(Arc::new(fractal(ctx, id).await?.map(|p| p.cases.clone()).unwrap_or_default())),
-        (Provider::Sumsub, Some(l)) => one(&l.sumsub, id).await,
-        (Provider::Sumsub, None) => single(loaders::sumsub_cases(s, &key).await, id),
-        (Provider::Sila, Some(l)) => one(&l.sila, id).await,
-        (Provider::Sila, None) => single(loaders::sila_cases(s, &key).await, id),
-        (Provider::Ident, _) => Ok(Arc::new(Vec::new())),
+        (Provider::Sumsub, Some(l)) => one(&l.sumsub, id.to_owned()).await,
+        (Provider::Sumsub, None) => p.sumsub_cases(id).await,
+        (Provider::Sila, Some(l)) => one(&l.sila, id.to_owned()).await,
+        (Provider::Sila, None) => p.sila_cases(id).await,
+        (Provider::Ident, _) => Ok(Arc::default()),
     }
 }
 
 /// The Fractal verifications of a user from the bulk statistics (for `kycState`: one call for any number of users).
 async fn fractal_states(ctx: &Context<'_>, id: &str) -> Outcome<Arc<Vec<VerificationCase>>> {
     match batched(ctx) {
-        Some(l) => one(&l.fractal_states, id).await,
-        None => single(loaders::fractal_states(services(ctx), &loaders::Bulk::new(), &[id.to_owned()]).await, id),
+        Some(l) => one(&l.fractal_states, id.to_owned()).await,
+        None => single(services(ctx).providers.fractal_states(&BulkMemo::new(), &[id.to_owned()]).await, id),
     }
 }
 
 /// Cases of the providers that answered (shared, not copied), and errors of those that failed.
 pub type Gathered = (Vec<Arc<Vec<VerificationCase>>>, Vec<(Provider, ProviderError)>);
 
-/// Joins provider answers.
+/// Joins provider answers: concurrently when batching, one after the other in the naive mode.
 async fn gather<'a, F>(ctx: &Context<'_>, providers: &[Provider], fetch: impl Fn(Provider) -> F) -> Gathered
 where
     F: std::future::Future<Output = Outcome<Arc<Vec<VerificationCase>>>> + 'a,
@@ -127,16 +113,15 @@ pub async fn state_cases(ctx: &Context<'_>, id: &str) -> Gathered {
 /// The user's KYC applications at ident; none when ident is off.
 pub async fn applications(ctx: &Context<'_>, id: &str) -> Outcome<Arc<Vec<KycApplication>>> {
     match batched(ctx) {
-        Some(l) => one(&l.ident, id).await,
-        None => single(loaders::ident_applications(services(ctx), &loaders::Bulk::new(), &[id.to_owned()]).await, id),
+        Some(l) => one(&l.ident, id.to_owned()).await,
+        None => single(services(ctx).providers.applications(&BulkMemo::new(), &[id.to_owned()]).await, id),
     }
 }
 
-/// A Sila verification's reason tags.
-pub async fn sila_reasons(ctx: &Context<'_>, handle: &str, uuid: &str) -> Outcome<Option<Arc<Vec<String>>>> {
-    let key = loaders::reasons_key(handle, uuid);
+/// The reason tags of one of a user's Sila cases.
+pub async fn sila_reasons(ctx: &Context<'_>, user: &str, case: &ReasonsRef) -> Outcome<Option<Arc<Vec<String>>>> {
     match batched(ctx) {
-        Some(l) => one(&l.sila_reasons, &key).await,
-        None => single(loaders::sila_reasons(services(ctx), std::slice::from_ref(&key)).await, &key),
+        Some(l) => one(&l.sila_reasons, ReasonsKey { user: user.to_owned(), case: case.clone() }).await,
+        None => services(ctx).providers.sila_reasons(user, case).await,
     }
 }

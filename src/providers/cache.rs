@@ -1,18 +1,21 @@
-//! The cache across requests: what providers answered, per provider and kind of data, keyed by gateway user.
+//! The cache across requests: what providers answered, one typed key per kind of data.
 //!
 //! Everything cached was fetched with the gateway's own credentials and is the same for every caller; the scope rules
-//! run after the cache, per request. Concurrent misses for one key become one upstream call (`try_get_with`);
-//! "nothing there" answers (no applicant, no Sila entity, no Fractal link) are kept only briefly; the size is
-//! bounded by an estimate of bytes; and [`ProviderCache::invalidate_user`] drops everything about one user (webhooks
-//! will call it).
+//! run after the cache, per request. One moka cache holds every kind, so one byte bound covers them all; each kind
+//! ([`Kind`]) names its value type, so a caller asks for a kind and gets that kind's value, never an enum to unpack.
+//! Concurrent misses for one key become one upstream call; "nothing there" answers are kept only briefly; bulk
+//! answers (every user at once) live longer.
+//!
+//! Invalidating a user ([`ProviderCache::invalidate_user`]) drops that user's entries and marks the user stale in the
+//! bulk answers without dropping them: a stream of changes about single users must not make every request fetch
+//! every user again. A stale user is read on their own until the next bulk answer (see [`BulkSnapshot`]).
 
+use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::domain::application::KycApplication;
-use crate::domain::{ProviderProfile, VerificationCase};
 use crate::providers::ProviderError;
 
 /// Settings of the cache.
@@ -42,99 +45,58 @@ impl Default for CacheConfig {
     }
 }
 
-/// What is cached, per provider and kind.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Kind {
-    FractalProfile,
-    /// Fractal's per-user verification statistics (one bulk answer, key "").
-    FractalStates,
-    SumsubCases,
-    SilaCases,
-    /// Sila reason tags of one verification (key: `handle` NUL `uuid`; the handle is the user id by default, so
-    /// invalidating a user also drops these).
-    SilaReasons,
-    IdentApplications,
-    /// ident's whole application list (one bulk answer, key "").
-    IdentAll,
+/// How long a kind's entries live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lifetime {
+    /// A status or profile: the status TTL, or the negative TTL for "nothing there".
+    Status,
+    /// A bulk answer about every user: the bulk TTL.
+    Bulk,
 }
 
-impl Kind {
-    /// Kinds answered in bulk for every user at once.
-    fn is_bulk(self) -> bool {
-        matches!(self, Kind::FractalStates | Kind::IdentAll)
+/// One kind of cached data and its value type.
+pub trait Kind: 'static {
+    type Value: Clone + Send + Sync + 'static;
+    /// For logs and metrics.
+    const NAME: &'static str;
+    const LIFETIME: Lifetime;
+    /// A rough size in bytes, for the cache's bound.
+    fn weight(value: &Self::Value) -> usize;
+    /// "Nothing there": kept for the negative TTL only.
+    fn is_negative(_value: &Self::Value) -> bool {
+        false
     }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Key {
-    pub kind: Kind,
-    pub id: String,
+struct Key {
+    kind: TypeId,
+    /// The gateway user the entry is about (`""` for bulk answers).
+    user: Arc<str>,
+    /// A further key under the user (a Sila verification's uuid), else `""`.
+    sub: Arc<str>,
 }
 
-impl Key {
-    pub fn new(kind: Kind, id: impl Into<String>) -> Self {
-        Key { kind, id: id.into() }
-    }
+#[derive(Clone)]
+struct Entry {
+    value: Arc<dyn Any + Send + Sync>,
+    weight: u32,
+    ttl: Duration,
 }
 
-/// A cached answer.
-#[derive(Debug, Clone)]
-pub enum Value {
-    Profile(Option<Arc<ProviderProfile>>),
-    Cases(Arc<Vec<VerificationCase>>),
-    /// Cases per user (Fractal uid or ident user id).
-    CasesByUser(Arc<HashMap<String, Arc<Vec<VerificationCase>>>>),
-    Applications(Arc<Vec<KycApplication>>),
-    ApplicationsByUser(Arc<HashMap<String, Arc<Vec<KycApplication>>>>),
-    Reasons(Option<Arc<Vec<String>>>),
-}
+struct Ttls;
 
-impl Value {
-    /// "Nothing there": kept for the negative TTL only.
-    fn is_negative(&self) -> bool {
-        match self {
-            Value::Profile(p) => p.is_none(),
-            Value::Cases(c) => c.is_empty(),
-            Value::Applications(a) => a.is_empty(),
-            Value::Reasons(r) => r.is_none(),
-            Value::CasesByUser(_) | Value::ApplicationsByUser(_) => false,
-        }
-    }
-
-    /// A rough size in bytes, for the cache's bound.
-    fn weight(&self) -> u32 {
-        const CASE: usize = 600;
-        const APPLICATION: usize = 800;
-        let bytes = match self {
-            Value::Profile(p) => p.as_ref().map_or(64, |p| 256 + p.cases.len() * CASE + p.wallets.len() * 128),
-            Value::Cases(c) => 64 + c.len() * CASE,
-            Value::CasesByUser(m) => m.values().map(|c| 96 + c.len() * 160).sum(),
-            Value::Applications(a) => 64 + a.len() * APPLICATION,
-            Value::ApplicationsByUser(m) => m.values().map(|a| 96 + a.len() * APPLICATION).sum(),
-            Value::Reasons(r) => r.as_ref().map_or(64, |r| 64 + r.len() * 32),
-        };
-        u32::try_from(bytes).unwrap_or(u32::MAX)
-    }
-}
-
-struct Ttls(CacheConfig);
-
-impl moka::Expiry<Key, Value> for Ttls {
-    fn expire_after_create(&self, key: &Key, value: &Value, _created_at: Instant) -> Option<Duration> {
-        Some(if key.kind.is_bulk() {
-            self.0.bulk_ttl
-        } else if value.is_negative() {
-            self.0.negative_ttl
-        } else {
-            self.0.status_ttl
-        })
+impl moka::Expiry<Key, Entry> for Ttls {
+    fn expire_after_create(&self, _key: &Key, entry: &Entry, _created_at: Instant) -> Option<Duration> {
+        Some(entry.ttl)
     }
 }
 
 /// The cache; a no-op when disabled.
 #[derive(Clone)]
 pub struct ProviderCache {
-    inner: Option<moka::future::Cache<Key, Value>>,
+    inner: Option<moka::future::Cache<Key, Entry>>,
+    config: Arc<CacheConfig>,
 }
 
 impl ProviderCache {
@@ -142,43 +104,125 @@ impl ProviderCache {
         let inner = config.enabled.then(|| {
             moka::future::Cache::builder()
                 .max_capacity(config.max_bytes)
-                .weigher(|_key: &Key, value: &Value| value.weight())
-                .expire_after(Ttls(config.clone()))
+                .weigher(|_key: &Key, entry: &Entry| entry.weight)
+                .expire_after(Ttls)
                 .support_invalidation_closures()
                 .build()
         });
-        ProviderCache { inner }
+        ProviderCache { inner, config: Arc::new(config.clone()) }
     }
 
-    /// The cached answer for `key`, or `fetch`'s; concurrent misses for one key wait for one fetch. Errors are not
-    /// cached.
-    pub async fn get_or_fetch<F, Fut>(&self, key: Key, fetch: F) -> Result<Value, ProviderError>
+    fn entry<K: Kind>(&self, value: K::Value) -> Entry {
+        let ttl = match K::LIFETIME {
+            Lifetime::Bulk => self.config.bulk_ttl,
+            Lifetime::Status if K::is_negative(&value) => self.config.negative_ttl,
+            Lifetime::Status => self.config.status_ttl,
+        };
+        let weight = u32::try_from(K::weight(&value)).unwrap_or(u32::MAX);
+        Entry { value: Arc::new(value), weight, ttl }
+    }
+
+    fn key<K: Kind>(user: &str, sub: &str) -> Key {
+        Key { kind: TypeId::of::<K>(), user: user.into(), sub: sub.into() }
+    }
+
+    /// The value of a key of kind `K` (a key's `TypeId` is its kind's, so its entry holds `K::Value`).
+    fn value<K: Kind>(entry: &Entry) -> K::Value {
+        entry.value.downcast_ref::<K::Value>().expect("a key of kind K holds a K::Value").clone()
+    }
+
+    /// The cached answer of kind `K` about `user` (and `sub`), or `fetch`'s; concurrent misses for one key wait for
+    /// one fetch. Errors are not cached.
+    pub async fn get_or_fetch<K, F, Fut>(&self, user: &str, sub: &str, fetch: F) -> Result<K::Value, ProviderError>
     where
+        K: Kind,
         F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<Value, ProviderError>>,
+        Fut: Future<Output = Result<K::Value, ProviderError>>,
     {
-        match &self.inner {
-            None => fetch().await,
-            Some(cache) => cache.try_get_with(key, fetch()).await.map_err(|e: Arc<ProviderError>| (*e).clone()),
+        let Some(cache) = &self.inner else { return fetch().await };
+        let entry = cache
+            .try_get_with(Self::key::<K>(user, sub), async { fetch().await.map(|v| self.entry::<K>(v)) })
+            .await
+            .map_err(|e: Arc<ProviderError>| (*e).clone())?;
+        Ok(Self::value::<K>(&entry))
+    }
+
+    /// The cached answer of kind `K`, if any.
+    pub async fn get<K: Kind>(&self, user: &str, sub: &str) -> Option<K::Value> {
+        let entry = self.inner.as_ref()?.get(&Self::key::<K>(user, sub)).await?;
+        Some(Self::value::<K>(&entry))
+    }
+
+    /// Stores an answer of kind `K`.
+    pub async fn insert<K: Kind>(&self, user: &str, sub: &str, value: K::Value) {
+        if let Some(cache) = &self.inner {
+            cache.insert(Self::key::<K>(user, sub), self.entry::<K>(value)).await;
         }
     }
 
-    /// Forgets everything cached about `user_id` (and the bulk answers, which include every user).
-    pub fn invalidate_user(&self, user_id: &str) {
-        if let Some(cache) = &self.inner {
-            let user = user_id.to_owned();
-            let prefix = format!("{user_id}\0");
-            let _ = cache.invalidate_entries_if(move |key, _| {
-                key.kind.is_bulk() || key.id == user || key.id.starts_with(&prefix)
-            });
-        }
+    /// Forgets everything cached about `user_id`, and marks the user stale in the bulk answers (which stay).
+    pub async fn invalidate_user(&self, user_id: &str) {
+        let Some(cache) = &self.inner else { return };
+        let user: Arc<str> = user_id.into();
+        let stale = Stale(Instant::now());
+        // The marks first: a bulk answer fetched from now on is newer than them and supersedes them.
+        cache.insert(Self::key::<StaleMark>(user_id, ""), self.entry::<StaleMark>(stale)).await;
+        let marks = TypeId::of::<StaleMark>();
+        let _ = cache.invalidate_entries_if(move |key, _| key.user == user && key.kind != marks);
     }
 
-    /// Forgets everything.
-    pub fn invalidate_all(&self) {
-        if let Some(cache) = &self.inner {
-            cache.invalidate_all();
+    /// When `user_id` was last marked stale, if it is still remembered.
+    async fn stale_since(&self, user_id: &str) -> Option<Instant> {
+        self.get::<StaleMark>(user_id, "").await.map(|Stale(at)| at)
+    }
+}
+
+/// When a user's data changed, as far as the bulk answers are concerned.
+#[derive(Debug, Clone, Copy)]
+struct Stale(Instant);
+
+/// Kept as long as a bulk answer, so every bulk answer that could predate the change sees the mark.
+struct StaleMark;
+
+impl Kind for StaleMark {
+    type Value = Stale;
+    const NAME: &'static str = "stale_mark";
+    const LIFETIME: Lifetime = Lifetime::Bulk;
+    fn weight(_: &Stale) -> usize {
+        48
+    }
+}
+
+/// A bulk answer: every user's rows, and when it was asked for.
+#[derive(Debug)]
+pub struct BulkSnapshot<T> {
+    /// When the fetch started: a change marked before it is in the answer, a change marked after it is not.
+    pub fetched_at: Instant,
+    pub by_user: HashMap<String, Arc<Vec<T>>>,
+}
+
+impl<T> BulkSnapshot<T> {
+    pub fn new(fetched_at: Instant, by_user: HashMap<String, Vec<T>>) -> Self {
+        BulkSnapshot { fetched_at, by_user: by_user.into_iter().map(|(k, v)| (k, Arc::new(v))).collect() }
+    }
+}
+
+/// What a bulk answer says about one gateway user.
+#[derive(Debug, Clone)]
+pub enum BulkView<T> {
+    /// The user's rows (none when the answer holds none).
+    Rows(Arc<Vec<T>>),
+    /// The user changed after the answer was fetched: read the user on their own.
+    Stale,
+}
+
+impl ProviderCache {
+    /// What `snapshot` says about `user_id`, whose rows in it are under `provider_user`.
+    pub async fn bulk_view<T>(&self, snapshot: &BulkSnapshot<T>, user_id: &str, provider_user: &str) -> BulkView<T> {
+        if self.stale_since(user_id).await.is_some_and(|at| at >= snapshot.fetched_at) {
+            return BulkView::Stale;
         }
+        BulkView::Rows(snapshot.by_user.get(provider_user).cloned().unwrap_or_default())
     }
 }
 
@@ -188,6 +232,19 @@ mod tests {
 
     use super::*;
 
+    struct Reasons;
+    impl Kind for Reasons {
+        type Value = Option<Arc<Vec<String>>>;
+        const NAME: &'static str = "reasons";
+        const LIFETIME: Lifetime = Lifetime::Status;
+        fn weight(_: &Self::Value) -> usize {
+            64
+        }
+        fn is_negative(value: &Self::Value) -> bool {
+            value.is_none()
+        }
+    }
+
     fn cache(status: u64, negative: u64) -> ProviderCache {
         ProviderCache::new(&CacheConfig {
             status_ttl: Duration::from_millis(status),
@@ -196,7 +253,10 @@ mod tests {
         })
     }
 
-    async fn fetch(calls: &AtomicU32, value: Value) -> Result<Value, ProviderError> {
+    async fn fetch(
+        calls: &AtomicU32,
+        value: Option<Arc<Vec<String>>>,
+    ) -> Result<Option<Arc<Vec<String>>>, ProviderError> {
         calls.fetch_add(1, Ordering::SeqCst);
         tokio::time::sleep(Duration::from_millis(10)).await;
         Ok(value)
@@ -204,15 +264,14 @@ mod tests {
 
     #[tokio::test]
     async fn concurrent_misses_share_one_fetch_and_entries_expire() {
-        let cache = cache(200, 50);
+        let cache = cache(100, 50);
         let calls = AtomicU32::new(0);
-        let value = Value::Reasons(Some(Arc::new(vec!["tag".into()])));
-        let gets =
-            (0..20).map(|_| cache.get_or_fetch(Key::new(Kind::SilaReasons, "u"), || fetch(&calls, value.clone())));
+        let value = Some(Arc::new(vec!["tag".to_owned()]));
+        let gets = (0..20).map(|_| cache.get_or_fetch::<Reasons, _, _>("u", "", || fetch(&calls, value.clone())));
         futures_util::future::join_all(gets).await;
         assert_eq!(calls.load(Ordering::SeqCst), 1);
-        tokio::time::sleep(Duration::from_millis(250)).await;
-        cache.get_or_fetch(Key::new(Kind::SilaReasons, "u"), || fetch(&calls, value.clone())).await.expect("value");
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        cache.get_or_fetch::<Reasons, _, _>("u", "", || fetch(&calls, value.clone())).await.expect("value");
         assert_eq!(calls.load(Ordering::SeqCst), 2, "expired after the status TTL");
     }
 
@@ -220,17 +279,29 @@ mod tests {
     async fn nothing_there_is_kept_only_for_the_negative_ttl_and_users_can_be_forgotten() {
         let cache = cache(10_000, 50);
         let calls = AtomicU32::new(0);
-        let none = || fetch(&calls, Value::Reasons(None));
-        cache.get_or_fetch(Key::new(Kind::SilaReasons, "a"), none).await.expect("value");
-        cache.get_or_fetch(Key::new(Kind::SilaReasons, "a"), none).await.expect("value");
+        let none = || fetch(&calls, None);
+        cache.get_or_fetch::<Reasons, _, _>("a", "", none).await.expect("value");
+        cache.get_or_fetch::<Reasons, _, _>("a", "", none).await.expect("value");
         assert_eq!(calls.load(Ordering::SeqCst), 1);
         tokio::time::sleep(Duration::from_millis(80)).await;
-        cache.get_or_fetch(Key::new(Kind::SilaReasons, "a"), none).await.expect("value");
+        cache.get_or_fetch::<Reasons, _, _>("a", "", none).await.expect("value");
         assert_eq!(calls.load(Ordering::SeqCst), 2);
-        let some = || fetch(&calls, Value::Reasons(Some(Arc::new(Vec::new()))));
-        cache.get_or_fetch(Key::new(Kind::SilaReasons, "b"), some).await.expect("value");
-        cache.invalidate_user("b");
-        cache.get_or_fetch(Key::new(Kind::SilaReasons, "b"), some).await.expect("value");
+        let some = || fetch(&calls, Some(Arc::new(Vec::new())));
+        cache.get_or_fetch::<Reasons, _, _>("b", "x", some).await.expect("value");
+        cache.invalidate_user("b").await;
+        cache.get_or_fetch::<Reasons, _, _>("b", "x", some).await.expect("value");
         assert_eq!(calls.load(Ordering::SeqCst), 4, "invalidated");
+    }
+
+    #[tokio::test]
+    async fn invalidating_a_user_marks_it_stale_in_older_bulk_answers_only() {
+        let cache = cache(10_000, 10_000);
+        let rows = HashMap::from([("p1".to_owned(), vec![1u8]), ("p2".to_owned(), vec![2u8])]);
+        let older = BulkSnapshot::new(Instant::now(), rows.clone());
+        cache.invalidate_user("u1").await;
+        let newer = BulkSnapshot::new(Instant::now(), rows);
+        assert!(matches!(cache.bulk_view(&older, "u1", "p1").await, BulkView::Stale));
+        assert!(matches!(cache.bulk_view(&older, "u2", "p2").await, BulkView::Rows(r) if *r == [2]));
+        assert!(matches!(cache.bulk_view(&newer, "u1", "p1").await, BulkView::Rows(r) if *r == [1]));
     }
 }

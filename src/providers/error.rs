@@ -1,3 +1,5 @@
+//! Why a call to a provider failed, the same words for every provider.
+
 use std::time::Duration;
 
 /// Why a call to a provider failed. One enum for every provider: each client maps its provider's statuses and bodies
@@ -9,8 +11,8 @@ pub enum ProviderError {
     Unauthorized(String),
     #[error("rate limited the gateway")]
     RateLimited { retry_after: Option<Duration> },
-    /// The provider refused a request as invalid (HTTP 400/403/422 on a write); the gateway validates before
-    /// sending, so this is unexpected and logged.
+    /// The provider refused a request as invalid (HTTP 400 or 422); the gateway validates before sending, so this is
+    /// unexpected and logged. (A 403 refuses the gateway's credentials: [`ProviderError::Unauthorized`].)
     #[error("rejected the request with HTTP {status}")]
     Rejected { status: u16 },
     #[error("answered HTTP {status}")]

@@ -4,6 +4,7 @@
 pub mod cache;
 mod error;
 pub mod fractal;
+pub mod hub;
 pub mod ident;
 pub mod policy;
 pub mod sila;
@@ -17,6 +18,7 @@ pub use policy::{Call, Upstream, UpstreamPolicy};
 use serde::de::DeserializeOwned;
 
 pub use error::ProviderError;
+pub use hub::{BulkMemo, Outcome, Providers};
 
 /// Joins a configured base URL and a path without doubling or losing the slash between them.
 pub fn join_url(base: &str, path: &str) -> String {

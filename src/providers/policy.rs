@@ -3,6 +3,12 @@
 //! and 429, honouring `Retry-After`) bounded by a per-call deadline, and a circuit breaker.
 //!
 //! Every provider client sends through [`Upstream::send`]; none talks to reqwest on its own.
+//!
+//! The rate limit is `governor`'s GCRA. Retries and the breaker are our own: the retry crates (`backon`,
+//! `tokio-retry`) cannot wait for a `Retry-After` the answer names, stop at a deadline shared by the attempts and the
+//! rate-limit waits, or consult the breaker between attempts; and the breaker crates (`failsafe`) do not free a
+//! half-open probe slot when the probing call is cancelled (a caller that went away), which would leave the provider
+//! blocked for good.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Mutex;
@@ -13,6 +19,7 @@ use tokio::sync::Semaphore;
 
 use super::{retry_after, ProviderError};
 use crate::domain::Provider;
+use crate::rate_limit::RateLimit;
 
 /// How the gateway treats one provider. Defaults suit a provider answering in tens of milliseconds.
 #[derive(Debug, Clone)]
@@ -158,36 +165,13 @@ impl Drop for Pass<'_> {
     }
 }
 
-/// A fixed-window client-side rate limit that waits for the next window rather than failing.
-struct Limiter {
-    limit: u32,
-    window: Duration,
-    state: Mutex<(Instant, u32)>,
-}
-
-impl Limiter {
-    /// How long to wait before the next request may go (zero: now; the slot is taken).
-    fn reserve(&self) -> Duration {
-        let mut state = self.state.lock().expect("limiter lock");
-        let now = Instant::now();
-        if now.duration_since(state.0) >= self.window {
-            *state = (now, 0);
-        }
-        if state.1 < self.limit {
-            state.1 += 1;
-            return Duration::ZERO;
-        }
-        self.window - now.duration_since(state.0)
-    }
-}
-
 /// One provider's HTTP client under its policy.
 pub struct Upstream {
     provider: Provider,
     policy: UpstreamPolicy,
     http: reqwest::Client,
     permits: Semaphore,
-    limiter: Option<Limiter>,
+    limiter: Option<RateLimit>,
     breaker: Breaker,
 }
 
@@ -205,11 +189,7 @@ fn jitter(max: Duration) -> Duration {
 
 impl Upstream {
     pub fn new(provider: Provider, policy: UpstreamPolicy) -> Self {
-        let limiter = policy.rate_limit.map(|(limit, window)| Limiter {
-            limit: limit.max(1),
-            window,
-            state: Mutex::new((Instant::now(), 0)),
-        });
+        let limiter = policy.rate_limit.map(|(limit, window)| RateLimit::new(limit, window));
         Upstream {
             provider,
             http: policy.client(),
@@ -360,13 +340,5 @@ mod tests {
         let _probe = breaker.admit().expect("the probe");
         drop(straggler);
         assert!(breaker.admit().is_none(), "still probing");
-    }
-
-    #[test]
-    fn the_limiter_hands_out_the_window_then_asks_to_wait() {
-        let limiter = Limiter { limit: 2, window: Duration::from_secs(5), state: Mutex::new((Instant::now(), 0)) };
-        assert_eq!(limiter.reserve(), Duration::ZERO);
-        assert_eq!(limiter.reserve(), Duration::ZERO);
-        assert!(limiter.reserve() > Duration::from_secs(4));
     }
 }

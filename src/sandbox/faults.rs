@@ -13,30 +13,11 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+
+pub use crate::config::Faults;
 
 use super::rng::Rng;
-
-/// What a sandbox provider does wrong, on purpose.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Faults {
-    /// Added to every answer.
-    pub latency_ms: u64,
-    /// Up to this much more, at random.
-    pub jitter_ms: u64,
-    /// Share of requests answered 503 (0 to 1).
-    pub error_rate: f64,
-    /// Share of requests that hang for a minute, past any client timeout (0 to 1).
-    pub timeout_rate: f64,
-    /// The next this-many requests answer 503.
-    pub fail_next: u32,
-    /// The next this-many requests answer 429 with `Retry-After: retry_after_secs`.
-    pub rate_limit_next: u32,
-    pub retry_after_secs: u64,
-    /// When set, `fail_next` and `rate_limit_next` count only requests of this method (`PUT`, say).
-    pub only_method: Option<String>,
-}
 
 /// One sandbox's faults and its request count.
 pub struct FaultInjector {

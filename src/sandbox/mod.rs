@@ -21,19 +21,13 @@ mod support;
 
 pub use support::Counts;
 
-use fractal::{FractalSandbox, FractalSandboxConfig};
-use ident::{IdentSandbox, IdentSandboxConfig};
-use sila::{SilaSandbox, SilaSandboxConfig};
-use sumsub::{SumsubSandbox, SumsubSandboxConfig};
+use fractal::FractalSandbox;
+use ident::IdentSandbox;
+use sila::SilaSandbox;
+use sumsub::SumsubSandbox;
 
-/// Settings of every sandbox provider.
-#[derive(Debug, Clone, Default)]
-pub struct SandboxConfig {
-    pub fractal: FractalSandboxConfig,
-    pub sumsub: SumsubSandboxConfig,
-    pub sila: SilaSandboxConfig,
-    pub ident: IdentSandboxConfig,
-}
+use crate::config::{Faults, SandboxSettings};
+use crate::domain::levels::LevelMap;
 
 /// The running sandbox providers.
 #[derive(Clone)]
@@ -46,19 +40,18 @@ pub struct Sandbox {
 }
 
 impl Sandbox {
-    pub async fn start(config: &SandboxConfig) -> std::io::Result<Self> {
-        let fractal = FractalSandbox::start(&config.fractal).await?;
+    pub async fn start(settings: &SandboxSettings) -> std::io::Result<Self> {
+        let fractal = FractalSandbox::start(settings).await?;
         let mut users: Vec<String> = fractal.population().users.iter().map(|u| u.uid.clone()).collect();
-        let seed = config.fractal.seed;
-        let sumsub = SumsubSandbox::start(&config.sumsub, &users, seed).await?;
-        let sila = SilaSandbox::start(&config.sila, &users, seed).await?;
-        let ident = IdentSandbox::start(&config.ident, &users, seed).await?;
+        let sumsub = SumsubSandbox::start(settings, &users).await?;
+        let sila = SilaSandbox::start(settings, &users).await?;
+        let ident = IdentSandbox::start(settings, &users).await?;
         users.extend(ident::population::SEED_USERS.iter().map(|u| u.to_string()));
         Ok(Sandbox { fractal, sumsub, sila, ident, users })
     }
 
     /// The faults of every sandbox provider, to change them together (the benchmark's injected latency).
-    pub fn set_faults(&self, faults: &faults::Faults) {
+    pub fn set_faults(&self, faults: &Faults) {
         for injector in [self.fractal.faults(), self.sumsub.faults(), self.sila.faults(), self.ident.faults()] {
             injector.set(faults.clone());
         }
@@ -75,5 +68,18 @@ impl Sandbox {
     /// Every sandbox user's gateway id: the Fractal population, then the users of ident's seed records.
     pub fn users(&self) -> &[String] {
         &self.users
+    }
+
+    /// How the sandbox providers' own levels map to items: Sumsub's `plus-kyc-level` and the two Sila flows exist only
+    /// here, so sandbox mode adds them under whatever the configuration maps.
+    pub fn levels() -> (LevelMap, LevelMap) {
+        let sumsub = LevelMap::parse("plus-kyc-level=plus+selfie+liveness").expect("valid");
+        let sila = LevelMap::parse(&format!(
+            "{}=basic+ssn; {}=plus+selfie",
+            sila::population::FLOW_STANDARD,
+            sila::population::FLOW_DOCUMENTS
+        ))
+        .expect("valid");
+        (sumsub, sila)
     }
 }

@@ -50,36 +50,20 @@ pub async fn serve(
     Ok(format!("http://{addr}"))
 }
 
-/// Unix seconds now.
-pub fn unix_now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
-}
-
-/// A fixed-window rate limit: at most `limit` requests per `window`.
-pub struct RateLimit {
-    limit: u32,
-    window: std::time::Duration,
-    state: std::sync::Mutex<(std::time::Instant, u32)>,
-}
+/// The sandboxes' rate limits: the gateway's own GCRA, answering with the seconds to wait.
+pub struct RateLimit(crate::rate_limit::RateLimit);
 
 impl RateLimit {
     pub fn new(limit: u32, window: std::time::Duration) -> Self {
-        RateLimit { limit, window, state: std::sync::Mutex::new((std::time::Instant::now(), 0)) }
+        RateLimit(crate::rate_limit::RateLimit::new(limit, window))
     }
 
-    /// Counts a request; `Err(seconds until the window resets)` when over the limit.
+    /// Counts a request; `Err(seconds until the next one may go)` when over the limit.
     pub fn admit(&self) -> Result<(), u64> {
-        let mut state = self.state.lock().expect("rate limit lock");
-        let now = std::time::Instant::now();
-        if now.duration_since(state.0) >= self.window {
-            *state = (now, 0);
+        match self.0.reserve() {
+            wait if wait.is_zero() => Ok(()),
+            wait => Err(wait.as_secs_f64().ceil().max(1.0) as u64),
         }
-        if state.1 >= self.limit {
-            let left = self.window.saturating_sub(now.duration_since(state.0));
-            return Err(left.as_secs().max(1));
-        }
-        state.1 += 1;
-        Ok(())
     }
 }
 

@@ -18,14 +18,14 @@ use axum::Json;
 use super::AppState;
 use crate::auth::token::AuthError;
 use crate::auth::Principal;
-use crate::graphql::errors::{BAD_REQUEST, UNAUTHENTICATED};
+use crate::graphql::errors::ErrorCode;
 use crate::graphql::Loaders;
 
 /// The most operations one batched POST may carry: each may fan out to every provider.
 const MAX_BATCH: usize = 20;
 
-fn error_body(message: &str, code: &str) -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "errors": [{ "message": message, "extensions": { "code": code } }] }))
+fn error_body(message: &str, code: ErrorCode) -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "errors": [{ "message": message, "extensions": { "code": code.as_str() } }] }))
 }
 
 fn unauthenticated(error: AuthError) -> Response {
@@ -33,13 +33,14 @@ fn unauthenticated(error: AuthError) -> Response {
         AuthError::Missing | AuthError::NotBearer => "Bearer",
         AuthError::Expired | AuthError::Invalid => "Bearer error=\"invalid_token\"",
     };
-    let mut response = (StatusCode::UNAUTHORIZED, error_body(&error.to_string(), UNAUTHENTICATED)).into_response();
+    let mut response =
+        (StatusCode::UNAUTHORIZED, error_body(&error.to_string(), ErrorCode::Unauthenticated)).into_response();
     response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
     response
 }
 
 fn bad_request(status: StatusCode, message: &str) -> Response {
-    (status, error_body(message, BAD_REQUEST)).into_response()
+    (status, error_body(message, ErrorCode::BadRequest)).into_response()
 }
 
 fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Principal, AuthError> {

@@ -23,7 +23,7 @@ async fn applications_need_kyc_application_read() {
 async fn a_client_pages_through_every_application_newest_first_with_any_page_size() {
     let app = spawn().await;
     let mut expected = app.sandbox().ident.records();
-    let at = |r: &kyc_gateway::providers::ident::models::KycApplicationWire| {
+    let at = |r: &kyc_gateway::sandbox::ident::wire::KycApplicationWire| {
         OffsetDateTime::parse(&r.created_at, &Rfc3339).expect("time").unix_timestamp()
     };
     expected.sort_by_key(|r| std::cmp::Reverse(at(r)));

@@ -63,11 +63,11 @@ async fn cached_answers_expire_after_their_ttl_and_can_be_invalidated_per_user()
     tokio::time::sleep(Duration::from_millis(2_300)).await;
     app.query(&token, &q).await.ok();
     assert_eq!(reads(&app).1, 2, "expired");
-    app.cache.invalidate_user(SEED);
+    app.cache.invalidate_user(SEED).await;
     app.query(&token, &q).await.ok();
     assert_eq!(reads(&app).1, 3, "invalidated");
     let other = &app.sandbox().users()[3];
-    app.cache.invalidate_user(other);
+    app.cache.invalidate_user(other).await;
     app.query(&token, &q).await.ok();
     assert_eq!(reads(&app).1, 3, "another user's invalidation leaves this one cached");
 }

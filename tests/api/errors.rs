@@ -7,21 +7,82 @@ use serde_json::json;
 use crate::helpers::{client_token, spawn, spawn_with, user_token, SEED};
 
 #[tokio::test]
-async fn parse_validation_and_argument_errors_carry_codes() {
+async fn errors_are_coded_by_the_phase_they_come_from() {
     let app = spawn().await;
     let token = user_token(SEED, "uid:read");
+    let create = "mutation($input: CreateKycApplicationInput!) { createKycApplication(input: $input) { id } }";
     let cases = [
+        // Parsing.
         ("{ me { id }", json!({}), "GRAPHQL_PARSE_FAILED"),
+        // Validation: the document does not fit the schema; an inline literal of the wrong type is the document's.
         ("{ me { nope } }", json!({}), "GRAPHQL_VALIDATION_FAILED"),
+        (r#"{ user(id: {not: "an id"}) { id } }"#, json!({}), "GRAPHQL_VALIDATION_FAILED"),
+        ("query($a: ID) { me { id } }", json!({}), "GRAPHQL_VALIDATION_FAILED"),
+        // Coercing the variables the caller sent.
         ("query($id: ID!) { user(id: $id) { id } }", json!({ "id": {"not": "an id"} }), "BAD_USER_INPUT"),
         ("query($id: ID!) { user(id: $id) { id } }", json!({}), "BAD_USER_INPUT"),
+        (
+            "query($s: KycApplicationStatus) { kycApplications(status: $s) { totalCount } }",
+            json!({ "s": "NOPE" }),
+            "BAD_USER_INPUT",
+        ),
+        (create, json!({ "input": { "params": { "email": 7 } } }), "BAD_USER_INPUT"),
+        (create, json!({ "input": { "unknownField": "x" } }), "BAD_USER_INPUT"),
     ];
     for (query, variables, code) in cases {
         let answer = app.query_vars(&token, query, variables).await;
         assert_eq!(answer.codes(), [code], "{query} {:#}", answer.body);
     }
-    let inline = app.query(&token, r#"{ user(id: {not: "an id"}) { id } }"#).await;
-    assert_eq!(inline.codes(), ["BAD_USER_INPUT"], "{:#}", inline.body);
+}
+
+#[tokio::test]
+async fn an_unused_variable_is_a_validation_error_not_bad_input() {
+    let app = spawn().await;
+    let answer =
+        app.query_vars(&user_token(SEED, "uid:read"), "query($a: ID) { me { id } }", json!({ "a": "x" })).await;
+    assert_eq!(answer.codes(), ["GRAPHQL_VALIDATION_FAILED"], "{:#}", answer.body);
+    assert!(answer.body["data"].is_null());
+}
+
+#[tokio::test]
+async fn a_bad_variable_value_is_named_but_never_echoed() {
+    let app = spawn().await;
+    let query = "mutation($input: CreateKycApplicationInput!) { createKycApplication(input: $input) { id } }";
+    let secret_value = json!({ "input": { "params": { "ssn": { "value": "123-45-6789" } } } });
+    let answer = app.query_vars(&user_token(SEED, "kyc_application:write"), query, secret_value).await;
+    assert_eq!(answer.codes(), ["BAD_USER_INPUT"], "{:#}", answer.body);
+    let message = answer.errors()[0]["message"].as_str().expect("message").to_owned();
+    assert!(message.contains("$input.params.ssn"), "{message}");
+    assert!(!answer.body.to_string().contains("123-45-6789"), "the value is not repeated: {message}");
+}
+
+#[tokio::test]
+async fn an_operation_that_cannot_be_chosen_has_its_own_code() {
+    let app = spawn().await;
+    let token = user_token(SEED, "uid:read");
+    let two = "query A { me { id } } query B { me { id } }";
+    let unnamed = app.query(&token, two).await;
+    assert_eq!(unnamed.codes(), ["OPERATION_RESOLUTION_FAILURE"], "{:#}", unnamed.body);
+    let response = app
+        .http
+        .post(app.url("/graphql"))
+        .bearer_auth(&token)
+        .json(&json!({ "query": two, "operationName": "C" }))
+        .send()
+        .await
+        .expect("answer");
+    let unknown: serde_json::Value = response.json().await.expect("json");
+    assert_eq!(unknown["errors"][0]["extensions"]["code"], "OPERATION_RESOLUTION_FAILURE", "{unknown:#}");
+    let chosen = app
+        .http
+        .post(app.url("/graphql"))
+        .bearer_auth(&token)
+        .json(&json!({ "query": two, "operationName": "B" }))
+        .send()
+        .await
+        .expect("answer");
+    let chosen: serde_json::Value = chosen.json().await.expect("json");
+    assert_eq!(chosen["data"]["me"]["id"], SEED);
 }
 
 /// A production-mode app whose Fractal does not answer (a closed port) and whose directory links one user.

@@ -216,7 +216,7 @@ async fn wrong_sila_or_ident_credentials_map_to_provider_unauthorized() {
 async fn sumsub_rate_limiting_maps_to_provider_rate_limited_with_the_retry_after() {
     // No client-side limit and no retries: the sandbox's 429 reaches the caller.
     let app = spawn_with(|c| {
-        c.sandbox.sumsub.get_limit = 1;
+        c.sandbox.sumsub_get_limit = 1;
         c.policies.sumsub.rate_limit = None;
         c.policies.sumsub.retries = 0;
     })

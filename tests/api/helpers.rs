@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use kyc_gateway::auth::token::{mint_dev_token, Subject, DEFAULT_DEV_SECRET};
+use kyc_gateway::auth::token::{mint_dev_token, mint_hs256, Subject, DEFAULT_DEV_SECRET};
 use kyc_gateway::directory::Directory;
 use kyc_gateway::sandbox::Sandbox;
 use kyc_gateway::secret::Secret;
@@ -46,8 +46,8 @@ pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     let test_app = TestApp {
         addr: app.local_addr(),
         sandbox: app.sandbox().cloned(),
-        directory: app.directory(),
-        cache: app.cache(),
+        directory: app.providers().directory.clone(),
+        cache: app.providers().cache.clone(),
         http: reqwest::Client::new(),
     };
     tokio::spawn(app.serve(std::future::pending()));
@@ -153,12 +153,8 @@ pub const ISSUER_SECRET: &str = "production-issuer-secret";
 
 /// A token of the production-mode test issuer; a client token when `client` is set.
 pub fn issuer_token(sub: &str, scope: &str, client: bool) -> String {
-    let mut claims = serde_json::json!({ "iss": ISSUER, "sub": sub, "exp": 4_000_000_000u64, "scope": scope });
-    if client {
-        claims["client_id"] = sub.into();
-    }
-    let key = jsonwebtoken::EncodingKey::from_secret(ISSUER_SECRET.as_bytes());
-    jsonwebtoken::encode(&jsonwebtoken::Header::default(), &claims, &key).expect("jwt")
+    let subject = if client { Subject::Client(sub.into()) } else { Subject::User(sub.into()) };
+    mint_hs256(&Secret::new(ISSUER_SECRET), ISSUER, &subject, scope, 300)
 }
 
 /// A production-mode app whose real providers are the sandboxes of `sandbox_app`, knowing `users`, after `adjust`
@@ -197,6 +193,10 @@ pub async fn production_app_with(
         c.ident = Some(IdentSettings { base_url: s.ident.base_url(), token: s.ident.application_token() });
         c.jwt = Some(JwtSettings { secret: Secret::new(ISSUER_SECRET), issuer: ISSUER.into(), audience: None });
         c.directory_file = Some(path);
+        // The sandbox's own levels, as sandbox mode maps them.
+        let (sumsub, sila) = kyc_gateway::sandbox::Sandbox::levels();
+        c.levels.sumsub = c.levels.sumsub.clone().under(sumsub);
+        c.levels.sila = c.levels.sila.clone().under(sila);
         adjust(c);
     })
     .await

@@ -6,6 +6,7 @@ mod applications;
 mod auth;
 mod caching;
 mod cli_and_schema;
+mod contract;
 mod details;
 mod errors;
 mod federation;

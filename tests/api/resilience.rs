@@ -3,9 +3,10 @@
 
 use std::time::{Duration, Instant};
 
+use kyc_gateway::config::Faults;
+use kyc_gateway::domain::application::KycApplicationStatus;
 use kyc_gateway::providers::ident::{IdentClient, IdentConfig};
 use kyc_gateway::providers::UpstreamPolicy;
-use kyc_gateway::sandbox::faults::Faults;
 use kyc_gateway::sandbox::ident::population::JOHN_SMITH;
 use serde_json::{json, Value};
 
@@ -41,13 +42,13 @@ async fn a_put_is_never_retried_and_a_get_is() {
     let ident = &app.sandbox().ident;
     let client = ident_client(&app).await;
     ident.faults().set(Faults { fail_next: 1, ..Faults::default() });
-    let error = client.update_status(JOHN_SMITH, "accepted").await.expect_err("the PUT failed");
+    let error = client.update_status(JOHN_SMITH, KycApplicationStatus::Accepted).await.expect_err("the PUT failed");
     assert!(matches!(error, kyc_gateway::providers::ProviderError::Unavailable { status: 503 }), "{error:?}");
     assert_eq!(ident.faults().requests(), 1, "one PUT, no retry");
     assert_eq!(ident.counts().get("put"), 0);
     ident.faults().set(Faults { fail_next: 1, ..Faults::default() });
     let found = client.get(JOHN_SMITH).await.expect("retried").expect("found");
-    assert_eq!(found.status, "remediate", "the failed PUT changed nothing");
+    assert_eq!(found.status, Some(KycApplicationStatus::Remediate), "the failed PUT changed nothing");
     assert_eq!(ident.faults().requests(), 3);
 }
 

@@ -111,7 +111,7 @@ async fn sumsub_refuses_a_wrong_token_an_old_timestamp_and_a_bad_signature_and_4
 
 #[tokio::test]
 async fn sumsub_answers_429_past_its_rate_limit_with_retry_after() {
-    let app = spawn_with(|c| c.sandbox.sumsub.get_limit = 3).await;
+    let app = spawn_with(|c| c.sandbox.sumsub_get_limit = 3).await;
     let s = &app.sandbox().sumsub;
     let path = format!("/resources/applicants/{RED_FINAL_APPLICANT}/one");
     let mut statuses = Vec::new();

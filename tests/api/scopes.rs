@@ -42,7 +42,7 @@ async fn contact_read_grants_emails_and_phones() {
         .query(&user_token(SEED, "contact:read"), "{ me { emails { address sourceType } phones { number } } }")
         .await
         .ok();
-    assert_eq!(answer.data("me.emails.0.address"), "[email protected]");
+    assert_eq!(answer.data("me.emails.0.address"), "david.muller@example.com");
     assert_eq!(answer.data("me.emails.0.sourceType"), "registration");
     assert_eq!(answer.data("me.phones.0.number"), "+44000000000");
 }

@@ -69,7 +69,7 @@ async fn concurrent_reads_of_one_user_refresh_once() {
 #[tokio::test]
 async fn tokens_are_renewed_when_they_near_expiry() {
     let app = spawn_with(|c| {
-        c.sandbox.fractal.access_token_ttl = Duration::from_secs(7);
+        c.sandbox.fractal_token_ttl = Duration::from_secs(7);
         c.cache.enabled = false;
     })
     .await;

@@ -5,6 +5,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
+use kyc_gateway::config::LevelSettings;
 use kyc_gateway::sandbox::Sandbox;
 use serde_json::json;
 
@@ -56,6 +57,9 @@ impl Gateway {
             ("KYC_GATEWAY_SILA_CLIENT_SECRET", sandbox.sila.client_secret().expose().into()),
             ("KYC_GATEWAY_IDENT_BASE_URL", sandbox.ident.base_url()),
             ("KYC_GATEWAY_IDENT_TOKEN", sandbox.ident.application_token().expose().into()),
+            // The sandbox's own levels, as sandbox mode maps them.
+            ("KYC_GATEWAY_SUMSUB_LEVELS", LevelSettings::default().sumsub.under(Sandbox::levels().0).to_string()),
+            ("KYC_GATEWAY_SILA_FLOWS", Sandbox::levels().1.to_string()),
             ("KYC_GATEWAY_JWT_SECRET", secret.into()),
             ("KYC_GATEWAY_JWT_ISSUER", ISSUER.into()),
             ("KYC_GATEWAY_DIRECTORY_FILE", file.display().to_string()),
@@ -64,37 +68,34 @@ impl Gateway {
             ("RUST_LOG", "info".into()),
         ];
         env.extend(extra.iter().cloned());
+        let addr_file = std::env::temp_dir().join(format!(
+            "kyc-bench-addr-{}-{}",
+            std::process::id(),
+            kyc_gateway::secret::random_token()
+        ));
         let mut child = Command::new(std::env::current_exe()?)
             .arg("--gateway-child")
+            .arg(&addr_file)
             .envs(env)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
             .context("starting the gateway")?;
         let stderr = child.stderr.take().expect("piped");
-        let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
-            let mut sent = false;
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if !sent {
-                    if let Some(url) = line.split("listening on ").nth(1).and_then(|s| s.split_whitespace().next()) {
-                        let _ = tx.send(url.to_owned());
-                        sent = true;
-                    }
-                }
                 if line.contains("ERROR") {
                     eprintln!("gateway: {line}");
                 }
             }
         });
-        let url = match rx.recv_timeout(Duration::from_secs(30)) {
-            Ok(url) => url,
-            Err(_) => {
-                let _ = child.kill();
-                bail!("the gateway did not start");
-            }
+        let addr = kyc_gateway::cli::wait_for_addr_file(&addr_file, Duration::from_secs(30));
+        let _ = std::fs::remove_file(&addr_file);
+        let Some(addr) = addr else {
+            let _ = child.kill();
+            bail!("the gateway did not start");
         };
-        Ok(Gateway { child, url })
+        Ok(Gateway { child, url: format!("http://{addr}") })
     }
 
     /// The gateway's peak resident set (VmHWM), in MiB.

@@ -35,15 +35,15 @@ pub struct Args {
     /// Injected provider latency, milliseconds.
     #[arg(long, default_value_t = 20)]
     pub latency_ms: u64,
-    /// Runs the gateway (internal: the benchmark starts itself this way).
+    /// Runs the gateway (internal: the benchmark starts itself this way), writing its address to this file.
     #[arg(long, hide = true)]
-    pub gateway_child: bool,
+    pub gateway_child: Option<std::path::PathBuf>,
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    if args.gateway_child {
-        return kyc_gateway::cli::serve(Some("127.0.0.1:0".parse().expect("a socket address")));
+    if let Some(addr_file) = &args.gateway_child {
+        return kyc_gateway::cli::serve(Some("127.0.0.1:0".parse().expect("a socket address")), Some(addr_file));
     }
     let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime starts");
     match runtime.block_on(scenarios::run(args)) {

@@ -1,13 +1,11 @@
 //! The `raw` reference: the same data read straight from the sandboxes' REST APIs, each logical query's calls in
 //! parallel over keep-alive connections, with the credentials each provider wants.
 
-use std::collections::HashMap;
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use futures_util::future::{join_all, try_join_all};
 use kyc_gateway::providers::sumsub::signature;
 use kyc_gateway::sandbox::Sandbox;
 use serde_json::{json, Value};
+use std::collections::HashMap;
 
 pub struct Raw {
     http: reqwest::Client,
@@ -17,8 +15,8 @@ pub struct Raw {
     sila_token: String,
 }
 
-fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+fn now() -> i64 {
+    kyc_gateway::clock::unix_seconds()
 }
 
 /// Fine answers: success, and the "nothing there" statuses (no Sumsub applicant, no Sila handle).

@@ -5,8 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use kyc_gateway::sandbox::faults::Faults;
-use kyc_gateway::sandbox::{Sandbox, SandboxConfig};
+use kyc_gateway::auth::token::{mint_hs256, Subject};
+use kyc_gateway::config::{Faults, SandboxSettings};
+use kyc_gateway::sandbox::Sandbox;
+use kyc_gateway::secret::Secret;
 use serde_json::{json, Value};
 
 use crate::gateway::{Gateway, Mode, ISSUER};
@@ -21,12 +23,8 @@ const ME: &str =
     "{ me { emails { address } verificationCases { provider level state } kycApplications { status state } } }";
 
 fn token(secret: &str, sub: &str, scope: &str, client: bool) -> String {
-    let mut claims = json!({ "iss": ISSUER, "sub": sub, "exp": 4_000_000_000u64, "scope": scope });
-    if client {
-        claims["client_id"] = sub.into();
-    }
-    let key = jsonwebtoken::EncodingKey::from_secret(secret.as_bytes());
-    jsonwebtoken::encode(&jsonwebtoken::Header::default(), &claims, &key).expect("signs")
+    let subject = if client { Subject::Client(sub.into()) } else { Subject::User(sub.into()) };
+    mint_hs256(&Secret::new(secret), ISSUER, &subject, scope, 24 * 3600)
 }
 
 /// Which errors an answer may carry: none, or only those of one provider that is down on purpose.
@@ -237,9 +235,8 @@ fn machine() -> String {
 
 /// The report, and how many answers failed in all.
 pub async fn run(args: Args) -> anyhow::Result<(String, u64)> {
-    let mut config = SandboxConfig::default();
-    config.sumsub.get_limit = u32::MAX;
-    let sandbox = Sandbox::start(&config).await.context("starting the sandbox providers")?;
+    let settings = SandboxSettings { sumsub_get_limit: u32::MAX, ..SandboxSettings::default() };
+    let sandbox = Sandbox::start(&settings).await.context("starting the sandbox providers")?;
     let latency = Duration::from_millis(args.latency_ms);
     let secret = kyc_gateway::secret::random_token();
     let users: Vec<String> = sandbox.fractal.population().users.iter().map(|u| u.uid.clone()).collect();

@@ -13,11 +13,11 @@ use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
 use tokio::sync::Mutex;
 
-use super::mapping::{self, StatusCounts, UserVerification};
+use super::mapping;
 use super::models::{OAuthError, StatusCountsWire, TokenResponse, UserInfo, UserVerificationWire};
 use crate::directory::{Directory, FractalTokens};
-use crate::domain::Provider;
-use crate::domain::ProviderProfile;
+use crate::domain::stats::{LevelVerification, StatusCounts};
+use crate::domain::{Provider, ProviderProfile, VerificationCase};
 use crate::providers::token_cache::{lifetime, renew_margin, TokenCache};
 use crate::providers::{join_url, json, Call, ProviderError, Upstream, UpstreamPolicy};
 use crate::secret::Secret;
@@ -145,7 +145,7 @@ impl FractalClient {
                     ("grant_type", "client_credentials"),
                     ("client_id", &self.config.client_id),
                     ("client_secret", self.config.client_secret.expose()),
-                    ("scope", crate::auth::STATS_READ),
+                    ("scope", crate::authz::STATS_READ),
                 ];
                 let url = join_url(&self.config.auth_url, "/oauth/token");
                 // A client-credentials grant changes nothing: safe to retry.
@@ -182,9 +182,17 @@ impl FractalClient {
         Ok(wire.into_iter().map(|(country, counts)| (country, counts.into())).collect())
     }
 
-    pub async fn user_verifications(&self) -> Result<Vec<UserVerification>, ProviderError> {
+    /// Every user's verification of every level.
+    pub async fn level_verifications(&self) -> Result<Vec<LevelVerification>, ProviderError> {
         let wire: Vec<UserVerificationWire> = self.stats("/v2/stats/user-verifications").await?;
         Ok(wire.into_iter().map(Into::into).collect())
+    }
+
+    /// Every user's verifications as cases, by Fractal uid: one bulk call for any number of users.
+    pub async fn cases_by_uid(
+        &self,
+    ) -> Result<std::collections::HashMap<String, Vec<VerificationCase>>, ProviderError> {
+        Ok(mapping::cases_by_uid(self.level_verifications().await?))
     }
 }
 

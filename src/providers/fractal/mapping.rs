@@ -1,10 +1,12 @@
 //! Fractal's wire format -> the provider-neutral model.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::models::{CaseWire, StatusCountsWire, UserInfo, UserVerificationWire};
+use crate::domain::stats::{LevelVerification, StatusCounts};
 use crate::domain::{
-    level_items, states, Email, KycState, Phone, Provider, ProviderProfile, VerificationCase, Wallet, WalletCurrency,
+    level_items, states, Email, Phone, Provider, ProviderProfile, VerificationCase, Wallet, WalletCurrency,
 };
 
 fn case(uid: &str, wire: CaseWire) -> VerificationCase {
@@ -60,16 +62,6 @@ pub(crate) fn profile(info: UserInfo) -> ProviderProfile {
     }
 }
 
-/// Verification counts per status.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, async_graphql::SimpleObject)]
-pub struct StatusCounts {
-    pub approved: u64,
-    pub rejected: u64,
-    pub pending: u64,
-    pub contacted: u64,
-    pub expired: u64,
-}
-
 impl From<StatusCountsWire> for StatusCounts {
     fn from(wire: StatusCountsWire) -> Self {
         let get = |k: &str| wire.get(k).copied().unwrap_or(0);
@@ -83,27 +75,28 @@ impl From<StatusCountsWire> for StatusCounts {
     }
 }
 
-/// One user's verification of one level, as the statistics report it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UserVerification {
-    /// The Fractal uid.
-    pub fractal_uid: String,
-    pub level: String,
-    /// Fractal's word: approved, pending, contacted, rejected or expired.
-    pub status: String,
-    pub state: KycState,
-}
-
-impl From<UserVerificationWire> for UserVerification {
+impl From<UserVerificationWire> for LevelVerification {
     fn from(w: UserVerificationWire) -> Self {
         let (state, _) = states::fractal(Some(&w.credential), None);
-        UserVerification { fractal_uid: w.user_id, level: w.level, status: w.credential, state }
+        LevelVerification { provider_user: w.user_id, level: w.level, status: w.credential, state }
     }
+}
+
+/// The statistics' rows as verification cases, grouped by Fractal uid (what `kycState` aggregates).
+pub(crate) fn cases_by_uid(rows: Vec<LevelVerification>) -> HashMap<String, Vec<VerificationCase>> {
+    let mut by_uid: HashMap<String, Vec<VerificationCase>> = HashMap::new();
+    for row in rows {
+        let items = level_items(&row.level);
+        let case = VerificationCase::new(Provider::Fractal, row.level.clone(), row.level, items, row.state, row.status);
+        by_uid.entry(row.provider_user).or_default().push(case);
+    }
+    by_uid
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::KycState;
 
     #[test]
     fn seed_001_first_example_parses_with_its_odd_phones_key() {

@@ -6,4 +6,3 @@ mod mapping;
 pub mod models;
 
 pub use client::{FractalClient, FractalConfig};
-pub use mapping::{StatusCounts, UserVerification};

@@ -3,7 +3,11 @@
 use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
 
-use super::models::{CreateWire, KycApplicationWire, UpdateWire};
+use std::collections::HashMap;
+
+use super::mapping::{application, create_wire};
+use super::models::{KycApplicationWire, UpdateWire};
+use crate::domain::application::{KycApplication, KycApplicationStatus, NewKycApplication};
 use crate::domain::Provider;
 use crate::providers::{encode_path_segment, join_url, json, Call, ProviderError, Upstream, UpstreamPolicy};
 use crate::secret::Secret;
@@ -17,12 +21,14 @@ pub struct IdentConfig {
     pub policy: UpstreamPolicy,
 }
 
-/// One page of a list, with ident's `x-total-results-count`.
-#[derive(Debug, Clone)]
-pub struct Page {
-    pub items: Vec<KycApplicationWire>,
-    pub total: u64,
+/// One page of ident's list, with its `x-total-results-count`.
+struct Page {
+    items: Vec<KycApplicationWire>,
+    total: u64,
 }
+
+/// ident's largest page (`rpp`).
+const MAX_PAGE: u64 = 100;
 
 pub struct IdentClient {
     config: IdentConfig,
@@ -57,10 +63,10 @@ impl IdentClient {
     }
 
     /// Applications, newest first: page `page` (from 1) of `rpp`, optionally of one status.
-    pub async fn list(&self, status: Option<&str>, page: u64, rpp: u64) -> Result<Page, ProviderError> {
+    async fn list(&self, status: Option<KycApplicationStatus>, page: u64, rpp: u64) -> Result<Page, ProviderError> {
         let mut query = vec![("page", page.to_string()), ("rpp", rpp.to_string())];
         if let Some(status) = status {
-            query.push(("status", status.to_owned()));
+            query.push(("status", status.as_str().to_owned()));
         }
         let response = self.send(Call::Read, |http, url| http.get(url).query(&query), "/kyc_applications").await?;
         let total = response
@@ -75,34 +81,85 @@ impl IdentClient {
         Ok(Page { total, items })
     }
 
+    /// A window of the applications, newest first, optionally of one status: skip `offset`, take `limit`; and how
+    /// many there are in all. ident pages by `page`/`rpp`, so an unaligned window spans two of its pages.
+    pub async fn window(
+        &self,
+        status: Option<KycApplicationStatus>,
+        offset: usize,
+        limit: usize,
+    ) -> Result<(Vec<KycApplication>, u64), ProviderError> {
+        if limit == 0 {
+            return Ok((Vec::new(), self.list(status, 1, 1).await?.total));
+        }
+        // The window starts inside ident page `first_page` (pages of `limit`); it spans a second page unless aligned.
+        let rpp = limit as u64;
+        let first_page = (offset / limit) as u64 + 1;
+        let mut page = self.list(status, first_page, rpp).await?;
+        let skip = offset % limit;
+        if skip > 0 && (first_page * rpp) < page.total {
+            page.items.extend(self.list(status, first_page + 1, rpp).await?.items);
+        }
+        let apps = page.items.into_iter().skip(skip).take(limit).map(application).collect();
+        Ok((apps, page.total))
+    }
+
+    /// Every application, grouped by ident user id, a page of 100 after another; `None` when there are more than
+    /// `max_pages` pages (then asking per user is cheaper than reading them all).
+    pub async fn all_by_user(
+        &self,
+        max_pages: u64,
+    ) -> Result<Option<HashMap<String, Vec<KycApplication>>>, ProviderError> {
+        let mut by_user: HashMap<String, Vec<KycApplication>> = HashMap::new();
+        for page in 1..=max_pages {
+            let answer = self.list(None, page, MAX_PAGE).await?;
+            let done = answer.items.is_empty() || page * MAX_PAGE >= answer.total;
+            for app in answer.items.into_iter().map(application) {
+                by_user.entry(app.user_id.clone().unwrap_or_default()).or_default().push(app);
+            }
+            if done {
+                return Ok(Some(by_user));
+            }
+        }
+        Ok(None)
+    }
+
     /// Every application of one user (ident's user id). Records of anyone else are dropped, whatever ident answers.
-    pub async fn by_user(&self, user_id: &str) -> Result<Vec<KycApplicationWire>, ProviderError> {
+    pub async fn by_user(&self, user_id: &str) -> Result<Vec<KycApplication>, ProviderError> {
         let Some(segment) = encode_path_segment(user_id) else { return Ok(Vec::new()) };
         let path = format!("/users/{segment}/kyc_applications");
         let response = self.send(Call::Read, |http, url| http.get(url), &path).await?;
         let records: Vec<KycApplicationWire> = optional(response).await?.unwrap_or_default();
-        Ok(records.into_iter().filter(|r| r.user_id.as_deref() == Some(user_id)).collect())
+        Ok(records.into_iter().filter(|r| r.user_id.as_deref() == Some(user_id)).map(application).collect())
     }
 
     /// One application, re-read from its provider (`provider_representation` included).
-    pub async fn get(&self, id: &str) -> Result<Option<KycApplicationWire>, ProviderError> {
+    pub async fn get(&self, id: &str) -> Result<Option<KycApplication>, ProviderError> {
         let Some(segment) = encode_path_segment(id) else { return Ok(None) };
         let path = format!("/kyc_applications/{segment}");
         let record: Option<KycApplicationWire> =
             optional(self.send(Call::Read, |http, url| http.get(url), &path).await?).await?;
-        Ok(record.filter(|r| r.id == id))
+        Ok(record.filter(|r| r.id == id).map(application))
     }
 
     /// Creates an application. Never retried: a create that timed out may have been applied.
-    pub async fn create(&self, body: &CreateWire) -> Result<KycApplicationWire, ProviderError> {
-        json(self.send(Call::Write, |http, url| http.post(url).json(body), "/kyc_applications").await?).await
+    pub async fn create(&self, new: &NewKycApplication) -> Result<KycApplication, ProviderError> {
+        let body = create_wire(new);
+        let response = self.send(Call::Write, |http, url| http.post(url).json(&body), "/kyc_applications").await?;
+        json::<KycApplicationWire>(response).await.map(application)
     }
 
     /// Sets an application's status. Never retried: a PUT that timed out may have been applied.
-    pub async fn update_status(&self, id: &str, status: &str) -> Result<Option<KycApplicationWire>, ProviderError> {
+    pub async fn update_status(
+        &self,
+        id: &str,
+        status: KycApplicationStatus,
+    ) -> Result<Option<KycApplication>, ProviderError> {
         let Some(segment) = encode_path_segment(id) else { return Ok(None) };
-        let body = UpdateWire { status: Some(status.to_owned()) };
+        let body = UpdateWire { status: Some(status.as_str().to_owned()) };
         let path = format!("/kyc_applications/{segment}");
-        optional(self.send(Call::Write, |http, url| http.put(url).json(&body), &path).await?).await
+        let updated: Option<KycApplicationWire> =
+            optional(self.send(Call::Write, |http, url| http.put(url).json(&body), &path).await?).await?;
+        Ok(updated.map(application))
     }
 }

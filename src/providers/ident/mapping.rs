@@ -1,12 +1,15 @@
 //! ident's wire format -> the gateway's KYC application.
 
+use serde_json::{Map, Value};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use super::models::KycApplicationWire;
-use crate::domain::application::{KycApplication, KycApplicationStatus, KycApplicationType};
+use super::models::{CreateWire, KycApplicationWire};
+use crate::domain::application::{
+    ApplicationParams, KycApplication, KycApplicationStatus, KycApplicationType, NewKycApplication,
+};
 
-pub fn application(wire: KycApplicationWire) -> KycApplication {
+pub(crate) fn application(wire: KycApplicationWire) -> KycApplication {
     KycApplication {
         created_at: OffsetDateTime::parse(&wire.created_at, &Rfc3339).ok(),
         status: KycApplicationStatus::parse(&wire.status),
@@ -21,6 +24,44 @@ pub fn application(wire: KycApplicationWire) -> KycApplication {
         description: wire.description,
         params: wire.params,
         provider_representation: wire.provider_representation,
+    }
+}
+
+/// The params as ident takes them: snake_case keys, the provider's own under a nested `params`.
+fn wire_params(params: &ApplicationParams) -> Value {
+    let fields = [
+        ("first_name", &params.first_name),
+        ("last_name", &params.last_name),
+        ("name", &params.name),
+        ("date_of_birth", &params.date_of_birth),
+        ("email", &params.email),
+        ("id_number", &params.id_number),
+        ("ssn", &params.ssn),
+        ("id_photo", &params.id_photo),
+        ("id_photo_back", &params.id_photo_back),
+        ("selfie", &params.selfie),
+        ("selfie_video", &params.selfie_video),
+        ("webhook_url", &params.webhook_url),
+        ("affiliate_id", &params.affiliate_id),
+        ("type", &params.verification_type),
+    ];
+    let mut out: Map<String, Value> =
+        fields.into_iter().filter_map(|(key, value)| Some((key.to_owned(), Value::String(value.clone()?)))).collect();
+    if let Some(nested) = &params.provider_params {
+        out.insert("params".into(), nested.0.clone());
+    }
+    Value::Object(out)
+}
+
+/// `POST /kyc_applications`'s body.
+pub(crate) fn create_wire(new: &NewKycApplication) -> CreateWire {
+    CreateWire {
+        user_id: Some(new.provider_user.clone()),
+        provider: Some(new.provider.clone()),
+        kind: Some(new.kind.as_str().to_owned()),
+        name: new.name.clone(),
+        description: new.description.clone(),
+        params: Some(wire_params(&new.params)),
     }
 }
 

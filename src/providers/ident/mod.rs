@@ -5,5 +5,4 @@ mod client;
 mod mapping;
 pub mod models;
 
-pub use client::{IdentClient, IdentConfig, Page};
-pub use mapping::application;
+pub use client::{IdentClient, IdentConfig};

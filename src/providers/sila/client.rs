@@ -1,12 +1,13 @@
 //! The typed Sila client.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
 
+use super::mapping;
 use super::models::{AuthTokenResponse, Header, HeaderOnly, VerificationResponse, VerificationsResponse};
-use crate::domain::Provider;
+use crate::directory::ProviderRefs;
+use crate::domain::levels::LevelMap;
+use crate::domain::{Provider, VerificationCase};
 use crate::providers::token_cache::{lifetime, TokenCache};
 use crate::providers::{encode_path_segment, join_url, json, Call, ProviderError, Upstream, UpstreamPolicy};
 use crate::secret::random_token;
@@ -21,6 +22,8 @@ pub struct SilaConfig {
     pub client_secret: Secret,
     /// How a gateway user id becomes a Sila user handle: `{user_id}` is replaced.
     pub user_handle_template: String,
+    /// Sila KYC flow ids -> Fractal-style items.
+    pub flows: LevelMap,
     pub policy: UpstreamPolicy,
 }
 
@@ -28,10 +31,6 @@ pub struct SilaClient {
     config: SilaConfig,
     upstream: Upstream,
     token: TokenCache,
-}
-
-fn now() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
 impl SilaClient {
@@ -43,15 +42,15 @@ impl SilaClient {
         }
     }
 
-    /// The Sila user handle of a gateway user.
-    pub fn user_handle(&self, user_id: &str) -> String {
-        self.config.user_handle_template.replace("{user_id}", user_id)
+    /// The Sila user handle of a gateway user: the one stored in the directory, else the configured template's.
+    fn user_handle(&self, user_id: &str, refs: &ProviderRefs) -> String {
+        refs.sila_user_handle.clone().unwrap_or_else(|| self.config.user_handle_template.replace("{user_id}", user_id))
     }
 
     /// A fresh header: Sila refuses one older than 5 minutes, so it is built per call.
     fn header(&self, user_handle: Option<&str>) -> Header {
         Header {
-            created: now(),
+            created: crate::clock::unix_seconds(),
             app_handle: self.config.app_handle.clone(),
             user_handle: user_handle.map(str::to_owned),
             version: Some("0.2".into()),
@@ -71,7 +70,8 @@ impl SilaClient {
                 };
                 let response = self.upstream.send(Call::Read, request).await?;
                 let answer: AuthTokenResponse = json(response).await?;
-                Ok((Secret::new(answer.access_token.token), lifetime(answer.access_token.expires_in)))
+                let left = lifetime(answer.access_token.seconds_left());
+                Ok((Secret::new(answer.access_token.token), left))
             })
             .await
     }
@@ -101,19 +101,23 @@ impl SilaClient {
         Err(ProviderError::Unauthorized("Sila refused a fresh token".into()))
     }
 
-    /// The verifications of a user handle; `None` when Sila does not know the handle.
-    pub async fn verifications(&self, user_handle: &str) -> Result<Option<VerificationsResponse>, ProviderError> {
-        self.post("/0.2/get_verifications", user_handle).await
+    /// A gateway user's verification cases; none when Sila does not know the user's handle.
+    pub async fn cases(&self, user_id: &str, refs: &ProviderRefs) -> Result<Vec<VerificationCase>, ProviderError> {
+        let handle = self.user_handle(user_id, refs);
+        let answer: Option<VerificationsResponse> = self.post("/0.2/get_verifications", &handle).await?;
+        let verifications = answer.map(|a| a.verifications).unwrap_or_default();
+        Ok(verifications.iter().map(|v| mapping::case(&handle, v, &self.config.flows)).collect())
     }
 
-    /// One verification with its reason tags.
-    pub async fn verification(
+    /// The reason tags of one verification of a user handle; `None` when Sila does not know it.
+    pub async fn reasons(
         &self,
         user_handle: &str,
         verification_uuid: &str,
-    ) -> Result<Option<VerificationResponse>, ProviderError> {
+    ) -> Result<Option<Vec<String>>, ProviderError> {
         let Some(uuid) = encode_path_segment(verification_uuid) else { return Ok(None) };
         let path = format!("/0.2/get_verifications/{uuid}");
-        self.post(&path, user_handle).await
+        let answer: Option<VerificationResponse> = self.post(&path, user_handle).await?;
+        Ok(answer.map(|v| v.reasons.for_kyc_response))
     }
 }

@@ -6,4 +6,3 @@ mod mapping;
 pub mod models;
 
 pub use client::{SilaClient, SilaConfig};
-pub use mapping::case;

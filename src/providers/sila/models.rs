@@ -1,44 +1,54 @@
-//! Sila's wire format (`providers/sila.md`, seed 004). Shared by the client and the sandbox server.
+//! Sila's wire format as the client writes and reads it (Sila's API reference: `auth_token`, `get_verifications`).
+//! The sandbox has its own copy; the contract tests parse the documentation's example payloads with these.
 
 use serde::{Deserialize, Serialize};
 
 /// The `header` every Sila request carries.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Header {
     /// Unix seconds; not in the future, not more than 5 minutes old.
     pub created: i64,
     pub app_handle: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub user_handle: Option<String>,
     /// `0.2`, `v0.2` or `V0.2` when present.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub reference: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct HeaderOnly {
     pub header: Header,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 pub struct AccessToken {
     pub token: String,
     /// Unix seconds at which the token expires.
     pub expiration: i64,
-    /// Seconds the token has left.
-    pub expires_in: u64,
+    /// Seconds the token has left (not in every answer: `expiration` says it too).
+    #[serde(default)]
+    pub expires_in: Option<u64>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+impl AccessToken {
+    /// Seconds the token has left.
+    pub fn seconds_left(&self) -> u64 {
+        self.expires_in.unwrap_or_else(|| (self.expiration - crate::clock::unix_seconds()).max(0) as u64)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
 pub struct AuthTokenResponse {
     pub success: bool,
-    pub status: String,
+    #[serde(default)]
+    pub status: Option<String>,
     pub access_token: AccessToken,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 pub struct VerificationSummary {
     pub verification_uuid: String,
     /// The KYC flow's uuid.
@@ -48,48 +58,36 @@ pub struct VerificationSummary {
     pub requested_at: i64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 pub struct VerificationsResponse {
     pub success: bool,
-    pub status: String,
-    pub reference: String,
-    pub sila_reference_id: String,
+    // The documentation's example answer carries neither `status` nor the references.
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default)]
+    pub reference: Option<String>,
+    #[serde(default)]
+    pub sila_reference_id: Option<String>,
     pub verifications: Vec<VerificationSummary>,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 pub struct Reasons {
     /// Alloy reason tags; never shown to end users.
     #[serde(default)]
     pub for_kyc_response: Vec<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// `POST /0.2/get_verifications/<uuid>`: one verification in full; the client reads its status and reason tags.
+#[derive(Debug, Clone, Deserialize)]
 pub struct VerificationResponse {
     pub success: bool,
-    pub verification_id: String,
-    pub requested_at: i64,
-    pub updated_at: i64,
-    pub entity_type: String,
-    pub verification_status: String,
-    pub flow: String,
     #[serde(default)]
-    pub checks_performed: Vec<String>,
-    pub parent_verification: Option<String>,
+    pub verification_id: Option<String>,
+    pub verification_status: String,
     #[serde(default)]
     pub reasons: Reasons,
     /// `entity_data`, `doc_upload`, `review` or null.
+    #[serde(default)]
     pub kyc_action: Option<String>,
-    pub certification_status: Option<String>,
-    pub reference: String,
-    pub status: String,
-    pub sila_reference_id: String,
-}
-
-/// Sila's answer when it refuses a request.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Failure {
-    pub success: bool,
-    pub status: String,
-    pub message: String,
 }

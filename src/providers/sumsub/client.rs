@@ -3,8 +3,11 @@
 use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
 
+use super::mapping;
 use super::models::Applicant;
-use crate::domain::Provider;
+use crate::directory::ProviderRefs;
+use crate::domain::levels::LevelMap;
+use crate::domain::{Provider, VerificationCase};
 use crate::providers::{encode_path_segment, join_url, json, Call, ProviderError, Upstream, UpstreamPolicy};
 use crate::secret::Secret;
 
@@ -14,6 +17,8 @@ pub struct SumsubConfig {
     pub base_url: String,
     pub app_token: Secret,
     pub secret_key: Secret,
+    /// Sumsub level names -> Fractal-style items.
+    pub levels: LevelMap,
     pub policy: UpstreamPolicy,
 }
 
@@ -50,11 +55,7 @@ impl SumsubClient {
         };
         // Signed per attempt: a retry needs a fresh timestamp.
         let signed = |http: &reqwest::Client| {
-            let ts = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or(0)
-                .to_string();
+            let ts = crate::clock::unix_seconds().to_string();
             let sig = signature(self.config.secret_key.expose().as_bytes(), &ts, "GET", &request_line, b"");
             http.get(url.clone())
                 .header("X-App-Token", self.config.app_token.expose())
@@ -69,14 +70,24 @@ impl SumsubClient {
         json(response).await.map(Some)
     }
 
+    /// A gateway user's verification cases: their applicant, by the applicant id stored in the directory, else by
+    /// `externalUserId` = the user id. None when Sumsub has no applicant for them.
+    pub async fn cases(&self, user_id: &str, refs: &ProviderRefs) -> Result<Vec<VerificationCase>, ProviderError> {
+        let applicant = match &refs.sumsub_applicant_id {
+            Some(id) => self.applicant(id).await?,
+            None => self.applicant_by_external_id(user_id).await?,
+        };
+        Ok(applicant.iter().map(|a| mapping::case(a, &self.config.levels)).collect())
+    }
+
     /// The applicant whose `externalUserId` is our user id, if Sumsub has one.
-    pub async fn applicant_by_external_id(&self, user_id: &str) -> Result<Option<Applicant>, ProviderError> {
+    async fn applicant_by_external_id(&self, user_id: &str) -> Result<Option<Applicant>, ProviderError> {
         let Some(external) = encode_path_segment(user_id) else { return Ok(None) };
         self.get(&format!("/resources/applicants/-;externalUserId={external}/one")).await
     }
 
     /// An applicant by Sumsub's id.
-    pub async fn applicant(&self, applicant_id: &str) -> Result<Option<Applicant>, ProviderError> {
+    async fn applicant(&self, applicant_id: &str) -> Result<Option<Applicant>, ProviderError> {
         let Some(id) = encode_path_segment(applicant_id) else { return Ok(None) };
         self.get(&format!("/resources/applicants/{id}/one")).await
     }

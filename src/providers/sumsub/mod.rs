@@ -6,4 +6,3 @@ mod mapping;
 pub mod models;
 
 pub use client::{signature, SumsubClient, SumsubConfig};
-pub use mapping::case;

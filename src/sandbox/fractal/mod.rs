@@ -6,10 +6,11 @@
 
 pub mod population;
 mod tokens;
+pub mod wire;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
@@ -22,43 +23,23 @@ use serde::Serialize;
 pub use population::{Population, SandboxUser, SEED_PERSON_UID};
 use tokens::{Issued, Owner, TokenStore};
 
-use super::faults::{FaultInjector, Faults};
+use super::faults::FaultInjector;
 use super::support::{same_secret, serve, Counters, Counts};
-use crate::auth::{Scopes, STATS_READ};
-use crate::providers::fractal::models::{OAuthError, TokenResponse, UserVerificationWire};
+use crate::auth::Scopes;
+use crate::authz::STATS_READ;
+use crate::config::SandboxSettings;
 use crate::secret::random_token;
 use crate::secret::Secret;
+use wire::{OAuthError, TokenResponse, UserVerificationWire};
 
 /// Every scope a sandbox user grants when linking: the gateway then decides per caller what to show.
 pub fn all_user_scopes() -> String {
     let mut scopes = vec!["uid:read".to_owned(), "contact:read".to_owned()];
     for item in population::LEVELS.iter().chain(population::ADD_ONS.iter()) {
-        scopes.push(crate::auth::verification_scope(item));
-        scopes.push(crate::auth::details_scope(item));
+        scopes.push(crate::authz::verification_scope(item));
+        scopes.push(crate::authz::details_scope(item));
     }
     scopes.join(" ")
-}
-
-/// How the sandbox Fractal behaves.
-#[derive(Debug, Clone)]
-pub struct FractalSandboxConfig {
-    /// Generated users besides the seed person.
-    pub users: usize,
-    pub seed: u64,
-    /// Lifetime of access tokens (Fractal: 2 hours).
-    pub access_token_ttl: Duration,
-    pub faults: Faults,
-}
-
-impl Default for FractalSandboxConfig {
-    fn default() -> Self {
-        FractalSandboxConfig {
-            users: 1000,
-            seed: 42,
-            access_token_ttl: Duration::from_secs(7200),
-            faults: Faults::default(),
-        }
-    }
 }
 
 const COUNTERS: [&str; 10] = [
@@ -101,14 +82,14 @@ impl FractalSandbox {
     }
 
     /// Binds `127.0.0.1:0` and serves until the runtime stops.
-    pub async fn start(config: &FractalSandboxConfig) -> std::io::Result<Self> {
-        let population = Population::generate(config.users, config.seed);
+    pub async fn start(settings: &SandboxSettings) -> std::io::Result<Self> {
+        let population = Population::generate(settings.users, settings.seed);
         let (stats_total, stats_country, stats_users) = stats(&population);
         let state = Arc::new(SandboxState {
             population,
             client_id: "kyc-gateway-sandbox".into(),
             client_secret: Secret::new(random_token()),
-            tokens: Mutex::new(TokenStore::new(config.access_token_ttl)),
+            tokens: Mutex::new(TokenStore::new(settings.fractal_token_ttl)),
             counters: Counters::new(&COUNTERS),
             stats_total,
             stats_country,
@@ -122,7 +103,7 @@ impl FractalSandbox {
             .route("/v2/stats/country-verifications", get(stats_country_handler))
             .route("/v2/stats/user-verifications", get(stats_users_handler))
             .with_state(state.clone());
-        let faults = FaultInjector::new(config.faults.clone(), config.seed ^ 0xfa17);
+        let faults = FaultInjector::new(settings.faults.fractal.clone(), settings.seed ^ 0xfa17);
         Ok(FractalSandbox { base_url: serve("fractal", router, faults.clone()).await?, state, faults })
     }
 
@@ -244,7 +225,7 @@ async fn authorize(State(s): State<Arc<SandboxState>>, RawQuery(query): RawQuery
 }
 
 fn token_response(issued: Issued, token_type: &str, ttl: Duration) -> Response {
-    let created_at = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let created_at = crate::clock::unix_seconds().max(0) as u64;
     Json(TokenResponse {
         access_token: issued.access_token,
         token_type: token_type.into(),

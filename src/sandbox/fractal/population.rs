@@ -6,12 +6,11 @@ use std::collections::HashMap;
 
 use serde_json::{Map, Value};
 
-use crate::auth::{
-    details_scope, verification_scope, wallet_currency_scope, Scopes, CONTACT_READ, UID_READ, WALLET_READ,
-};
+use super::wire::{CaseWire, EmailWire, PhoneWire, UserInfo, WalletWire};
+use crate::auth::Scopes;
+use crate::authz::{details_scope, verification_scope, wallet_currency_scope, CONTACT_READ, UID_READ, WALLET_READ};
 use crate::domain::details::{Format, Restriction, DETAIL_FIELDS};
 use crate::domain::{level_items, WalletCurrency};
-use crate::providers::fractal::models::{CaseWire, EmailWire, PhoneWire, UserInfo, WalletWire};
 use crate::sandbox::rng::Rng;
 
 /// The uid of the person of seed 001; also their gateway user id in the sandbox.
@@ -213,7 +212,10 @@ fn seed_person(rng: &mut Rng) -> SandboxUser {
         uid: SEED_PERSON_UID.into(),
         kind: PartyKind::Person,
         country: "DE",
-        emails: vec![EmailWire { address: "[email protected]".into(), source_type: Some("registration".into()) }],
+        emails: vec![EmailWire {
+            address: "david.muller@example.com".into(),
+            source_type: Some("registration".into()),
+        }],
         phones: vec![PhoneWire { number: "+44000000000".into() }],
         wallets: vec![WalletWire {
             id: Some(rng.uuid()),

@@ -7,6 +7,7 @@
 //! application token sees every record, a user token only that user's.
 
 pub mod population;
+pub mod wire;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -21,10 +22,11 @@ use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use super::faults::{FaultInjector, Faults};
-use super::support::{serve, unix_now, Counters, Counts};
-use crate::providers::ident::models::{CreateWire, KycApplicationWire, MessageWire, UpdateWire};
+use super::faults::FaultInjector;
+use super::support::{serve, Counters, Counts};
+use crate::config::SandboxSettings;
 use crate::secret::{random_token, Secret};
+use wire::{CreateWire, KycApplicationWire, MessageWire, UpdateWire};
 
 const ISSUER: &str = "https://ident.provide.services";
 const COUNTERS: [&str; 6] = ["list", "create", "get", "put", "user_list", "unauthorized"];
@@ -46,12 +48,6 @@ struct Claims {
     exp: i64,
     iat: i64,
     prvd: Prvd,
-}
-
-/// How the sandbox ident behaves.
-#[derive(Debug, Clone, Default)]
-pub struct IdentSandboxConfig {
-    pub faults: Faults,
 }
 
 enum Caller {
@@ -79,9 +75,9 @@ impl IdentSandbox {
         &self.faults
     }
 
-    pub async fn start(config: &IdentSandboxConfig, users: &[String], seed: u64) -> std::io::Result<Self> {
+    pub async fn start(settings: &SandboxSettings, users: &[String]) -> std::io::Result<Self> {
         let state = Arc::new(SandboxState {
-            records: RwLock::new(population::generate(users, seed)),
+            records: RwLock::new(population::generate(users, settings.seed)),
             key: Secret::new(random_token()),
             counters: Counters::new(&COUNTERS),
         });
@@ -90,7 +86,7 @@ impl IdentSandbox {
             .route("/api/v1/kyc_applications/{id}", get(read).put(update))
             .route("/api/v1/users/{id}/kyc_applications", get(user_list))
             .with_state(state.clone());
-        let faults = FaultInjector::new(config.faults.clone(), seed ^ 0xfa17);
+        let faults = FaultInjector::new(settings.faults.ident.clone(), settings.seed ^ 0xfa17);
         Ok(IdentSandbox { base_url: serve("ident", router, faults.clone()).await?, state, faults })
     }
 
@@ -100,7 +96,7 @@ impl IdentSandbox {
     }
 
     fn mint(&self, sub: String, prvd: Prvd) -> Secret {
-        let now = unix_now();
+        let now = crate::clock::unix_seconds();
         let claims = Claims { iss: ISSUER.into(), sub, exp: now + 365 * 24 * 3600, iat: now, prvd };
         let key = EncodingKey::from_secret(self.state.key.expose().as_bytes());
         Secret::new(jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &key).expect("plain claims sign"))

@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use crate::providers::ident::models::KycApplicationWire;
+use super::wire::KycApplicationWire;
 use crate::sandbox::rng::Rng;
 
 /// The application (ident's `application_id`) of most seed records, and the one the gateway's sandbox token is for.

@@ -4,6 +4,7 @@
 //! 403 for a user handle the app does not know.
 
 pub mod population;
+pub mod wire;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -17,25 +18,12 @@ use axum::routing::post;
 use axum::{Json, Router};
 use base64::Engine;
 
-use super::faults::{FaultInjector, Faults};
-use super::support::{same_secret, serve, unix_now, Counters, Counts};
-use crate::providers::sila::models::{AccessToken, AuthTokenResponse, Failure, HeaderOnly, VerificationsResponse};
+use super::faults::FaultInjector;
+use super::support::{same_secret, serve, Counters, Counts};
+use crate::config::SandboxSettings;
 use crate::secret::{random_token, Secret};
 use population::Entity;
-
-/// How the sandbox Sila behaves.
-#[derive(Debug, Clone)]
-pub struct SilaSandboxConfig {
-    /// Lifetime of bearer tokens (Sila: 8 hours).
-    pub token_ttl: Duration,
-    pub faults: Faults,
-}
-
-impl Default for SilaSandboxConfig {
-    fn default() -> Self {
-        SilaSandboxConfig { token_ttl: Duration::from_secs(8 * 3600), faults: Faults::default() }
-    }
-}
+use wire::{AccessToken, AuthTokenResponse, Failure, HeaderOnly, VerificationsResponse};
 
 const COUNTERS: [&str; 5] = ["auth_token", "get_verifications", "get_verification", "unauthorized", "refused"];
 
@@ -64,14 +52,15 @@ impl SilaSandbox {
         &self.faults
     }
 
-    pub async fn start(config: &SilaSandboxConfig, users: &[String], seed: u64) -> std::io::Result<Self> {
-        let entities = population::generate(users, seed).into_iter().map(|e| (e.user_handle.clone(), e)).collect();
+    pub async fn start(settings: &SandboxSettings, users: &[String]) -> std::io::Result<Self> {
+        let entities =
+            population::generate(users, settings.seed).into_iter().map(|e| (e.user_handle.clone(), e)).collect();
         let state = Arc::new(SandboxState {
             entities,
             app_handle: "kyc-gateway-sandbox.silamoney.eth".into(),
             client_id: "kyc-gateway-sandbox".into(),
             client_secret: Secret::new(random_token()),
-            token_ttl: config.token_ttl,
+            token_ttl: settings.sila_token_ttl,
             tokens: Mutex::new(HashMap::new()),
             counters: Counters::new(&COUNTERS),
         });
@@ -80,7 +69,7 @@ impl SilaSandbox {
             .route("/0.2/get_verifications", post(get_verifications))
             .route("/0.2/get_verifications/{uuid}", post(get_verification))
             .with_state(state.clone());
-        let faults = FaultInjector::new(config.faults.clone(), seed ^ 0xfa17);
+        let faults = FaultInjector::new(settings.faults.sila.clone(), settings.seed ^ 0xfa17);
         Ok(SilaSandbox { base_url: serve("sila", router, faults.clone()).await?, state, faults })
     }
 
@@ -121,11 +110,11 @@ fn failure(s: &SandboxState, status: StatusCode, message: &str) -> Response {
 }
 
 /// Parses and checks the `header` of a request body.
-fn header_of(s: &SandboxState, body: &[u8]) -> Result<crate::providers::sila::models::Header, Response> {
+fn header_of(s: &SandboxState, body: &[u8]) -> Result<wire::Header, Response> {
     let parsed: HeaderOnly = serde_json::from_slice(body)
         .map_err(|_| failure(s, StatusCode::BAD_REQUEST, "The request body must be JSON with a header object."))?;
     let h = parsed.header;
-    let now = unix_now();
+    let now = crate::clock::unix_seconds();
     if h.created > now + 5 {
         return Err(failure(s, StatusCode::BAD_REQUEST, "header.created must not be in the future."));
     }
@@ -158,7 +147,7 @@ async fn auth_token(State(s): State<Arc<SandboxState>>, headers: HeaderMap, body
     if let Err(response) = header_of(&s, &body) {
         return response;
     }
-    let now = unix_now();
+    let now = crate::clock::unix_seconds();
     let mut tokens = s.tokens.lock().expect("token lock");
     // Asking again with more than 30 minutes left returns the same token.
     let reusable = tokens.iter().find(|(_, exp)| **exp - now > 1800).map(|(t, exp)| (t.clone(), *exp));
@@ -184,8 +173,9 @@ fn authorize<'a>(s: &'a SandboxState, headers: &HeaderMap, body: &[u8]) -> Resul
         .and_then(|v| v.split_once(' '))
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, token)| token.trim().to_owned());
-    let valid =
-        bearer.and_then(|t| s.tokens.lock().expect("token lock").get(&t).copied()).is_some_and(|exp| exp > unix_now());
+    let valid = bearer
+        .and_then(|t| s.tokens.lock().expect("token lock").get(&t).copied())
+        .is_some_and(|exp| exp > crate::clock::unix_seconds());
     if !valid {
         return Err(failure(s, StatusCode::UNAUTHORIZED, "Invalid or expired access token."));
     }

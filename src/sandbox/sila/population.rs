@@ -1,7 +1,7 @@
 //! The sandbox Sila's entities: every other gateway user has a user handle with one or two Advanced KYC
 //! verifications, together covering all eleven statuses of seed 004 with Alloy reason tags.
 
-use crate::providers::sila::models::{Reasons, VerificationResponse, VerificationSummary};
+use super::wire::{Reasons, VerificationResponse, VerificationSummary};
 use crate::sandbox::rng::Rng;
 
 /// The sandbox's KYC flows (uuids, as Sila's are); `KYC_GATEWAY_SILA_FLOWS` maps them to items.

@@ -3,10 +3,10 @@
 //! `/requiredIdDocsStatus`, 404 for unknown applicants and 429 past the documented rate limit.
 
 pub mod population;
+pub mod wire;
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{OriginalUri, Path, State};
@@ -15,32 +15,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 
-use super::faults::{FaultInjector, Faults};
-use super::support::{same_secret, serve, unix_now, Counters, Counts, RateLimit};
-use crate::providers::sumsub::models::{Applicant, ErrorBody};
+use super::faults::FaultInjector;
+use super::support::{same_secret, serve, Counters, Counts, RateLimit};
+use crate::config::SandboxSettings;
 use crate::secret::{random_token, Secret};
-
-/// How the sandbox Sumsub behaves.
-#[derive(Debug, Clone)]
-pub struct SumsubSandboxConfig {
-    /// GET requests allowed per window (Sumsub: 300 per 5 s).
-    pub get_limit: u32,
-    /// POST requests allowed per window (Sumsub: 50 per 5 s).
-    pub post_limit: u32,
-    pub window: Duration,
-    pub faults: Faults,
-}
-
-impl Default for SumsubSandboxConfig {
-    fn default() -> Self {
-        SumsubSandboxConfig {
-            get_limit: 300,
-            post_limit: 50,
-            window: Duration::from_secs(5),
-            faults: Faults::default(),
-        }
-    }
-}
+use wire::{Applicant, ErrorBody};
 
 const COUNTERS: [&str; 7] =
     ["applicant", "applicant_by_external_id", "status", "required_docs", "unauthorized", "not_found", "rate_limited"];
@@ -71,8 +50,8 @@ impl SumsubSandbox {
     }
 
     /// Serves applicants for the gateway users `users` (see [`population::generate`]).
-    pub async fn start(config: &SumsubSandboxConfig, users: &[String], seed: u64) -> std::io::Result<Self> {
-        let applicants = population::generate(users, seed);
+    pub async fn start(settings: &SandboxSettings, users: &[String]) -> std::io::Result<Self> {
+        let applicants = population::generate(users, settings.seed);
         let by_id = applicants.iter().enumerate().map(|(i, a)| (a.id.clone(), i)).collect();
         let by_external =
             applicants.iter().enumerate().filter_map(|(i, a)| Some((a.external_user_id.clone()?, i))).collect();
@@ -82,15 +61,15 @@ impl SumsubSandbox {
             by_external,
             app_token: Secret::new(format!("sbx:{}", random_token())),
             secret_key: Secret::new(random_token()),
-            get_limit: RateLimit::new(config.get_limit, config.window),
-            post_limit: RateLimit::new(config.post_limit, config.window),
+            get_limit: RateLimit::new(settings.sumsub_get_limit, settings.sumsub_window),
+            post_limit: RateLimit::new(settings.sumsub_post_limit, settings.sumsub_window),
             counters: Counters::new(&COUNTERS),
         });
         let router = Router::new()
             .route("/resources/applicants/{id}/{what}", get(applicant))
             .fallback(not_found)
             .with_state(state.clone());
-        let faults = FaultInjector::new(config.faults.clone(), seed ^ 0xfa17);
+        let faults = FaultInjector::new(settings.faults.sumsub.clone(), settings.seed ^ 0xfa17);
         Ok(SumsubSandbox { base_url: serve("sumsub", router, faults.clone()).await?, state, faults })
     }
 
@@ -147,7 +126,7 @@ fn admit(
     }
     let ts = header("X-App-Access-Ts");
     match ts.parse::<i64>() {
-        Ok(t) if (unix_now() - t).abs() <= 60 => {}
+        Ok(t) if (crate::clock::unix_seconds() - t).abs() <= 60 => {}
         _ => return refuse("Request timestamp is missing or more than a minute off"),
     }
     let path_and_query = uri.0.path_and_query().map(|p| p.as_str()).unwrap_or("");

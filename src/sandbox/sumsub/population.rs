@@ -1,8 +1,8 @@
 //! The sandbox Sumsub's applicants: both example payloads of seed 003 plus generated applicants covering every
 //! review status, GREEN and RED answers, RETRY and FINAL rejections with seed 003's labels, and both comments.
 
+use super::wire::{Applicant, ApplicantReview, DocSet, IdDoc, Info, RequiredIdDocs, ReviewResult};
 use crate::domain::labels::REJECT_LABELS;
-use crate::providers::sumsub::models::{Applicant, ApplicantReview, DocSet, IdDoc, Info, RequiredIdDocs, ReviewResult};
 use crate::sandbox::rng::Rng;
 
 /// Seed 003's RED, FINAL example.

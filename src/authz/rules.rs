@@ -1,0 +1,154 @@
+//! The rules that depend on the data or the arguments, not only on the field: row level, case visibility, the
+//! details table, wallet currencies, KYC applications, `kycState`. Static field requirements are in `declared.rs`.
+
+use super::scopes::{details_scope, verification_scope, KYC_APPLICATION_READ, UID_READ, USERS_READ, WALLET_READ};
+use super::Denial;
+use crate::auth::{Principal, Scopes};
+use crate::domain::details::field_visible;
+use crate::domain::WalletCurrency;
+
+/// The user `me` speaks for: only a user token has one.
+pub fn me(p: &Principal) -> Option<&str> {
+    p.user_id()
+}
+
+/// Whether the token may read users other than its own subject.
+pub fn reads_other_users(p: &Principal) -> bool {
+    p.has(USERS_READ)
+}
+
+/// Row level, first of all: a token reads its own user, and other users only with `client.users:read`. The denial is
+/// the same whether or not the other user exists.
+pub fn read_user(p: &Principal, user_id: &str) -> Result<(), Denial> {
+    if p.user_id() == Some(user_id) || reads_other_users(p) {
+        Ok(())
+    } else {
+        Err(Denial::one(USERS_READ))
+    }
+}
+
+/// Whose KYC applications a token may list or look up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApplicationScope<'a> {
+    /// Every application (`client.users:read`).
+    All,
+    /// Only those of this gateway user (a user token).
+    OwnOf(&'a str),
+    /// None at all (a client token without `client.users:read`).
+    Nothing,
+}
+
+/// Which applications the token reaches, once `kyc_application:read` (declared on the fields) has passed.
+pub fn applications(p: &Principal) -> ApplicationScope<'_> {
+    match (reads_other_users(p), p.user_id()) {
+        (true, _) => ApplicationScope::All,
+        (false, Some(own)) => ApplicationScope::OwnOf(own),
+        (false, None) => ApplicationScope::Nothing,
+    }
+}
+
+/// A case is visible when the token reads every item of its level (`plus+selfie` needs both scopes). Cases the
+/// caller may not see are left out of lists, as Fractal does, not reported as errors.
+pub fn case_visible(scopes: &Scopes, case_items: &[String]) -> bool {
+    !case_items.is_empty() && case_items.iter().all(|i| scopes.reads_item(i))
+}
+
+/// The details rule: a field is visible with `verification.X.details:read` for an item X that the field belongs to
+/// AND the case's level includes. A denial names the scopes that would unlock the field on this case, or, if none
+/// could, the ones it belongs to.
+pub fn details_field(scopes: &Scopes, field_items: &[&str], case_items: &[String]) -> Result<(), Denial> {
+    if field_visible(field_items, case_items, |item| scopes.reads_details_of(item)) {
+        return Ok(());
+    }
+    let on_case: Vec<&str> = field_items.iter().copied().filter(|i| case_items.iter().any(|c| c == i)).collect();
+    let owners = if on_case.is_empty() { field_items.to_vec() } else { on_case };
+    Err(Denial::new(owners.iter().map(|i| vec![details_scope(i)]).collect()))
+}
+
+/// Which wallets the token sees, once one of the wallet scopes (declared on the field) has passed: all with
+/// `verification.wallet:read`, else those of the currencies it holds `verification.wallet-<currency>:read` for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WalletFilter {
+    all: bool,
+    currencies: Vec<WalletCurrency>,
+}
+
+impl WalletFilter {
+    /// Whether a wallet of `currency` may be shown.
+    pub fn allows(&self, currency: WalletCurrency) -> bool {
+        self.all || self.currencies.contains(&currency)
+    }
+}
+
+/// The token's wallet filter.
+pub fn wallets(p: &Principal) -> WalletFilter {
+    let currencies =
+        WalletCurrency::ALL.into_iter().filter(|c| p.has(&super::scopes::wallet_currency_scope(c.as_str()))).collect();
+    WalletFilter { all: p.has(WALLET_READ), currencies }
+}
+
+/// `kycState(level:)` needs `verification.X:read` for every item of the level: the aggregate tells about each.
+pub fn kyc_state(scopes: &Scopes, level_items: &[String]) -> Result<(), Denial> {
+    if level_items.iter().all(|i| scopes.reads_item(i)) {
+        Ok(())
+    } else {
+        Err(Denial::new(vec![level_items.iter().map(|i| verification_scope(i)).collect()]))
+    }
+}
+
+/// Whether KYC applications count toward `kycState`: only for callers who may read them.
+pub fn applications_count_in_state(p: &Principal) -> bool {
+    p.has(KYC_APPLICATION_READ)
+}
+
+/// An application's `name` and `params` are personal data: they need a details scope of an item the application's
+/// type maps to (`kyc` -> `basic` by default), as a verification's details would.
+pub fn application_personal_data(scopes: &Scopes, type_items: &[String]) -> Result<(), Denial> {
+    if type_items.iter().any(|i| scopes.reads_details_of(i)) {
+        Ok(())
+    } else {
+        Err(Denial::new(type_items.iter().map(|i| vec![details_scope(i)]).collect()))
+    }
+}
+
+/// Whether the statistics' per-user rows show the gateway user id.
+pub fn stats_user_ids(p: &Principal) -> bool {
+    p.has(UID_READ)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(id: &str, scopes: &str) -> Principal {
+        Principal::User { id: id.into(), scopes: Scopes::parse(scopes) }
+    }
+
+    #[test]
+    fn a_user_token_reads_itself_and_a_client_needs_users_read() {
+        assert!(read_user(&user("u", ""), "u").is_ok());
+        assert_eq!(read_user(&user("u", ""), "v").expect_err("other").required, [[USERS_READ]]);
+        assert!(read_user(&user("u", USERS_READ), "v").is_ok());
+        let client = Principal::Client { name: "c".into(), scopes: Scopes::default() };
+        assert_eq!(applications(&client), ApplicationScope::Nothing);
+        assert_eq!(applications(&user("u", "")), ApplicationScope::OwnOf("u"));
+    }
+
+    #[test]
+    fn a_details_denial_names_the_scopes_that_would_unlock_the_field_on_this_case() {
+        let case: Vec<String> = vec!["plus".into(), "selfie".into()];
+        let none = Scopes::default();
+        let denial = details_field(&none, &["plus", "basic"], &case).expect_err("denied");
+        assert_eq!(denial.required, [["verification.plus.details:read"]]);
+        let denial = details_field(&none, &["liveness"], &case).expect_err("denied");
+        assert_eq!(denial.required, [["verification.liveness.details:read"]]);
+        assert!(details_field(&Scopes::parse("verification.plus.details:read"), &["plus"], &case).is_ok());
+    }
+
+    #[test]
+    fn a_currency_scope_shows_only_its_currency() {
+        let filter = wallets(&user("u", "verification.wallet-eth:read"));
+        assert!(filter.allows(WalletCurrency::Eth) && !filter.allows(WalletCurrency::Btc));
+        assert!(wallets(&user("u", WALLET_READ)).allows(WalletCurrency::Btc));
+    }
+}

@@ -1,0 +1,298 @@
+//! Typed configuration from the environment. Everything is checked at start-up, never on the first request.
+//!
+//! With no provider configured the gateway runs in sandbox mode: it starts the embedded sandbox providers and accepts
+//! dev tokens. Configuring a real provider switches to production mode, which refuses dev tokens and refuses to start
+//! without a token issuer of its own.
+//!
+//! Configuration types live here or with the layer they configure (`providers` for the upstream policy and the
+//! cache); configuration never reads the GraphQL layer or the sandbox.
+
+mod env;
+mod providers;
+mod sandbox;
+mod upstream;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::bail;
+
+pub use env::Env;
+pub use providers::{
+    FractalSettings, IdentSettings, LevelSettings, SilaSettings, SumsubSettings, DEFAULT_IDENT_TYPES,
+    DEFAULT_SUMSUB_LEVELS,
+};
+pub use sandbox::{Faults, PerProvider, SandboxSettings};
+pub use upstream::Policies;
+
+use crate::auth::token::{DEFAULT_DEV_SECRET, DEV_ISSUER};
+use crate::providers::cache::CacheConfig;
+use crate::secret::Secret;
+
+/// How resolvers reach the providers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FanOut {
+    /// DataLoaders, providers in parallel: the gateway as it ships.
+    #[default]
+    Batched,
+    /// The naive baseline the benchmark compares against: every field calls every provider it needs directly, one
+    /// after the other.
+    Naive,
+}
+
+/// The DataLoaders' default batching window. async-graphql resolves the fields of a list concurrently, so every key
+/// of one list is queued within the same scheduler pass; 100 µs catches them without adding the loaders' default
+/// 1 ms to every request (measured in `kyc-bench`, see BENCHMARKS.md).
+pub const DEFAULT_LOADER_DELAY: Duration = Duration::from_micros(100);
+
+/// The issuer of callers' tokens in production mode (HS256 shared secret).
+#[derive(Debug, Clone)]
+pub struct JwtSettings {
+    pub secret: Secret,
+    pub issuer: String,
+    pub audience: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    /// Signs and verifies sandbox dev tokens.
+    pub dev_secret: Secret,
+    /// Real providers. With none configured the gateway runs the sandbox; with some, the others stay off.
+    pub fractal: Option<FractalSettings>,
+    pub sumsub: Option<SumsubSettings>,
+    pub sila: Option<SilaSettings>,
+    pub ident: Option<IdentSettings>,
+    pub levels: LevelSettings,
+    /// How a user id becomes a Sila user handle (`{user_id}` is replaced).
+    pub sila_user_handle_template: String,
+    pub jwt: Option<JwtSettings>,
+    /// Provider links to load at start (production mode).
+    pub directory_file: Option<PathBuf>,
+    pub sandbox: SandboxSettings,
+    /// How each provider is called (timeouts, concurrency, rate limit, retries, breaker).
+    pub policies: Policies,
+    pub cache: CacheConfig,
+    /// Batched (the gateway) or naive (the benchmark's baseline).
+    pub fan_out: FanOut,
+    /// The DataLoaders' batching window.
+    pub loader_delay: Duration,
+    /// The most ids `users(ids:)` takes.
+    pub max_user_ids: usize,
+}
+
+impl Default for Config {
+    /// Sandbox mode on `127.0.0.1:8080` with the documented defaults.
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            dev_secret: Secret::new(DEFAULT_DEV_SECRET),
+            fractal: None,
+            sumsub: None,
+            sila: None,
+            ident: None,
+            levels: LevelSettings::default(),
+            sila_user_handle_template: "{user_id}".into(),
+            jwt: None,
+            directory_file: None,
+            sandbox: SandboxSettings::default(),
+            policies: Policies::default(),
+            cache: CacheConfig::default(),
+            fan_out: FanOut::Batched,
+            loader_delay: DEFAULT_LOADER_DELAY,
+            max_user_ids: 500,
+        }
+    }
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> anyhow::Result<Self> {
+        Self::from_vars(|name| std::env::var(name).ok())
+    }
+
+    /// Reads configuration through `var` (the environment, or a map in tests).
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+        let env = Env::new(&var);
+        let d = Config::default();
+        let providers = providers::Providers::from_env(&env)?;
+        let jwt = match (env.get("KYC_GATEWAY_JWT_SECRET"), env.get("KYC_GATEWAY_JWT_ISSUER")) {
+            (None, None) => None,
+            (Some(secret), Some(issuer)) => {
+                Some(JwtSettings { secret: Secret::new(secret), issuer, audience: env.get("KYC_GATEWAY_JWT_AUDIENCE") })
+            }
+            _ => bail!("KYC_GATEWAY_JWT_SECRET and KYC_GATEWAY_JWT_ISSUER go together"),
+        };
+        let config = Config {
+            listen: env.parse("KYC_GATEWAY_LISTEN", d.listen)?,
+            dev_secret: env.get("KYC_GATEWAY_DEV_SECRET").map(Secret::new).unwrap_or(d.dev_secret),
+            fractal: providers.fractal,
+            sumsub: providers.sumsub,
+            sila: providers.sila,
+            ident: providers.ident,
+            levels: LevelSettings::from_env(&env)?,
+            sila_user_handle_template: providers::sila_user_handle_template(&env)?,
+            jwt,
+            directory_file: env.get("KYC_GATEWAY_DIRECTORY_FILE").map(PathBuf::from),
+            sandbox: sandbox_settings(&env, d.sandbox)?,
+            policies: Policies::from_env(&env)?,
+            cache: cache_config(&env, d.cache)?,
+            fan_out: env.choice(
+                "KYC_GATEWAY_FANOUT",
+                &[("batched", FanOut::Batched), ("naive", FanOut::Naive)],
+                d.fan_out,
+            )?,
+            loader_delay: Duration::from_micros(
+                env.parse("KYC_GATEWAY_LOADER_DELAY_US", d.loader_delay.as_micros() as u64)?,
+            ),
+            max_user_ids: env.parse("KYC_GATEWAY_MAX_USER_IDS", d.max_user_ids)?,
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Sandbox mode: no real provider configured.
+    pub fn is_sandbox(&self) -> bool {
+        self.fractal.is_none() && self.sumsub.is_none() && self.sila.is_none() && self.ident.is_none()
+    }
+
+    /// The start-up checks of production mode: a token issuer of its own, whose secret is not a dev secret.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if self.max_user_ids == 0 {
+            bail!("KYC_GATEWAY_MAX_USER_IDS must be at least 1");
+        }
+        if self.is_sandbox() {
+            if self.jwt.is_some() {
+                bail!(
+                    "KYC_GATEWAY_JWT_SECRET and KYC_GATEWAY_JWT_ISSUER configure production mode, but no real provider \
+                     is configured; configure one, or unset them to run the sandbox"
+                );
+            }
+            return Ok(());
+        }
+        let Some(jwt) = &self.jwt else {
+            bail!(
+                "refusing to start: a real provider is configured but no token issuer; dev tokens are accepted only \
+                 in sandbox mode. Set KYC_GATEWAY_JWT_SECRET and KYC_GATEWAY_JWT_ISSUER."
+            );
+        };
+        if jwt.secret.expose() == DEFAULT_DEV_SECRET || jwt.secret == self.dev_secret {
+            bail!(
+                "refusing to start: KYC_GATEWAY_JWT_SECRET is the dev secret (the documented default or \
+                 KYC_GATEWAY_DEV_SECRET), so anyone could mint tokens"
+            );
+        }
+        if jwt.issuer == DEV_ISSUER {
+            bail!("refusing to start: KYC_GATEWAY_JWT_ISSUER is the dev token issuer {DEV_ISSUER:?}");
+        }
+        Ok(())
+    }
+}
+
+fn sandbox_settings(env: &Env<'_>, d: SandboxSettings) -> anyhow::Result<SandboxSettings> {
+    let all = env.json("KYC_GATEWAY_SANDBOX_FAULTS", Faults::default())?;
+    let own = |provider: &str| env.json(&format!("KYC_GATEWAY_SANDBOX_{provider}_FAULTS"), all.clone());
+    Ok(SandboxSettings {
+        users: env.parse("KYC_GATEWAY_SANDBOX_USERS", d.users)?,
+        seed: env.parse("KYC_GATEWAY_SANDBOX_SEED", d.seed)?,
+        fractal_token_ttl: env.secs("KYC_GATEWAY_SANDBOX_TOKEN_TTL_SECS", d.fractal_token_ttl)?,
+        faults: PerProvider {
+            fractal: own("FRACTAL")?,
+            sumsub: own("SUMSUB")?,
+            sila: own("SILA")?,
+            ident: own("IDENT")?,
+        },
+        ..d
+    })
+}
+
+fn cache_config(env: &Env<'_>, d: CacheConfig) -> anyhow::Result<CacheConfig> {
+    Ok(CacheConfig {
+        enabled: env.switch("KYC_GATEWAY_CACHE", d.enabled)?,
+        status_ttl: env.secs("KYC_GATEWAY_CACHE_TTL_SECS", d.status_ttl)?,
+        negative_ttl: env.secs("KYC_GATEWAY_CACHE_NEGATIVE_TTL_SECS", d.negative_ttl)?,
+        bulk_ttl: env.secs("KYC_GATEWAY_CACHE_BULK_TTL_SECS", d.bulk_ttl)?,
+        max_bytes: env.parse("KYC_GATEWAY_CACHE_MAX_MB", d.max_bytes >> 20)? << 20,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn from(pairs: &[(&str, &str)]) -> anyhow::Result<Config> {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_vars(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn no_configuration_is_sandbox_mode_on_port_8080() {
+        let c = from(&[]).expect("defaults are valid");
+        assert!(c.is_sandbox());
+        assert_eq!(c.listen.port(), 8080);
+        assert_eq!(c.dev_secret.expose(), DEFAULT_DEV_SECRET);
+    }
+
+    #[test]
+    fn a_real_fractal_without_a_token_issuer_refuses_to_start() {
+        let fractal = [("KYC_GATEWAY_FRACTAL_CLIENT_ID", "id"), ("KYC_GATEWAY_FRACTAL_CLIENT_SECRET", "secret")];
+        let err = from(&fractal).expect_err("must refuse").to_string();
+        assert!(err.contains("refusing to start"), "{err}");
+        let mut with_default = fractal.to_vec();
+        with_default.extend([("KYC_GATEWAY_JWT_SECRET", DEFAULT_DEV_SECRET), ("KYC_GATEWAY_JWT_ISSUER", "https://id")]);
+        assert!(from(&with_default).expect_err("default secret").to_string().contains("dev secret"));
+        let mut good = fractal.to_vec();
+        good.extend([("KYC_GATEWAY_JWT_SECRET", "a-real-secret"), ("KYC_GATEWAY_JWT_ISSUER", "https://id")]);
+        assert!(!from(&good).expect("valid").is_sandbox());
+    }
+
+    #[test]
+    fn a_half_configured_fractal_names_the_missing_variable() {
+        let err = from(&[("KYC_GATEWAY_FRACTAL_CLIENT_ID", "id")]).expect_err("secret missing").to_string();
+        assert!(err.contains("KYC_GATEWAY_FRACTAL_CLIENT_SECRET"), "{err}");
+        let err = from(&[("KYC_GATEWAY_SUMSUB_APP_TOKEN", "prd:x")]).expect_err("secret key missing").to_string();
+        assert!(err.contains("KYC_GATEWAY_SUMSUB_SECRET_KEY"), "{err}");
+    }
+
+    #[test]
+    fn any_real_provider_leaves_sandbox_mode_and_level_maps_are_configurable() {
+        let c = from(&[
+            ("KYC_GATEWAY_IDENT_TOKEN", "t"),
+            ("KYC_GATEWAY_JWT_SECRET", "a-real-secret"),
+            ("KYC_GATEWAY_JWT_ISSUER", "https://id"),
+            ("KYC_GATEWAY_SUMSUB_LEVELS", "kyc-1=basic"),
+        ])
+        .expect("valid");
+        assert!(!c.is_sandbox() && c.fractal.is_none() && c.ident.is_some());
+        assert_eq!(c.levels.sumsub.items("kyc-1"), ["basic"]);
+        assert!(from(&[("KYC_GATEWAY_SILA_FLOWS", "nonsense")]).is_err());
+    }
+
+    #[test]
+    fn production_defaults_map_no_sila_flow() {
+        let c = from(&[]).expect("valid");
+        assert_eq!(c.levels.sila, crate::domain::levels::LevelMap::default(), "Sila flows are the company's own");
+    }
+
+    #[test]
+    fn production_settings_without_a_real_provider_do_not_fall_back_to_the_sandbox() {
+        let err =
+            from(&[("KYC_GATEWAY_FRACTAL_AUTH_URL", "https://auth.fractal.id")]).expect_err("no client").to_string();
+        assert!(err.contains("KYC_GATEWAY_FRACTAL_CLIENT_ID"), "{err}");
+        let jwt = [("KYC_GATEWAY_JWT_SECRET", "s"), ("KYC_GATEWAY_JWT_ISSUER", "https://id")];
+        assert!(from(&jwt).expect_err("no provider").to_string().contains("production mode"));
+    }
+
+    #[test]
+    fn a_malformed_value_names_the_variable() {
+        let err = from(&[("KYC_GATEWAY_LISTEN", "nope")]).expect_err("bad address").to_string();
+        assert!(err.contains("KYC_GATEWAY_LISTEN"), "{err}");
+        let err = from(&[("KYC_GATEWAY_FANOUT", "sideways")]).expect_err("bad choice").to_string();
+        assert!(err.contains("KYC_GATEWAY_FANOUT") && err.contains("batched"), "{err}");
+        let err = from(&[("KYC_GATEWAY_SANDBOX_SILA_FAULTS", "{\"latency\": 1}")]).expect_err("bad json").to_string();
+        assert!(err.contains("KYC_GATEWAY_SANDBOX_SILA_FAULTS"), "{err}");
+    }
+}

@@ -1,0 +1,217 @@
+//! The policy of every request, in one place:
+//!
+//! - **Static scope requirements**: before a field's resolver runs, its `@requiresScopes` declaration (read from the
+//!   schema by [`Declared`]) is checked against the caller's scopes; a denied field is `null` with an
+//!   `UNAUTHORIZED_FIELD_OR_TYPE` error, and its resolver never runs (so nothing is fetched for it).
+//! - **Nullable errors**: an error on a nullable field makes that field `null` and is reported with its path.
+//!   async-graphql 7 instead leaves the failed field out of its object, and turns an object whose every field failed
+//!   into `null`, so a denied `User.id` would wipe the whole user. Guarded fields are nullable precisely so a denial
+//!   never does that.
+//! - **Codes by phase**: async-graphql gives its own errors no code, so each is coded by the phase it comes from:
+//!   parsing (`GRAPHQL_PARSE_FAILED`), coercing the variables (`BAD_USER_INPUT`, see `variables.rs`), validation
+//!   (`GRAPHQL_VALIDATION_FAILED`), choosing the operation (`OPERATION_RESOLUTION_FAILURE`) and coercing arguments
+//!   while executing (`BAD_USER_INPUT`). Errors the gateway raises carry their code already.
+
+use std::sync::{Arc, Mutex};
+
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextPrepareRequest, NextRequest,
+    NextResolve, NextValidation, ResolveInfo,
+};
+use async_graphql::parser::types::{ExecutableDocument, VariableDefinition};
+use async_graphql::{
+    PathSegment, Positioned, QueryPathSegment, Request, Response, ServerError, ServerResult, ValidationResult, Value,
+    Variables,
+};
+
+use super::errors::{required_scopes, ErrorCode};
+use crate::auth::{Principal, Scopes};
+use crate::authz::Declared;
+
+/// Installs [`PolicyExtension`] on every request.
+pub struct RequestPolicy {
+    declared: Arc<Declared>,
+}
+
+impl RequestPolicy {
+    pub fn new(declared: Arc<Declared>) -> Self {
+        RequestPolicy { declared }
+    }
+}
+
+impl ExtensionFactory for RequestPolicy {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(PolicyExtension { declared: self.declared.clone(), state: Mutex::default() })
+    }
+}
+
+/// How far a request got: what an error without a code came from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+enum Phase {
+    #[default]
+    Started,
+    Validated,
+    Executing,
+}
+
+#[derive(Default)]
+struct State {
+    operation_name: Option<String>,
+    /// Errors of the variable coercion, answered in place of validation.
+    coercion: Vec<ServerError>,
+    phase: Phase,
+    /// Errors of fields resolved to `null`.
+    nulled: Vec<ServerError>,
+}
+
+/// One request's policy.
+pub struct PolicyExtension {
+    declared: Arc<Declared>,
+    state: Mutex<State>,
+}
+
+impl PolicyExtension {
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().expect("policy state poisoned")
+    }
+}
+
+fn has_code(error: &ServerError) -> bool {
+    error.extensions.as_ref().is_some_and(|e| e.get("code").is_some())
+}
+
+fn with_code(mut error: ServerError, code: ErrorCode) -> ServerError {
+    if !has_code(&error) {
+        error.extensions.get_or_insert_with(Default::default).set("code", Value::from(code.as_str()));
+    }
+    error
+}
+
+/// The response path of the field being resolved.
+fn path_of(info: &ResolveInfo<'_>) -> Vec<PathSegment> {
+    let mut path: Vec<PathSegment> = std::iter::once(info.path_node)
+        .chain(info.path_node.parents())
+        .map(|node| match node.segment {
+            QueryPathSegment::Name(name) => PathSegment::Field(name.to_owned()),
+            QueryPathSegment::Index(index) => PathSegment::Index(index),
+        })
+        .collect();
+    path.reverse();
+    path
+}
+
+/// The variable definitions of the operation the request names (or of its only one).
+fn operation_variables(doc: &ExecutableDocument, name: Option<&str>) -> Vec<Positioned<VariableDefinition>> {
+    let mut operations = doc.operations.iter();
+    let chosen = match name {
+        Some(name) => operations.find(|(n, _)| n.is_some_and(|n| n.as_str() == name)),
+        None => operations.next().filter(|_| doc.operations.iter().count() == 1),
+    };
+    chosen.map(|(_, op)| op.node.variable_definitions.clone()).unwrap_or_default()
+}
+
+#[async_trait::async_trait]
+impl Extension for PolicyExtension {
+    async fn prepare_request(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        request: Request,
+        next: NextPrepareRequest<'_>,
+    ) -> ServerResult<Request> {
+        self.state().operation_name = request.operation_name.clone();
+        next.run(ctx, request).await
+    }
+
+    async fn parse_query(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        query: &str,
+        variables: &Variables,
+        next: NextParseQuery<'_>,
+    ) -> ServerResult<ExecutableDocument> {
+        let doc = next.run(ctx, query, variables).await.map_err(|e| with_code(e, ErrorCode::GraphqlParseFailed))?;
+        let mut state = self.state();
+        let definitions = operation_variables(&doc, state.operation_name.as_deref());
+        state.coercion = super::variables::coerce(&ctx.schema_env.registry, &definitions, variables)
+            .into_iter()
+            .map(|e| with_code(e, ErrorCode::BadUserInput))
+            .collect();
+        Ok(doc)
+    }
+
+    async fn validation(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        next: NextValidation<'_>,
+    ) -> Result<ValidationResult, Vec<ServerError>> {
+        let coercion = std::mem::take(&mut self.state().coercion);
+        if !coercion.is_empty() {
+            return Err(coercion);
+        }
+        let validated = next.run(ctx).await.map_err(|errors| {
+            errors.into_iter().map(|e| with_code(e, ErrorCode::GraphqlValidationFailed)).collect::<Vec<_>>()
+        })?;
+        self.state().phase = Phase::Validated;
+        Ok(validated)
+    }
+
+    async fn execute(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        operation_name: Option<&str>,
+        next: NextExecute<'_>,
+    ) -> Response {
+        self.state().phase = Phase::Executing;
+        next.run(ctx, operation_name).await
+    }
+
+    async fn resolve(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        info: ResolveInfo<'_>,
+        next: NextResolve<'_>,
+    ) -> ServerResult<Option<Value>> {
+        let nullable = !info.return_type.ends_with('!');
+        if let Some(requirement) = self.declared.get(info.parent_type, info.name) {
+            let no_scopes = Scopes::default();
+            let scopes = ctx.data_opt::<Principal>().map_or(&no_scopes, Principal::scopes);
+            if let Err(denial) = requirement.check(scopes) {
+                let mut error = ServerError::new("Unauthorized field or type", Some(info.field.name.pos));
+                error.path = path_of(&info);
+                let extensions = error.extensions.get_or_insert_with(Default::default);
+                extensions.set("code", ErrorCode::UnauthorizedFieldOrType.as_str());
+                extensions.set("requiredScopes", required_scopes(&denial));
+                if !nullable {
+                    return Err(error);
+                }
+                self.state().nulled.push(error);
+                return Ok(Some(Value::Null));
+            }
+        }
+        match next.run(ctx, info).await {
+            Err(error) if nullable => {
+                self.state().nulled.push(error);
+                Ok(Some(Value::Null))
+            }
+            other => other,
+        }
+    }
+
+    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
+        let mut response = next.run(ctx).await;
+        let (nulled, phase) = {
+            let mut state = self.state();
+            (std::mem::take(&mut state.nulled), state.phase)
+        };
+        // An error async-graphql raised with no code, by where the request got to: after validation and before
+        // execution only the choice of the operation can fail; during execution, only the coercion of an argument.
+        let uncoded = match phase {
+            Phase::Validated => ErrorCode::OperationResolutionFailure,
+            Phase::Executing => ErrorCode::BadUserInput,
+            Phase::Started => ErrorCode::InternalServerError,
+        };
+        let errors = nulled.into_iter().chain(std::mem::take(&mut response.errors));
+        response.errors = errors.map(|e| with_code(e, uncoded)).collect();
+        response
+    }
+}
