@@ -1,5 +1,5 @@
 //! KYC applications (ident): their statuses and the transition table the gateway enforces before any update leaves
-//! it. ident itself accepts any status on update; seed 002 says a status "must be a valid state transition".
+//! it. ident itself accepts any status on update; its documentation says a status "must be a valid state transition".
 
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 use super::levels::LevelMap;
 use super::{states, KycState, Provider, VerificationCase};
 
-/// The status of a KYC application (seed 002).
+/// The status of a KYC application (ident's KYC application documentation).
 #[derive(async_graphql::Enum, Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum KycApplicationStatus {
     /// Being submitted to the third-party provider.
@@ -18,6 +18,7 @@ pub enum KycApplicationStatus {
     Review,
     /// Needs remediation: similar to another application, or other risk factors.
     Remediate,
+    /// Accepted by the provider, or by remediation.
     Accepted,
     /// Rejected by the provider's AI, or by remediation.
     Rejected,
@@ -26,6 +27,7 @@ pub enum KycApplicationStatus {
 }
 
 impl KycApplicationStatus {
+    /// Every status, in ident's order.
     pub const ALL: [KycApplicationStatus; 7] = [
         KycApplicationStatus::Pending,
         KycApplicationStatus::Submitted,
@@ -49,6 +51,7 @@ impl KycApplicationStatus {
         }
     }
 
+    /// The status of ident's word, if it is one.
     pub fn parse(word: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|s| s.as_str() == word)
     }
@@ -70,6 +73,7 @@ impl KycApplicationStatus {
         }
     }
 
+    /// Whether the transition table allows moving from this status to `next`.
     pub fn may_become(self, next: KycApplicationStatus) -> bool {
         self.allowed_next().contains(&next)
     }
@@ -78,11 +82,14 @@ impl KycApplicationStatus {
 /// `kyc` for a person, `kyb` for a business.
 #[derive(async_graphql::Enum, Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum KycApplicationType {
+    /// Know your customer: a person.
     Kyc,
+    /// Know your business: a company.
     Kyb,
 }
 
 impl KycApplicationType {
+    /// ident's word.
     pub fn as_str(self) -> &'static str {
         match self {
             KycApplicationType::Kyc => "kyc",
@@ -90,6 +97,7 @@ impl KycApplicationType {
         }
     }
 
+    /// The type of ident's word, if it is one.
     pub fn parse(word: &str) -> Option<Self> {
         match word {
             "kyc" => Some(KycApplicationType::Kyc),
@@ -102,7 +110,9 @@ impl KycApplicationType {
 /// A KYC application as the gateway models it.
 #[derive(Debug, Clone)]
 pub struct KycApplication {
+    /// ident's id of the application.
     pub id: String,
+    /// When the application was created.
     pub created_at: Option<OffsetDateTime>,
     /// The gateway user it is about (ident's `user_id`).
     pub user_id: Option<String>,
@@ -110,12 +120,17 @@ pub struct KycApplication {
     pub provider: String,
     /// The third party's reference.
     pub identifier: Option<String>,
+    /// Whether a person or a business applies.
     pub kind: KycApplicationType,
     /// ident's status word; unknown words keep `status` None.
     pub status_word: String,
+    /// The status, when it is one the gateway knows.
     pub status: Option<KycApplicationStatus>,
+    /// Where the application stands, in the gateway's words.
     pub state: KycState,
+    /// The applicant's name (personal data).
     pub name: Option<String>,
+    /// ident's explanation of the outcome (internal).
     pub description: Option<String>,
     /// Personal data sent to the provider.
     pub params: Option<Value>,
@@ -124,6 +139,7 @@ pub struct KycApplication {
 }
 
 impl KycApplication {
+    /// The gateway's state for one of ident's status words.
     pub fn state_of(status: &str) -> KycState {
         states::ident(status)
     }
@@ -147,23 +163,31 @@ impl KycApplication {
 #[derive(Debug, Clone, Default, async_graphql::InputObject)]
 #[graphql(name = "KycApplicationParamsInput")]
 pub struct ApplicationParams {
+    /// The applicant's first name.
     pub first_name: Option<String>,
+    /// The applicant's last name.
     pub last_name: Option<String>,
     /// Full name, for a KYB application the company's.
     pub name: Option<String>,
     /// `YYYY-MM-DD`, not in the future.
     pub date_of_birth: Option<String>,
+    /// The applicant's email address.
     pub email: Option<String>,
+    /// The number of the applicant's identity document.
     pub id_number: Option<String>,
     /// US social security number, `123-45-6789` or nine digits.
     pub ssn: Option<String>,
     /// Document and selfie images (URLs or base64, as the provider takes them).
     pub id_photo: Option<String>,
+    /// The back of the identity document.
     pub id_photo_back: Option<String>,
+    /// A selfie of the applicant.
     pub selfie: Option<String>,
+    /// A selfie video of the applicant.
     pub selfie_video: Option<String>,
     /// Where the provider reports back; must be `https://`.
     pub webhook_url: Option<String>,
+    /// The affiliate the application comes through, for the provider.
     pub affiliate_id: Option<String>,
     /// The provider's verification type, e.g. `id-verification`.
     pub verification_type: Option<String>,
@@ -178,9 +202,13 @@ pub struct NewKycApplication {
     pub provider_user: String,
     /// `vouched` or `identitymind`.
     pub provider: String,
+    /// Whether a person or a business applies.
     pub kind: KycApplicationType,
+    /// The applicant's name.
     pub name: Option<String>,
+    /// A note about the application.
     pub description: Option<String>,
+    /// What to send to the third-party provider.
     pub params: ApplicationParams,
 }
 

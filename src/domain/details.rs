@@ -1,4 +1,4 @@
-//! The `details` field table of Fractal's user-information document (seed 001), as data.
+//! The `details` field table of Fractal's user-information documentation ("User information retrieval"), as data.
 //!
 //! Every verification detail the gateway can return is one row here: its wire name, its GraphQL type, its format, the
 //! KYC levels or add-ons it belongs to (the "KYC level availability" column) and whether only persons or only
@@ -110,10 +110,15 @@ pub(crate) use with_details_fields;
 /// The shape of a details value on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
+    /// Free text.
     Text,
+    /// A date, `YYYY-MM-DD`.
     Date,
+    /// A URL of a file (which expires after a few hours).
     Url,
+    /// An ISO 3166-1 alpha-2 country code.
     Country,
+    /// `true` or `false`.
     Bool,
     /// One of a fixed set of words.
     Choice(&'static [&'static str]),
@@ -122,8 +127,11 @@ pub enum Format {
 /// Which kind of verified party a field exists for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Restriction {
+    /// Persons and institutions.
     Any,
+    /// Persons only.
     Person,
+    /// Institutions only.
     Institution,
 }
 
@@ -132,10 +140,13 @@ pub enum Restriction {
 pub struct DetailField {
     /// The provider's wire name (`full_name`); GraphQL exposes it in camelCase (`fullName`).
     pub name: &'static str,
+    /// What the value looks like.
     pub format: Format,
     /// The levels or add-ons this field belongs to.
     pub items: &'static [&'static str],
+    /// Who has the field: persons, institutions, or both.
     pub restriction: Restriction,
+    /// What the field holds, in Fractal's words.
     pub description: &'static str,
 }
 
@@ -160,7 +171,7 @@ impl DetailField {
 
 macro_rules! details_table {
     ($( $name:ident : $ty:ty = $fmt:ident $( ( $($choice:ident),+ ) )? [$($item:ident),+] $restr:ident $doc:literal; )*) => {
-        /// Every details field, in the order of seed 001's table.
+        /// Every details field, in the order of the documentation's table.
         pub static DETAIL_FIELDS: &[DetailField] = &[
             $( DetailField {
                 name: stringify!($name),
@@ -178,7 +189,7 @@ with_details_fields!(details_table);
 
 /// Whether a caller holding details scopes for `granted` items may see `field` on a case whose level holds `case_items`.
 ///
-/// The rule of DESIGN.md: at least one item must both own the field and be part of the case's level, and the caller
+/// The details rule (see `authz/rules.rs`): at least one item must both own the field and be part of the case's level, and the caller
 /// must hold that item's details scope.
 pub fn field_visible(field_items: &[&str], case_items: &[String], granted: impl Fn(&str) -> bool) -> bool {
     field_items.iter().any(|item| case_items.iter().any(|c| c == item) && granted(item))

@@ -1,9 +1,11 @@
-//! Sumsub's rejection labels (seed 003): every temporary (RETRY) and final label with its meaning.
+//! Sumsub's rejection labels (its "Receive and interpret results via API" documentation): every temporary (RETRY) and final label with its meaning.
 
 /// One rejection label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RejectLabel {
+    /// The label as Sumsub sends it.
     pub code: &'static str,
+    /// What it means, in Sumsub's words.
     pub description: &'static str,
     /// A final label blocks the applicant for good; a temporary one allows a resubmission.
     pub is_final: bool,
@@ -17,7 +19,7 @@ const fn final_(code: &'static str, description: &'static str) -> RejectLabel {
     RejectLabel { code, description, is_final: true }
 }
 
-/// Every label of seed 003, temporary first.
+/// Every label Sumsub documents, temporary first.
 pub static REJECT_LABELS: &[RejectLabel] = &[
     temporary(
         "APPLICANT_INTERRUPTED_INTERVIEW",

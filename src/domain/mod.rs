@@ -1,4 +1,5 @@
 //! The provider-neutral model: what every provider's answer is mapped into before the GraphQL layer sees it.
+#![deny(missing_docs)]
 
 pub mod application;
 pub mod details;
@@ -35,6 +36,7 @@ impl Provider {
         }
     }
 
+    /// The provider's name in messages.
     pub fn display_name(self) -> &'static str {
         match self {
             Provider::Fractal => "Fractal",
@@ -56,7 +58,9 @@ pub enum KycState {
     ActionRequired,
     /// A person at the provider is looking at it.
     InReview,
+    /// Every item of the level was verified.
     Approved,
+    /// The provider refused the verification for good.
     Rejected,
     /// An approval that lapsed (expired proof of identity or address).
     Expired,
@@ -86,8 +90,11 @@ impl KycState {
 /// The outcome of a Fractal-style analysis.
 #[derive(async_graphql::Enum, Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Credential {
+    /// The analysis is not finished.
     Pending,
+    /// The analysis approved the user.
     Approved,
+    /// The analysis refused the user.
     Rejected,
 }
 
@@ -109,6 +116,7 @@ pub struct Review {
     pub answer: Option<String>,
     /// `FINAL` or `RETRY`.
     pub reject_type: Option<String>,
+    /// Sumsub's rejection labels (`FORGERY`, `BAD_SELFIE`, ...).
     pub reject_labels: Vec<String>,
     /// May be shown to the applicant.
     pub moderation_comment: Option<String>,
@@ -119,6 +127,7 @@ pub struct Review {
 /// Where to fetch a case's internal reason tags when a caller asks for them (they cost a call of their own).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ReasonsRef {
+    /// The provider that holds the reason tags.
     pub provider: Provider,
     /// Who the case is about, in the provider's terms (Sila: the user handle).
     pub subject: String,
@@ -129,21 +138,33 @@ pub struct ReasonsRef {
 /// One verification of one level (or add-on combination) at one provider.
 #[derive(Debug, Clone)]
 pub struct VerificationCase {
+    /// The provider's id of the case (stable; a hash where the provider gives none).
     pub id: String,
+    /// The provider that verified.
     pub provider: Provider,
+    /// The provider's level string, e.g. `plus+selfie` or Sumsub's `basic-kyc-level`.
     pub level: String,
+    /// The Fractal-style items the level covers (`plus`, `selfie`): what the scopes are about.
     pub items: Vec<String>,
+    /// Where the verification stands, in the gateway's words.
     pub state: KycState,
+    /// The provider's own status word.
     pub provider_status: String,
+    /// The outcome of the provider's analysis, when it has one.
     pub credential: Option<Credential>,
+    /// Whether the user completed every step of the provider's journey.
     pub journey_completed: Option<bool>,
     /// The provider's details, keyed by the wire names of [`details::DETAIL_FIELDS`].
     pub details: Option<Arc<serde_json::Map<String, serde_json::Value>>>,
+    /// The provider's review (Sumsub), if any.
     pub review: Option<Review>,
     /// Whether the applicant may submit again (Sumsub RETRY, Sila documents_required, ident remediate).
     pub retryable: Option<bool>,
+    /// Where to fetch the case's internal reason tags (Sila), if it has any.
     pub reasons: Option<ReasonsRef>,
+    /// When the verification was requested.
     pub requested_at: Option<time::OffsetDateTime>,
+    /// When the provider last changed it.
     pub updated_at: Option<time::OffsetDateTime>,
 }
 
@@ -179,18 +200,28 @@ impl VerificationCase {
 /// A wallet currency, after the add-on used to request the wallet.
 #[derive(async_graphql::Enum, Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum WalletCurrency {
+    /// Cardano.
     Ada,
+    /// Algorand.
     Algo,
+    /// Bitcoin.
     Btc,
+    /// Ethereum.
     Eth,
+    /// Karura.
     Kar,
+    /// Solana.
     Sol,
+    /// Substrate chains.
     Substrate,
+    /// Sui.
     Sui,
+    /// XRP Ledger.
     Xrp,
 }
 
 impl WalletCurrency {
+    /// Every currency, in the order Fractal lists the wallet add-ons.
     pub const ALL: [WalletCurrency; 9] = [
         WalletCurrency::Ada,
         WalletCurrency::Algo,
@@ -218,6 +249,7 @@ impl WalletCurrency {
         }
     }
 
+    /// The currency of a wire word, in any case.
     pub fn parse(word: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|c| c.as_str().eq_ignore_ascii_case(word))
     }
@@ -226,6 +258,7 @@ impl WalletCurrency {
 /// An email address of the user.
 #[derive(Debug, Clone, async_graphql::SimpleObject)]
 pub struct Email {
+    /// The address.
     pub address: String,
     /// `registration` (verified, used to sign in), `journey` (unverified) or `obsolete`.
     pub source_type: Option<String>,
@@ -234,14 +267,18 @@ pub struct Email {
 /// A phone number of the user, in E.164 format.
 #[derive(Debug, Clone, async_graphql::SimpleObject)]
 pub struct Phone {
+    /// The number, with its country code.
     pub number: String,
 }
 
 /// A wallet the user provided during onboarding.
 #[derive(Debug, Clone, async_graphql::SimpleObject)]
 pub struct Wallet {
+    /// The provider's id of the wallet.
     pub id: Option<async_graphql::ID>,
+    /// The wallet's address on its chain.
     pub address: String,
+    /// The chain the wallet is on.
     pub currency: WalletCurrency,
     /// Whether ownership of the wallet was confirmed.
     pub verified: Option<bool>,
@@ -250,9 +287,13 @@ pub struct Wallet {
 /// What one provider knows about one user.
 #[derive(Debug, Clone, Default)]
 pub struct ProviderProfile {
+    /// The user's email addresses.
     pub emails: Vec<Email>,
+    /// The user's phone numbers.
     pub phones: Vec<Phone>,
+    /// The wallets the user provided.
     pub wallets: Vec<Wallet>,
+    /// The user's verification cases at this provider.
     pub cases: Vec<VerificationCase>,
 }
 

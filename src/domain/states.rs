@@ -1,4 +1,4 @@
-//! Every provider's status words -> [`KycState`]: DESIGN.md's state table, in one place and one test.
+//! Every provider's status words -> [`KycState`]: the README's state table, in one place and one test.
 
 use super::{Credential, KycState};
 
@@ -38,7 +38,7 @@ pub fn sumsub(review_status: &str, answer: Option<&str>, reject_type: Option<&st
     }
 }
 
-/// Sila's eleven verification statuses (seed 004).
+/// Sila's eleven verification statuses (its `/get_verifications` documentation).
 pub fn sila(status: &str) -> KycState {
     match status {
         "unverified" => KycState::NotStarted,
@@ -51,7 +51,7 @@ pub fn sila(status: &str) -> KycState {
     }
 }
 
-/// ident's application statuses (seed 002); `failed` means the submission to the third party failed.
+/// ident's application statuses (ident's KYC application documentation); `failed` means the submission to the third party failed.
 pub fn ident(status: &str) -> KycState {
     match status {
         "pending" | "submitted" => KycState::Pending,

@@ -16,25 +16,11 @@ use futures_util::future::join_all;
 use super::Services;
 use crate::domain::application::KycApplication;
 use crate::domain::{ProviderProfile, ReasonsRef, VerificationCase};
+use crate::providers::hub::per_key;
 use crate::providers::{BulkMemo, Outcome, Providers};
 
 /// The most keys in one batch: the `users(ids:)` bound.
 pub const MAX_BATCH: usize = 500;
-
-/// Runs `each` for every key concurrently.
-async fn each<T, F, Fut>(keys: &[String], each: F) -> HashMap<String, Outcome<T>>
-where
-    F: Fn(String) -> Fut,
-    Fut: std::future::Future<Output = Outcome<T>>,
-{
-    join_all(keys.iter().map(|k| {
-        let fut = each(k.clone());
-        async move { (k.clone(), fut.await) }
-    }))
-    .await
-    .into_iter()
-    .collect()
-}
 
 /// A loader per user for one of the facade's per-user answers.
 macro_rules! per_user_loader {
@@ -46,7 +32,7 @@ macro_rules! per_user_loader {
             type Error = Infallible;
 
             async fn load(&self, keys: &[String]) -> Result<HashMap<String, Self::Value>, Infallible> {
-                Ok(each(keys, |user| async move { self.0.$method(&user).await }).await)
+                Ok(per_key(keys, |user| async move { self.0.$method(&user).await }).await)
             }
         }
     };

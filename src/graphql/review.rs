@@ -1,4 +1,4 @@
-//! `ReviewResult`: a provider's review of a case (Sumsub), with its rejection labels explained from seed 003.
+//! `ReviewResult`: a provider's review of a case (Sumsub), with its rejection labels explained from Sumsub's documentation.
 
 use async_graphql::{Enum, Object, SimpleObject};
 
@@ -21,7 +21,7 @@ pub enum RejectType {
     Retry,
 }
 
-/// One rejection label. A label Sumsub documents after seed 003 passes through with null `description` and `final`.
+/// One rejection label. A label Sumsub documents later passes through with null `description` and `final`.
 #[derive(SimpleObject)]
 pub struct RejectLabel {
     pub code: String,

@@ -17,7 +17,7 @@ use super::ident::IdentClient;
 use super::sila::SilaClient;
 use super::sumsub::SumsubClient;
 use super::ProviderError;
-use crate::directory::{Directory, DirectoryError};
+use crate::directory::{Directory, DirectoryError, ProviderRefs};
 use crate::domain::application::KycApplication;
 use crate::domain::{ProviderProfile, ReasonsRef, VerificationCase};
 
@@ -123,6 +123,27 @@ impl Kind for IdentAll {
     }
 }
 
+/// A provider whose cases of a user are found by the user's id and the directory's references to them.
+pub trait CaseSource {
+    fn cases(
+        &self,
+        user_id: &str,
+        refs: &ProviderRefs,
+    ) -> impl Future<Output = Result<Vec<VerificationCase>, ProviderError>> + Send;
+}
+
+impl CaseSource for SumsubClient {
+    async fn cases(&self, user_id: &str, refs: &ProviderRefs) -> Result<Vec<VerificationCase>, ProviderError> {
+        SumsubClient::cases(self, user_id, refs).await
+    }
+}
+
+impl CaseSource for SilaClient {
+    async fn cases(&self, user_id: &str, refs: &ProviderRefs) -> Result<Vec<VerificationCase>, ProviderError> {
+        SilaClient::cases(self, user_id, refs).await
+    }
+}
+
 /// The providers the gateway is configured for (`None`: off, contributing nothing), the directory and the cache.
 #[derive(Clone)]
 pub struct Providers {
@@ -134,8 +155,8 @@ pub struct Providers {
     pub cache: ProviderCache,
 }
 
-/// Runs `each` for every key concurrently.
-async fn per_key<T, F, Fut>(keys: &[String], each: F) -> HashMap<String, Outcome<T>>
+/// Runs `each` for every key concurrently, each key with its own outcome.
+pub async fn per_key<T, F, Fut>(keys: &[String], each: F) -> HashMap<String, Outcome<T>>
 where
     F: Fn(String) -> Fut,
     Fut: Future<Output = Outcome<T>>,
@@ -185,20 +206,23 @@ impl Providers {
 
     /// Sumsub's cases of the user.
     pub async fn sumsub_cases(&self, user: &str) -> Outcome<Arc<Vec<VerificationCase>>> {
-        let Some(client) = &self.sumsub else { return Ok(Arc::default()) };
-        self.cache
-            .get_or_fetch::<SumsubCases, _, _>(user, "", || async {
-                let refs = self.directory.references(user).await?;
-                Ok(Arc::new(client.cases(user, &refs).await?))
-            })
-            .await
+        self.cases_at::<SumsubCases, _>(self.sumsub.as_deref(), user).await
     }
 
     /// Sila's cases of the user.
     pub async fn sila_cases(&self, user: &str) -> Outcome<Arc<Vec<VerificationCase>>> {
-        let Some(client) = &self.sila else { return Ok(Arc::default()) };
+        self.cases_at::<SilaCases, _>(self.sila.as_deref(), user).await
+    }
+
+    /// A user's cases at a provider that finds users by the directory's references (none when it is off).
+    async fn cases_at<K, C>(&self, client: Option<&C>, user: &str) -> Outcome<Arc<Vec<VerificationCase>>>
+    where
+        K: Kind<Value = Arc<Vec<VerificationCase>>>,
+        C: CaseSource,
+    {
+        let Some(client) = client else { return Ok(Arc::default()) };
         self.cache
-            .get_or_fetch::<SilaCases, _, _>(user, "", || async {
+            .get_or_fetch::<K, _, _>(user, "", || async {
                 let refs = self.directory.references(user).await?;
                 Ok(Arc::new(client.cases(user, &refs).await?))
             })

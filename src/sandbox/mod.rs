@@ -4,7 +4,7 @@
 //!
 //! The sandbox users are the Fractal population (their gateway id is their Fractal uid) plus the users of ident's seed
 //! records. The other providers draw from the same list, so one user has data at several providers at once: the
-//! seed person of Fractal's documentation has Fractal cases, seed 003's RED/FINAL Sumsub applicant, a passed Sila
+//! seed person of Fractal's documentation has Fractal cases, the RED/FINAL applicant of Sumsub's review documentation, a passed Sila
 //! verification and an ident application.
 
 // Sandbox handlers return a finished provider error response early (`Result<_, Response>`); a large error variant

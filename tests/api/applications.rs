@@ -151,7 +151,7 @@ async fn personal_and_internal_fields_of_an_application_need_their_scopes() {
         .query(&client_token(&format!("{READ} uid:read verification.basic.details:read review.internal:read")), &q)
         .await
         .ok();
-    assert!(full.data("kycApplication.name").is_null(), "seed 002 gives Janice Way's record no name");
+    assert!(full.data("kycApplication.name").is_null(), "ident's documented record of Janice Way has no name");
     assert_eq!(full.data("kycApplication.params.params.first_name"), "Janice");
     assert_eq!(full.data("kycApplication.providerRepresentation.errors.2.type"), "FaceMatchError");
     assert_eq!(full.data("kycApplication.user.id"), SEED_USERS[3]);

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use kyc_gateway::providers::cache::CacheConfig;
 
-use crate::helpers::{client_token, spawn_with, user_token, TestApp, ALL_ITEMS, SEED};
+use crate::helpers::{client_token, eventually, spawn_with, user_token, TestApp, ALL_ITEMS, SEED};
 
 /// Upstream reads per provider so far: (Fractal users/me, Sumsub applicant, Sila verifications, Fractal stats).
 fn reads(app: &TestApp) -> (u64, u64, u64, u64) {
@@ -54,15 +54,17 @@ async fn concurrent_identical_queries_share_one_upstream_call_per_key() {
 
 #[tokio::test]
 async fn cached_answers_expire_after_their_ttl_and_can_be_invalidated_per_user() {
-    let app = spawn_with(|c| c.cache = cache(2_000, 2_000)).await;
+    let app = spawn_with(|c| c.cache = cache(1_000, 1_000)).await;
     let token = client_token(&format!("client.users:read {ALL_ITEMS}"));
     let q = format!(r#"{{ user(id: "{SEED}") {{ verificationCases {{ id }} }} }}"#);
     app.query(&token, &q).await.ok();
     app.query(&token, &q).await.ok();
     assert_eq!(reads(&app).1, 1, "the second query is served from the cache");
-    tokio::time::sleep(Duration::from_millis(2_300)).await;
-    app.query(&token, &q).await.ok();
-    assert_eq!(reads(&app).1, 2, "expired");
+    eventually("the entry expired", || async {
+        app.query(&token, &q).await.ok();
+        reads(&app).1 == 2
+    })
+    .await;
     app.cache.invalidate_user(SEED).await;
     app.query(&token, &q).await.ok();
     assert_eq!(reads(&app).1, 3, "invalidated");
@@ -74,7 +76,7 @@ async fn cached_answers_expire_after_their_ttl_and_can_be_invalidated_per_user()
 
 #[tokio::test]
 async fn not_found_is_cached_only_briefly() {
-    let app = spawn_with(|c| c.cache = cache(30_000, 1_500)).await;
+    let app = spawn_with(|c| c.cache = cache(30_000, 500)).await;
     let lonely = app.sandbox().users()[1].clone();
     assert!(app.sandbox().sumsub.applicant_of(&lonely).is_none());
     let token = client_token(&format!("client.users:read {ALL_ITEMS}"));
@@ -83,9 +85,11 @@ async fn not_found_is_cached_only_briefly() {
     app.query(&token, &q).await.ok();
     let not_found = || app.sandbox().sumsub.counts().get("not_found");
     assert_eq!(not_found(), 1);
-    tokio::time::sleep(Duration::from_millis(1_800)).await;
-    app.query(&token, &q).await.ok();
-    assert_eq!(not_found(), 2);
+    eventually("the negative answer expired", || async {
+        app.query(&token, &q).await.ok();
+        not_found() == 2
+    })
+    .await;
 }
 
 #[tokio::test]

@@ -58,7 +58,7 @@ async fn sumsub_info_fills_the_same_details_fields_under_the_same_rule() {
     let denied = app.query(&user_token(SEED, &format!("{reads} verification.liveness.details:read")), q).await;
     assert!(denied.data("me.verificationCases.0.details.fullName").is_null());
     assert_denied(denied.error_at("me.verificationCases.0.details.fullName"), "verification.basic.details:read");
-    // The document type belongs to `plus` alone in seed 001's table: a `basic` case never shows it.
+    // The document type belongs to `plus` alone in the documentation's table: a `basic` case never shows it.
     let plus_only = "{ me { verificationCases(provider: SUMSUB) { details { identificationDocumentType } } } }";
     let answer = app
         .query(
@@ -95,11 +95,12 @@ async fn the_client_comment_needs_review_internal_read_and_the_moderation_commen
 #[tokio::test]
 async fn a_label_unknown_to_seed_003_passes_through_without_a_description() {
     let app = spawn().await;
+    let sumsub = &app.sandbox().sumsub;
     let owner = app
         .sandbox()
-        .sumsub
-        .applicants()
+        .users()
         .iter()
+        .filter_map(|u| sumsub.applicant_of(u))
         .find(|a| {
             a.review
                 .as_ref()

@@ -110,6 +110,19 @@ impl Gql {
     }
 }
 
+/// Polls `check` every 25 ms until it holds, for at most 10 s: tests wait for a condition, never for a fixed time.
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !check().await {
+        assert!(std::time::Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+}
+
 /// Asserts that `error` is a scope denial naming `scope` among its required scopes.
 pub fn assert_denied(error: Option<Value>, scope: &str) {
     let error = error.expect("a denial error at that path");

@@ -10,7 +10,7 @@ use kyc_gateway::providers::UpstreamPolicy;
 use kyc_gateway::sandbox::ident::population::JOHN_SMITH;
 use serde_json::{json, Value};
 
-use crate::helpers::{client_token, providers, spawn, spawn_with, ALL_ITEMS, SEED};
+use crate::helpers::{client_token, eventually, providers, spawn, spawn_with, ALL_ITEMS, SEED};
 
 fn cases_query(user: &str) -> String {
     format!(r#"{{ user(id: "{user}") {{ verificationCases {{ provider }} }} }}"#)
@@ -85,7 +85,7 @@ async fn the_breaker_opens_after_consecutive_failures_probes_and_closes() {
         c.cache.enabled = false;
         c.policies.sila.retries = 0;
         c.policies.sila.breaker_threshold = 3;
-        c.policies.sila.breaker_cooldown = Duration::from_millis(1_500);
+        c.policies.sila.breaker_cooldown = Duration::from_millis(300);
     })
     .await;
     let sila = &app.sandbox().sila;
@@ -105,16 +105,30 @@ async fn the_breaker_opens_after_consecutive_failures_probes_and_closes() {
     let open = app.query(&token, &cases_query(SEED)).await;
     assert_eq!(sila_code(&open), Some(json!("PROVIDER_CIRCUIT_OPEN")));
     assert_eq!(sila.faults().requests(), seen, "an open breaker sends nothing");
-    tokio::time::sleep(Duration::from_millis(1_700)).await;
-    let probe = app.query(&token, &cases_query(SEED)).await;
-    assert_eq!(sila_code(&probe), Some(json!("PROVIDER_UNAVAILABLE")), "the half-open probe went out and failed");
-    assert_eq!(sila.faults().requests(), seen + 1);
+    // Until the cooldown passes every answer is CIRCUIT_OPEN and nothing is sent; then one probe goes out.
+    eventually("the half-open probe went out", || async {
+        let answer = app.query(&token, &cases_query(SEED)).await;
+        match sila.faults().requests() - seen {
+            0 => {
+                assert_eq!(sila_code(&answer), Some(json!("PROVIDER_CIRCUIT_OPEN")));
+                false
+            }
+            _ => {
+                assert_eq!(sila_code(&answer), Some(json!("PROVIDER_UNAVAILABLE")), "the probe failed");
+                true
+            }
+        }
+    })
+    .await;
+    assert_eq!(sila.faults().requests(), seen + 1, "exactly one probe");
     assert_eq!(sila_code(&app.query(&token, &cases_query(SEED)).await), Some(json!("PROVIDER_CIRCUIT_OPEN")));
     sila.faults().set(Faults::default());
-    tokio::time::sleep(Duration::from_millis(1_700)).await;
+    eventually("a probe after the cooldown closed the breaker", || async {
+        app.query(&token, &cases_query(SEED)).await.errors().is_empty()
+    })
+    .await;
     let healed = app.query(&token, &cases_query(SEED)).await.ok();
     assert_eq!(providers(healed.data("user.verificationCases")), ["FRACTAL", "SUMSUB", "SILA"]);
-    app.query(&token, &cases_query(SEED)).await.ok();
 }
 
 #[tokio::test]

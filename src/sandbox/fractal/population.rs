@@ -1,4 +1,4 @@
-//! The sandbox's Fractal users: the person of seed 001 plus a generated population that covers every level and
+//! The sandbox's Fractal users: the person of Fractal's user-information documentation plus a generated population that covers every level and
 //! add-on, every case status and credential, wallets of every currency, persons and institutions, several countries
 //! and every field of the details table. Deterministic for a given seed and size.
 
@@ -13,7 +13,7 @@ use crate::domain::details::{Format, Restriction, DETAIL_FIELDS};
 use crate::domain::{level_items, WalletCurrency};
 use crate::sandbox::rng::Rng;
 
-/// The uid of the person of seed 001; also their gateway user id in the sandbox.
+/// The uid of the person of Fractal's user-information documentation; also their gateway user id in the sandbox.
 pub const SEED_PERSON_UID: &str = "b76ab44d-b71e-4d19-b6f9-f6e88cd73946";
 
 /// Levels, then add-ons, as Fractal names them.
@@ -193,7 +193,7 @@ fn case(id: String, level: &str, status: &str, credential: &str, details: Option
     }
 }
 
-/// The person of seed 001, both example responses merged.
+/// The person of Fractal's user-information documentation, both example responses merged.
 fn seed_person(rng: &mut Rng) -> SandboxUser {
     let plus = details(&[
         ("residential_address_country", "DE"),

@@ -1,4 +1,4 @@
-//! The sandbox ident's KYC applications: the records of seed 002 with their ids and contents, plus one generated
+//! The sandbox ident's KYC applications: the records of ident's documentation with their ids and contents, plus one generated
 //! application for every fifth gateway user, together covering every status.
 
 use serde_json::json;
@@ -25,7 +25,7 @@ pub const SEED_USERS: [&str; 4] = [
 pub const STATUSES: [&str; 7] = ["pending", "submitted", "review", "remediate", "accepted", "rejected", "failed"];
 
 fn record(value: serde_json::Value) -> KycApplicationWire {
-    serde_json::from_value(value).expect("seed 002 records fit the wire model")
+    serde_json::from_value(value).expect("the documentation's records fit the wire model")
 }
 
 /// Seed 002's records, verbatim.

@@ -1,5 +1,5 @@
 //! The sandbox Sila's entities: every other gateway user has a user handle with one or two Advanced KYC
-//! verifications, together covering all eleven statuses of seed 004 with Alloy reason tags.
+//! verifications, together covering all eleven statuses of Sila's `/get_verifications` documentation with Alloy reason tags.
 
 use super::wire::{Reasons, VerificationResponse, VerificationSummary};
 use crate::sandbox::rng::Rng;
@@ -23,7 +23,7 @@ pub const STATUSES: [&str; 11] = [
     "webhook_pending",
 ];
 
-/// Alloy reason tags a verification in `status` carries (seed 004; KYB tags for business members).
+/// Alloy reason tags a verification in `status` carries (Sila's documentation; KYB tags for business members).
 fn reasons(status: &str, i: usize) -> Vec<String> {
     let tags: &[&str] = match status {
         "passed" => &["KYC SSN Match", "KYC Name Match", "KYC DOB Match", "KYC Address Match"],

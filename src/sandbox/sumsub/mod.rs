@@ -85,10 +85,6 @@ impl SumsubSandbox {
         self.state.secret_key.clone()
     }
 
-    pub fn applicants(&self) -> &[Applicant] {
-        &self.state.applicants
-    }
-
     /// The applicant of a gateway user, if any.
     pub fn applicant_of(&self, user_id: &str) -> Option<&Applicant> {
         self.state.by_external.get(user_id).map(|&i| &self.state.applicants[i])

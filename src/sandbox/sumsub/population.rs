@@ -1,5 +1,5 @@
-//! The sandbox Sumsub's applicants: both example payloads of seed 003 plus generated applicants covering every
-//! review status, GREEN and RED answers, RETRY and FINAL rejections with seed 003's labels, and both comments.
+//! The sandbox Sumsub's applicants: both example payloads of Sumsub's review documentation plus generated applicants covering every
+//! review status, GREEN and RED answers, RETRY and FINAL rejections with its documented labels, and both comments.
 
 use super::wire::{Applicant, ApplicantReview, DocSet, IdDoc, Info, RequiredIdDocs, ReviewResult};
 use crate::domain::labels::REJECT_LABELS;
@@ -9,7 +9,7 @@ use crate::sandbox::rng::Rng;
 pub const RED_FINAL_APPLICANT: &str = "5cb744200a975a67ed1798a4";
 /// Seed 003's GREEN example.
 pub const GREEN_APPLICANT: &str = "5cb56e8e0a975a35f333cb83";
-/// A label Sumsub may add after seed 003 was written: it passes through without a description.
+/// A label Sumsub may add after its documentation was written: it passes through without a description.
 pub const UNKNOWN_LABEL: &str = "SANDBOX_LABEL_NOT_IN_SEED_003";
 
 /// The sandbox's levels; `KYC_GATEWAY_SUMSUB_LEVELS` maps them to items (see `config.rs`).
@@ -68,71 +68,66 @@ fn review(
     }
 }
 
-/// Seed 003's two examples, owned by the given gateway users.
+/// One of the documentation's two examples: a completed `basic-kyc-level` review created at `created_at`.
+fn documented(
+    (id, inspection_id): (&str, &str),
+    owner: &str,
+    created_at: &str,
+    info: Option<Info>,
+    result: ReviewResult,
+) -> Applicant {
+    Applicant {
+        id: id.into(),
+        created_at: created_at.into(),
+        client_id: Some("kyc-gateway-sandbox".into()),
+        inspection_id: Some(inspection_id.into()),
+        external_user_id: Some(owner.into()),
+        info,
+        email: None,
+        phone: None,
+        lang: Some("en".into()),
+        kind: Some("individual".into()),
+        required_id_docs: Some(doc_sets("basic-kyc-level")),
+        review: Some(review("basic-kyc-level", "completed", Some(result), (created_at, "2020-02-21 13:23:19"), 1)),
+    }
+}
+
+/// The documentation's two examples (Sumsub's "Receive and interpret results via API"), owned by the given gateway
+/// users.
 fn seed_applicants(red_owner: &str, green_owner: &str) -> [Applicant; 2] {
-    let red = Applicant {
-        id: RED_FINAL_APPLICANT.into(),
-        created_at: "2020-02-21 13:20:01".into(),
-        client_id: Some("kyc-gateway-sandbox".into()),
-        inspection_id: Some("5cb744200a975a67ed1798a5".into()),
-        external_user_id: Some(red_owner.into()),
-        info: Some(Info {
-            first_name: Some("David".into()),
-            last_name: Some("Muller".into()),
-            dob: Some("1967-08-16".into()),
-            place_of_birth: Some("Berlin".into()),
+    let david = Info {
+        first_name: Some("David".into()),
+        last_name: Some("Muller".into()),
+        dob: Some("1967-08-16".into()),
+        place_of_birth: Some("Berlin".into()),
+        country: Some("DEU".into()),
+        id_docs: vec![IdDoc {
+            id_doc_type: "PASSPORT".into(),
             country: Some("DEU".into()),
-            id_docs: vec![IdDoc {
-                id_doc_type: "PASSPORT".into(),
-                country: Some("DEU".into()),
-                number: Some("123456789".into()),
-                issued_date: Some("2015-03-02".into()),
-                valid_until: Some("2025-03-01".into()),
-            }],
-        }),
-        email: None,
-        phone: None,
-        lang: Some("en".into()),
-        kind: Some("individual".into()),
-        required_id_docs: Some(doc_sets("basic-kyc-level")),
-        review: Some(review(
-            "basic-kyc-level",
-            "completed",
-            Some(ReviewResult {
-                review_answer: Some("RED".into()),
-                reject_labels: vec!["UNSATISFACTORY_PHOTOS".into(), "GRAPHIC_EDITOR".into(), "FORGERY".into()],
-                review_reject_type: Some("FINAL".into()),
-                moderation_comment: Some(
-                    "We could not verify your profile. Please contact support: [email protected]".into(),
-                ),
-                client_comment: Some(" Suspected fraudulent account.".into()),
-                button_ids: Vec::new(),
-            }),
-            ("2020-02-21 13:20:01", "2020-02-21 13:23:19"),
-            1,
-        )),
+            number: Some("123456789".into()),
+            issued_date: Some("2015-03-02".into()),
+            valid_until: Some("2025-03-01".into()),
+        }],
     };
-    let green = Applicant {
-        id: GREEN_APPLICANT.into(),
-        created_at: "2020-02-21 13:21:10".into(),
-        client_id: Some("kyc-gateway-sandbox".into()),
-        inspection_id: Some("5cb56e8e0a975a35f333cb84".into()),
-        external_user_id: Some(green_owner.into()),
-        info: None,
-        email: None,
-        phone: None,
-        lang: Some("en".into()),
-        kind: Some("individual".into()),
-        required_id_docs: Some(doc_sets("basic-kyc-level")),
-        review: Some(review(
-            "basic-kyc-level",
-            "completed",
-            Some(ReviewResult { review_answer: Some("GREEN".into()), ..Default::default() }),
-            ("2020-02-21 13:21:10", "2020-02-21 13:23:19"),
-            1,
-        )),
+    let red = ReviewResult {
+        review_answer: Some("RED".into()),
+        reject_labels: vec!["UNSATISFACTORY_PHOTOS".into(), "GRAPHIC_EDITOR".into(), "FORGERY".into()],
+        review_reject_type: Some("FINAL".into()),
+        moderation_comment: Some("We could not verify your profile. Please contact support: support@sumsub.com".into()),
+        client_comment: Some(" Suspected fraudulent account.".into()),
+        button_ids: Vec::new(),
     };
-    [red, green]
+    let green = ReviewResult { review_answer: Some("GREEN".into()), ..Default::default() };
+    [
+        documented(
+            (RED_FINAL_APPLICANT, "5cb744200a975a67ed1798a5"),
+            red_owner,
+            "2020-02-21 13:20:01",
+            Some(david),
+            red,
+        ),
+        documented((GREEN_APPLICANT, "5cb56e8e0a975a35f333cb84"), green_owner, "2020-02-21 13:21:10", None, green),
+    ]
 }
 
 fn generated(i: usize, owner: &str, rng: &mut Rng) -> Applicant {
@@ -191,7 +186,7 @@ fn generated(i: usize, owner: &str, rng: &mut Rng) -> Applicant {
     }
 }
 
-/// Applicants for the gateway users `users` (index 0 is the seed person): seed 003's RED example belongs to user 0,
+/// Applicants for the gateway users `users` (index 0 is the seed person): the documentation's RED example belongs to user 0,
 /// its GREEN example to user 2, and two of every three others have a generated applicant.
 pub fn generate(users: &[String], seed: u64) -> Vec<Applicant> {
     let mut rng = Rng::new(seed ^ 0x5u64);
