@@ -1,12 +1,10 @@
 //! Authentication: 401 paths, and dev tokens only in sandbox mode.
 
-use jsonwebtoken::{encode, EncodingKey, Header};
-use kyc_gateway::auth::token::{mint_dev_token, Subject, DEFAULT_DEV_SECRET};
+use kyc_gateway::auth::token::{mint_dev_token, mint_hs256, Subject, DEFAULT_DEV_SECRET};
 use kyc_gateway::config::{FractalSettings, JwtSettings};
 use kyc_gateway::secret::Secret;
 use kyc_gateway::{App, Config};
 use reqwest::StatusCode;
-use serde_json::json;
 
 use crate::helpers::{spawn, spawn_with, user_token, TestApp, SEED};
 
@@ -70,9 +68,8 @@ async fn a_token_signed_with_another_secret_is_401() {
 #[tokio::test]
 async fn a_token_of_another_issuer_or_garbage_is_401() {
     let app = spawn().await;
-    let claims = json!({ "iss": "someone-else", "sub": SEED, "exp": 4_000_000_000u64, "scope": "uid:read" });
     let other =
-        encode(&Header::default(), &claims, &EncodingKey::from_secret(DEFAULT_DEV_SECRET.as_bytes())).expect("jwt");
+        mint_hs256(&Secret::new(DEFAULT_DEV_SECRET), "someone-else", &Subject::User(SEED.into()), "uid:read", 60);
     for token in [other.as_str(), "garbage", "a.b.c"] {
         let (status, headers, body) = post_raw(&app, Some(&format!("Bearer {token}")), QUERY).await;
         assert_unauthenticated(status, &headers, &body);
@@ -120,9 +117,8 @@ async fn a_gateway_with_a_real_provider_refuses_dev_tokens_and_accepts_its_issue
     let (status, headers, body) =
         post_raw(&app, Some(&format!("Bearer {}", user_token(SEED, "uid:read"))), QUERY).await;
     assert_unauthenticated(status, &headers, &body);
-    let claims =
-        json!({ "iss": "https://id.example.com/", "sub": "user-1", "exp": 4_000_000_000u64, "scope": "uid:read" });
-    let token = encode(&Header::default(), &claims, &EncodingKey::from_secret(secret.as_bytes())).expect("jwt");
+    let token =
+        mint_hs256(&Secret::new(secret), "https://id.example.com/", &Subject::User("user-1".into()), "uid:read", 60);
     let answer = app.query(&token, "{ me { id } }").await.ok();
     assert_eq!(answer.data("me.id"), "user-1");
 }

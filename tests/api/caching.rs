@@ -104,3 +104,28 @@ async fn a_hundred_users_cost_one_bulk_statistics_call_for_their_fractal_state()
     assert_eq!((me, stats), (0, 1), "Fractal: one bulk call, no per-user reads");
     assert_eq!((sumsub, sila), (100, 100), "exactly one Sumsub and one Sila call per user, found or not");
 }
+
+#[tokio::test]
+async fn invalidating_one_user_keeps_the_bulk_answers_and_reads_that_user_alone() {
+    let app = spawn_with(|c| c.cache = cache(30_000, 5_000)).await;
+    let users: Vec<String> = app.sandbox().users().iter().take(40).cloned().collect();
+    let ids: Vec<String> = users.iter().map(|u| format!("\"{u}\"")).collect();
+    let token = client_token(&format!("client.users:read kyc_application:read {ALL_ITEMS}"));
+    let q = format!(r#"{{ users(ids: [{}]) {{ kycState(level: "basic") }} }}"#, ids.join(", "));
+    let bulk = |app: &TestApp| {
+        let s = app.sandbox();
+        (s.fractal.counts().get("stats_users"), s.ident.counts().get("list"))
+    };
+    let first = app.query(&token, &q).await.ok();
+    let before = bulk(&app);
+    assert_eq!(before.0, 1, "one statistics call for forty users");
+    assert!(before.1 >= 1, "ident's list read in bulk for forty users");
+    let changed = &users[0];
+    app.cache.invalidate_user(changed).await;
+    let (me, apps) = (app.sandbox().fractal.counts().get("users_me"), app.sandbox().ident.counts().get("user_list"));
+    let second = app.query(&token, &q).await.ok();
+    assert_eq!(bulk(&app), before, "the bulk answers stayed cached");
+    assert_eq!(app.sandbox().fractal.counts().get("users_me"), me + 1, "the changed user's Fractal state read alone");
+    assert_eq!(app.sandbox().ident.counts().get("user_list"), apps + 1, "and its applications");
+    assert_eq!(first.body, second.body, "the same answers");
+}

@@ -1,5 +1,6 @@
 //! Every error has a stable code, and nothing internal leaks into messages.
 
+use kyc_gateway::auth::token::{mint_hs256, Subject};
 use kyc_gateway::config::{FractalSettings, JwtSettings};
 use kyc_gateway::secret::Secret;
 use serde_json::json;
@@ -116,11 +117,9 @@ async fn app_with_fractal_down() -> crate::helpers::TestApp {
 #[tokio::test]
 async fn an_unreachable_provider_nulls_its_fields_with_provider_unavailable_and_leaks_nothing() {
     let app = app_with_fractal_down().await;
-    let claims = json!({ "iss": "https://id.example.com/", "sub": "user-1", "exp": 4_000_000_000u64,
-        "scope": "uid:read contact:read verification.basic:read client.stats:read" });
-    let token =
-        jsonwebtoken::encode(&Default::default(), &claims, &jsonwebtoken::EncodingKey::from_secret(b"issuer-secret"))
-            .expect("jwt");
+    let scope = "uid:read contact:read verification.basic:read client.stats:read";
+    let issuer = Secret::new("issuer-secret");
+    let token = mint_hs256(&issuer, "https://id.example.com/", &Subject::User("user-1".into()), scope, 60);
     let answer = app
         .query(
             &token,
