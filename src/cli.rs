@@ -45,6 +45,23 @@ enum Command {
     },
     /// Print the schema SDL (the checked-in schema.graphql).
     Sdl,
+    /// Bring the database (KYC_GATEWAY_DATABASE_URL) up to this version's schema, and nothing else.
+    Migrate,
+    /// The directory of users and their provider links.
+    Directory {
+        #[command(subcommand)]
+        command: DirectoryCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum DirectoryCommand {
+    /// Import users and provider references from a JSON file; idempotent (a stored Fractal link is never overwritten).
+    Import {
+        /// `[{"user_id": "...", "fractal": {"uid": "...", "refresh_token": "..."}, "sumsub_applicant_id": "...",
+        /// "sila_user_handle": "...", "ident_user_id": "..."}]`
+        file: PathBuf,
+    },
 }
 
 /// Runs the command line; what `main` does.
@@ -69,20 +86,56 @@ pub fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Serve { listen, addr_file } => serve(listen, addr_file.as_deref()),
+        Command::Migrate => run_once(migrate()),
+        Command::Directory { command: DirectoryCommand::Import { file } } => run_once(import(file)),
     }
+}
+
+/// Runs a one-shot command with logs on stderr: its report on stdout, or its error on stderr and a failure.
+fn run_once(command: impl std::future::Future<Output = anyhow::Result<String>>) -> ExitCode {
+    init_logs();
+    let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime starts");
+    match runtime.block_on(command) {
+        Ok(report) => {
+            println!("{report}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            tracing::error!("{e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The configuration of a command that works on the database: one must be named (an in-memory one would vanish).
+fn database_config() -> anyhow::Result<Config> {
+    let config = Config::from_env()?;
+    if config.database.is_none() {
+        anyhow::bail!("set KYC_GATEWAY_DATABASE_URL to the database to work on");
+    }
+    Ok(config)
+}
+
+async fn migrate() -> anyhow::Result<String> {
+    let config = database_config()?;
+    let (store, _, _) = crate::open_store(&config).await?;
+    store.close().await;
+    Ok("the database is up to date".into())
+}
+
+async fn import(file: PathBuf) -> anyhow::Result<String> {
+    let config = database_config()?;
+    let entries = crate::directory::import::read(&file)?;
+    let (store, directory, _) = crate::open_store(&config).await?;
+    let imported = crate::directory::import::import(&directory, &entries, false).await?;
+    store.close().await;
+    Ok(format!("imported {} users; stored {} new Fractal links", imported.users, imported.links))
 }
 
 /// `kyc-gateway serve`: configuration from the environment, `listen` overriding its address; the bound address is
 /// written to `addr_file` when given. The benchmark runs the gateway through this too.
 pub fn serve(listen: Option<SocketAddr>, addr_file: Option<&Path>) -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    init_logs();
     let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime starts");
     match runtime.block_on(run(listen, addr_file)) {
         Ok(()) => ExitCode::SUCCESS,
@@ -91,6 +144,17 @@ pub fn serve(listen: Option<SocketAddr>, addr_file: Option<&Path>) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn init_logs() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
 }
 
 /// Writes `addr` to `path` whole: to a neighbour first, then renamed, so a reader never sees half of it.

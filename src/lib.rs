@@ -16,6 +16,7 @@ pub mod rate_limit;
 pub mod sandbox;
 pub mod secret;
 pub mod server;
+pub mod store;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -25,15 +26,21 @@ use anyhow::Context as _;
 pub use config::Config;
 
 use auth::token::{TokenVerifier, DEV_ISSUER};
-use config::LevelSettings;
-use directory::{Directory, FractalTokens, InMemoryDirectory, ProviderRefs};
+use config::{EncryptionSettings, LevelSettings};
+use directory::import::{Entry, FractalEntry};
+use directory::linking::StateSigner;
+use directory::{CachedDirectory, Directory, SqlDirectory};
 use providers::cache::ProviderCache;
 use providers::fractal::{FractalClient, FractalConfig};
 use providers::ident::{IdentClient, IdentConfig};
+use providers::linking::Linking;
 use providers::sila::{SilaClient, SilaConfig};
 use providers::sumsub::{SumsubClient, SumsubConfig};
 use providers::Providers;
 use sandbox::Sandbox;
+use store::changes::{Change, Changes};
+use store::crypto::{EncryptionKey, TokenCipher};
+use store::{Store, StoreSettings};
 
 /// A gateway bound to its address, not yet serving.
 pub struct App {
@@ -41,7 +48,14 @@ pub struct App {
     router: axum::Router,
     sandbox: Option<Sandbox>,
     providers: Providers,
+    store: Store,
+    directory: Arc<SqlDirectory>,
+    /// Background tasks (the change listener and its subscriber), stopped when serving ends.
+    tasks: Vec<tokio::task::AbortHandle>,
 }
+
+/// Where sandbox users come back after approving at the sandbox Fractal, unless configured: a frontend's callback.
+pub const SANDBOX_REDIRECT_URI: &str = "http://localhost:3000/fractal/callback";
 
 /// The provider clients' configurations: the sandbox's, or the configured real ones.
 #[derive(Default)]
@@ -52,18 +66,31 @@ struct Upstreams {
     ident: Option<IdentConfig>,
 }
 
-/// Points every provider at its sandbox and makes every sandbox user known, linked to Fractal where they are in
-/// the Fractal population (their gateway id is their Fractal uid). The sandbox's own levels are mapped under the
-/// configured ones.
-fn sandbox_upstreams(config: &Config, sandbox: &Sandbox, directory: &InMemoryDirectory) -> (Upstreams, LevelSettings) {
-    for user in sandbox.users() {
-        directory.register(user, ProviderRefs::default());
-    }
-    for user in &sandbox.fractal.population().users {
-        let refresh_token = sandbox.fractal.link_user(&user.uid);
-        let tokens = FractalTokens { access_token: None, access_renew_at: None, refresh_token };
-        directory.link_fractal(&user.uid, &user.uid, tokens);
-    }
+/// Makes every sandbox user known, linked to the (new) sandbox Fractal where they are in its population (their
+/// gateway id is their Fractal uid).
+async fn seed_sandbox_users(sandbox: &Sandbox, directory: &SqlDirectory) -> anyhow::Result<()> {
+    let entries: Vec<Entry> = sandbox
+        .users()
+        .iter()
+        .map(|user| Entry {
+            user_id: user.clone(),
+            fractal: sandbox
+                .fractal
+                .population()
+                .get(user)
+                .map(|u| FractalEntry { uid: u.uid.clone(), refresh_token: sandbox.fractal.link_user(&u.uid) }),
+            sumsub_applicant_id: None,
+            sila_user_handle: None,
+            ident_user_id: None,
+        })
+        .collect();
+    // The sandbox Fractal is new at every start: links a file database kept from a former one are replaced.
+    directory::import::import(directory, &entries, true).await?;
+    Ok(())
+}
+
+/// Points every provider at its sandbox. The sandbox's own levels are mapped under the configured ones.
+fn sandbox_upstreams(config: &Config, sandbox: &Sandbox) -> (Upstreams, LevelSettings) {
     let (sumsub_levels, sila_flows) = Sandbox::levels();
     let levels = LevelSettings {
         sumsub: config.levels.sumsub.clone().under(sumsub_levels),
@@ -73,6 +100,7 @@ fn sandbox_upstreams(config: &Config, sandbox: &Sandbox, directory: &InMemoryDir
     let p = &config.policies;
     let upstreams = Upstreams {
         fractal: Some(FractalConfig {
+            frontend_url: sandbox.fractal.base_url().to_owned(),
             auth_url: sandbox.fractal.base_url().to_owned(),
             resource_url: sandbox.fractal.base_url().to_owned(),
             client_id: sandbox.fractal.client_id().to_owned(),
@@ -109,6 +137,7 @@ fn real_upstreams(config: &Config) -> Upstreams {
     let p = &config.policies;
     Upstreams {
         fractal: config.fractal.as_ref().map(|f| FractalConfig {
+            frontend_url: f.frontend_url.clone(),
             auth_url: f.auth_url.clone(),
             resource_url: f.resource_url.clone(),
             client_id: f.client_id.clone(),
@@ -139,26 +168,72 @@ fn real_upstreams(config: &Config) -> Upstreams {
     }
 }
 
+/// The encryption keys: the configured ones, or in sandbox mode one derived from the dev secret (so a sandbox file
+/// database survives restarts).
+fn encryption(config: &Config) -> EncryptionSettings {
+    config.encryption.clone().unwrap_or_else(|| EncryptionSettings {
+        current: EncryptionKey::derived("kyc-gateway sandbox encryption key", &config.dev_secret),
+        older: Vec::new(),
+    })
+}
+
+/// Connects to the configured database (sandbox mode: a new in-memory one), brings its schema up to date, and opens
+/// the directory on it. What `App::build` and the `migrate` and `directory import` commands share.
+pub async fn open_store(config: &Config) -> anyhow::Result<(Store, Arc<SqlDirectory>, EncryptionSettings)> {
+    let store_settings = config.database.clone().unwrap_or_else(StoreSettings::memory);
+    let store = Store::connect(&store_settings).await.context("connecting to the database")?;
+    let applied = store.migrate().await?;
+    if !applied.is_empty() {
+        tracing::info!(migrations = ?applied, "migrated the database");
+    }
+    let keys = encryption(config);
+    let cipher = Arc::new(TokenCipher::new(&keys.current, &keys.older));
+    Ok((store.clone(), Arc::new(SqlDirectory::new(store, cipher)), keys))
+}
+
+/// Applies every change published on the channel to this replica's caches, until aborted.
+fn follow_changes(changes: &Changes, providers: Providers) -> tokio::task::AbortHandle {
+    let mut receiver = changes.subscribe();
+    tokio::spawn(async move {
+        loop {
+            match receiver.recv().await {
+                Ok(change) => providers.apply(&change).await,
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => providers.apply(&Change::Resync).await,
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+            }
+        }
+    })
+    .abort_handle()
+}
+
 impl App {
     /// Checks the configuration, starts the sandbox providers when no real one is configured, and binds the listener.
     pub async fn build(config: Config) -> anyhow::Result<App> {
         config.validate()?;
-        let (directory, sandbox, upstreams, levels, verifier) = if config.is_sandbox() {
+        let (store, sql, keys) = open_store(&config).await?;
+        let (sandbox, upstreams, levels, verifier) = if config.is_sandbox() {
             let sandbox = Sandbox::start(&config.sandbox).await.context("starting the sandbox providers")?;
-            let directory = InMemoryDirectory::new();
-            let (upstreams, levels) = sandbox_upstreams(&config, &sandbox, &directory);
+            seed_sandbox_users(&sandbox, &sql).await.context("registering the sandbox users")?;
+            let (upstreams, levels) = sandbox_upstreams(&config, &sandbox);
             let verifier = TokenVerifier::hs256(&config.dev_secret, DEV_ISSUER, None);
-            (directory, Some(sandbox), upstreams, levels, verifier)
+            (Some(sandbox), upstreams, levels, verifier)
         } else {
-            let directory = match &config.directory_file {
-                Some(path) => InMemoryDirectory::from_json_file(path)?,
-                None => InMemoryDirectory::new(),
-            };
             let jwt = config.jwt.as_ref().context("production mode needs a token issuer")?;
             let verifier = TokenVerifier::hs256(&jwt.secret, &jwt.issuer, jwt.audience.as_deref());
-            (directory, None, real_upstreams(&config), config.levels.clone(), verifier)
+            (None, real_upstreams(&config), config.levels.clone(), verifier)
         };
-        let directory: Arc<dyn Directory> = Arc::new(directory);
+        let directory: Arc<dyn Directory> = Arc::new(CachedDirectory::new(sql.clone()));
+        let (changes, listener) = Changes::start(&store).await.context("listening for changes")?;
+        let redirect_uris = match (&sandbox, config.linking.redirect_uris.is_empty()) {
+            (Some(_), true) => vec![SANDBOX_REDIRECT_URI.to_owned()],
+            _ => config.linking.redirect_uris.clone(),
+        };
+        let linking = Linking {
+            signer: StateSigner::new(&keys.current),
+            redirect_uris,
+            scopes: config.linking.scopes.clone().unwrap_or_else(authz::all_user_scopes),
+            state_ttl: config.linking.state_ttl,
+        };
         let providers = Providers {
             fractal: upstreams.fractal.map(|c| Arc::new(FractalClient::new(c, directory.clone()))),
             sumsub: upstreams.sumsub.map(|c| Arc::new(SumsubClient::new(c))),
@@ -166,7 +241,11 @@ impl App {
             ident: upstreams.ident.map(|c| Arc::new(IdentClient::new(c))),
             directory,
             cache: ProviderCache::new(&config.cache),
+            changes: changes.clone(),
+            linking: Some(Arc::new(linking)),
         };
+        let mut tasks: Vec<tokio::task::AbortHandle> = listener.into_iter().collect();
+        tasks.push(follow_changes(&changes, providers.clone()));
         let services = graphql::Services {
             providers: providers.clone(),
             levels: Arc::new(levels),
@@ -179,7 +258,7 @@ impl App {
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
-        Ok(App { listener, router, sandbox, providers })
+        Ok(App { listener, router, sandbox, providers, store, directory: sql, tasks })
     }
 
     /// The address the gateway listens on (with port 0 configured, the one the system chose).
@@ -197,8 +276,24 @@ impl App {
         &self.providers
     }
 
-    /// Serves until `shutdown` completes, then finishes the requests in flight.
+    /// The database.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The directory on the database itself (imports; tests).
+    pub fn sql_directory(&self) -> Arc<SqlDirectory> {
+        self.directory.clone()
+    }
+
+    /// Serves until `shutdown` completes, then finishes the requests in flight, stops the background tasks and
+    /// closes the database.
     pub async fn serve(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await
+        let served = axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await;
+        for task in &self.tasks {
+            task.abort();
+        }
+        self.store.close().await;
+        served
     }
 }

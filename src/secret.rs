@@ -37,3 +37,12 @@ pub fn random_token() -> String {
     ring::rand::SystemRandom::new().fill(&mut bytes).expect("the OS random generator works");
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// 32 random bytes in base64: an encryption key (`KYC_GATEWAY_ENCRYPTION_KEY`) for a throwaway database.
+pub fn random_key_base64() -> String {
+    use base64::Engine;
+    use ring::rand::SecureRandom;
+    let mut bytes = [0u8; 32];
+    ring::rand::SystemRandom::new().fill(&mut bytes).expect("the OS random generator works");
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}

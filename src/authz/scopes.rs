@@ -28,6 +28,19 @@ pub fn details_scope(item: &str) -> String {
     format!("verification.{item}.details:read")
 }
 
+/// Every scope a user can grant Fractal about themselves: the id, contacts, and the case and details scope of every
+/// level and add-on. What the gateway asks for when a user links Fractal (unless configured otherwise), and what a
+/// sandbox user grants.
+pub fn all_user_scopes() -> String {
+    use crate::domain::levels::{FRACTAL_ADD_ONS, FRACTAL_LEVELS};
+    let mut scopes = vec![UID_READ.to_owned(), CONTACT_READ.to_owned()];
+    for item in FRACTAL_LEVELS.iter().chain(FRACTAL_ADD_ONS.iter()) {
+        scopes.push(verification_scope(item));
+        scopes.push(details_scope(item));
+    }
+    scopes.join(" ")
+}
+
 /// `verification.wallet-<currency>:read`: the wallets of one currency.
 pub fn wallet_currency_scope(currency: &str) -> String {
     format!("verification.wallet-{currency}:read")

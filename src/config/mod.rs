@@ -10,10 +10,10 @@
 mod env;
 mod providers;
 mod sandbox;
+mod state;
 mod upstream;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::bail;
@@ -24,11 +24,13 @@ pub use providers::{
     DEFAULT_SUMSUB_LEVELS,
 };
 pub use sandbox::{Faults, PerProvider, SandboxSettings};
+pub use state::{EncryptionSettings, LinkSettings};
 pub use upstream::Policies;
 
 use crate::auth::token::{DEFAULT_DEV_SECRET, DEV_ISSUER};
 use crate::providers::cache::CacheConfig;
 use crate::secret::Secret;
+use crate::store::StoreSettings;
 
 /// How resolvers reach the providers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -68,8 +70,12 @@ pub struct Config {
     /// How a user id becomes a Sila user handle (`{user_id}` is replaced).
     pub sila_user_handle_template: String,
     pub jwt: Option<JwtSettings>,
-    /// Provider links to load at start (production mode).
-    pub directory_file: Option<PathBuf>,
+    /// The database (required in production mode; sandbox mode defaults to an in-memory SQLite database).
+    pub database: Option<StoreSettings>,
+    /// The keys of secrets at rest (required in production mode; sandbox mode derives one from the dev secret).
+    pub encryption: Option<EncryptionSettings>,
+    /// How users link Fractal.
+    pub linking: LinkSettings,
     pub sandbox: SandboxSettings,
     /// How each provider is called (timeouts, concurrency, rate limit, retries, breaker).
     pub policies: Policies,
@@ -95,7 +101,9 @@ impl Default for Config {
             levels: LevelSettings::default(),
             sila_user_handle_template: "{user_id}".into(),
             jwt: None,
-            directory_file: None,
+            database: None,
+            encryption: None,
+            linking: LinkSettings::default(),
             sandbox: SandboxSettings::default(),
             policies: Policies::default(),
             cache: CacheConfig::default(),
@@ -134,7 +142,9 @@ impl Config {
             levels: LevelSettings::from_env(&env)?,
             sila_user_handle_template: providers::sila_user_handle_template(&env)?,
             jwt,
-            directory_file: env.get("KYC_GATEWAY_DIRECTORY_FILE").map(PathBuf::from),
+            database: state::database(&env)?,
+            encryption: state::encryption(&env)?,
+            linking: state::linking(&env)?,
             sandbox: sandbox_settings(&env, d.sandbox)?,
             policies: Policies::from_env(&env)?,
             cache: cache_config(&env, d.cache)?,
@@ -186,6 +196,18 @@ impl Config {
         if jwt.issuer == DEV_ISSUER {
             bail!("refusing to start: KYC_GATEWAY_JWT_ISSUER is the dev token issuer {DEV_ISSUER:?}");
         }
+        if self.database.is_none() {
+            bail!(
+                "refusing to start: production mode keeps users' Fractal links in a database; set \
+                 KYC_GATEWAY_DATABASE_URL (postgres://... for several replicas, sqlite://PATH for one)"
+            );
+        }
+        if self.encryption.is_none() {
+            bail!(
+                "refusing to start: production mode seals tokens at rest; set KYC_GATEWAY_ENCRYPTION_KEY (32 random \
+                 bytes in base64, e.g. `openssl rand -base64 32`)"
+            );
+        }
         Ok(())
     }
 }
@@ -223,6 +245,12 @@ mod tests {
 
     use super::*;
 
+    /// A database and a key, which production mode needs.
+    const STATE: [(&str, &str); 2] = [
+        ("KYC_GATEWAY_DATABASE_URL", "postgres://u:p@db/kyc"),
+        ("KYC_GATEWAY_ENCRYPTION_KEY", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="),
+    ];
+
     fn from(pairs: &[(&str, &str)]) -> anyhow::Result<Config> {
         let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Config::from_vars(|k| map.get(k).cloned())
@@ -246,6 +274,7 @@ mod tests {
         assert!(from(&with_default).expect_err("default secret").to_string().contains("dev secret"));
         let mut good = fractal.to_vec();
         good.extend([("KYC_GATEWAY_JWT_SECRET", "a-real-secret"), ("KYC_GATEWAY_JWT_ISSUER", "https://id")]);
+        good.extend(STATE);
         assert!(!from(&good).expect("valid").is_sandbox());
     }
 
@@ -259,13 +288,14 @@ mod tests {
 
     #[test]
     fn any_real_provider_leaves_sandbox_mode_and_level_maps_are_configurable() {
-        let c = from(&[
+        let mut vars = vec![
             ("KYC_GATEWAY_IDENT_TOKEN", "t"),
             ("KYC_GATEWAY_JWT_SECRET", "a-real-secret"),
             ("KYC_GATEWAY_JWT_ISSUER", "https://id"),
             ("KYC_GATEWAY_SUMSUB_LEVELS", "kyc-1=basic"),
-        ])
-        .expect("valid");
+        ];
+        vars.extend(STATE);
+        let c = from(&vars).expect("valid");
         assert!(!c.is_sandbox() && c.fractal.is_none() && c.ident.is_some());
         assert_eq!(c.levels.sumsub.items("kyc-1"), ["basic"]);
         assert!(from(&[("KYC_GATEWAY_SILA_FLOWS", "nonsense")]).is_err());
@@ -284,6 +314,24 @@ mod tests {
         assert!(err.contains("KYC_GATEWAY_FRACTAL_CLIENT_ID"), "{err}");
         let jwt = [("KYC_GATEWAY_JWT_SECRET", "s"), ("KYC_GATEWAY_JWT_ISSUER", "https://id")];
         assert!(from(&jwt).expect_err("no provider").to_string().contains("production mode"));
+    }
+
+    #[test]
+    fn production_mode_refuses_to_start_without_a_database_or_a_key() {
+        let base = [
+            ("KYC_GATEWAY_IDENT_TOKEN", "t"),
+            ("KYC_GATEWAY_JWT_SECRET", "a-real-secret"),
+            ("KYC_GATEWAY_JWT_ISSUER", "https://id"),
+        ];
+        let err = from(&base).expect_err("no database").to_string();
+        assert!(err.contains("KYC_GATEWAY_DATABASE_URL"), "{err}");
+        let mut with_db = base.to_vec();
+        with_db.push(STATE[0]);
+        let err = from(&with_db).expect_err("no key").to_string();
+        assert!(err.contains("KYC_GATEWAY_ENCRYPTION_KEY"), "{err}");
+        with_db.push(("KYC_GATEWAY_ENCRYPTION_KEY", "c2hvcnQ="));
+        let err = from(&with_db).expect_err("short key").to_string();
+        assert!(err.contains("holds 5 bytes") && !err.contains("c2hvcnQ"), "the key is not echoed: {err}");
     }
 
     #[test]

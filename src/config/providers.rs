@@ -9,6 +9,8 @@ use crate::secret::Secret;
 /// A real Fractal.
 #[derive(Debug, Clone)]
 pub struct FractalSettings {
+    /// Where users authorize (`/authorize`): `https://fractal.id`, staging `https://next.fractal.id`.
+    pub frontend_url: String,
     pub auth_url: String,
     pub resource_url: String,
     pub client_id: String,
@@ -98,8 +100,10 @@ impl Providers {
         let section = |prefix: &str, names: &[&str]| names.iter().any(|n| env.get(&format!("{prefix}{n}")).is_some());
         let required = |name: &str| env.get(name).with_context(|| format!("{name} is required for that provider"));
         let or = |name: &str, default: &str| env.get(name).unwrap_or_else(|| default.to_owned());
-        let fractal = if section("KYC_GATEWAY_FRACTAL_", &["CLIENT_ID", "CLIENT_SECRET", "AUTH_URL", "RESOURCE_URL"]) {
+        let fractal_names = ["CLIENT_ID", "CLIENT_SECRET", "AUTH_URL", "RESOURCE_URL", "FRONTEND_URL"];
+        let fractal = if section("KYC_GATEWAY_FRACTAL_", &fractal_names) {
             Some(FractalSettings {
+                frontend_url: or("KYC_GATEWAY_FRACTAL_FRONTEND_URL", "https://fractal.id"),
                 auth_url: or("KYC_GATEWAY_FRACTAL_AUTH_URL", "https://auth.fractal.id"),
                 resource_url: or("KYC_GATEWAY_FRACTAL_RESOURCE_URL", "https://resource.fractal.id"),
                 client_id: required("KYC_GATEWAY_FRACTAL_CLIENT_ID")?,

@@ -6,6 +6,28 @@ use std::collections::HashMap;
 
 use super::level_items;
 
+/// Fractal's KYC levels (its developer documentation, "Scopes").
+pub const FRACTAL_LEVELS: [&str; 3] = ["uniqueness", "basic", "plus"];
+/// Fractal's add-ons, which a case may carry beside its level.
+pub const FRACTAL_ADD_ONS: [&str; 16] = [
+    "liveness",
+    "selfie",
+    "sow",
+    "ssn",
+    "telegram",
+    "twitter",
+    "uniq",
+    "idos",
+    "wallet",
+    "wallet-ada",
+    "wallet-algo",
+    "wallet-btc",
+    "wallet-eth",
+    "wallet-kar",
+    "wallet-sol",
+    "wallet-substrate",
+];
+
 /// One provider's level names and the items each covers.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LevelMap(HashMap<String, Vec<String>>);

@@ -67,6 +67,20 @@ error_codes! {
     ProviderCircuitOpen => "PROVIDER_CIRCUIT_OPEN",
     /// A provider refused a request the gateway had checked (its own validation differs); details are logged.
     ProviderRejected => "PROVIDER_REJECTED",
+    /// Linking Fractal: the redirect URI is not on the gateway's allow-list.
+    RedirectUriNotAllowed => "REDIRECT_URI_NOT_ALLOWED",
+    /// Linking Fractal: the `state` was not issued by this gateway (forged, altered, or from another deployment).
+    LinkStateInvalid => "LINK_STATE_INVALID",
+    /// Linking Fractal: the `state` was issued to another user.
+    LinkStateForeign => "LINK_STATE_FOREIGN",
+    /// Linking Fractal: the `state` expired (it lives 10 minutes); start again.
+    LinkStateExpired => "LINK_STATE_EXPIRED",
+    /// Linking Fractal: the `state` was used before.
+    LinkStateReplayed => "LINK_STATE_REPLAYED",
+    /// Linking Fractal: the user refused at Fractal (`error=access_denied`).
+    FractalAccessDenied => "FRACTAL_ACCESS_DENIED",
+    /// Linking Fractal: that Fractal account is linked to another user.
+    FractalAccountTaken => "FRACTAL_ACCOUNT_TAKEN",
     /// A bug; details are logged, never answered.
     InternalServerError => "INTERNAL_SERVER_ERROR",
 }

@@ -7,6 +7,7 @@ mod case;
 mod connection;
 mod details;
 pub mod errors;
+mod linking;
 mod loaders;
 mod mutation;
 mod policy;
@@ -56,7 +57,7 @@ fn builder() -> async_graphql::SchemaBuilder<query::Query, mutation::Mutation, E
     // The deepest real query (users -> kycApplications -> user -> verificationCases -> review -> rejectLabels) is
     // under 10 levels; 15 leaves room for fragments and introspection while refusing pathological nesting before any
     // resolver runs.
-    Schema::build(query::Query, mutation::Mutation, EmptySubscription).limit_depth(15)
+    Schema::build(query::Query, mutation::Mutation::default(), EmptySubscription).limit_depth(15)
 }
 
 /// The schema with its services and its request policy (static scope requirements read from its own SDL).

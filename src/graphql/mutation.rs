@@ -1,4 +1,5 @@
-//! The mutation root: creating KYC applications and settling their status, validated before anything is sent.
+//! The mutation root: creating KYC applications and settling their status, validated before anything is sent; and
+//! linking Fractal (`linking.rs`).
 
 use async_graphql::{Context, Error, ErrorExtensions, InputObject, Object, Result, Value, ID};
 use time::macros::format_description;
@@ -11,7 +12,12 @@ use crate::authz::rules;
 use crate::domain::application::{ApplicationParams, KycApplicationStatus, KycApplicationType, NewKycApplication};
 use crate::domain::Provider;
 
-pub struct Mutation;
+/// Every mutation: one root made of the application mutations and the linking ones.
+#[derive(async_graphql::MergedObject, Default)]
+pub struct Mutation(ApplicationMutation, super::linking::LinkingMutation);
+
+#[derive(Default)]
+pub struct ApplicationMutation;
 
 #[derive(InputObject)]
 pub struct CreateKycApplicationInput {
@@ -135,7 +141,7 @@ fn invalid_transition(from: KycApplicationStatus, to: KycApplicationStatus) -> E
 }
 
 #[Object]
-impl Mutation {
+impl ApplicationMutation {
     /// Creates a KYC application at ident for a user: the caller's own with a user token, any with
     /// `client.users:read`. Needs `kyc_application:write`. Invalid input is refused field by field before anything
     /// is sent (`extensions.fields`).
@@ -173,8 +179,8 @@ impl Mutation {
             params: input.params.unwrap_or_default(),
         };
         let created = client.create(&new).await.map_err(fail)?;
-        // What the cache holds about the user's applications is stale now.
-        providers.invalidate_user(&user).await;
+        // What every replica holds about the user's applications is stale now.
+        providers.changed(&user).await;
         Ok(KycApplicationObject(created))
     }
 
@@ -202,11 +208,11 @@ impl Mutation {
             return Err(invalid_transition(from, status));
         }
         let updated = client.update_status(&id, status).await.map_err(fail)?.ok_or_else(not_found)?;
-        // What the cache holds about the applicant is stale now.
+        // What every replica holds about the applicant is stale now.
         if let Some(ident_user) = &updated.user_id {
             let owner =
                 providers.directory.user_for_ident(ident_user).await.map_err(|e| errors::internal("directory", &e))?;
-            providers.invalidate_user(owner.as_deref().unwrap_or(ident_user)).await;
+            providers.changed(owner.as_deref().unwrap_or(ident_user)).await;
         }
         Ok(KycApplicationObject(updated))
     }

@@ -113,14 +113,21 @@ impl User {
         }
         let p = principal(ctx);
         rules::kyc_state(p.scopes(), &items).map_err(unauthorized)?;
-        let (lists, failures) = user_data::state_cases(ctx, &self.id).await;
+        // Every provider at once, applications included: the loaders then see every user of a list in one pass.
+        let with_applications = rules::applications_count_in_state(p);
+        let ((lists, failures), apps) = futures_util::future::join(user_data::state_cases(ctx, &self.id), async {
+            match with_applications {
+                true => Some(user_data::applications(ctx, &self.id).await),
+                false => None,
+            }
+        })
+        .await;
         Self::report(ctx, failures);
         let mut applications = Vec::new();
-        if rules::applications_count_in_state(p) {
-            match user_data::applications(ctx, &self.id).await {
-                Ok(apps) => applications.extend(apps.iter().map(|a| a.as_case(&services(ctx).levels.ident))),
-                Err(e) => Self::report(ctx, vec![(Provider::Ident, e)]),
-            }
+        match apps {
+            Some(Ok(apps)) => applications.extend(apps.iter().map(|a| a.as_case(&services(ctx).levels.ident))),
+            Some(Err(e)) => Self::report(ctx, vec![(Provider::Ident, e)]),
+            None => {}
         }
         // Applications are seen like cases: every item their type maps to must be readable.
         let cases = lists.iter().flat_map(|l| l.iter()).chain(applications.iter()).filter(|c| Self::visible(ctx, c));

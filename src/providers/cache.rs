@@ -171,6 +171,13 @@ impl ProviderCache {
         let _ = cache.invalidate_entries_if(move |key, _| key.user == user && key.kind != marks);
     }
 
+    /// Forgets everything (changes may have been missed).
+    pub fn invalidate_all(&self) {
+        if let Some(cache) = &self.inner {
+            cache.invalidate_all();
+        }
+    }
+
     /// When `user_id` was last marked stale, if it is still remembered.
     async fn stale_since(&self, user_id: &str) -> Option<Instant> {
         self.get::<StaleMark>(user_id, "").await.map(|Stale(at)| at)

@@ -14,12 +14,14 @@ use futures_util::future::join_all;
 use super::cache::{BulkSnapshot, BulkView, Kind, Lifetime, ProviderCache};
 use super::fractal::FractalClient;
 use super::ident::IdentClient;
+use super::linking::Linking;
 use super::sila::SilaClient;
 use super::sumsub::SumsubClient;
 use super::ProviderError;
 use crate::directory::{Directory, DirectoryError, ProviderRefs};
 use crate::domain::application::KycApplication;
 use crate::domain::{ProviderProfile, ReasonsRef, VerificationCase};
+use crate::store::changes::{Change, Changes};
 
 /// One user's answer: each user carries its own error, so one user's failure does not fail a batch.
 pub type Outcome<T> = Result<T, ProviderError>;
@@ -153,6 +155,10 @@ pub struct Providers {
     pub ident: Option<Arc<IdentClient>>,
     pub directory: Arc<dyn Directory>,
     pub cache: ProviderCache,
+    /// Tells every replica what changed (`store/changes.rs`).
+    pub changes: Changes,
+    /// Linking users' Fractal accounts (with Fractal configured).
+    pub linking: Option<Arc<Linking>>,
 }
 
 /// Runs `each` for every key concurrently, each key with its own outcome.
@@ -191,9 +197,22 @@ impl Providers {
         crate::directory::ident_user_of(self.directory.as_ref(), user_id).await
     }
 
-    /// Forgets what is cached about a user (after a change the gateway made or learned of).
+    /// Forgets what this replica holds about a user (after a change the gateway made or learned of). Other
+    /// replicas learn of it through [`Providers::changed`].
     pub async fn invalidate_user(&self, user_id: &str) {
         self.cache.invalidate_user(user_id).await;
+        self.directory.forget(user_id).await;
+    }
+
+    /// Applies a change another replica (or this one) published.
+    pub async fn apply(&self, change: &Change) {
+        match change {
+            Change::UserChanged { user_id } => self.invalidate_user(user_id).await,
+            Change::Resync => {
+                self.cache.invalidate_all();
+                self.directory.forget_all();
+            }
+        }
     }
 
     /// The user's Fractal profile; `None` when not linked or Fractal is off.
@@ -285,14 +304,21 @@ impl Providers {
         users: &[String],
     ) -> HashMap<String, Outcome<Arc<Vec<KycApplication>>>> {
         let Some(client) = &self.ident else { return per_key(users, |_| async { Ok(Arc::default()) }).await };
-        if users.len() >= IDENT_BULK_MIN || memo.initialized() {
+        // A bulk answer already cached serves any batch; a large batch is worth fetching one.
+        let cached = self.cache.get::<IdentAll>("", "").await.filter(Option::is_some);
+        if users.len() >= IDENT_BULK_MIN || memo.initialized() || cached.is_some() {
             let snapshot = memo
-                .get_or_init(|| {
-                    self.cache.get_or_fetch::<IdentAll, _, _>("", "", || async {
-                        let started = Instant::now();
-                        let all = client.all_by_user(IDENT_BULK_MAX_PAGES).await?;
-                        Ok(all.map(|by_user| Arc::new(BulkSnapshot::new(started, by_user))))
-                    })
+                .get_or_init(|| async {
+                    if let Some(cached) = cached {
+                        return Ok(cached);
+                    }
+                    self.cache
+                        .get_or_fetch::<IdentAll, _, _>("", "", || async {
+                            let started = Instant::now();
+                            let all = client.all_by_user(IDENT_BULK_MAX_PAGES).await?;
+                            Ok(all.map(|by_user| Arc::new(BulkSnapshot::new(started, by_user))))
+                        })
+                        .await
                 })
                 .await
                 .clone();

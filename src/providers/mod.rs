@@ -6,6 +6,7 @@ mod error;
 pub mod fractal;
 pub mod hub;
 pub mod ident;
+pub mod linking;
 pub mod policy;
 pub mod sila;
 pub mod sumsub;

@@ -6,7 +6,7 @@ use kyc_gateway::secret::Secret;
 use kyc_gateway::{App, Config};
 use reqwest::StatusCode;
 
-use crate::helpers::{spawn, spawn_with, user_token, TestApp, SEED};
+use crate::helpers::{production_state, spawn, spawn_with, user_token, TestApp, SEED};
 
 async fn post_raw(
     app: &TestApp,
@@ -95,6 +95,7 @@ async fn production_app() -> (TestApp, String) {
     let secret = "production-issuer-secret".to_owned();
     let app = spawn_with(|c| {
         c.fractal = Some(FractalSettings {
+            frontend_url: fractal.base_url().into(),
             auth_url: fractal.base_url().into(),
             resource_url: fractal.base_url().into(),
             client_id: fractal.client_id().into(),
@@ -105,6 +106,7 @@ async fn production_app() -> (TestApp, String) {
             issuer: "https://id.example.com/".into(),
             audience: None,
         });
+        production_state(c);
     })
     .await;
     (app, secret)
@@ -127,6 +129,7 @@ async fn a_gateway_with_a_real_provider_refuses_dev_tokens_and_accepts_its_issue
 async fn a_gateway_with_a_real_provider_refuses_to_start_on_the_default_dev_secret() {
     let mut config = Config {
         fractal: Some(FractalSettings {
+            frontend_url: "http://127.0.0.1:9".into(),
             auth_url: "http://127.0.0.1:9".into(),
             resource_url: "http://127.0.0.1:9".into(),
             client_id: "id".into(),

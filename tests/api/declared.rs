@@ -94,9 +94,17 @@ impl Sdl {
     }
 }
 
+/// Values the test prepares before walking: a Fractal authorization started and approved, ready to complete.
+static LINK: std::sync::OnceLock<(String, String)> = std::sync::OnceLock::new();
+
 /// Argument values for the fields on the way to a guarded field (required ones, and list sizes).
 fn arguments(parent: &str, field: &str) -> Option<&'static str> {
     Some(match (parent, field) {
+        ("Mutation", "startFractalLink") => r#"(redirectUri: "http://localhost:3000/fractal/callback")"#,
+        ("Mutation", "completeFractalLink") => {
+            let (state, code) = LINK.get()?;
+            Box::leak(format!(r#"(state: "{state}", code: "{code}")"#).into_boxed_str())
+        }
         ("Query", "user") => r#"(id: "b76ab44d-b71e-4d19-b6f9-f6e88cd73946")"#,
         ("Query", "users") => r#"(ids: ["b76ab44d-b71e-4d19-b6f9-f6e88cd73946"])"#,
         ("Query", "kycApplication") => const_format(JANICE_WAY),
@@ -195,6 +203,7 @@ fn all_scopes() -> BTreeSet<String> {
         "kyc_application:write",
         "review.internal:read",
         "verification.wallet:read",
+        "fractal.link:write",
     ]
     .into_iter()
     .map(str::to_owned)
@@ -205,6 +214,17 @@ fn all_scopes() -> BTreeSet<String> {
     }
     all.extend(WalletCurrency::ALL.iter().map(|c| wallet_currency_scope(c.as_str())));
     all
+}
+
+/// Starts linking the seed person's Fractal and approves it at the sandbox: the `state` and `code` to complete with.
+async fn prepare_link(app: &TestApp) -> (String, String) {
+    let token = user_token(SEED, "fractal.link:write");
+    let q = r#"mutation { startFractalLink(redirectUri: "http://localhost:3000/fractal/callback") { authorizeUrl state } }"#;
+    let start = app.query(&token, q).await.ok();
+    let url = start.data("startFractalLink.authorizeUrl").as_str().expect("authorize URL").to_owned();
+    let state = start.data("startFractalLink.state").as_str().expect("state").to_owned();
+    let code = crate::linking::approve(&url, SEED).await;
+    (state, code)
 }
 
 async fn ask(app: &TestApp, scopes: &BTreeSet<String>, query: &str) -> Value {
@@ -218,6 +238,7 @@ async fn every_declared_scope_requirement_is_enforced_on_every_way_to_its_field(
     let sdl = Sdl::parse(&sdl_text);
     let app = spawn().await;
     let all = all_scopes();
+    let _ = LINK.set(prepare_link(&app).await);
     let mut declared = 0;
     // Mutations last: the allowed one changes the sandbox.
     for root in ["Query", "Mutation"] {

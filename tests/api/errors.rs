@@ -5,7 +5,7 @@ use kyc_gateway::config::{FractalSettings, JwtSettings};
 use kyc_gateway::secret::Secret;
 use serde_json::json;
 
-use crate::helpers::{client_token, spawn, spawn_with, user_token, SEED};
+use crate::helpers::{client_token, import, production_state, spawn, spawn_with, user_token, SEED};
 
 #[tokio::test]
 async fn errors_are_coded_by_the_phase_they_come_from() {
@@ -91,14 +91,9 @@ async fn app_with_fractal_down() -> crate::helpers::TestApp {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let url = format!("http://{}", closed.local_addr().expect("addr"));
     drop(closed);
-    let path = std::env::temp_dir().join(format!("kyc-gateway-directory-{}.json", std::process::id()));
-    std::fs::write(
-        &path,
-        r#"[{"user_id": "user-1", "fractal": {"uid": "f-1", "refresh_token": "refresh-token-value"}}]"#,
-    )
-    .expect("write");
-    spawn_with(|c| {
+    let app = spawn_with(|c| {
         c.fractal = Some(FractalSettings {
+            frontend_url: url.clone(),
             auth_url: url.clone(),
             resource_url: url.clone(),
             client_id: "id".into(),
@@ -109,9 +104,12 @@ async fn app_with_fractal_down() -> crate::helpers::TestApp {
             issuer: "https://id.example.com/".into(),
             audience: None,
         });
-        c.directory_file = Some(path.clone());
+        production_state(c);
     })
-    .await
+    .await;
+    let link = json!({ "user_id": "user-1", "fractal": { "uid": "f-1", "refresh_token": "refresh-token-value" } });
+    import(&app, vec![link]).await;
+    app
 }
 
 #[tokio::test]

@@ -30,7 +30,14 @@ pub struct TestApp {
     pub sandbox: Option<Sandbox>,
     pub directory: Arc<dyn Directory>,
     pub cache: kyc_gateway::providers::cache::ProviderCache,
+    /// The directory on the database itself (imports).
+    pub sql: Arc<kyc_gateway::directory::SqlDirectory>,
+    pub store: kyc_gateway::store::Store,
     pub http: reqwest::Client,
+    /// Stops serving (then the app's tasks stop and its database closes).
+    pub stop: Option<tokio::sync::oneshot::Sender<()>>,
+    /// The serving task: done once the app has stopped.
+    pub served: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
 /// A sandbox-mode app with the default population.
@@ -43,15 +50,42 @@ pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     let mut config = Config { listen: SocketAddr::from(([127, 0, 0, 1], 0)), ..Config::default() };
     adjust(&mut config);
     let app = App::build(config).await.expect("the app builds");
-    let test_app = TestApp {
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    TestApp {
         addr: app.local_addr(),
         sandbox: app.sandbox().cloned(),
         directory: app.providers().directory.clone(),
         cache: app.providers().cache.clone(),
+        sql: app.sql_directory(),
+        store: app.store().clone(),
         http: reqwest::Client::new(),
-    };
-    tokio::spawn(app.serve(std::future::pending()));
-    test_app
+        stop: Some(stop),
+        served: tokio::spawn(app.serve(async {
+            let _ = stopped.await;
+        })),
+    }
+}
+
+/// A key for production-mode test apps' secrets at rest.
+pub fn test_encryption() -> kyc_gateway::config::EncryptionSettings {
+    kyc_gateway::config::EncryptionSettings {
+        current: kyc_gateway::store::crypto::EncryptionKey::from_base64("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")
+            .expect("a test key"),
+        older: Vec::new(),
+    }
+}
+
+/// What production mode needs besides a provider and an issuer: a database (in memory here) and a key.
+pub fn production_state(config: &mut Config) {
+    config.database = Some(kyc_gateway::store::StoreSettings::memory());
+    config.encryption = Some(test_encryption());
+}
+
+/// Imports directory entries (the JSON of `kyc-gateway directory import`) into an app's database.
+pub async fn import(app: &TestApp, entries: Vec<Value>) {
+    let entries: Vec<kyc_gateway::directory::import::Entry> =
+        serde_json::from_value(Value::Array(entries)).expect("directory entries");
+    kyc_gateway::directory::import::import(&app.sql, &entries, false).await.expect("imported");
 }
 
 pub fn user_token(sub: &str, scope: &str) -> String {
@@ -177,7 +211,7 @@ pub async fn production_app(sandbox_app: &TestApp, users: &[&str], adjust: impl 
     production_app_with(sandbox_app, entries, adjust).await
 }
 
-/// Like [`production_app`], with a directory file of these entries.
+/// Like [`production_app`], with these directory entries imported.
 pub async fn production_app_with(
     sandbox_app: &TestApp,
     entries: Vec<Value>,
@@ -185,13 +219,7 @@ pub async fn production_app_with(
 ) -> TestApp {
     use kyc_gateway::config::{IdentSettings, JwtSettings, SilaSettings, SumsubSettings};
     let s = sandbox_app.sandbox();
-    let path = std::env::temp_dir().join(format!(
-        "kyc-gateway-users-{}-{}.json",
-        std::process::id(),
-        kyc_gateway::secret::random_token()
-    ));
-    std::fs::write(&path, serde_json::to_vec(&entries).expect("json")).expect("write the directory file");
-    spawn_with(|c| {
+    let app = spawn_with(|c| {
         c.sumsub = Some(SumsubSettings {
             base_url: s.sumsub.base_url().into(),
             app_token: s.sumsub.app_token(),
@@ -205,12 +233,14 @@ pub async fn production_app_with(
         });
         c.ident = Some(IdentSettings { base_url: s.ident.base_url(), token: s.ident.application_token() });
         c.jwt = Some(JwtSettings { secret: Secret::new(ISSUER_SECRET), issuer: ISSUER.into(), audience: None });
-        c.directory_file = Some(path);
+        production_state(c);
         // The sandbox's own levels, as sandbox mode maps them.
         let (sumsub, sila) = kyc_gateway::sandbox::Sandbox::levels();
         c.levels.sumsub = c.levels.sumsub.clone().under(sumsub);
         c.levels.sila = c.levels.sila.clone().under(sila);
         adjust(c);
     })
-    .await
+    .await;
+    import(&app, entries).await;
+    app
 }

@@ -12,6 +12,7 @@ mod details;
 mod docs;
 mod errors;
 mod federation;
+mod linking;
 mod logs;
 mod resilience;
 mod sandboxes;

@@ -4,8 +4,16 @@
 
 use std::time::Duration;
 
-use kyc_gateway::directory::FractalTokens;
+use std::sync::Arc;
+
+use kyc_gateway::directory::{
+    Consumed, Directory, DirectoryError, FractalLink, FractalRefresh, FractalTokens, LinkState, Linked, ProviderRefs,
+    SqlDirectory,
+};
+use kyc_gateway::sandbox::fractal::FractalSandbox;
 use kyc_gateway::secret::Secret;
+use kyc_gateway::store::crypto::TokenCipher;
+use kyc_gateway::store::{Store, StoreSettings};
 use reqwest::StatusCode;
 
 use crate::helpers::{client_token, eventually, spawn_with, TestApp};
@@ -101,7 +109,8 @@ async fn a_revoked_link_nulls_the_fractal_fields_with_provider_unauthorized() {
     let app = spawn().await;
     let user = user_of(&app, 7);
     let revoked = FractalTokens { access_token: None, access_renew_at: None, refresh_token: Secret::new("revoked") };
-    app.directory.store_fractal_tokens(&user, revoked).await.expect("stored");
+    let link = FractalLink { uid: user.clone(), scopes: String::new(), tokens: revoked };
+    app.directory.link_fractal(&user, &link).await.expect("stored");
     let q = "{ me { emails { address } verificationCases { level } } }";
     let answer = app.query(&crate::helpers::user_token(&user, "contact:read verification.basic:read"), q).await;
     assert!(answer.data("me.emails").is_null());
@@ -225,73 +234,111 @@ async fn the_sandbox_refuses_wrong_credentials_like_fractal() {
     assert_eq!(stats.status(), StatusCode::OK);
 }
 
-/// A directory that, when asked to store rotated tokens, records whether the new access token was already used.
+/// Who saw what when rotated tokens were committed: whether the old refresh token was still valid at the sandbox,
+/// and how many reads of the user it had served.
+type Seen = Arc<std::sync::Mutex<Vec<(bool, u64)>>>;
+
+/// A directory (the real one, on an in-memory database) whose refreshes report what the sandbox had seen when they
+/// commit.
 struct Watching {
-    inner: kyc_gateway::directory::InMemoryDirectory,
-    sandbox: kyc_gateway::sandbox::fractal::FractalSandbox,
+    inner: Arc<SqlDirectory>,
+    sandbox: FractalSandbox,
     old_refresh: Secret,
-    seen: std::sync::Mutex<Vec<(bool, u64)>>,
+    seen: Seen,
+}
+
+struct WatchedRefresh {
+    inner: Box<dyn FractalRefresh>,
+    sandbox: FractalSandbox,
+    old_refresh: Secret,
+    seen: Seen,
 }
 
 #[async_trait::async_trait]
-impl kyc_gateway::directory::Directory for Watching {
-    async fn knows(&self, user_id: &str) -> Result<bool, kyc_gateway::directory::DirectoryError> {
-        self.inner.knows(user_id).await
+impl FractalRefresh for WatchedRefresh {
+    fn link(&self) -> &FractalLink {
+        self.inner.link()
     }
-    async fn references(
-        &self,
-        user_id: &str,
-    ) -> Result<kyc_gateway::directory::ProviderRefs, kyc_gateway::directory::DirectoryError> {
-        self.inner.references(user_id).await
-    }
-    async fn fractal_link(
-        &self,
-        user_id: &str,
-    ) -> Result<Option<kyc_gateway::directory::FractalLink>, kyc_gateway::directory::DirectoryError> {
-        self.inner.fractal_link(user_id).await
-    }
-    async fn store_fractal_tokens(
-        &self,
-        user_id: &str,
-        tokens: FractalTokens,
-    ) -> Result<(), kyc_gateway::directory::DirectoryError> {
+    async fn commit(self: Box<Self>, tokens: FractalTokens) -> Result<(), DirectoryError> {
         let old_still_valid = self.sandbox.refresh_token_is_valid(&self.old_refresh);
         self.seen.lock().expect("lock").push((old_still_valid, self.sandbox.counts().get("users_me")));
-        self.inner.store_fractal_tokens(user_id, tokens).await
+        self.inner.commit(tokens).await
     }
-    async fn user_for_ident(&self, id: &str) -> Result<Option<String>, kyc_gateway::directory::DirectoryError> {
+}
+
+// Every call but the refresh goes to the real directory (written out: async_trait does not see into macros).
+#[async_trait::async_trait]
+impl Directory for Watching {
+    async fn knows(&self, user_id: &str) -> Result<bool, DirectoryError> {
+        self.inner.knows(user_id).await
+    }
+    async fn references(&self, user_id: &str) -> Result<ProviderRefs, DirectoryError> {
+        self.inner.references(user_id).await
+    }
+    async fn fractal_link(&self, user_id: &str) -> Result<Option<FractalLink>, DirectoryError> {
+        self.inner.fractal_link(user_id).await
+    }
+    async fn fractal_uid(&self, user_id: &str) -> Result<Option<String>, DirectoryError> {
+        self.inner.fractal_uid(user_id).await
+    }
+    async fn user_for_ident(&self, id: &str) -> Result<Option<String>, DirectoryError> {
         self.inner.user_for_ident(id).await
     }
-    async fn user_for_fractal_uid(&self, uid: &str) -> Result<Option<String>, kyc_gateway::directory::DirectoryError> {
+    async fn user_for_fractal_uid(&self, uid: &str) -> Result<Option<String>, DirectoryError> {
         self.inner.user_for_fractal_uid(uid).await
+    }
+    async fn register(&self, user_id: &str, refs: &ProviderRefs) -> Result<(), DirectoryError> {
+        self.inner.register(user_id, refs).await
+    }
+    async fn link_fractal(&self, user_id: &str, link: &FractalLink) -> Result<Linked, DirectoryError> {
+        self.inner.link_fractal(user_id, link).await
+    }
+    async fn unlink_fractal(&self, user_id: &str) -> Result<bool, DirectoryError> {
+        self.inner.unlink_fractal(user_id).await
+    }
+    async fn save_link_state(&self, state: &LinkState) -> Result<(), DirectoryError> {
+        self.inner.save_link_state(state).await
+    }
+    async fn consume_link_state(&self, nonce: &str) -> Result<Consumed, DirectoryError> {
+        self.inner.consume_link_state(nonce).await
+    }
+    async fn begin_fractal_refresh(&self, user_id: &str) -> Result<Option<Box<dyn FractalRefresh>>, DirectoryError> {
+        let Some(inner) = self.inner.begin_fractal_refresh(user_id).await? else { return Ok(None) };
+        Ok(Some(Box::new(WatchedRefresh {
+            inner,
+            sandbox: self.sandbox.clone(),
+            old_refresh: self.old_refresh.clone(),
+            seen: self.seen.clone(),
+        })))
     }
 }
 
 #[tokio::test]
 async fn the_rotated_refresh_token_is_stored_before_the_new_access_token_is_used() {
     use kyc_gateway::providers::fractal::{FractalClient, FractalConfig};
-    let sandbox = kyc_gateway::sandbox::fractal::FractalSandbox::start(&Default::default()).await.expect("sandbox");
+    let sandbox = FractalSandbox::start(&Default::default()).await.expect("sandbox");
     let uid = sandbox.population().users[10].uid.clone();
     let old_refresh = sandbox.link_user(&uid);
-    let inner = kyc_gateway::directory::InMemoryDirectory::new();
+    let store = Store::connect(&StoreSettings::memory()).await.expect("store");
+    store.migrate().await.expect("migrated");
+    let cipher = Arc::new(TokenCipher::new(&crate::helpers::test_encryption().current, &[]));
+    let inner = Arc::new(SqlDirectory::new(store, cipher));
     let tokens = FractalTokens { access_token: None, access_renew_at: None, refresh_token: old_refresh.clone() };
-    inner.link_fractal(&uid, &uid, tokens);
-    let directory = std::sync::Arc::new(Watching {
-        inner,
-        sandbox: sandbox.clone(),
-        old_refresh: old_refresh.clone(),
-        seen: Default::default(),
-    });
+    inner.link_fractal(&uid, &FractalLink { uid: uid.clone(), scopes: String::new(), tokens }).await.expect("linked");
+    let seen = Seen::default();
+    let directory =
+        Arc::new(Watching { inner, sandbox: sandbox.clone(), old_refresh: old_refresh.clone(), seen: seen.clone() });
     let config = FractalConfig {
+        frontend_url: sandbox.base_url().into(),
         auth_url: sandbox.base_url().into(),
         resource_url: sandbox.base_url().into(),
         client_id: sandbox.client_id().into(),
         client_secret: sandbox.client_secret(),
         policy: Default::default(),
     };
-    let client = FractalClient::new(config, directory.clone());
+    let client = FractalClient::new(config, directory);
     let profile = client.profile(&uid).await.expect("read").expect("linked");
     assert!(!profile.cases.is_empty());
-    assert_eq!(*directory.seen.lock().expect("lock"), [(true, 0)], "stored while the old pair lived, before any read");
+    assert_eq!(*seen.lock().expect("lock"), [(true, 0)], "stored while the old pair lived, before any read");
     assert!(!sandbox.refresh_token_is_valid(&old_refresh), "and the read then retired the old pair");
 }

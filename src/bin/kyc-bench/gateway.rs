@@ -5,8 +5,13 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use kyc_gateway::config::LevelSettings;
+use kyc_gateway::config::{EncryptionSettings, LevelSettings};
+use kyc_gateway::directory::import::Entry;
 use kyc_gateway::sandbox::Sandbox;
+use kyc_gateway::secret::Secret;
+use kyc_gateway::store::crypto::EncryptionKey;
+use kyc_gateway::store::StoreSettings;
+use kyc_gateway::Config;
 use serde_json::json;
 
 /// How a mode configures the gateway.
@@ -23,24 +28,58 @@ pub enum Mode {
 pub struct Gateway {
     child: Child,
     pub url: String,
+    /// The child's own SQLite database, removed with it.
+    database: std::path::PathBuf,
 }
 
 pub const ISSUER: &str = "https://bench.kyc-gateway.invalid/";
 
+/// Registers every sandbox user in the database at `url`, linked to the sandbox Fractal where they are in its
+/// population.
+async fn import_users(sandbox: &Sandbox, url: &str, key: &str) -> anyhow::Result<()> {
+    let entries: Vec<serde_json::Value> = sandbox
+        .users()
+        .iter()
+        .map(|u| match sandbox.fractal.population().get(u) {
+            Some(_) => {
+                json!({ "user_id": u, "fractal": { "uid": u, "refresh_token": sandbox.fractal.link_user(u).expose() } })
+            }
+            None => json!({ "user_id": u }),
+        })
+        .collect();
+    let entries: Vec<Entry> = serde_json::from_value(serde_json::Value::Array(entries))?;
+    let config = Config {
+        database: Some(StoreSettings { url: Secret::new(url), ..StoreSettings::memory() }),
+        encryption: Some(EncryptionSettings {
+            current: EncryptionKey::from_base64(key).map_err(anyhow::Error::msg)?,
+            older: Vec::new(),
+        }),
+        ..Config::default()
+    };
+    let (store, directory, _) = kyc_gateway::open_store(&config).await?;
+    kyc_gateway::directory::import::import(&directory, &entries, false).await?;
+    store.close().await;
+    Ok(())
+}
+
 impl Gateway {
     /// Starts the gateway in `mode` against `sandbox`; `extra` adds or overrides environment variables.
-    pub fn start(sandbox: &Sandbox, mode: Mode, secret: &str, extra: &[(&str, String)]) -> anyhow::Result<Gateway> {
-        // Fresh Fractal links for every child: refresh tokens rotate, so another child's are gone.
-        let entries: Vec<serde_json::Value> = sandbox
-            .users()
-            .iter()
-            .map(|u| match sandbox.fractal.population().get(u) {
-                Some(_) => json!({ "user_id": u, "fractal": { "uid": u, "refresh_token": sandbox.fractal.link_user(u).expose() } }),
-                None => json!({ "user_id": u }),
-            })
-            .collect();
-        let file = std::env::temp_dir().join(format!("kyc-bench-directory-{}.json", std::process::id()));
-        std::fs::write(&file, serde_json::to_vec(&entries)?).context("writing the directory file")?;
+    pub async fn start(
+        sandbox: &Sandbox,
+        mode: Mode,
+        secret: &str,
+        extra: &[(&str, String)],
+    ) -> anyhow::Result<Gateway> {
+        // A database of its own for every child, with fresh Fractal links: refresh tokens rotate, so another child's
+        // are gone.
+        let database = std::env::temp_dir().join(format!(
+            "kyc-bench-{}-{}.db",
+            std::process::id(),
+            kyc_gateway::secret::random_token()
+        ));
+        let database_url = format!("sqlite://{}", database.display());
+        let key = kyc_gateway::secret::random_key_base64();
+        import_users(sandbox, &database_url, &key).await.context("preparing the gateway's database")?;
         let mut env: Vec<(&str, String)> = vec![
             ("KYC_GATEWAY_FRACTAL_AUTH_URL", sandbox.fractal.base_url().into()),
             ("KYC_GATEWAY_FRACTAL_RESOURCE_URL", sandbox.fractal.base_url().into()),
@@ -62,7 +101,8 @@ impl Gateway {
             ("KYC_GATEWAY_SILA_FLOWS", Sandbox::levels().1.to_string()),
             ("KYC_GATEWAY_JWT_SECRET", secret.into()),
             ("KYC_GATEWAY_JWT_ISSUER", ISSUER.into()),
-            ("KYC_GATEWAY_DIRECTORY_FILE", file.display().to_string()),
+            ("KYC_GATEWAY_DATABASE_URL", database_url),
+            ("KYC_GATEWAY_ENCRYPTION_KEY", key),
             ("KYC_GATEWAY_CACHE", if mode == Mode::Full { "on" } else { "off" }.into()),
             ("KYC_GATEWAY_FANOUT", if mode == Mode::NoBatch { "naive" } else { "batched" }.into()),
             ("RUST_LOG", "info".into()),
@@ -95,7 +135,7 @@ impl Gateway {
             let _ = child.kill();
             bail!("the gateway did not start");
         };
-        Ok(Gateway { child, url: format!("http://{addr}") })
+        Ok(Gateway { child, url: format!("http://{addr}"), database })
     }
 
     /// The gateway's peak resident set (VmHWM), in MiB.
@@ -110,5 +150,8 @@ impl Drop for Gateway {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", self.database.display()));
+        }
     }
 }

@@ -136,7 +136,7 @@ impl Bench<'_> {
     where
         Q: Fn(u64) -> (String, String) + Send + Sync + 'static,
     {
-        let gateway = Gateway::start(self.sandbox, spec.mode, self.secret, spec.extra)?;
+        let gateway = Gateway::start(self.sandbox, spec.mode, self.secret, spec.extra).await?;
         let http = reqwest::Client::builder().pool_max_idle_per_host(1024).build()?;
         for (token, query) in spec.warm {
             let _ = graphql(&http, &gateway.url, token, query, Allowed::None).await;

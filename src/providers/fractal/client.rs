@@ -15,7 +15,7 @@ use tokio::sync::Mutex;
 
 use super::mapping;
 use super::models::{OAuthError, StatusCountsWire, TokenResponse, UserInfo, UserVerificationWire};
-use crate::directory::{Directory, FractalTokens};
+use crate::directory::{Directory, FractalLink, FractalTokens};
 use crate::domain::stats::{LevelVerification, StatusCounts};
 use crate::domain::{Provider, ProviderProfile, VerificationCase};
 use crate::providers::token_cache::{lifetime, renew_margin, TokenCache};
@@ -25,6 +25,8 @@ use crate::secret::Secret;
 /// Where Fractal is and who the gateway is to it.
 #[derive(Debug, Clone)]
 pub struct FractalConfig {
+    /// Where users authorize, e.g. `https://fractal.id` (the `/authorize` page).
+    pub frontend_url: String,
     /// Token endpoint host, e.g. `https://auth.fractal.id`.
     pub auth_url: String,
     /// Resource API host, e.g. `https://resource.fractal.id`.
@@ -90,27 +92,32 @@ impl FractalClient {
         Ok(Some(mapping::profile(info)))
     }
 
-    /// Refreshes a user's tokens, unless another request did so since `stale` was read.
+    /// Refreshes a user's tokens, unless another request (of any replica) did so since `stale` was read.
     ///
-    /// Between Fractal's answer and the directory's write the rotated refresh token exists only here; a caller that
-    /// went away must not cancel that. Resolvers reach this only through the DataLoaders, whose batches run as
-    /// spawned tasks that finish whether or not the request that queued them is still waiting.
+    /// The directory holds the user's link for the whole refresh (a row lock with PostgreSQL), so across every
+    /// replica one refreshes and the others, once it committed, use the token it obtained. The local lock in front
+    /// keeps this replica's own waiters from each holding a database connection. The rotated tokens are committed
+    /// before the new access token is used: Fractal revokes the old pair on that first use, so a failed commit must
+    /// leave the new token unused (the old pair then still works, and the next request refreshes again). A caller
+    /// that goes away mid-refresh drops the hold the same way: nothing committed, nothing used.
     async fn refresh_user(&self, user_id: &str, stale: Option<&Secret>) -> Result<Secret, ProviderError> {
         let _guard = self.refresh_locks[self.stripe(user_id)].lock().await;
-        let link = self
+        let held = self
             .directory
-            .fractal_link(user_id)
+            .begin_fractal_refresh(user_id)
             .await?
             .ok_or_else(|| ProviderError::Unauthorized("the Fractal link was removed".into()))?;
-        if let (Some(current), Some(renew_at)) = (&link.tokens.access_token, link.tokens.access_renew_at) {
-            let replaced = stale.is_some_and(|s| s != current) || stale.is_none();
+        let tokens = &held.link().tokens;
+        if let (Some(current), Some(renew_at)) = (&tokens.access_token, tokens.access_renew_at) {
+            let replaced = stale.is_none_or(|s| s != current);
             if replaced && renew_at > SystemTime::now() {
                 return Ok(current.clone());
             }
         }
+        let refresh = tokens.refresh_token.clone();
         let form = [
             ("grant_type", "refresh_token"),
-            ("refresh_token", link.tokens.refresh_token.expose()),
+            ("refresh_token", refresh.expose()),
             ("client_id", &self.config.client_id),
             ("client_secret", self.config.client_secret.expose()),
         ];
@@ -129,8 +136,55 @@ impl FractalClient {
             refresh_token: Secret::new(refresh_token),
         };
         // Persist first: the old pair dies as soon as the new access token is used.
-        self.directory.store_fractal_tokens(user_id, tokens).await?;
+        held.commit(tokens).await?;
         Ok(access)
+    }
+
+    /// The URL of Fractal's authorize page for a user linking Fractal, returning to `redirect_uri` with `state`.
+    pub fn authorize_url(&self, redirect_uri: &str, scope: &str, state: &str) -> String {
+        let query = serde_urlencoded::to_string([
+            ("client_id", self.config.client_id.as_str()),
+            ("redirect_uri", redirect_uri),
+            ("response_type", "code"),
+            ("scope", scope),
+            ("state", state),
+        ])
+        .expect("strings encode");
+        format!("{}?{query}", join_url(&self.config.frontend_url, "/authorize"))
+    }
+
+    /// Exchanges an authorization code for the user's tokens, and reads which Fractal user they are for: the new
+    /// link (uid, granted scopes, tokens). The access token is used once, to learn the uid; nothing is stored yet.
+    pub async fn exchange_code(&self, code: &str, redirect_uri: &str) -> Result<FractalLink, ProviderError> {
+        self.upstream.check()?;
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", redirect_uri),
+            ("client_id", &self.config.client_id),
+            ("client_secret", self.config.client_secret.expose()),
+        ];
+        let url = join_url(&self.config.auth_url, "/oauth/token");
+        // A code is single use: never retried.
+        let token = decode_token(self.upstream.send(Call::Write, |http| http.post(&url).form(&form)).await?).await?;
+        let refresh_token = token
+            .refresh_token
+            .ok_or_else(|| ProviderError::Decode("code exchange answer without a refresh token".into()))?;
+        let access = Secret::new(token.access_token);
+        let me = join_url(&self.config.resource_url, "/v2/users/me");
+        let response = self.upstream.send(Call::Read, |http| http.get(&me).bearer_auth(access.expose())).await?;
+        let info: UserInfo = json(response).await?;
+        let uid = info.uid.ok_or_else(|| ProviderError::Decode("the linked user granted no uid:read".into()))?;
+        let lifetime = lifetime(token.expires_in);
+        Ok(FractalLink {
+            uid,
+            scopes: token.scope,
+            tokens: FractalTokens {
+                access_token: Some(access),
+                access_renew_at: Some(SystemTime::now() + lifetime - renew_margin(lifetime)),
+                refresh_token: Secret::new(refresh_token),
+            },
+        })
     }
 
     fn stripe(&self, user_id: &str) -> usize {

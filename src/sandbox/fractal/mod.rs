@@ -1,6 +1,7 @@
 //! The sandbox Fractal ID: a real HTTP server speaking Fractal's token and resource API on loopback.
 //!
-//! Routes: `GET /authorize` (auto-approves the sandbox user named by the extra `uid` parameter), `POST /oauth/token`
+//! Routes: `GET /authorize` (a page to approve or deny as a sandbox user; with an extra `uid` parameter the user
+//! decides at once, `decision=deny` refusing), `POST /authorize` (the page's answer), `POST /oauth/token`
 //! (authorization_code, refresh_token with rotation, client_credentials; parameters in the form body or the query
 //! string), `GET /v2/users/me`, and `GET /v2/stats/{total,country,user}-verifications`. Requests are counted.
 
@@ -33,14 +34,7 @@ use crate::secret::Secret;
 use wire::{OAuthError, TokenResponse, UserVerificationWire};
 
 /// Every scope a sandbox user grants when linking: the gateway then decides per caller what to show.
-pub fn all_user_scopes() -> String {
-    let mut scopes = vec!["uid:read".to_owned(), "contact:read".to_owned()];
-    for item in population::LEVELS.iter().chain(population::ADD_ONS.iter()) {
-        scopes.push(crate::authz::verification_scope(item));
-        scopes.push(crate::authz::details_scope(item));
-    }
-    scopes.join(" ")
-}
+pub use crate::authz::all_user_scopes;
 
 const COUNTERS: [&str; 10] = [
     "authorize",
@@ -96,7 +90,7 @@ impl FractalSandbox {
             stats_users,
         });
         let router = Router::new()
-            .route("/authorize", get(authorize))
+            .route("/authorize", get(authorize).post(authorize_decision))
             .route("/oauth/token", post(token))
             .route("/v2/users/me", get(users_me))
             .route("/v2/stats/total-verifications", get(stats_total_handler))
@@ -190,23 +184,74 @@ fn params(query: Option<String>, body: &[u8]) -> HashMap<String, String> {
     out
 }
 
+/// Escapes text for an HTML attribute or body.
+fn html(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
+}
+
+/// `GET /authorize`: Fractal's authorize page. With a `uid` parameter (scripts and tests) the sandbox user of that uid
+/// decides at once (`decision=deny` refuses; an unknown uid refuses too); without one, a page asks which sandbox user
+/// signs in and whether they approve, and posts the answer to `POST /authorize`.
 async fn authorize(State(s): State<Arc<SandboxState>>, RawQuery(query): RawQuery) -> Response {
     s.counters.bump("authorize");
     let p = params(query, &[]);
+    if let Err(response) = check_authorize(&s, &p) {
+        return response;
+    }
+    if p.contains_key("uid") {
+        return decide(&s, &p);
+    }
+    let hidden: String = ["client_id", "redirect_uri", "response_type", "scope", "state"]
+        .iter()
+        .map(|k| {
+            let value = p.get(*k).map(String::as_str).unwrap_or("");
+            format!(r#"<input type="hidden" name="{k}" value="{}">"#, html(value))
+        })
+        .collect();
+    let scope = p.get("scope").map(String::as_str).unwrap_or("uid:read");
+    let page = format!(
+        r#"<!doctype html><html><head><meta charset="utf-8"><title>Sandbox Fractal: authorize</title></head>
+<body><h1>Sandbox Fractal</h1><p>An application asks to read: <code>{}</code></p>
+<form method="post" action="/authorize">{hidden}
+<label>Sign in as the sandbox user <input name="uid" value="{SEED_PERSON_UID}" size="40"></label>
+<p><button name="decision" value="approve">Approve</button> <button name="decision" value="deny">Deny</button></p>
+</form></body></html>"#,
+        html(scope)
+    );
+    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], page).into_response()
+}
+
+/// `POST /authorize`: the page's answer.
+async fn authorize_decision(State(s): State<Arc<SandboxState>>, body: Bytes) -> Response {
+    let p = params(None, &body);
+    if let Err(response) = check_authorize(&s, &p) {
+        return response;
+    }
+    decide(&s, &p)
+}
+
+fn check_authorize(s: &SandboxState, p: &HashMap<String, String>) -> Result<(), Response> {
     let get = |k: &str| p.get(k).map(String::as_str).unwrap_or("");
     if get("client_id") != s.client_id || get("response_type") != "code" || get("redirect_uri").is_empty() {
-        return oauth_error(
+        return Err(oauth_error(
             StatusCode::BAD_REQUEST,
             "invalid_request",
             "client_id, response_type=code and redirect_uri are required",
-        );
+        ));
     }
     if get("state").is_empty() {
-        return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "state is required");
+        return Err(oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "state is required"));
     }
+    Ok(())
+}
+
+/// Redirects back with a code, or with `error=access_denied` when the user denies or is no sandbox user.
+fn decide(s: &SandboxState, p: &HashMap<String, String>) -> Response {
+    let get = |k: &str| p.get(k).map(String::as_str).unwrap_or("");
     let redirect = get("redirect_uri");
     let sep = if redirect.contains('?') { '&' } else { '?' };
-    let location = if s.population.get(get("uid")).is_none() {
+    let approved = get("decision") != "deny" && s.population.get(get("uid")).is_some();
+    let location = if !approved {
         let q = serde_urlencoded::to_string([
             ("error", "access_denied"),
             ("error_description", "the user refused"),

@@ -17,25 +17,7 @@ use crate::sandbox::rng::Rng;
 pub const SEED_PERSON_UID: &str = "b76ab44d-b71e-4d19-b6f9-f6e88cd73946";
 
 /// Levels, then add-ons, as Fractal names them.
-pub const LEVELS: [&str; 3] = ["uniqueness", "basic", "plus"];
-pub const ADD_ONS: [&str; 16] = [
-    "liveness",
-    "selfie",
-    "sow",
-    "ssn",
-    "telegram",
-    "twitter",
-    "uniq",
-    "idos",
-    "wallet",
-    "wallet-ada",
-    "wallet-algo",
-    "wallet-btc",
-    "wallet-eth",
-    "wallet-kar",
-    "wallet-sol",
-    "wallet-substrate",
-];
+pub use crate::domain::levels::{FRACTAL_ADD_ONS as ADD_ONS, FRACTAL_LEVELS as LEVELS};
 
 /// (case status, credential, expired): every combination the population uses, cycled through.
 const CASE_STATES: [(&str, &str, bool); 5] = [

@@ -1,0 +1,87 @@
+//! Where the gateway keeps its state, how its secrets at rest are sealed, and how users link Fractal.
+
+use std::time::Duration;
+
+use anyhow::bail;
+
+use super::env::Env;
+use crate::secret::Secret;
+use crate::store::crypto::EncryptionKey;
+use crate::store::StoreSettings;
+
+/// The keys of secrets at rest: new values are sealed under `current`; values sealed under `older` keys are still
+/// read (a key rotation adds the new key and keeps the old one until every row was rewritten).
+#[derive(Debug, Clone)]
+pub struct EncryptionSettings {
+    pub current: EncryptionKey,
+    pub older: Vec<EncryptionKey>,
+}
+
+/// How users link their Fractal accounts.
+#[derive(Debug, Clone)]
+pub struct LinkSettings {
+    /// Where Fractal may send a user back after the authorize page: exact URIs.
+    pub redirect_uris: Vec<String>,
+    /// The scopes asked of the user; every level's and add-on's when unset.
+    pub scopes: Option<String>,
+    /// How long a started authorization may take (Fractal's codes live 10 minutes).
+    pub state_ttl: Duration,
+}
+
+impl Default for LinkSettings {
+    fn default() -> Self {
+        LinkSettings { redirect_uris: Vec::new(), scopes: None, state_ttl: Duration::from_secs(600) }
+    }
+}
+
+pub(super) fn database(env: &Env<'_>) -> anyhow::Result<Option<StoreSettings>> {
+    let Some(url) = env.get("KYC_GATEWAY_DATABASE_URL") else { return Ok(None) };
+    if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        bail!("KYC_GATEWAY_DATABASE_URL must be sqlite://PATH, sqlite::memory: or postgres://...");
+    }
+    Ok(Some(StoreSettings {
+        url: Secret::new(url),
+        max_connections: env.parse("KYC_GATEWAY_DATABASE_MAX_CONNECTIONS", 10)?,
+        acquire_timeout: env.millis("KYC_GATEWAY_DATABASE_ACQUIRE_TIMEOUT_MS", Duration::from_secs(5))?,
+        idle_timeout: env.secs("KYC_GATEWAY_DATABASE_IDLE_TIMEOUT_SECS", Duration::from_secs(600))?,
+    }))
+}
+
+pub(super) fn encryption(env: &Env<'_>) -> anyhow::Result<Option<EncryptionSettings>> {
+    let key = |name: &str, text: &str| {
+        EncryptionKey::from_base64(text).map_err(|why| anyhow::anyhow!("{name}: a key {why}; give 32 bytes in base64"))
+    };
+    let current = match env.get("KYC_GATEWAY_ENCRYPTION_KEY") {
+        Some(text) => key("KYC_GATEWAY_ENCRYPTION_KEY", &text)?,
+        None if env.get("KYC_GATEWAY_ENCRYPTION_OLD_KEYS").is_some() => {
+            bail!(
+                "KYC_GATEWAY_ENCRYPTION_OLD_KEYS needs KYC_GATEWAY_ENCRYPTION_KEY (the key new values are sealed with)"
+            )
+        }
+        None => return Ok(None),
+    };
+    let older = env
+        .get("KYC_GATEWAY_ENCRYPTION_OLD_KEYS")
+        .map(|list| {
+            list.split(',')
+                .filter(|k| !k.trim().is_empty())
+                .map(|k| key("KYC_GATEWAY_ENCRYPTION_OLD_KEYS", k))
+                .collect()
+        })
+        .transpose()?
+        .unwrap_or_default();
+    Ok(Some(EncryptionSettings { current, older }))
+}
+
+pub(super) fn linking(env: &Env<'_>) -> anyhow::Result<LinkSettings> {
+    let list = |name: &str| {
+        env.get(name)
+            .map(|v| v.split(',').map(str::trim).filter(|u| !u.is_empty()).map(str::to_owned).collect())
+            .unwrap_or_default()
+    };
+    Ok(LinkSettings {
+        redirect_uris: list("KYC_GATEWAY_FRACTAL_REDIRECT_URIS"),
+        scopes: env.get("KYC_GATEWAY_FRACTAL_LINK_SCOPES"),
+        state_ttl: env.secs("KYC_GATEWAY_FRACTAL_LINK_STATE_TTL_SECS", LinkSettings::default().state_ttl)?,
+    })
+}

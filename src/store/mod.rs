@@ -1,0 +1,191 @@
+//! The store: one SQL database behind every piece of state the gateway keeps (the directory now; the webhook inbox
+//! and the audit trail later), SQLite as the embedded default and PostgreSQL for production and several replicas.
+//!
+//! Both engines are reached through one sqlx `AnyPool`, so the statements are written once (`$1` placeholders,
+//! `ON CONFLICT`, `RETURNING` work on both); where the engines differ (the DDL, row locks, notifications) the code
+//! asks [`Store::engine`]. Values crossing the pool are integers, text and bytes only (times are unix
+//! milliseconds): the Any driver decodes nothing else.
+
+pub mod changes;
+pub mod crypto;
+pub mod migrate;
+
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{Any, AnyPool, Executor, Transaction};
+
+use crate::secret::Secret;
+
+/// Which database the store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    /// One process; writes are serialised by SQLite itself.
+    Sqlite,
+    /// Any number of replicas; rows are locked with `SELECT ... FOR UPDATE`, changes travel by `LISTEN/NOTIFY`.
+    Postgres,
+}
+
+/// How to reach the database.
+#[derive(Debug, Clone)]
+pub struct StoreSettings {
+    /// `sqlite::memory:`, `sqlite://path` or `postgres://...` (may hold a password).
+    pub url: Secret,
+    /// Connections in the pool (an in-memory SQLite database always has one).
+    pub max_connections: u32,
+    /// How long a query waits for a connection before failing.
+    pub acquire_timeout: Duration,
+    /// How long an unused connection stays open.
+    pub idle_timeout: Duration,
+}
+
+impl StoreSettings {
+    /// An in-memory SQLite database of its own (sandbox mode, tests).
+    pub fn memory() -> Self {
+        StoreSettings {
+            url: Secret::new("sqlite::memory:"),
+            max_connections: 1,
+            acquire_timeout: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(600),
+        }
+    }
+}
+
+/// Why the store failed. The message names no value and no credential.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database: {0}")]
+    Sql(#[from] sqlx::Error),
+    #[error("{0}")]
+    Migration(#[from] migrate::MigrateError),
+    #[error("stored data cannot be read: {0}")]
+    Corrupt(String),
+    #[error("KYC_GATEWAY_DATABASE_URL {0}")]
+    Url(String),
+}
+
+/// The database of the gateway.
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    engine: Engine,
+    url: Secret,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("engine", &self.engine).finish_non_exhaustive()
+    }
+}
+
+/// The URL sqlx is given, and the engine: `sqlite::memory:` becomes a named shared in-memory database (the Any pool
+/// parses the URL per connection, and a plain `:memory:` would give each connection a database of its own); a
+/// SQLite file is created when missing.
+fn resolve(url: &str) -> Result<(String, Engine), StoreError> {
+    if url == "sqlite::memory:" || url == "sqlite://:memory:" {
+        let name = crate::secret::random_token();
+        return Ok((format!("sqlite:file:kyc-gateway-{name}?mode=memory&cache=shared"), Engine::Sqlite));
+    }
+    if let Some(rest) = url.strip_prefix("sqlite:") {
+        let with_mode = if rest.contains("mode=") {
+            url.to_owned()
+        } else if rest.contains('?') {
+            format!("{url}&mode=rwc")
+        } else {
+            format!("{url}?mode=rwc")
+        };
+        return Ok((with_mode, Engine::Sqlite));
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok((url.to_owned(), Engine::Postgres));
+    }
+    Err(StoreError::Url("must start with sqlite: or postgres://".into()))
+}
+
+impl Store {
+    /// Connects (without migrating: see [`Store::migrate`]).
+    pub async fn connect(settings: &StoreSettings) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        let (url, engine) = resolve(settings.url.expose())?;
+        let memory = url.contains("mode=memory");
+        let options: AnyConnectOptions =
+            url.parse().map_err(|_| StoreError::Url("is not a database URL sqlx can read".into()))?;
+        let mut pool = AnyPoolOptions::new()
+            .max_connections(if memory { 1 } else { settings.max_connections.max(1) })
+            .acquire_timeout(settings.acquire_timeout)
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    if conn.backend_name() == "SQLite" {
+                        // WAL lets readers work beside a writer; NORMAL is durable with WAL at a commit's end.
+                        conn.execute(
+                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON",
+                        )
+                        .await?;
+                    }
+                    Ok(())
+                })
+            });
+        pool = if memory {
+            // An in-memory database lives as long as one connection to it: keep that one open.
+            pool.min_connections(1).idle_timeout(None).max_lifetime(None)
+        } else {
+            pool.idle_timeout(settings.idle_timeout)
+        };
+        let pool = pool.connect_with(options).await?;
+        Ok(Store { pool, engine, url: Secret::new(url) })
+    }
+
+    /// Brings the schema up to this binary's version (see `migrate.rs`); the migrations applied, by name.
+    pub async fn migrate(&self) -> Result<Vec<&'static str>, StoreError> {
+        Ok(migrate::run(self).await?)
+    }
+
+    pub fn engine(&self) -> Engine {
+        self.engine
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// The URL as sqlx was given it (for the PostgreSQL listener's own connection).
+    pub(crate) fn url(&self) -> &Secret {
+        &self.url
+    }
+
+    /// A transaction that will write: on SQLite it takes the write lock at once (`BEGIN IMMEDIATE`), so two writers
+    /// never both read and then fail to upgrade.
+    pub async fn begin_write(&self) -> Result<Transaction<'static, Any>, sqlx::Error> {
+        match self.engine {
+            Engine::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Engine::Postgres => self.pool.begin().await,
+        }
+    }
+
+    /// Whether the database answers (readiness).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Closes every connection (an in-memory database is gone after this).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_name_their_engine_and_memory_databases_are_shared_and_distinct() {
+        let (a, engine) = resolve("sqlite::memory:").expect("valid");
+        let (b, _) = resolve("sqlite::memory:").expect("valid");
+        assert_eq!(engine, Engine::Sqlite);
+        assert!(a.contains("mode=memory&cache=shared") && a != b);
+        assert_eq!(resolve("sqlite:///var/lib/kyc.db").expect("valid").0, "sqlite:///var/lib/kyc.db?mode=rwc");
+        assert_eq!(resolve("postgres://u:p@h/db").expect("valid").1, Engine::Postgres);
+        assert!(resolve("mysql://h/db").is_err());
+    }
+}
