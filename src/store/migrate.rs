@@ -33,7 +33,7 @@ macro_rules! migration {
 const MIGRATIONS: &[Migration] = &[migration!(1, "0001_directory")];
 
 /// An arbitrary, fixed key for the advisory lock of migrations.
-const LOCK_KEY: i64 = 0x6b79_635f_6d69_67;
+const LOCK_KEY: i64 = 0x006b_7963_5f6d_6967;
 
 #[derive(Debug, thiserror::Error)]
 pub enum MigrateError {
