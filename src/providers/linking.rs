@@ -106,7 +106,7 @@ impl Providers {
         if claims.user_id != user_id {
             return Err(LinkError::StateForeign);
         }
-        if claims.expires_at < crate::clock::unix_millis() {
+        if claims.expires_at <= crate::clock::unix_millis() {
             return Err(LinkError::StateExpired);
         }
         let record = match self.directory.consume_link_state(&claims.nonce).await? {

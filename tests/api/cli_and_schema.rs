@@ -49,3 +49,50 @@ fn the_token_command_needs_a_subject() {
     let output = bin().args(["token", "--scope", "uid:read"]).output().expect("runs");
     assert!(!output.status.success());
 }
+
+/// Runs the binary with a database of its own: (success, stdout, stderr).
+fn run(args: &[&str], database: &str) -> (bool, String, String) {
+    let output = bin().args(args).env("KYC_GATEWAY_DATABASE_URL", database).output().expect("the binary runs");
+    let text = |b: Vec<u8>| String::from_utf8(b).expect("utf-8");
+    (output.status.success(), text(output.stdout), text(output.stderr))
+}
+
+#[tokio::test]
+async fn migrate_and_directory_import_work_on_a_named_database_and_an_import_is_idempotent() {
+    let db = crate::helpers::sqlite_database();
+    let (ok, out, err) = run(&["migrate"], &db.url);
+    assert!(ok && out.contains("up to date"), "{out}{err}");
+    let file = std::env::temp_dir().join(format!("kyc-gateway-import-{}.json", kyc_gateway::secret::random_token()));
+    let entries = serde_json::json!([
+        { "user_id": "u-1", "fractal": { "uid": "f-1", "refresh_token": "first-refresh-token" } },
+        { "user_id": "u-2", "sumsub_applicant_id": "applicant-2" }
+    ]);
+    std::fs::write(&file, entries.to_string()).expect("written");
+    let path = file.display().to_string();
+    let (ok, out, err) = run(&["directory", "import", &path], &db.url);
+    assert!(ok, "{err}");
+    assert_eq!(out.trim(), "imported 2 users; stored 1 new Fractal links");
+    let (ok, out, _) = run(&["directory", "import", &path], &db.url);
+    assert!(ok);
+    assert_eq!(out.trim(), "imported 2 users; stored 0 new Fractal links", "the stored link is kept");
+    // What the import stored is what a gateway on that database reads.
+    let config = kyc_gateway::Config {
+        database: Some(kyc_gateway::store::StoreSettings {
+            url: kyc_gateway::secret::Secret::new(db.url.clone()),
+            ..kyc_gateway::store::StoreSettings::memory()
+        }),
+        ..kyc_gateway::Config::default()
+    };
+    let (store, directory, _) = kyc_gateway::open_store(&config).await.expect("opened");
+    use kyc_gateway::directory::Directory;
+    let link = directory.fractal_link("u-1").await.expect("read").expect("linked");
+    assert_eq!((link.uid.as_str(), link.tokens.refresh_token.expose()), ("f-1", "first-refresh-token"));
+    assert_eq!(directory.references("u-2").await.expect("read").sumsub_applicant_id.as_deref(), Some("applicant-2"));
+    store.close().await;
+    let _ = std::fs::remove_file(&file);
+
+    let (ok, _, err) = run(&["directory", "import", "/nonexistent/file.json"], &db.url);
+    assert!(!ok && err.contains("cannot read directory file"), "{err}");
+    let output = bin().arg("migrate").output().expect("runs");
+    assert!(!output.status.success(), "migrate needs a named database");
+}

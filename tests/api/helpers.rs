@@ -66,6 +66,18 @@ pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     }
 }
 
+/// A sandbox-mode app on the database `db` (instead of the default SQLite in memory).
+pub async fn spawn_on(db: &TestDatabase, adjust: impl FnOnce(&mut Config)) -> TestApp {
+    spawn_with(|c| {
+        c.database = Some(kyc_gateway::store::StoreSettings {
+            url: kyc_gateway::secret::Secret::new(db.url.clone()),
+            ..kyc_gateway::store::StoreSettings::memory()
+        });
+        adjust(c);
+    })
+    .await
+}
+
 /// A key for production-mode test apps' secrets at rest.
 pub fn test_encryption() -> kyc_gateway::config::EncryptionSettings {
     kyc_gateway::config::EncryptionSettings {
@@ -243,4 +255,80 @@ pub async fn production_app_with(
     .await;
     import(&app, entries).await;
     app
+}
+
+impl TestApp {
+    /// Stops serving and waits until the app has let go of its database.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = (&mut self.served).await;
+    }
+}
+
+/// A database for a test: a file SQLite database, or a PostgreSQL one.
+pub struct TestDatabase {
+    pub engine: &'static str,
+    pub url: String,
+    /// PostgreSQL: the server to drop the database on, when the test is done.
+    admin: Option<(String, String)>,
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let Some((admin, name)) = self.admin.take() {
+            // A test's runtime is going away: drop the database from a thread of its own (best effort).
+            let _ = std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+                runtime.block_on(async {
+                    sqlx::any::install_default_drivers();
+                    if let Ok(pool) = sqlx::AnyPool::connect(&admin).await {
+                        let _ =
+                            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&pool).await;
+                        pool.close().await;
+                    }
+                });
+            })
+            .join();
+        } else if let Some(path) = self.url.strip_prefix("sqlite://") {
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{path}{suffix}"));
+            }
+        }
+    }
+}
+
+/// A new SQLite database in a file of its own.
+pub fn sqlite_database() -> TestDatabase {
+    let path = std::env::temp_dir().join(format!("kyc-gateway-test-{}.db", kyc_gateway::secret::random_token()));
+    TestDatabase { engine: "sqlite", url: format!("sqlite://{}", path.display()), admin: None }
+}
+
+/// A new PostgreSQL database on the server of `KYC_GATEWAY_TEST_DATABASE_URL` (a role that may create databases).
+/// Without that variable the test is skipped, and says so; with `KYC_GATEWAY_REQUIRE_POSTGRES` set (as CI sets it),
+/// a missing server fails the test instead.
+pub async fn postgres_database() -> Option<TestDatabase> {
+    let Some(admin) = std::env::var("KYC_GATEWAY_TEST_DATABASE_URL").ok().filter(|u| !u.is_empty()) else {
+        assert!(
+            std::env::var_os("KYC_GATEWAY_REQUIRE_POSTGRES").is_none(),
+            "KYC_GATEWAY_REQUIRE_POSTGRES is set but KYC_GATEWAY_TEST_DATABASE_URL is not: the PostgreSQL tests would be skipped"
+        );
+        eprintln!("skipped: KYC_GATEWAY_TEST_DATABASE_URL is not set, so this PostgreSQL test did not run");
+        return None;
+    };
+    sqlx::any::install_default_drivers();
+    let name = format!("kyc_test_{}", &kyc_gateway::secret::random_token()[..16]);
+    let pool = sqlx::AnyPool::connect(&admin).await.expect("the PostgreSQL test server answers");
+    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&pool).await.expect("a test database");
+    pool.close().await;
+    let (base, _) = admin.rsplit_once('/').expect("a URL with a database");
+    Some(TestDatabase { engine: "postgres", url: format!("{base}/{name}"), admin: Some((admin, name)) })
+}
+
+/// A SQLite file database, and a PostgreSQL one when a test server is configured: the engines a test runs on.
+pub async fn databases() -> Vec<TestDatabase> {
+    let mut all = vec![sqlite_database()];
+    all.extend(postgres_database().await);
+    all
 }

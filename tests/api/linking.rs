@@ -7,7 +7,7 @@ use kyc_gateway::sandbox::ident::population::SEED_USERS;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{spawn, spawn_with, user_token, Gql, TestApp, SEED};
+use crate::helpers::{databases, spawn, spawn_on, user_token, Gql, TestApp, SEED};
 
 /// The redirect URI sandbox mode allows by default.
 const CALLBACK: &str = "http://localhost:3000/fractal/callback";
@@ -57,7 +57,12 @@ async fn linked_uid(app: &TestApp, user: &str) -> Option<String> {
 
 #[tokio::test]
 async fn a_user_links_fractal_and_then_sees_that_accounts_verifications() {
-    let app = spawn().await;
+    for db in databases().await {
+        links_and_sees(spawn_on(&db, |_| {}).await).await;
+    }
+}
+
+async fn links_and_sees(app: TestApp) {
     let joe = SEED_USERS[2];
     let population = app.sandbox().fractal.population();
     let (fractal_user, someone_else) = (population.users[12].clone(), population.users[15].uid.clone());
@@ -109,7 +114,12 @@ async fn a_user_links_fractal_and_then_sees_that_accounts_verifications() {
 
 #[tokio::test]
 async fn a_replayed_foreign_forged_or_refused_state_has_its_own_code_and_stores_nothing() {
-    let app = spawn().await;
+    for db in databases().await {
+        wrong_states(spawn_on(&db, |_| {}).await).await;
+    }
+}
+
+async fn wrong_states(app: TestApp) {
     let (joe, tim) = (SEED_USERS[2], SEED_USERS[0]);
     let uid = app.sandbox().fractal.population().users[13].uid.clone();
     app.query(&user_token(&uid, LINK), "mutation { unlinkFractal }").await.ok();
@@ -143,22 +153,24 @@ async fn a_replayed_foreign_forged_or_refused_state_has_its_own_code_and_stores_
 
 #[tokio::test]
 async fn a_redirect_uri_off_the_allow_list_is_refused_before_anything_is_stored() {
-    let app = spawn().await;
-    let answer = start(&app, SEED_USERS[2], "https://attacker.example/steal").await;
-    assert_eq!(answer.codes(), ["REDIRECT_URI_NOT_ALLOWED"], "{:#}", answer.body);
-    assert!(answer.data("startFractalLink").is_null());
-    let states: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM link_states").fetch_one(app.store.pool()).await.expect("count");
-    assert_eq!(states, 0, "no state remembered");
+    for db in databases().await {
+        let app = spawn_on(&db, |_| {}).await;
+        let answer = start(&app, SEED_USERS[2], "https://attacker.example/steal").await;
+        assert_eq!(answer.codes(), ["REDIRECT_URI_NOT_ALLOWED"], "{}: {:#}", db.engine, answer.body);
+        assert!(answer.data("startFractalLink").is_null());
+        let states: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM link_states").fetch_one(app.store.pool()).await.expect("count");
+        assert_eq!(states, 0, "no state remembered");
+    }
 }
 
 #[tokio::test]
 async fn an_expired_state_is_refused() {
-    let app = spawn_with(|c| c.linking.state_ttl = Duration::ZERO).await;
+    // A state lives for its TTL: with none, it is dead the moment it is made.
+    let app = crate::helpers::spawn_with(|c| c.linking.state_ttl = Duration::ZERO).await;
     let joe = SEED_USERS[2];
     let (url, state) = started(&app, joe).await;
     let code = approve(&url, &app.sandbox().fractal.population().users[14].uid).await;
-    tokio::time::sleep(Duration::from_millis(5)).await;
     let expired = complete(&app, joe, &state, Some(&code), None).await;
     assert_eq!(expired.codes(), ["LINK_STATE_EXPIRED"], "{:#}", expired.body);
     assert_eq!(linked_uid(&app, joe).await, None);

@@ -18,5 +18,6 @@ mod resilience;
 mod sandboxes;
 mod scopes;
 mod stats;
+mod store;
 mod surface;
 mod tokens;
