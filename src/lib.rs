@@ -17,19 +17,22 @@ pub mod sandbox;
 pub mod secret;
 pub mod server;
 pub mod store;
+pub mod webhooks;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use tokio::sync::{broadcast, watch, Notify};
 
 pub use config::Config;
 
 use auth::token::{TokenVerifier, DEV_ISSUER};
-use config::{EncryptionSettings, LevelSettings};
+use config::{EncryptionSettings, LevelSettings, WebhookSettings};
 use directory::import::{Entry, FractalEntry};
 use directory::linking::StateSigner;
 use directory::{CachedDirectory, Directory, SqlDirectory};
+use domain::events::VerificationEvent;
 use providers::cache::ProviderCache;
 use providers::fractal::{FractalClient, FractalConfig};
 use providers::ident::{IdentClient, IdentConfig};
@@ -41,6 +44,9 @@ use sandbox::Sandbox;
 use store::changes::{Change, Changes};
 use store::crypto::{EncryptionKey, TokenCipher};
 use store::{Store, StoreSettings};
+use webhooks::inbox::Inbox;
+use webhooks::worker::Worker;
+use webhooks::Webhooks;
 
 /// A gateway bound to its address, not yet serving.
 pub struct App {
@@ -50,9 +56,17 @@ pub struct App {
     providers: Providers,
     store: Store,
     directory: Arc<SqlDirectory>,
-    /// Background tasks (the change listener and its subscriber), stopped when serving ends.
+    /// Background tasks (the change listener and its subscriber, the webhook worker), stopped when serving ends.
     tasks: Vec<tokio::task::AbortHandle>,
+    /// Tells WebSocket connections the server is shutting down.
+    shutdown: watch::Sender<bool>,
+    connections: Arc<server::connections::Connections>,
+    /// This replica's verification events, which subscriptions follow.
+    events: broadcast::Sender<Arc<VerificationEvent>>,
 }
+
+/// How long a shutdown waits for WebSocket connections to finish their closing handshake.
+const WEBSOCKET_CLOSE_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Where sandbox users come back after approving at the sandbox Fractal, unless configured: a frontend's callback.
 pub const SANDBOX_REDIRECT_URI: &str = "http://localhost:3000/fractal/callback";
@@ -87,6 +101,17 @@ async fn seed_sandbox_users(sandbox: &Sandbox, directory: &SqlDirectory) -> anyh
     // The sandbox Fractal is new at every start: links a file database kept from a former one are replaced.
     directory::import::import(directory, &entries, true).await?;
     Ok(())
+}
+
+/// The webhook settings, with the sandbox providers' signing secrets added in sandbox mode.
+fn webhook_settings(config: &Config, sandbox: Option<&Sandbox>) -> WebhookSettings {
+    #[allow(unused_mut)]
+    let mut settings = config.webhooks.clone();
+    if let Some(sandbox) = sandbox {
+        // MERGE-SANDBOX
+        let _ = sandbox;
+    }
+    settings
 }
 
 /// Points every provider at its sandbox. The sandbox's own levels are mapped under the configured ones.
@@ -191,13 +216,24 @@ pub async fn open_store(config: &Config) -> anyhow::Result<(Store, Arc<SqlDirect
     Ok((store.clone(), Arc::new(SqlDirectory::new(store, cipher)), keys))
 }
 
-/// Applies every change published on the channel to this replica's caches, until aborted.
-fn follow_changes(changes: &Changes, providers: Providers) -> tokio::task::AbortHandle {
+/// Applies every change published on the channel to this replica's caches, then hands verification events to this
+/// replica's subscribers (so a subscriber's next query already sees the change), until aborted.
+fn follow_changes(
+    changes: &Changes,
+    providers: Providers,
+    events: broadcast::Sender<Arc<VerificationEvent>>,
+) -> tokio::task::AbortHandle {
     let mut receiver = changes.subscribe();
     tokio::spawn(async move {
         loop {
             match receiver.recv().await {
-                Ok(change) => providers.apply(&change).await,
+                Ok(change) => {
+                    providers.apply(&change).await;
+                    if let Change::Verification { event } = change {
+                        // No subscriber is no error.
+                        let _ = events.send(Arc::new(event));
+                    }
+                }
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => providers.apply(&Change::Resync).await,
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
             }
@@ -244,21 +280,54 @@ impl App {
             changes: changes.clone(),
             linking: Some(Arc::new(linking)),
         };
+        let levels = Arc::new(levels);
+        let (events, _) = broadcast::channel(config.subscriptions.buffer);
         let mut tasks: Vec<tokio::task::AbortHandle> = listener.into_iter().collect();
-        tasks.push(follow_changes(&changes, providers.clone()));
+        tasks.push(follow_changes(&changes, providers.clone(), events.clone()));
+        let wake = Arc::new(Notify::new());
+        let inbox = Inbox::new(store.clone());
+        let webhook_settings = webhook_settings(&config, sandbox.as_ref());
+        if webhook_settings.worker {
+            let worker = Worker {
+                inbox: inbox.clone(),
+                changes: changes.clone(),
+                directory: providers.directory.clone(),
+                sila: providers.sila.clone(),
+                levels: levels.clone(),
+                wake: wake.clone(),
+                poll_interval: webhook_settings.poll_interval,
+            };
+            tasks.push(worker.spawn());
+        }
         let services = graphql::Services {
             providers: providers.clone(),
-            levels: Arc::new(levels),
+            levels,
             fan_out: config.fan_out,
             loader_delay: config.loader_delay,
             max_user_ids: config.max_user_ids,
+            events: events.clone(),
         };
         let schema = graphql::schema(services.clone());
-        let router = server::router(server::AppState { schema, verifier, services });
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let connections = server::connections::Connections::new(config.subscriptions.max_connections_per_caller);
+        let router = server::router(server::AppState {
+            schema,
+            verifier,
+            services,
+            webhooks: Webhooks::new(webhook_settings, inbox, wake),
+            subscriptions: Arc::new(config.subscriptions.clone()),
+            connections: connections.clone(),
+            shutdown: shutdown_rx,
+        });
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
-        Ok(App { listener, router, sandbox, providers, store, directory: sql, tasks })
+        if let Some(sandbox) = &sandbox {
+            // The sandbox providers deliver their webhooks to this gateway.
+            // MERGE-SANDBOX sandbox.set_webhook_targets(&[format!("http://{}", listener.local_addr()?)]);
+            let _ = sandbox;
+        }
+        Ok(App { listener, router, sandbox, providers, store, directory: sql, tasks, shutdown, connections, events })
     }
 
     /// The address the gateway listens on (with port 0 configured, the one the system chose).
@@ -276,6 +345,12 @@ impl App {
         &self.providers
     }
 
+    /// This replica's verification events: what subscriptions follow (`receiver_count` is the number of active
+    /// subscriptions).
+    pub fn verification_events(&self) -> broadcast::Sender<Arc<VerificationEvent>> {
+        self.events.clone()
+    }
+
     /// The database.
     pub fn store(&self) -> &Store {
         &self.store
@@ -289,7 +364,15 @@ impl App {
     /// Serves until `shutdown` completes, then finishes the requests in flight, stops the background tasks and
     /// closes the database.
     pub async fn serve(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        let served = axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await;
+        let stopping = self.shutdown.clone();
+        let signal = async move {
+            shutdown.await;
+            // WebSocket connections close with 1001 ("going away"); HTTP requests in flight finish.
+            let _ = stopping.send(true);
+        };
+        let served = axum::serve(self.listener, self.router).with_graceful_shutdown(signal).await;
+        let _ = self.shutdown.send(true);
+        let _ = tokio::time::timeout(WEBSOCKET_CLOSE_GRACE, self.connections.closed()).await;
         for task in &self.tasks {
             task.abort();
         }

@@ -123,6 +123,12 @@ impl TokenVerifier {
     }
 
     pub fn verify(&self, token: &str) -> Result<Principal, AuthError> {
+        self.verify_with_expiry(token).map(|(principal, _)| principal)
+    }
+
+    /// Verifies a token and answers when it expires (unix seconds): a WebSocket connection authenticated once
+    /// must end when its token does.
+    pub fn verify_with_expiry(&self, token: &str) -> Result<(Principal, i64), AuthError> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation).map_err(|e| match e.kind() {
             jsonwebtoken::errors::ErrorKind::ExpiredSignature => AuthError::Expired,
             _ => AuthError::Invalid,
@@ -138,10 +144,11 @@ impl TokenVerifier {
         }
         // A client-credentials token is about the client itself: its `sub` is its `client_id` (RFC 9068). A user's
         // token names the client it was issued to as well, with the user as `sub`.
-        Ok(match claims.client_id {
+        let principal = match claims.client_id {
             Some(name) if name == claims.sub => Principal::Client { name, scopes },
             _ => Principal::User { id: claims.sub, scopes },
-        })
+        };
+        Ok((principal, i64::try_from(claims.exp).unwrap_or(i64::MAX)))
     }
 }
 

@@ -111,6 +111,48 @@ pub fn application_personal_data(scopes: &Scopes, type_items: &[String]) -> Resu
     }
 }
 
+/// Whose verification changes a subscription follows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Watch {
+    /// One user's.
+    User(String),
+    /// Every user's (`client.users:read`).
+    Everyone,
+}
+
+/// Row level for subscriptions, as for queries: a user token watches only itself (no `userId`, or its own), a token
+/// with `client.users:read` anyone or, without `userId`, everyone. The denial does not say whether the user exists.
+pub fn watch(p: &Principal, user_id: Option<&str>) -> Result<Watch, Denial> {
+    match (user_id, reads_other_users(p), p.user_id()) {
+        (Some(id), true, _) => Ok(Watch::User(id.to_owned())),
+        (None, true, _) => Ok(Watch::Everyone),
+        (Some(id), false, Some(own)) if id == own => Ok(Watch::User(own.to_owned())),
+        (None, false, Some(own)) => Ok(Watch::User(own.to_owned())),
+        _ => Err(Denial::one(USERS_READ)),
+    }
+}
+
+/// Whether an event about `user_id`'s verification at `provider` (of a level with `level_items`) may reach the
+/// caller: what a query would show. A Fractal, Sumsub or Sila event needs the case visibility rule of
+/// `verificationCases` (every item's scope: no `verification.plus:read`, no `plus` events); an ident event is about a
+/// KYC application and needs what `kycApplications` needs.
+pub fn event_visible(p: &Principal, user_id: &str, provider: crate::domain::Provider, level_items: &[String]) -> bool {
+    if read_user(p, user_id).is_err() {
+        return false;
+    }
+    match provider {
+        crate::domain::Provider::Ident => {
+            p.has(KYC_APPLICATION_READ)
+                && match applications(p) {
+                    ApplicationScope::All => true,
+                    ApplicationScope::OwnOf(own) => own == user_id,
+                    ApplicationScope::Nothing => false,
+                }
+        }
+        _ => case_visible(p.scopes(), level_items),
+    }
+}
+
 /// Whether the statistics' per-user rows show the gateway user id.
 pub fn stats_user_ids(p: &Principal) -> bool {
     p.has(UID_READ)
@@ -143,6 +185,25 @@ mod tests {
         let denial = details_field(&none, &["liveness"], &case).expect_err("denied");
         assert_eq!(denial.required, [["verification.liveness.details:read"]]);
         assert!(details_field(&Scopes::parse("verification.plus.details:read"), &["plus"], &case).is_ok());
+    }
+
+    #[test]
+    fn a_user_watches_only_itself_and_sees_only_the_levels_it_reads() {
+        use crate::domain::Provider;
+        let me = user("u", "verification.basic:read");
+        assert_eq!(watch(&me, None), Ok(Watch::User("u".into())));
+        assert_eq!(watch(&me, Some("u")), Ok(Watch::User("u".into())));
+        assert_eq!(watch(&me, Some("v")).expect_err("other").required, [[USERS_READ]]);
+        let client = Principal::Client { name: "c".into(), scopes: Scopes::default() };
+        assert!(watch(&client, None).is_err());
+        assert_eq!(watch(&user("s", USERS_READ), None), Ok(Watch::Everyone));
+        let basic = vec!["basic".to_owned()];
+        let plus = vec!["plus".to_owned(), "selfie".to_owned()];
+        assert!(event_visible(&me, "u", Provider::Sumsub, &basic));
+        assert!(!event_visible(&me, "u", Provider::Sumsub, &plus), "no plus scope, no plus events");
+        assert!(!event_visible(&me, "v", Provider::Sumsub, &basic), "another user's");
+        assert!(!event_visible(&me, "u", Provider::Ident, &basic), "applications need kyc_application:read");
+        assert!(event_visible(&user("u", KYC_APPLICATION_READ), "u", Provider::Ident, &basic));
     }
 
     #[test]

@@ -9,6 +9,7 @@
 
 mod env;
 mod providers;
+mod realtime;
 mod sandbox;
 mod state;
 mod upstream;
@@ -23,6 +24,7 @@ pub use providers::{
     FractalSettings, IdentSettings, LevelSettings, SilaSettings, SumsubSettings, DEFAULT_IDENT_TYPES,
     DEFAULT_SUMSUB_LEVELS,
 };
+pub use realtime::{SubscriptionSettings, WebhookSettings};
 pub use sandbox::{Faults, PerProvider, SandboxSettings};
 pub use state::{EncryptionSettings, LinkSettings};
 pub use upstream::Policies;
@@ -76,6 +78,10 @@ pub struct Config {
     pub encryption: Option<EncryptionSettings>,
     /// How users link Fractal.
     pub linking: LinkSettings,
+    /// Providers' webhooks.
+    pub webhooks: WebhookSettings,
+    /// GraphQL subscriptions over WebSocket.
+    pub subscriptions: SubscriptionSettings,
     pub sandbox: SandboxSettings,
     /// How each provider is called (timeouts, concurrency, rate limit, retries, breaker).
     pub policies: Policies,
@@ -104,6 +110,8 @@ impl Default for Config {
             database: None,
             encryption: None,
             linking: LinkSettings::default(),
+            webhooks: WebhookSettings::default(),
+            subscriptions: SubscriptionSettings::default(),
             sandbox: SandboxSettings::default(),
             policies: Policies::default(),
             cache: CacheConfig::default(),
@@ -145,6 +153,8 @@ impl Config {
             database: state::database(&env)?,
             encryption: state::encryption(&env)?,
             linking: state::linking(&env)?,
+            webhooks: realtime::webhooks(&env)?,
+            subscriptions: realtime::subscriptions(&env)?,
             sandbox: sandbox_settings(&env, d.sandbox)?,
             policies: Policies::from_env(&env)?,
             cache: cache_config(&env, d.cache)?,

@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use moka::future::Cache;
 
-use super::{Consumed, Directory, DirectoryError, FractalLink, FractalRefresh, LinkState, Linked, ProviderRefs};
+use super::{
+    Consumed, Directory, DirectoryError, FractalLink, FractalRefresh, LinkState, Linked, ProviderRefs, Reference,
+};
 
 /// How long a cached lookup lives without a change notification.
 const TTL: Duration = Duration::from_secs(60);
@@ -101,6 +103,11 @@ impl Directory for CachedDirectory {
 
     async fn user_for_fractal_uid(&self, uid: &str) -> Result<Option<String>, DirectoryError> {
         self.reverse(Reverse::FractalUid(uid.to_owned())).await
+    }
+
+    /// Not cached: webhooks ask it, one event at a time, off the request path.
+    async fn user_for_reference(&self, reference: Reference<'_>) -> Result<Option<String>, DirectoryError> {
+        self.inner.user_for_reference(reference).await
     }
 
     async fn register(&self, user_id: &str, refs: &ProviderRefs) -> Result<(), DirectoryError> {

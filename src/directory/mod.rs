@@ -49,6 +49,15 @@ pub struct ProviderRefs {
     pub ident_user_id: Option<String>,
 }
 
+/// A reference a provider uses for a user, stored in the directory (webhooks name users this way).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reference<'a> {
+    /// A Sumsub applicant id.
+    SumsubApplicant(&'a str),
+    /// A Sila user handle.
+    SilaHandle(&'a str),
+}
+
 /// A Fractal authorization under way: who started it, where Fractal sends the user back, until when.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LinkState {
@@ -143,6 +152,10 @@ pub trait Directory: Send + Sync + 'static {
 
     /// The gateway user linked to a Fractal `uid` (the statistics speak in Fractal uids).
     async fn user_for_fractal_uid(&self, uid: &str) -> Result<Option<String>, DirectoryError>;
+
+    /// The gateway user whose stored reference is `reference`, if any (defaults are not stored, so a user found by
+    /// default is not found here).
+    async fn user_for_reference(&self, reference: Reference<'_>) -> Result<Option<String>, DirectoryError>;
 
     /// Makes `user_id` a known user with these references (replacing earlier ones).
     async fn register(&self, user_id: &str, refs: &ProviderRefs) -> Result<(), DirectoryError>;

@@ -15,7 +15,9 @@ use sqlx::{Any, Row, Transaction};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use super::ProviderRefs;
-use super::{Consumed, Directory, DirectoryError, FractalLink, FractalRefresh, FractalTokens, LinkState, Linked};
+use super::{
+    Consumed, Directory, DirectoryError, FractalLink, FractalRefresh, FractalTokens, LinkState, Linked, Reference,
+};
 use crate::secret::Secret;
 use crate::store::crypto::TokenCipher;
 use crate::store::{Engine, Store};
@@ -259,6 +261,14 @@ impl Directory for SqlDirectory {
             .fetch_optional(self.store.pool())
             .await?;
         Ok(user)
+    }
+
+    async fn user_for_reference(&self, reference: Reference<'_>) -> Result<Option<String>, DirectoryError> {
+        let (sql, value) = match reference {
+            Reference::SumsubApplicant(id) => ("SELECT user_id FROM users WHERE sumsub_applicant_id = $1 LIMIT 1", id),
+            Reference::SilaHandle(handle) => ("SELECT user_id FROM users WHERE sila_user_handle = $1 LIMIT 1", handle),
+        };
+        Ok(sqlx::query_scalar(sql).bind(value).fetch_optional(self.store.pool()).await?)
     }
 
     async fn register(&self, user_id: &str, refs: &ProviderRefs) -> Result<(), DirectoryError> {

@@ -3,6 +3,7 @@
 
 pub mod application;
 pub mod details;
+pub mod events;
 pub mod labels;
 pub mod levels;
 pub mod states;
@@ -13,6 +14,8 @@ use std::sync::Arc;
 
 /// A KYC provider behind the gateway.
 #[derive(async_graphql::Enum, Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Provider {
     /// Fractal ID.
     Fractal,
@@ -48,7 +51,8 @@ impl Provider {
 }
 
 /// Where a verification stands, the same words for every provider (`providerStatus` keeps the provider's own).
-#[derive(async_graphql::Enum, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(async_graphql::Enum, Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum KycState {
     /// Nothing submitted yet.
     NotStarted,

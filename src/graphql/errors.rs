@@ -81,6 +81,11 @@ error_codes! {
     FractalAccessDenied => "FRACTAL_ACCESS_DENIED",
     /// Linking Fractal: that Fractal account is linked to another user.
     FractalAccountTaken => "FRACTAL_ACCOUNT_TAKEN",
+    /// A subscriber read its events more slowly than they came and fell behind its buffer: its subscription (and
+    /// connection) was closed; subscribe again and query the current state.
+    SubscriberTooSlow => "SUBSCRIBER_TOO_SLOW",
+    /// A connection already holds as many subscriptions as it may.
+    TooManySubscriptions => "TOO_MANY_SUBSCRIPTIONS",
     /// A bug; details are logged, never answered.
     InternalServerError => "INTERNAL_SERVER_ERROR",
 }

@@ -14,23 +14,26 @@ mod policy;
 mod query;
 mod review;
 mod stats;
+mod subscription;
 mod user;
 mod user_data;
 mod variables;
 
 pub use loaders::Loaders;
+pub use subscription::ConnectionSignals;
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use async_graphql::{Context, EmptySubscription, SDLExportOptions, Schema};
+use async_graphql::{Context, SDLExportOptions, Schema};
 
 use crate::auth::Principal;
 use crate::authz::Declared;
 use crate::config::{FanOut, LevelSettings};
+use crate::domain::events::VerificationEvent;
 use crate::providers::Providers;
 
-pub type GatewaySchema = Schema<query::Query, mutation::Mutation, EmptySubscription>;
+pub type GatewaySchema = Schema<query::Query, mutation::Mutation, subscription::Subscription>;
 
 /// What resolvers use, shared by every request.
 #[derive(Clone)]
@@ -42,6 +45,8 @@ pub struct Services {
     pub loader_delay: Duration,
     /// The most ids `users(ids:)` takes.
     pub max_user_ids: usize,
+    /// This replica's verification events, for subscriptions (fed from the change channel).
+    pub events: tokio::sync::broadcast::Sender<Arc<VerificationEvent>>,
 }
 
 /// The caller. The HTTP layer puts it on every request; a request without one is a bug, not a caller error.
@@ -53,11 +58,14 @@ fn services<'a>(ctx: &Context<'a>) -> &'a Services {
     ctx.data_unchecked::<Services>()
 }
 
-fn builder() -> async_graphql::SchemaBuilder<query::Query, mutation::Mutation, EmptySubscription> {
+fn builder() -> async_graphql::SchemaBuilder<query::Query, mutation::Mutation, subscription::Subscription> {
     // The deepest real query (users -> kycApplications -> user -> verificationCases -> review -> rejectLabels) is
     // under 10 levels; 15 leaves room for fragments and introspection while refusing pathological nesting before any
     // resolver runs.
-    Schema::build(query::Query, mutation::Mutation::default(), EmptySubscription).limit_depth(15)
+    Schema::build(query::Query, mutation::Mutation::default(), subscription::Subscription)
+        .limit_depth(15)
+        // The subgraph's SDL shows the subscription too: a router that supports federated subscriptions routes it.
+        .enable_subscription_in_federation()
 }
 
 /// The schema with its services and its request policy (static scope requirements read from its own SDL).

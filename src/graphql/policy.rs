@@ -60,7 +60,7 @@ struct State {
     /// Errors of the variable coercion, answered in place of validation.
     coercion: Vec<ServerError>,
     phase: Phase,
-    /// Errors of fields resolved to `null`.
+    /// Errors of fields resolved to `null`, until the execution (of the query, or of one subscription event) ends.
     nulled: Vec<ServerError>,
 }
 
@@ -162,7 +162,14 @@ impl Extension for PolicyExtension {
         next: NextExecute<'_>,
     ) -> Response {
         self.state().phase = Phase::Executing;
-        next.run(ctx, operation_name).await
+        let mut response = next.run(ctx, operation_name).await;
+        // The nulled fields' errors go back here, not in `request`: `execute` runs for every query and for every event
+        // of a subscription, `request` never runs over WebSocket. Execution's own uncoded errors are argument
+        // coercions.
+        let nulled = std::mem::take(&mut self.state().nulled);
+        let errors = nulled.into_iter().chain(std::mem::take(&mut response.errors));
+        response.errors = errors.map(|e| with_code(e, ErrorCode::BadUserInput)).collect();
+        response
     }
 
     async fn resolve(
@@ -199,19 +206,15 @@ impl Extension for PolicyExtension {
 
     async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
         let mut response = next.run(ctx).await;
-        let (nulled, phase) = {
-            let mut state = self.state();
-            (std::mem::take(&mut state.nulled), state.phase)
-        };
+        let phase = self.state().phase;
         // An error async-graphql raised with no code, by where the request got to: after validation and before
-        // execution only the choice of the operation can fail; during execution, only the coercion of an argument.
+        // execution only the choice of the operation can fail; execution coded its own (see `execute`).
         let uncoded = match phase {
             Phase::Validated => ErrorCode::OperationResolutionFailure,
             Phase::Executing => ErrorCode::BadUserInput,
             Phase::Started => ErrorCode::InternalServerError,
         };
-        let errors = nulled.into_iter().chain(std::mem::take(&mut response.errors));
-        response.errors = errors.map(|e| with_code(e, uncoded)).collect();
+        response.errors = std::mem::take(&mut response.errors).into_iter().map(|e| with_code(e, uncoded)).collect();
         response
     }
 }

@@ -208,6 +208,7 @@ impl Providers {
     pub async fn apply(&self, change: &Change) {
         match change {
             Change::UserChanged { user_id } => self.invalidate_user(user_id).await,
+            Change::Verification { event } => self.invalidate_user(&event.user_id).await,
             Change::Resync => {
                 self.cache.invalidate_all();
                 self.directory.forget_all();

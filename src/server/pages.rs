@@ -4,8 +4,10 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum::Json;
 
-pub async fn graphiql() -> Html<String> {
-    Html(async_graphql::http::GraphiQLSource::build().endpoint("/graphql").title("kyc-gateway").finish())
+/// GraphiQL, with a fetcher that sends subscriptions over `/graphql/ws` and the Headers pane's token in
+/// `connection_init` (`assets/graphiql.html`).
+pub async fn graphiql() -> Html<&'static str> {
+    Html(include_str!("assets/graphiql.html"))
 }
 
 /// Liveness: the process serves HTTP. It does not call providers, so a provider outage never restarts the gateway.

@@ -9,9 +9,11 @@
 //! treat everything they hold as stale.
 
 use serde::{Deserialize, Serialize};
+use sqlx::{Any, Transaction};
 use tokio::sync::broadcast;
 
 use super::{Engine, Store, StoreError};
+use crate::domain::events::VerificationEvent;
 
 /// The PostgreSQL channel every replica listens on.
 const CHANNEL: &str = "kyc_gateway_changes";
@@ -24,8 +26,22 @@ const BUFFER: usize = 4096;
 pub enum Change {
     /// What the gateway knows about this user changed (its links, references or provider data).
     UserChanged { user_id: String },
+    /// A provider reported a new state of a user's verification (a webhook): the user's data changed, and
+    /// subscribers who may see it are told.
+    Verification { event: VerificationEvent },
     /// Changes may have been missed: everything cached is suspect.
     Resync,
+}
+
+impl Change {
+    /// The user the change is about, if it is about one.
+    pub fn user_id(&self) -> Option<&str> {
+        match self {
+            Change::UserChanged { user_id } => Some(user_id),
+            Change::Verification { event } => Some(&event.user_id),
+            Change::Resync => None,
+        }
+    }
 }
 
 /// Publishes changes and hands out subscriptions.
@@ -72,6 +88,24 @@ impl Changes {
                 Ok(())
             }
         }
+    }
+
+    /// Commits `tx` and tells every replica, as one step where the engine allows: with PostgreSQL the notification is
+    /// part of the transaction (delivered exactly when it commits, never for a rolled-back one); with SQLite, one
+    /// process, the broadcast follows the commit.
+    pub async fn commit_and_publish(&self, mut tx: Transaction<'static, Any>, change: &Change) -> Result<(), StoreError> {
+        match &self.notify {
+            Some(_) => {
+                let payload = serde_json::to_string(change).expect("a change serialises");
+                sqlx::query("SELECT pg_notify($1, $2)").bind(CHANNEL).bind(payload).execute(&mut *tx).await?;
+                tx.commit().await?;
+            }
+            None => {
+                tx.commit().await?;
+                let _ = self.local.send(change.clone());
+            }
+        }
+        Ok(())
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Change> {

@@ -30,7 +30,7 @@ macro_rules! migration {
 }
 
 /// Every migration, in order.
-const MIGRATIONS: &[Migration] = &[migration!(1, "0001_directory")];
+const MIGRATIONS: &[Migration] = &[migration!(1, "0001_directory"), migration!(2, "0002_webhooks")];
 
 /// An arbitrary, fixed key for the advisory lock of migrations.
 const LOCK_KEY: i64 = 0x006b_7963_5f6d_6967;

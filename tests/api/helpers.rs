@@ -33,6 +33,10 @@ pub struct TestApp {
     /// The directory on the database itself (imports).
     pub sql: Arc<kyc_gateway::directory::SqlDirectory>,
     pub store: kyc_gateway::store::Store,
+    /// The change channel (what every replica hears).
+    pub changes: kyc_gateway::store::changes::Changes,
+    /// The replica's verification events (its subscriptions are its receivers).
+    pub events: tokio::sync::broadcast::Sender<Arc<kyc_gateway::domain::events::VerificationEvent>>,
     pub http: reqwest::Client,
     /// Stops serving (then the app's tasks stop and its database closes).
     pub stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -58,6 +62,8 @@ pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         cache: app.providers().cache.clone(),
         sql: app.sql_directory(),
         store: app.store().clone(),
+        changes: app.providers().changes.clone(),
+        events: app.verification_events(),
         http: reqwest::Client::new(),
         stop: Some(stop),
         served: tokio::spawn(app.serve(async {
@@ -258,6 +264,12 @@ pub async fn production_app_with(
 }
 
 impl TestApp {
+    /// Waits until `n` subscriptions follow this replica's events (a subscription starts a moment after its
+    /// `subscribe` message).
+    pub async fn subscribed(&self, n: usize) {
+        eventually(&format!("{n} subscriptions are active"), || async { self.events.receiver_count() == n }).await;
+    }
+
     /// Stops serving and waits until the app has let go of its database.
     pub async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {

@@ -1,6 +1,7 @@
 //! Integration tests: the gateway and its sandbox providers on port 0, spoken to over real HTTP.
 
 mod helpers;
+mod ws;
 
 mod applications;
 mod auth;
@@ -20,4 +21,6 @@ mod scopes;
 mod stats;
 mod store;
 mod surface;
+mod subscriptions;
 mod tokens;
+mod webhooks;

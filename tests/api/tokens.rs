@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use kyc_gateway::directory::{
     Consumed, Directory, DirectoryError, FractalLink, FractalRefresh, FractalTokens, LinkState, Linked, ProviderRefs,
+    Reference,
     SqlDirectory,
 };
 use kyc_gateway::sandbox::fractal::FractalSandbox;
@@ -286,6 +287,9 @@ impl Directory for Watching {
     }
     async fn user_for_fractal_uid(&self, uid: &str) -> Result<Option<String>, DirectoryError> {
         self.inner.user_for_fractal_uid(uid).await
+    }
+    async fn user_for_reference(&self, reference: Reference<'_>) -> Result<Option<String>, DirectoryError> {
+        self.inner.user_for_reference(reference).await
     }
     async fn register(&self, user_id: &str, refs: &ProviderRefs) -> Result<(), DirectoryError> {
         self.inner.register(user_id, refs).await

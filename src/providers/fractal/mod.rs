@@ -4,5 +4,6 @@
 mod client;
 mod mapping;
 pub mod models;
+pub mod webhook;
 
 pub use client::{FractalClient, FractalConfig};

@@ -47,6 +47,14 @@ impl SilaClient {
         refs.sila_user_handle.clone().unwrap_or_else(|| self.config.user_handle_template.replace("{user_id}", user_id))
     }
 
+    /// The gateway user a handle made by the template belongs to (`None` when the handle does not fit the template;
+    /// a handle stored in the directory is looked up there instead).
+    pub fn user_of_handle(&self, handle: &str) -> Option<String> {
+        let (prefix, suffix) = self.config.user_handle_template.split_once("{user_id}")?;
+        let user = handle.strip_prefix(prefix)?.strip_suffix(suffix)?;
+        (!user.is_empty()).then(|| user.to_owned())
+    }
+
     /// A fresh header: Sila refuses one older than 5 minutes, so it is built per call.
     fn header(&self, user_handle: Option<&str>) -> Header {
         Header {

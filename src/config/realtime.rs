@@ -1,0 +1,123 @@
+//! Settings of what arrives on its own and what is pushed: providers' webhooks and GraphQL subscriptions.
+
+use std::time::Duration;
+
+use anyhow::bail;
+
+use super::env::Env;
+use super::sandbox::PerProvider;
+use crate::secret::Secret;
+
+/// The webhook endpoints (`POST /webhooks/<provider>`).
+#[derive(Debug, Clone)]
+pub struct WebhookSettings {
+    /// Each provider's signing secrets; several at once while one is rotated. A provider with none has no endpoint.
+    pub secrets: PerProvider<Vec<Secret>>,
+    /// How far ident's signed timestamp may be from the clock.
+    pub ident_tolerance: Duration,
+    /// The largest body accepted (413 beyond).
+    pub max_body_bytes: usize,
+    /// Whether this replica processes the inbox (every replica accepts events; off leaves the work to others).
+    pub worker: bool,
+    /// How often the worker looks for events accepted elsewhere or due for a retry.
+    pub poll_interval: Duration,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        WebhookSettings {
+            secrets: PerProvider::default(),
+            ident_tolerance: Duration::from_secs(300),
+            max_body_bytes: 256 * 1024,
+            worker: true,
+            poll_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+/// GraphQL subscriptions over WebSocket (`/graphql/ws`).
+#[derive(Debug, Clone)]
+pub struct SubscriptionSettings {
+    /// Active subscriptions one connection may hold; one more gets an error for that operation.
+    pub max_per_connection: usize,
+    /// Open connections one caller (token subject) may hold.
+    pub max_connections_per_caller: usize,
+    /// `connection_init` must arrive and be accepted within this.
+    pub init_timeout: Duration,
+    /// A ping every this often (a WebSocket ping and the protocol's own).
+    pub ping_interval: Duration,
+    /// Nothing from the client for this long (pongs count): the connection is dropped.
+    pub idle_timeout: Duration,
+    /// One message must be written within this, or the subscriber is too slow and is closed.
+    pub send_timeout: Duration,
+    /// Events buffered for each subscriber; one that falls further behind is closed.
+    pub buffer: usize,
+    /// The largest message accepted from a client.
+    pub max_message_bytes: usize,
+}
+
+impl Default for SubscriptionSettings {
+    fn default() -> Self {
+        SubscriptionSettings {
+            max_per_connection: 20,
+            max_connections_per_caller: 10,
+            init_timeout: Duration::from_secs(10),
+            ping_interval: Duration::from_secs(15),
+            idle_timeout: Duration::from_secs(60),
+            send_timeout: Duration::from_secs(5),
+            buffer: 256,
+            max_message_bytes: 64 * 1024,
+        }
+    }
+}
+
+fn secrets(env: &Env<'_>, name: &str) -> Vec<Secret> {
+    env.get(name)
+        .map(|list| list.split(',').map(str::trim).filter(|s| !s.is_empty()).map(Secret::new).collect())
+        .unwrap_or_default()
+}
+
+pub(super) fn webhooks(env: &Env<'_>) -> anyhow::Result<WebhookSettings> {
+    let d = WebhookSettings::default();
+    let settings = WebhookSettings {
+        secrets: PerProvider {
+            fractal: secrets(env, "KYC_GATEWAY_FRACTAL_WEBHOOK_SECRETS"),
+            sumsub: secrets(env, "KYC_GATEWAY_SUMSUB_WEBHOOK_SECRETS"),
+            sila: secrets(env, "KYC_GATEWAY_SILA_WEBHOOK_SECRETS"),
+            ident: secrets(env, "KYC_GATEWAY_IDENT_WEBHOOK_SECRETS"),
+        },
+        ident_tolerance: env.secs("KYC_GATEWAY_IDENT_WEBHOOK_TOLERANCE_SECS", d.ident_tolerance)?,
+        max_body_bytes: env.parse("KYC_GATEWAY_WEBHOOK_MAX_BYTES", d.max_body_bytes)?,
+        worker: env.switch("KYC_GATEWAY_WEBHOOK_WORKER", d.worker)?,
+        poll_interval: env.millis("KYC_GATEWAY_WEBHOOK_POLL_MS", d.poll_interval)?,
+    };
+    let all = [&settings.secrets.fractal, &settings.secrets.sumsub, &settings.secrets.sila, &settings.secrets.ident];
+    if all.into_iter().flatten().any(|s| s.expose().len() < 16) {
+        bail!("a KYC_GATEWAY_*_WEBHOOK_SECRETS entry is shorter than 16 characters: use the provider's generated secret");
+    }
+    if settings.max_body_bytes < 1024 || settings.poll_interval.is_zero() {
+        bail!("KYC_GATEWAY_WEBHOOK_MAX_BYTES must be at least 1024 and KYC_GATEWAY_WEBHOOK_POLL_MS at least 1");
+    }
+    Ok(settings)
+}
+
+pub(super) fn subscriptions(env: &Env<'_>) -> anyhow::Result<SubscriptionSettings> {
+    let d = SubscriptionSettings::default();
+    let settings = SubscriptionSettings {
+        max_per_connection: env.parse("KYC_GATEWAY_WS_MAX_SUBSCRIPTIONS", d.max_per_connection)?,
+        max_connections_per_caller: env.parse("KYC_GATEWAY_WS_MAX_CONNECTIONS_PER_CALLER", d.max_connections_per_caller)?,
+        init_timeout: env.secs("KYC_GATEWAY_WS_INIT_TIMEOUT_SECS", d.init_timeout)?,
+        ping_interval: env.secs("KYC_GATEWAY_WS_PING_SECS", d.ping_interval)?,
+        idle_timeout: env.secs("KYC_GATEWAY_WS_IDLE_TIMEOUT_SECS", d.idle_timeout)?,
+        send_timeout: env.millis("KYC_GATEWAY_WS_SEND_TIMEOUT_MS", d.send_timeout)?,
+        buffer: env.parse("KYC_GATEWAY_WS_BUFFER", d.buffer)?,
+        max_message_bytes: d.max_message_bytes,
+    };
+    if settings.max_per_connection == 0 || settings.max_connections_per_caller == 0 || settings.buffer == 0 {
+        bail!("KYC_GATEWAY_WS_MAX_SUBSCRIPTIONS, _MAX_CONNECTIONS_PER_CALLER and _BUFFER must be at least 1");
+    }
+    if settings.ping_interval.is_zero() || settings.idle_timeout <= settings.ping_interval {
+        bail!("KYC_GATEWAY_WS_IDLE_TIMEOUT_SECS must be longer than KYC_GATEWAY_WS_PING_SECS (at least 1)");
+    }
+    Ok(settings)
+}

@@ -1,0 +1,148 @@
+//! The subscription root: `verificationChanged`, a user's verification changes as providers report them (webhooks).
+//!
+//! Events arrive on every replica through the change channel (`store/changes.rs`) and are fanned out here through one
+//! bounded broadcast per replica: each subscriber reads at its own pace from a shared ring of
+//! `SubscriptionSettings::buffer` events, and one that falls further behind than that is closed
+//! (`SUBSCRIBER_TOO_SLOW`, and the connection with it) instead of slowing the others or holding memory for it.
+//!
+//! Authorization is the queries' own: row level when subscribing (`authz::rules::watch`), then per event the case
+//! visibility rule, or the applications rule for ident (`authz::rules::event_visible`), and the event's fields carry
+//! the same declared scopes as their query counterparts (`userId` needs `uid:read`, like `User.id`).
+
+use std::sync::Arc;
+
+use async_graphql::{Context, Object, Result, Subscription, ID};
+use futures_util::Stream;
+use time::OffsetDateTime;
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::{broadcast, Notify};
+
+use super::errors::{self, coded, unauthorized, ErrorCode};
+use super::{principal, services};
+use crate::auth::Principal;
+use crate::authz::rules::{self, Watch};
+use crate::domain::events::VerificationEvent;
+use crate::domain::{KycState, Provider};
+
+/// What the WebSocket handler puts in a connection's data: how a subscription tells the connection that its
+/// subscriber fell behind, so the connection is closed with a reason rather than left to stall.
+#[derive(Clone, Default)]
+pub struct ConnectionSignals {
+    pub too_slow: Arc<Notify>,
+}
+
+#[derive(Default)]
+pub struct Subscription;
+
+#[Subscription]
+impl Subscription {
+    /// A user's verification changes, as providers report them: the user's own with a user token (leave `userId`
+    /// out, or give one's own), anyone's (or, without `userId`, everyone's) with `client.users:read`. Only events
+    /// the token could see in a query arrive: a change of a `plus` case needs `verification.plus:read`, an ident
+    /// application's needs `kyc_application:read`. `provider` narrows to one provider.
+    async fn verification_changed(
+        &self,
+        ctx: &Context<'_>,
+        user_id: Option<ID>,
+        provider: Option<Provider>,
+    ) -> Result<impl Stream<Item = Result<VerificationEventObject>>> {
+        if user_id.as_ref().is_some_and(|id| id.len() > 256) {
+            return Err(errors::bad_input("userId is longer than 256 characters"));
+        }
+        let principal = principal(ctx).clone();
+        let watch = rules::watch(&principal, user_id.as_ref().map(|id| id.as_str())).map_err(unauthorized)?;
+        let follow = Follow {
+            receiver: services(ctx).events.subscribe(),
+            principal,
+            watch,
+            provider,
+            signals: ctx.data_opt::<ConnectionSignals>().cloned(),
+        };
+        Ok(futures_util::stream::unfold(Some(follow), |follow| async move {
+            let mut follow = follow?;
+            loop {
+                match follow.receiver.recv().await {
+                    Ok(event) if follow.wants(&event) => {
+                        return Some((Ok(VerificationEventObject(event)), Some(follow)));
+                    }
+                    Ok(_) => {}
+                    Err(RecvError::Lagged(missed)) => {
+                        if let Some(signals) = &follow.signals {
+                            signals.too_slow.notify_one();
+                        }
+                        let error = coded(
+                            format!("this subscriber fell {missed} events behind and was closed; subscribe again"),
+                            ErrorCode::SubscriberTooSlow,
+                        );
+                        return Some((Err(error), None));
+                    }
+                    Err(RecvError::Closed) => return None,
+                }
+            }
+        }))
+    }
+}
+
+/// One subscription's state.
+struct Follow {
+    receiver: broadcast::Receiver<Arc<VerificationEvent>>,
+    principal: Principal,
+    watch: Watch,
+    provider: Option<Provider>,
+    signals: Option<ConnectionSignals>,
+}
+
+impl Follow {
+    fn wants(&self, event: &VerificationEvent) -> bool {
+        let watched = match &self.watch {
+            Watch::User(user) => *user == event.user_id,
+            Watch::Everyone => true,
+        };
+        watched
+            && self.provider.is_none_or(|p| p == event.provider)
+            && rules::event_visible(&self.principal, &event.user_id, event.provider, &event.level_items)
+    }
+}
+
+/// A change of a user's verification at a provider.
+pub struct VerificationEventObject(Arc<VerificationEvent>);
+
+#[Object(name = "VerificationEvent")]
+impl VerificationEventObject {
+    /// The user, like `User.id`.
+    #[graphql(requires_scopes = "uid:read")]
+    async fn user_id(&self) -> Option<ID> {
+        Some(ID(self.0.user_id.clone()))
+    }
+
+    async fn provider(&self) -> Provider {
+        self.0.provider
+    }
+
+    /// The provider's level string (a Sumsub level name, a Sila flow, a Fractal level or add-on, an ident
+    /// application type).
+    async fn level(&self) -> &str {
+        &self.0.level
+    }
+
+    /// The Fractal-style items of the level.
+    async fn level_items(&self) -> &[String] {
+        &self.0.level_items
+    }
+
+    /// Where the verification stands now, in the gateway's words.
+    async fn state(&self) -> KycState {
+        self.0.state
+    }
+
+    /// The provider's own status word.
+    async fn provider_status(&self) -> &str {
+        &self.0.provider_status
+    }
+
+    /// When it happened at the provider.
+    async fn occurred_at(&self) -> Result<OffsetDateTime> {
+        OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.0.occurred_at) * 1_000_000)
+            .map_err(|e| errors::internal("event time", &e))
+    }
+}

@@ -1,0 +1,66 @@
+//! `POST /webhooks/{fractal,sumsub,sila,ident}`: providers' signed events.
+//!
+//! Answers: 200 once the event is stored (or recognised as a redelivery, or of a type the gateway does not use); 401
+//! for a missing or wrong signature and 400 for a body that is not the provider's documented format, both storing
+//! nothing; 413 past the size bound (`DefaultBodyLimit` on the route); 404 for a provider without webhook secrets;
+//! 503 when the store cannot take the event, so the provider retries. Logs name the provider and the event type,
+//! never the body.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+use super::AppState;
+use crate::domain::Provider;
+use crate::webhooks::{Receipt, Refusal};
+
+fn answer(status: StatusCode, body: serde_json::Value) -> Response {
+    (status, Json(body)).into_response()
+}
+
+pub async fn receive(
+    State(state): State<AppState>,
+    Path(provider): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let provider = match provider.as_str() {
+        "fractal" => Provider::Fractal,
+        "sumsub" => Provider::Sumsub,
+        "sila" => Provider::Sila,
+        "ident" => Provider::Ident,
+        _ => return answer(StatusCode::NOT_FOUND, serde_json::json!({ "error": "no such webhook endpoint" })),
+    };
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let name = provider.as_str();
+    match state.webhooks.receive(provider, header, &body).await {
+        Ok(Receipt::Accepted) => answer(StatusCode::OK, serde_json::json!({ "status": "accepted" })),
+        Ok(Receipt::Duplicate) => {
+            tracing::info!(provider = name, "webhook redelivered; acknowledged again");
+            answer(StatusCode::OK, serde_json::json!({ "status": "duplicate" }))
+        }
+        Ok(Receipt::Ignored { event_type }) => {
+            // The type only: the rest of the body may be personal.
+            let event_type: String = event_type.chars().take(64).collect();
+            tracing::info!(provider = name, %event_type, "webhook of a type the gateway does not use; ignored");
+            answer(StatusCode::OK, serde_json::json!({ "status": "ignored" }))
+        }
+        Err(Refusal::NotConfigured) => {
+            answer(StatusCode::NOT_FOUND, serde_json::json!({ "error": "webhooks of this provider are not configured" }))
+        }
+        Err(Refusal::Signature(error)) => {
+            tracing::warn!(provider = name, %error, "webhook refused");
+            answer(StatusCode::UNAUTHORIZED, serde_json::json!({ "error": "invalid signature" }))
+        }
+        Err(Refusal::Malformed(error)) => {
+            tracing::warn!(provider = name, %error, "webhook refused");
+            answer(StatusCode::BAD_REQUEST, serde_json::json!({ "error": error.to_string() }))
+        }
+        Err(Refusal::Unavailable(error)) => {
+            tracing::error!(provider = name, %error, "webhook not stored; the provider will retry");
+            answer(StatusCode::SERVICE_UNAVAILABLE, serde_json::json!({ "error": "try again later" }))
+        }
+    }
+}

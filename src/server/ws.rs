@@ -1,0 +1,431 @@
+//! GraphQL subscriptions over WebSocket at `/graphql/ws`: `graphql-transport-ws` and the legacy `graphql-ws`.
+//!
+//! async-graphql's protocol engine (`async_graphql::http::WebSocket`: message framing, `connection_init`, ids,
+//! `next`/`complete`) is kept; the socket loop around it is ours, because the stock `GraphQLWebSocket::serve` owns the
+//! socket and cannot close it from outside (token expiry, a slow subscriber, shutdown), always closes a refused
+//! `connection_init` with 1002, never pings, has no bound on subscriptions per connection, and announces the
+//! client's first protocol while speaking another when the client offers both.
+//!
+//! The token comes in `connection_init`'s payload (`{"Authorization": "Bearer ..."}`, or `{"token": "..."}`), or in
+//! the upgrade request's `Authorization` header, and is verified like an HTTP token; the connection ends when it
+//! expires. Close codes follow graphql-transport-ws where it names one: 4400 a bad message, 4401 subscribing before
+//! the acknowledgement, 4403 a refused or expired token, 4408 no `connection_init` in time, 4409 a duplicate id,
+//! 4429 too many messages or connections; 1001 at shutdown, 1013 a subscriber too slow.
+
+use std::collections::HashSet;
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_graphql::http::{WebSocket as Engine, WebSocketProtocols as Protocols, WsMessage, ALL_WEBSOCKET_PROTOCOLS};
+use async_graphql::parser::types::OperationType;
+use async_graphql::Data;
+use axum::body::Bytes;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use futures_util::stream::SplitSink;
+use futures_util::{SinkExt, StreamExt};
+use serde::Deserialize;
+use tokio::sync::mpsc;
+use tokio::time::{interval_at, sleep, timeout, Instant, MissedTickBehavior};
+
+use super::connections::CallerSlot;
+use super::AppState;
+use crate::auth::Principal;
+use crate::graphql::errors::ErrorCode;
+use crate::graphql::ConnectionSignals;
+
+/// Close codes.
+mod code {
+    pub const NORMAL: u16 = 1000;
+    pub const GOING_AWAY: u16 = 1001;
+    pub const TRY_AGAIN_LATER: u16 = 1013;
+    pub const BAD_REQUEST: u16 = 4400;
+    pub const UNAUTHORIZED: u16 = 4401;
+    pub const FORBIDDEN: u16 = 4403;
+    pub const INIT_TIMEOUT: u16 = 4408;
+    pub const SUBSCRIBER_EXISTS: u16 = 4409;
+    pub const TOO_MANY: u16 = 4429;
+}
+
+/// Client messages waiting for the engine; more than this at once is a client flooding the connection.
+const INBOUND_QUEUE: usize = 64;
+
+/// What `connection_init` decided, for the socket loop (the engine itself only knows accept or 1002).
+#[derive(Default)]
+struct InitOutcome {
+    reject: Option<(u16, String)>,
+    /// Unix seconds at which the token expires.
+    expires_at: Option<i64>,
+    /// The caller's connection slot, held as long as the connection.
+    slot: Option<CallerSlot>,
+}
+
+/// The token of a `connection_init` payload.
+fn token_of(payload: &serde_json::Value) -> Option<String> {
+    let field = |v: &serde_json::Value, names: &[&str]| {
+        names.iter().find_map(|n| v.get(*n).and_then(|t| t.as_str()).map(str::to_owned))
+    };
+    let bearer = field(payload, &["Authorization", "authorization"])
+        .or_else(|| payload.get("headers").and_then(|h| field(h, &["Authorization", "authorization"])));
+    match bearer {
+        Some(value) => {
+            let (scheme, token) = value.trim().split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_owned())
+        }
+        None => field(payload, &["token"]),
+    }
+}
+
+fn caller_key(principal: &Principal) -> String {
+    match principal {
+        Principal::User { id, .. } => format!("user:{id}"),
+        Principal::Client { name, .. } => format!("client:{name}"),
+    }
+}
+
+pub async fn upgrade(State(state): State<AppState>, headers: HeaderMap, ws: WebSocketUpgrade) -> Response {
+    // axum picks the first of *our* protocols the client offered and announces it; the engine must speak that one.
+    let ws = ws.protocols(ALL_WEBSOCKET_PROTOCOLS);
+    let Some(protocol) =
+        ws.selected_protocol().and_then(|v| v.to_str().ok()).and_then(|s| Protocols::from_str(s).ok())
+    else {
+        let message = "Sec-WebSocket-Protocol must offer graphql-transport-ws or graphql-ws";
+        return (StatusCode::BAD_REQUEST, message).into_response();
+    };
+    let header_token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().split_once(' ').filter(|(s, _)| s.eq_ignore_ascii_case("bearer")).map(|(_, t)| t.trim().to_owned()));
+    let limit = state.subscriptions.max_message_bytes;
+    ws.max_message_size(limit)
+        .max_frame_size(limit)
+        .on_upgrade(move |socket| serve(socket, state, protocol, header_token))
+}
+
+enum Exit {
+    /// Send a close frame, then let the client close.
+    Close(u16, String),
+    /// The client sent a close frame.
+    ClientClosed,
+    /// The peer is gone or cannot be written to.
+    Drop,
+}
+
+#[derive(Deserialize)]
+struct Envelope {
+    #[serde(rename = "type")]
+    kind: String,
+    id: Option<String>,
+    #[serde(default)]
+    payload: Option<SubscribePayload>,
+}
+
+#[derive(Deserialize)]
+struct SubscribePayload {
+    query: Option<String>,
+    #[serde(rename = "operationName")]
+    operation_name: Option<String>,
+}
+
+type Tx = SplitSink<WebSocket, Message>;
+
+/// Writes to the socket on its own task, so a client that stops reading stalls only its writer: the socket loop keeps
+/// reading, keeps the subscriptions drained into the bounded `events` queue, and closes the connection when that queue
+/// is full. Control messages (pings, the close frame) go first. Ends after writing a close frame, when a write fails,
+/// or when one write takes longer than `send_timeout` (the client is not reading at all).
+async fn write(mut tx: Tx, mut control: mpsc::Receiver<Message>, mut events: mpsc::Receiver<Message>, send_timeout: Duration) {
+    loop {
+        let message = tokio::select! {
+            biased;
+            Some(message) = control.recv() => message,
+            Some(message) = events.recv() => message,
+            else => return,
+        };
+        let closing = matches!(message, Message::Close(_));
+        match timeout(send_timeout, tx.send(message)).await {
+            Ok(Ok(())) if !closing => {}
+            _ => return,
+        }
+    }
+}
+
+/// The socket loop's side of the writer.
+struct Outbound {
+    control: mpsc::Sender<Message>,
+    events: mpsc::Sender<Message>,
+}
+
+impl Outbound {
+    /// Queues a protocol message; a full queue means the subscriber is not keeping up.
+    fn text(&self, text: String) -> Result<(), Exit> {
+        match self.events.try_send(Message::Text(text.into())) {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                Err(Exit::Close(code::TRY_AGAIN_LATER, "subscriber too slow: it fell behind its buffer".into()))
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(Exit::Drop),
+        }
+    }
+
+    /// Queues a ping; skipped when pings are already waiting.
+    fn ping(&self, message: Message) -> Result<(), Exit> {
+        match self.control.try_send(message) {
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(Exit::Drop),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// An operation-level error message (the connection stays).
+fn operation_error(protocol: Protocols, id: &str, message: &str, code: ErrorCode) -> String {
+    let error = serde_json::json!({ "message": message, "extensions": { "code": code.as_str() } });
+    match protocol {
+        Protocols::GraphQLWS => serde_json::json!({ "type": "error", "id": id, "payload": [error] }),
+        Protocols::SubscriptionsTransportWS => serde_json::json!({ "type": "error", "id": id, "payload": error }),
+    }
+    .to_string()
+}
+
+/// Whether a `subscribe` payload is a subscription: queries and mutations go over HTTP, where each request gets its
+/// own loaders and limits. A document that does not parse is left to the engine, which answers the parse error.
+fn is_subscription(payload: Option<&SubscribePayload>) -> bool {
+    let Some(query) = payload.and_then(|p| p.query.as_deref()) else { return true };
+    let Ok(document) = async_graphql::parser::parse_query(query) else { return true };
+    let name = payload.and_then(|p| p.operation_name.as_deref());
+    let operation = document.operations.iter().find(|(n, _)| name.is_none() || n.map(|n| n.as_str()) == name);
+    operation.is_none_or(|(_, op)| op.node.ty == OperationType::Subscription)
+}
+
+async fn serve(socket: WebSocket, state: AppState, protocol: Protocols, header_token: Option<String>) {
+    let _open = state.connections.open();
+    let settings = state.subscriptions.clone();
+    let (tx, mut rx) = socket.split();
+    let (control, control_rx) = mpsc::channel::<Message>(8);
+    let (events, events_rx) = mpsc::channel::<Message>(settings.buffer);
+    let mut writer = tokio::spawn(write(tx, control_rx, events_rx, settings.send_timeout));
+    let outbound = Outbound { control, events };
+    let (inbound, inbound_rx) = mpsc::channel::<String>(INBOUND_QUEUE);
+    let outcome = Arc::new(Mutex::new(InitOutcome::default()));
+    let signals = ConnectionSignals::default();
+
+    let on_init = {
+        let (outcome, state, signals) = (outcome.clone(), state.clone(), signals.clone());
+        move |payload: serde_json::Value| async move {
+            let mut outcome = outcome.lock().expect("init outcome");
+            let token = token_of(&payload).or(header_token);
+            let verified = token.as_deref().map(|t| state.verifier.verify_with_expiry(t));
+            let (principal, expires_at) = match verified {
+                Some(Ok(verified)) => verified,
+                Some(Err(error)) => {
+                    outcome.reject = Some((code::FORBIDDEN, format!("Forbidden: {error}")));
+                    return Err(async_graphql::Error::new(error.to_string()));
+                }
+                None => {
+                    outcome.reject = Some((code::FORBIDDEN, "Forbidden: missing bearer token".into()));
+                    return Err(async_graphql::Error::new("missing bearer token"));
+                }
+            };
+            let Some(slot) = state.connections.admit(&caller_key(&principal)) else {
+                let most = state.subscriptions.max_connections_per_caller;
+                let reason = format!("too many connections for this caller (at most {most})");
+                outcome.reject = Some((code::TOO_MANY, reason.clone()));
+                return Err(async_graphql::Error::new(reason));
+            };
+            outcome.expires_at = Some(expires_at);
+            outcome.slot = Some(slot);
+            let mut data = Data::default();
+            data.insert(principal);
+            data.insert(signals);
+            Ok(data)
+        }
+    };
+    let inbound_stream = futures_util::stream::unfold(inbound_rx, |mut rx| async move { rx.recv().await.map(|m| (m, rx)) });
+    let mut engine = Box::pin(Engine::new(state.schema.clone(), inbound_stream, protocol).on_connection_init(on_init));
+
+    let mut shutdown = state.shutdown.clone();
+    let stopping = async move {
+        let _ = shutdown.wait_for(|stopping| *stopping).await;
+    };
+    tokio::pin!(stopping);
+    let (mut acked, mut init_received) = (false, false);
+    let init_deadline = sleep(settings.init_timeout);
+    tokio::pin!(init_deadline);
+    let expiry = sleep(Duration::from_secs(365 * 24 * 3600));
+    tokio::pin!(expiry);
+    let mut ping = interval_at(Instant::now() + settings.ping_interval, settings.ping_interval);
+    ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut last_seen = Instant::now();
+    // Ids the client started and the server has not completed.
+    let mut active: HashSet<String> = HashSet::new();
+    // Ids the client completed: the engine answers those with a `complete` graphql-transport-ws does not expect.
+    let mut client_completed: HashSet<String> = HashSet::new();
+
+    let exit = loop {
+        tokio::select! {
+            _ = &mut stopping => break Exit::Close(code::GOING_AWAY, "server shutting down".into()),
+            _ = &mut init_deadline, if !acked => {
+                break Exit::Close(code::INIT_TIMEOUT, "Connection initialisation timeout".into())
+            }
+            _ = &mut expiry, if acked => break Exit::Close(code::FORBIDDEN, "token expired".into()),
+            _ = signals.too_slow.notified() => {
+                break Exit::Close(code::TRY_AGAIN_LATER, "subscriber too slow: it fell behind its buffer".into())
+            }
+            _ = ping.tick() => {
+                if last_seen.elapsed() > settings.idle_timeout {
+                    break Exit::Drop;
+                }
+                if let Err(exit) = outbound.ping(Message::Ping(Bytes::from_static(b"ka"))) {
+                    break exit;
+                }
+                if acked {
+                    let keep_alive = match protocol {
+                        Protocols::GraphQLWS => r#"{"type":"ping"}"#,
+                        Protocols::SubscriptionsTransportWS => r#"{"type":"ka"}"#,
+                    };
+                    if let Err(exit) = outbound.ping(Message::Text(keep_alive.into())) {
+                        break exit;
+                    }
+                }
+            }
+            out = engine.next() => match out {
+                Some(WsMessage::Text(text)) => {
+                    if let Ok(envelope) = serde_json::from_str::<Envelope>(&text) {
+                        match (envelope.kind.as_str(), envelope.id) {
+                            ("connection_ack", _) => {
+                                acked = true;
+                                if let Some(at) = outcome.lock().expect("init outcome").expires_at {
+                                    let left = (at - crate::clock::unix_seconds()).max(0) as u64;
+                                    expiry.as_mut().reset(Instant::now() + Duration::from_secs(left));
+                                }
+                            }
+                            ("complete", Some(id)) => {
+                                active.remove(&id);
+                                if protocol == Protocols::GraphQLWS && client_completed.remove(&id) {
+                                    continue;
+                                }
+                            }
+                            _ => {}
+                        }
+                    }
+                    if let Err(exit) = outbound.text(text) {
+                        break exit;
+                    }
+                }
+                Some(WsMessage::Close(code, reason)) => {
+                    let (code, reason) = outcome.lock().expect("init outcome").reject.take().unwrap_or((code, reason));
+                    break Exit::Close(code, reason);
+                }
+                // The legacy protocol ends its stream after `connection_error` or `connection_terminate`.
+                None => {
+                    let rejected = outcome.lock().expect("init outcome").reject.take();
+                    let (code, reason) = rejected.unwrap_or((code::NORMAL, String::new()));
+                    break Exit::Close(code, reason);
+                }
+            },
+            frame = rx.next() => {
+                let text = match frame {
+                    None | Some(Err(_)) => break Exit::Drop,
+                    Some(Ok(Message::Close(_))) => break Exit::ClientClosed,
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => {
+                        last_seen = Instant::now();
+                        continue;
+                    }
+                    Some(Ok(Message::Text(text))) => text.to_string(),
+                    Some(Ok(Message::Binary(bytes))) => match String::from_utf8(bytes.to_vec()) {
+                        Ok(text) => text,
+                        Err(_) => break Exit::Close(code::BAD_REQUEST, "Invalid message received".into()),
+                    },
+                };
+                last_seen = Instant::now();
+                let Ok(envelope) = serde_json::from_str::<Envelope>(&text) else {
+                    break Exit::Close(code::BAD_REQUEST, "Invalid message received".into());
+                };
+                match (envelope.kind.as_str(), envelope.id) {
+                    ("subscribe" | "start", Some(id)) => {
+                        // Legacy clients send `start` right after `connection_init` without waiting for the ack; the
+                        // engine holds it until the init is decided.
+                        let ready = if protocol == Protocols::GraphQLWS { acked } else { init_received };
+                        if !ready {
+                            break Exit::Close(code::UNAUTHORIZED, "Unauthorized".into());
+                        }
+                        if id.len() > 128 {
+                            break Exit::Close(code::BAD_REQUEST, "Invalid message received: id too long".into());
+                        }
+                        if active.contains(&id) {
+                            if protocol == Protocols::GraphQLWS {
+                                break Exit::Close(code::SUBSCRIBER_EXISTS, format!("Subscriber for {id} already exists"));
+                            }
+                            continue;
+                        }
+                        let refusal = if !is_subscription(envelope.payload.as_ref()) {
+                            Some(("only subscriptions go over WebSocket; send queries and mutations to POST /graphql".to_owned(), ErrorCode::BadRequest))
+                        } else if active.len() >= settings.max_per_connection {
+                            let message = format!("too many subscriptions on this connection (at most {})", settings.max_per_connection);
+                            Some((message, ErrorCode::TooManySubscriptions))
+                        } else {
+                            None
+                        };
+                        if let Some((message, error_code)) = refusal {
+                            let answer = operation_error(protocol, &id, &message, error_code);
+                            if let Err(exit) = outbound.text(answer) {
+                                break exit;
+                            }
+                            continue;
+                        }
+                        active.insert(id);
+                    }
+                    ("complete" | "stop", Some(id)) => {
+                        if active.remove(&id) {
+                            client_completed.insert(id);
+                        } else {
+                            continue;
+                        }
+                    }
+                    ("connection_init", _) => {
+                        if init_received && protocol == Protocols::GraphQLWS {
+                            break Exit::Close(code::TOO_MANY, "Too many initialisation requests".into());
+                        }
+                        init_received = true;
+                    }
+                    ("ping" | "pong" | "connection_terminate", _) => {}
+                    _ => break Exit::Close(code::BAD_REQUEST, "Invalid message received".into()),
+                }
+                if inbound.try_send(text).is_err() {
+                    break Exit::Close(code::TOO_MANY, "too many messages".into());
+                }
+            }
+        }
+    };
+    // The subscriptions end here; what is queued still goes out, then the close frame.
+    drop(engine);
+    // Finish the closing handshake: after our close frame (or theirs), read on until the client closes, so the close
+    // frame is not lost to a reset of a socket with unread bytes. A client that reads nothing gets `send_timeout`.
+    let drain = async { while let Some(Ok(_)) = rx.next().await {} };
+    match exit {
+        Exit::Close(code, reason) => {
+            tracing::debug!(code, %reason, "closing a WebSocket connection");
+            let frame = CloseFrame { code, reason: reason.into() };
+            if outbound.control.send(Message::Close(Some(frame))).await.is_ok() {
+                let _ = timeout(settings.send_timeout + Duration::from_secs(2), async {
+                    let _ = (&mut writer).await;
+                    drain.await;
+                })
+                .await;
+            }
+        }
+        Exit::ClientClosed => {
+            drop(outbound);
+            let _ = timeout(Duration::from_secs(1), async {
+                let _ = (&mut writer).await;
+                drain.await;
+            })
+            .await;
+        }
+        Exit::Drop => {}
+    }
+    writer.abort();
+    // The caller's slot and the open count go with `outcome` and `_open`.
+}

@@ -1,0 +1,29 @@
+-- The webhook inbox: every provider event answered 2xx is here before the answer leaves, and is processed after,
+-- by whichever replica claims it. A redelivery (same provider and event key) is the same row.
+CREATE TABLE webhook_inbox (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    provider TEXT NOT NULL,
+    event_key TEXT NOT NULL,
+    event_type TEXT NOT NULL,
+    event TEXT NOT NULL,
+    received_at BIGINT NOT NULL,
+    status TEXT NOT NULL,
+    attempts BIGINT NOT NULL DEFAULT 0,
+    next_attempt_at BIGINT NOT NULL,
+    claimed_until BIGINT,
+    processed_at BIGINT,
+    UNIQUE (provider, event_key)
+);
+CREATE INDEX webhook_inbox_due ON webhook_inbox (status, next_attempt_at);
+
+-- The newest event applied per provider, user and level (or ident application): an older one never replaces it.
+CREATE TABLE verification_versions (
+    provider TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    ordering_key TEXT NOT NULL,
+    occurred_at BIGINT NOT NULL,
+    state TEXT NOT NULL,
+    provider_status TEXT NOT NULL,
+    inbox_id BIGINT NOT NULL,
+    PRIMARY KEY (provider, user_id, ordering_key)
+);

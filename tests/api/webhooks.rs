@@ -1,0 +1,291 @@
+//! Providers' webhooks over real HTTP: signatures, bounds, the inbox (nothing lost, each event once, in order), and
+//! the worker surviving a restart. Events are signed here with this file's own HMAC code, as the providers would.
+
+use base64::Engine as _;
+use kyc_gateway::config::PerProvider;
+use kyc_gateway::secret::Secret;
+use kyc_gateway::Config;
+use reqwest::StatusCode;
+use ring::hmac;
+use serde_json::{json, Value};
+use sqlx::Row;
+
+use crate::helpers::{eventually, production_app, spawn, spawn_on, spawn_with, sqlite_database, user_token, TestApp};
+use crate::ws::Ws;
+
+/// The webhook secrets of the test apps (each provider's, as configured).
+pub const FRACTAL_SECRET: &str = "fractal-webhook-secret-for-tests";
+pub const SUMSUB_SECRET: &str = "sumsub-webhook-secret-for-tests";
+pub const SILA_SECRET: &str = "sila-webhook-secret-for-tests";
+pub const IDENT_SECRET: &str = "ident-webhook-secret-for-tests";
+
+/// Configures the test secrets (beside the sandbox's own).
+pub fn with_secrets(config: &mut Config) {
+    config.webhooks.secrets = PerProvider {
+        fractal: vec![Secret::new(FRACTAL_SECRET)],
+        sumsub: vec![Secret::new(SUMSUB_SECRET)],
+        sila: vec![Secret::new(SILA_SECRET)],
+        ident: vec![Secret::new(IDENT_SECRET)],
+    };
+}
+
+fn mac(algorithm: hmac::Algorithm, secret: &str, message: &[u8]) -> Vec<u8> {
+    hmac::sign(&hmac::Key::new(algorithm, secret.as_bytes()), message).as_ref().to_vec()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A delivery: the provider's path, its headers and its body.
+pub struct Delivery {
+    pub provider: &'static str,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Vec<u8>,
+}
+
+pub fn fractal(secret: &str, body: &Value) -> Delivery {
+    let body = body.to_string().into_bytes();
+    let signature = format!("sha1={}", hex(&mac(hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, secret, &body)));
+    Delivery { provider: "fractal", headers: vec![("X-Fractal-Signature", signature)], body }
+}
+
+pub fn sumsub(secret: &str, body: &Value) -> Delivery {
+    let body = body.to_string().into_bytes();
+    let digest = hex(&mac(hmac::HMAC_SHA512, secret, &body));
+    Delivery {
+        provider: "sumsub",
+        headers: vec![("X-Payload-Digest", digest), ("X-Payload-Digest-Alg", "HMAC_SHA512_HEX".into())],
+        body,
+    }
+}
+
+pub fn sila(secret: &str, body: &Value) -> Delivery {
+    let body = body.to_string().into_bytes();
+    let signature = base64::engine::general_purpose::STANDARD.encode(mac(hmac::HMAC_SHA256, secret, &body));
+    Delivery { provider: "sila", headers: vec![("SILA-SIGNATURE", signature)], body }
+}
+
+pub fn ident(secret: &str, body: &Value, sent_at: i64) -> Delivery {
+    let body = body.to_string().into_bytes();
+    let signed = [format!("{sent_at}.").into_bytes(), body.clone()].concat();
+    let header = format!("t={sent_at},s={}", hex(&mac(hmac::HMAC_SHA256, secret, &signed)));
+    Delivery { provider: "ident", headers: vec![("X-Request-Signature", header)], body }
+}
+
+impl Delivery {
+    /// Posts it to `app`: the status and the JSON answer.
+    pub async fn post(&self, app: &TestApp) -> (StatusCode, Value) {
+        let mut request = app.http.post(app.url(&format!("/webhooks/{}", self.provider))).body(self.body.clone());
+        request = request.header("content-type", "application/json");
+        for (name, value) in &self.headers {
+            request = request.header(*name, value);
+        }
+        let response = request.send().await.expect("the gateway answers");
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+}
+
+/// A Sumsub review event about `applicant` of `user` at `created_at_ms` (Sumsub's time format).
+pub fn sumsub_review(applicant: &str, user: &str, status: &str, answer: Option<&str>, created_at: &str) -> Value {
+    let mut body = json!({
+        "applicantId": applicant, "inspectionId": "insp", "correlationId": format!("req-{created_at}"),
+        "externalUserId": user, "levelName": "basic-kyc-level",
+        "type": if status == "completed" { "applicantReviewed" } else { "applicantPending" },
+        "reviewStatus": status, "createdAtMs": created_at,
+    });
+    if let Some(answer) = answer {
+        body["reviewResult"] = json!({ "reviewAnswer": answer });
+    }
+    body
+}
+
+/// The Sumsub applicant id of a sandbox user.
+pub fn applicant_of(app: &TestApp, user: &str) -> String {
+    app.sandbox().sumsub.applicant_of(user).map(|a| a.id.clone()).expect("the user has a Sumsub applicant")
+}
+
+/// The inbox rows: (provider, status).
+pub async fn inbox(app: &TestApp) -> Vec<(String, String)> {
+    sqlx::query("SELECT provider, status FROM webhook_inbox ORDER BY id")
+        .fetch_all(app.store.pool())
+        .await
+        .expect("the inbox")
+        .iter()
+        .map(|r| (r.get::<String, _>("provider"), r.get::<String, _>("status")))
+        .collect()
+}
+
+/// A Sumsub PENDING sandbox user (README's table).
+pub const SUMSUB_PENDING: &str = "5246b314-ecd5-4fca-95a0-99069c7d64aa";
+/// Reads Sumsub's `basic-kyc-level` cases.
+pub const BASIC_LEVEL: &str = "uid:read verification.basic:read verification.selfie:read verification.liveness:read";
+
+const SUBSCRIBE: &str =
+    "subscription { verificationChanged { userId provider level levelItems state providerStatus occurredAt } }";
+
+#[tokio::test]
+async fn each_provider_s_signed_event_is_accepted_once_and_a_redelivery_is_acknowledged() {
+    let app = spawn_with(|c| {
+        with_secrets(c);
+        c.webhooks.worker = false;
+    })
+    .await;
+    let now = kyc_gateway::clock::unix_seconds();
+    let deliveries = [
+        fractal(FRACTAL_SECRET, &json!({"type": "verification_approved", "data": {"level": "basic", "user_id": "u1", "timestamp": "2026-01-01T00:00:00Z"}})),
+        sumsub(SUMSUB_SECRET, &sumsub_review("a1", "u1", "completed", Some("GREEN"), "2026-01-01 00:00:00.000")),
+        sila(SILA_SECRET, &json!({"event_time": "2026-01-01T00:00:00Z", "event_type": "kyc", "event_uuid": "e1", "event_details": {"entity": "u1", "outcome": "passed", "kyc_level": "f"}})),
+        ident(IDENT_SECRET, &json!({"id": "app1", "user_id": "u1", "type": "kyc", "status": "accepted"}), now),
+    ];
+    for delivery in &deliveries {
+        assert_eq!(delivery.post(&app).await, (StatusCode::OK, json!({ "status": "accepted" })), "{}", delivery.provider);
+        assert_eq!(delivery.post(&app).await, (StatusCode::OK, json!({ "status": "duplicate" })), "{}", delivery.provider);
+    }
+    // ident signs each attempt anew: a redelivery with a fresh timestamp is still the same event.
+    let again = ident(IDENT_SECRET, &json!({"id": "app1", "user_id": "u1", "type": "kyc", "status": "accepted"}), now + 1);
+    assert_eq!(again.post(&app).await.1, json!({ "status": "duplicate" }));
+    let rows = inbox(&app).await;
+    let providers: Vec<&str> = rows.iter().map(|(p, _)| p.as_str()).collect();
+    assert_eq!(providers, ["FRACTAL", "SUMSUB", "SILA", "IDENT"]);
+    assert!(rows.iter().all(|(_, s)| s == "pending"), "no worker here: {rows:?}");
+}
+
+#[tokio::test]
+async fn a_missing_or_wrong_signature_a_tampered_body_or_a_stale_ident_timestamp_is_401_and_stores_nothing() {
+    let app = spawn_with(with_secrets).await;
+    let event = sumsub_review("a1", "u1", "completed", Some("GREEN"), "2026-01-01 00:00:00.000");
+    let mut tampered = sumsub(SUMSUB_SECRET, &event);
+    tampered.body = tampered.body.iter().map(|b| if *b == b'1' { b'2' } else { *b }).collect();
+    let mut unsigned = sila(SILA_SECRET, &json!({"event_type": "kyc"}));
+    unsigned.headers.clear();
+    let now = kyc_gateway::clock::unix_seconds();
+    let refused = [
+        tampered,
+        fractal("not-the-fractal-secret", &json!({"type": "verification_approved", "data": {"level": "basic", "user_id": "u1"}})),
+        unsigned,
+        ident(IDENT_SECRET, &json!({"id": "a", "user_id": "u1", "status": "accepted"}), now - 301),
+        ident(SUMSUB_SECRET, &json!({"id": "a", "user_id": "u1", "status": "accepted"}), now),
+    ];
+    for delivery in &refused {
+        let (status, body) = delivery.post(&app).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{}: {body}", delivery.provider);
+        assert_eq!(body, json!({ "error": "invalid signature" }));
+    }
+    assert!(inbox(&app).await.is_empty(), "nothing recorded");
+}
+
+#[tokio::test]
+async fn a_malformed_body_is_400_an_unused_type_is_ignored_and_an_oversized_body_is_413() {
+    let app = spawn_with(|c| {
+        with_secrets(c);
+        c.webhooks.max_body_bytes = 4096;
+    })
+    .await;
+    let (status, body) = sumsub(SUMSUB_SECRET, &json!({"type": "applicantReviewed", "levelName": "l"})).post(&app).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body["error"].as_str().is_some_and(|e| e.contains("applicantId")), "{body}");
+    let mut not_json = fractal(FRACTAL_SECRET, &json!(null));
+    not_json.body = b"{not json".to_vec();
+    not_json.headers = fractal_headers(&not_json.body);
+    assert_eq!(not_json.post(&app).await.0, StatusCode::BAD_REQUEST);
+    let unused = fractal(FRACTAL_SECRET, &json!({"type": "wallet_added", "data": {"user_id": "u1"}}));
+    assert_eq!(unused.post(&app).await, (StatusCode::OK, json!({ "status": "ignored" })));
+    let huge = sila(SILA_SECRET, &json!({"event_type": "kyc", "padding": "x".repeat(5000)}));
+    assert_eq!(huge.post(&app).await.0, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(inbox(&app).await.is_empty());
+    let unknown = app.http.post(app.url("/webhooks/onfido")).body("{}").send().await.expect("answers");
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+}
+
+fn fractal_headers(body: &[u8]) -> Vec<(&'static str, String)> {
+    vec![("X-Fractal-Signature", format!("sha1={}", hex(&mac(hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, FRACTAL_SECRET, body))))]
+}
+
+#[tokio::test]
+async fn a_provider_without_secrets_has_no_webhook_endpoint() {
+    let sandbox_app = spawn().await;
+    let app = production_app(&sandbox_app, &[], |c| {
+        with_secrets(c);
+        c.webhooks.secrets.sila.clear();
+    })
+    .await;
+    let (status, body) = sila(SILA_SECRET, &json!({"event_type": "kyc"})).post(&app).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert_eq!(body, json!({ "error": "webhooks of this provider are not configured" }));
+}
+
+#[tokio::test]
+async fn a_store_that_cannot_take_the_event_answers_503_so_the_provider_retries() {
+    let app = spawn_with(with_secrets).await;
+    sqlx::query("CREATE TRIGGER refuse BEFORE INSERT ON webhook_inbox BEGIN SELECT RAISE(ABORT, 'injected'); END")
+        .execute(app.store.pool())
+        .await
+        .expect("the trigger");
+    let event = sumsub(SUMSUB_SECRET, &sumsub_review("a1", "u1", "completed", Some("GREEN"), "2026-01-01 00:00:00.000"));
+    assert_eq!(event.post(&app).await.0, StatusCode::SERVICE_UNAVAILABLE);
+    sqlx::query("DROP TRIGGER refuse").execute(app.store.pool()).await.expect("dropped");
+    assert_eq!(event.post(&app).await, (StatusCode::OK, json!({ "status": "accepted" })), "the retry is taken");
+}
+
+#[tokio::test]
+async fn an_older_event_delivered_after_a_newer_one_never_replaces_it() {
+    let app = spawn_with(with_secrets).await;
+    let user = SUMSUB_PENDING;
+    let applicant = applicant_of(&app, user);
+    let mut ws = Ws::ready(&app, &user_token(user, BASIC_LEVEL)).await;
+    ws.subscribe("1", SUBSCRIBE).await;
+    app.subscribed(1).await;
+    let newer = sumsub(SUMSUB_SECRET, &sumsub_review(&applicant, user, "completed", Some("GREEN"), "2026-03-01 10:00:00.500"));
+    let older = sumsub(SUMSUB_SECRET, &sumsub_review(&applicant, user, "pending", None, "2026-03-01 10:00:00.400"));
+    assert_eq!(newer.post(&app).await.0, StatusCode::OK);
+    let event = ws.event("1").await;
+    assert_eq!(event["data"]["verificationChanged"]["state"], "APPROVED", "{event}");
+    assert_eq!(older.post(&app).await.0, StatusCode::OK);
+    eventually("the older event was handled", || async { inbox(&app).await.iter().all(|(_, s)| s != "pending") }).await;
+    assert_eq!(
+        inbox(&app).await.into_iter().map(|(_, s)| s).collect::<Vec<_>>(),
+        ["processed", "stale"],
+        "the older one is acknowledged and left alone"
+    );
+    let known: String = sqlx::query_scalar("SELECT state FROM verification_versions WHERE user_id = $1")
+        .bind(user)
+        .fetch_one(app.store.pool())
+        .await
+        .expect("a version");
+    assert_eq!(known, "APPROVED");
+    // A later event does arrive, and it is the next one the subscriber sees: the stale one was never sent.
+    let later = sumsub(SUMSUB_SECRET, &sumsub_review(&applicant, user, "onHold", None, "2026-03-01 10:00:01.000"));
+    later.post(&app).await;
+    assert_eq!(ws.event("1").await["data"]["verificationChanged"]["state"], "IN_REVIEW");
+}
+
+#[tokio::test]
+async fn an_event_accepted_while_no_worker_runs_is_processed_after_a_restart() {
+    let db = sqlite_database();
+    let first = spawn_on(&db, |c| {
+        with_secrets(c);
+        c.webhooks.worker = false;
+    })
+    .await;
+    let applicant = applicant_of(&first, SUMSUB_PENDING);
+    let event = sumsub(SUMSUB_SECRET, &sumsub_review(&applicant, SUMSUB_PENDING, "completed", Some("GREEN"), "2026-03-01 10:00:00.000"));
+    assert_eq!(event.post(&first).await.1, json!({ "status": "accepted" }));
+    assert_eq!(inbox(&first).await, [("SUMSUB".to_owned(), "pending".to_owned())]);
+    first.stop().await;
+
+    let second = spawn_on(&db, with_secrets).await;
+    eventually("the event accepted before the restart is processed", || async {
+        inbox(&second).await == [("SUMSUB".to_owned(), "processed".to_owned())]
+    })
+    .await;
+    let state: String = sqlx::query_scalar("SELECT state FROM verification_versions WHERE user_id = $1")
+        .bind(SUMSUB_PENDING)
+        .fetch_one(second.store.pool())
+        .await
+        .expect("applied");
+    assert_eq!(state, "APPROVED");
+    // The redelivery Sumsub may still send is recognised across the restart.
+    assert_eq!(event.post(&second).await.1, json!({ "status": "duplicate" }));
+}
