@@ -426,7 +426,7 @@ mod tests {
     async fn within_the_reorder_window_the_newer_event_arrives_first_and_duplicates_follow() {
         let mut settings = quick_settings();
         settings.webhooks =
-            SandboxWebhookSettings { reorder_window: Duration::from_millis(100), duplicate: true, ..settings.webhooks };
+            SandboxWebhookSettings { reorder_window: Duration::from_secs(1), duplicate: true, ..settings.webhooks };
         let (sandbox, receiver) = start(&settings).await;
         assert_eq!(change(&sandbox, json!({ "user_handle": "u0", "status": "review" })).await.0, StatusCode::OK);
         assert_eq!(change(&sandbox, json!({ "user_handle": "u0", "status": "passed" })).await.0, StatusCode::OK);
