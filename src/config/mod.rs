@@ -25,7 +25,7 @@ pub use providers::{
     DEFAULT_SUMSUB_LEVELS,
 };
 pub use realtime::{SubscriptionSettings, WebhookSettings};
-pub use sandbox::{Faults, PerProvider, SandboxSettings};
+pub use sandbox::{Faults, PerProvider, SandboxSettings, SandboxWebhookSettings, SUMSUB_DIGEST_ALGS};
 pub use state::{EncryptionSettings, LinkSettings};
 pub use upstream::Policies;
 
@@ -235,7 +235,47 @@ fn sandbox_settings(env: &Env<'_>, d: SandboxSettings) -> anyhow::Result<Sandbox
             sila: own("SILA")?,
             ident: own("IDENT")?,
         },
+        webhooks: sandbox_webhooks(env, d.webhooks)?,
         ..d
+    })
+}
+
+/// The most retries a sandbox webhook delivery may be given, and the longest wait before one or for reordering:
+/// the sandbox imitates the providers' delivery on a short clock, and a day (the providers' longest wait) is plenty.
+const MAX_WEBHOOK_RETRIES: usize = 16;
+const MAX_WEBHOOK_WAIT: Duration = Duration::from_secs(24 * 3600);
+
+fn sandbox_webhooks(env: &Env<'_>, d: SandboxWebhookSettings) -> anyhow::Result<SandboxWebhookSettings> {
+    const RETRY: &str = "KYC_GATEWAY_SANDBOX_WEBHOOK_RETRY_MS";
+    let retry_schedule = match env.get(RETRY) {
+        None => d.retry_schedule,
+        Some(value) if value.trim() == "off" => Vec::new(),
+        Some(value) => {
+            let waits = value
+                .split(',')
+                .map(|ms| ms.trim().parse::<u64>().map(Duration::from_millis))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| {
+                    anyhow::anyhow!("{RETRY}={value:?} is not valid: {e} (comma-separated milliseconds, or off)")
+                })?;
+            if waits.len() > MAX_WEBHOOK_RETRIES || waits.iter().any(|w| *w > MAX_WEBHOOK_WAIT) {
+                bail!("{RETRY}={value:?}: at most {MAX_WEBHOOK_RETRIES} waits of at most a day each");
+            }
+            waits
+        }
+    };
+    const REORDER: &str = "KYC_GATEWAY_SANDBOX_WEBHOOK_REORDER_MS";
+    let reorder_window = env.millis(REORDER, d.reorder_window)?;
+    if reorder_window > MAX_WEBHOOK_WAIT {
+        bail!("{REORDER} must be at most a day ({} ms)", MAX_WEBHOOK_WAIT.as_millis());
+    }
+    let algs = SUMSUB_DIGEST_ALGS.map(|alg| (alg, Some(alg)));
+    let sumsub_digest_alg = env.choice("KYC_GATEWAY_SANDBOX_SUMSUB_DIGEST_ALG", &algs, None)?;
+    Ok(SandboxWebhookSettings {
+        retry_schedule,
+        duplicate: env.switch("KYC_GATEWAY_SANDBOX_WEBHOOK_DUPLICATE", d.duplicate)?,
+        reorder_window,
+        sumsub_digest_alg: sumsub_digest_alg.map(str::to_owned).unwrap_or(d.sumsub_digest_alg),
     })
 }
 
@@ -352,5 +392,41 @@ mod tests {
         assert!(err.contains("KYC_GATEWAY_FANOUT") && err.contains("batched"), "{err}");
         let err = from(&[("KYC_GATEWAY_SANDBOX_SILA_FAULTS", "{\"latency\": 1}")]).expect_err("bad json").to_string();
         assert!(err.contains("KYC_GATEWAY_SANDBOX_SILA_FAULTS"), "{err}");
+    }
+
+    #[test]
+    fn sandbox_webhook_settings_default_to_a_short_schedule_and_read_their_variables() {
+        let d = from(&[]).expect("defaults").sandbox.webhooks;
+        assert_eq!(d.retry_schedule, [100, 500, 2_000, 10_000].map(Duration::from_millis));
+        assert!(!d.duplicate && d.reorder_window.is_zero());
+        assert_eq!(d.sumsub_digest_alg, "HMAC_SHA256_HEX");
+        let c = from(&[
+            ("KYC_GATEWAY_SANDBOX_WEBHOOK_RETRY_MS", "5, 10,20"),
+            ("KYC_GATEWAY_SANDBOX_WEBHOOK_DUPLICATE", "on"),
+            ("KYC_GATEWAY_SANDBOX_WEBHOOK_REORDER_MS", "50"),
+            ("KYC_GATEWAY_SANDBOX_SUMSUB_DIGEST_ALG", "HMAC_SHA512_HEX"),
+        ])
+        .expect("valid");
+        let w = c.sandbox.webhooks;
+        assert_eq!(w.retry_schedule, [5, 10, 20].map(Duration::from_millis));
+        assert!(w.duplicate);
+        assert_eq!(w.reorder_window, Duration::from_millis(50));
+        assert_eq!(w.sumsub_digest_alg, "HMAC_SHA512_HEX");
+        let off = from(&[("KYC_GATEWAY_SANDBOX_WEBHOOK_RETRY_MS", "off")]).expect("valid");
+        assert!(off.sandbox.webhooks.retry_schedule.is_empty());
+    }
+
+    #[test]
+    fn a_bad_sandbox_webhook_setting_names_its_variable() {
+        for (name, value) in [
+            ("KYC_GATEWAY_SANDBOX_WEBHOOK_RETRY_MS", "100,soon"),
+            ("KYC_GATEWAY_SANDBOX_WEBHOOK_RETRY_MS", "999999999999"),
+            ("KYC_GATEWAY_SANDBOX_WEBHOOK_DUPLICATE", "yes"),
+            ("KYC_GATEWAY_SANDBOX_WEBHOOK_REORDER_MS", "-1"),
+            ("KYC_GATEWAY_SANDBOX_SUMSUB_DIGEST_ALG", "HMAC_MD5_HEX"),
+        ] {
+            let err = from(&[(name, value)]).expect_err(name).to_string();
+            assert!(err.contains(name), "{err}");
+        }
     }
 }

@@ -52,6 +52,8 @@ pub struct SandboxSettings {
     pub sumsub_post_limit: u32,
     pub sumsub_window: Duration,
     pub faults: PerProvider<Faults>,
+    /// How the sandbox providers deliver their webhooks.
+    pub webhooks: SandboxWebhookSettings,
 }
 
 impl Default for SandboxSettings {
@@ -65,6 +67,37 @@ impl Default for SandboxSettings {
             sumsub_post_limit: 50,
             sumsub_window: Duration::from_secs(5),
             faults: PerProvider::default(),
+            webhooks: SandboxWebhookSettings::default(),
+        }
+    }
+}
+
+/// The digest algorithms a Sumsub webhook may be signed with (`X-Payload-Digest-Alg`; Sumsub's webhook
+/// documentation: `HMAC_SHA256_HEX` is the dashboard's default).
+pub const SUMSUB_DIGEST_ALGS: [&str; 3] = ["HMAC_SHA1_HEX", "HMAC_SHA256_HEX", "HMAC_SHA512_HEX"];
+
+/// How the sandbox providers deliver webhooks to the gateway. The real providers retry over minutes to a day
+/// (Fractal 20 s to a day, Sumsub 5 min to 18 h); the sandbox keeps their behaviour (at least once, retried, possibly
+/// duplicated, unordered) on a schedule short enough for tests and scripts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SandboxWebhookSettings {
+    /// The waits before the second, third, ... attempt of a delivery that failed; after the last, it is given up.
+    pub retry_schedule: Vec<Duration>,
+    /// Deliver every event twice, as an at-least-once provider may.
+    pub duplicate: bool,
+    /// When not zero, events sent within this window are held and delivered newest first when it closes.
+    pub reorder_window: Duration,
+    /// Sumsub's `X-Payload-Digest-Alg`: one of [`SUMSUB_DIGEST_ALGS`].
+    pub sumsub_digest_alg: String,
+}
+
+impl Default for SandboxWebhookSettings {
+    fn default() -> Self {
+        SandboxWebhookSettings {
+            retry_schedule: [100, 500, 2_000, 10_000].into_iter().map(Duration::from_millis).collect(),
+            duplicate: false,
+            reorder_window: Duration::ZERO,
+            sumsub_digest_alg: "HMAC_SHA256_HEX".into(),
         }
     }
 }

@@ -1,4 +1,5 @@
-//! What every sandbox server shares: request counters and serving a router on a loopback port.
+//! What every sandbox server shares: request counters, serving a router on a loopback port, reading admin request
+//! bodies, and the small encodings the providers' webhooks need.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -33,13 +34,15 @@ impl Counts {
     }
 }
 
-/// Serves `router`, with `faults` injected, on `127.0.0.1:0` until the runtime stops; answers the base URL.
+/// Serves `router`, with `faults` injected, plus `admin` (the sandbox's own `/_sandbox/...` routes, which no fault
+/// touches and the fault injector does not count) on `127.0.0.1:0` until the runtime stops; answers the base URL.
 pub async fn serve(
     name: &'static str,
     router: axum::Router,
+    admin: axum::Router,
     faults: std::sync::Arc<super::faults::FaultInjector>,
 ) -> std::io::Result<String> {
-    let router = super::faults::wrap(router, faults);
+    let router = super::faults::wrap(router, faults).merge(admin);
     let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
     let addr = listener.local_addr()?;
     tokio::spawn(async move {
@@ -74,4 +77,63 @@ pub fn same_secret(presented: &[u8], expected: &[u8]) -> bool {
         diff |= usize::from(presented.get(i).copied().unwrap_or(0) ^ e);
     }
     diff == 0
+}
+
+/// The largest body an admin route (`/_sandbox/...`, Sumsub's `testCompleted`) reads: its JSON is a handful of short
+/// fields, and a sandbox on loopback is no reason to buffer whatever a script sends.
+pub const ADMIN_BODY_LIMIT: usize = 16 * 1024;
+
+/// An admin route's body limit, as a layer for its method router.
+pub fn admin_body_limit() -> axum::extract::DefaultBodyLimit {
+    axum::extract::DefaultBodyLimit::max(ADMIN_BODY_LIMIT)
+}
+
+/// Parses an admin request's JSON body; on failure the status and a message for the provider's own error shape (413
+/// for a body over [`ADMIN_BODY_LIMIT`], 400 for anything that is not the expected JSON).
+pub fn admin_json<T: serde::de::DeserializeOwned>(
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<T, (axum::http::StatusCode, String)> {
+    let body = body.map_err(|rejection| {
+        let status = rejection.status();
+        let message = if status == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            format!("the request body is larger than {ADMIN_BODY_LIMIT} bytes")
+        } else {
+            rejection.body_text()
+        };
+        (status, message)
+    })?;
+    serde_json::from_slice(&body)
+        .map_err(|e| (axum::http::StatusCode::BAD_REQUEST, format!("the request body is not the expected JSON: {e}")))
+}
+
+/// Lowercase hex, as the providers write their HMAC digests.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A fresh random version-4 UUID (RFC 9562 text form) from the operating system's generator: webhook event ids and
+/// correlation ids, which must differ between runs (unlike the population's, from [`super::rng::Rng`]).
+pub fn random_uuid() -> String {
+    use ring::rand::SecureRandom;
+    let mut b = [0u8; 16];
+    ring::rand::SystemRandom::new().fill(&mut b).expect("the OS random generator works");
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = hex(&b);
+    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_random_uuid_is_version_4_text() {
+        let (a, b) = (random_uuid(), random_uuid());
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 36);
+        assert_eq!(a.split('-').map(str::len).collect::<Vec<_>>(), [8, 4, 4, 4, 12]);
+        assert_eq!(&a[14..15], "4");
+        assert!(["8", "9", "a", "b"].contains(&&a[19..20]), "{a}");
+    }
 }

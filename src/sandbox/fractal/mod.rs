@@ -4,16 +4,21 @@
 //! decides at once, `decision=deny` refusing), `POST /authorize` (the page's answer), `POST /oauth/token`
 //! (authorization_code, refresh_token with rotation, client_credentials; parameters in the form body or the query
 //! string), `GET /v2/users/me`, and `GET /v2/stats/{total,country,user}-verifications`. Requests are counted.
+//!
+//! `POST /_sandbox/verifications` (the sandbox's own, unsigned) changes a case and sends Fractal's verification
+//! webhooks, one per level or add-on of the case, signed `X-Fractal-Signature: sha1=<hex HMAC-SHA1>` (Fractal's webhook
+//! documentation); `GET/PUT /_sandbox/webhooks` shows and sets where they go.
 
 pub mod population;
 mod tokens;
 pub mod wire;
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -25,18 +30,22 @@ pub use population::{Population, SandboxUser, SEED_PERSON_UID};
 use tokens::{Issued, Owner, TokenStore};
 
 use super::faults::FaultInjector;
-use super::support::{same_secret, serve, Counters, Counts};
+use super::support::{admin_body_limit, admin_json, hex, same_secret, serve, Counters, Counts};
+use super::webhooks::{self, WebhookEvent, WebhookSender};
 use crate::auth::Scopes;
 use crate::authz::STATS_READ;
 use crate::config::SandboxSettings;
+use crate::domain::level_items;
 use crate::secret::random_token;
 use crate::secret::Secret;
-use wire::{OAuthError, TokenResponse, UserVerificationWire};
+use wire::{
+    ChangeVerificationWire, OAuthError, TokenResponse, UserVerificationWire, VerificationEventWire, WebhookWire,
+};
 
 /// Every scope a sandbox user grants when linking: the gateway then decides per caller what to show.
 pub use crate::authz::all_user_scopes;
 
-const COUNTERS: [&str; 10] = [
+const COUNTERS: [&str; 11] = [
     "authorize",
     "token_authorization_code",
     "token_refresh",
@@ -47,18 +56,65 @@ const COUNTERS: [&str; 10] = [
     "stats_country",
     "stats_users",
     "resource_refused",
+    "sandbox_verification",
 ];
 
+/// Fractal retries a webhook not answered within 10 s (Fractal's webhook documentation).
+pub const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(10);
+
 struct SandboxState {
-    population: Population,
+    current: RwLock<Arc<Current>>,
+    /// Serialises changes: each copies the population, changes the copy and swaps it in, so readers never wait for
+    /// a change and never see half of one.
+    changes: Mutex<()>,
     client_id: String,
     client_secret: Secret,
     tokens: Mutex<TokenStore>,
     counters: Counters,
-    /// The statistics never change: serialised once.
+    webhook_secret: Secret,
+    webhooks: WebhookSender,
+}
+
+/// The population as it is now, with its statistics serialised once per change rather than once per request.
+struct Current {
+    population: Arc<Population>,
     stats_total: Bytes,
     stats_country: Bytes,
     stats_users: Bytes,
+}
+
+impl Current {
+    fn new(population: Population) -> Arc<Self> {
+        let (stats_total, stats_country, stats_users) = stats(&population);
+        Arc::new(Current { population: Arc::new(population), stats_total, stats_country, stats_users })
+    }
+}
+
+impl SandboxState {
+    fn current(&self) -> Arc<Current> {
+        self.current.read().expect("sandbox population lock").clone()
+    }
+
+    /// Gives `uid`'s case of `level` the status and credential; answers the case's level and its items.
+    fn change_case(
+        &self,
+        uid: &str,
+        level: &str,
+        (status, credential): (&str, &str),
+    ) -> Result<(String, Vec<String>), &'static str> {
+        let _change = self.changes.lock().expect("sandbox change lock");
+        let mut population = (*self.current().population).clone();
+        let user = population.get_mut(uid).ok_or("no sandbox Fractal user has this uid")?;
+        let wanted = level_items(level);
+        let case = user.cases.iter_mut().find(|c| c.items() == wanted).ok_or("the user has no case of this level")?;
+        case.wire.status = Some(status.into());
+        case.wire.credential = Some(credential.into());
+        case.wire.journey_completed = Some(true);
+        case.expired = false;
+        let changed = (case.wire.level.clone(), case.items());
+        *self.current.write().expect("sandbox population lock") = Current::new(population);
+        Ok(changed)
+    }
 }
 
 /// A running sandbox Fractal.
@@ -78,16 +134,16 @@ impl FractalSandbox {
     /// Binds `127.0.0.1:0` and serves until the runtime stops.
     pub async fn start(settings: &SandboxSettings) -> std::io::Result<Self> {
         let population = Population::generate(settings.users, settings.seed);
-        let (stats_total, stats_country, stats_users) = stats(&population);
+        let webhooks = WebhookSender::new("fractal", WEBHOOK_TIMEOUT, settings.webhooks.clone());
         let state = Arc::new(SandboxState {
-            population,
+            current: RwLock::new(Current::new(population)),
+            changes: Mutex::new(()),
             client_id: "kyc-gateway-sandbox".into(),
             client_secret: Secret::new(random_token()),
             tokens: Mutex::new(TokenStore::new(settings.fractal_token_ttl)),
             counters: Counters::new(&COUNTERS),
-            stats_total,
-            stats_country,
-            stats_users,
+            webhook_secret: Secret::new(random_token()),
+            webhooks: webhooks.clone(),
         });
         let router = Router::new()
             .route("/authorize", get(authorize).post(authorize_decision))
@@ -97,8 +153,12 @@ impl FractalSandbox {
             .route("/v2/stats/country-verifications", get(stats_country_handler))
             .route("/v2/stats/user-verifications", get(stats_users_handler))
             .with_state(state.clone());
+        let admin = Router::new()
+            .route("/_sandbox/verifications", post(change_verification).layer(admin_body_limit()))
+            .with_state(state.clone())
+            .merge(webhooks::admin(webhooks));
         let faults = FaultInjector::new(settings.faults.fractal.clone(), settings.seed ^ 0xfa17);
-        Ok(FractalSandbox { base_url: serve("fractal", router, faults.clone()).await?, state, faults })
+        Ok(FractalSandbox { base_url: serve("fractal", router, admin, faults.clone()).await?, state, faults })
     }
 
     /// Base URL of both the token and the resource API.
@@ -114,8 +174,18 @@ impl FractalSandbox {
         self.state.client_secret.clone()
     }
 
-    pub fn population(&self) -> &Population {
-        &self.state.population
+    /// The population as it is now: a snapshot, which later changes (`POST /_sandbox/verifications`) leave as it is.
+    pub fn population(&self) -> Arc<Population> {
+        self.state.current().population.clone()
+    }
+
+    /// The secret this sandbox signs its webhooks with (new at every start).
+    pub fn webhook_secret(&self) -> Secret {
+        self.state.webhook_secret.clone()
+    }
+
+    pub fn webhooks(&self) -> &WebhookSender {
+        &self.state.webhooks
     }
 
     /// A refresh token for `uid` with every user scope, as if the user had just linked Fractal.
@@ -250,7 +320,7 @@ fn decide(s: &SandboxState, p: &HashMap<String, String>) -> Response {
     let get = |k: &str| p.get(k).map(String::as_str).unwrap_or("");
     let redirect = get("redirect_uri");
     let sep = if redirect.contains('?') { '&' } else { '?' };
-    let approved = get("decision") != "deny" && s.population.get(get("uid")).is_some();
+    let approved = get("decision") != "deny" && s.current().population.get(get("uid")).is_some();
     let location = if !approved {
         let q = serde_urlencoded::to_string([
             ("error", "access_denied"),
@@ -351,7 +421,7 @@ async fn users_me(State(s): State<Arc<SandboxState>>, headers: HeaderMap) -> Res
         s.counters.bump("resource_refused");
         return oauth_error(StatusCode::FORBIDDEN, "insufficient_scope", "a user token is required");
     };
-    match s.population.get(&uid) {
+    match s.current().population.get(&uid) {
         Some(user) => Json(Population::render_me(user, &scopes)).into_response(),
         None => oauth_error(StatusCode::NOT_FOUND, "not_found", "user not found"),
     }
@@ -370,15 +440,215 @@ fn stats_answer(s: &SandboxState, headers: &HeaderMap, body: &Bytes) -> Response
 
 async fn stats_total_handler(State(s): State<Arc<SandboxState>>, headers: HeaderMap) -> Response {
     s.counters.bump("stats_total");
-    stats_answer(&s, &headers, &s.stats_total)
+    stats_answer(&s, &headers, &s.current().stats_total)
 }
 
 async fn stats_country_handler(State(s): State<Arc<SandboxState>>, headers: HeaderMap) -> Response {
     s.counters.bump("stats_country");
-    stats_answer(&s, &headers, &s.stats_country)
+    stats_answer(&s, &headers, &s.current().stats_country)
 }
 
 async fn stats_users_handler(State(s): State<Arc<SandboxState>>, headers: HeaderMap) -> Response {
     s.counters.bump("stats_users");
-    stats_answer(&s, &headers, &s.stats_users)
+    stats_answer(&s, &headers, &s.current().stats_users)
+}
+
+/// Fractal's webhook signature header value: `sha1=` and the hex HMAC-SHA1 of the raw body under the webhook secret
+/// (Fractal's webhook documentation, whose test vectors the tests check).
+pub fn webhook_signature(secret: &[u8], body: &[u8]) -> String {
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, secret);
+    format!("sha1={}", hex(ring::hmac::sign(&key, body).as_ref()))
+}
+
+/// `POST /_sandbox/verifications` `{"uid", "level", "status": "approved"|"rejected"|"contacted"}`: changes the user's
+/// case of that level (`/v2/users/me` and the statistics show it at once), then sends one webhook per level or add-on
+/// of the case, as Fractal does.
+async fn change_verification(State(s): State<Arc<SandboxState>>, body: Result<Bytes, BytesRejection>) -> Response {
+    s.counters.bump("sandbox_verification");
+    let input: ChangeVerificationWire = match admin_json(body) {
+        Ok(input) => input,
+        Err((status, message)) => return oauth_error(status, "invalid_request", &message),
+    };
+    let (status, credential, kind) = match input.status.as_str() {
+        "approved" => ("done", "approved", "verification_approved"),
+        "rejected" => ("done", "rejected", "verification_rejected"),
+        "contacted" => ("contacted", "pending", "verification_contacted"),
+        _ => {
+            return oauth_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "status must be approved, rejected or contacted",
+            )
+        }
+    };
+    let (level, items) = match s.change_case(&input.uid, &input.level, (status, credential)) {
+        Ok(changed) => changed,
+        Err(message) => return oauth_error(StatusCode::NOT_FOUND, "not_found", message),
+    };
+    let timestamp = time::OffsetDateTime::now_utc()
+        .format(time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z"))
+        .expect("a date formats");
+    let key = s.webhook_secret.expose().as_bytes().to_vec();
+    for item in &items {
+        let data =
+            VerificationEventWire { level: item.clone(), user_id: input.uid.clone(), timestamp: timestamp.clone() };
+        let body = serde_json::to_vec(&WebhookWire { kind: kind.into(), data }).expect("plain data serialises");
+        let key = key.clone();
+        s.webhooks
+            .send(WebhookEvent::new(body, move |body| vec![("X-Fractal-Signature", webhook_signature(&key, body))]));
+    }
+    Json(serde_json::json!({
+        "uid": input.uid, "level": level, "status": status, "credential": credential, "webhooks": items
+    }))
+    .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{json, Value};
+
+    use super::*;
+    use crate::sandbox::webhooks::receiver::{hmac_hex, quick_settings, settle, Receiver};
+
+    #[test]
+    fn the_webhook_signature_matches_fractals_test_vectors() {
+        assert_eq!(webhook_signature(b"SUP3RS3CR3T", b"my-payload"), "sha1=6a89633e5f131bfb5f0b5826b33b3bab4bf52068");
+        let wire = WebhookWire {
+            kind: "verification_approved".into(),
+            data: VerificationEventWire {
+                level: "basic".into(),
+                user_id: "b5c5a2cd-643e-444b-9591-e7b25fec997d".into(),
+                timestamp: "2020-10-09T10:50:32Z".into(),
+            },
+        };
+        let body = serde_json::to_vec(&wire).expect("serialises");
+        assert_eq!(
+            std::str::from_utf8(&body).expect("utf-8"),
+            r#"{"type":"verification_approved","data":{"level":"basic","user_id":"b5c5a2cd-643e-444b-9591-e7b25fec997d","timestamp":"2020-10-09T10:50:32Z"}}"#,
+            "the documented example, byte for byte"
+        );
+        assert_eq!(
+            webhook_signature(b"9d7e80c0f169ab94d34392d64617b7517fb07c40", &body),
+            "sha1=9e581dd775e5ba87e9839b595d6eb0d784ecfdb6"
+        );
+    }
+
+    async fn token(http: &reqwest::Client, sandbox: &FractalSandbox, form: &[(&str, &str)]) -> String {
+        let secret = sandbox.client_secret();
+        let mut form = form.to_vec();
+        form.extend([("client_id", sandbox.client_id()), ("client_secret", secret.expose())]);
+        let answer: Value = http
+            .post(format!("{}/oauth/token", sandbox.base_url()))
+            .form(&form)
+            .send()
+            .await
+            .expect("answer")
+            .json()
+            .await
+            .expect("json");
+        answer["access_token"].as_str().expect("a token").to_owned()
+    }
+
+    #[tokio::test]
+    async fn a_changed_case_shows_in_the_read_api_and_sends_one_signed_webhook_per_item() {
+        let receiver = Receiver::start(1).await;
+        let sandbox = FractalSandbox::start(&quick_settings()).await.expect("sandbox");
+        sandbox.webhooks().set_targets(vec![format!("{}/webhooks/fractal", receiver.url())]);
+        let http = reqwest::Client::new();
+        let change = json!({ "uid": SEED_PERSON_UID, "level": "plus+selfie", "status": "approved" });
+        let answer = http.post(format!("{}/_sandbox/verifications", sandbox.base_url())).json(&change).send().await;
+        let answer: Value = answer.expect("answer").error_for_status().expect("200").json().await.expect("json");
+        assert_eq!(answer["credential"], "approved");
+        assert_eq!(answer["webhooks"], json!(["plus", "selfie"]));
+        settle(sandbox.webhooks()).await;
+
+        // The first attempt was answered 500 and retried: three requests, two deliveries.
+        let received = receiver.received();
+        assert_eq!(received.len(), 3);
+        let counts = sandbox.webhooks().counts();
+        assert_eq!((counts.sent, counts.delivered, counts.failed_attempts), (2, 2, 1));
+        let secret = sandbox.webhook_secret();
+        let mut levels = Vec::new();
+        for r in &received {
+            assert_eq!(r.path, "/webhooks/fractal");
+            let expected = hmac_hex(ring::hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, secret.expose(), &r.body);
+            assert_eq!(r.header("x-fractal-signature"), format!("sha1={expected}"));
+            let body = r.json();
+            assert_eq!(body["type"], "verification_approved");
+            assert_eq!(body["data"]["user_id"], SEED_PERSON_UID);
+            let timestamp = body["data"]["timestamp"].as_str().expect("a timestamp");
+            assert!(timestamp.len() == 20 && timestamp.ends_with('Z'), "{timestamp}");
+            levels.push(body["data"]["level"].as_str().expect("a level").to_owned());
+        }
+        levels.sort();
+        levels.dedup();
+        assert_eq!(levels, ["plus", "selfie"]);
+
+        // `/v2/users/me` and the statistics show the new state.
+        let refresh = sandbox.link_user(SEED_PERSON_UID);
+        let access =
+            token(&http, &sandbox, &[("grant_type", "refresh_token"), ("refresh_token", refresh.expose())]).await;
+        let me: Value = http
+            .get(format!("{}/v2/users/me", sandbox.base_url()))
+            .bearer_auth(&access)
+            .send()
+            .await
+            .expect("answer")
+            .json()
+            .await
+            .expect("json");
+        let cases = me["verification_cases"].as_array().expect("cases");
+        let case = cases.iter().find(|c| c["level"] == "plus+selfie").expect("the plus+selfie case");
+        assert_eq!((&case["status"], &case["credential"]), (&json!("done"), &json!("approved")));
+        let client =
+            token(&http, &sandbox, &[("grant_type", "client_credentials"), ("scope", "client.stats:read")]).await;
+        let stats: Value = http
+            .get(format!("{}/v2/stats/user-verifications", sandbox.base_url()))
+            .bearer_auth(&client)
+            .send()
+            .await
+            .expect("answer")
+            .json()
+            .await
+            .expect("json");
+        let row = json!({ "user_id": SEED_PERSON_UID, "level": "plus+selfie", "credential": "approved" });
+        assert!(stats.as_array().expect("rows").contains(&row));
+        let snapshot = sandbox.population();
+        let seed = snapshot.get(SEED_PERSON_UID).expect("the seed person");
+        assert!(seed.cases.iter().any(|c| c.wire.level == "plus+selfie" && c.stats_status() == "approved"));
+        assert_eq!(sandbox.counts().get("sandbox_verification"), 1);
+    }
+
+    #[tokio::test]
+    async fn the_admin_endpoint_refuses_unknown_users_levels_and_statuses() {
+        let sandbox = FractalSandbox::start(&quick_settings()).await.expect("sandbox");
+        let http = reqwest::Client::new();
+        let url = format!("{}/_sandbox/verifications", sandbox.base_url());
+        for (body, status) in [
+            (json!({ "uid": "nobody", "level": "plus", "status": "approved" }), 404),
+            (json!({ "uid": SEED_PERSON_UID, "level": "uniqueness", "status": "approved" }), 404),
+            (json!({ "uid": SEED_PERSON_UID, "level": "plus", "status": "done" }), 400),
+            (json!({ "uid": SEED_PERSON_UID, "level": "plus" }), 400),
+        ] {
+            let answer = http.post(&url).json(&body).send().await.expect("answer");
+            assert_eq!(answer.status().as_u16(), status, "{body}");
+            let error: Value = answer.json().await.expect("a JSON error");
+            assert!(error["error_description"].is_string(), "{error}");
+        }
+        let big = http.post(&url).body(vec![b' '; 20_000]).send().await.expect("answer");
+        assert_eq!(big.status().as_u16(), 413);
+        assert_eq!(sandbox.webhooks().counts().sent, 0);
+    }
+
+    #[tokio::test]
+    async fn without_targets_a_change_is_counted_undeliverable() {
+        let sandbox = FractalSandbox::start(&quick_settings()).await.expect("sandbox");
+        let change = json!({ "uid": SEED_PERSON_UID, "level": "plus", "status": "rejected" });
+        let url = format!("{}/_sandbox/verifications", sandbox.base_url());
+        let answer = reqwest::Client::new().post(url).json(&change).send().await.expect("answer");
+        assert!(answer.status().is_success());
+        settle(sandbox.webhooks()).await;
+        let counts = sandbox.webhooks().counts();
+        assert_eq!((counts.sent, counts.undeliverable, counts.delivered), (1, 1, 0));
+    }
 }

@@ -90,6 +90,7 @@ pub struct SandboxUser {
 }
 
 /// Everyone the sandbox Fractal knows.
+#[derive(Clone)]
 pub struct Population {
     pub users: Vec<SandboxUser>,
     index: HashMap<String, usize>,
@@ -110,6 +111,10 @@ impl Population {
 
     pub fn get(&self, uid: &str) -> Option<&SandboxUser> {
         self.index.get(uid).map(|&i| &self.users[i])
+    }
+
+    pub fn get_mut(&mut self, uid: &str) -> Option<&mut SandboxUser> {
+        self.index.get(uid).map(|&i| &mut self.users[i])
     }
 
     /// What `GET /v2/users/me` answers for `user` to a token with `scopes`: Fractal's own filtering.

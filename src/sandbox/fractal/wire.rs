@@ -83,3 +83,32 @@ pub struct UserVerificationWire {
     pub level: String,
     pub credential: String,
 }
+
+/// A verification webhook (`verification_approved`, `verification_rejected`, `verification_contacted`): one per level
+/// or add-on. Fields in the order of Fractal's documented example, whose signature is a test vector.
+#[derive(Debug, Clone, Serialize)]
+pub struct WebhookWire {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub data: VerificationEventWire,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct VerificationEventWire {
+    /// One level or add-on (`plus`, `selfie`), never a combined `plus+selfie`.
+    pub level: String,
+    pub user_id: String,
+    /// RFC 3339, UTC, whole seconds: `2020-10-09T10:50:32Z`.
+    pub timestamp: String,
+}
+
+/// `POST /_sandbox/verifications`: the sandbox's own admin request, not Fractal's.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeVerificationWire {
+    pub uid: String,
+    /// One of the user's case levels, `plus+selfie` say.
+    pub level: String,
+    /// `approved`, `rejected` or `contacted`.
+    pub status: String,
+}

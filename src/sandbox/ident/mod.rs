@@ -2,6 +2,11 @@
 //! `x-total-results-count`), `GET/PUT /api/v1/kyc_applications/:id` (PUT needs `status` and an application token)
 //! and `GET /api/v1/users/:id/kyc_applications`.
 //!
+//! A status change, through `PUT` or the sandbox's own unsigned `POST /_sandbox/applications/:id/status`, sends
+//! ident's outgoing webhook: the application as `GET /api/v1/kyc_applications/:id` shows it, signed
+//! `X-Request-Signature: t=<unix>,s=<hex HMAC-SHA256("<t>.<body>")>` afresh for every attempt.
+//! `GET/PUT /_sandbox/webhooks` shows and sets where it goes.
+//!
 //! The real ident signs its tokens with RS256; the sandbox is both issuer and verifier, so it signs with HS256 and a
 //! secret of its own. The gateway treats the token as opaque either way. The sandbox hosts one organization: an
 //! application token sees every record, a user token only that user's.
@@ -11,11 +16,14 @@ pub mod wire;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
@@ -23,13 +31,17 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use super::faults::FaultInjector;
-use super::support::{serve, Counters, Counts};
+use super::support::{admin_body_limit, hex, serve, Counters, Counts};
+use super::webhooks::{self, WebhookEvent, WebhookSender};
 use crate::config::SandboxSettings;
 use crate::secret::{random_token, Secret};
 use wire::{CreateWire, KycApplicationWire, MessageWire, UpdateWire};
 
 const ISSUER: &str = "https://ident.provide.services";
-const COUNTERS: [&str; 6] = ["list", "create", "get", "put", "user_list", "unauthorized"];
+const COUNTERS: [&str; 7] = ["list", "create", "get", "put", "sandbox_status", "user_list", "unauthorized"];
+
+/// ident gives a webhook receiver 5 s (ident's webhook documentation).
+pub const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Serialize, Deserialize)]
 struct Prvd {
@@ -59,6 +71,8 @@ struct SandboxState {
     records: RwLock<Vec<KycApplicationWire>>,
     key: Secret,
     counters: Counters,
+    webhook_secret: Secret,
+    webhooks: WebhookSender,
 }
 
 /// A running sandbox ident.
@@ -76,18 +90,25 @@ impl IdentSandbox {
     }
 
     pub async fn start(settings: &SandboxSettings, users: &[String]) -> std::io::Result<Self> {
+        let webhooks = WebhookSender::new("ident", WEBHOOK_TIMEOUT, settings.webhooks.clone());
         let state = Arc::new(SandboxState {
             records: RwLock::new(population::generate(users, settings.seed)),
             key: Secret::new(random_token()),
             counters: Counters::new(&COUNTERS),
+            webhook_secret: Secret::new(random_token()),
+            webhooks: webhooks.clone(),
         });
         let router = Router::new()
             .route("/api/v1/kyc_applications", get(list).post(create))
             .route("/api/v1/kyc_applications/{id}", get(read).put(update))
             .route("/api/v1/users/{id}/kyc_applications", get(user_list))
             .with_state(state.clone());
+        let admin = Router::new()
+            .route("/_sandbox/applications/{id}/status", post(sandbox_status).layer(admin_body_limit()))
+            .with_state(state.clone())
+            .merge(webhooks::admin(webhooks));
         let faults = FaultInjector::new(settings.faults.ident.clone(), settings.seed ^ 0xfa17);
-        Ok(IdentSandbox { base_url: serve("ident", router, faults.clone()).await?, state, faults })
+        Ok(IdentSandbox { base_url: serve("ident", router, admin, faults.clone()).await?, state, faults })
     }
 
     /// The API root, `http://127.0.0.1:PORT/api/v1`.
@@ -125,6 +146,15 @@ impl IdentSandbox {
 
     pub fn counts(&self) -> Counts {
         self.state.counters.snapshot()
+    }
+
+    /// The secret this sandbox signs its webhooks with (new at every start).
+    pub fn webhook_secret(&self) -> Secret {
+        self.state.webhook_secret.clone()
+    }
+
+    pub fn webhooks(&self) -> &WebhookSender {
+        &self.state.webhooks
     }
 }
 
@@ -300,7 +330,28 @@ async fn update(
         Ok(Caller::User(_)) => return message(StatusCode::FORBIDDEN, "an application token is required"),
         Err(r) => return r,
     }
-    let status = serde_json::from_slice::<UpdateWire>(&body).ok().and_then(|u| u.status);
+    change_status(&s, &id, &body)
+}
+
+/// `POST /_sandbox/applications/:id/status` `{"status": ...}`: the `PUT` without a token, for scripts.
+async fn sandbox_status(
+    State(s): State<Arc<SandboxState>>,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    s.counters.bump("sandbox_status");
+    match body {
+        Ok(body) => change_status(&s, &id, &body),
+        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            message(StatusCode::PAYLOAD_TOO_LARGE, "the request body is too large")
+        }
+        Err(rejection) => message(rejection.status(), &rejection.body_text()),
+    }
+}
+
+/// The status change of `PUT` and of the sandbox route, then the webhook: 202 with the record.
+fn change_status(s: &SandboxState, id: &str, body: &[u8]) -> Response {
+    let status = serde_json::from_slice::<UpdateWire>(body).ok().and_then(|u| u.status);
     let Some(status) = status else {
         return message(StatusCode::BAD_REQUEST, "kyc application update must include status");
     };
@@ -308,12 +359,115 @@ async fn update(
         return message(StatusCode::UNPROCESSABLE_ENTITY, "invalid status");
     }
     // Like the real service, any status is accepted here; the gateway enforces the transition table.
-    let mut records = s.records.write().expect("records lock");
-    match records.iter_mut().find(|r| r.id == id) {
-        Some(record) => {
-            record.status = status;
-            (StatusCode::ACCEPTED, Json(record.clone())).into_response()
+    let record = {
+        let mut records = s.records.write().expect("records lock");
+        let Some(record) = records.iter_mut().find(|r| r.id == id) else {
+            return message(StatusCode::NOT_FOUND, "kyc application not found");
+        };
+        record.status = status;
+        record.clone()
+    };
+    // The body is the record exactly as `GET /api/v1/kyc_applications/:id` answers it.
+    let body = serde_json::to_vec(&record).expect("plain data serialises");
+    let secret = s.webhook_secret.clone();
+    s.webhooks.send(WebhookEvent::new(body, move |body| {
+        vec![("X-Request-Signature", webhook_signature(secret.expose().as_bytes(), crate::clock::unix_seconds(), body))]
+    }));
+    (StatusCode::ACCEPTED, Json(record)).into_response()
+}
+
+/// ident's `X-Request-Signature` for an attempt at unix second `t`: `t=<t>,s=<hex HMAC-SHA256(secret, "<t>.<body>")>`
+/// (ident's webhook documentation).
+pub fn webhook_signature(secret: &[u8], t: i64, body: &[u8]) -> String {
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret);
+    let mut context = ring::hmac::Context::with_key(&key);
+    context.update(format!("{t}.").as_bytes());
+    context.update(body);
+    format!("t={t},s={}", hex(context.sign().as_ref()))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{json, Value};
+
+    use super::population::{JOHN_SMITH, TIM_EVANS};
+    use super::*;
+    use crate::sandbox::webhooks::receiver::{hmac_hex, quick_settings, settle, Receiver};
+
+    async fn start() -> (IdentSandbox, Receiver) {
+        let users: Vec<String> = (0..12).map(|i| format!("u{i}")).collect();
+        let receiver = Receiver::start(1).await;
+        let sandbox = IdentSandbox::start(&quick_settings(), &users).await.expect("sandbox");
+        sandbox.webhooks().set_targets(vec![format!("{}/webhooks/ident", receiver.url())]);
+        (sandbox, receiver)
+    }
+
+    /// Checks `X-Request-Signature` with an HMAC computed here; answers its `t`.
+    fn verify(sandbox: &IdentSandbox, hook: &crate::sandbox::webhooks::receiver::Received) -> i64 {
+        let header = hook.header("x-request-signature");
+        let (t, s) = header.split_once(",s=").expect("t=...,s=...");
+        let t = t.strip_prefix("t=").expect("t=");
+        let mut message = format!("{t}.").into_bytes();
+        message.extend_from_slice(&hook.body);
+        assert_eq!(s, hmac_hex(ring::hmac::HMAC_SHA256, sandbox.webhook_secret().expose(), &message));
+        let t: i64 = t.parse().expect("unix seconds");
+        assert!((crate::clock::unix_seconds() - t).abs() < 60);
+        t
+    }
+
+    #[tokio::test]
+    async fn a_put_sends_the_application_as_get_shows_it_signed_with_the_attempts_timestamp() {
+        let (sandbox, receiver) = start().await;
+        let http = reqwest::Client::new();
+        let url = format!("{}/kyc_applications/{JOHN_SMITH}", sandbox.base_url());
+        let token = sandbox.application_token();
+        let put = http.put(&url).bearer_auth(token.expose()).json(&json!({ "status": "accepted" })).send().await;
+        assert_eq!(put.expect("answer").status(), StatusCode::ACCEPTED);
+        settle(sandbox.webhooks()).await;
+
+        // The first attempt was answered 500, the second delivered; each carries its own valid signature.
+        let received = receiver.received();
+        assert_eq!(received.len(), 2);
+        assert_eq!(received[0].body, received[1].body);
+        for hook in &received {
+            assert_eq!(hook.path, "/webhooks/ident");
+            verify(&sandbox, hook);
         }
-        None => message(StatusCode::NOT_FOUND, "kyc application not found"),
+        let shown = http.get(&url).bearer_auth(token.expose()).send().await.expect("answer");
+        let shown = shown.bytes().await.expect("body");
+        assert_eq!(received[1].body, shown, "the webhook body is the application as GET answers it");
+        assert_eq!(serde_json::from_slice::<Value>(&shown).expect("json")["status"], "accepted");
+        let counts = sandbox.webhooks().counts();
+        assert_eq!((counts.delivered, counts.failed_attempts), (1, 1));
+    }
+
+    #[tokio::test]
+    async fn the_sandbox_route_changes_a_status_without_a_token_and_checks_it_like_put() {
+        let (sandbox, receiver) = start().await;
+        let http = reqwest::Client::new();
+        let url =
+            |id: &str| format!("{}/_sandbox/applications/{id}/status", sandbox.base_url().trim_end_matches("/api/v1"));
+        let answer = http.post(url(TIM_EVANS)).json(&json!({ "status": "submitted" })).send().await.expect("answer");
+        assert_eq!(answer.status(), StatusCode::ACCEPTED);
+        let record: Value = answer.json().await.expect("json");
+        assert_eq!(record["status"], "submitted");
+        settle(sandbox.webhooks()).await;
+        let hook = receiver.received().pop().expect("a webhook");
+        verify(&sandbox, &hook);
+        assert_eq!(hook.json()["id"], TIM_EVANS);
+        assert_eq!(sandbox.records().iter().find(|r| r.id == TIM_EVANS).map(|r| r.status.as_str()), Some("submitted"));
+
+        for (id, body, status) in [
+            (TIM_EVANS, json!({}), StatusCode::BAD_REQUEST),
+            (TIM_EVANS, json!({ "status": "approved" }), StatusCode::UNPROCESSABLE_ENTITY),
+            ("no-such-application", json!({ "status": "accepted" }), StatusCode::NOT_FOUND),
+        ] {
+            let answer = http.post(url(id)).json(&body).send().await.expect("answer");
+            assert_eq!(answer.status(), status, "{body}");
+            let error: Value = answer.json().await.expect("a JSON error");
+            assert!(error["message"].is_string(), "{error}");
+        }
+        assert_eq!(sandbox.counts().get("sandbox_status"), 4);
+        assert_eq!(sandbox.webhooks().counts().sent, 1);
     }
 }

@@ -24,7 +24,7 @@ pub const STATUSES: [&str; 11] = [
 ];
 
 /// Alloy reason tags a verification in `status` carries (Sila's documentation; KYB tags for business members).
-fn reasons(status: &str, i: usize) -> Vec<String> {
+pub(crate) fn reasons(status: &str, i: usize) -> Vec<String> {
     let tags: &[&str] = match status {
         "passed" => &["KYC SSN Match", "KYC Name Match", "KYC DOB Match", "KYC Address Match"],
         "failed" => [&["SSN Not Verified", "Denied Fraud"][..], &["OFAC Match", "Name Not Verified"][..]][i % 2],
@@ -76,15 +76,20 @@ fn verification(status: &str, flow: &str, i: usize, rng: &mut Rng) -> Verificati
         checks_performed: vec!["priority_kyc".into()],
         parent_verification: None,
         reasons: Reasons { for_kyc_response: reasons(status, i) },
-        kyc_action: match status {
-            "documents_required" => Some("doc_upload".into()),
-            "review" | "member_review" => Some("review".into()),
-            _ => None,
-        },
+        kyc_action: kyc_action(status),
         certification_status: None,
         reference: rng.uuid(),
         status: "SUCCESS".into(),
         sila_reference_id: rng.uuid(),
+    }
+}
+
+/// The action a verification in `status` asks of the entity.
+pub(crate) fn kyc_action(status: &str) -> Option<String> {
+    match status {
+        "documents_required" => Some("doc_upload".into()),
+        "review" | "member_review" => Some("review".into()),
+        _ => None,
     }
 }
 

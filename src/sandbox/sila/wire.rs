@@ -94,3 +94,35 @@ pub struct Failure {
     pub status: String,
     pub message: String,
 }
+
+/// A `kyc` webhook (Sila's webhook documentation): `{event_time, event_type, event_uuid, event_details}`.
+#[derive(Debug, Clone, Serialize)]
+pub struct WebhookWire {
+    /// RFC 3339, UTC, with milliseconds.
+    pub event_time: String,
+    pub event_type: String,
+    pub event_uuid: String,
+    pub event_details: KycEventDetails,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct KycEventDetails {
+    /// The user handle.
+    pub entity: String,
+    /// `pending`, `passed`, `failed`, `review`, `member_review` or `documents_required`.
+    pub outcome: String,
+    /// The verification's KYC flow.
+    pub kyc_level: String,
+    pub verification_uuid: String,
+}
+
+/// `POST /_sandbox/verifications`: the sandbox's own admin request, not Sila's.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeVerificationWire {
+    pub user_handle: String,
+    pub status: String,
+    /// Default: the handle's newest verification.
+    #[serde(default)]
+    pub verification_uuid: Option<String>,
+}

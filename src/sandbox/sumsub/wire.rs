@@ -1,7 +1,7 @@
 //! The sandbox Sumsub's own copy of Sumsub's wire format (Sumsub's API reference: applicants, reviews, errors), as
 //! it writes it. The client reads with its own models, so the contract tests catch a field misspelt on either side.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -133,4 +133,46 @@ pub struct ErrorBody {
     pub description: String,
     pub code: u16,
     pub correlation_id: String,
+}
+
+/// A webhook (`applicantReviewed`, `applicantPending`) in the shape of the examples of Sumsub's "Receive and
+/// interpret results via API": references and the review's outcome, no personal data.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookWire {
+    pub applicant_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inspection_id: Option<String>,
+    /// `req-<uuid>`, new for every event.
+    pub correlation_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_user_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub level_name: Option<String>,
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub review_result: Option<ReviewResult>,
+    pub review_status: String,
+    /// `YYYY-MM-DD HH:MM:SS.mmm`, UTC.
+    pub created_at_ms: String,
+    pub sandbox_mode: bool,
+}
+
+/// The body of Sumsub's sandbox-only `POST /resources/applicants/{applicantId}/status/testCompleted` (and of the
+/// sandbox's `POST /_sandbox/applicants/{externalUserId}/review`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TestCompletedWire {
+    /// `GREEN` or `RED`.
+    pub review_answer: String,
+    #[serde(default)]
+    pub reject_labels: Vec<String>,
+    /// `FINAL` or `RETRY`; a RED answer needs one.
+    #[serde(default)]
+    pub review_reject_type: Option<String>,
+    #[serde(default)]
+    pub moderation_comment: Option<String>,
+    #[serde(default)]
+    pub client_comment: Option<String>,
 }
