@@ -200,6 +200,14 @@ async fn run(listen: Option<SocketAddr>, addr_file: Option<&Path>) -> anyhow::Re
                 sandbox.fractal.base_url(),
                 sandbox.fractal.population().users.len()
             );
+            tracing::info!(
+                "sandbox providers (admin endpoints under /_sandbox/, see the README): Fractal {}, Sumsub {}, Sila {}, \
+                 ident {}; their webhooks go to {url}/webhooks/<provider>",
+                sandbox.fractal.base_url(),
+                sandbox.sumsub.base_url(),
+                sandbox.sila.base_url(),
+                sandbox.ident.base_url()
+            );
             tracing::info!("GraphiQL: {url}/  (send the header Authorization: Bearer <token>)");
             tracing::info!(
                 "get a token: cargo run -q -- token --sub {} --scope \"uid:read contact:read verification.plus:read \

@@ -93,7 +93,9 @@ pub(super) fn webhooks(env: &Env<'_>) -> anyhow::Result<WebhookSettings> {
     };
     let all = [&settings.secrets.fractal, &settings.secrets.sumsub, &settings.secrets.sila, &settings.secrets.ident];
     if all.into_iter().flatten().any(|s| s.expose().len() < 16) {
-        bail!("a KYC_GATEWAY_*_WEBHOOK_SECRETS entry is shorter than 16 characters: use the provider's generated secret");
+        bail!(
+            "a KYC_GATEWAY_*_WEBHOOK_SECRETS entry is shorter than 16 characters: use the provider's generated secret"
+        );
     }
     if settings.max_body_bytes < 1024 || settings.poll_interval.is_zero() {
         bail!("KYC_GATEWAY_WEBHOOK_MAX_BYTES must be at least 1024 and KYC_GATEWAY_WEBHOOK_POLL_MS at least 1");
@@ -105,7 +107,8 @@ pub(super) fn subscriptions(env: &Env<'_>) -> anyhow::Result<SubscriptionSetting
     let d = SubscriptionSettings::default();
     let settings = SubscriptionSettings {
         max_per_connection: env.parse("KYC_GATEWAY_WS_MAX_SUBSCRIPTIONS", d.max_per_connection)?,
-        max_connections_per_caller: env.parse("KYC_GATEWAY_WS_MAX_CONNECTIONS_PER_CALLER", d.max_connections_per_caller)?,
+        max_connections_per_caller: env
+            .parse("KYC_GATEWAY_WS_MAX_CONNECTIONS_PER_CALLER", d.max_connections_per_caller)?,
         init_timeout: env.secs("KYC_GATEWAY_WS_INIT_TIMEOUT_SECS", d.init_timeout)?,
         ping_interval: env.secs("KYC_GATEWAY_WS_PING_SECS", d.ping_interval)?,
         idle_timeout: env.secs("KYC_GATEWAY_WS_IDLE_TIMEOUT_SECS", d.idle_timeout)?,

@@ -47,9 +47,10 @@ pub async fn receive(
             tracing::info!(provider = name, %event_type, "webhook of a type the gateway does not use; ignored");
             answer(StatusCode::OK, serde_json::json!({ "status": "ignored" }))
         }
-        Err(Refusal::NotConfigured) => {
-            answer(StatusCode::NOT_FOUND, serde_json::json!({ "error": "webhooks of this provider are not configured" }))
-        }
+        Err(Refusal::NotConfigured) => answer(
+            StatusCode::NOT_FOUND,
+            serde_json::json!({ "error": "webhooks of this provider are not configured" }),
+        ),
         Err(Refusal::Signature(error)) => {
             tracing::warn!(provider = name, %error, "webhook refused");
             answer(StatusCode::UNAUTHORIZED, serde_json::json!({ "error": "invalid signature" }))

@@ -89,16 +89,14 @@ fn caller_key(principal: &Principal) -> String {
 pub async fn upgrade(State(state): State<AppState>, headers: HeaderMap, ws: WebSocketUpgrade) -> Response {
     // axum picks the first of *our* protocols the client offered and announces it; the engine must speak that one.
     let ws = ws.protocols(ALL_WEBSOCKET_PROTOCOLS);
-    let Some(protocol) =
-        ws.selected_protocol().and_then(|v| v.to_str().ok()).and_then(|s| Protocols::from_str(s).ok())
+    let Some(protocol) = ws.selected_protocol().and_then(|v| v.to_str().ok()).and_then(|s| Protocols::from_str(s).ok())
     else {
         let message = "Sec-WebSocket-Protocol must offer graphql-transport-ws or graphql-ws";
         return (StatusCode::BAD_REQUEST, message).into_response();
     };
-    let header_token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().split_once(' ').filter(|(s, _)| s.eq_ignore_ascii_case("bearer")).map(|(_, t)| t.trim().to_owned()));
+    let header_token = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| {
+        v.trim().split_once(' ').filter(|(s, _)| s.eq_ignore_ascii_case("bearer")).map(|(_, t)| t.trim().to_owned())
+    });
     let limit = state.subscriptions.max_message_bytes;
     ws.max_message_size(limit)
         .max_frame_size(limit)
@@ -136,7 +134,12 @@ type Tx = SplitSink<WebSocket, Message>;
 /// reading, keeps the subscriptions drained into the bounded `events` queue, and closes the connection when that queue
 /// is full. Control messages (pings, the close frame) go first. Ends after writing a close frame, when a write fails,
 /// or when one write takes longer than `send_timeout` (the client is not reading at all).
-async fn write(mut tx: Tx, mut control: mpsc::Receiver<Message>, mut events: mpsc::Receiver<Message>, send_timeout: Duration) {
+async fn write(
+    mut tx: Tx,
+    mut control: mpsc::Receiver<Message>,
+    mut events: mpsc::Receiver<Message>,
+    send_timeout: Duration,
+) {
     loop {
         let message = tokio::select! {
             biased;
@@ -242,7 +245,8 @@ async fn serve(socket: WebSocket, state: AppState, protocol: Protocols, header_t
             Ok(data)
         }
     };
-    let inbound_stream = futures_util::stream::unfold(inbound_rx, |mut rx| async move { rx.recv().await.map(|m| (m, rx)) });
+    let inbound_stream =
+        futures_util::stream::unfold(inbound_rx, |mut rx| async move { rx.recv().await.map(|m| (m, rx)) });
     let mut engine = Box::pin(Engine::new(state.schema.clone(), inbound_stream, protocol).on_connection_init(on_init));
 
     let mut shutdown = state.shutdown.clone();

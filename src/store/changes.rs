@@ -93,7 +93,11 @@ impl Changes {
     /// Commits `tx` and tells every replica, as one step where the engine allows: with PostgreSQL the notification is
     /// part of the transaction (delivered exactly when it commits, never for a rolled-back one); with SQLite, one
     /// process, the broadcast follows the commit.
-    pub async fn commit_and_publish(&self, mut tx: Transaction<'static, Any>, change: &Change) -> Result<(), StoreError> {
+    pub async fn commit_and_publish(
+        &self,
+        mut tx: Transaction<'static, Any>,
+        change: &Change,
+    ) -> Result<(), StoreError> {
         match &self.notify {
             Some(_) => {
                 let payload = serde_json::to_string(change).expect("a change serialises");

@@ -107,7 +107,9 @@ impl Inbox {
         tx.commit().await?;
         let mut claimed: Vec<Claimed> = rows
             .iter()
-            .map(|row| Ok(Claimed { id: row.try_get("id")?, attempts: row.try_get("attempts")?, event: row.try_get("event")? }))
+            .map(|row| {
+                Ok(Claimed { id: row.try_get("id")?, attempts: row.try_get("attempts")?, event: row.try_get("event")? })
+            })
             .collect::<Result<_, sqlx::Error>>()?;
         claimed.sort_by_key(|c| c.id);
         Ok(claimed)
@@ -115,7 +117,12 @@ impl Inbox {
 
     /// Marks a claimed event done with `outcome` inside `tx`; `false` when the claim was lost (the lease ran out and
     /// another worker took the event), and then nothing of `tx` must be committed.
-    pub async fn finish(&self, tx: &mut Transaction<'static, Any>, claimed: &Claimed, outcome: &str) -> Result<bool, StoreError> {
+    pub async fn finish(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        claimed: &Claimed,
+        outcome: &str,
+    ) -> Result<bool, StoreError> {
         let done = sqlx::query(
             "UPDATE webhook_inbox SET status = $1, processed_at = $2, claimed_until = NULL \
              WHERE id = $3 AND status = $4 AND attempts = $5",

@@ -128,7 +128,11 @@ impl Worker {
                     tracing::warn!(%error, "could not schedule a webhook event's retry");
                 }
                 if claimed.attempts >= super::inbox::MAX_ATTEMPTS {
-                    tracing::error!(provider = event.provider.as_str(), inbox_id = claimed.id, "webhook event given up");
+                    tracing::error!(
+                        provider = event.provider.as_str(),
+                        inbox_id = claimed.id,
+                        "webhook event given up"
+                    );
                 }
             }
         }
@@ -204,10 +208,12 @@ impl Worker {
                     None => external_user_id.clone(),
                 }
             }
-            Subject::SilaHandle { handle } => match directory.user_for_reference(Reference::SilaHandle(handle)).await? {
-                Some(user) => Some(user),
-                None => self.sila.as_ref().and_then(|sila| sila.user_of_handle(handle)),
-            },
+            Subject::SilaHandle { handle } => {
+                match directory.user_for_reference(Reference::SilaHandle(handle)).await? {
+                    Some(user) => Some(user),
+                    None => self.sila.as_ref().and_then(|sila| sila.user_of_handle(handle)),
+                }
+            }
             Subject::IdentUser { ident_user_id } => match directory.user_for_ident(ident_user_id).await? {
                 Some(user) => Some(user),
                 // A user the directory does not know is found by default; a known one whose ident id is another

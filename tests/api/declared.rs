@@ -150,6 +150,11 @@ fn paths(sdl: &Sdl, root: &str, target: &str, field: &str, depth: usize) -> Vec<
     found
 }
 
+/// Whether any field of `target` can be reached from `root` within four fields.
+fn reachable(sdl: &Sdl, root: &str, target: &str) -> bool {
+    sdl.fields(target).into_iter().flatten().any(|f| !paths(sdl, root, target, &f.name, 4).is_empty())
+}
+
 /// The operation that selects `path`.
 fn operation(sdl: &Sdl, root: &str, path: &Path) -> String {
     let (_, last) = path.last().expect("a path has a field");
@@ -159,10 +164,10 @@ fn operation(sdl: &Sdl, root: &str, path: &Path) -> String {
         selection = format!("{}{args} {selection}", field.name);
         selection = format!("{{ {selection} }}");
     }
-    if root == "Mutation" {
-        format!("mutation {selection}")
-    } else {
-        selection
+    match root {
+        "Mutation" => format!("mutation {selection}"),
+        "Subscription" => format!("subscription {selection}"),
+        _ => selection,
     }
 }
 
@@ -227,9 +232,20 @@ async fn prepare_link(app: &TestApp) -> (String, String) {
     (state, code)
 }
 
-async fn ask(app: &TestApp, scopes: &BTreeSet<String>, query: &str) -> Value {
+/// The answer to `query` for a token of the seed person holding `scopes`: over HTTP, or for a subscription, its
+/// first event (an event about the seed person's `basic` level, published once the subscription runs).
+async fn ask(app: &TestApp, scopes: &BTreeSet<String>, root: &str, query: &str) -> Value {
     let scope: Vec<&str> = scopes.iter().map(String::as_str).collect();
-    app.query(&user_token(SEED, &scope.join(" ")), query).await.body
+    let token = user_token(SEED, &scope.join(" "));
+    if root != "Subscription" {
+        return app.query(&token, query).await.body;
+    }
+    app.subscribed(0).await;
+    let mut ws = crate::ws::Ws::ready(app, &token).await;
+    ws.subscribe("1", query).await;
+    app.subscribed(1).await;
+    crate::subscriptions::publish(app, SEED, "basic", "approved").await;
+    ws.event("1").await
 }
 
 #[tokio::test]
@@ -240,12 +256,24 @@ async fn every_declared_scope_requirement_is_enforced_on_every_way_to_its_field(
     let all = all_scopes();
     let _ = LINK.set(prepare_link(&app).await);
     let mut declared = 0;
-    // Mutations last: the allowed one changes the sandbox.
-    for root in ["Query", "Mutation"] {
+    // Mutations last: the allowed one changes the sandbox. A type reached from the subscription root only is checked
+    // there (its fields are resolved per event).
+    let from_query: BTreeSet<&str> = sdl
+        .objects
+        .iter()
+        .filter(|(name, _)| name == "Query" || reachable(&sdl, "Query", name))
+        .map(|(name, _)| name.as_str())
+        .collect();
+    for root in ["Query", "Subscription", "Mutation"] {
         for (type_name, fields) in &sdl.objects {
             for field in fields {
                 let Some(required) = &field.requires else { continue };
-                if (root == "Mutation") != (type_name == "Mutation") {
+                let home = match type_name.as_str() {
+                    "Mutation" => "Mutation",
+                    name if from_query.contains(name) => "Query",
+                    _ => "Subscription",
+                };
+                if root != home {
                     continue;
                 }
                 declared += 1;
@@ -271,7 +299,7 @@ async fn every_declared_scope_requirement_is_enforced_on_every_way_to_its_field(
                         continue;
                     }
                     let query = operation(&sdl, root, way);
-                    let body = ask(&app, &lacking, &query).await;
+                    let body = ask(&app, &lacking, root, &query).await;
                     let errors = body["errors"].as_array().cloned().unwrap_or_default();
                     let found = occurrences(&body["data"], way);
                     let mut paths_seen: Vec<Vec<Value>> = found.iter().map(|(_, at)| at.clone()).collect();
@@ -298,7 +326,7 @@ async fn every_declared_scope_requirement_is_enforced_on_every_way_to_its_field(
                         assert_eq!(error["extensions"]["requiredScopes"], serde_json::json!(required), "{query}");
                         denied_somewhere = true;
                     }
-                    let body = ask(&app, &all, &query).await;
+                    let body = ask(&app, &all, root, &query).await;
                     let found = occurrences(&body["data"], way);
                     valued_somewhere |= found.iter().any(|(v, _)| !v.is_null() && v != &Value::Array(Vec::new()));
                 }

@@ -20,7 +20,7 @@ mod sandboxes;
 mod scopes;
 mod stats;
 mod store;
-mod surface;
 mod subscriptions;
+mod surface;
 mod tokens;
 mod webhooks;

@@ -16,7 +16,7 @@ use crate::helpers::{
 };
 
 /// A production-mode replica on `db` whose providers are the sandboxes of `sandbox_app`.
-async fn replica(sandbox_app: &TestApp, db: &TestDatabase, adjust: impl FnOnce(&mut Config)) -> TestApp {
+pub async fn replica(sandbox_app: &TestApp, db: &TestDatabase, adjust: impl FnOnce(&mut Config)) -> TestApp {
     use kyc_gateway::config::{JwtSettings, SumsubSettings};
     let s = sandbox_app.sandbox();
     spawn_with(|c| {

@@ -21,7 +21,7 @@ use crate::ws::{Closed, Ws, LEGACY_WS, TRANSPORT_WS};
 const EVENTS: &str = "subscription { verificationChanged { userId provider level state providerStatus } }";
 
 /// Publishes a verification event on the app's change channel, as the webhook worker does.
-async fn publish(app: &TestApp, user: &str, level: &str, status: &str) {
+pub async fn publish(app: &TestApp, user: &str, level: &str, status: &str) {
     let event = VerificationEvent {
         user_id: user.into(),
         provider: Provider::Sumsub,
@@ -47,7 +47,12 @@ async fn refusal(ws: &mut Ws, id: &str) -> Vec<String> {
         Some("next") => message["payload"]["errors"].clone(),
         other => panic!("expected a refusal, got {other:?}: {message}"),
     };
-    errors.as_array().expect("errors").iter().map(|e| e["extensions"]["code"].as_str().unwrap_or("").to_owned()).collect()
+    errors
+        .as_array()
+        .expect("errors")
+        .iter()
+        .map(|e| e["extensions"]["code"].as_str().unwrap_or("").to_owned())
+        .collect()
 }
 
 #[tokio::test]
@@ -106,7 +111,8 @@ async fn events_pass_the_same_scope_rules_as_queries() {
     ws.subscribe("1", EVENTS).await;
     app.subscribed(1).await;
     let applicant = applicant_of(&app, user);
-    let hidden = sumsub(SUMSUB_SECRET, &sumsub_review(&applicant, user, "completed", Some("GREEN"), "2026-03-01 10:00:00.000"));
+    let hidden =
+        sumsub(SUMSUB_SECRET, &sumsub_review(&applicant, user, "completed", Some("GREEN"), "2026-03-01 10:00:00.000"));
     assert_eq!(hidden.post(&app).await.0, reqwest::StatusCode::OK);
     let visible = fractal(
         FRACTAL_SECRET,
@@ -124,7 +130,7 @@ async fn events_pass_the_same_scope_rules_as_queries() {
 #[tokio::test]
 async fn a_slow_subscriber_is_closed_without_holding_up_a_fast_one() {
     let app = spawn_with(|c| {
-        c.subscriptions.buffer = 16;
+        c.subscriptions.buffer = 64;
         c.subscriptions.send_timeout = Duration::from_secs(30);
     })
     .await;
@@ -180,7 +186,10 @@ async fn a_connection_ends_when_its_token_expires() {
 async fn the_legacy_graphql_ws_protocol_is_served_too() {
     let app = spawn().await;
     let mut ws = Ws::connect(&app, LEGACY_WS).await;
-    assert_eq!(ws.init(&user_token("u1", "uid:read verification.basic:read")).await.expect("ack")["type"], "connection_ack");
+    assert_eq!(
+        ws.init(&user_token("u1", "uid:read verification.basic:read")).await.expect("ack")["type"],
+        "connection_ack"
+    );
     ws.subscribe("1", EVENTS).await;
     app.subscribed(1).await;
     publish(&app, "u1", "basic", "pending").await;
@@ -227,4 +236,23 @@ async fn shutting_down_closes_subscribers_with_going_away() {
     let stopped = tokio::spawn(app.stop());
     assert_eq!(ws.closed().await, Closed { code: 1001, reason: "server shutting down".into() });
     stopped.await.expect("stopped");
+}
+
+#[tokio::test]
+async fn an_application_s_new_status_reaches_its_owner_through_ident_s_webhook() {
+    use kyc_gateway::sandbox::ident::population::JOHN_SMITH;
+    let app = spawn().await;
+    let owner = "9a253758-197a-4308-8d2d-61cfe9317644";
+    let mut ws = Ws::ready(&app, &user_token(owner, "uid:read kyc_application:read")).await;
+    ws.subscribe("1", EVENTS).await;
+    app.subscribed(1).await;
+    let settle =
+        format!(r#"mutation {{ updateKycApplicationStatus(id: "{JOHN_SMITH}", status: ACCEPTED) {{ status }} }}"#);
+    app.query(&client_token("kyc_application:write client.users:read"), &settle).await.ok();
+    let event = ws.event("1").await;
+    assert_eq!(
+        changed(&event),
+        &json!({ "userId": owner, "provider": "IDENT", "level": "kyc", "state": "APPROVED", "providerStatus": "accepted" }),
+        "{event}"
+    );
 }

@@ -8,8 +8,7 @@ use std::sync::Arc;
 
 use kyc_gateway::directory::{
     Consumed, Directory, DirectoryError, FractalLink, FractalRefresh, FractalTokens, LinkState, Linked, ProviderRefs,
-    Reference,
-    SqlDirectory,
+    Reference, SqlDirectory,
 };
 use kyc_gateway::sandbox::fractal::FractalSandbox;
 use kyc_gateway::secret::Secret;

@@ -134,17 +134,34 @@ async fn each_provider_s_signed_event_is_accepted_once_and_a_redelivery_is_ackno
     .await;
     let now = kyc_gateway::clock::unix_seconds();
     let deliveries = [
-        fractal(FRACTAL_SECRET, &json!({"type": "verification_approved", "data": {"level": "basic", "user_id": "u1", "timestamp": "2026-01-01T00:00:00Z"}})),
+        fractal(
+            FRACTAL_SECRET,
+            &json!({"type": "verification_approved", "data": {"level": "basic", "user_id": "u1", "timestamp": "2026-01-01T00:00:00Z"}}),
+        ),
         sumsub(SUMSUB_SECRET, &sumsub_review("a1", "u1", "completed", Some("GREEN"), "2026-01-01 00:00:00.000")),
-        sila(SILA_SECRET, &json!({"event_time": "2026-01-01T00:00:00Z", "event_type": "kyc", "event_uuid": "e1", "event_details": {"entity": "u1", "outcome": "passed", "kyc_level": "f"}})),
+        sila(
+            SILA_SECRET,
+            &json!({"event_time": "2026-01-01T00:00:00Z", "event_type": "kyc", "event_uuid": "e1", "event_details": {"entity": "u1", "outcome": "passed", "kyc_level": "f"}}),
+        ),
         ident(IDENT_SECRET, &json!({"id": "app1", "user_id": "u1", "type": "kyc", "status": "accepted"}), now),
     ];
     for delivery in &deliveries {
-        assert_eq!(delivery.post(&app).await, (StatusCode::OK, json!({ "status": "accepted" })), "{}", delivery.provider);
-        assert_eq!(delivery.post(&app).await, (StatusCode::OK, json!({ "status": "duplicate" })), "{}", delivery.provider);
+        assert_eq!(
+            delivery.post(&app).await,
+            (StatusCode::OK, json!({ "status": "accepted" })),
+            "{}",
+            delivery.provider
+        );
+        assert_eq!(
+            delivery.post(&app).await,
+            (StatusCode::OK, json!({ "status": "duplicate" })),
+            "{}",
+            delivery.provider
+        );
     }
     // ident signs each attempt anew: a redelivery with a fresh timestamp is still the same event.
-    let again = ident(IDENT_SECRET, &json!({"id": "app1", "user_id": "u1", "type": "kyc", "status": "accepted"}), now + 1);
+    let again =
+        ident(IDENT_SECRET, &json!({"id": "app1", "user_id": "u1", "type": "kyc", "status": "accepted"}), now + 1);
     assert_eq!(again.post(&app).await.1, json!({ "status": "duplicate" }));
     let rows = inbox(&app).await;
     let providers: Vec<&str> = rows.iter().map(|(p, _)| p.as_str()).collect();
@@ -163,7 +180,10 @@ async fn a_missing_or_wrong_signature_a_tampered_body_or_a_stale_ident_timestamp
     let now = kyc_gateway::clock::unix_seconds();
     let refused = [
         tampered,
-        fractal("not-the-fractal-secret", &json!({"type": "verification_approved", "data": {"level": "basic", "user_id": "u1"}})),
+        fractal(
+            "not-the-fractal-secret",
+            &json!({"type": "verification_approved", "data": {"level": "basic", "user_id": "u1"}}),
+        ),
         unsigned,
         ident(IDENT_SECRET, &json!({"id": "a", "user_id": "u1", "status": "accepted"}), now - 301),
         ident(SUMSUB_SECRET, &json!({"id": "a", "user_id": "u1", "status": "accepted"}), now),
@@ -183,7 +203,8 @@ async fn a_malformed_body_is_400_an_unused_type_is_ignored_and_an_oversized_body
         c.webhooks.max_body_bytes = 4096;
     })
     .await;
-    let (status, body) = sumsub(SUMSUB_SECRET, &json!({"type": "applicantReviewed", "levelName": "l"})).post(&app).await;
+    let (status, body) =
+        sumsub(SUMSUB_SECRET, &json!({"type": "applicantReviewed", "levelName": "l"})).post(&app).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert!(body["error"].as_str().is_some_and(|e| e.contains("applicantId")), "{body}");
     let mut not_json = fractal(FRACTAL_SECRET, &json!(null));
@@ -200,7 +221,10 @@ async fn a_malformed_body_is_400_an_unused_type_is_ignored_and_an_oversized_body
 }
 
 fn fractal_headers(body: &[u8]) -> Vec<(&'static str, String)> {
-    vec![("X-Fractal-Signature", format!("sha1={}", hex(&mac(hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, FRACTAL_SECRET, body))))]
+    vec![(
+        "X-Fractal-Signature",
+        format!("sha1={}", hex(&mac(hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, FRACTAL_SECRET, body))),
+    )]
 }
 
 #[tokio::test]
@@ -223,7 +247,8 @@ async fn a_store_that_cannot_take_the_event_answers_503_so_the_provider_retries(
         .execute(app.store.pool())
         .await
         .expect("the trigger");
-    let event = sumsub(SUMSUB_SECRET, &sumsub_review("a1", "u1", "completed", Some("GREEN"), "2026-01-01 00:00:00.000"));
+    let event =
+        sumsub(SUMSUB_SECRET, &sumsub_review("a1", "u1", "completed", Some("GREEN"), "2026-01-01 00:00:00.000"));
     assert_eq!(event.post(&app).await.0, StatusCode::SERVICE_UNAVAILABLE);
     sqlx::query("DROP TRIGGER refuse").execute(app.store.pool()).await.expect("dropped");
     assert_eq!(event.post(&app).await, (StatusCode::OK, json!({ "status": "accepted" })), "the retry is taken");
@@ -237,7 +262,8 @@ async fn an_older_event_delivered_after_a_newer_one_never_replaces_it() {
     let mut ws = Ws::ready(&app, &user_token(user, BASIC_LEVEL)).await;
     ws.subscribe("1", SUBSCRIBE).await;
     app.subscribed(1).await;
-    let newer = sumsub(SUMSUB_SECRET, &sumsub_review(&applicant, user, "completed", Some("GREEN"), "2026-03-01 10:00:00.500"));
+    let newer =
+        sumsub(SUMSUB_SECRET, &sumsub_review(&applicant, user, "completed", Some("GREEN"), "2026-03-01 10:00:00.500"));
     let older = sumsub(SUMSUB_SECRET, &sumsub_review(&applicant, user, "pending", None, "2026-03-01 10:00:00.400"));
     assert_eq!(newer.post(&app).await.0, StatusCode::OK);
     let event = ws.event("1").await;
@@ -270,7 +296,10 @@ async fn an_event_accepted_while_no_worker_runs_is_processed_after_a_restart() {
     })
     .await;
     let applicant = applicant_of(&first, SUMSUB_PENDING);
-    let event = sumsub(SUMSUB_SECRET, &sumsub_review(&applicant, SUMSUB_PENDING, "completed", Some("GREEN"), "2026-03-01 10:00:00.000"));
+    let event = sumsub(
+        SUMSUB_SECRET,
+        &sumsub_review(&applicant, SUMSUB_PENDING, "completed", Some("GREEN"), "2026-03-01 10:00:00.000"),
+    );
     assert_eq!(event.post(&first).await.1, json!({ "status": "accepted" }));
     assert_eq!(inbox(&first).await, [("SUMSUB".to_owned(), "pending".to_owned())]);
     first.stop().await;
@@ -288,4 +317,86 @@ async fn an_event_accepted_while_no_worker_runs_is_processed_after_a_restart() {
     assert_eq!(state, "APPROVED");
     // The redelivery Sumsub may still send is recognised across the restart.
     assert_eq!(event.post(&second).await.1, json!({ "status": "duplicate" }));
+}
+
+/// Changes the sandbox Sumsub's review of `user` (its admin endpoint), which then delivers the signed webhook.
+pub async fn review(app: &TestApp, user: &str, body: Value) {
+    let url = format!("{}/_sandbox/applicants/{user}/review", app.sandbox().sumsub.base_url());
+    let answer = app.http.post(url).json(&body).send().await.expect("the sandbox answers");
+    assert!(answer.status().is_success(), "{}", answer.status());
+}
+
+#[tokio::test]
+async fn a_webhook_at_one_replica_reaches_a_subscriber_of_the_other_and_a_double_delivery_is_applied_once() {
+    let Some(db) = crate::helpers::postgres_database().await else { return };
+    let sandbox_app = spawn().await;
+    let sandbox = sandbox_app.sandbox().clone();
+    let secrets = |c: &mut Config| c.webhooks.secrets.sumsub = vec![sandbox.webhook_secrets().sumsub];
+    let a = crate::store::replica(&sandbox_app, &db, secrets).await;
+    let b = crate::store::replica(&sandbox_app, &db, secrets).await;
+    let user = SUMSUB_PENDING;
+    let mut ws = Ws::ready(&b, &crate::helpers::issuer_token(user, BASIC_LEVEL, false)).await;
+    ws.subscribe("1", SUBSCRIBE).await;
+    b.subscribed(1).await;
+
+    // Delivered to A only; B's subscriber hears it.
+    sandbox.set_webhook_targets(&[a.url("")]);
+    review(&sandbox_app, user, json!({ "reviewAnswer": "GREEN" })).await;
+    assert_eq!(ws.event("1").await["data"]["verificationChanged"]["state"], "APPROVED");
+
+    // Delivered to both: one row, applied once, one event.
+    sandbox.set_webhook_targets(&[a.url(""), b.url("")]);
+    review(
+        &sandbox_app,
+        user,
+        json!({ "reviewAnswer": "RED", "rejectLabels": ["FORGERY"], "reviewRejectType": "FINAL" }),
+    )
+    .await;
+    assert_eq!(ws.event("1").await["data"]["verificationChanged"]["state"], "REJECTED");
+    sandbox.webhooks_idle().await;
+    assert_eq!(sandbox.sumsub.webhooks().counts().delivered, 3, "the second change reached both replicas");
+
+    // The next event B's subscriber gets is the next change, not the second delivery of the last one.
+    sandbox.set_webhook_targets(&[a.url("")]);
+    review(
+        &sandbox_app,
+        user,
+        json!({ "reviewAnswer": "RED", "rejectLabels": ["BAD_PROOF_OF_ADDRESS"], "reviewRejectType": "RETRY" }),
+    )
+    .await;
+    assert_eq!(ws.event("1").await["data"]["verificationChanged"]["state"], "ACTION_REQUIRED");
+    let statuses: Vec<String> = inbox(&a).await.into_iter().map(|(_, s)| s).collect();
+    assert_eq!(statuses, ["processed", "processed", "processed"]);
+}
+
+#[tokio::test]
+async fn the_sandbox_s_duplicated_and_reordered_deliveries_are_applied_once_and_the_newer_state_wins() {
+    let app = spawn_with(|c| {
+        c.sandbox.webhooks.duplicate = true;
+        c.sandbox.webhooks.reorder_window = std::time::Duration::from_millis(300);
+    })
+    .await;
+    let user = SUMSUB_PENDING;
+    let token = user_token(user, BASIC_LEVEL);
+    let mut ws = Ws::ready(&app, &token).await;
+    ws.subscribe("1", SUBSCRIBE).await;
+    app.subscribed(1).await;
+    review(&app, user, json!({ "reviewAnswer": "GREEN" })).await;
+    // Sumsub's event times are in milliseconds: the second change must be a later one.
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    review(&app, user, json!({ "reviewAnswer": "RED", "rejectLabels": ["FORGERY"], "reviewRejectType": "FINAL" }))
+        .await;
+    app.sandbox().webhooks_idle().await;
+    assert_eq!(app.sandbox().sumsub.webhooks().counts().delivered, 4, "each change delivered twice");
+    eventually("both events were handled", || async {
+        let rows = inbox(&app).await;
+        rows.len() == 2 && rows.iter().all(|(_, s)| s != "pending")
+    })
+    .await;
+    // The newer change arrived first and was applied; the older one, arriving after it, is stale.
+    let statuses: Vec<String> = inbox(&app).await.into_iter().map(|(_, s)| s).collect();
+    assert_eq!(statuses, ["processed", "stale"]);
+    assert_eq!(ws.event("1").await["data"]["verificationChanged"]["state"], "REJECTED");
+    let now = app.query(&token, "{ me { verificationCases(provider: SUMSUB) { state } } }").await.ok();
+    assert_eq!(now.data("me.verificationCases.0.state"), "REJECTED");
 }

@@ -124,41 +124,4 @@ impl Ws {
         assert_eq!((message["type"].as_str(), message["id"].as_str()), (Some(expected), Some(id)), "{message}");
         message["payload"].clone()
     }
-        }
-    }
-
-    /// `connection_init` with this token; the server's answer.
-    pub async fn init(&mut self, token: &str) -> Result<Value, Closed> {
-        self.send(json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } }))
-            .await;
-        self.next().await
-    }
-
-    /// `connection_init`, which must be acknowledged.
-    pub async fn ready(app: &TestApp, token: &str) -> Ws {
-        let mut ws = Ws::connect(app, TRANSPORT_WS).await;
-        let ack = ws.init(token).await.expect("acknowledged");
-        assert_eq!(ack["type"], "connection_ack", "{ack}");
-        ws
-    }
-
-    /// Starts operation `id`.
-    pub async fn subscribe(&mut self, id: &str, query: &str) {
-        let kind = if self.protocol == TRANSPORT_WS { "subscribe" } else { "start" };
-        self.send(json!({ "type": kind, "id": id, "payload": { "query": query } })).await;
-    }
-
-    /// The payload of the next `next` (or legacy `data`) message of operation `id`.
-    pub async fn event(&mut self, id: &str) -> Value {
-        let message = self.message().await;
-        let expected = if self.protocol == TRANSPORT_WS { "next" } else { "data" };
-        assert_eq!((message["type"].as_str(), message["id"].as_str()), (Some(expected), Some(id)), "{message}");
-        message["payload"].clone()
-    }
-
-    /// Closes from the client side.
-    pub async fn close(mut self) {
-        let frame = tokio_tungstenite::tungstenite::protocol::CloseFrame { code: CloseCode::Normal, reason: "".into() };
-        let _ = self.stream.close(Some(frame)).await;
-    }
 }

@@ -34,14 +34,16 @@ pub fn parse(body: &[u8], received_at: i64) -> Result<Incoming, MalformedEvent> 
         _ => return Ok(Incoming::Ignored { event_type: envelope.event_type }),
     };
     let data = envelope.data.ok_or_else(|| MalformedEvent("`data` is missing".into()))?;
-    let uid = data.user_id.filter(|u| !u.is_empty()).ok_or_else(|| MalformedEvent("`data.user_id` is missing".into()))?;
+    let uid =
+        data.user_id.filter(|u| !u.is_empty()).ok_or_else(|| MalformedEvent("`data.user_id` is missing".into()))?;
     let occurred_at = match data.timestamp.as_deref() {
         Some(text) => rfc3339_millis(text).ok_or_else(|| MalformedEvent("`data.timestamp` is not RFC 3339".into()))?,
         None => received_at,
     };
     let reported = match status {
         Some(status) => {
-            let level = data.level.filter(|l| !l.is_empty()).ok_or_else(|| MalformedEvent("`data.level` is missing".into()))?;
+            let level =
+                data.level.filter(|l| !l.is_empty()).ok_or_else(|| MalformedEvent("`data.level` is missing".into()))?;
             let (state, _) = states::fractal(Some(status), None);
             Reported::Verification { ordering_key: level.clone(), level, provider_status: status.to_owned(), state }
         }
@@ -68,7 +70,9 @@ mod tests {
         let Ok(Incoming::Event { id: None, event }) = parse(body, 0) else { panic!("an event") };
         assert_eq!(event.subject, Subject::FractalUid { uid: "b5c5a2cd-643e-444b-9591-e7b25fec997d".into() });
         assert_eq!(event.occurred_at, 1_602_240_632_000);
-        let Reported::Verification { level, state, provider_status, .. } = event.reported else { panic!("a verification") };
+        let Reported::Verification { level, state, provider_status, .. } = event.reported else {
+            panic!("a verification")
+        };
         assert_eq!((level.as_str(), state, provider_status.as_str()), ("basic", KycState::Approved, "approved"));
     }
 
@@ -78,7 +82,10 @@ mod tests {
         let Ok(Incoming::Event { event, .. }) = parse(body, 42) else { panic!("an event") };
         assert_eq!((event.reported.clone(), event.occurred_at), (Reported::UserChanged, 42));
         assert!(!format!("{event:?}").contains("someone"));
-        assert_eq!(parse(br#"{"type":"wallet_added","data":{}}"#, 0), Ok(Incoming::Ignored { event_type: "wallet_added".into() }));
+        assert_eq!(
+            parse(br#"{"type":"wallet_added","data":{}}"#, 0),
+            Ok(Incoming::Ignored { event_type: "wallet_added".into() })
+        );
         assert!(parse(br#"{"type":"verification_approved","data":{"level":"basic"}}"#, 0).is_err());
         assert!(parse(b"not json", 0).is_err());
     }

@@ -21,14 +21,20 @@ struct Application {
 pub fn parse(body: &[u8], sent_at: i64) -> Result<Incoming, MalformedEvent> {
     let application: Application = serde_json::from_slice(body).map_err(|e| MalformedEvent::from_json(&e))?;
     let id = application.id.filter(|i| !i.is_empty()).ok_or_else(|| MalformedEvent("`id` is missing".into()))?;
-    let user = application.user_id.filter(|u| !u.is_empty()).ok_or_else(|| MalformedEvent("`user_id` is missing".into()))?;
+    let user =
+        application.user_id.filter(|u| !u.is_empty()).ok_or_else(|| MalformedEvent("`user_id` is missing".into()))?;
     let status = application.status.ok_or_else(|| MalformedEvent("`status` is missing".into()))?;
     let level = application.kind.unwrap_or_else(|| "kyc".to_owned());
     let event = ProviderEvent {
         provider: Provider::Ident,
         event_type: "kyc_application".into(),
         subject: Subject::IdentUser { ident_user_id: user },
-        reported: Reported::Verification { state: states::ident(&status), level, provider_status: status, ordering_key: id },
+        reported: Reported::Verification {
+            state: states::ident(&status),
+            level,
+            provider_status: status,
+            ordering_key: id,
+        },
         occurred_at: sent_at,
     };
     Ok(Incoming::Event { id: None, event })

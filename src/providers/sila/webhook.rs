@@ -41,8 +41,10 @@ pub fn parse(body: &[u8], received_at: i64) -> Result<Incoming, MalformedEvent> 
         return Ok(Incoming::Ignored { event_type: payload.event_type });
     }
     let details = payload.event_details.ok_or_else(|| MalformedEvent("`event_details` is missing".into()))?;
-    let handle =
-        details.entity.filter(|e| !e.is_empty()).ok_or_else(|| MalformedEvent("`event_details.entity` is missing".into()))?;
+    let handle = details
+        .entity
+        .filter(|e| !e.is_empty())
+        .ok_or_else(|| MalformedEvent("`event_details.entity` is missing".into()))?;
     let outcome = details.outcome.ok_or_else(|| MalformedEvent("`event_details.outcome` is missing".into()))?;
     let occurred_at = match &payload.event_time {
         Some(value) => event_time(value).ok_or_else(|| MalformedEvent("`event_time` is not a time".into()))?,
@@ -77,6 +79,9 @@ mod tests {
         let Ok(Incoming::Event { event, .. }) = parse(seconds, 0) else { panic!("an event") };
         assert_eq!(event.occurred_at, 1_709_287_200_000);
         assert!(matches!(event.reported, Reported::Verification { state: KycState::ActionRequired, .. }));
-        assert_eq!(parse(br#"{"event_type":"transaction"}"#, 0), Ok(Incoming::Ignored { event_type: "transaction".into() }));
+        assert_eq!(
+            parse(br#"{"event_type":"transaction"}"#, 0),
+            Ok(Incoming::Ignored { event_type: "transaction".into() })
+        );
     }
 }

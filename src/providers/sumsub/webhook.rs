@@ -65,15 +65,16 @@ pub fn parse(body: &[u8], received_at: i64) -> Result<Incoming, MalformedEvent> 
     if !review && !CHANGE_TYPES.contains(&payload.event_type.as_str()) {
         return Ok(Incoming::Ignored { event_type: payload.event_type });
     }
-    let applicant_id =
-        payload.applicant_id.filter(|a| !a.is_empty()).ok_or_else(|| MalformedEvent("`applicantId` is missing".into()))?;
+    let applicant_id = payload
+        .applicant_id
+        .filter(|a| !a.is_empty())
+        .ok_or_else(|| MalformedEvent("`applicantId` is missing".into()))?;
     let occurred_at = match payload.created_at_ms.as_deref() {
         Some(text) => created_at(text).ok_or_else(|| MalformedEvent("`createdAtMs` is not a Sumsub time".into()))?,
         None => received_at,
     };
     let reported = if review {
-        let status =
-            payload.review_status.ok_or_else(|| MalformedEvent("`reviewStatus` is missing".into()))?;
+        let status = payload.review_status.ok_or_else(|| MalformedEvent("`reviewStatus` is missing".into()))?;
         let level = payload.level_name.ok_or_else(|| MalformedEvent("`levelName` is missing".into()))?;
         let result = payload.review_result;
         let answer = result.as_ref().and_then(|r| r.review_answer.as_deref()).filter(|_| status == "completed");
@@ -129,7 +130,13 @@ mod tests {
         let body = br#"{"applicantId":"a1","levelName":"basic-kyc-level","type":"applicantPending","reviewStatus":"pending","reviewResult":{"reviewAnswer":"GREEN"},"createdAtMs":"2020-02-21 13:23:19.321"}"#;
         let Ok(Incoming::Event { event, .. }) = parse(body, 0) else { panic!("an event") };
         assert!(matches!(event.reported, Reported::Verification { state: KycState::Pending, .. }));
-        assert_eq!(parse(br#"{"type":"videoIdentStatusChanged"}"#, 0), Ok(Incoming::Ignored { event_type: "videoIdentStatusChanged".into() }));
-        assert!(parse(br#"{"type":"applicantReviewed","applicantId":"a1","levelName":"l"}"#, 0).is_err(), "no reviewStatus");
+        assert_eq!(
+            parse(br#"{"type":"videoIdentStatusChanged"}"#, 0),
+            Ok(Incoming::Ignored { event_type: "videoIdentStatusChanged".into() })
+        );
+        assert!(
+            parse(br#"{"type":"applicantReviewed","applicantId":"a1","levelName":"l"}"#, 0).is_err(),
+            "no reviewStatus"
+        );
     }
 }
