@@ -122,16 +122,21 @@ impl User {
             }
         })
         .await;
-        Self::report(ctx, failures);
+        let mut failures = failures;
         let mut applications = Vec::new();
         match apps {
             Some(Ok(apps)) => applications.extend(apps.iter().map(|a| a.as_case(&services(ctx).levels.ident))),
-            Some(Err(e)) => Self::report(ctx, vec![(Provider::Ident, e)]),
+            Some(Err(e)) => failures.push((Provider::Ident, e)),
             None => {}
         }
         // Applications are seen like cases: every item their type maps to must be readable.
         let cases = lists.iter().flat_map(|l| l.iter()).chain(applications.iter()).filter(|c| Self::visible(ctx, c));
-        Ok(Some(aggregate_state(&items, cases)))
+        let state = aggregate_state(&items, cases);
+        let incomplete = !failures.is_empty();
+        Self::report(ctx, failures);
+        // Without a provider's part the aggregate is unknown, not what the others say: a provider that failed may
+        // hold the approval. Only an approval by one provider of every item is decided by what arrived.
+        Ok((!incomplete || state == KycState::Approved).then_some(state))
     }
 
     /// The user's KYC applications at ident, newest first, optionally of one status. Needs `kyc_application:read`.

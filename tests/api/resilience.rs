@@ -189,3 +189,51 @@ async fn requests_queued_behind_a_failed_token_fetch_fail_with_it_instead_of_eac
     }
     assert_eq!(sila.faults().requests(), 1, "one token fetch hung; the others did not queue up their own");
 }
+
+#[tokio::test]
+async fn an_aggregate_missing_a_provider_s_part_is_null_with_that_provider_s_error() {
+    use crate::helpers::user_token;
+    let app = spawn().await;
+    // The seed person: Fractal approved basic+liveness, Sumsub rejected basic-kyc-level (basic+selfie+liveness).
+    let token = user_token(SEED, "verification.basic:read verification.liveness:read kyc_application:read");
+    let q = r#"{ me { kycState(level: "basic+liveness") } }"#;
+    assert_eq!(app.query(&token, q).await.ok().data("me.kycState"), "APPROVED");
+    app.cache.invalidate_all();
+    app.sandbox().fractal.faults().set(Faults { error_rate: 1.0, ..Faults::default() });
+    let without_fractal = app.query(&token, q).await;
+    assert_eq!(without_fractal.data("me.kycState"), &Value::Null, "{:#}", without_fractal.body);
+    let error = without_fractal.error_at("me.kycState").expect("Fractal's error at the field");
+    assert_eq!(error["extensions"]["provider"], "FRACTAL", "{error:#}");
+}
+
+#[tokio::test]
+async fn an_aggregate_already_decided_by_the_parts_that_arrived_is_answered() {
+    use crate::helpers::user_token;
+    let app = spawn().await;
+    let token = user_token(SEED, "verification.basic:read verification.liveness:read kyc_application:read");
+    // Fractal alone approved every item: Sumsub's failure cannot change that.
+    app.sandbox().sumsub.faults().set(Faults { error_rate: 1.0, ..Faults::default() });
+    let answer = app.query(&token, r#"{ me { kycState(level: "basic+liveness") } }"#).await;
+    assert_eq!(answer.data("me.kycState"), "APPROVED", "{:#}", answer.body);
+    assert_eq!(answer.error_at("me.kycState").expect("Sumsub's error")["extensions"]["provider"], "SUMSUB");
+}
+
+#[tokio::test]
+async fn ident_answering_an_html_404_for_a_user_s_list_is_an_error_not_an_empty_list() {
+    use crate::helpers::production_app;
+    use axum::response::Html;
+    let html = axum::Router::new().fallback(|| async { (axum::http::StatusCode::NOT_FOUND, Html("<html><body>Not Found</body></html>")) });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bound");
+    let proxy = format!("http://{}/api/v1", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, html).await });
+    let sandbox_app = spawn().await;
+    let user = "9a253758-197a-4308-8d2d-61cfe9317644";
+    let app = production_app(&sandbox_app, &[user], |c| {
+        c.ident.as_mut().expect("ident").base_url = proxy.clone();
+    })
+    .await;
+    let q = format!(r#"{{ user(id: "{user}") {{ kycApplications {{ id }} }} }}"#);
+    let answer = app.query(&crate::helpers::issuer_token("staff", "client.users:read kyc_application:read", true), &q).await;
+    assert_eq!(answer.data("user.kycApplications"), &Value::Null, "{:#}", answer.body);
+    assert_eq!(answer.codes(), ["PROVIDER_UNAVAILABLE"], "{:#}", answer.body);
+}

@@ -35,10 +35,33 @@ pub struct IdentClient {
     upstream: Upstream,
 }
 
-/// `None` for a 404, the body otherwise.
-async fn optional<T: DeserializeOwned>(response: reqwest::Response) -> Result<Option<T>, ProviderError> {
+/// ident's error body (its API documentation: `{"message": ...}`).
+#[derive(serde::Deserialize)]
+struct ErrorMessage {
+    #[allow(dead_code)]
+    message: serde_json::Value,
+}
+
+/// `None` for ident's own 404, the body otherwise. A 404 that is not ident's JSON error (an HTML page from a proxy,
+/// or a base URL that points elsewhere) says nothing about the record: it is an error, never "nothing there".
+async fn optional<T: DeserializeOwned>(mut response: reqwest::Response) -> Result<Option<T>, ProviderError> {
     if response.status() == StatusCode::NOT_FOUND {
-        return Ok(None);
+        let json = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/json"));
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await? {
+            if body.len() + chunk.len() > 64 * 1024 {
+                return Err(ProviderError::Decode("a 404 with an oversized body".into()));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        return match serde_json::from_slice::<ErrorMessage>(&body) {
+            Ok(_) if json => Ok(None),
+            _ => Err(ProviderError::Decode("a 404 that is not ident's JSON error".into())),
+        };
     }
     json(response).await.map(Some)
 }
