@@ -63,7 +63,12 @@ pub struct App {
     connections: Arc<server::connections::Connections>,
     /// This replica's verification events, which subscriptions follow.
     events: broadcast::Sender<Arc<VerificationEvent>>,
+    /// Timeouts and bounds of connections (the accept loop).
+    connection_settings: config::ConnectionSettings,
 }
+
+/// How long a shutdown lets requests in flight finish.
+const DRAIN: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// How long a shutdown waits for WebSocket connections to finish their closing handshake.
 const WEBSOCKET_CLOSE_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
@@ -309,18 +314,33 @@ impl App {
             max_user_ids: config.max_user_ids,
             events: events.clone(),
         };
-        let schema = graphql::schema(services.clone());
+        let bounds = Arc::new(graphql::Bounds {
+            limits: config.limits.clone(),
+            trusted: graphql::TrustedDocuments::load(&config.documents)?,
+        });
+        // Introspection and suggestions help a developer; in production they map the schema for an attacker.
+        let exposure = graphql::Exposure {
+            introspection: config.documents.introspection.unwrap_or(sandbox.is_some()),
+            suggestions: config.documents.suggestions.unwrap_or(sandbox.is_some()),
+        };
+        let schema = graphql::schema(services.clone(), bounds.clone(), exposure);
         let (shutdown, shutdown_rx) = watch::channel(false);
         let connections = server::connections::Connections::new(config.subscriptions.max_connections_per_caller);
-        let router = server::router(server::AppState {
+        let state = server::AppState {
             schema,
             verifier,
             services,
             webhooks: Webhooks::new(webhook_settings, inbox, wake),
             subscriptions: Arc::new(config.subscriptions.clone()),
             connections: connections.clone(),
+            in_flight: server::connections::PerCaller::new(config.connections.max_in_flight_per_caller),
+            bounds,
             shutdown: shutdown_rx,
-        });
+        };
+        let router = server::router(
+            state,
+            server::RouterSettings { connections: &config.connections, cors: &config.cors, sandbox: sandbox.is_some() },
+        );
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -328,7 +348,19 @@ impl App {
             // The sandbox providers deliver their webhooks to this gateway.
             sandbox.set_webhook_targets(&[format!("http://{}", listener.local_addr()?)]);
         }
-        Ok(App { listener, router, sandbox, providers, store, directory: sql, tasks, shutdown, connections, events })
+        Ok(App {
+            listener,
+            router,
+            sandbox,
+            providers,
+            store,
+            directory: sql,
+            tasks,
+            shutdown,
+            connections,
+            events,
+            connection_settings: config.connections.clone(),
+        })
     }
 
     /// The address the gateway listens on (with port 0 configured, the one the system chose).
@@ -371,7 +403,7 @@ impl App {
             // WebSocket connections close with 1001 ("going away"); HTTP requests in flight finish.
             let _ = stopping.send(true);
         };
-        let served = axum::serve(self.listener, self.router).with_graceful_shutdown(signal).await;
+        let served = server::serve::serve(self.listener, self.router, &self.connection_settings, signal, DRAIN).await;
         let _ = self.shutdown.send(true);
         let _ = tokio::time::timeout(WEBSOCKET_CLOSE_GRACE, self.connections.closed()).await;
         for task in &self.tasks {

@@ -8,6 +8,7 @@
 //! cache); configuration never reads the GraphQL layer or the sandbox.
 
 mod env;
+mod hardening;
 mod providers;
 mod realtime;
 mod sandbox;
@@ -20,6 +21,7 @@ use std::time::Duration;
 use anyhow::bail;
 
 pub use env::Env;
+pub use hardening::{ConnectionSettings, CorsSettings, DocumentSettings, QueryLimits, TrustedMode};
 pub use providers::{
     FractalSettings, IdentSettings, LevelSettings, SilaSettings, SumsubSettings, DEFAULT_IDENT_TYPES,
     DEFAULT_SUMSUB_LEVELS,
@@ -82,6 +84,14 @@ pub struct Config {
     pub webhooks: WebhookSettings,
     /// GraphQL subscriptions over WebSocket.
     pub subscriptions: SubscriptionSettings,
+    /// Bounds on operations and answers.
+    pub limits: QueryLimits,
+    /// Which documents may run; introspection and suggestions.
+    pub documents: DocumentSettings,
+    /// Timeouts and bounds of connections and requests.
+    pub connections: ConnectionSettings,
+    /// Browser origins allowed to call.
+    pub cors: CorsSettings,
     pub sandbox: SandboxSettings,
     /// How each provider is called (timeouts, concurrency, rate limit, retries, breaker).
     pub policies: Policies,
@@ -112,6 +122,10 @@ impl Default for Config {
             linking: LinkSettings::default(),
             webhooks: WebhookSettings::default(),
             subscriptions: SubscriptionSettings::default(),
+            limits: QueryLimits::default(),
+            documents: DocumentSettings::default(),
+            connections: ConnectionSettings::default(),
+            cors: CorsSettings::default(),
             sandbox: SandboxSettings::default(),
             policies: Policies::default(),
             cache: CacheConfig::default(),
@@ -155,6 +169,10 @@ impl Config {
             linking: state::linking(&env)?,
             webhooks: realtime::webhooks(&env)?,
             subscriptions: realtime::subscriptions(&env)?,
+            limits: hardening::query_limits(&env)?,
+            documents: hardening::documents(&env)?,
+            connections: hardening::connections(&env)?,
+            cors: hardening::cors(&env)?,
             sandbox: sandbox_settings(&env, d.sandbox)?,
             policies: Policies::from_env(&env)?,
             cache: cache_config(&env, d.cache)?,

@@ -86,6 +86,32 @@ error_codes! {
     SubscriberTooSlow => "SUBSCRIBER_TOO_SLOW",
     /// A connection already holds as many subscriptions as it may.
     TooManySubscriptions => "TOO_MANY_SUBSCRIPTIONS",
+    /// The document is longer than `KYC_GATEWAY_MAX_QUERY_BYTES`.
+    QueryTooLarge => "QUERY_TOO_LARGE",
+    /// The operation's static cost is above `KYC_GATEWAY_MAX_COST`; `extensions.cost` is the computed cost.
+    CostLimitExceeded => "COST_LIMIT_EXCEEDED",
+    /// The document holds more aliases than `KYC_GATEWAY_MAX_ALIASES`.
+    AliasLimitExceeded => "ALIAS_LIMIT_EXCEEDED",
+    /// The operation selects more root fields than `KYC_GATEWAY_MAX_ROOT_FIELDS`.
+    RootFieldLimitExceeded => "ROOT_FIELD_LIMIT_EXCEEDED",
+    /// Fields nest deeper than `KYC_GATEWAY_MAX_DEPTH` (fragments expanded), or brackets deeper than the parser allows.
+    DepthLimitExceeded => "DEPTH_LIMIT_EXCEEDED",
+    /// More directives on one field, or in the document, than allowed.
+    DirectiveLimitExceeded => "DIRECTIVE_LIMIT_EXCEEDED",
+    /// The answer grew past `KYC_GATEWAY_MAX_RESPONSE_BYTES` while it was built: nothing of it is sent.
+    ResponseTooLarge => "RESPONSE_TOO_LARGE",
+    /// More errors than `KYC_GATEWAY_MAX_ERRORS`: this last error counts the ones left out.
+    TooManyErrors => "TOO_MANY_ERRORS",
+    /// The caller has `KYC_GATEWAY_MAX_IN_FLIGHT_PER_CALLER` requests in flight (HTTP 429 with `Retry-After`).
+    RateLimited => "RATE_LIMITED",
+    /// A persisted query's hash is not known here: send the query with its hash (Apollo's APQ protocol).
+    PersistedQueryNotFound => "PERSISTED_QUERY_NOT_FOUND",
+    /// A persisted query's text does not hash to the hash sent with it.
+    PersistedQueryHashMismatch => "PERSISTED_QUERY_HASH_MISMATCH",
+    /// Safelist mode: the document is not in the safelist.
+    PersistedQueryNotInList => "PERSISTED_QUERY_NOT_IN_LIST",
+    /// Persisted queries are off on this gateway.
+    PersistedQueryNotSupported => "PERSISTED_QUERY_NOT_SUPPORTED",
     /// A bug; details are logged, never answered.
     InternalServerError => "INTERNAL_SERVER_ERROR",
 }

@@ -7,6 +7,7 @@ mod case;
 mod connection;
 mod details;
 pub mod errors;
+mod limits;
 mod linking;
 mod loaders;
 mod mutation;
@@ -15,12 +16,16 @@ mod query;
 mod review;
 mod stats;
 mod subscription;
+mod trusted;
 mod user;
 mod user_data;
 mod variables;
 
+pub use limits::prescan;
 pub use loaders::Loaders;
+pub use policy::Bounds;
 pub use subscription::ConnectionSignals;
+pub use trusted::{sha256_hex, TrustedDocuments};
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -68,10 +73,25 @@ fn builder() -> async_graphql::SchemaBuilder<query::Query, mutation::Mutation, s
         .enable_subscription_in_federation()
 }
 
-/// The schema with its services and its request policy (static scope requirements read from its own SDL).
-pub fn schema(services: Services) -> GatewaySchema {
+/// What the schema reveals about itself.
+#[derive(Debug, Clone, Copy)]
+pub struct Exposure {
+    pub introspection: bool,
+    pub suggestions: bool,
+}
+
+/// The schema with its services and its request policy (static scope requirements read from its own SDL, the bounds
+/// of every operation).
+pub fn schema(services: Services, bounds: Arc<Bounds>, exposure: Exposure) -> GatewaySchema {
     let declared = Arc::new(Declared::from_sdl(&sdl()));
-    builder().extension(policy::RequestPolicy::new(declared)).data(services).finish()
+    let mut builder = builder().extension(policy::RequestPolicy::new(declared, bounds)).data(services);
+    if !exposure.introspection {
+        builder = builder.disable_introspection();
+    }
+    if !exposure.suggestions {
+        builder = builder.disable_suggestions();
+    }
+    builder.finish()
 }
 
 /// The SDL the server serves, with federation directives (`@requiresScopes`) so a supergraph router can enforce the

@@ -11,6 +11,10 @@
 //!   parsing (`GRAPHQL_PARSE_FAILED`), coercing the variables (`BAD_USER_INPUT`, see `variables.rs`), validation
 //!   (`GRAPHQL_VALIDATION_FAILED`), choosing the operation (`OPERATION_RESOLUTION_FAILURE`) and coercing arguments
 //!   while executing (`BAD_USER_INPUT`). Errors the gateway raises carry their code already.
+//! - **Bounds**: before anything else, the document is resolved against the trusted documents (`trusted.rs`) and
+//!   measured (`limits.rs`); while executing, the answer's size is counted and, past its bound, the rest of the
+//!   operation is not resolved and the answer is one `RESPONSE_TOO_LARGE` error; an answer carries at most
+//!   `max_errors` errors.
 
 use std::sync::{Arc, Mutex};
 
@@ -25,23 +29,37 @@ use async_graphql::{
 };
 
 use super::errors::{required_scopes, ErrorCode};
+use super::limits::{self, Refused};
+use super::trusted::TrustedDocuments;
 use crate::auth::{Principal, Scopes};
 use crate::authz::Declared;
+use crate::config::QueryLimits;
+
+/// What bounds every operation.
+pub struct Bounds {
+    pub limits: QueryLimits,
+    pub trusted: TrustedDocuments,
+}
 
 /// Installs [`PolicyExtension`] on every request.
 pub struct RequestPolicy {
     declared: Arc<Declared>,
+    bounds: Arc<Bounds>,
 }
 
 impl RequestPolicy {
-    pub fn new(declared: Arc<Declared>) -> Self {
-        RequestPolicy { declared }
+    pub fn new(declared: Arc<Declared>, bounds: Arc<Bounds>) -> Self {
+        RequestPolicy { declared, bounds }
     }
 }
 
 impl ExtensionFactory for RequestPolicy {
     fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(PolicyExtension { declared: self.declared.clone(), state: Mutex::default() })
+        Arc::new(PolicyExtension {
+            declared: self.declared.clone(),
+            bounds: self.bounds.clone(),
+            state: Mutex::default(),
+        })
     }
 }
 
@@ -62,11 +80,15 @@ struct State {
     phase: Phase,
     /// Errors of fields resolved to `null`, until the execution (of the query, or of one subscription event) ends.
     nulled: Vec<ServerError>,
+    /// The estimated size of the answer so far, and whether it passed its bound.
+    bytes: usize,
+    too_large: bool,
 }
 
 /// One request's policy.
 pub struct PolicyExtension {
     declared: Arc<Declared>,
+    bounds: Arc<Bounds>,
     state: Mutex<State>,
 }
 
@@ -74,6 +96,45 @@ impl PolicyExtension {
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().expect("policy state poisoned")
     }
+}
+
+/// A refusal before execution, with its measure: `extensions.cost` for the cost, `measured` and `limit` always.
+fn refused(refused: Refused) -> ServerError {
+    let mut error = ServerError::new(refused.message, None);
+    let extensions = error.extensions.get_or_insert_with(Default::default);
+    extensions.set("code", refused.code.as_str());
+    if refused.code == ErrorCode::CostLimitExceeded {
+        extensions.set("cost", Value::from(refused.measured));
+    }
+    extensions.set("measured", Value::from(refused.measured));
+    extensions.set("limit", Value::from(refused.limit));
+    error
+}
+
+/// A rough size of a resolved value in the JSON answer: leaves only (an object's or list's members are counted
+/// when they resolve), so each byte is counted once.
+fn leaf_bytes(value: &Value) -> Option<usize> {
+    Some(match value {
+        Value::Null | Value::Boolean(_) => 5,
+        Value::Number(_) => 12,
+        Value::String(s) => s.len() + 2,
+        Value::Enum(e) => e.len() + 2,
+        Value::Binary(b) => b.len() * 4 / 3 + 2,
+        Value::List(items) => items.iter().map(leaf_bytes).sum::<Option<usize>>()? + 2,
+        Value::Object(_) => return None,
+    })
+}
+
+/// At most `max` errors; the rest are counted in one last error.
+fn bounded(mut errors: Vec<ServerError>, max: usize) -> Vec<ServerError> {
+    if errors.len() > max {
+        let left_out = errors.len() - (max - 1);
+        errors.truncate(max - 1);
+        let mut last = ServerError::new(format!("{left_out} more errors were left out of this answer"), None);
+        last.extensions.get_or_insert_with(Default::default).set("code", ErrorCode::TooManyErrors.as_str());
+        errors.push(last);
+    }
+    errors
 }
 
 fn has_code(error: &ServerError) -> bool {
@@ -115,10 +176,21 @@ impl Extension for PolicyExtension {
     async fn prepare_request(
         &self,
         ctx: &ExtensionContext<'_>,
-        request: Request,
+        mut request: Request,
         next: NextPrepareRequest<'_>,
     ) -> ServerResult<Request> {
         self.state().operation_name = request.operation_name.clone();
+        let bounds = &self.bounds;
+        bounds.trusted.resolve(&mut request).await.map_err(|(code, message)| {
+            let mut error = ServerError::new(message, None);
+            error.extensions.get_or_insert_with(Default::default).set("code", code.as_str());
+            error
+        })?;
+        limits::prescan(&request.query, &bounds.limits).map_err(refused)?;
+        // Parsed once here (async-graphql uses this document): measured before its own checks walk it.
+        let variables = request.variables.clone();
+        let document = request.parsed_query().map_err(|e| with_code(e, ErrorCode::GraphqlParseFailed))?;
+        limits::analyze(document, &variables, &ctx.schema_env.registry, &bounds.limits).map_err(refused)?;
         next.run(ctx, request).await
     }
 
@@ -166,9 +238,23 @@ impl Extension for PolicyExtension {
         // The nulled fields' errors go back here, not in `request`: `execute` runs for every query and for every event
         // of a subscription, `request` never runs over WebSocket. Execution's own uncoded errors are argument
         // coercions.
-        let nulled = std::mem::take(&mut self.state().nulled);
+        let (nulled, too_large) = {
+            let mut state = self.state();
+            let too_large = std::mem::take(&mut state.too_large);
+            state.bytes = 0;
+            (std::mem::take(&mut state.nulled), too_large)
+        };
+        if too_large {
+            let limit = self.bounds.limits.max_response_bytes;
+            let mut error = ServerError::new(format!("the answer grew past {limit} bytes; ask for less"), None);
+            error.extensions.get_or_insert_with(Default::default).set("code", ErrorCode::ResponseTooLarge.as_str());
+            response.data = Value::Null;
+            response.errors = vec![error];
+            return response;
+        }
         let errors = nulled.into_iter().chain(std::mem::take(&mut response.errors));
-        response.errors = errors.map(|e| with_code(e, ErrorCode::BadUserInput)).collect();
+        let coded = errors.map(|e| with_code(e, ErrorCode::BadUserInput)).collect();
+        response.errors = bounded(coded, self.bounds.limits.max_errors);
         response
     }
 
@@ -195,10 +281,25 @@ impl Extension for PolicyExtension {
                 return Ok(Some(Value::Null));
             }
         }
+        if self.state().too_large {
+            // The answer is lost already: resolve nothing more (no provider calls).
+            return Ok(Some(Value::Null));
+        }
+        let name_bytes = info.name.len() + 4;
         match next.run(ctx, info).await {
             Err(error) if nullable => {
                 self.state().nulled.push(error);
                 Ok(Some(Value::Null))
+            }
+            Ok(Some(value)) => {
+                if let Some(bytes) = leaf_bytes(&value) {
+                    let mut state = self.state();
+                    state.bytes += bytes + name_bytes;
+                    if state.bytes > self.bounds.limits.max_response_bytes {
+                        state.too_large = true;
+                    }
+                }
+                Ok(Some(value))
             }
             other => other,
         }
@@ -214,7 +315,8 @@ impl Extension for PolicyExtension {
             Phase::Executing => ErrorCode::BadUserInput,
             Phase::Started => ErrorCode::InternalServerError,
         };
-        response.errors = std::mem::take(&mut response.errors).into_iter().map(|e| with_code(e, uncoded)).collect();
+        let coded = std::mem::take(&mut response.errors).into_iter().map(|e| with_code(e, uncoded)).collect();
+        response.errors = bounded(coded, self.bounds.limits.max_errors);
         response
     }
 }

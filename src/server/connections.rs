@@ -1,15 +1,72 @@
-//! The open WebSocket connections: how many each caller holds (a bound per caller), and how many are open at all (a
-//! shutdown waits until they have closed).
+//! Counting what callers hold open: WebSocket connections and requests in flight, each bounded per caller (the
+//! token's subject), and the open WebSocket connections overall (a shutdown waits until they have closed).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::watch;
 
+use crate::auth::Principal;
+
+/// The key a caller is counted under: its subject.
+pub fn caller_key(principal: &Principal) -> String {
+    match principal {
+        Principal::User { id, .. } => format!("user:{id}"),
+        Principal::Client { name, .. } => format!("client:{name}"),
+    }
+}
+
+/// Slots per caller, at most `max` each.
+#[derive(Debug)]
+pub struct PerCaller {
+    max: usize,
+    held: Mutex<HashMap<String, usize>>,
+}
+
+/// One caller's slot; dropping it frees it.
+pub struct CallerSlot {
+    slots: Arc<PerCaller>,
+    caller: String,
+}
+
+impl Drop for CallerSlot {
+    fn drop(&mut self) {
+        let mut held = self.slots.held.lock().expect("caller slots lock");
+        if let Some(n) = held.get_mut(&self.caller) {
+            *n -= 1;
+            if *n == 0 {
+                held.remove(&self.caller);
+            }
+        }
+    }
+}
+
+impl PerCaller {
+    pub fn new(max: usize) -> Arc<Self> {
+        Arc::new(PerCaller { max, held: Mutex::default() })
+    }
+
+    /// The most slots a caller may hold.
+    pub fn max(&self) -> usize {
+        self.max
+    }
+
+    /// A slot for `caller`, unless it holds `max` already.
+    pub fn admit(self: &Arc<Self>, caller: &str) -> Option<CallerSlot> {
+        let mut held = self.held.lock().expect("caller slots lock");
+        let n = held.entry(caller.to_owned()).or_default();
+        if *n >= self.max {
+            return None;
+        }
+        *n += 1;
+        Some(CallerSlot { slots: self.clone(), caller: caller.to_owned() })
+    }
+}
+
+/// The open WebSocket connections.
 #[derive(Debug)]
 pub struct Connections {
-    per_caller: Mutex<HashMap<String, usize>>,
-    max_per_caller: usize,
+    pub per_caller: Arc<PerCaller>,
     /// The number of open sockets, watched by shutdown.
     open: watch::Sender<usize>,
 }
@@ -25,44 +82,15 @@ impl Drop for Open {
     }
 }
 
-/// One caller's authenticated connection; dropping it frees the caller's slot.
-pub struct CallerSlot {
-    connections: Arc<Connections>,
-    caller: String,
-}
-
-impl Drop for CallerSlot {
-    fn drop(&mut self) {
-        let mut map = self.connections.per_caller.lock().expect("connections lock");
-        if let Some(n) = map.get_mut(&self.caller) {
-            *n -= 1;
-            if *n == 0 {
-                map.remove(&self.caller);
-            }
-        }
-    }
-}
-
 impl Connections {
     pub fn new(max_per_caller: usize) -> Arc<Self> {
-        Arc::new(Connections { per_caller: Mutex::default(), max_per_caller, open: watch::Sender::new(0) })
+        Arc::new(Connections { per_caller: PerCaller::new(max_per_caller), open: watch::Sender::new(0) })
     }
 
     /// Counts a socket in until the returned guard is dropped.
     pub fn open(self: &Arc<Self>) -> Open {
         self.open.send_modify(|n| *n += 1);
         Open { connections: self.clone() }
-    }
-
-    /// A slot for `caller`, unless it holds as many connections as it may.
-    pub fn admit(self: &Arc<Self>, caller: &str) -> Option<CallerSlot> {
-        let mut map = self.per_caller.lock().expect("connections lock");
-        let n = map.entry(caller.to_owned()).or_default();
-        if *n >= self.max_per_caller {
-            return None;
-        }
-        *n += 1;
-        Some(CallerSlot { connections: self.clone(), caller: caller.to_owned() })
     }
 
     /// Waits until every socket has closed.

@@ -15,6 +15,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
+use super::connections::{caller_key, CallerSlot};
 use super::AppState;
 use crate::auth::token::AuthError;
 use crate::auth::Principal;
@@ -43,15 +44,60 @@ fn bad_request(status: StatusCode, message: &str) -> Response {
     (status, error_body(message, ErrorCode::BadRequest)).into_response()
 }
 
+/// 429 for a caller with as many requests in flight as it may have.
+fn rate_limited(max: usize) -> Response {
+    let message = format!("at most {max} requests of one caller may be in flight; retry shortly");
+    let mut response = (StatusCode::TOO_MANY_REQUESTS, error_body(&message, ErrorCode::RateLimited)).into_response();
+    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    response
+}
+
+/// The caller, and its slot among its requests in flight (held until the answer is made). The error is the finished
+/// answer, returned at once.
+#[allow(clippy::result_large_err)]
+fn admit(state: &AppState, headers: &HeaderMap) -> Result<(Principal, CallerSlot), Response> {
+    let principal = authenticate(state, headers).map_err(unauthenticated)?;
+    let slot = state.in_flight.admit(&caller_key(&principal)).ok_or_else(|| rate_limited(state.in_flight.max()))?;
+    Ok((principal, slot))
+}
+
+/// `GET /graphql`'s parameters (GraphQL over HTTP: `query`, `operationName`, and JSON-encoded `variables` and
+/// `extensions`).
+#[derive(serde::Deserialize)]
+struct GetParameters {
+    #[serde(default)]
+    query: String,
+    #[serde(rename = "operationName")]
+    operation_name: Option<String>,
+    variables: Option<String>,
+    extensions: Option<String>,
+}
+
+fn get_request(query_string: &str) -> Result<async_graphql::Request, String> {
+    let parameters: GetParameters =
+        serde_urlencoded::from_str(query_string).map_err(|e| format!("the query string cannot be read: {e}"))?;
+    let mut request = async_graphql::Request::new(parameters.query);
+    request.operation_name = parameters.operation_name;
+    if let Some(variables) = parameters.variables {
+        request.variables =
+            serde_json::from_str(&variables).map_err(|_| "`variables` is not a JSON object".to_owned())?;
+    }
+    if let Some(extensions) = parameters.extensions {
+        request.extensions =
+            serde_json::from_str(&extensions).map_err(|_| "`extensions` is not a JSON object".to_owned())?;
+    }
+    Ok(request)
+}
+
 fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Principal, AuthError> {
     let header = headers.get(header::AUTHORIZATION).map(|v| v.to_str().unwrap_or(""));
     state.verifier.verify_header(header)
 }
 
 pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let principal = match authenticate(&state, &headers) {
-        Ok(p) => p,
-        Err(e) => return unauthenticated(e),
+    let (principal, _slot) = match admit(&state, &headers) {
+        Ok(admitted) => admitted,
+        Err(response) => return response,
     };
     let batch: BatchRequest = match serde_json::from_slice(&body) {
         Ok(batch) => batch,
@@ -66,9 +112,12 @@ pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes
             return bad_request(StatusCode::BAD_REQUEST, &message);
         }
     }
+    // A persisted query may come without its text (APQ); anything else needs one.
+    let missing =
+        |r: &async_graphql::Request| r.query.trim().is_empty() && !r.extensions.contains_key("persistedQuery");
     let empty = match &batch {
-        BatchRequest::Single(r) => r.query.trim().is_empty(),
-        BatchRequest::Batch(rs) => rs.is_empty() || rs.iter().any(|r| r.query.trim().is_empty()),
+        BatchRequest::Single(r) => missing(r),
+        BatchRequest::Batch(rs) => rs.is_empty() || rs.iter().any(missing),
     };
     if empty {
         return bad_request(StatusCode::BAD_REQUEST, "the body is not a GraphQL request in JSON: `query` is missing");
@@ -79,15 +128,22 @@ pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes
 
 /// `GET /graphql?query=...`: queries only, since a GET must not change anything.
 pub async fn get(State(state): State<AppState>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
-    let principal = match authenticate(&state, &headers) {
-        Ok(p) => p,
-        Err(e) => return unauthenticated(e),
+    let (principal, _slot) = match admit(&state, &headers) {
+        Ok(admitted) => admitted,
+        Err(response) => return response,
     };
-    let request = match async_graphql::http::parse_query_string(query.as_deref().unwrap_or("")) {
+    let mut request = match get_request(query.as_deref().unwrap_or("")) {
         Ok(request) => request,
         Err(e) => return bad_request(StatusCode::BAD_REQUEST, &format!("not a GraphQL GET request: {e}")),
     };
-    if let Ok(doc) = async_graphql::parser::parse_query(&request.query) {
+    // A persisted query's text is needed to see whether it is a query.
+    if let Err((code, message)) = state.bounds.trusted.resolve(&mut request).await {
+        return (StatusCode::OK, error_body(&message, code)).into_response();
+    }
+    // The method decides before anything runs: a GET that would change something is refused (405). The document is
+    // pre-scanned first so that a hostile one never reaches the parser here; the policy refuses it with its code.
+    let scanned = crate::graphql::prescan(&request.query, &state.bounds.limits).is_ok();
+    if let Some(doc) = scanned.then(|| async_graphql::parser::parse_query(&request.query).ok()).flatten() {
         let ty = match (&doc.operations, request.operation_name.as_deref()) {
             (DocumentOperations::Single(op), _) => Some(op.node.ty),
             (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name).map(|op| op.node.ty),

@@ -1,23 +1,27 @@
 //! The HTTP surface: `POST|GET /graphql`, subscriptions at `/graphql/ws`, providers' webhooks at
-//! `POST /webhooks/<provider>`, GraphiQL at `/` and `/graphiql`, `GET /healthz`.
+//! `POST /webhooks/<provider>`, GraphiQL at `/` and `/graphiql`, `GET /healthz`; and the accept loop (`serve.rs`).
 
 pub mod connections;
 mod graphql;
 mod pages;
+pub mod serve;
 mod webhooks;
 mod ws;
 
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
+use axum::http::{header, HeaderName, HeaderValue, Method};
 use axum::routing::{any, get, post};
 use axum::Router;
 use tokio::sync::watch;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::timeout::RequestBodyTimeoutLayer;
 
 use crate::auth::token::TokenVerifier;
-use crate::config::SubscriptionSettings;
+use crate::config::{ConnectionSettings, CorsSettings, SubscriptionSettings};
 use crate::graphql::{GatewaySchema, Services};
-use connections::Connections;
+use connections::{Connections, PerCaller};
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -30,14 +34,56 @@ pub struct AppState {
     pub subscriptions: Arc<SubscriptionSettings>,
     /// Open WebSocket connections, per caller.
     pub connections: Arc<Connections>,
+    /// GraphQL requests in flight, per caller.
+    pub in_flight: Arc<PerCaller>,
+    /// The bounds of operations (the GET handler pre-scans documents with them).
+    pub bounds: Arc<crate::graphql::Bounds>,
     /// Turns true when the server is shutting down: WebSocket connections close with 1001.
     pub shutdown: watch::Receiver<bool>,
 }
 
-pub fn router(state: AppState) -> Router {
+/// What the router is built with, beside the handlers' state.
+pub struct RouterSettings<'a> {
+    pub connections: &'a ConnectionSettings,
+    pub cors: &'a CorsSettings,
+    /// Sandbox mode: browsers on `http://localhost:*` may call.
+    pub sandbox: bool,
+}
+
+/// Whether a browser origin may call: an exact configured origin, or in sandbox mode any port of localhost.
+fn origin_allowed(origin: &HeaderValue, allowed: &[String], sandbox: bool) -> bool {
+    let Ok(origin) = origin.to_str() else { return false };
+    if allowed.iter().any(|a| a.trim_end_matches('/') == origin) {
+        return true;
+    }
+    sandbox
+        && ["http://localhost", "http://127.0.0.1"].iter().any(|host| {
+            origin.strip_prefix(host).is_some_and(|rest| {
+                rest.is_empty()
+                    || rest
+                        .strip_prefix(':')
+                        .is_some_and(|port| !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()))
+            })
+        })
+}
+
+/// CORS: preflight answered and cached; `Authorization` and `content-type` allowed; no credentials (tokens are
+/// bearer tokens, never cookies). An origin off the list gets no CORS headers, so the browser refuses.
+fn cors(settings: &CorsSettings, sandbox: bool) -> CorsLayer {
+    let allowed = settings.origins.clone();
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::predicate(move |origin, _| origin_allowed(origin, &allowed, sandbox)))
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, HeaderName::from_static("x-access-purpose")])
+        .expose_headers([header::RETRY_AFTER])
+        .max_age(settings.max_age)
+}
+
+pub fn router(state: AppState, settings: RouterSettings<'_>) -> Router {
     let webhook_limit = DefaultBodyLimit::max(state.webhooks.max_body_bytes());
+    let body_limit = DefaultBodyLimit::max(settings.connections.max_body_bytes);
     Router::new()
-        .route("/graphql", get(graphql::get).post(graphql::post))
+        .route("/graphql", get(graphql::get).post(graphql::post).layer(body_limit))
         .route("/graphql/ws", any(ws::upgrade))
         .route("/webhooks/{provider}", post(webhooks::receive).layer(webhook_limit))
         .route("/", get(pages::graphiql))
@@ -45,4 +91,24 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(pages::healthz))
         .fallback(pages::not_found)
         .with_state(state)
+        .layer(RequestBodyTimeoutLayer::new(settings.connections.body_timeout))
+        .layer(cors(settings.cors, settings.sandbox))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_listed_origins_and_in_sandbox_mode_localhost_may_call() {
+        let listed = vec!["https://app.example.com".to_owned()];
+        let origin = |o: &str| HeaderValue::from_str(o).expect("header");
+        assert!(origin_allowed(&origin("https://app.example.com"), &listed, false));
+        assert!(!origin_allowed(&origin("https://app.example.com.evil.test"), &listed, false));
+        assert!(!origin_allowed(&origin("http://localhost:3000"), &listed, false));
+        assert!(origin_allowed(&origin("http://localhost:3000"), &[], true));
+        assert!(origin_allowed(&origin("http://127.0.0.1:5173"), &[], true));
+        assert!(!origin_allowed(&origin("http://localhost.evil.test"), &[], true));
+        assert!(!origin_allowed(&origin("http://localhost:3000@evil.test"), &[], true));
+    }
 }

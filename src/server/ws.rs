@@ -31,9 +31,8 @@ use serde::Deserialize;
 use tokio::sync::mpsc;
 use tokio::time::{interval_at, sleep, timeout, Instant, MissedTickBehavior};
 
-use super::connections::CallerSlot;
+use super::connections::{caller_key, CallerSlot};
 use super::AppState;
-use crate::auth::Principal;
 use crate::graphql::errors::ErrorCode;
 use crate::graphql::ConnectionSignals;
 
@@ -76,13 +75,6 @@ fn token_of(payload: &serde_json::Value) -> Option<String> {
             scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_owned())
         }
         None => field(payload, &["token"]),
-    }
-}
-
-fn caller_key(principal: &Principal) -> String {
-    match principal {
-        Principal::User { id, .. } => format!("user:{id}"),
-        Principal::Client { name, .. } => format!("client:{name}"),
     }
 }
 
@@ -231,7 +223,7 @@ async fn serve(socket: WebSocket, state: AppState, protocol: Protocols, header_t
                     return Err(async_graphql::Error::new("missing bearer token"));
                 }
             };
-            let Some(slot) = state.connections.admit(&caller_key(&principal)) else {
+            let Some(slot) = state.connections.per_caller.admit(&caller_key(&principal)) else {
                 let most = state.subscriptions.max_connections_per_caller;
                 let reason = format!("too many connections for this caller (at most {most})");
                 outcome.reject = Some((code::TOO_MANY, reason.clone()));

@@ -84,6 +84,18 @@ async fn an_operation_that_cannot_be_chosen_has_its_own_code() {
         .expect("answer");
     let chosen: serde_json::Value = chosen.json().await.expect("json");
     assert_eq!(chosen["data"]["me"]["id"], SEED);
+    // The same over GET: `operationName` is read from the query string, never ignored.
+    let get = |name: Option<&'static str>| {
+        let mut params = vec![("query", two)];
+        params.extend(name.map(|n| ("operationName", n)));
+        app.http.get(app.url("/graphql")).bearer_auth(&token).query(&params).send()
+    };
+    for name in [None, Some("C")] {
+        let answer: serde_json::Value = get(name).await.expect("answer").json().await.expect("json");
+        assert_eq!(answer["errors"][0]["extensions"]["code"], "OPERATION_RESOLUTION_FAILURE", "{name:?}: {answer:#}");
+    }
+    let answer: serde_json::Value = get(Some("B")).await.expect("answer").json().await.expect("json");
+    assert_eq!(answer["data"]["me"]["id"], SEED, "{answer:#}");
 }
 
 /// A production-mode app whose Fractal does not answer (a closed port) and whose directory links one user.

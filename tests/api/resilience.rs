@@ -222,7 +222,8 @@ async fn an_aggregate_already_decided_by_the_parts_that_arrived_is_answered() {
 async fn ident_answering_an_html_404_for_a_user_s_list_is_an_error_not_an_empty_list() {
     use crate::helpers::production_app;
     use axum::response::Html;
-    let html = axum::Router::new().fallback(|| async { (axum::http::StatusCode::NOT_FOUND, Html("<html><body>Not Found</body></html>")) });
+    let html = axum::Router::new()
+        .fallback(|| async { (axum::http::StatusCode::NOT_FOUND, Html("<html><body>Not Found</body></html>")) });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bound");
     let proxy = format!("http://{}/api/v1", listener.local_addr().expect("addr"));
     tokio::spawn(async move { axum::serve(listener, html).await });
@@ -233,7 +234,8 @@ async fn ident_answering_an_html_404_for_a_user_s_list_is_an_error_not_an_empty_
     })
     .await;
     let q = format!(r#"{{ user(id: "{user}") {{ kycApplications {{ id }} }} }}"#);
-    let answer = app.query(&crate::helpers::issuer_token("staff", "client.users:read kyc_application:read", true), &q).await;
+    let answer =
+        app.query(&crate::helpers::issuer_token("staff", "client.users:read kyc_application:read", true), &q).await;
     assert_eq!(answer.data("user.kycApplications"), &Value::Null, "{:#}", answer.body);
     assert_eq!(answer.codes(), ["PROVIDER_UNAVAILABLE"], "{:#}", answer.body);
 }

@@ -87,5 +87,6 @@ async fn pathologically_deep_queries_are_refused_before_anything_runs() {
     query.push_str(&" }".repeat(20));
     let answer = app.query(&user_token(SEED, "uid:read"), &query).await;
     assert!(answer.body["data"].is_null());
-    assert_eq!(answer.codes(), ["GRAPHQL_VALIDATION_FAILED"], "{:#}", answer.body);
+    assert_eq!(answer.codes(), ["DEPTH_LIMIT_EXCEEDED"], "{:#}", answer.body);
+    assert_eq!(answer.errors()[0]["extensions"]["limit"], 15);
 }
