@@ -118,15 +118,16 @@ fn database_config() -> anyhow::Result<Config> {
 
 async fn migrate() -> anyhow::Result<String> {
     let config = database_config()?;
-    let (store, _, _) = crate::open_store(&config).await?;
+    let store = crate::open_database(&config).await?;
     store.close().await;
     Ok("the database is up to date".into())
 }
 
 async fn import(file: PathBuf) -> anyhow::Result<String> {
     let config = database_config()?;
+    let keys = crate::configured_keys(&config)?;
     let entries = crate::directory::import::read(&file)?;
-    let (store, directory, _) = crate::open_store(&config).await?;
+    let (store, directory) = crate::open_store(&config, &keys).await?;
     let imported = crate::directory::import::import(&directory, &entries, false).await?;
     store.close().await;
     Ok(format!("imported {} users; stored {} new Fractal links", imported.users, imported.links))

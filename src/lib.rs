@@ -10,6 +10,7 @@ pub mod clock;
 pub mod config;
 pub mod directory;
 pub mod domain;
+pub mod freshness;
 pub mod graphql;
 pub mod providers;
 pub mod rate_limit;
@@ -32,7 +33,6 @@ use config::{EncryptionSettings, LevelSettings, WebhookSettings};
 use directory::import::{Entry, FractalEntry};
 use directory::linking::StateSigner;
 use directory::{CachedDirectory, Directory, SqlDirectory};
-use domain::events::VerificationEvent;
 use providers::cache::ProviderCache;
 use providers::fractal::{FractalClient, FractalConfig};
 use providers::ident::{IdentClient, IdentConfig};
@@ -62,7 +62,7 @@ pub struct App {
     shutdown: watch::Sender<bool>,
     connections: Arc<server::connections::Connections>,
     /// This replica's verification events, which subscriptions follow.
-    events: broadcast::Sender<Arc<VerificationEvent>>,
+    events: broadcast::Sender<graphql::Pushed>,
     /// Timeouts and bounds of connections (the accept loop).
     connection_settings: config::ConnectionSettings,
 }
@@ -200,27 +200,42 @@ fn real_upstreams(config: &Config) -> Upstreams {
     }
 }
 
-/// The encryption keys: the configured ones, or in sandbox mode one derived from the dev secret (so a sandbox file
-/// database survives restarts).
-fn encryption(config: &Config) -> EncryptionSettings {
+/// The keys secrets at rest are sealed with: the configured ones, or, for a sandbox-mode gateway only, one derived
+/// from the dev secret (so a sandbox file database survives restarts). Commands that write a production database
+/// (`directory import`) never get the derived key: see [`configured_keys`].
+fn serving_keys(config: &Config) -> EncryptionSettings {
     config.encryption.clone().unwrap_or_else(|| EncryptionSettings {
         current: EncryptionKey::derived("kyc-gateway sandbox encryption key", &config.dev_secret),
         older: Vec::new(),
     })
 }
 
-/// Connects to the configured database (sandbox mode: a new in-memory one), brings its schema up to date, and opens
-/// the directory on it. What `App::build` and the `migrate` and `directory import` commands share.
-pub async fn open_store(config: &Config) -> anyhow::Result<(Store, Arc<SqlDirectory>, EncryptionSettings)> {
+/// The configured keys, required: a tool that writes sealed tokens must seal them with the key the gateway reads
+/// them with, never a key anyone can derive.
+pub fn configured_keys(config: &Config) -> anyhow::Result<EncryptionSettings> {
+    config.encryption.clone().context(
+        "set KYC_GATEWAY_ENCRYPTION_KEY (and KYC_GATEWAY_ENCRYPTION_OLD_KEYS) to the keys the gateway runs with: \
+         Fractal tokens are sealed with it",
+    )
+}
+
+/// Connects to the configured database (sandbox mode: a new in-memory one) and brings its schema up to date. What
+/// `App::build` and the `migrate` command share.
+pub async fn open_database(config: &Config) -> anyhow::Result<Store> {
     let store_settings = config.database.clone().unwrap_or_else(StoreSettings::memory);
     let store = Store::connect(&store_settings).await.context("connecting to the database")?;
     let applied = store.migrate().await?;
     if !applied.is_empty() {
         tracing::info!(migrations = ?applied, "migrated the database");
     }
-    let keys = encryption(config);
+    Ok(store)
+}
+
+/// [`open_database`], and the directory on it with tokens sealed under `keys`.
+pub async fn open_store(config: &Config, keys: &EncryptionSettings) -> anyhow::Result<(Store, Arc<SqlDirectory>)> {
+    let store = open_database(config).await?;
     let cipher = Arc::new(TokenCipher::new(&keys.current, &keys.older));
-    Ok((store.clone(), Arc::new(SqlDirectory::new(store, cipher)), keys))
+    Ok((store.clone(), Arc::new(SqlDirectory::new(store, cipher))))
 }
 
 /// Applies every change published on the channel to this replica's caches, then hands verification events to this
@@ -228,7 +243,7 @@ pub async fn open_store(config: &Config) -> anyhow::Result<(Store, Arc<SqlDirect
 fn follow_changes(
     changes: &Changes,
     providers: Providers,
-    events: broadcast::Sender<Arc<VerificationEvent>>,
+    events: broadcast::Sender<graphql::Pushed>,
 ) -> tokio::task::AbortHandle {
     let mut receiver = changes.subscribe();
     tokio::spawn(async move {
@@ -236,12 +251,21 @@ fn follow_changes(
             match receiver.recv().await {
                 Ok(change) => {
                     providers.apply(&change).await;
-                    if let Change::Verification { event } = change {
-                        // No subscriber is no error.
-                        let _ = events.send(Arc::new(event));
+                    // No subscriber is no error.
+                    match change {
+                        Change::Verification { event } => {
+                            let _ = events.send(graphql::Pushed::Event(Arc::new(event)));
+                        }
+                        Change::Resync => {
+                            let _ = events.send(graphql::Pushed::Gap);
+                        }
+                        Change::UserChanged { .. } => {}
                     }
                 }
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => providers.apply(&Change::Resync).await,
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                    providers.apply(&Change::Resync).await;
+                    let _ = events.send(graphql::Pushed::Gap);
+                }
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
             }
         }
@@ -253,7 +277,8 @@ impl App {
     /// Checks the configuration, starts the sandbox providers when no real one is configured, and binds the listener.
     pub async fn build(config: Config) -> anyhow::Result<App> {
         config.validate()?;
-        let (store, sql, keys) = open_store(&config).await?;
+        let keys = serving_keys(&config);
+        let (store, sql) = open_store(&config, &keys).await?;
         let (sandbox, upstreams, levels, verifier) = if config.is_sandbox() {
             let sandbox = Sandbox::start(&config.sandbox).await.context("starting the sandbox providers")?;
             seed_sandbox_users(&sandbox, &sql).await.context("registering the sandbox users")?;
@@ -300,6 +325,7 @@ impl App {
                 changes: changes.clone(),
                 directory: providers.directory.clone(),
                 sila: providers.sila.clone(),
+                ident: providers.ident.clone(),
                 levels: levels.clone(),
                 wake: wake.clone(),
                 poll_interval: webhook_settings.poll_interval,
@@ -325,7 +351,10 @@ impl App {
         };
         let schema = graphql::schema(services.clone(), bounds.clone(), exposure);
         let (shutdown, shutdown_rx) = watch::channel(false);
-        let connections = server::connections::Connections::new(config.subscriptions.max_connections_per_caller);
+        let connections = server::connections::Connections::new(
+            config.subscriptions.max_connections_per_caller,
+            config.subscriptions.max_connections,
+        );
         let state = server::AppState {
             schema,
             verifier,
@@ -380,7 +409,7 @@ impl App {
 
     /// This replica's verification events: what subscriptions follow (`receiver_count` is the number of active
     /// subscriptions).
-    pub fn verification_events(&self) -> broadcast::Sender<Arc<VerificationEvent>> {
+    pub fn verification_events(&self) -> broadcast::Sender<graphql::Pushed> {
         self.events.clone()
     }
 

@@ -42,6 +42,8 @@ pub struct SubscriptionSettings {
     pub max_per_connection: usize,
     /// Open connections one caller (token subject) may hold.
     pub max_connections_per_caller: usize,
+    /// Open connections at most, before or after `connection_init` (503 beyond).
+    pub max_connections: usize,
     /// `connection_init` must arrive and be accepted within this.
     pub init_timeout: Duration,
     /// A ping every this often (a WebSocket ping and the protocol's own).
@@ -61,6 +63,7 @@ impl Default for SubscriptionSettings {
         SubscriptionSettings {
             max_per_connection: 20,
             max_connections_per_caller: 10,
+            max_connections: 10_000,
             init_timeout: Duration::from_secs(10),
             ping_interval: Duration::from_secs(15),
             idle_timeout: Duration::from_secs(60),
@@ -109,6 +112,7 @@ pub(super) fn subscriptions(env: &Env<'_>) -> anyhow::Result<SubscriptionSetting
         max_per_connection: env.parse("KYC_GATEWAY_WS_MAX_SUBSCRIPTIONS", d.max_per_connection)?,
         max_connections_per_caller: env
             .parse("KYC_GATEWAY_WS_MAX_CONNECTIONS_PER_CALLER", d.max_connections_per_caller)?,
+        max_connections: env.parse("KYC_GATEWAY_WS_MAX_CONNECTIONS", d.max_connections)?,
         init_timeout: env.secs("KYC_GATEWAY_WS_INIT_TIMEOUT_SECS", d.init_timeout)?,
         ping_interval: env.secs("KYC_GATEWAY_WS_PING_SECS", d.ping_interval)?,
         idle_timeout: env.secs("KYC_GATEWAY_WS_IDLE_TIMEOUT_SECS", d.idle_timeout)?,
@@ -116,8 +120,12 @@ pub(super) fn subscriptions(env: &Env<'_>) -> anyhow::Result<SubscriptionSetting
         buffer: env.parse("KYC_GATEWAY_WS_BUFFER", d.buffer)?,
         max_message_bytes: d.max_message_bytes,
     };
-    if settings.max_per_connection == 0 || settings.max_connections_per_caller == 0 || settings.buffer == 0 {
-        bail!("KYC_GATEWAY_WS_MAX_SUBSCRIPTIONS, _MAX_CONNECTIONS_PER_CALLER and _BUFFER must be at least 1");
+    if settings.max_per_connection == 0
+        || settings.max_connections_per_caller == 0
+        || settings.max_connections == 0
+        || settings.buffer == 0
+    {
+        bail!("KYC_GATEWAY_WS_MAX_SUBSCRIPTIONS, _MAX_CONNECTIONS_PER_CALLER, _MAX_CONNECTIONS and _BUFFER must be at least 1");
     }
     if settings.ping_interval.is_zero() || settings.idle_timeout <= settings.ping_interval {
         bail!("KYC_GATEWAY_WS_IDLE_TIMEOUT_SECS must be longer than KYC_GATEWAY_WS_PING_SECS (at least 1)");

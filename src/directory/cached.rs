@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use moka::future::Cache;
 
+use crate::freshness::Invalidations;
+
 use super::{
     Consumed, Directory, DirectoryError, FractalLink, FractalRefresh, LinkState, Linked, ProviderRefs, Reference,
 };
@@ -39,7 +41,12 @@ pub struct CachedDirectory {
     inner: Arc<dyn Directory>,
     users: Cache<String, Entry>,
     reverse: Cache<Reverse, Option<String>>,
+    /// When each user (and the reverse lookups, as one group) was last forgotten: a lookup read before is not kept.
+    invalidations: Invalidations,
 }
+
+/// The group of every reverse lookup (any user's change may change where one points).
+const REVERSE: &str = "\0reverse";
 
 impl CachedDirectory {
     pub fn new(inner: Arc<dyn Directory>) -> Self {
@@ -47,31 +54,29 @@ impl CachedDirectory {
             inner,
             users: Cache::builder().max_capacity(CAPACITY).time_to_live(TTL).build(),
             reverse: Cache::builder().max_capacity(CAPACITY).time_to_live(TTL).build(),
+            invalidations: Invalidations::new(TTL + TTL, CAPACITY),
         }
     }
 
     async fn entry(&self, user_id: &str) -> Result<Entry, DirectoryError> {
-        let load = async {
+        let load = || async {
             Ok(Entry {
                 known: self.inner.knows(user_id).await?,
                 refs: self.inner.references(user_id).await?,
                 fractal_uid: self.inner.fractal_uid(user_id).await?,
             })
         };
-        self.users
-            .try_get_with(user_id.to_owned(), load)
-            .await
-            .map_err(|e: Arc<DirectoryError>| DirectoryError(e.0.clone()))
+        self.invalidations.fetch_fresh(&self.users, user_id.to_owned(), user_id, load).await
     }
 
     async fn reverse(&self, key: Reverse) -> Result<Option<String>, DirectoryError> {
-        let load = async {
+        let load = || async {
             match &key {
                 Reverse::Ident(id) => self.inner.user_for_ident(id).await,
                 Reverse::FractalUid(uid) => self.inner.user_for_fractal_uid(uid).await,
             }
         };
-        self.reverse.try_get_with(key.clone(), load).await.map_err(|e: Arc<DirectoryError>| DirectoryError(e.0.clone()))
+        self.invalidations.fetch_fresh(&self.reverse, key.clone(), REVERSE, load).await
     }
 }
 
@@ -138,11 +143,14 @@ impl Directory for CachedDirectory {
 
     /// Forgets what is cached about `user_id` (and every reverse lookup, which may point at it).
     async fn forget(&self, user_id: &str) {
+        self.invalidations.mark(user_id).await;
+        self.invalidations.mark(REVERSE).await;
         self.users.invalidate(user_id).await;
         self.reverse.invalidate_all();
     }
 
     fn forget_all(&self) {
+        self.invalidations.mark_all();
         self.users.invalidate_all();
         self.reverse.invalidate_all();
     }

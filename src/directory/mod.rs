@@ -89,7 +89,7 @@ pub enum Linked {
 }
 
 /// The directory could not be read or written.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[error("directory unavailable: {0}")]
 pub struct DirectoryError(pub String);
 

@@ -30,6 +30,9 @@ pub struct SqlDirectory {
     store: Store,
     cipher: Arc<TokenCipher>,
     stripes: Vec<Arc<Mutex<()>>>,
+    /// PostgreSQL refreshes hold a pooled connection (and its row lock) across the call to Fractal: at most half
+    /// the pool does, so reads and webhooks always find a connection.
+    refreshes: Arc<tokio::sync::Semaphore>,
     hasher: std::collections::hash_map::RandomState,
 }
 
@@ -51,7 +54,9 @@ const LINK_COLUMNS: &str =
 
 impl SqlDirectory {
     pub fn new(store: Store, cipher: Arc<TokenCipher>) -> Self {
+        let pool = store.pool().options().get_max_connections() as usize;
         SqlDirectory {
+            refreshes: Arc::new(tokio::sync::Semaphore::new((pool / 2).max(1))),
             store,
             cipher,
             stripes: (0..STRIPES).map(|_| Arc::new(Mutex::new(()))).collect(),
@@ -141,6 +146,7 @@ struct RowLockRefresh {
     user_id: String,
     link: FractalLink,
     tx: Transaction<'static, Any>,
+    _permit: tokio::sync::OwnedSemaphorePermit,
 }
 
 #[async_trait::async_trait]
@@ -219,7 +225,12 @@ impl Directory for SqlDirectory {
     async fn begin_fractal_refresh(&self, user_id: &str) -> Result<Option<Box<dyn FractalRefresh>>, DirectoryError> {
         match self.store.engine() {
             Engine::Postgres => {
+                let permit = self.refreshes.clone().acquire_owned().await.expect("the semaphore is never closed");
                 let mut tx = self.store.pool().begin().await?;
+                // A replica that waits for another's refresh gives up rather than hold its connection for long, and a
+                // transaction left open (a process frozen mid-refresh) is ended by the server.
+                sqlx::query("SET LOCAL lock_timeout = '10s'").execute(&mut *tx).await?;
+                sqlx::query("SET LOCAL idle_in_transaction_session_timeout = '60s'").execute(&mut *tx).await?;
                 let row =
                     sqlx::query(&format!("SELECT {LINK_COLUMNS} FROM fractal_links WHERE user_id = $1 FOR UPDATE"))
                         .bind(user_id)
@@ -228,7 +239,7 @@ impl Directory for SqlDirectory {
                 let Some(row) = row else { return Ok(None) };
                 let link = self.open(user_id, &row)?;
                 let cipher = self.cipher.clone();
-                Ok(Some(Box::new(RowLockRefresh { cipher, user_id: user_id.to_owned(), link, tx })))
+                Ok(Some(Box::new(RowLockRefresh { cipher, user_id: user_id.to_owned(), link, tx, _permit: permit })))
             }
             Engine::Sqlite => {
                 let stripe = (self.hasher.hash_one(user_id) % STRIPES as u64) as usize;

@@ -127,3 +127,15 @@ pub fn rfc3339_millis(text: &str) -> Option<i64> {
     let at = time::OffsetDateTime::parse(text.trim(), &time::format_description::well_known::Rfc3339).ok()?;
     i64::try_from(at.unix_timestamp_nanos() / 1_000_000).ok()
 }
+
+/// The longest id, level or status word kept from an event: real ones are far shorter, and every kept field travels
+/// in a change notification (PostgreSQL's `NOTIFY` carries at most 8000 bytes).
+pub const MAX_FIELD: usize = 256;
+
+/// `value` of the field `name`, refused when longer than [`MAX_FIELD`].
+pub fn bounded(name: &str, value: String) -> Result<String, MalformedEvent> {
+    if value.len() > MAX_FIELD {
+        return Err(MalformedEvent(format!("`{name}` is longer than {MAX_FIELD} bytes")));
+    }
+    Ok(value)
+}

@@ -84,6 +84,9 @@ error_codes! {
     /// A subscriber read its events more slowly than they came and fell behind its buffer: its subscription (and
     /// connection) was closed; subscribe again and query the current state.
     SubscriberTooSlow => "SUBSCRIBER_TOO_SLOW",
+    /// The gateway may have missed changes (its change channel reconnected): a subscription's event stream has a
+    /// gap; query the current state. The subscription goes on.
+    EventsMissed => "EVENTS_MISSED",
     /// A connection already holds as many subscriptions as it may.
     TooManySubscriptions => "TOO_MANY_SUBSCRIPTIONS",
     /// The document is longer than `KYC_GATEWAY_MAX_QUERY_BYTES`.

@@ -24,7 +24,7 @@ mod variables;
 pub use limits::prescan;
 pub use loaders::Loaders;
 pub use policy::Bounds;
-pub use subscription::ConnectionSignals;
+pub use subscription::Pushed;
 pub use trusted::{sha256_hex, TrustedDocuments};
 
 use std::sync::{Arc, OnceLock};
@@ -35,7 +35,6 @@ use async_graphql::{Context, SDLExportOptions, Schema};
 use crate::auth::Principal;
 use crate::authz::Declared;
 use crate::config::{FanOut, LevelSettings};
-use crate::domain::events::VerificationEvent;
 use crate::providers::Providers;
 
 pub type GatewaySchema = Schema<query::Query, mutation::Mutation, subscription::Subscription>;
@@ -51,7 +50,7 @@ pub struct Services {
     /// The most ids `users(ids:)` takes.
     pub max_user_ids: usize,
     /// This replica's verification events, for subscriptions (fed from the change channel).
-    pub events: tokio::sync::broadcast::Sender<Arc<VerificationEvent>>,
+    pub events: tokio::sync::broadcast::Sender<Pushed>,
 }
 
 /// The caller. The HTTP layer puts it on every request; a request without one is a bug, not a caller error.

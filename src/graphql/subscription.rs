@@ -1,9 +1,11 @@
 //! The subscription root: `verificationChanged`, a user's verification changes as providers report them (webhooks).
 //!
 //! Events arrive on every replica through the change channel (`store/changes.rs`) and are fanned out here through one
-//! bounded broadcast per replica: each subscriber reads at its own pace from a shared ring of
-//! `SubscriptionSettings::buffer` events, and one that falls further behind than that is closed
-//! (`SUBSCRIBER_TOO_SLOW`, and the connection with it) instead of slowing the others or holding memory for it.
+//! bounded broadcast per replica: each subscription reads at its own pace from a shared ring of
+//! `SubscriptionSettings::buffer` events, and one that falls further behind than that ends with
+//! `SUBSCRIBER_TOO_SLOW` instead of slowing the others or holding memory for it (a client that stops reading its
+//! socket is closed by the socket loop, `server/ws.rs`). When the replica itself may have missed changes (its
+//! PostgreSQL listener reconnected), every subscription gets an `EVENTS_MISSED` error and goes on.
 //!
 //! Authorization is the queries' own: row level when subscribing (`authz::rules::watch`), then per event the case
 //! visibility rule, or the applications rule for ident (`authz::rules::event_visible`), and the event's fields carry
@@ -14,8 +16,8 @@ use std::sync::Arc;
 use async_graphql::{Context, Object, Result, Subscription, ID};
 use futures_util::Stream;
 use time::OffsetDateTime;
+use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
-use tokio::sync::{broadcast, Notify};
 
 use super::errors::{self, coded, unauthorized, ErrorCode};
 use super::{principal, services};
@@ -24,11 +26,13 @@ use crate::authz::rules::{self, Watch};
 use crate::domain::events::VerificationEvent;
 use crate::domain::{KycState, Provider};
 
-/// What the WebSocket handler puts in a connection's data: how a subscription tells the connection that its
-/// subscriber fell behind, so the connection is closed with a reason rather than left to stall.
-#[derive(Clone, Default)]
-pub struct ConnectionSignals {
-    pub too_slow: Arc<Notify>,
+/// What this replica pushes to its subscriptions.
+#[derive(Debug, Clone)]
+pub enum Pushed {
+    /// A verification changed.
+    Event(Arc<VerificationEvent>),
+    /// Changes may have been missed (the change channel lost its connection): subscribers should query the state.
+    Gap,
 }
 
 #[derive(Default)]
@@ -51,25 +55,23 @@ impl Subscription {
         }
         let principal = principal(ctx).clone();
         let watch = rules::watch(&principal, user_id.as_ref().map(|id| id.as_str())).map_err(unauthorized)?;
-        let follow = Follow {
-            receiver: services(ctx).events.subscribe(),
-            principal,
-            watch,
-            provider,
-            signals: ctx.data_opt::<ConnectionSignals>().cloned(),
-        };
+        let follow = Follow { receiver: services(ctx).events.subscribe(), principal, watch, provider };
         Ok(futures_util::stream::unfold(Some(follow), |follow| async move {
             let mut follow = follow?;
             loop {
                 match follow.receiver.recv().await {
-                    Ok(event) if follow.wants(&event) => {
+                    Ok(Pushed::Event(event)) if follow.wants(&event) => {
                         return Some((Ok(VerificationEventObject(event)), Some(follow)));
                     }
-                    Ok(_) => {}
+                    Ok(Pushed::Event(_)) => {}
+                    Ok(Pushed::Gap) => {
+                        let error = coded(
+                            "the gateway may have missed changes; query the current state",
+                            ErrorCode::EventsMissed,
+                        );
+                        return Some((Err(error), Some(follow)));
+                    }
                     Err(RecvError::Lagged(missed)) => {
-                        if let Some(signals) = &follow.signals {
-                            signals.too_slow.notify_one();
-                        }
                         let error = coded(
                             format!("this subscriber fell {missed} events behind and was closed; subscribe again"),
                             ErrorCode::SubscriberTooSlow,
@@ -85,11 +87,10 @@ impl Subscription {
 
 /// One subscription's state.
 struct Follow {
-    receiver: broadcast::Receiver<Arc<VerificationEvent>>,
+    receiver: broadcast::Receiver<Pushed>,
     principal: Principal,
     watch: Watch,
     provider: Option<Provider>,
-    signals: Option<ConnectionSignals>,
 }
 
 impl Follow {

@@ -16,6 +16,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::freshness::Invalidations;
 use crate::providers::ProviderError;
 
 /// Settings of the cache.
@@ -96,8 +97,14 @@ impl moka::Expiry<Key, Entry> for Ttls {
 #[derive(Clone)]
 pub struct ProviderCache {
     inner: Option<moka::future::Cache<Key, Entry>>,
+    /// When each user was last invalidated: no answer fetched before is kept, and bulk answers fetched before treat
+    /// the user as stale.
+    invalidations: Invalidations,
     config: Arc<CacheConfig>,
 }
+
+/// How long invalidation marks are remembered beyond the longest entry TTL: longer than any fetch takes.
+const MARK_MARGIN: Duration = Duration::from_secs(60);
 
 impl ProviderCache {
     pub fn new(config: &CacheConfig) -> Self {
@@ -109,7 +116,8 @@ impl ProviderCache {
                 .support_invalidation_closures()
                 .build()
         });
-        ProviderCache { inner, config: Arc::new(config.clone()) }
+        let ttl = config.bulk_ttl.max(config.status_ttl) + MARK_MARGIN;
+        ProviderCache { inner, invalidations: Invalidations::new(ttl, 1_000_000), config: Arc::new(config.clone()) }
     }
 
     fn entry<K: Kind>(&self, value: K::Value) -> Entry {
@@ -132,18 +140,18 @@ impl ProviderCache {
     }
 
     /// The cached answer of kind `K` about `user` (and `sub`), or `fetch`'s; concurrent misses for one key wait for
-    /// one fetch. Errors are not cached.
+    /// one fetch. Errors are not cached, nor an answer whose fetch started before `user` was invalidated.
     pub async fn get_or_fetch<K, F, Fut>(&self, user: &str, sub: &str, fetch: F) -> Result<K::Value, ProviderError>
     where
         K: Kind,
-        F: FnOnce() -> Fut,
+        F: Fn() -> Fut,
         Fut: Future<Output = Result<K::Value, ProviderError>>,
     {
         let Some(cache) = &self.inner else { return fetch().await };
-        let entry = cache
-            .try_get_with(Self::key::<K>(user, sub), async { fetch().await.map(|v| self.entry::<K>(v)) })
-            .await
-            .map_err(|e: Arc<ProviderError>| (*e).clone())?;
+        let entry = self
+            .invalidations
+            .fetch_fresh(cache, Self::key::<K>(user, sub), user, || async { fetch().await.map(|v| self.entry::<K>(v)) })
+            .await?;
         Ok(Self::value::<K>(&entry))
     }
 
@@ -163,40 +171,18 @@ impl ProviderCache {
     /// Forgets everything cached about `user_id`, and marks the user stale in the bulk answers (which stay).
     pub async fn invalidate_user(&self, user_id: &str) {
         let Some(cache) = &self.inner else { return };
+        // The mark first: an answer fetched from now on is newer than it; one fetched before is not kept.
+        self.invalidations.mark(user_id).await;
         let user: Arc<str> = user_id.into();
-        let stale = Stale(Instant::now());
-        // The marks first: a bulk answer fetched from now on is newer than them and supersedes them.
-        cache.insert(Self::key::<StaleMark>(user_id, ""), self.entry::<StaleMark>(stale)).await;
-        let marks = TypeId::of::<StaleMark>();
-        let _ = cache.invalidate_entries_if(move |key, _| key.user == user && key.kind != marks);
+        let _ = cache.invalidate_entries_if(move |key, _| key.user == user);
     }
 
     /// Forgets everything (changes may have been missed).
     pub fn invalidate_all(&self) {
         if let Some(cache) = &self.inner {
+            self.invalidations.mark_all();
             cache.invalidate_all();
         }
-    }
-
-    /// When `user_id` was last marked stale, if it is still remembered.
-    async fn stale_since(&self, user_id: &str) -> Option<Instant> {
-        self.get::<StaleMark>(user_id, "").await.map(|Stale(at)| at)
-    }
-}
-
-/// When a user's data changed, as far as the bulk answers are concerned.
-#[derive(Debug, Clone, Copy)]
-struct Stale(Instant);
-
-/// Kept as long as a bulk answer, so every bulk answer that could predate the change sees the mark.
-struct StaleMark;
-
-impl Kind for StaleMark {
-    type Value = Stale;
-    const NAME: &'static str = "stale_mark";
-    const LIFETIME: Lifetime = Lifetime::Bulk;
-    fn weight(_: &Stale) -> usize {
-        48
     }
 }
 
@@ -226,7 +212,7 @@ pub enum BulkView<T> {
 impl ProviderCache {
     /// What `snapshot` says about `user_id`, whose rows in it are under `provider_user`.
     pub async fn bulk_view<T>(&self, snapshot: &BulkSnapshot<T>, user_id: &str, provider_user: &str) -> BulkView<T> {
-        if self.stale_since(user_id).await.is_some_and(|at| at >= snapshot.fetched_at) {
+        if self.invalidations.since(user_id).await.is_some_and(|at| at >= snapshot.fetched_at) {
             return BulkView::Stale;
         }
         BulkView::Rows(snapshot.by_user.get(provider_user).cloned().unwrap_or_default())

@@ -67,6 +67,8 @@ impl PerCaller {
 #[derive(Debug)]
 pub struct Connections {
     pub per_caller: Arc<PerCaller>,
+    /// Open sockets at most, authenticated or not.
+    max: usize,
     /// The number of open sockets, watched by shutdown.
     open: watch::Sender<usize>,
 }
@@ -83,14 +85,21 @@ impl Drop for Open {
 }
 
 impl Connections {
-    pub fn new(max_per_caller: usize) -> Arc<Self> {
-        Arc::new(Connections { per_caller: PerCaller::new(max_per_caller), open: watch::Sender::new(0) })
+    pub fn new(max_per_caller: usize, max: usize) -> Arc<Self> {
+        Arc::new(Connections { per_caller: PerCaller::new(max_per_caller), max, open: watch::Sender::new(0) })
     }
 
-    /// Counts a socket in until the returned guard is dropped.
-    pub fn open(self: &Arc<Self>) -> Open {
-        self.open.send_modify(|n| *n += 1);
-        Open { connections: self.clone() }
+    /// Counts a socket in until the returned guard is dropped; `None` when `max` are open.
+    pub fn open(self: &Arc<Self>) -> Option<Open> {
+        let mut admitted = false;
+        self.open.send_if_modified(|n| {
+            admitted = *n < self.max;
+            if admitted {
+                *n += 1;
+            }
+            admitted
+        });
+        admitted.then(|| Open { connections: self.clone() })
     }
 
     /// Waits until every socket has closed.

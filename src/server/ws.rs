@@ -31,10 +31,9 @@ use serde::Deserialize;
 use tokio::sync::mpsc;
 use tokio::time::{interval_at, sleep, timeout, Instant, MissedTickBehavior};
 
-use super::connections::{caller_key, CallerSlot};
+use super::connections::{caller_key, CallerSlot, Open};
 use super::AppState;
 use crate::graphql::errors::ErrorCode;
-use crate::graphql::ConnectionSignals;
 
 /// Close codes.
 mod code {
@@ -51,6 +50,22 @@ mod code {
 
 /// Client messages waiting for the engine; more than this at once is a client flooding the connection.
 const INBOUND_QUEUE: usize = 64;
+/// The longest operation id (a close reason quoting it must fit in a close frame's 123 bytes).
+const MAX_ID: usize = 64;
+/// The most bytes of a close frame's reason (RFC 6455 §5.5: control frames carry at most 125 bytes).
+const MAX_REASON: usize = 123;
+
+/// `reason`, cut to fit a close frame on a character boundary.
+fn close_reason(mut reason: String) -> String {
+    if reason.len() > MAX_REASON {
+        let mut end = MAX_REASON;
+        while !reason.is_char_boundary(end) {
+            end -= 1;
+        }
+        reason.truncate(end);
+    }
+    reason
+}
 
 /// What `connection_init` decided, for the socket loop (the engine itself only knows accept or 1002).
 #[derive(Default)]
@@ -89,10 +104,14 @@ pub async fn upgrade(State(state): State<AppState>, headers: HeaderMap, ws: WebS
     let header_token = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| {
         v.trim().split_once(' ').filter(|(s, _)| s.eq_ignore_ascii_case("bearer")).map(|(_, t)| t.trim().to_owned())
     });
+    let Some(open) = state.connections.open() else {
+        let message = "too many WebSocket connections on this replica; retry shortly";
+        return (StatusCode::SERVICE_UNAVAILABLE, [(header::RETRY_AFTER, "1")], message).into_response();
+    };
     let limit = state.subscriptions.max_message_bytes;
     ws.max_message_size(limit)
         .max_frame_size(limit)
-        .on_upgrade(move |socket| serve(socket, state, protocol, header_token))
+        .on_upgrade(move |socket| serve(socket, state, protocol, header_token, open))
 }
 
 enum Exit {
@@ -194,8 +213,7 @@ fn is_subscription(payload: Option<&SubscribePayload>) -> bool {
     operation.is_none_or(|(_, op)| op.node.ty == OperationType::Subscription)
 }
 
-async fn serve(socket: WebSocket, state: AppState, protocol: Protocols, header_token: Option<String>) {
-    let _open = state.connections.open();
+async fn serve(socket: WebSocket, state: AppState, protocol: Protocols, header_token: Option<String>, _open: Open) {
     let settings = state.subscriptions.clone();
     let (tx, mut rx) = socket.split();
     let (control, control_rx) = mpsc::channel::<Message>(8);
@@ -204,10 +222,9 @@ async fn serve(socket: WebSocket, state: AppState, protocol: Protocols, header_t
     let outbound = Outbound { control, events };
     let (inbound, inbound_rx) = mpsc::channel::<String>(INBOUND_QUEUE);
     let outcome = Arc::new(Mutex::new(InitOutcome::default()));
-    let signals = ConnectionSignals::default();
 
     let on_init = {
-        let (outcome, state, signals) = (outcome.clone(), state.clone(), signals.clone());
+        let (outcome, state) = (outcome.clone(), state.clone());
         move |payload: serde_json::Value| async move {
             let mut outcome = outcome.lock().expect("init outcome");
             let token = token_of(&payload).or(header_token);
@@ -233,7 +250,6 @@ async fn serve(socket: WebSocket, state: AppState, protocol: Protocols, header_t
             outcome.slot = Some(slot);
             let mut data = Data::default();
             data.insert(principal);
-            data.insert(signals);
             Ok(data)
         }
     };
@@ -266,9 +282,6 @@ async fn serve(socket: WebSocket, state: AppState, protocol: Protocols, header_t
                 break Exit::Close(code::INIT_TIMEOUT, "Connection initialisation timeout".into())
             }
             _ = &mut expiry, if acked => break Exit::Close(code::FORBIDDEN, "token expired".into()),
-            _ = signals.too_slow.notified() => {
-                break Exit::Close(code::TRY_AGAIN_LATER, "subscriber too slow: it fell behind its buffer".into())
-            }
             _ = ping.tick() => {
                 if last_seen.elapsed() > settings.idle_timeout {
                     break Exit::Drop;
@@ -298,9 +311,15 @@ async fn serve(socket: WebSocket, state: AppState, protocol: Protocols, header_t
                                 }
                             }
                             ("complete", Some(id)) => {
-                                active.remove(&id);
-                                if protocol == Protocols::GraphQLWS && client_completed.remove(&id) {
-                                    continue;
+                                if client_completed.remove(&id) {
+                                    // The engine confirming the client's own `complete`/`stop` (the id may be
+                                    // subscribed again already, so `active` is left alone); graphql-transport-ws
+                                    // expects no echo.
+                                    if protocol == Protocols::GraphQLWS {
+                                        continue;
+                                    }
+                                } else {
+                                    active.remove(&id);
                                 }
                             }
                             _ => {}
@@ -347,7 +366,7 @@ async fn serve(socket: WebSocket, state: AppState, protocol: Protocols, header_t
                         if !ready {
                             break Exit::Close(code::UNAUTHORIZED, "Unauthorized".into());
                         }
-                        if id.len() > 128 {
+                        if id.len() > MAX_ID {
                             break Exit::Close(code::BAD_REQUEST, "Invalid message received: id too long".into());
                         }
                         if active.contains(&id) {
@@ -358,7 +377,8 @@ async fn serve(socket: WebSocket, state: AppState, protocol: Protocols, header_t
                         }
                         let refusal = if !is_subscription(envelope.payload.as_ref()) {
                             Some(("only subscriptions go over WebSocket; send queries and mutations to POST /graphql".to_owned(), ErrorCode::BadRequest))
-                        } else if active.len() >= settings.max_per_connection {
+                        } else if active.len() + client_completed.len() >= settings.max_per_connection {
+                            // Streams the client completed count until the engine has ended them.
                             let message = format!("too many subscriptions on this connection (at most {})", settings.max_per_connection);
                             Some((message, ErrorCode::TooManySubscriptions))
                         } else {
@@ -403,8 +423,16 @@ async fn serve(socket: WebSocket, state: AppState, protocol: Protocols, header_t
     match exit {
         Exit::Close(code, reason) => {
             tracing::debug!(code, %reason, "closing a WebSocket connection");
-            let frame = CloseFrame { code, reason: reason.into() };
-            if outbound.control.send(Message::Close(Some(frame))).await.is_ok() {
+            let close = Message::Close(Some(CloseFrame { code, reason: close_reason(reason).into() }));
+            // Behind what is queued (an operation's last error, a legacy `connection_error`), unless the queue is
+            // full (the client is not reading): then ahead of it.
+            let queued = match outbound.events.try_send(close) {
+                Ok(()) => Ok(()),
+                Err(mpsc::error::TrySendError::Full(close) | mpsc::error::TrySendError::Closed(close)) => {
+                    outbound.control.send(close).await.map_err(|_| ())
+                }
+            };
+            if queued.is_ok() {
                 let _ = timeout(settings.send_timeout + Duration::from_secs(2), async {
                     let _ = (&mut writer).await;
                     drain.await;

@@ -169,12 +169,13 @@ impl Inbox {
         Ok(())
     }
 
-    /// Deletes finished events received before `before` (unix ms). Redeliveries come within a provider's retry
+    /// Deletes applied events received before `before` (unix ms). Redeliveries come within a provider's retry
     /// schedule (a day at most), so a week of keys is enough to recognise them; an even later one would be older
-    /// than what is known anyway.
+    /// than what is known anyway. Pending and failed events stay (failed ones for an operator to look at).
     pub async fn purge(&self, before: i64) -> Result<u64, StoreError> {
-        let done = sqlx::query("DELETE FROM webhook_inbox WHERE status <> $1 AND received_at < $2")
+        let done = sqlx::query("DELETE FROM webhook_inbox WHERE status NOT IN ($1, $2) AND received_at < $3")
             .bind(status::PENDING)
+            .bind(status::FAILED)
             .bind(before)
             .execute(self.store.pool())
             .await?;

@@ -1,7 +1,9 @@
 //! The inbox worker: applies accepted events after their webhook was answered.
 //!
 //! For each claimed event: name the gateway user through the directory; for a verification, keep the order (an event
-//! older than the newest one applied for that provider, user and level is acknowledged as stale and changes nothing);
+//! older than the newest one applied for that provider, user and level is acknowledged as stale and changes nothing).
+//! ident's events carry no time of their own (only the signature's, new at every retry), so an ident event is not
+//! believed as it stands: the worker reads the application again and announces what ident says now;
 //! then mark the event processed and publish the change in one step (`Changes::commit_and_publish`). Every replica
 //! applies a published change to its caches (the user's entries dropped, the user marked stale in the bulk answers)
 //! before telling its subscribers, so a subscriber's next query sees the new state.
@@ -20,7 +22,9 @@ use crate::config::LevelSettings;
 use crate::directory::{Directory, DirectoryError, Reference};
 use crate::domain::events::{ProviderEvent, Reported, Subject, VerificationEvent};
 use crate::domain::{level_items, Provider};
+use crate::providers::ident::IdentClient;
 use crate::providers::sila::SilaClient;
+use crate::providers::ProviderError;
 use crate::store::changes::{Change, Changes};
 use crate::store::StoreError;
 
@@ -38,6 +42,8 @@ enum ProcessError {
     Store(#[from] StoreError),
     #[error("{0}")]
     Directory(#[from] DirectoryError),
+    #[error("re-reading the provider: {0}")]
+    Provider(#[from] ProviderError),
 }
 
 impl From<sqlx::Error> for ProcessError {
@@ -54,6 +60,8 @@ pub struct Worker {
     pub directory: Arc<dyn Directory>,
     /// To read the users of template-made Sila handles.
     pub sila: Option<Arc<SilaClient>>,
+    /// To read an application again when ident reports it changed.
+    pub ident: Option<Arc<IdentClient>>,
     pub levels: Arc<LevelSettings>,
     pub wake: Arc<Notify>,
     pub poll_interval: Duration,
@@ -148,8 +156,11 @@ impl Worker {
             }
             return Ok(status::UNMATCHED);
         };
+        let reported = self.current(event).await?;
+        let occurred_at =
+            if event.provider == Provider::Ident { crate::clock::unix_millis() } else { event.occurred_at };
         let mut tx = store.begin_write().await?;
-        let change = match &event.reported {
+        let change = match &reported {
             Reported::UserChanged => Change::UserChanged { user_id },
             Reported::Verification { level, provider_status, state, ordering_key } => {
                 let applied: Option<i64> = sqlx::query_scalar(
@@ -162,7 +173,7 @@ impl Worker {
                 .bind(event.provider.as_str())
                 .bind(&user_id)
                 .bind(ordering_key)
-                .bind(event.occurred_at)
+                .bind(occurred_at)
                 .bind(serde_json::to_value(state).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default())
                 .bind(provider_status)
                 .bind(claimed.id)
@@ -182,7 +193,7 @@ impl Worker {
                         level_items: self.items_of(event.provider, level),
                         state: *state,
                         provider_status: provider_status.clone(),
-                        occurred_at: event.occurred_at,
+                        occurred_at,
                     },
                 }
             }
@@ -195,6 +206,29 @@ impl Worker {
         Ok(status::PROCESSED)
     }
 
+    /// What the event reports, as far as it can be believed: as it stands, except an ident application's, which is
+    /// read again (an application ident no longer knows, or ident not configured here, only invalidates).
+    async fn current(&self, event: &ProviderEvent) -> Result<Reported, ProcessError> {
+        let (Provider::Ident, Reported::Verification { ordering_key: application, .. }) =
+            (event.provider, &event.reported)
+        else {
+            return Ok(event.reported.clone());
+        };
+        let Some(ident) = &self.ident else { return Ok(Reported::UserChanged) };
+        Ok(match ident.get(application).await? {
+            Some(now) => {
+                let case = now.as_case(&self.levels.ident);
+                Reported::Verification {
+                    level: case.level,
+                    provider_status: case.provider_status,
+                    state: case.state,
+                    ordering_key: application.clone(),
+                }
+            }
+            None => Reported::UserChanged,
+        })
+    }
+
     /// The gateway user an event is about: through the directory's stored references first, then the defaults by
     /// which the gateway finds users at each provider (Sumsub's `externalUserId` and ident's `user_id` are the
     /// gateway's user id; a Sila handle is made by the template).
@@ -202,16 +236,26 @@ impl Worker {
         let directory = self.directory.as_ref();
         Ok(match subject {
             Subject::FractalUid { uid } => directory.user_for_fractal_uid(uid).await?,
+            // A default applies only to a user who has no stored reference of that kind: one whose queries read
+            // another applicant or handle must not hear of this one.
             Subject::SumsubApplicant { applicant_id, external_user_id } => {
                 match directory.user_for_reference(Reference::SumsubApplicant(applicant_id)).await? {
                     Some(user) => Some(user),
-                    None => external_user_id.clone(),
+                    None => match external_user_id {
+                        Some(user) if directory.references(user).await?.sumsub_applicant_id.is_none() => {
+                            Some(user.clone())
+                        }
+                        _ => None,
+                    },
                 }
             }
             Subject::SilaHandle { handle } => {
                 match directory.user_for_reference(Reference::SilaHandle(handle)).await? {
                     Some(user) => Some(user),
-                    None => self.sila.as_ref().and_then(|sila| sila.user_of_handle(handle)),
+                    None => match self.sila.as_ref().and_then(|sila| sila.user_of_handle(handle)) {
+                        Some(user) if directory.references(&user).await?.sila_user_handle.is_none() => Some(user),
+                        _ => None,
+                    },
                 }
             }
             Subject::IdentUser { ident_user_id } => match directory.user_for_ident(ident_user_id).await? {

@@ -57,6 +57,18 @@ fn run(args: &[&str], database: &str) -> (bool, String, String) {
     (output.status.success(), text(output.stdout), text(output.stderr))
 }
 
+/// [`run`] with the test key of the gateway (`helpers::test_encryption`).
+fn run_keyed(args: &[&str], database: &str) -> (bool, String, String) {
+    let output = bin()
+        .args(args)
+        .env("KYC_GATEWAY_DATABASE_URL", database)
+        .env("KYC_GATEWAY_ENCRYPTION_KEY", crate::helpers::TEST_KEY)
+        .output()
+        .expect("the binary runs");
+    let text = |b: Vec<u8>| String::from_utf8(b).expect("utf-8");
+    (output.status.success(), text(output.stdout), text(output.stderr))
+}
+
 #[tokio::test]
 async fn migrate_and_directory_import_work_on_a_named_database_and_an_import_is_idempotent() {
     let db = crate::helpers::sqlite_database();
@@ -69,10 +81,13 @@ async fn migrate_and_directory_import_work_on_a_named_database_and_an_import_is_
     ]);
     std::fs::write(&file, entries.to_string()).expect("written");
     let path = file.display().to_string();
-    let (ok, out, err) = run(&["directory", "import", &path], &db.url);
+    // Without the gateway's key the import refuses: it would seal the tokens under a key anyone can derive.
+    let (ok, _, err) = run(&["directory", "import", &path], &db.url);
+    assert!(!ok && err.contains("KYC_GATEWAY_ENCRYPTION_KEY"), "{err}");
+    let (ok, out, err) = run_keyed(&["directory", "import", &path], &db.url);
     assert!(ok, "{err}");
     assert_eq!(out.trim(), "imported 2 users; stored 1 new Fractal links");
-    let (ok, out, _) = run(&["directory", "import", &path], &db.url);
+    let (ok, out, _) = run_keyed(&["directory", "import", &path], &db.url);
     assert!(ok);
     assert_eq!(out.trim(), "imported 2 users; stored 0 new Fractal links", "the stored link is kept");
     // What the import stored is what a gateway on that database reads.
@@ -83,7 +98,8 @@ async fn migrate_and_directory_import_work_on_a_named_database_and_an_import_is_
         }),
         ..kyc_gateway::Config::default()
     };
-    let (store, directory, _) = kyc_gateway::open_store(&config).await.expect("opened");
+    let (store, directory) =
+        kyc_gateway::open_store(&config, &crate::helpers::test_encryption()).await.expect("opened");
     use kyc_gateway::directory::Directory;
     let link = directory.fractal_link("u-1").await.expect("read").expect("linked");
     assert_eq!((link.uid.as_str(), link.tokens.refresh_token.expose()), ("f-1", "first-refresh-token"));
@@ -91,7 +107,7 @@ async fn migrate_and_directory_import_work_on_a_named_database_and_an_import_is_
     store.close().await;
     let _ = std::fs::remove_file(&file);
 
-    let (ok, _, err) = run(&["directory", "import", "/nonexistent/file.json"], &db.url);
+    let (ok, _, err) = run_keyed(&["directory", "import", "/nonexistent/file.json"], &db.url);
     assert!(!ok && err.contains("cannot read directory file"), "{err}");
     let output = bin().arg("migrate").output().expect("runs");
     assert!(!output.status.success(), "migrate needs a named database");

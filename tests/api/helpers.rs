@@ -36,7 +36,7 @@ pub struct TestApp {
     /// The change channel (what every replica hears).
     pub changes: kyc_gateway::store::changes::Changes,
     /// The replica's verification events (its subscriptions are its receivers).
-    pub events: tokio::sync::broadcast::Sender<Arc<kyc_gateway::domain::events::VerificationEvent>>,
+    pub events: tokio::sync::broadcast::Sender<kyc_gateway::graphql::Pushed>,
     pub http: reqwest::Client,
     /// Stops serving (then the app's tasks stop and its database closes).
     pub stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -84,11 +84,13 @@ pub async fn spawn_on(db: &TestDatabase, adjust: impl FnOnce(&mut Config)) -> Te
     .await
 }
 
+/// The key of production-mode test apps' secrets at rest, in base64.
+pub const TEST_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
 /// A key for production-mode test apps' secrets at rest.
 pub fn test_encryption() -> kyc_gateway::config::EncryptionSettings {
     kyc_gateway::config::EncryptionSettings {
-        current: kyc_gateway::store::crypto::EncryptionKey::from_base64("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")
-            .expect("a test key"),
+        current: kyc_gateway::store::crypto::EncryptionKey::from_base64(TEST_KEY).expect("a test key"),
         older: Vec::new(),
     }
 }

@@ -34,7 +34,9 @@ pub async fn replica(sandbox_app: &TestApp, db: &TestDatabase, adjust: impl FnOn
         });
         c.jwt = Some(JwtSettings { secret: Secret::new(ISSUER_SECRET), issuer: ISSUER.into(), audience: None });
         production_state(c);
-        c.database = Some(StoreSettings { url: Secret::new(db.url.clone()), ..StoreSettings::memory() });
+        // A small pool, as a replica would have: a refresh must not starve it.
+        c.database =
+            Some(StoreSettings { url: Secret::new(db.url.clone()), max_connections: 4, ..StoreSettings::memory() });
         adjust(c);
     })
     .await
@@ -187,7 +189,7 @@ async fn a_database_with_an_unknown_newer_migration_is_refused() {
             database: Some(StoreSettings { url: Secret::new(db.url.clone()), ..StoreSettings::memory() }),
             ..Config::default()
         };
-        let (store, _, _) = kyc_gateway::open_store(&config).await.expect("migrated");
+        let store = kyc_gateway::open_database(&config).await.expect("migrated");
         sqlx::query("INSERT INTO schema_migrations (version, name, checksum, applied_at) VALUES ($1, $2, $3, $4)")
             .bind(9999i64)
             .bind("9999_from_the_future")

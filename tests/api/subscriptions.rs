@@ -256,3 +256,49 @@ async fn an_application_s_new_status_reaches_its_owner_through_ident_s_webhook()
         "{event}"
     );
 }
+
+#[tokio::test]
+async fn completing_and_resubscribing_an_id_does_not_slip_past_the_subscription_limit() {
+    let app = spawn_with(|c| c.subscriptions.max_per_connection = 2).await;
+    let mut ws = Ws::ready(&app, &user_token("u1", "uid:read")).await;
+    for i in 0..5 {
+        let id = format!("x{i}");
+        ws.subscribe(&id, EVENTS).await;
+        ws.send(json!({ "type": "complete", "id": id })).await;
+        ws.subscribe(&id, EVENTS).await;
+    }
+    // x0 and x1 run; every subscribe of x2..x4 is refused (their completes name nothing running).
+    let mut refused = Vec::new();
+    while refused.len() < 6 {
+        let message = ws.message().await;
+        assert_eq!(message["type"], "error", "{message}");
+        assert_eq!(message["payload"][0]["extensions"]["code"], "TOO_MANY_SUBSCRIPTIONS", "{message}");
+        refused.push(message["id"].as_str().expect("id").to_owned());
+    }
+    assert_eq!(refused, ["x2", "x2", "x3", "x3", "x4", "x4"]);
+    app.subscribed(2).await;
+    publish(&app, "u1", "basic", "pending").await;
+    assert_eq!(app.events.receiver_count(), 2, "two streams, as the limit says");
+}
+
+#[tokio::test]
+async fn an_id_too_long_for_a_close_frame_is_refused_and_the_replica_bounds_its_sockets() {
+    let app = spawn().await;
+    let mut ws = Ws::ready(&app, &user_token("u1", "uid:read")).await;
+    ws.subscribe(&"i".repeat(100), EVENTS).await;
+    assert_eq!(ws.closed().await.code, 4400);
+    let app = spawn_with(|c| c.subscriptions.max_connections = 2).await;
+    let _first = Ws::connect(&app, TRANSPORT_WS).await;
+    let _second = Ws::connect(&app, TRANSPORT_WS).await;
+    let mut request = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(format!(
+        "ws://{}/graphql/ws",
+        app.addr
+    ))
+    .expect("request");
+    request.headers_mut().insert("Sec-WebSocket-Protocol", TRANSPORT_WS.parse().expect("header"));
+    let refused = tokio_tungstenite::connect_async(request).await.expect_err("a third socket is refused");
+    match refused {
+        tokio_tungstenite::tungstenite::Error::Http(response) => assert_eq!(response.status(), 503),
+        other => panic!("expected 503, got {other:?}"),
+    }
+}

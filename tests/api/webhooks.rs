@@ -242,21 +242,40 @@ async fn a_provider_without_secrets_has_no_webhook_endpoint() {
 
 #[tokio::test]
 async fn a_store_that_cannot_take_the_event_answers_503_so_the_provider_retries() {
-    let app = spawn_with(with_secrets).await;
-    sqlx::query("CREATE TRIGGER refuse BEFORE INSERT ON webhook_inbox BEGIN SELECT RAISE(ABORT, 'injected'); END")
-        .execute(app.store.pool())
-        .await
-        .expect("the trigger");
-    let event =
-        sumsub(SUMSUB_SECRET, &sumsub_review("a1", "u1", "completed", Some("GREEN"), "2026-01-01 00:00:00.000"));
-    assert_eq!(event.post(&app).await.0, StatusCode::SERVICE_UNAVAILABLE);
-    sqlx::query("DROP TRIGGER refuse").execute(app.store.pool()).await.expect("dropped");
-    assert_eq!(event.post(&app).await, (StatusCode::OK, json!({ "status": "accepted" })), "the retry is taken");
+    for db in crate::helpers::databases().await {
+        let app = spawn_on(&db, with_secrets).await;
+        let (create, drop): (&[&str], &str) = match db.engine {
+            "sqlite" => (
+                &["CREATE TRIGGER refuse BEFORE INSERT ON webhook_inbox BEGIN SELECT RAISE(ABORT, 'injected'); END"],
+                "DROP TRIGGER refuse",
+            ),
+            _ => (
+                &[
+                    "CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'injected'; END $$ LANGUAGE plpgsql",
+                    "CREATE TRIGGER refuse BEFORE INSERT ON webhook_inbox FOR EACH ROW EXECUTE FUNCTION refuse()",
+                ],
+                "DROP TRIGGER refuse ON webhook_inbox",
+            ),
+        };
+        for statement in create {
+            sqlx::query(statement).execute(app.store.pool()).await.expect("the trigger");
+        }
+        let event =
+            sumsub(SUMSUB_SECRET, &sumsub_review("a1", "u1", "completed", Some("GREEN"), "2026-01-01 00:00:00.000"));
+        assert_eq!(event.post(&app).await.0, StatusCode::SERVICE_UNAVAILABLE, "{}", db.engine);
+        sqlx::query(drop).execute(app.store.pool()).await.expect("dropped");
+        assert_eq!(event.post(&app).await, (StatusCode::OK, json!({ "status": "accepted" })), "the retry is taken");
+    }
 }
 
 #[tokio::test]
 async fn an_older_event_delivered_after_a_newer_one_never_replaces_it() {
-    let app = spawn_with(with_secrets).await;
+    for db in crate::helpers::databases().await {
+        older_after_newer(spawn_on(&db, with_secrets).await).await;
+    }
+}
+
+async fn older_after_newer(app: TestApp) {
     let user = SUMSUB_PENDING;
     let applicant = applicant_of(&app, user);
     let mut ws = Ws::ready(&app, &user_token(user, BASIC_LEVEL)).await;
@@ -399,4 +418,105 @@ async fn the_sandbox_s_duplicated_and_reordered_deliveries_are_applied_once_and_
     assert_eq!(ws.event("1").await["data"]["verificationChanged"]["state"], "REJECTED");
     let now = app.query(&token, "{ me { verificationCases(provider: SUMSUB) { state } } }").await.ok();
     assert_eq!(now.data("me.verificationCases.0.state"), "REJECTED");
+}
+
+#[tokio::test]
+async fn a_retried_old_ident_delivery_cannot_undo_a_newer_status() {
+    use kyc_gateway::sandbox::ident::population::JOHN_SMITH;
+    let app = spawn_with(with_secrets).await;
+    let owner = "9a253758-197a-4308-8d2d-61cfe9317644";
+    let mut ws = Ws::ready(&app, &user_token(owner, "uid:read kyc_application:read")).await;
+    ws.subscribe("1", SUBSCRIBE).await;
+    app.subscribed(1).await;
+    let settle =
+        format!(r#"mutation {{ updateKycApplicationStatus(id: "{JOHN_SMITH}", status: ACCEPTED) {{ status }} }}"#);
+    app.query(&crate::helpers::client_token("kyc_application:write client.users:read"), &settle).await.ok();
+    assert_eq!(ws.event("1").await["data"]["verificationChanged"]["state"], "APPROVED");
+    // ident retries an older delivery (`remediate`), signed anew: a later `t` than the accepted one's.
+    let old = json!({"id": JOHN_SMITH, "user_id": owner, "type": "kyc", "status": "remediate"});
+    let retried = ident(IDENT_SECRET, &old, kyc_gateway::clock::unix_seconds() + 60);
+    assert_eq!(retried.post(&app).await.0, StatusCode::OK);
+    let again = ws.event("1").await;
+    assert_eq!(again["data"]["verificationChanged"]["state"], "APPROVED", "what ident says now: {again}");
+    let known: String = sqlx::query_scalar("SELECT state FROM verification_versions WHERE ordering_key = $1")
+        .bind(JOHN_SMITH)
+        .fetch_one(app.store.pool())
+        .await
+        .expect("a version");
+    assert_eq!(known, "APPROVED");
+}
+
+#[tokio::test]
+async fn an_event_about_another_applicant_of_a_user_with_a_stored_one_reaches_no_one() {
+    let app = spawn_with(with_secrets).await;
+    crate::helpers::import(&app, vec![json!({ "user_id": "u-stored", "sumsub_applicant_id": "applicant-stored" })])
+        .await;
+    let mut ws = Ws::ready(&app, &user_token("u-stored", BASIC_LEVEL)).await;
+    ws.subscribe("1", SUBSCRIBE).await;
+    app.subscribed(1).await;
+    let other = sumsub(
+        SUMSUB_SECRET,
+        &sumsub_review("applicant-other", "u-stored", "completed", Some("GREEN"), "2026-03-01 10:00:00.000"),
+    );
+    assert_eq!(other.post(&app).await.0, StatusCode::OK);
+    let own = sumsub(
+        SUMSUB_SECRET,
+        &sumsub_review("applicant-stored", "u-stored", "completed", Some("RED"), "2026-03-01 10:00:01.000"),
+    );
+    assert_eq!(own.post(&app).await.0, StatusCode::OK);
+    let event = ws.event("1").await;
+    assert_eq!(event["data"]["verificationChanged"]["state"], "REJECTED", "only the stored applicant's: {event}");
+    assert_eq!(inbox(&app).await.into_iter().map(|(_, s)| s).collect::<Vec<_>>(), ["unmatched", "processed"]);
+}
+
+#[tokio::test]
+async fn an_event_field_longer_than_a_notification_can_carry_is_refused() {
+    let app = spawn_with(with_secrets).await;
+    let mut event = sumsub_review("a1", "u1", "completed", Some("GREEN"), "2026-03-01 10:00:00.000");
+    event["levelName"] = json!("l".repeat(300));
+    let (status, body) = sumsub(SUMSUB_SECRET, &event).post(&app).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(inbox(&app).await.is_empty());
+}
+
+#[tokio::test]
+async fn workers_of_several_replicas_apply_each_event_once() {
+    let Some(db) = crate::helpers::postgres_database().await else { return };
+    let sandbox_app = spawn().await;
+    let secrets = |c: &mut Config| with_secrets(c);
+    // A accepts and never works; B and C compete for its events.
+    let a = crate::store::replica(&sandbox_app, &db, |c| {
+        secrets(c);
+        c.webhooks.worker = false;
+    })
+    .await;
+    let b = crate::store::replica(&sandbox_app, &db, secrets).await;
+    let _c = crate::store::replica(&sandbox_app, &db, secrets).await;
+    let mut ws = Ws::ready(
+        &b,
+        &crate::helpers::issuer_token("watcher", "client.users:read uid:read verification.basic:read", true),
+    )
+    .await;
+    ws.subscribe("1", SUBSCRIBE).await;
+    b.subscribed(1).await;
+    let count = 40;
+    for i in 0..count {
+        let body = json!({"type": "verification_approved", "data": {"level": "basic", "user_id": format!("f-{i}"), "timestamp": "2026-03-01T10:00:00Z"}});
+        crate::helpers::import(
+            &a,
+            vec![json!({ "user_id": format!("u-{i}"), "fractal": { "uid": format!("f-{i}"), "refresh_token": "r" } })],
+        )
+        .await;
+        assert_eq!(fractal(FRACTAL_SECRET, &body).post(&a).await.0, StatusCode::OK);
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..count {
+        let event = ws.event("1").await;
+        let user = event["data"]["verificationChanged"]["userId"].as_str().expect("user").to_owned();
+        assert!(seen.insert(user.clone()), "{user} announced twice");
+    }
+    assert_eq!(seen.len(), count);
+    eventually("every event was applied", || async { inbox(&a).await.iter().all(|(_, s)| s == "processed") }).await;
+    let rows = inbox(&a).await;
+    assert_eq!(rows.len(), count);
 }

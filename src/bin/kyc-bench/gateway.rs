@@ -56,7 +56,8 @@ async fn import_users(sandbox: &Sandbox, url: &str, key: &str) -> anyhow::Result
         }),
         ..Config::default()
     };
-    let (store, directory, _) = kyc_gateway::open_store(&config).await?;
+    let keys = kyc_gateway::configured_keys(&config)?;
+    let (store, directory) = kyc_gateway::open_store(&config, &keys).await?;
     kyc_gateway::directory::import::import(&directory, &entries, false).await?;
     store.close().await;
     Ok(())

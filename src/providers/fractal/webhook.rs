@@ -4,7 +4,7 @@
 
 use serde::Deserialize;
 
-use crate::domain::events::{rfc3339_millis, Incoming, MalformedEvent, ProviderEvent, Reported, Subject};
+use crate::domain::events::{bounded, rfc3339_millis, Incoming, MalformedEvent, ProviderEvent, Reported, Subject};
 use crate::domain::{states, Provider};
 
 #[derive(Deserialize)]
@@ -23,7 +23,8 @@ struct Data {
     timestamp: Option<String>,
 }
 
-/// Reads a Fractal webhook body; `received_at` (unix ms) stands in for events that carry no time.
+/// Reads a Fractal webhook body; `received_at` (unix ms) stands in for events that carry no time (which then only
+/// say that the user changed: without a time, a verification event cannot be ordered).
 pub fn parse(body: &[u8], received_at: i64) -> Result<Incoming, MalformedEvent> {
     let envelope: Envelope = serde_json::from_slice(body).map_err(|e| MalformedEvent::from_json(&e))?;
     let status = match envelope.event_type.as_str() {
@@ -36,25 +37,29 @@ pub fn parse(body: &[u8], received_at: i64) -> Result<Incoming, MalformedEvent> 
     let data = envelope.data.ok_or_else(|| MalformedEvent("`data` is missing".into()))?;
     let uid =
         data.user_id.filter(|u| !u.is_empty()).ok_or_else(|| MalformedEvent("`data.user_id` is missing".into()))?;
+    let uid = bounded("data.user_id", uid)?;
     let occurred_at = match data.timestamp.as_deref() {
-        Some(text) => rfc3339_millis(text).ok_or_else(|| MalformedEvent("`data.timestamp` is not RFC 3339".into()))?,
-        None => received_at,
+        Some(text) => {
+            Some(rfc3339_millis(text).ok_or_else(|| MalformedEvent("`data.timestamp` is not RFC 3339".into()))?)
+        }
+        None => None,
     };
-    let reported = match status {
-        Some(status) => {
+    let reported = match (status, occurred_at) {
+        (Some(status), Some(_)) => {
             let level =
                 data.level.filter(|l| !l.is_empty()).ok_or_else(|| MalformedEvent("`data.level` is missing".into()))?;
+            let level = bounded("data.level", level)?;
             let (state, _) = states::fractal(Some(status), None);
             Reported::Verification { ordering_key: level.clone(), level, provider_status: status.to_owned(), state }
         }
-        None => Reported::UserChanged,
+        _ => Reported::UserChanged,
     };
     let event = ProviderEvent {
         provider: Provider::Fractal,
         event_type: envelope.event_type,
         subject: Subject::FractalUid { uid },
         reported,
-        occurred_at,
+        occurred_at: occurred_at.unwrap_or(received_at),
     };
     Ok(Incoming::Event { id: None, event })
 }

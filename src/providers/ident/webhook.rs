@@ -1,10 +1,11 @@
 //! ident's outgoing webhook: the KYC application as ident's API returns it (`id`, `user_id`, `type`, `status`, ...),
-//! signed with a timestamp (`X-Request-Signature: t=...`), which is also the only time the event carries. ident has
-//! no event id: a redelivery is the same body.
+//! signed with a timestamp (`X-Request-Signature: t=...`). ident has no event id (a redelivery is the same body) and
+//! no event time (the signature's is new at every retry), so the worker reads the application again rather than
+//! believe the status a possibly old delivery carries (`webhooks/worker.rs`).
 
 use serde::Deserialize;
 
-use crate::domain::events::{Incoming, MalformedEvent, ProviderEvent, Reported, Subject};
+use crate::domain::events::{bounded, Incoming, MalformedEvent, ProviderEvent, Reported, Subject};
 use crate::domain::{states, Provider};
 
 /// The fields the gateway reads; `params` and `provider_representation` (personal data) are not among them.
@@ -24,7 +25,8 @@ pub fn parse(body: &[u8], sent_at: i64) -> Result<Incoming, MalformedEvent> {
     let user =
         application.user_id.filter(|u| !u.is_empty()).ok_or_else(|| MalformedEvent("`user_id` is missing".into()))?;
     let status = application.status.ok_or_else(|| MalformedEvent("`status` is missing".into()))?;
-    let level = application.kind.unwrap_or_else(|| "kyc".to_owned());
+    let (id, user, status) = (bounded("id", id)?, bounded("user_id", user)?, bounded("status", status)?);
+    let level = bounded("type", application.kind.unwrap_or_else(|| "kyc".to_owned()))?;
     let event = ProviderEvent {
         provider: Provider::Ident,
         event_type: "kyc_application".into(),

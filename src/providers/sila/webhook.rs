@@ -6,7 +6,7 @@
 
 use serde::Deserialize;
 
-use crate::domain::events::{rfc3339_millis, Incoming, MalformedEvent, ProviderEvent, Reported, Subject};
+use crate::domain::events::{bounded, rfc3339_millis, Incoming, MalformedEvent, ProviderEvent, Reported, Subject};
 use crate::domain::{states, Provider};
 
 #[derive(Deserialize)]
@@ -34,7 +34,8 @@ fn event_time(value: &serde_json::Value) -> Option<i64> {
     }
 }
 
-/// Reads a Sila webhook body; `received_at` (unix ms) stands in when `event_time` is absent.
+/// Reads a Sila webhook body; `received_at` (unix ms) stands in when `event_time` is absent (and an outcome without
+/// its time only says that the entity changed: it cannot be ordered).
 pub fn parse(body: &[u8], received_at: i64) -> Result<Incoming, MalformedEvent> {
     let payload: Payload = serde_json::from_slice(body).map_err(|e| MalformedEvent::from_json(&e))?;
     if !matches!(payload.event_type.as_str(), "kyc" | "kyc_status" | "kyc_action") {
@@ -45,21 +46,30 @@ pub fn parse(body: &[u8], received_at: i64) -> Result<Incoming, MalformedEvent> 
         .entity
         .filter(|e| !e.is_empty())
         .ok_or_else(|| MalformedEvent("`event_details.entity` is missing".into()))?;
+    let handle = bounded("event_details.entity", handle)?;
     let outcome = details.outcome.ok_or_else(|| MalformedEvent("`event_details.outcome` is missing".into()))?;
+    let outcome = bounded("event_details.outcome", outcome)?;
     let occurred_at = match &payload.event_time {
-        Some(value) => event_time(value).ok_or_else(|| MalformedEvent("`event_time` is not a time".into()))?,
-        None => received_at,
+        Some(value) => Some(event_time(value).ok_or_else(|| MalformedEvent("`event_time` is not a time".into()))?),
+        None => None,
     };
-    let level = details.kyc_level.unwrap_or_else(|| "unknown".to_owned());
-    let state = states::sila(&outcome);
+    let level = bounded("event_details.kyc_level", details.kyc_level.unwrap_or_else(|| "unknown".to_owned()))?;
+    let reported = match occurred_at {
+        Some(_) => {
+            let state = states::sila(&outcome);
+            Reported::Verification { ordering_key: level.clone(), level, provider_status: outcome, state }
+        }
+        None => Reported::UserChanged,
+    };
     let event = ProviderEvent {
         provider: Provider::Sila,
         event_type: payload.event_type,
         subject: Subject::SilaHandle { handle },
-        reported: Reported::Verification { ordering_key: level.clone(), level, provider_status: outcome, state },
-        occurred_at,
+        reported,
+        occurred_at: occurred_at.unwrap_or(received_at),
     };
-    Ok(Incoming::Event { id: payload.event_uuid.filter(|u| !u.is_empty() && u.len() <= 128), event })
+    let id = payload.event_uuid.filter(|u| !u.is_empty()).map(|u| bounded("event_uuid", u)).transpose()?;
+    Ok(Incoming::Event { id, event })
 }
 
 #[cfg(test)]

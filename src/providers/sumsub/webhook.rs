@@ -6,7 +6,7 @@ use serde::Deserialize;
 use time::macros::format_description;
 use time::PrimitiveDateTime;
 
-use crate::domain::events::{Incoming, MalformedEvent, ProviderEvent, Reported, Subject};
+use crate::domain::events::{bounded, Incoming, MalformedEvent, ProviderEvent, Reported, Subject};
 use crate::domain::{states, Provider};
 
 #[derive(Deserialize)]
@@ -58,7 +58,8 @@ fn created_at(text: &str) -> Option<i64> {
     i64::try_from(at.assume_utc().unix_timestamp_nanos() / 1_000_000).ok()
 }
 
-/// Reads a Sumsub webhook body; `received_at` (unix ms) stands in when `createdAtMs` is absent.
+/// Reads a Sumsub webhook body; `received_at` (unix ms) stands in when `createdAtMs` is absent (and a review without
+/// its time only says that the applicant changed: it cannot be ordered).
 pub fn parse(body: &[u8], received_at: i64) -> Result<Incoming, MalformedEvent> {
     let payload: Payload = serde_json::from_slice(body).map_err(|e| MalformedEvent::from_json(&e))?;
     let review = REVIEW_TYPES.contains(&payload.event_type.as_str());
@@ -69,30 +70,35 @@ pub fn parse(body: &[u8], received_at: i64) -> Result<Incoming, MalformedEvent> 
         .applicant_id
         .filter(|a| !a.is_empty())
         .ok_or_else(|| MalformedEvent("`applicantId` is missing".into()))?;
+    let applicant_id = bounded("applicantId", applicant_id)?;
+    let external_user_id =
+        payload.external_user_id.filter(|e| !e.is_empty()).map(|e| bounded("externalUserId", e)).transpose()?;
     let occurred_at = match payload.created_at_ms.as_deref() {
-        Some(text) => created_at(text).ok_or_else(|| MalformedEvent("`createdAtMs` is not a Sumsub time".into()))?,
-        None => received_at,
+        Some(text) => {
+            Some(created_at(text).ok_or_else(|| MalformedEvent("`createdAtMs` is not a Sumsub time".into()))?)
+        }
+        None => None,
     };
-    let reported = if review {
-        let status = payload.review_status.ok_or_else(|| MalformedEvent("`reviewStatus` is missing".into()))?;
-        let level = payload.level_name.ok_or_else(|| MalformedEvent("`levelName` is missing".into()))?;
-        let result = payload.review_result;
-        let answer = result.as_ref().and_then(|r| r.review_answer.as_deref()).filter(|_| status == "completed");
-        let reject_type = result.as_ref().and_then(|r| r.review_reject_type.as_deref());
-        let state = states::sumsub(&status, answer, reject_type);
-        Reported::Verification { ordering_key: level.clone(), level, provider_status: status, state }
-    } else {
-        Reported::UserChanged
+    let reported = match (review, occurred_at) {
+        (true, Some(_)) => {
+            let status = payload.review_status.ok_or_else(|| MalformedEvent("`reviewStatus` is missing".into()))?;
+            let status = bounded("reviewStatus", status)?;
+            let level = payload.level_name.ok_or_else(|| MalformedEvent("`levelName` is missing".into()))?;
+            let level = bounded("levelName", level)?;
+            let result = payload.review_result;
+            let answer = result.as_ref().and_then(|r| r.review_answer.as_deref()).filter(|_| status == "completed");
+            let reject_type = result.as_ref().and_then(|r| r.review_reject_type.as_deref());
+            let state = states::sumsub(&status, answer, reject_type);
+            Reported::Verification { ordering_key: level.clone(), level, provider_status: status, state }
+        }
+        _ => Reported::UserChanged,
     };
     let event = ProviderEvent {
         provider: Provider::Sumsub,
         event_type: payload.event_type,
-        subject: Subject::SumsubApplicant {
-            applicant_id,
-            external_user_id: payload.external_user_id.filter(|e| !e.is_empty()),
-        },
+        subject: Subject::SumsubApplicant { applicant_id, external_user_id },
         reported,
-        occurred_at,
+        occurred_at: occurred_at.unwrap_or(received_at),
     };
     Ok(Incoming::Event { id: None, event })
 }
@@ -134,9 +140,11 @@ mod tests {
             parse(br#"{"type":"videoIdentStatusChanged"}"#, 0),
             Ok(Incoming::Ignored { event_type: "videoIdentStatusChanged".into() })
         );
-        assert!(
-            parse(br#"{"type":"applicantReviewed","applicantId":"a1","levelName":"l"}"#, 0).is_err(),
-            "no reviewStatus"
-        );
+        let no_status = br#"{"type":"applicantReviewed","applicantId":"a1","levelName":"l","createdAtMs":"2020-02-21 13:23:19.321"}"#;
+        assert!(parse(no_status, 0).is_err(), "no reviewStatus");
+        // Without its time a review cannot be ordered: it only says the applicant changed.
+        let untimed = br#"{"type":"applicantReviewed","applicantId":"a1","levelName":"l","reviewStatus":"completed"}"#;
+        let Ok(Incoming::Event { event, .. }) = parse(untimed, 7) else { panic!("an event") };
+        assert_eq!((event.reported, event.occurred_at), (Reported::UserChanged, 7));
     }
 }
