@@ -1,8 +1,10 @@
 //! The HTTP surface: `POST|GET /graphql`, subscriptions at `/graphql/ws`, providers' webhooks at
-//! `POST /webhooks/<provider>`, GraphiQL at `/` and `/graphiql`, `GET /healthz`.
+//! `POST /webhooks/<provider>`, GraphiQL at `/` and `/graphiql` (its embedded assets under `/graphiql/assets/`),
+//! `GET /healthz`; security headers on every answer (`headers.rs`).
 
 pub mod connections;
 mod graphql;
+mod headers;
 mod pages;
 mod webhooks;
 mod ws;
@@ -42,7 +44,9 @@ pub fn router(state: AppState) -> Router {
         .route("/webhooks/{provider}", post(webhooks::receive).layer(webhook_limit))
         .route("/", get(pages::graphiql))
         .route("/graphiql", get(pages::graphiql))
+        .route("/graphiql/assets/{name}", get(pages::asset))
         .route("/healthz", get(pages::healthz))
         .fallback(pages::not_found)
+        .layer(axum::middleware::from_fn(headers::security_headers))
         .with_state(state)
 }
