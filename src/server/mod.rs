@@ -1,8 +1,10 @@
 //! The HTTP surface: `POST|GET /graphql`, subscriptions at `/graphql/ws`, providers' webhooks at
-//! `POST /webhooks/<provider>`, GraphiQL at `/` and `/graphiql`, `GET /healthz`; and the accept loop (`serve.rs`).
+//! `POST /webhooks/<provider>`, GraphiQL at `/` and `/graphiql` (its embedded assets under `/graphiql/assets/`),
+//! `GET /healthz`; security headers on every answer (`headers.rs`), CORS, and the accept loop (`serve.rs`).
 
 pub mod connections;
 mod graphql;
+mod headers;
 mod pages;
 pub mod serve;
 mod webhooks;
@@ -88,11 +90,14 @@ pub fn router(state: AppState, settings: RouterSettings<'_>) -> Router {
         .route("/webhooks/{provider}", post(webhooks::receive).layer(webhook_limit))
         .route("/", get(pages::graphiql))
         .route("/graphiql", get(pages::graphiql))
+        .route("/graphiql/assets/{name}", get(pages::asset))
         .route("/healthz", get(pages::healthz))
         .fallback(pages::not_found)
         .with_state(state)
         .layer(RequestBodyTimeoutLayer::new(settings.connections.body_timeout))
         .layer(cors(settings.cors, settings.sandbox))
+        // Outermost: every answer carries them, the preflight and timeout answers too.
+        .layer(axum::middleware::from_fn(headers::security_headers))
 }
 
 #[cfg(test)]

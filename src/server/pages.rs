@@ -1,13 +1,104 @@
-//! GraphiQL, health and the JSON 404.
+//! GraphiQL and its assets, health and the JSON 404.
+//!
+//! GraphiQL is where staff paste tokens, in production too, so everything it runs comes from this binary: GraphiQL
+//! and React are vendored (`assets/vendor/`, pinned and checked by `scripts/vendor-graphiql.sh`), embedded here and
+//! served under `/graphiql/assets/`, and the page's own script is a file (`assets/app.js`) rather than inline,
+//! so the page's Content-Security-Policy can allow scripts from this origin only. The page then needs no network but
+//! the gateway's.
 
-use axum::http::StatusCode;
+use std::sync::LazyLock;
+
+use axum::extract::Path;
+use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::Json;
 
+/// The page's policy: scripts and everything they connect to from this origin only (`connect-src 'self'` covers
+/// `/graphql` and, in browsers implementing CSP Level 3, the same-origin WebSocket at `/graphql/ws`). Styles may be
+/// inline because CodeMirror and GraphiQL position their elements with `style` attributes; fonts and images may be
+/// `data:` because GraphiQL's stylesheet embeds its fonts and icons that way (and the favicon is `data:,`).
+/// No framing, no `<base>`, no form posts. The browser test (`tests/browser/graphiql.mjs`) fails on any violation.
+pub const GRAPHIQL_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+    font-src 'self' data:; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; \
+    frame-ancestors 'none'";
+
+/// Asset answers may be kept for a year without revalidation: each name carries its version (the vendored files) or
+/// a digest of its content (the page's script), so a changed asset has a new name.
+const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+
+const JAVASCRIPT: &str = "text/javascript; charset=utf-8";
+const CSS: &str = "text/css; charset=utf-8";
+
+/// An embedded file served at `/graphiql/assets/<name>`.
+pub struct Asset {
+    pub name: &'static str,
+    pub content_type: &'static str,
+    pub body: &'static [u8],
+}
+
+/// The vendored files, named with the version of the npm package they come from (`assets/vendor/README.md`).
+pub const VENDORED: [Asset; 4] = [
+    Asset {
+        name: "react-18.3.1.production.min.js",
+        content_type: JAVASCRIPT,
+        body: include_bytes!("assets/vendor/react.production.min.js"),
+    },
+    Asset {
+        name: "react-dom-18.3.1.production.min.js",
+        content_type: JAVASCRIPT,
+        body: include_bytes!("assets/vendor/react-dom.production.min.js"),
+    },
+    Asset {
+        name: "graphiql-4.1.2.min.js",
+        content_type: JAVASCRIPT,
+        body: include_bytes!("assets/vendor/graphiql.min.js"),
+    },
+    Asset { name: "graphiql-4.1.2.min.css", content_type: CSS, body: include_bytes!("assets/vendor/graphiql.min.css") },
+];
+
+/// The page's own script: the fetchers and the rendering (what used to be the page's inline script).
+const APP_JS: &str = include_str!("assets/app.js");
+
+/// `app-<first 8 bytes of its SHA-256, hex>.js`: a new name whenever the script changes, so the immutable
+/// cache never serves an old one after a deploy.
+static APP_JS_NAME: LazyLock<String> = LazyLock::new(|| {
+    let digest = ring::digest::digest(&ring::digest::SHA256, APP_JS.as_bytes());
+    let hex: String = digest.as_ref()[..8].iter().map(|b| format!("{b:02x}")).collect();
+    format!("app-{hex}.js")
+});
+
+/// The page, with its script's current name in place of `{app.js}`.
+static PAGE: LazyLock<String> =
+    LazyLock::new(|| include_str!("assets/graphiql.html").replace("{app.js}", &APP_JS_NAME));
+
 /// GraphiQL, with a fetcher that sends subscriptions over `/graphql/ws` and the Headers pane's token in
-/// `connection_init` (`assets/graphiql.html`).
-pub async fn graphiql() -> Html<&'static str> {
-    Html(include_str!("assets/graphiql.html"))
+/// `connection_init` (`assets/app.js`), under [`GRAPHIQL_CSP`]. The page itself is revalidated on every load
+/// (`no-cache`) so that a deploy's new asset names are seen; `server::headers` adds `X-Frame-Options`.
+pub async fn graphiql() -> Response {
+    let mut response = Html(PAGE.as_str()).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(GRAPHIQL_CSP));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+}
+
+/// `GET /graphiql/assets/<name>`: an embedded asset, or the JSON 404.
+pub async fn asset(Path(name): Path<String>) -> Response {
+    let found = if name == *APP_JS_NAME {
+        Some((JAVASCRIPT, APP_JS.as_bytes()))
+    } else {
+        VENDORED.iter().find(|a| a.name == name).map(|a| (a.content_type, a.body))
+    };
+    match found {
+        Some((content_type, body)) => {
+            let headers: [(HeaderName, HeaderValue); 2] = [
+                (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
+                (header::CACHE_CONTROL, HeaderValue::from_static(IMMUTABLE)),
+            ];
+            (headers, body).into_response()
+        }
+        None => not_found().await,
+    }
 }
 
 /// Liveness: the process serves HTTP. It does not call providers, so a provider outage never restarts the gateway.
@@ -17,4 +108,17 @@ pub async fn healthz() -> Json<serde_json::Value> {
 
 pub async fn not_found() -> Response {
     (StatusCode::NOT_FOUND, Json(serde_json::json!({ "error": "not found" }))).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_page_names_every_asset_under_the_assets_path() {
+        for name in VENDORED.iter().map(|a| a.name).chain([APP_JS_NAME.as_str()]) {
+            assert!(PAGE.contains(&format!("\"/graphiql/assets/{name}\"")), "the page does not load {name}");
+        }
+        assert!(!PAGE.contains("{app.js}"));
+    }
 }
