@@ -63,6 +63,8 @@ pub struct App {
     connections: Arc<server::connections::Connections>,
     /// This replica's verification events, which subscriptions follow.
     events: broadcast::Sender<Arc<VerificationEvent>>,
+    /// Callers' tokens: its readiness is whether every issuer's keys are at hand.
+    verifier: TokenVerifier,
 }
 
 /// How long a shutdown waits for WebSocket connections to finish their closing handshake.
@@ -256,8 +258,7 @@ impl App {
             let verifier = TokenVerifier::hs256(&config.dev_secret, DEV_ISSUER, None);
             (Some(sandbox), upstreams, levels, verifier)
         } else {
-            let jwt = config.jwt.as_ref().context("production mode needs a token issuer")?;
-            let verifier = TokenVerifier::hs256(&jwt.secret, &jwt.issuer, jwt.audience.as_deref());
+            let verifier = TokenVerifier::new(&config.tokens).context("setting up token verification")?;
             (None, real_upstreams(&config), config.levels.clone(), verifier)
         };
         let directory: Arc<dyn Directory> = Arc::new(CachedDirectory::new(sql.clone()));
@@ -286,6 +287,8 @@ impl App {
         let (events, _) = broadcast::channel(config.subscriptions.buffer);
         let mut tasks: Vec<tokio::task::AbortHandle> = listener.into_iter().collect();
         tasks.push(follow_changes(&changes, providers.clone(), events.clone()));
+        // Issuers' keys: fetched from now on; a request that comes before the first fetch ends waits for it.
+        tasks.extend(verifier.start());
         let wake = Arc::new(Notify::new());
         let inbox = Inbox::new(store.clone());
         let webhook_settings = webhook_settings(&config, sandbox.as_ref());
@@ -314,7 +317,7 @@ impl App {
         let connections = server::connections::Connections::new(config.subscriptions.max_connections_per_caller);
         let router = server::router(server::AppState {
             schema,
-            verifier,
+            verifier: verifier.clone(),
             services,
             webhooks: Webhooks::new(webhook_settings, inbox, wake),
             subscriptions: Arc::new(config.subscriptions.clone()),
@@ -328,7 +331,19 @@ impl App {
             // The sandbox providers deliver their webhooks to this gateway.
             sandbox.set_webhook_targets(&[format!("http://{}", listener.local_addr()?)]);
         }
-        Ok(App { listener, router, sandbox, providers, store, directory: sql, tasks, shutdown, connections, events })
+        Ok(App {
+            listener,
+            router,
+            sandbox,
+            providers,
+            store,
+            directory: sql,
+            tasks,
+            shutdown,
+            connections,
+            events,
+            verifier,
+        })
     }
 
     /// The address the gateway listens on (with port 0 configured, the one the system chose).
@@ -350,6 +365,11 @@ impl App {
     /// subscriptions).
     pub fn verification_events(&self) -> broadcast::Sender<Arc<VerificationEvent>> {
         self.events.clone()
+    }
+
+    /// The verifier of callers' tokens (`ready()`: every configured issuer's keys have been fetched).
+    pub fn token_verifier(&self) -> TokenVerifier {
+        self.verifier.clone()
     }
 
     /// The database.

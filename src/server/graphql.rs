@@ -1,7 +1,7 @@
 //! The GraphQL endpoint: authenticate, parse, execute.
 //!
 //! Authentication happens before anything else, so a request without a valid token learns nothing (HTTP 401 with
-//! `WWW-Authenticate: Bearer`). A body that is not a GraphQL request is HTTP 400 with a message; everything after
+//! `WWW-Authenticate: Bearer`; HTTP 400 for several `Authorization` headers). A body that is not a GraphQL request is HTTP 400 with a message; everything after
 //! that is a GraphQL response with HTTP 200 and coded errors.
 
 use std::sync::Arc;
@@ -13,9 +13,8 @@ use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 
-use super::AppState;
+use super::{error_body, AppState};
 use crate::auth::token::AuthError;
 use crate::auth::Principal;
 use crate::graphql::errors::ErrorCode;
@@ -23,10 +22,6 @@ use crate::graphql::Loaders;
 
 /// The most operations one batched POST may carry: each may fan out to every provider.
 const MAX_BATCH: usize = 20;
-
-fn error_body(message: &str, code: ErrorCode) -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "errors": [{ "message": message, "extensions": { "code": code.as_str() } }] }))
-}
 
 fn unauthenticated(error: AuthError) -> Response {
     let challenge = match error {
@@ -43,15 +38,17 @@ fn bad_request(status: StatusCode, message: &str) -> Response {
     (status, error_body(message, ErrorCode::BadRequest)).into_response()
 }
 
-fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Principal, AuthError> {
-    let header = headers.get(header::AUTHORIZATION).map(|v| v.to_str().unwrap_or(""));
-    state.verifier.verify_header(header)
+/// The caller, or the answer that refuses the request: 400 for several `Authorization` headers, 401 for a missing
+/// or refused token.
+async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Principal, Response> {
+    let header = super::authorization(headers).map_err(IntoResponse::into_response)?;
+    state.verifier.verify_header(header).await.map_err(unauthenticated)
 }
 
 pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let principal = match authenticate(&state, &headers) {
+    let principal = match authenticate(&state, &headers).await {
         Ok(p) => p,
-        Err(e) => return unauthenticated(e),
+        Err(refused) => return refused,
     };
     let batch: BatchRequest = match serde_json::from_slice(&body) {
         Ok(batch) => batch,
@@ -79,9 +76,9 @@ pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes
 
 /// `GET /graphql?query=...`: queries only, since a GET must not change anything.
 pub async fn get(State(state): State<AppState>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
-    let principal = match authenticate(&state, &headers) {
+    let principal = match authenticate(&state, &headers).await {
         Ok(p) => p,
-        Err(e) => return unauthenticated(e),
+        Err(refused) => return refused,
     };
     let request = match async_graphql::http::parse_query_string(query.as_deref().unwrap_or("")) {
         Ok(request) => request,

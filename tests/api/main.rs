@@ -13,6 +13,7 @@ mod details;
 mod docs;
 mod errors;
 mod federation;
+mod identity;
 mod linking;
 mod logs;
 mod resilience;
