@@ -65,6 +65,8 @@ pub struct App {
     events: broadcast::Sender<graphql::Pushed>,
     /// Timeouts and bounds of connections (the accept loop).
     connection_settings: config::ConnectionSettings,
+    /// Callers' tokens: its readiness is whether every issuer's keys are at hand.
+    verifier: TokenVerifier,
 }
 
 /// How long a shutdown lets requests in flight finish.
@@ -286,8 +288,7 @@ impl App {
             let verifier = TokenVerifier::hs256(&config.dev_secret, DEV_ISSUER, None);
             (Some(sandbox), upstreams, levels, verifier)
         } else {
-            let jwt = config.jwt.as_ref().context("production mode needs a token issuer")?;
-            let verifier = TokenVerifier::hs256(&jwt.secret, &jwt.issuer, jwt.audience.as_deref());
+            let verifier = TokenVerifier::new(&config.tokens).context("setting up token verification")?;
             (None, real_upstreams(&config), config.levels.clone(), verifier)
         };
         let directory: Arc<dyn Directory> = Arc::new(CachedDirectory::new(sql.clone()));
@@ -316,6 +317,8 @@ impl App {
         let (events, _) = broadcast::channel(config.subscriptions.buffer);
         let mut tasks: Vec<tokio::task::AbortHandle> = listener.into_iter().collect();
         tasks.push(follow_changes(&changes, providers.clone(), events.clone()));
+        // Issuers' keys: fetched from now on; a request that comes before the first fetch ends waits for it.
+        tasks.extend(verifier.start());
         let wake = Arc::new(Notify::new());
         let inbox = Inbox::new(store.clone());
         let webhook_settings = webhook_settings(&config, sandbox.as_ref());
@@ -357,7 +360,7 @@ impl App {
         );
         let state = server::AppState {
             schema,
-            verifier,
+            verifier: verifier.clone(),
             services,
             webhooks: Webhooks::new(webhook_settings, inbox, wake),
             subscriptions: Arc::new(config.subscriptions.clone()),
@@ -389,6 +392,7 @@ impl App {
             connections,
             events,
             connection_settings: config.connections.clone(),
+            verifier,
         })
     }
 
@@ -411,6 +415,11 @@ impl App {
     /// subscriptions).
     pub fn verification_events(&self) -> broadcast::Sender<graphql::Pushed> {
         self.events.clone()
+    }
+
+    /// The verifier of callers' tokens (`ready()`: every configured issuer's keys have been fetched).
+    pub fn token_verifier(&self) -> TokenVerifier {
+        self.verifier.clone()
     }
 
     /// The database.

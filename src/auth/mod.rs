@@ -1,11 +1,16 @@
 //! Who is calling: bearer token -> [`Principal`] with its scopes. What a principal may read is decided in
 //! [`crate::authz`].
+//!
+//! `token` verifies (and, for the sandbox, mints) tokens; `jwks` holds the keys of issuers that publish them;
+//! `claims` checks what a signed token says and reads the caller from it.
 
+pub mod claims;
+pub mod jwks;
 pub mod token;
 
 use std::collections::HashSet;
 
-/// The scopes a token carries (`scope` claim, space separated, or `scp` array).
+/// The scopes a token carries (by default the `scope` claim, space separated, or `scp`; see [`claims::ClaimRules`]).
 ///
 /// The items of `verification.X:read` and `verification.X.details:read` are indexed when the token is read: the
 /// scope rules ask about items for every case of every user in a list, and must not build a string to ask.

@@ -1,19 +1,39 @@
 //! Bearer tokens: minting sandbox dev tokens and verifying incoming ones.
 //!
 //! Sandbox mode accepts HS256 tokens minted by `kyc-gateway token` with the shared dev secret (issuer
-//! [`DEV_ISSUER`]). A gateway in front of a real provider never accepts them: it verifies tokens of the configured
-//! issuer only, and refuses to start while its signing secret is the documented default (see `config.rs`).
+//! [`DEV_ISSUER`]). A gateway in front of a real provider never accepts them: it verifies tokens of its configured
+//! issuers only, those that publish their keys (a JWK Set, found through OpenID Connect Discovery or configured; see
+//! [`super::jwks`]) and at most one that shares an HS256 secret of at least [`MIN_HS256_SECRET_BYTES`] with the
+//! gateway (see `config/tokens.rs`).
+//!
+//! A token is routed to its issuer by its (not yet verified) `iss`; everything after that is that issuer's: its keys,
+//! its algorithms. The signature is checked first, then the claims ([`super::claims`]), so a forged token is
+//! "invalid", never "expired".
 
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header};
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
-use super::{Principal, Scopes};
+use super::claims::{ClaimRules, Expected};
+use super::jwks::{check_fetch_url, FetchTiming, IssuerKeys, KeySource, ASYMMETRIC_ALGORITHMS, MAX_KID_BYTES};
+use super::Principal;
 use crate::secret::Secret;
 
 /// Issuer of the tokens `kyc-gateway token` mints.
 pub const DEV_ISSUER: &str = "kyc-gateway-dev";
 /// The documented default of `KYC_GATEWAY_DEV_SECRET`; fine for the sandbox, refused anywhere else.
 pub const DEFAULT_DEV_SECRET: &str = "kyc-gateway-sandbox-dev-secret";
+/// The shortest HS256 secret production mode starts with: the size of the hash output (RFC 7518 §3.2).
+pub const MIN_HS256_SECRET_BYTES: usize = 32;
+/// The longest token read. Identity providers' access tokens are a few KB; a larger one is refused unread.
+pub const MAX_TOKEN_BYTES: usize = 16 * 1024;
+/// The clock leeway of sandbox dev tokens (production's is `KYC_GATEWAY_JWT_LEEWAY_SECS`).
+const DEV_LEEWAY_SECS: u64 = 5;
 
 #[derive(Debug, Serialize, Deserialize)]
 struct Claims {
@@ -84,99 +104,274 @@ pub enum AuthError {
     Invalid,
 }
 
-/// Verifies bearer tokens of one issuer signed with one HS256 secret.
+/// An issuer that shares an HS256 secret with the gateway (`KYC_GATEWAY_JWT_SECRET`, `KYC_GATEWAY_JWT_ISSUER`).
+#[derive(Debug, Clone)]
+pub struct SecretIssuer {
+    pub issuer: String,
+    pub secret: Secret,
+}
+
+/// An issuer that publishes its keys (an entry of `KYC_GATEWAY_JWT_ISSUERS`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssuerSettings {
+    /// The `iss` of its tokens, exactly.
+    pub issuer: String,
+    /// Its JWK Set URL; `None`: the `jwks_uri` of its OpenID Connect Discovery document.
+    pub jwks_url: Option<String>,
+}
+
+/// How production mode verifies callers' tokens. `config/tokens.rs` reads it from the environment and checks it.
+#[derive(Debug, Clone)]
+pub struct TokenSettings {
+    pub secret_issuer: Option<SecretIssuer>,
+    pub issuers: Vec<IssuerSettings>,
+    /// When not empty, every token's `aud` must name one of these.
+    pub audiences: Vec<String>,
+    /// What issuers with published keys may sign with (a subset of [`ASYMMETRIC_ALGORITHMS`]).
+    pub algorithms: Vec<Algorithm>,
+    /// Clock difference allowed on `exp` and `nbf`.
+    pub leeway: Duration,
+    /// How often every issuer's keys are fetched again.
+    pub jwks_refresh: Duration,
+    /// The least time between two fetches caused by tokens naming an unknown `kid`.
+    pub jwks_refetch: Duration,
+    /// The longest a key or discovery document may take to arrive.
+    pub jwks_timeout: Duration,
+    pub claims: ClaimRules,
+}
+
+impl Default for TokenSettings {
+    fn default() -> Self {
+        TokenSettings {
+            secret_issuer: None,
+            issuers: Vec::new(),
+            audiences: Vec::new(),
+            algorithms: ASYMMETRIC_ALGORITHMS.to_vec(),
+            leeway: Duration::from_secs(30),
+            jwks_refresh: Duration::from_secs(300),
+            jwks_refetch: Duration::from_secs(60),
+            jwks_timeout: Duration::from_secs(5),
+            claims: ClaimRules::default(),
+        }
+    }
+}
+
+/// The parts of a compact JWS (RFC 7515 §7.1), decoded but not yet verified.
+struct Jws<'a> {
+    header: JwsHeader,
+    claims: Map<String, Value>,
+    /// `header.payload`, what the signature covers.
+    signing_input: &'a str,
+    signature: &'a str,
+}
+
+#[derive(Deserialize)]
+struct JwsHeader {
+    alg: String,
+    #[serde(default)]
+    kid: Option<String>,
+    /// Extensions the verifier must understand (RFC 7515 §4.1.11); this one understands none.
+    #[serde(default)]
+    crit: Option<Value>,
+}
+
+impl<'a> Jws<'a> {
+    fn parse(token: &'a str) -> Result<Self, AuthError> {
+        if token.len() > MAX_TOKEN_BYTES {
+            return Err(AuthError::Invalid);
+        }
+        let (signing_input, signature) = token.rsplit_once('.').ok_or(AuthError::Invalid)?;
+        let (header, payload) = signing_input.split_once('.').ok_or(AuthError::Invalid)?;
+        let json = |part: &str| URL_SAFE_NO_PAD.decode(part).map_err(|_| AuthError::Invalid);
+        let header: JwsHeader = serde_json::from_slice(&json(header)?).map_err(|_| AuthError::Invalid)?;
+        if header.crit.is_some() || header.kid.as_ref().is_some_and(|kid| kid.len() > MAX_KID_BYTES) {
+            return Err(AuthError::Invalid);
+        }
+        let claims = serde_json::from_slice(&json(payload)?).map_err(|_| AuthError::Invalid)?;
+        Ok(Jws { header, claims, signing_input, signature })
+    }
+}
+
+struct Verifier {
+    /// The HS256 issuer and its key: the sandbox's dev issuer, or production's explicitly configured one.
+    secret: Option<(String, DecodingKey)>,
+    issuers: Vec<Arc<IssuerKeys>>,
+    audiences: Vec<String>,
+    leeway: u64,
+    rules: ClaimRules,
+}
+
+/// Verifies bearer tokens of the configured issuers. Cheap to clone: clones share the key caches.
 #[derive(Clone)]
 pub struct TokenVerifier {
-    key: DecodingKey,
-    validation: Validation,
+    inner: Arc<Verifier>,
 }
 
 impl std::fmt::Debug for TokenVerifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TokenVerifier").field("issuer", &self.validation.iss).finish_non_exhaustive()
+        let issuers: Vec<&str> = self.inner.issuers.iter().map(|i| i.issuer()).collect();
+        let secret = self.inner.secret.as_ref().map(|(issuer, _)| issuer);
+        f.debug_struct("TokenVerifier")
+            .field("secret_issuer", &secret)
+            .field("issuers", &issuers)
+            .finish_non_exhaustive()
     }
 }
 
 impl TokenVerifier {
-    /// Accepts tokens of `issuer` signed with `secret`; `audience`, when set, must be in the token's `aud`.
+    /// Accepts HS256 tokens of `issuer` signed with `secret`; `audience`, when set, must be in the token's `aud`.
+    /// The sandbox's verifier (dev tokens); scopes and clients are read by the default [`ClaimRules`].
     pub fn hs256(secret: &Secret, issuer: &str, audience: Option<&str>) -> Self {
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.set_issuer(&[issuer]);
-        validation.set_required_spec_claims(&["exp", "sub", "iss"]);
-        validation.leeway = 5;
-        validation.validate_nbf = true;
-        match audience {
-            Some(aud) => validation.set_audience(&[aud]),
-            None => validation.validate_aud = false,
+        TokenVerifier {
+            inner: Arc::new(Verifier {
+                secret: Some((issuer.to_owned(), DecodingKey::from_secret(secret.expose().as_bytes()))),
+                issuers: Vec::new(),
+                audiences: audience.map(str::to_owned).into_iter().collect(),
+                leeway: DEV_LEEWAY_SECS,
+                rules: ClaimRules::default(),
+            }),
         }
-        TokenVerifier { key: DecodingKey::from_secret(secret.expose().as_bytes()), validation }
+    }
+
+    /// Production's verifier. Nothing is fetched until [`TokenVerifier::start`]; the settings' limits (secret
+    /// length, issuers) are checked by the configuration, only what would make this verifier unsafe is refused here.
+    pub fn new(settings: &TokenSettings) -> anyhow::Result<Self> {
+        if let Some(alg) = settings.algorithms.iter().find(|alg| !ASYMMETRIC_ALGORITHMS.contains(alg)) {
+            anyhow::bail!("{alg:?} is not an algorithm for published keys");
+        }
+        let http = reqwest::Client::builder()
+            .connect_timeout(settings.jwks_timeout)
+            .timeout(settings.jwks_timeout)
+            // A key endpoint that redirects is misconfigured; keys come only from the configured place.
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("kyc-gateway/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        let timing = FetchTiming { refresh: settings.jwks_refresh, refetch: settings.jwks_refetch };
+        let issuers = settings
+            .issuers
+            .iter()
+            .map(|i| {
+                let source = match &i.jwks_url {
+                    Some(url) => KeySource::Jwks(check_fetch_url(url).map_err(anyhow::Error::msg)?),
+                    None => KeySource::Discovery,
+                };
+                let keys = IssuerKeys::new(i.issuer.clone(), source, settings.algorithms.clone(), http.clone(), timing);
+                Ok(Arc::new(keys))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let secret = settings
+            .secret_issuer
+            .as_ref()
+            .map(|s| (s.issuer.clone(), DecodingKey::from_secret(s.secret.expose().as_bytes())));
+        Ok(TokenVerifier {
+            inner: Arc::new(Verifier {
+                secret,
+                issuers,
+                audiences: settings.audiences.clone(),
+                leeway: settings.leeway.as_secs(),
+                rules: settings.claims.clone(),
+            }),
+        })
+    }
+
+    /// Starts fetching every issuer's keys, now and periodically; call once. The tasks run until aborted.
+    pub fn start(&self) -> Vec<tokio::task::AbortHandle> {
+        self.inner.issuers.iter().map(|keys| keys.spawn_refresh()).collect()
+    }
+
+    /// Whether tokens of every configured issuer can be verified: each issuer's keys have been fetched (a verifier
+    /// of a shared secret only is always ready).
+    pub async fn ready(&self) -> bool {
+        self.inner.issuers.iter().all(|keys| keys.has_keys())
     }
 
     /// Verifies the value of an `Authorization` header.
-    pub fn verify_header(&self, header: Option<&str>) -> Result<Principal, AuthError> {
+    pub async fn verify_header(&self, header: Option<&str>) -> Result<Principal, AuthError> {
         let header = header.ok_or(AuthError::Missing)?;
         let (scheme, token) = header.trim().split_once(' ').ok_or(AuthError::NotBearer)?;
         if !scheme.eq_ignore_ascii_case("bearer") {
             return Err(AuthError::NotBearer);
         }
-        self.verify(token.trim())
+        self.verify(token.trim()).await
     }
 
-    pub fn verify(&self, token: &str) -> Result<Principal, AuthError> {
-        self.verify_with_expiry(token).map(|(principal, _)| principal)
+    pub async fn verify(&self, token: &str) -> Result<Principal, AuthError> {
+        self.verify_with_expiry(token).await.map(|(principal, _)| principal)
     }
 
     /// Verifies a token and answers when it expires (unix seconds): a WebSocket connection authenticated once
     /// must end when its token does.
-    pub fn verify_with_expiry(&self, token: &str) -> Result<(Principal, i64), AuthError> {
-        let data = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation).map_err(|e| match e.kind() {
-            jsonwebtoken::errors::ErrorKind::ExpiredSignature => AuthError::Expired,
-            _ => AuthError::Invalid,
-        })?;
-        let claims = data.claims;
-        let scopes = match (claims.scope, claims.scp) {
-            (Some(scope), _) => Scopes::parse(&scope),
-            (None, Some(list)) => list.into_iter().collect(),
-            (None, None) => Scopes::default(),
-        };
-        if claims.sub.is_empty() {
+    pub async fn verify_with_expiry(&self, token: &str) -> Result<(Principal, i64), AuthError> {
+        let jws = Jws::parse(token)?;
+        let iss = jws.claims.get("iss").and_then(Value::as_str).ok_or(AuthError::Invalid)?;
+        let (issuer, key, alg) = self.key_for(iss, &jws.header).await.ok_or(AuthError::Invalid)?;
+        let signed = jsonwebtoken::crypto::verify(jws.signature, jws.signing_input.as_bytes(), &key, alg);
+        if !signed.unwrap_or(false) {
             return Err(AuthError::Invalid);
         }
-        // A client-credentials token is about the client itself: its `sub` is its `client_id` (RFC 9068). A user's
-        // token names the client it was issued to as well, with the user as `sub`.
-        let principal = match claims.client_id {
-            Some(name) if name == claims.sub => Principal::Client { name, scopes },
-            _ => Principal::User { id: claims.sub, scopes },
-        };
-        Ok((principal, i64::try_from(claims.exp).unwrap_or(i64::MAX)))
+        let expected = Expected { issuer, audiences: &self.inner.audiences, leeway: self.inner.leeway };
+        let exp = expected.check(&jws.claims, crate::clock::unix_seconds())?;
+        Ok((self.inner.rules.principal(&jws.claims)?, exp))
+    }
+
+    /// The configured issuer named `iss`, and the key and algorithm its token is verified with.
+    async fn key_for(&self, iss: &str, header: &JwsHeader) -> Option<(&str, DecodingKey, Algorithm)> {
+        if let Some((issuer, key)) = &self.inner.secret {
+            if issuer == iss {
+                // The shared secret verifies HS256 and nothing else.
+                return (header.alg == "HS256").then(|| (issuer.as_str(), key.clone(), Algorithm::HS256));
+            }
+        }
+        let keys = self.inner.issuers.iter().find(|keys| keys.issuer() == iss)?;
+        let (key, alg) = keys.key_for(&header.alg, header.kid.as_deref()).await?;
+        Some((keys.issuer(), key, alg))
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use ring::rand::SystemRandom;
+    use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
+    use serde_json::json;
+
     use super::*;
+    use crate::auth::Scopes;
 
     fn secret() -> Secret {
         Secret::new("s3cret")
     }
 
-    #[test]
-    fn a_minted_user_token_verifies_with_its_scopes() {
+    fn dev() -> TokenVerifier {
+        TokenVerifier::hs256(&secret(), DEV_ISSUER, None)
+    }
+
+    fn encode(alg: Algorithm, kid: Option<&str>, claims: &Value, key: &EncodingKey) -> String {
+        let mut header = Header::new(alg);
+        header.kid = kid.map(str::to_owned);
+        jsonwebtoken::encode(&header, claims, key).expect("signs")
+    }
+
+    fn b64(value: &Value) -> String {
+        URL_SAFE_NO_PAD.encode(value.to_string())
+    }
+
+    #[tokio::test]
+    async fn a_minted_user_token_verifies_with_its_scopes() {
         let token = mint_dev_token(&secret(), &Subject::User("u1".into()), "uid:read contact:read", 60);
-        let p = TokenVerifier::hs256(&secret(), DEV_ISSUER, None).verify(&token).expect("valid");
+        let p = dev().verify(&token).await.expect("valid");
         assert_eq!(p.user_id(), Some("u1"));
         assert!(p.has("contact:read") && p.has("uid:read") && !p.has("client.users:read"));
     }
 
-    #[test]
-    fn a_client_token_is_no_user() {
+    #[tokio::test]
+    async fn a_client_token_is_no_user() {
         let token = mint_dev_token(&secret(), &Subject::Client("mesh".into()), "client.users:read", 60);
-        let p = TokenVerifier::hs256(&secret(), DEV_ISSUER, None).verify(&token).expect("valid");
+        let p = dev().verify(&token).await.expect("valid");
         assert_eq!(p, Principal::Client { name: "mesh".into(), scopes: Scopes::parse("client.users:read") });
     }
 
-    #[test]
-    fn a_user_token_naming_its_client_is_still_a_user_token() {
+    #[tokio::test]
+    async fn a_user_token_naming_its_client_is_still_a_user_token() {
         let claims = Claims {
             iss: DEV_ISSUER.into(),
             sub: "u1".into(),
@@ -188,21 +383,113 @@ mod tests {
         };
         let key = EncodingKey::from_secret(secret().expose().as_bytes());
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &key).expect("signs");
-        let p = TokenVerifier::hs256(&secret(), DEV_ISSUER, None).verify(&token).expect("valid");
+        let p = dev().verify(&token).await.expect("valid");
         assert_eq!(p.user_id(), Some("u1"));
     }
 
-    #[test]
-    fn expired_wrongly_signed_and_foreign_tokens_are_refused() {
-        let verifier = TokenVerifier::hs256(&secret(), DEV_ISSUER, None);
+    #[tokio::test]
+    async fn expired_wrongly_signed_and_foreign_tokens_are_refused() {
+        let verifier = dev();
         let expired = mint_dev_token(&secret(), &Subject::User("u".into()), "", -120);
-        assert_eq!(verifier.verify(&expired), Err(AuthError::Expired));
+        assert_eq!(verifier.verify(&expired).await, Err(AuthError::Expired));
         let other_key = mint_dev_token(&Secret::new("other"), &Subject::User("u".into()), "", 60);
-        assert_eq!(verifier.verify(&other_key), Err(AuthError::Invalid));
-        let dev = mint_dev_token(&secret(), &Subject::User("u".into()), "", 60);
+        assert_eq!(verifier.verify(&other_key).await, Err(AuthError::Invalid));
+        let dev_token = mint_dev_token(&secret(), &Subject::User("u".into()), "", 60);
         let production = TokenVerifier::hs256(&secret(), "https://id.example.com/", None);
-        assert_eq!(production.verify(&dev), Err(AuthError::Invalid));
-        assert_eq!(verifier.verify_header(Some("Basic abc")), Err(AuthError::NotBearer));
-        assert_eq!(verifier.verify_header(None), Err(AuthError::Missing));
+        assert_eq!(production.verify(&dev_token).await, Err(AuthError::Invalid));
+        assert_eq!(verifier.verify_header(Some("Basic abc")).await, Err(AuthError::NotBearer));
+        assert_eq!(verifier.verify_header(None).await, Err(AuthError::Missing));
+    }
+
+    #[tokio::test]
+    async fn the_shared_secret_verifies_hs256_only_and_never_an_unsigned_token() {
+        let claims = json!({ "iss": DEV_ISSUER, "sub": "u1", "exp": now() + 60 });
+        let key = EncodingKey::from_secret(secret().expose().as_bytes());
+        for alg in [Algorithm::HS384, Algorithm::HS512] {
+            assert_eq!(dev().verify(&encode(alg, None, &claims, &key)).await, Err(AuthError::Invalid), "{alg:?}");
+        }
+        for alg in ["none", "None", "NONE"] {
+            let unsigned = format!("{}.{}.", b64(&json!({ "alg": alg, "typ": "JWT" })), b64(&claims));
+            assert_eq!(dev().verify(&unsigned).await, Err(AuthError::Invalid), "alg {alg}");
+        }
+        assert!(dev().verify(&encode(Algorithm::HS256, None, &claims, &key)).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn tokens_that_are_too_long_malformed_or_carry_critical_extensions_are_refused() {
+        let key = EncodingKey::from_secret(secret().expose().as_bytes());
+        let big = json!({ "iss": DEV_ISSUER, "sub": "u1", "exp": now() + 60, "pad": "x".repeat(MAX_TOKEN_BYTES) });
+        assert_eq!(dev().verify(&encode(Algorithm::HS256, None, &big, &key)).await, Err(AuthError::Invalid));
+        let claims = json!({ "iss": DEV_ISSUER, "sub": "u1", "exp": now() + 60 });
+        let good = encode(Algorithm::HS256, None, &claims, &key);
+        let (signing_input, signature) = good.rsplit_once('.').expect("three parts");
+        let crit_header = b64(&json!({ "alg": "HS256", "crit": ["exp"], "exp": 1 }));
+        let crit_input = format!("{crit_header}.{}", signing_input.split_once('.').expect("parts").1);
+        let crit_signature = jsonwebtoken::crypto::sign(crit_input.as_bytes(), &key, Algorithm::HS256).expect("signs");
+        assert_eq!(dev().verify(&format!("{crit_input}.{crit_signature}")).await, Err(AuthError::Invalid));
+        for broken in [signing_input.to_owned(), format!("{good}.{signature}"), format!("x{good}"), String::new()] {
+            assert_eq!(dev().verify(&broken).await, Err(AuthError::Invalid), "{broken}");
+        }
+    }
+
+    #[tokio::test]
+    async fn with_an_audience_a_token_without_aud_or_with_aud_null_is_refused() {
+        let verifier = TokenVerifier::hs256(&secret(), DEV_ISSUER, Some("kyc-gateway"));
+        let key = EncodingKey::from_secret(secret().expose().as_bytes());
+        let base = json!({ "iss": DEV_ISSUER, "sub": "u1", "exp": now() + 60 });
+        assert_eq!(verifier.verify(&encode(Algorithm::HS256, None, &base, &key)).await, Err(AuthError::Invalid));
+        for (aud, accepted) in [(json!(null), false), (json!("other"), false), (json!("kyc-gateway"), true)] {
+            let mut claims = base.clone();
+            claims["aud"] = aud.clone();
+            let answer = verifier.verify(&encode(Algorithm::HS256, None, &claims, &key)).await;
+            assert_eq!(answer.is_ok(), accepted, "aud {aud}: {answer:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn an_issuer_with_published_keys_verifies_its_own_keys_and_never_hs256() {
+        let rng = SystemRandom::new();
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).expect("a key");
+        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng).expect("parses");
+        let point = pair.public_key().as_ref().to_vec();
+        let jwk = json!({ "kty": "EC", "crv": "P-256", "kid": "k1",
+                          "x": URL_SAFE_NO_PAD.encode(&point[1..33]), "y": URL_SAFE_NO_PAD.encode(&point[33..]) });
+        let issuer = "https://id.example.com/";
+        let settings = TokenSettings {
+            issuers: vec![IssuerSettings { issuer: issuer.into(), jwks_url: Some("http://127.0.0.1:9/jwks".into()) }],
+            ..TokenSettings::default()
+        };
+        let verifier = TokenVerifier::new(&settings).expect("a verifier");
+        assert!(!verifier.ready().await, "no keys fetched yet");
+        let keys =
+            super::super::jwks::parse_jwks(json!({ "keys": [jwk] }).to_string().as_bytes(), &settings.algorithms)
+                .expect("keys");
+        verifier.inner.issuers[0].preload(keys);
+        assert!(verifier.ready().await);
+
+        let claims = json!({ "iss": issuer, "sub": "u1", "exp": now() + 60, "scp": ["uid:read"] });
+        let token = encode(Algorithm::ES256, Some("k1"), &claims, &EncodingKey::from_ec_der(pkcs8.as_ref()));
+        let p = verifier.verify(&token).await.expect("valid");
+        assert!(p.user_id() == Some("u1") && p.has("uid:read"));
+        // The public key as an HMAC secret, in the forms an attacker might try.
+        for secret in [point.clone(), jwk_text(&point)] {
+            let forged = encode(Algorithm::HS256, Some("k1"), &claims, &EncodingKey::from_secret(&secret));
+            assert_eq!(verifier.verify(&forged).await, Err(AuthError::Invalid));
+        }
+        let dev_token = mint_dev_token(&secret(), &Subject::User("u1".into()), "", 60);
+        assert_eq!(verifier.verify(&dev_token).await, Err(AuthError::Invalid), "no shared secret configured");
+    }
+
+    fn jwk_text(point: &[u8]) -> Vec<u8> {
+        json!({ "kty": "EC", "crv": "P-256", "x": URL_SAFE_NO_PAD.encode(&point[1..33]) }).to_string().into_bytes()
+    }
+
+    #[test]
+    fn production_settings_default_to_the_four_asymmetric_algorithms_and_a_short_leeway() {
+        let d = TokenSettings::default();
+        assert_eq!(d.algorithms, ASYMMETRIC_ALGORITHMS);
+        assert!(d.leeway <= Duration::from_secs(30));
+        let with_hs = TokenSettings { algorithms: vec![Algorithm::HS256], ..TokenSettings::default() };
+        assert!(TokenVerifier::new(&with_hs).is_err(), "HS256 is never an algorithm of published keys");
     }
 }

@@ -13,6 +13,7 @@ mod providers;
 mod realtime;
 mod sandbox;
 mod state;
+mod tokens;
 mod upstream;
 
 use std::net::SocketAddr;
@@ -31,7 +32,10 @@ pub use sandbox::{Faults, PerProvider, SandboxSettings, SandboxWebhookSettings, 
 pub use state::{EncryptionSettings, LinkSettings};
 pub use upstream::Policies;
 
-use crate::auth::token::{DEFAULT_DEV_SECRET, DEV_ISSUER};
+pub use crate::auth::claims::{ClaimRules, ClientRule};
+pub use crate::auth::token::{IssuerSettings, SecretIssuer, TokenSettings};
+
+use crate::auth::token::DEFAULT_DEV_SECRET;
 use crate::providers::cache::CacheConfig;
 use crate::secret::Secret;
 use crate::store::StoreSettings;
@@ -52,14 +56,6 @@ pub enum FanOut {
 /// 1 ms to every request (measured in `kyc-bench`, see BENCHMARKS.md).
 pub const DEFAULT_LOADER_DELAY: Duration = Duration::from_micros(100);
 
-/// The issuer of callers' tokens in production mode (HS256 shared secret).
-#[derive(Debug, Clone)]
-pub struct JwtSettings {
-    pub secret: Secret,
-    pub issuer: String,
-    pub audience: Option<String>,
-}
-
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen: SocketAddr,
@@ -73,7 +69,9 @@ pub struct Config {
     pub levels: LevelSettings,
     /// How a user id becomes a Sila user handle (`{user_id}` is replaced).
     pub sila_user_handle_template: String,
-    pub jwt: Option<JwtSettings>,
+    /// Production mode: the issuers of callers' tokens and what their tokens must say (sandbox mode accepts dev
+    /// tokens only).
+    pub tokens: TokenSettings,
     /// The database (required in production mode; sandbox mode defaults to an in-memory SQLite database).
     pub database: Option<StoreSettings>,
     /// The keys of secrets at rest (required in production mode; sandbox mode derives one from the dev secret).
@@ -116,7 +114,7 @@ impl Default for Config {
             ident: None,
             levels: LevelSettings::default(),
             sila_user_handle_template: "{user_id}".into(),
-            jwt: None,
+            tokens: TokenSettings::default(),
             database: None,
             encryption: None,
             linking: LinkSettings::default(),
@@ -147,13 +145,6 @@ impl Config {
         let env = Env::new(&var);
         let d = Config::default();
         let providers = providers::Providers::from_env(&env)?;
-        let jwt = match (env.get("KYC_GATEWAY_JWT_SECRET"), env.get("KYC_GATEWAY_JWT_ISSUER")) {
-            (None, None) => None,
-            (Some(secret), Some(issuer)) => {
-                Some(JwtSettings { secret: Secret::new(secret), issuer, audience: env.get("KYC_GATEWAY_JWT_AUDIENCE") })
-            }
-            _ => bail!("KYC_GATEWAY_JWT_SECRET and KYC_GATEWAY_JWT_ISSUER go together"),
-        };
         let config = Config {
             listen: env.parse("KYC_GATEWAY_LISTEN", d.listen)?,
             dev_secret: env.get("KYC_GATEWAY_DEV_SECRET").map(Secret::new).unwrap_or(d.dev_secret),
@@ -163,7 +154,7 @@ impl Config {
             ident: providers.ident,
             levels: LevelSettings::from_env(&env)?,
             sila_user_handle_template: providers::sila_user_handle_template(&env)?,
-            jwt,
+            tokens: tokens::tokens(&env)?,
             database: state::database(&env)?,
             encryption: state::encryption(&env)?,
             linking: state::linking(&env)?,
@@ -195,35 +186,22 @@ impl Config {
         self.fractal.is_none() && self.sumsub.is_none() && self.sila.is_none() && self.ident.is_none()
     }
 
-    /// The start-up checks of production mode: a token issuer of its own, whose secret is not a dev secret.
+    /// The start-up checks of production mode: token issuers of its own (no dev secret, no short shared secret), a
+    /// database and a key.
     pub fn validate(&self) -> anyhow::Result<()> {
         if self.max_user_ids == 0 {
             bail!("KYC_GATEWAY_MAX_USER_IDS must be at least 1");
         }
         if self.is_sandbox() {
-            if self.jwt.is_some() {
+            if tokens::any_issuer(&self.tokens) {
                 bail!(
-                    "KYC_GATEWAY_JWT_SECRET and KYC_GATEWAY_JWT_ISSUER configure production mode, but no real provider \
-                     is configured; configure one, or unset them to run the sandbox"
+                    "KYC_GATEWAY_JWT_ISSUERS, KYC_GATEWAY_JWT_SECRET and KYC_GATEWAY_JWT_ISSUER configure production \
+                     mode, but no real provider is configured; configure one, or unset them to run the sandbox"
                 );
             }
             return Ok(());
         }
-        let Some(jwt) = &self.jwt else {
-            bail!(
-                "refusing to start: a real provider is configured but no token issuer; dev tokens are accepted only \
-                 in sandbox mode. Set KYC_GATEWAY_JWT_SECRET and KYC_GATEWAY_JWT_ISSUER."
-            );
-        };
-        if jwt.secret.expose() == DEFAULT_DEV_SECRET || jwt.secret == self.dev_secret {
-            bail!(
-                "refusing to start: KYC_GATEWAY_JWT_SECRET is the dev secret (the documented default or \
-                 KYC_GATEWAY_DEV_SECRET), so anyone could mint tokens"
-            );
-        }
-        if jwt.issuer == DEV_ISSUER {
-            bail!("refusing to start: KYC_GATEWAY_JWT_ISSUER is the dev token issuer {DEV_ISSUER:?}");
-        }
+        tokens::check_production(&self.tokens, &self.dev_secret)?;
         if self.database.is_none() {
             bail!(
                 "refusing to start: production mode keeps users' Fractal links in a database; set \
@@ -319,6 +297,9 @@ mod tests {
         ("KYC_GATEWAY_ENCRYPTION_KEY", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="),
     ];
 
+    /// A production issuer's shared secret: 32 bytes or more.
+    const REAL_SECRET: &str = "a-real-secret-of-at-least-32-bytes";
+
     fn from(pairs: &[(&str, &str)]) -> anyhow::Result<Config> {
         let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Config::from_vars(|k| map.get(k).cloned())
@@ -341,9 +322,35 @@ mod tests {
         with_default.extend([("KYC_GATEWAY_JWT_SECRET", DEFAULT_DEV_SECRET), ("KYC_GATEWAY_JWT_ISSUER", "https://id")]);
         assert!(from(&with_default).expect_err("default secret").to_string().contains("dev secret"));
         let mut good = fractal.to_vec();
-        good.extend([("KYC_GATEWAY_JWT_SECRET", "a-real-secret"), ("KYC_GATEWAY_JWT_ISSUER", "https://id")]);
+        good.extend([("KYC_GATEWAY_JWT_SECRET", REAL_SECRET), ("KYC_GATEWAY_JWT_ISSUER", "https://id")]);
         good.extend(STATE);
         assert!(!from(&good).expect("valid").is_sandbox());
+    }
+
+    #[test]
+    fn production_refuses_to_start_with_a_shared_secret_shorter_than_32_bytes() {
+        let mut vars = vec![
+            ("KYC_GATEWAY_IDENT_TOKEN", "t"),
+            ("KYC_GATEWAY_JWT_SECRET", "x"),
+            ("KYC_GATEWAY_JWT_ISSUER", "https://id.example.com/"),
+        ];
+        vars.extend(STATE);
+        let err = from(&vars).expect_err("a 1-byte secret").to_string();
+        assert!(err.contains("refusing to start") && err.contains("KYC_GATEWAY_JWT_SECRET holds 1 bytes"), "{err}");
+        vars[1].1 = REAL_SECRET;
+        assert!(from(&vars).is_ok());
+    }
+
+    #[test]
+    fn issuers_that_publish_their_keys_are_enough_for_production_and_refused_by_the_sandbox() {
+        let issuers = ("KYC_GATEWAY_JWT_ISSUERS", "https://id.example.com/");
+        let mut vars = vec![("KYC_GATEWAY_IDENT_TOKEN", "t"), issuers];
+        vars.extend(STATE);
+        let c = from(&vars).expect("valid");
+        assert_eq!(c.tokens.issuers.len(), 1);
+        assert!(c.tokens.secret_issuer.is_none());
+        let err = from(&[issuers]).expect_err("sandbox").to_string();
+        assert!(err.contains("production mode"), "{err}");
     }
 
     #[test]
@@ -358,7 +365,7 @@ mod tests {
     fn any_real_provider_leaves_sandbox_mode_and_level_maps_are_configurable() {
         let mut vars = vec![
             ("KYC_GATEWAY_IDENT_TOKEN", "t"),
-            ("KYC_GATEWAY_JWT_SECRET", "a-real-secret"),
+            ("KYC_GATEWAY_JWT_SECRET", REAL_SECRET),
             ("KYC_GATEWAY_JWT_ISSUER", "https://id"),
             ("KYC_GATEWAY_SUMSUB_LEVELS", "kyc-1=basic"),
         ];
@@ -388,7 +395,7 @@ mod tests {
     fn production_mode_refuses_to_start_without_a_database_or_a_key() {
         let base = [
             ("KYC_GATEWAY_IDENT_TOKEN", "t"),
-            ("KYC_GATEWAY_JWT_SECRET", "a-real-secret"),
+            ("KYC_GATEWAY_JWT_SECRET", REAL_SECRET),
             ("KYC_GATEWAY_JWT_ISSUER", "https://id"),
         ];
         let err = from(&base).expect_err("no database").to_string();

@@ -1,7 +1,7 @@
 //! The GraphQL endpoint: authenticate, parse, execute.
 //!
 //! Authentication happens before anything else, so a request without a valid token learns nothing (HTTP 401 with
-//! `WWW-Authenticate: Bearer`). A body that is not a GraphQL request is HTTP 400 with a message; everything after
+//! `WWW-Authenticate: Bearer`; HTTP 400 for several `Authorization` headers). A body that is not a GraphQL request is HTTP 400 with a message; everything after
 //! that is a GraphQL response with HTTP 200 and coded errors.
 
 use std::sync::Arc;
@@ -13,10 +13,9 @@ use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 
 use super::connections::{caller_key, CallerSlot};
-use super::AppState;
+use super::{error_body, AppState};
 use crate::auth::token::AuthError;
 use crate::auth::Principal;
 use crate::graphql::errors::ErrorCode;
@@ -24,10 +23,6 @@ use crate::graphql::Loaders;
 
 /// The most operations one batched POST may carry: each may fan out to every provider.
 const MAX_BATCH: usize = 20;
-
-fn error_body(message: &str, code: ErrorCode) -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "errors": [{ "message": message, "extensions": { "code": code.as_str() } }] }))
-}
 
 fn unauthenticated(error: AuthError) -> Response {
     let challenge = match error {
@@ -55,8 +50,8 @@ fn rate_limited(max: usize) -> Response {
 /// The caller, and its slot among its requests in flight (held until the answer is made). The error is the finished
 /// answer, returned at once.
 #[allow(clippy::result_large_err)]
-fn admit(state: &AppState, headers: &HeaderMap) -> Result<(Principal, CallerSlot), Response> {
-    let principal = authenticate(state, headers).map_err(unauthenticated)?;
+async fn admit(state: &AppState, headers: &HeaderMap) -> Result<(Principal, CallerSlot), Response> {
+    let principal = authenticate(state, headers).await?;
     let slot = state.in_flight.admit(&caller_key(&principal)).ok_or_else(|| rate_limited(state.in_flight.max()))?;
     Ok((principal, slot))
 }
@@ -89,13 +84,16 @@ fn get_request(query_string: &str) -> Result<async_graphql::Request, String> {
     Ok(request)
 }
 
-fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Principal, AuthError> {
-    let header = headers.get(header::AUTHORIZATION).map(|v| v.to_str().unwrap_or(""));
-    state.verifier.verify_header(header)
+/// The caller, or the answer that refuses the request: 400 for several `Authorization` headers, 401 for a missing
+/// or refused token.
+#[allow(clippy::result_large_err)]
+async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Principal, Response> {
+    let header = super::authorization(headers).map_err(IntoResponse::into_response)?;
+    state.verifier.verify_header(header).await.map_err(unauthenticated)
 }
 
 pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let (principal, _slot) = match admit(&state, &headers) {
+    let (principal, _slot) = match admit(&state, &headers).await {
         Ok(admitted) => admitted,
         Err(response) => return response,
     };
@@ -128,7 +126,7 @@ pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes
 
 /// `GET /graphql?query=...`: queries only, since a GET must not change anything.
 pub async fn get(State(state): State<AppState>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
-    let (principal, _slot) = match admit(&state, &headers) {
+    let (principal, _slot) = match admit(&state, &headers).await {
         Ok(admitted) => admitted,
         Err(response) => return response,
     };

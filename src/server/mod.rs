@@ -13,15 +13,17 @@ mod ws;
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
-use axum::http::{header, HeaderName, HeaderValue, Method};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
-use axum::Router;
+use axum::{Json, Router};
 use tokio::sync::watch;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::timeout::RequestBodyTimeoutLayer;
 
 use crate::auth::token::TokenVerifier;
 use crate::config::{ConnectionSettings, CorsSettings, SubscriptionSettings};
+use crate::graphql::errors::ErrorCode;
 use crate::graphql::{GatewaySchema, Services};
 use connections::{Connections, PerCaller};
 
@@ -115,5 +117,31 @@ mod tests {
         assert!(origin_allowed(&origin("http://127.0.0.1:5173"), &[], true));
         assert!(!origin_allowed(&origin("http://localhost.evil.test"), &[], true));
         assert!(!origin_allowed(&origin("http://localhost:3000@evil.test"), &[], true));
+    }
+}
+
+/// A JSON error body with one coded error, as GraphQL answers carry them.
+pub(crate) fn error_body(message: &str, code: ErrorCode) -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "errors": [{ "message": message, "extensions": { "code": code.as_str() } }] }))
+}
+
+/// More than one `Authorization` header: 400. Which one counts would differ between this gateway, the proxies before
+/// it and the logs, so a request could be judged by one token and served as another.
+pub(crate) struct SeveralAuthorizations;
+
+impl IntoResponse for SeveralAuthorizations {
+    fn into_response(self) -> Response {
+        let message = "send one Authorization header, not several";
+        (StatusCode::BAD_REQUEST, error_body(message, ErrorCode::BadRequest)).into_response()
+    }
+}
+
+/// The request's `Authorization` header, if any (a value that is not visible ASCII reads as empty, which no
+/// verifier accepts); several are refused.
+pub(crate) fn authorization(headers: &HeaderMap) -> Result<Option<&str>, SeveralAuthorizations> {
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    match (values.next(), values.next()) {
+        (first, None) => Ok(first.map(|v| v.to_str().unwrap_or(""))),
+        (_, Some(_)) => Err(SeveralAuthorizations),
     }
 }

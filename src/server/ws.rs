@@ -7,7 +7,8 @@
 //! client's first protocol while speaking another when the client offers both.
 //!
 //! The token comes in `connection_init`'s payload (`{"Authorization": "Bearer ..."}`, or `{"token": "..."}`), or in
-//! the upgrade request's `Authorization` header, and is verified like an HTTP token; the connection ends when it
+//! the upgrade request's `Authorization` header (one: an upgrade with several is refused with 400, as over HTTP),
+//! and is verified like an HTTP token; the connection ends when it
 //! expires. Close codes follow graphql-transport-ws where it names one: 4400 a bad message, 4401 subscribing before
 //! the acknowledgement, 4403 a refused or expired token, 4408 no `connection_init` in time, 4409 a duplicate id,
 //! 4429 too many messages or connections; 1001 at shutdown, 1013 a subscriber too slow.
@@ -23,7 +24,7 @@ use async_graphql::Data;
 use axum::body::Bytes;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
@@ -94,6 +95,10 @@ fn token_of(payload: &serde_json::Value) -> Option<String> {
 }
 
 pub async fn upgrade(State(state): State<AppState>, headers: HeaderMap, ws: WebSocketUpgrade) -> Response {
+    let authorization = match super::authorization(&headers) {
+        Ok(value) => value,
+        Err(refused) => return refused.into_response(),
+    };
     // axum picks the first of *our* protocols the client offered and announces it; the engine must speak that one.
     let ws = ws.protocols(ALL_WEBSOCKET_PROTOCOLS);
     let Some(protocol) = ws.selected_protocol().and_then(|v| v.to_str().ok()).and_then(|s| Protocols::from_str(s).ok())
@@ -101,12 +106,12 @@ pub async fn upgrade(State(state): State<AppState>, headers: HeaderMap, ws: WebS
         let message = "Sec-WebSocket-Protocol must offer graphql-transport-ws or graphql-ws";
         return (StatusCode::BAD_REQUEST, message).into_response();
     };
-    let header_token = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| {
+    let header_token = authorization.and_then(|v| {
         v.trim().split_once(' ').filter(|(s, _)| s.eq_ignore_ascii_case("bearer")).map(|(_, t)| t.trim().to_owned())
     });
     let Some(open) = state.connections.open() else {
         let message = "too many WebSocket connections on this replica; retry shortly";
-        return (StatusCode::SERVICE_UNAVAILABLE, [(header::RETRY_AFTER, "1")], message).into_response();
+        return (StatusCode::SERVICE_UNAVAILABLE, [(axum::http::header::RETRY_AFTER, "1")], message).into_response();
     };
     let limit = state.subscriptions.max_message_bytes;
     ws.max_message_size(limit)
@@ -226,9 +231,12 @@ async fn serve(socket: WebSocket, state: AppState, protocol: Protocols, header_t
     let on_init = {
         let (outcome, state) = (outcome.clone(), state.clone());
         move |payload: serde_json::Value| async move {
-            let mut outcome = outcome.lock().expect("init outcome");
             let token = token_of(&payload).or(header_token);
-            let verified = token.as_deref().map(|t| state.verifier.verify_with_expiry(t));
+            let verified = match token.as_deref() {
+                Some(token) => Some(state.verifier.verify_with_expiry(token).await),
+                None => None,
+            };
+            let mut outcome = outcome.lock().expect("init outcome");
             let (principal, expires_at) = match verified {
                 Some(Ok(verified)) => verified,
                 Some(Err(error)) => {

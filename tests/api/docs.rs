@@ -24,3 +24,25 @@ fn the_readme_lists_every_error_code_and_no_other() {
     let codes: BTreeSet<String> = ErrorCode::ALL.iter().map(|c| c.as_str().to_owned()).collect();
     assert_eq!(listed, codes, "the README's error table and ErrorCode differ");
 }
+
+#[test]
+fn the_readme_configuration_table_lists_every_variable_the_configuration_reads() {
+    let section = readme_section("## Configuration");
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/config");
+    let mut missing = BTreeSet::new();
+    for entry in std::fs::read_dir(dir).expect("src/config") {
+        let source = std::fs::read_to_string(entry.expect("an entry").path()).expect("a source file");
+        // The variables the code reads, not those its unit tests make up.
+        let code = source.split("#[cfg(test)]").next().unwrap_or("");
+        // Whole names only: prefixes (`KYC_GATEWAY_FRACTAL_`) and messages are not variables.
+        for name in code.split('"').skip(1).step_by(2) {
+            let is_variable = name.starts_with("KYC_GATEWAY_")
+                && !name.ends_with('_')
+                && name.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+            if is_variable && !section.contains(&format!("`{name}`")) {
+                missing.insert(name.to_owned());
+            }
+        }
+    }
+    assert!(missing.is_empty(), "README.md's configuration table lacks {missing:?}");
+}

@@ -1,7 +1,7 @@
 //! Every error has a stable code, and nothing internal leaks into messages.
 
 use kyc_gateway::auth::token::{mint_hs256, Subject};
-use kyc_gateway::config::{FractalSettings, JwtSettings};
+use kyc_gateway::config::{FractalSettings, SecretIssuer};
 use kyc_gateway::secret::Secret;
 use serde_json::json;
 
@@ -99,6 +99,9 @@ async fn an_operation_that_cannot_be_chosen_has_its_own_code() {
 }
 
 /// A production-mode app whose Fractal does not answer (a closed port) and whose directory links one user.
+/// The production issuer's shared secret of these tests (32 bytes or more, as production mode requires).
+const ISSUER_SECRET_OF_ERRORS: &str = "issuer-secret-of-the-error-tests-32b";
+
 async fn app_with_fractal_down() -> crate::helpers::TestApp {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let url = format!("http://{}", closed.local_addr().expect("addr"));
@@ -111,10 +114,9 @@ async fn app_with_fractal_down() -> crate::helpers::TestApp {
             client_id: "id".into(),
             client_secret: Secret::new("client-secret-value"),
         });
-        c.jwt = Some(JwtSettings {
-            secret: Secret::new("issuer-secret"),
+        c.tokens.secret_issuer = Some(SecretIssuer {
             issuer: "https://id.example.com/".into(),
-            audience: None,
+            secret: Secret::new(ISSUER_SECRET_OF_ERRORS),
         });
         production_state(c);
     })
@@ -128,7 +130,7 @@ async fn app_with_fractal_down() -> crate::helpers::TestApp {
 async fn an_unreachable_provider_nulls_its_fields_with_provider_unavailable_and_leaks_nothing() {
     let app = app_with_fractal_down().await;
     let scope = "uid:read contact:read verification.basic:read client.stats:read";
-    let issuer = Secret::new("issuer-secret");
+    let issuer = Secret::new(ISSUER_SECRET_OF_ERRORS);
     let token = mint_hs256(&issuer, "https://id.example.com/", &Subject::User("user-1".into()), scope, 60);
     let answer = app
         .query(

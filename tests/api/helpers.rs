@@ -42,6 +42,8 @@ pub struct TestApp {
     pub stop: Option<tokio::sync::oneshot::Sender<()>>,
     /// The serving task: done once the app has stopped.
     pub served: tokio::task::JoinHandle<std::io::Result<()>>,
+    /// The app's verifier of callers' tokens (readiness).
+    pub verifier: kyc_gateway::auth::token::TokenVerifier,
 }
 
 /// A sandbox-mode app with the default population.
@@ -65,6 +67,7 @@ pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         changes: app.providers().changes.clone(),
         events: app.verification_events(),
         http: reqwest::Client::new(),
+        verifier: app.token_verifier(),
         stop: Some(stop),
         served: tokio::spawn(app.serve(async {
             let _ = stopped.await;
@@ -216,7 +219,13 @@ impl TestApp {
 
 /// The token issuer of production-mode test apps.
 pub const ISSUER: &str = "https://id.example.com/";
-pub const ISSUER_SECRET: &str = "production-issuer-secret";
+/// Production mode takes shared secrets of 32 bytes or more.
+pub const ISSUER_SECRET: &str = "production-issuer-secret-32-bytes-or-more";
+
+/// The production-mode test issuer, as `Config::tokens.secret_issuer`.
+pub fn secret_issuer() -> kyc_gateway::config::SecretIssuer {
+    kyc_gateway::config::SecretIssuer { issuer: ISSUER.into(), secret: Secret::new(ISSUER_SECRET) }
+}
 
 /// A token of the production-mode test issuer; a client token when `client` is set.
 pub fn issuer_token(sub: &str, scope: &str, client: bool) -> String {
@@ -237,7 +246,7 @@ pub async fn production_app_with(
     entries: Vec<Value>,
     adjust: impl FnOnce(&mut Config),
 ) -> TestApp {
-    use kyc_gateway::config::{IdentSettings, JwtSettings, SilaSettings, SumsubSettings};
+    use kyc_gateway::config::{IdentSettings, SilaSettings, SumsubSettings};
     let s = sandbox_app.sandbox();
     let app = spawn_with(|c| {
         c.sumsub = Some(SumsubSettings {
@@ -252,7 +261,7 @@ pub async fn production_app_with(
             client_secret: s.sila.client_secret(),
         });
         c.ident = Some(IdentSettings { base_url: s.ident.base_url(), token: s.ident.application_token() });
-        c.jwt = Some(JwtSettings { secret: Secret::new(ISSUER_SECRET), issuer: ISSUER.into(), audience: None });
+        c.tokens.secret_issuer = Some(secret_issuer());
         production_state(c);
         // The sandbox's own levels, as sandbox mode maps them.
         let (sumsub, sila) = kyc_gateway::sandbox::Sandbox::levels();

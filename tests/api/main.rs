@@ -14,6 +14,7 @@ mod docs;
 mod errors;
 mod federation;
 mod graphiql;
+mod identity;
 mod linking;
 mod logs;
 mod resilience;

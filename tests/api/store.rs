@@ -12,12 +12,12 @@ use sqlx::Executor;
 
 use crate::helpers::{
     databases, eventually, import, issuer_token, postgres_database, production_state, spawn, spawn_with,
-    sqlite_database, test_encryption, TestApp, TestDatabase, ALL_ITEMS, ISSUER, ISSUER_SECRET,
+    sqlite_database, test_encryption, TestApp, TestDatabase, ALL_ITEMS,
 };
 
 /// A production-mode replica on `db` whose providers are the sandboxes of `sandbox_app`.
 pub async fn replica(sandbox_app: &TestApp, db: &TestDatabase, adjust: impl FnOnce(&mut Config)) -> TestApp {
-    use kyc_gateway::config::{JwtSettings, SumsubSettings};
+    use kyc_gateway::config::SumsubSettings;
     let s = sandbox_app.sandbox();
     spawn_with(|c| {
         c.fractal = Some(FractalSettings {
@@ -32,7 +32,7 @@ pub async fn replica(sandbox_app: &TestApp, db: &TestDatabase, adjust: impl FnOn
             app_token: s.sumsub.app_token(),
             secret_key: s.sumsub.secret_key(),
         });
-        c.jwt = Some(JwtSettings { secret: Secret::new(ISSUER_SECRET), issuer: ISSUER.into(), audience: None });
+        c.tokens.secret_issuer = Some(crate::helpers::secret_issuer());
         production_state(c);
         // A small pool, as a replica would have: a refresh must not starve it.
         c.database =

@@ -58,7 +58,8 @@ impl Ws {
         self.stream.send(Message::Text(message.to_string().into())).await.expect("sent");
     }
 
-    /// The next GraphQL message, answering and skipping pings; `Err` with the close when the connection ends.
+    /// The next GraphQL message, answering the server's pings and skipping its keep-alives; `Err` with the close when
+    /// the connection ends.
     pub async fn next(&mut self) -> Result<Value, Closed> {
         loop {
             let frame = tokio::time::timeout(WAIT, self.stream.next()).await.expect("a message in time");
@@ -67,7 +68,7 @@ impl Ws {
                     let message: Value = serde_json::from_str(&text).expect("JSON");
                     match message["type"].as_str() {
                         Some("ping") => self.send(json!({ "type": "pong" })).await,
-                        Some("ka") | Some("pong") => {}
+                        Some("ka") => {}
                         _ => return Ok(message),
                     }
                 }
