@@ -102,23 +102,6 @@ pub fn router(state: AppState, settings: RouterSettings<'_>) -> Router {
         .layer(axum::middleware::from_fn(headers::security_headers))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_listed_origins_and_in_sandbox_mode_localhost_may_call() {
-        let listed = vec!["https://app.example.com".to_owned()];
-        let origin = |o: &str| HeaderValue::from_str(o).expect("header");
-        assert!(origin_allowed(&origin("https://app.example.com"), &listed, false));
-        assert!(!origin_allowed(&origin("https://app.example.com.evil.test"), &listed, false));
-        assert!(!origin_allowed(&origin("http://localhost:3000"), &listed, false));
-        assert!(origin_allowed(&origin("http://localhost:3000"), &[], true));
-        assert!(origin_allowed(&origin("http://127.0.0.1:5173"), &[], true));
-        assert!(!origin_allowed(&origin("http://localhost.evil.test"), &[], true));
-        assert!(!origin_allowed(&origin("http://localhost:3000@evil.test"), &[], true));
-    }
-}
 
 /// A JSON error body with one coded error, as GraphQL answers carry them.
 pub(crate) fn error_body(message: &str, code: ErrorCode) -> Json<serde_json::Value> {
@@ -143,5 +126,23 @@ pub(crate) fn authorization(headers: &HeaderMap) -> Result<Option<&str>, Several
     match (values.next(), values.next()) {
         (first, None) => Ok(first.map(|v| v.to_str().unwrap_or(""))),
         (_, Some(_)) => Err(SeveralAuthorizations),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_listed_origins_and_in_sandbox_mode_localhost_may_call() {
+        let listed = vec!["https://app.example.com".to_owned()];
+        let origin = |o: &str| HeaderValue::from_str(o).expect("header");
+        assert!(origin_allowed(&origin("https://app.example.com"), &listed, false));
+        assert!(!origin_allowed(&origin("https://app.example.com.evil.test"), &listed, false));
+        assert!(!origin_allowed(&origin("http://localhost:3000"), &listed, false));
+        assert!(origin_allowed(&origin("http://localhost:3000"), &[], true));
+        assert!(origin_allowed(&origin("http://127.0.0.1:5173"), &[], true));
+        assert!(!origin_allowed(&origin("http://localhost.evil.test"), &[], true));
+        assert!(!origin_allowed(&origin("http://localhost:3000@evil.test"), &[], true));
     }
 }
