@@ -23,6 +23,8 @@ use super::rng::Rng;
 pub struct FaultInjector {
     faults: Mutex<Faults>,
     requests: AtomicU64,
+    /// Requests being served now: one whose client went away and whose handler was dropped counts out at once.
+    in_progress: Arc<AtomicU64>,
     rng: Mutex<Rng>,
 }
 
@@ -38,6 +40,7 @@ impl FaultInjector {
         Arc::new(FaultInjector {
             faults: Mutex::new(faults),
             requests: AtomicU64::new(0),
+            in_progress: Arc::default(),
             rng: Mutex::new(Rng::new(seed)),
         })
     }
@@ -53,6 +56,12 @@ impl FaultInjector {
     /// Every request this sandbox received (its admin endpoint excepted).
     pub fn requests(&self) -> u64 {
         self.requests.load(Ordering::Relaxed)
+    }
+
+    /// Requests being served now (a client that goes away ends its request: the count drops then, not when its
+    /// injected latency would have ended).
+    pub fn in_progress(&self) -> u64 {
+        self.in_progress.load(Ordering::Relaxed)
     }
 
     fn decide(&self, method: &axum::http::Method) -> Decision {
@@ -80,8 +89,19 @@ impl FaultInjector {
     }
 }
 
+/// Counts a request in progress until dropped (served, or abandoned by its client).
+struct InProgress(Arc<AtomicU64>);
+
+impl Drop for InProgress {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 async fn inject(State(injector): State<Arc<FaultInjector>>, request: Request, next: Next) -> Response {
     injector.requests.fetch_add(1, Ordering::Relaxed);
+    injector.in_progress.fetch_add(1, Ordering::Relaxed);
+    let _in_progress = InProgress(injector.in_progress.clone());
     let decision = injector.decide(request.method());
     match decision {
         Decision::Pass(delay) => {

@@ -102,7 +102,6 @@ pub fn router(state: AppState, settings: RouterSettings<'_>) -> Router {
         .layer(axum::middleware::from_fn(headers::security_headers))
 }
 
-
 /// A JSON error body with one coded error, as GraphQL answers carry them.
 pub(crate) fn error_body(message: &str, code: ErrorCode) -> Json<serde_json::Value> {
     Json(serde_json::json!({ "errors": [{ "message": message, "extensions": { "code": code.as_str() } }] }))
