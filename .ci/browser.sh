@@ -12,7 +12,11 @@ if [ ! -x /usr/bin/chromium ]; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
 fi
-command -v node >/dev/null || { echo "the browser test needs Node.js (node) on the PATH" >&2; exit 1; }
+if ! command -v node >/dev/null; then
+    echo "== installing Node.js from Debian's packages"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+fi
 
 echo "== npm ci (tests/browser: playwright-core)"
 (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
