@@ -3,11 +3,13 @@
 //! [`App::build`] turns a [`Config`] into a bound, ready-to-serve application. `main.rs` and the integration tests
 //! use the same builder, so the tests exercise what runs in production. ARCHITECTURE.md maps the modules.
 
+pub mod audit;
 pub mod auth;
 pub mod authz;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod digest;
 pub mod directory;
 pub mod domain;
 pub mod freshness;
@@ -28,6 +30,7 @@ use tokio::sync::{broadcast, watch, Notify};
 
 pub use config::Config;
 
+use audit::Audit;
 use auth::token::{TokenVerifier, DEV_ISSUER};
 use config::{EncryptionSettings, LevelSettings, WebhookSettings};
 use directory::import::{Entry, FractalEntry};
@@ -316,6 +319,8 @@ impl App {
         let levels = Arc::new(levels);
         let (events, _) = broadcast::channel(config.subscriptions.buffer);
         let mut tasks: Vec<tokio::task::AbortHandle> = listener.into_iter().collect();
+        let (audit, audit_writer) = Audit::start(&store, &config.audit);
+        tasks.extend(audit_writer);
         tasks.push(follow_changes(&changes, providers.clone(), events.clone()));
         // Issuers' keys: fetched from now on; a request that comes before the first fetch ends waits for it.
         tasks.extend(verifier.start());
@@ -332,6 +337,7 @@ impl App {
                 levels: levels.clone(),
                 wake: wake.clone(),
                 poll_interval: webhook_settings.poll_interval,
+                audit: audit.clone(),
             };
             tasks.push(worker.spawn());
         }
@@ -342,10 +348,13 @@ impl App {
             loader_delay: config.loader_delay,
             max_user_ids: config.max_user_ids,
             events: events.clone(),
+            store: store.clone(),
+            caller_names: Arc::new(config.audit.caller_names.iter().cloned().collect()),
         };
         let bounds = Arc::new(graphql::Bounds {
             limits: config.limits.clone(),
             trusted: graphql::TrustedDocuments::load(&config.documents)?,
+            require_purpose: config.audit.require_purpose,
         });
         // Introspection and suggestions help a developer; in production they map the schema for an attacker.
         let exposure = graphql::Exposure {
@@ -367,6 +376,7 @@ impl App {
             connections: connections.clone(),
             in_flight: server::connections::PerCaller::new(config.connections.max_in_flight_per_caller),
             bounds,
+            audit,
             shutdown: shutdown_rx,
         };
         let router = server::router(

@@ -201,6 +201,14 @@ struct Verifier {
     rules: ClaimRules,
 }
 
+/// A verified token: the caller, the issuer that signed it, and when it expires (unix seconds).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    pub principal: Principal,
+    pub issuer: String,
+    pub expires_at: i64,
+}
+
 /// Verifies bearer tokens of the configured issuers. Cheap to clone: clones share the key caches.
 #[derive(Clone)]
 pub struct TokenVerifier {
@@ -287,21 +295,31 @@ impl TokenVerifier {
 
     /// Verifies the value of an `Authorization` header.
     pub async fn verify_header(&self, header: Option<&str>) -> Result<Principal, AuthError> {
+        self.verify_header_fully(header).await.map(|verified| verified.principal)
+    }
+
+    /// Verifies the value of an `Authorization` header: the caller, and what the audit trail records of its token.
+    pub async fn verify_header_fully(&self, header: Option<&str>) -> Result<Verified, AuthError> {
         let header = header.ok_or(AuthError::Missing)?;
         let (scheme, token) = header.trim().split_once(' ').ok_or(AuthError::NotBearer)?;
         if !scheme.eq_ignore_ascii_case("bearer") {
             return Err(AuthError::NotBearer);
         }
-        self.verify(token.trim()).await
+        self.verify_fully(token.trim()).await
     }
 
     pub async fn verify(&self, token: &str) -> Result<Principal, AuthError> {
-        self.verify_with_expiry(token).await.map(|(principal, _)| principal)
+        self.verify_fully(token).await.map(|verified| verified.principal)
     }
 
     /// Verifies a token and answers when it expires (unix seconds): a WebSocket connection authenticated once
     /// must end when its token does.
     pub async fn verify_with_expiry(&self, token: &str) -> Result<(Principal, i64), AuthError> {
+        self.verify_fully(token).await.map(|verified| (verified.principal, verified.expires_at))
+    }
+
+    /// Verifies a token: the caller, its issuer and its expiry.
+    pub async fn verify_fully(&self, token: &str) -> Result<Verified, AuthError> {
         let jws = Jws::parse(token)?;
         let iss = jws.claims.get("iss").and_then(Value::as_str).ok_or(AuthError::Invalid)?;
         let (issuer, key, alg) = self.key_for(iss, &jws.header).await.ok_or(AuthError::Invalid)?;
@@ -311,7 +329,8 @@ impl TokenVerifier {
         }
         let expected = Expected { issuer, audiences: &self.inner.audiences, leeway: self.inner.leeway };
         let exp = expected.check(&jws.claims, crate::clock::unix_seconds())?;
-        Ok((self.inner.rules.principal(&jws.claims)?, exp))
+        let principal = self.inner.rules.principal(&jws.claims)?;
+        Ok(Verified { principal, issuer: issuer.to_owned(), expires_at: exp })
     }
 
     /// The configured issuer named `iss`, and the key and algorithm its token is verified with.

@@ -111,6 +111,15 @@ pub fn application_personal_data(scopes: &Scopes, type_items: &[String]) -> Resu
     }
 }
 
+/// A user's access log is theirs alone: only a token of that user reads it (no scope opens anyone else's).
+pub fn access_log(p: &Principal, user_id: &str) -> Result<(), Denial> {
+    if p.user_id() == Some(user_id) {
+        Ok(())
+    } else {
+        Err(Denial::new(Vec::new()))
+    }
+}
+
 /// Whose verification changes a subscription follows.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Watch {

@@ -7,6 +7,7 @@
 //! Configuration types live here or with the layer they configure (`providers` for the upstream policy and the
 //! cache); configuration never reads the GraphQL layer or the sandbox.
 
+mod audit;
 mod env;
 mod hardening;
 mod providers;
@@ -90,6 +91,8 @@ pub struct Config {
     pub connections: ConnectionSettings,
     /// Browser origins allowed to call.
     pub cors: CorsSettings,
+    /// The audit trail.
+    pub audit: crate::audit::AuditSettings,
     pub sandbox: SandboxSettings,
     /// How each provider is called (timeouts, concurrency, rate limit, retries, breaker).
     pub policies: Policies,
@@ -124,6 +127,7 @@ impl Default for Config {
             documents: DocumentSettings::default(),
             connections: ConnectionSettings::default(),
             cors: CorsSettings::default(),
+            audit: crate::audit::AuditSettings::default(),
             sandbox: SandboxSettings::default(),
             policies: Policies::default(),
             cache: CacheConfig::default(),
@@ -164,6 +168,7 @@ impl Config {
             documents: hardening::documents(&env)?,
             connections: hardening::connections(&env)?,
             cors: hardening::cors(&env)?,
+            audit: audit::audit(&env)?,
             sandbox: sandbox_settings(&env, d.sandbox)?,
             policies: Policies::from_env(&env)?,
             cache: cache_config(&env, d.cache)?,

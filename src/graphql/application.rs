@@ -23,7 +23,15 @@ pub struct KycApplicationObject(pub KycApplication);
 impl KycApplicationObject {
     /// `params` and `name` are personal data: they need a details scope of an item the application's type maps to
     /// (`kyc` -> `basic` by default), as a verification's details would.
+    /// Whose personal data this application holds, for the audit record (ident's user id: the gateway's by default).
+    fn note_subject(&self, ctx: &Context<'_>) {
+        if let Some(user) = &self.0.user_id {
+            super::access::note_subject(ctx, user);
+        }
+    }
+
     fn require_details(&self, ctx: &Context<'_>) -> Result<()> {
+        self.note_subject(ctx);
         let items = services(ctx).levels.ident.items(self.0.kind.as_str());
         rules::application_personal_data(principal(ctx).scopes(), &items).map_err(unauthorized)
     }
@@ -90,6 +98,7 @@ impl KycApplicationObject {
     /// The provider's own view of the application, internals included. Needs `review.internal:read`.
     #[graphql(requires_scopes = "review.internal:read")]
     async fn provider_representation(&self, ctx: &Context<'_>) -> Result<Option<Json<serde_json::Value>>> {
+        self.note_subject(ctx);
         if let Some(value) = &self.0.provider_representation {
             return Ok(Some(Json(value.clone())));
         }

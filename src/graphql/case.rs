@@ -73,20 +73,25 @@ impl VerificationCase {
     }
 
     /// The validated personal data of this case; each field is guarded by its own details scope.
-    async fn details(&self) -> Option<VerificationDetails> {
+    async fn details(&self, ctx: &Context<'_>) -> Option<VerificationDetails> {
         let values = self.case.details.clone()?;
+        super::access::note_subject(ctx, &self.user);
         Some(VerificationDetails::new(self.items.clone(), values))
     }
 
     /// The provider's review (Sumsub): answer, rejection type and labels, comments.
-    async fn review(&self) -> Option<ReviewResult> {
-        self.case.review.clone().map(ReviewResult)
+    async fn review(&self, ctx: &Context<'_>) -> Option<ReviewResult> {
+        let review = self.case.review.clone()?;
+        // The review's client comment is personal: whose it is.
+        super::access::note_subject(ctx, &self.user);
+        Some(ReviewResult(review))
     }
 
     /// The provider's reason tags (Sila's Alloy tags). They explain a decision to the company and must not reach
     /// the applicant: needs `review.internal:read`.
     #[graphql(requires_scopes = "review.internal:read")]
     async fn reasons(&self, ctx: &Context<'_>) -> Result<Option<Vec<String>>> {
+        super::access::note_subject(ctx, &self.user);
         let Some(reference) = &self.case.reasons else { return Ok(None) };
         if reference.provider != Provider::Sila {
             return Ok(None);

@@ -115,6 +115,11 @@ error_codes! {
     PersistedQueryNotInList => "PERSISTED_QUERY_NOT_IN_LIST",
     /// Persisted queries are off on this gateway.
     PersistedQueryNotSupported => "PERSISTED_QUERY_NOT_SUPPORTED",
+    /// `KYC_GATEWAY_REQUIRE_PURPOSE=on` and a client token read personal data without stating why
+    /// (`X-Access-Purpose` or `extensions.purpose`).
+    PurposeRequired => "PURPOSE_REQUIRED",
+    /// Strict audit mode and the trail cannot take records: personal data is withheld rather than sent unrecorded.
+    AuditUnavailable => "AUDIT_UNAVAILABLE",
     /// A bug; details are logged, never answered.
     InternalServerError => "INTERNAL_SERVER_ERROR",
 }

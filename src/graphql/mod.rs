@@ -2,7 +2,9 @@
 //! ([`Providers`]) through the request's DataLoaders and the authorization rules in [`crate::authz`]; they never see
 //! HTTP.
 
+pub mod access;
 mod application;
+mod audit;
 mod case;
 mod connection;
 mod details;
@@ -51,6 +53,10 @@ pub struct Services {
     pub max_user_ids: usize,
     /// This replica's verification events, for subscriptions (fed from the change channel).
     pub events: tokio::sync::broadcast::Sender<Pushed>,
+    /// The store, for reading the audit trail back.
+    pub store: crate::store::Store,
+    /// Display names of callers in users' access logs.
+    pub caller_names: Arc<std::collections::HashMap<String, String>>,
 }
 
 /// The caller. The HTTP layer puts it on every request; a request without one is a bug, not a caller error.

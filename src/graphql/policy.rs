@@ -28,9 +28,11 @@ use async_graphql::{
     Variables,
 };
 
+use super::access::{personal, Access, Operation, Purpose};
 use super::errors::{required_scopes, ErrorCode};
 use super::limits::{self, Refused};
 use super::trusted::TrustedDocuments;
+use crate::audit::Outcome;
 use crate::auth::{Principal, Scopes};
 use crate::authz::Declared;
 use crate::config::QueryLimits;
@@ -39,6 +41,8 @@ use crate::config::QueryLimits;
 pub struct Bounds {
     pub limits: QueryLimits,
     pub trusted: TrustedDocuments,
+    /// A client token reading personal data must state a purpose (`PURPOSE_REQUIRED`).
+    pub require_purpose: bool,
 }
 
 /// Installs [`PolicyExtension`] on every request.
@@ -161,6 +165,20 @@ fn path_of(info: &ResolveInfo<'_>) -> Vec<PathSegment> {
     path
 }
 
+/// `query`, `mutation` or `subscription`: the operation the request names (or its only one); `query` when it cannot
+/// be told (execution then fails anyway).
+fn operation_kind(doc: &ExecutableDocument, name: Option<&str>) -> &'static str {
+    let chosen = match name {
+        Some(name) => doc.operations.iter().find(|(n, _)| n.is_some_and(|n| n.as_str() == name)),
+        None => doc.operations.iter().next().filter(|_| doc.operations.iter().count() == 1),
+    };
+    match chosen.map(|(_, op)| op.node.ty) {
+        Some(async_graphql::parser::types::OperationType::Mutation) => "mutation",
+        Some(async_graphql::parser::types::OperationType::Subscription) => "subscription",
+        _ => "query",
+    }
+}
+
 /// The variable definitions of the operation the request names (or of its only one).
 fn operation_variables(doc: &ExecutableDocument, name: Option<&str>) -> Vec<Positioned<VariableDefinition>> {
     let mut operations = doc.operations.iter();
@@ -203,6 +221,14 @@ impl Extension for PolicyExtension {
     ) -> ServerResult<ExecutableDocument> {
         let doc = next.run(ctx, query, variables).await.map_err(|e| with_code(e, ErrorCode::GraphqlParseFailed))?;
         let mut state = self.state();
+        if let Some(access) = ctx.data_opt::<Arc<Access>>() {
+            access.note_operation(Operation {
+                name: state.operation_name.clone(),
+                kind: operation_kind(&doc, state.operation_name.as_deref()).to_owned(),
+                document_hash: crate::digest::sha256_hex(query),
+                mutations: Vec::new(),
+            });
+        }
         let definitions = operation_variables(&doc, state.operation_name.as_deref());
         state.coercion = super::variables::coerce(&ctx.schema_env.registry, &definitions, variables)
             .into_iter()
@@ -265,6 +291,14 @@ impl Extension for PolicyExtension {
         next: NextResolve<'_>,
     ) -> ServerResult<Option<Value>> {
         let nullable = !info.return_type.ends_with('!');
+        // Personal fields are noted for the audit record (answered or denied), with their path.
+        let audited = if personal(info.parent_type, info.name) { ctx.data_opt::<Arc<Access>>() } else { None };
+        let path = audited.map(|_| path_of(&info));
+        if info.parent_type == "Mutation" {
+            if let Some(access) = ctx.data_opt::<Arc<Access>>() {
+                access.note_mutation(info.name);
+            }
+        }
         if let Some(requirement) = self.declared.get(info.parent_type, info.name) {
             let no_scopes = Scopes::default();
             let scopes = ctx.data_opt::<Principal>().map_or(&no_scopes, Principal::scopes);
@@ -274,9 +308,28 @@ impl Extension for PolicyExtension {
                 let extensions = error.extensions.get_or_insert_with(Default::default);
                 extensions.set("code", ErrorCode::UnauthorizedFieldOrType.as_str());
                 extensions.set("requiredScopes", required_scopes(&denial));
+                if let (Some(access), Some(path)) = (audited, &path) {
+                    access.note_field(path.clone(), Outcome::Denied);
+                }
                 if !nullable {
                     return Err(error);
                 }
+                self.state().nulled.push(error);
+                return Ok(Some(Value::Null));
+            }
+        }
+        if let (Some(access), Some(path)) = (audited, &path) {
+            // A client reading personal data must say why, when the gateway is configured so.
+            let client = matches!(ctx.data_opt::<Principal>(), Some(Principal::Client { .. }));
+            let stated = ctx.data_opt::<Purpose>().is_some_and(|p| p.0.is_some());
+            if self.bounds.require_purpose && client && !stated {
+                let mut error = ServerError::new(
+                    "a client token reading personal data must state its purpose (X-Access-Purpose)",
+                    Some(info.field.name.pos),
+                );
+                error.path = path.clone();
+                error.extensions.get_or_insert_with(Default::default).set("code", ErrorCode::PurposeRequired.as_str());
+                access.note_field(path.clone(), Outcome::Denied);
                 self.state().nulled.push(error);
                 return Ok(Some(Value::Null));
             }
@@ -286,7 +339,20 @@ impl Extension for PolicyExtension {
             return Ok(Some(Value::Null));
         }
         let name_bytes = info.name.len() + 4;
-        match next.run(ctx, info).await {
+        let resolved = next.run(ctx, info).await;
+        if let (Some(access), Some(path)) = (audited, path) {
+            match &resolved {
+                Ok(Some(value)) if !matches!(value, Value::Null) => access.note_field(path, Outcome::Returned),
+                Err(error)
+                    if error.extensions.as_ref().and_then(|e| e.get("code"))
+                        == Some(&Value::from(ErrorCode::UnauthorizedFieldOrType.as_str())) =>
+                {
+                    access.note_field(path, Outcome::Denied)
+                }
+                _ => {}
+            }
+        }
+        match resolved {
             Err(error) if nullable => {
                 self.state().nulled.push(error);
                 Ok(Some(Value::Null))

@@ -128,4 +128,22 @@ impl Query {
     async fn verification_stats(&self) -> Option<VerificationStats> {
         Some(VerificationStats)
     }
+
+    /// The audit trail, newest first: who read whose personal data, which fields, when and why (never the values).
+    /// `userId` keeps the records about one user, `caller` those of one user or client id, `since`/`until` a
+    /// period. Needs `audit:read`.
+    #[allow(clippy::too_many_arguments)]
+    #[graphql(requires_scopes = "audit:read")]
+    async fn audit_events(
+        &self,
+        ctx: &Context<'_>,
+        user_id: Option<ID>,
+        caller: Option<String>,
+        since: Option<time::OffsetDateTime>,
+        until: Option<time::OffsetDateTime>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Option<super::audit::AuditEventConnection>> {
+        super::audit::audit_events(ctx, user_id, caller, since, until, first, after).await.map(Some)
+    }
 }

@@ -37,11 +37,7 @@ struct ManifestOperation {
     body: String,
 }
 
-/// The lowercase hex SHA-256 of a document, as Apollo's protocol names it.
-pub fn sha256_hex(text: &str) -> String {
-    let digest = ring::digest::digest(&ring::digest::SHA256, text.as_bytes());
-    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
-}
+pub use crate::digest::sha256_hex;
 
 impl TrustedDocuments {
     /// The documents setting; reads and checks the safelist manifest (every `id` must be its body's hash).

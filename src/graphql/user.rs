@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use async_graphql::{Context, Object, Result, ID};
 
+use super::access::note_subject;
 use super::application::KycApplicationObject;
 use super::case::VerificationCase;
 use super::errors::{self, bad_input, unauthorized};
@@ -53,11 +54,13 @@ impl User {
 
     #[graphql(requires_scopes = "contact:read")]
     async fn emails(&self, ctx: &Context<'_>) -> Result<Option<Vec<Email>>> {
+        note_subject(ctx, &self.id);
         Ok(Some(self.profile(ctx).await?.map(|p| p.emails.clone()).unwrap_or_default()))
     }
 
     #[graphql(requires_scopes = "contact:read")]
     async fn phones(&self, ctx: &Context<'_>) -> Result<Option<Vec<Phone>>> {
+        note_subject(ctx, &self.id);
         Ok(Some(self.profile(ctx).await?.map(|p| p.phones.clone()).unwrap_or_default()))
     }
 
@@ -76,6 +79,7 @@ impl User {
         requires_scopes = "verification.wallet-xrp:read"
     )]
     async fn wallets(&self, ctx: &Context<'_>) -> Result<Option<Vec<Wallet>>> {
+        note_subject(ctx, &self.id);
         let filter = rules::wallets(principal(ctx));
         let wallets = self.profile(ctx).await?.map(|p| p.wallets.clone()).unwrap_or_default();
         Ok(Some(wallets.into_iter().filter(|w| filter.allows(w.currency)).collect()))
@@ -150,5 +154,17 @@ impl User {
         let apps = user_data::applications(ctx, &self.id).await.map_err(|e| errors::provider(Provider::Ident, &e))?;
         let matching = apps.iter().filter(|a| status.is_none_or(|s| a.status == Some(s))).cloned();
         Ok(Some(matching.map(KycApplicationObject).collect()))
+    }
+
+    /// Who else read this user's personal data, when, why and which fields, newest first. A user sees only their
+    /// own access log.
+    async fn access_log(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Option<super::audit::AccessLogConnection>> {
+        rules::access_log(principal(ctx), &self.id).map_err(unauthorized)?;
+        super::audit::access_log(ctx, &self.id, first, after).await.map(Some)
     }
 }

@@ -7,17 +7,17 @@
 use std::sync::Arc;
 
 use async_graphql::parser::types::{DocumentOperations, OperationType};
-use async_graphql::BatchRequest;
+use async_graphql::{BatchRequest, BatchResponse};
 use async_graphql_axum::GraphQLResponse;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
+use super::audited::{self, RequestMeta};
 use super::connections::{caller_key, CallerSlot};
 use super::{error_body, AppState};
-use crate::auth::token::AuthError;
-use crate::auth::Principal;
+use crate::auth::token::{AuthError, Verified};
 use crate::graphql::errors::ErrorCode;
 use crate::graphql::Loaders;
 
@@ -50,10 +50,21 @@ fn rate_limited(max: usize) -> Response {
 /// The caller, and its slot among its requests in flight (held until the answer is made). The error is the finished
 /// answer, returned at once.
 #[allow(clippy::result_large_err)]
-async fn admit(state: &AppState, headers: &HeaderMap) -> Result<(Principal, CallerSlot), Response> {
-    let principal = authenticate(state, headers).await?;
-    let slot = state.in_flight.admit(&caller_key(&principal)).ok_or_else(|| rate_limited(state.in_flight.max()))?;
-    Ok((principal, slot))
+async fn admit(state: &AppState, headers: &HeaderMap) -> Result<(Verified, CallerSlot, RequestMeta), Response> {
+    let verified = authenticate(state, headers).await?;
+    let meta = RequestMeta::from_headers(headers).map_err(|message| bad_request(StatusCode::BAD_REQUEST, &message))?;
+    let slot =
+        state.in_flight.admit(&caller_key(&verified.principal)).ok_or_else(|| rate_limited(state.in_flight.max()))?;
+    Ok((verified, slot, meta))
+}
+
+/// The answer, with the request's id (the one its audit record carries).
+fn answered(batch: BatchResponse, meta: &RequestMeta) -> Response {
+    let mut response = GraphQLResponse(batch).into_response();
+    if let Ok(id) = HeaderValue::from_str(&meta.request_id) {
+        response.headers_mut().insert(HeaderName::from_static("x-request-id"), id);
+    }
+    response
 }
 
 /// `GET /graphql`'s parameters (GraphQL over HTTP: `query`, `operationName`, and JSON-encoded `variables` and
@@ -87,13 +98,13 @@ fn get_request(query_string: &str) -> Result<async_graphql::Request, String> {
 /// The caller, or the answer that refuses the request: 400 for several `Authorization` headers, 401 for a missing
 /// or refused token.
 #[allow(clippy::result_large_err)]
-async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Principal, Response> {
+async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Verified, Response> {
     let header = super::authorization(headers).map_err(IntoResponse::into_response)?;
-    state.verifier.verify_header(header).await.map_err(unauthenticated)
+    state.verifier.verify_header_fully(header).await.map_err(unauthenticated)
 }
 
 pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let (principal, _slot) = match admit(&state, &headers).await {
+    let (caller, _slot, meta) = match admit(&state, &headers).await {
         Ok(admitted) => admitted,
         Err(response) => return response,
     };
@@ -121,12 +132,19 @@ pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes
         return bad_request(StatusCode::BAD_REQUEST, "the body is not a GraphQL request in JSON: `query` is missing");
     }
     let loaders = Arc::new(Loaders::new(&state.services));
-    GraphQLResponse(state.schema.execute_batch(batch.data(principal).data(loaders)).await).into_response()
+    let run = |request| audited::execute(&state, &caller, &meta, loaders.clone(), request);
+    let answer = match batch {
+        BatchRequest::Single(request) => BatchResponse::Single(run(request).await),
+        BatchRequest::Batch(requests) => {
+            BatchResponse::Batch(futures_util::future::join_all(requests.into_iter().map(run)).await)
+        }
+    };
+    answered(answer, &meta)
 }
 
 /// `GET /graphql?query=...`: queries only, since a GET must not change anything.
 pub async fn get(State(state): State<AppState>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
-    let (principal, _slot) = match admit(&state, &headers).await {
+    let (caller, _slot, meta) = match admit(&state, &headers).await {
         Ok(admitted) => admitted,
         Err(response) => return response,
     };
@@ -155,5 +173,5 @@ pub async fn get(State(state): State<AppState>, headers: HeaderMap, RawQuery(que
         }
     }
     let loaders = Arc::new(Loaders::new(&state.services));
-    GraphQLResponse(state.schema.execute(request.data(principal).data(loaders)).await.into()).into_response()
+    answered(BatchResponse::Single(audited::execute(&state, &caller, &meta, loaders, request).await), &meta)
 }

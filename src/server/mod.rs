@@ -2,6 +2,7 @@
 //! `POST /webhooks/<provider>`, GraphiQL at `/` and `/graphiql` (its embedded assets under `/graphiql/assets/`),
 //! `GET /healthz`; security headers on every answer (`headers.rs`), CORS, and the accept loop (`serve.rs`).
 
+mod audited;
 pub mod connections;
 mod graphql;
 mod headers;
@@ -42,6 +43,8 @@ pub struct AppState {
     pub in_flight: Arc<PerCaller>,
     /// The bounds of operations (the GET handler pre-scans documents with them).
     pub bounds: Arc<crate::graphql::Bounds>,
+    /// The audit trail: operations that return personal data are recorded before they answer.
+    pub audit: crate::audit::Audit,
     /// Turns true when the server is shutting down: WebSocket connections close with 1001.
     pub shutdown: watch::Receiver<bool>,
 }

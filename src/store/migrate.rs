@@ -30,7 +30,8 @@ macro_rules! migration {
 }
 
 /// Every migration, in order.
-const MIGRATIONS: &[Migration] = &[migration!(1, "0001_directory"), migration!(2, "0002_webhooks")];
+const MIGRATIONS: &[Migration] =
+    &[migration!(1, "0001_directory"), migration!(2, "0002_webhooks"), migration!(3, "0003_audit")];
 
 /// An arbitrary, fixed key for the advisory lock of migrations.
 const LOCK_KEY: i64 = 0x006b_7963_5f6d_6967;

@@ -123,11 +123,7 @@ impl Webhooks {
         };
         let key = match id {
             Some(id) => format!("id:{id}"),
-            None => {
-                let digest = ring::digest::digest(&ring::digest::SHA256, body);
-                let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
-                format!("sha256:{hex}")
-            }
+            None => format!("sha256:{}", crate::digest::sha256_hex(body)),
         };
         let accepted = tokio::time::timeout(ACCEPT_DEADLINE, self.inbox.accept(&key, &event))
             .await

@@ -65,6 +65,8 @@ pub struct Worker {
     pub levels: Arc<LevelSettings>,
     pub wake: Arc<Notify>,
     pub poll_interval: Duration,
+    /// Applied events are recorded: the webhook that caused a write.
+    pub audit: crate::audit::Audit,
 }
 
 impl Worker {
@@ -203,7 +205,33 @@ impl Worker {
             return Ok("taken over");
         }
         self.changes.commit_and_publish(tx, &change).await?;
+        self.record(event, &change, claimed.id).await;
         Ok(status::PROCESSED)
+    }
+
+    /// Records the applied event in the audit trail: a provider caused a write about a user. Not recording it does
+    /// not undo it: the failure is logged.
+    async fn record(&self, event: &ProviderEvent, change: &Change, inbox_id: i64) {
+        let entry = crate::audit::Entry {
+            at: crate::clock::unix_millis(),
+            request_id: format!("webhook-{inbox_id}"),
+            trace_id: None,
+            caller: crate::audit::Caller {
+                kind: "provider".into(),
+                id: event.provider.as_str().into(),
+                issuer: String::new(),
+            },
+            subjects: change.user_id().map(str::to_owned).into_iter().collect(),
+            fields: Vec::new(),
+            operation_name: None,
+            operation_type: "webhook".into(),
+            document_hash: String::new(),
+            purpose: None,
+            cause: Some(format!("webhook {} {}", event.provider.as_str(), event.event_type)),
+        };
+        if let Err(error) = self.audit.record(entry).await {
+            tracing::error!(%error, provider = event.provider.as_str(), "an applied webhook event was not recorded");
+        }
     }
 
     /// What the event reports, as far as it can be believed: as it stands, except an ident application's, which is

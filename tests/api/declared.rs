@@ -209,6 +209,7 @@ fn all_scopes() -> BTreeSet<String> {
         "review.internal:read",
         "verification.wallet:read",
         "fractal.link:write",
+        "audit:read",
     ]
     .into_iter()
     .map(str::to_owned)

@@ -4,6 +4,7 @@ mod helpers;
 mod ws;
 
 mod applications;
+mod audit;
 mod auth;
 mod caching;
 mod cli_and_schema;
@@ -19,6 +20,7 @@ mod hostile;
 mod identity;
 mod linking;
 mod logs;
+mod privacy;
 mod resilience;
 mod sandboxes;
 mod scopes;

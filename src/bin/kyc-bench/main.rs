@@ -20,7 +20,7 @@ use clap::Parser;
 #[derive(Parser, Debug, Clone)]
 #[command(name = "kyc-bench", about = "Benchmarks the gateway against the sandbox providers")]
 pub struct Args {
-    /// Run one scenario (me-hot, me-cold, mesh-100, n-plus-one, provider-down); all when absent.
+    /// Run one scenario (me-hot, audit, me-cold, mesh-100, n-plus-one, provider-down); all when absent.
     #[arg(long)]
     pub scenario: Option<String>,
     /// Seconds per mode.

@@ -303,6 +303,21 @@ pub async fn run(args: Args) -> anyhow::Result<(String, u64)> {
         let rows = vec![bench.mode(spec, c, me_request(me_tokens.clone())).await?, bench.raw(c, raw_me()).await];
         scenario("me-hot: one user's profile from all four providers, cache warm", c, rows);
     }
+    if wanted("audit") {
+        // me-hot answers emails, personal data: every answer leaves an audit record.
+        let c = concurrency(256);
+        let mut rows = Vec::new();
+        for (label, setting) in [
+            ("audit strict (each answer waits for its record's commit)", "strict"),
+            ("audit buffered (records queued, answers at once)", "buffered"),
+            ("audit off (nothing recorded)", "off"),
+        ] {
+            let extra = vec![("KYC_GATEWAY_AUDIT", setting.to_string())];
+            let spec = ModeSpec { warm: &me_warm, extra: &extra, ..ModeSpec::new(Mode::Full, label) };
+            rows.push(bench.mode(spec, c, me_request(me_tokens.clone())).await?);
+        }
+        scenario("audit: me-hot under each audit mode (every answer holds personal data)", c, rows);
+    }
     if wanted("me-cold") {
         let c = concurrency(8);
         let cold = ModeSpec::new(Mode::NoCache, "full (cache off: every query cold)");

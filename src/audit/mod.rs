@@ -1,0 +1,185 @@
+//! The audit trail: who read whose personal data, which fields, when and why; never the values.
+//!
+//! Every operation that returned personal data (or was denied it), every mutation and every applied webhook leaves
+//! one [`Record`]. Records are appended to the store by one writer task per replica in batches (group commit: many
+//! requests per transaction), each carrying the hash of the one before it: one chain across every replica, ordered
+//! by the database (the writer locks the chain's head row, `audit_head`, for its transaction). `kyc-gateway audit
+//! verify` walks the chain and names the first record that was edited, removed or moved (`chain.rs`).
+//!
+//! Modes (`KYC_GATEWAY_AUDIT`): `strict` (the default) answers personal data only once its record is committed, and
+//! refuses it with `AUDIT_UNAVAILABLE` when the store cannot take records; `buffered` queues records (a bounded
+//! queue: a full one makes requests wait, records are never dropped) and answers at once; `off` records nothing.
+//!
+//! The code has no path that updates or deletes a record but retention (`writer.rs`), which removes records older
+//! than `KYC_GATEWAY_AUDIT_RETENTION_DAYS` and leaves a checkpoint (the last removed record's hash, where
+//! verification starts) and a record of its own in the chain.
+
+pub mod chain;
+pub mod read;
+mod writer;
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::store::Store;
+
+/// What an audited field came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Outcome {
+    /// The value was in the answer.
+    Returned,
+    /// The caller was refused it.
+    Denied,
+}
+
+/// One field path of a record (`user.verificationCases.details.fullName`: names only, no list positions).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldAccess {
+    pub path: String,
+    pub outcome: Outcome,
+}
+
+/// Who made the request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Caller {
+    /// `user`, `client`, `provider` (a webhook) or `system` (retention).
+    pub kind: String,
+    /// The user id, the client id, the provider or the task.
+    pub id: String,
+    /// The token's issuer (empty for providers and the system).
+    pub issuer: String,
+}
+
+/// A record before it is appended (the writer gives it its place and hash).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    /// Unix milliseconds.
+    pub at: i64,
+    pub request_id: String,
+    pub trace_id: Option<String>,
+    pub caller: Caller,
+    /// The users whose data the operation returned.
+    pub subjects: Vec<String>,
+    pub fields: Vec<FieldAccess>,
+    pub operation_name: Option<String>,
+    /// `query`, `mutation`, `subscription`, `webhook` or `retention`.
+    pub operation_type: String,
+    /// SHA-256 of the document, hex (empty for webhooks).
+    pub document_hash: String,
+    /// Why the caller read it, as it stated.
+    pub purpose: Option<String>,
+    /// The webhook or mutation that caused a write.
+    pub cause: Option<String>,
+}
+
+/// A record of the trail: an entry in its place.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record {
+    pub seq: i64,
+    #[serde(flatten)]
+    pub entry: Entry,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// How records are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Strict,
+    Buffered,
+    Off,
+}
+
+/// Settings of the trail.
+#[derive(Debug, Clone)]
+pub struct AuditSettings {
+    pub mode: Mode,
+    /// Records older than this are removed (a checkpoint keeps the rest verifiable).
+    pub retention: Duration,
+    /// Records waiting for the writer; a full queue makes requests wait.
+    pub queue: usize,
+    /// How long a strict request waits for its record to commit before it is refused.
+    pub commit_timeout: Duration,
+    /// A client token reading personal data must state a purpose.
+    pub require_purpose: bool,
+    /// Display names of callers in users' access logs (`client id -> name`); others show as "a service".
+    pub caller_names: Vec<(String, String)>,
+}
+
+impl Default for AuditSettings {
+    fn default() -> Self {
+        AuditSettings {
+            mode: Mode::Strict,
+            retention: Duration::from_secs(2190 * 24 * 3600),
+            queue: 10_000,
+            commit_timeout: Duration::from_secs(2),
+            require_purpose: false,
+            caller_names: Vec::new(),
+        }
+    }
+}
+
+/// Why a record could not be written.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("the audit trail cannot take records: {0}")]
+pub struct AuditError(pub String);
+
+/// A record to write, and who waits for its commit.
+struct Job {
+    entry: Entry,
+    committed: Option<oneshot::Sender<Result<(), AuditError>>>,
+}
+
+/// The trail's handle: what requests, the webhook worker and the CLI write through.
+#[derive(Clone)]
+pub struct Audit {
+    mode: Mode,
+    jobs: Option<mpsc::Sender<Job>>,
+    commit_timeout: Duration,
+}
+
+impl Audit {
+    /// Starts the writer on `store` (nothing in `off` mode); the handle and the writer task.
+    pub fn start(store: &Store, settings: &AuditSettings) -> (Audit, Option<tokio::task::AbortHandle>) {
+        if settings.mode == Mode::Off {
+            return (Audit { mode: Mode::Off, jobs: None, commit_timeout: settings.commit_timeout }, None);
+        }
+        let (jobs, receiver) = mpsc::channel(settings.queue.max(1));
+        let task = tokio::spawn(writer::run(store.clone(), receiver, settings.retention));
+        (
+            Audit { mode: settings.mode, jobs: Some(jobs), commit_timeout: settings.commit_timeout },
+            Some(task.abort_handle()),
+        )
+    }
+
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// Appends `entry`: in strict mode once it is committed, in buffered mode once it is queued.
+    pub async fn record(&self, entry: Entry) -> Result<(), AuditError> {
+        let Some(jobs) = &self.jobs else { return Ok(()) };
+        match self.mode {
+            Mode::Off => Ok(()),
+            Mode::Buffered => jobs
+                .send(Job { entry, committed: None })
+                .await
+                .map_err(|_| AuditError("the audit writer stopped".into())),
+            Mode::Strict => {
+                let (done, committed) = oneshot::channel();
+                let wait = async {
+                    jobs.send(Job { entry, committed: Some(done) })
+                        .await
+                        .map_err(|_| AuditError("the audit writer stopped".into()))?;
+                    committed.await.map_err(|_| AuditError("the audit writer stopped".into()))?
+                };
+                tokio::time::timeout(self.commit_timeout, wait)
+                    .await
+                    .map_err(|_| AuditError("the record was not committed in time".into()))?
+            }
+        }
+    }
+}

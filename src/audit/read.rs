@@ -1,0 +1,89 @@
+//! Reading the trail back: the events of one person or one caller over a period (`auditEvents`, a user's own
+//! `accessLog`), and the export for a SIEM.
+
+use super::chain::{record_of, COLUMNS};
+use super::Record;
+use crate::store::{Store, StoreError};
+
+/// Which records to read.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    /// Records about this user.
+    pub user_id: Option<String>,
+    /// Records of this caller (user or client id).
+    pub caller: Option<String>,
+    /// Records at or after this time, and before that one (unix ms).
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+    /// Records before this one (a page's cursor).
+    pub before_seq: Option<i64>,
+    /// Leave out this caller's records (a user's access log leaves out the user's own reads).
+    pub not_caller: Option<String>,
+}
+
+/// Up to `limit` records matching `filter`, newest first.
+pub async fn events(store: &Store, filter: &Filter, limit: i64) -> Result<Vec<Record>, StoreError> {
+    let mut conditions: Vec<String> = Vec::new();
+    let mut values: Vec<Value> = Vec::new();
+    let mut next = |value: Value, condition: &dyn Fn(usize) -> String| {
+        values.push(value);
+        conditions.push(condition(values.len()));
+    };
+    if let Some(user) = &filter.user_id {
+        next(Value::Text(user.clone()), &|n| format!("seq IN (SELECT seq FROM audit_subjects WHERE user_id = ${n})"));
+    }
+    if let Some(caller) = &filter.caller {
+        next(Value::Text(caller.clone()), &|n| format!("caller = ${n}"));
+    }
+    if let Some(caller) = &filter.not_caller {
+        next(Value::Text(caller.clone()), &|n| format!("caller <> ${n}"));
+    }
+    if let Some(since) = filter.since {
+        next(Value::Int(since), &|n| format!("at >= ${n}"));
+    }
+    if let Some(until) = filter.until {
+        next(Value::Int(until), &|n| format!("at < ${n}"));
+    }
+    if let Some(before) = filter.before_seq {
+        next(Value::Int(before), &|n| format!("seq < ${n}"));
+    }
+    let clause = if conditions.is_empty() { String::new() } else { format!(" WHERE {}", conditions.join(" AND ")) };
+    let sql = format!("SELECT {COLUMNS} FROM audit_records{clause} ORDER BY seq DESC LIMIT {}", limit.max(0));
+    let mut query = sqlx::query(&sql);
+    for value in values {
+        query = match value {
+            Value::Text(text) => query.bind(text),
+            Value::Int(int) => query.bind(int),
+        };
+    }
+    let rows = query.fetch_all(store.pool()).await?;
+    rows.iter().map(record_of).collect()
+}
+
+enum Value {
+    Text(String),
+    Int(i64),
+}
+
+/// Every record from `since` (unix ms) on, oldest first, handed to `each` a page at a time.
+pub async fn export(store: &Store, since: i64, mut each: impl FnMut(&Record)) -> Result<u64, StoreError> {
+    let (mut after, mut count) = (0i64, 0u64);
+    loop {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM audit_records WHERE at >= $1 AND seq > $2 ORDER BY seq LIMIT 1000"
+        ))
+        .bind(since)
+        .bind(after)
+        .fetch_all(store.pool())
+        .await?;
+        if rows.is_empty() {
+            return Ok(count);
+        }
+        for row in &rows {
+            let record = record_of(row)?;
+            after = record.seq;
+            count += 1;
+            each(&record);
+        }
+    }
+}

@@ -1,0 +1,43 @@
+//! Settings of the audit trail (`crate::audit`).
+
+use std::time::Duration;
+
+use anyhow::bail;
+
+use super::env::Env;
+use crate::audit::{AuditSettings, Mode};
+
+pub(super) fn audit(env: &Env<'_>) -> anyhow::Result<AuditSettings> {
+    let d = AuditSettings::default();
+    let mode = env.choice(
+        "KYC_GATEWAY_AUDIT",
+        &[("strict", Mode::Strict), ("buffered", Mode::Buffered), ("off", Mode::Off)],
+        d.mode,
+    )?;
+    let days: u64 = env.parse("KYC_GATEWAY_AUDIT_RETENTION_DAYS", d.retention.as_secs() / 86_400)?;
+    if days == 0 {
+        bail!("KYC_GATEWAY_AUDIT_RETENTION_DAYS must be at least 1");
+    }
+    let mut caller_names = Vec::new();
+    for pair in env.get("KYC_GATEWAY_AUDIT_CALLER_NAMES").unwrap_or_default().split(';').map(str::trim) {
+        if pair.is_empty() {
+            continue;
+        }
+        match pair.split_once('=') {
+            Some((id, name)) if !id.trim().is_empty() && !name.trim().is_empty() && name.len() <= 100 => {
+                caller_names.push((id.trim().to_owned(), name.trim().to_owned()))
+            }
+            _ => bail!(
+                "KYC_GATEWAY_AUDIT_CALLER_NAMES: {pair:?} is not `client-id=Display name` (names up to 100 bytes)"
+            ),
+        }
+    }
+    Ok(AuditSettings {
+        mode,
+        retention: Duration::from_secs(days * 86_400),
+        queue: env.parse("KYC_GATEWAY_AUDIT_QUEUE", d.queue)?.max(1),
+        commit_timeout: env.millis("KYC_GATEWAY_AUDIT_COMMIT_TIMEOUT_MS", d.commit_timeout)?,
+        require_purpose: env.switch("KYC_GATEWAY_REQUIRE_PURPOSE", d.require_purpose)?,
+        caller_names,
+    })
+}

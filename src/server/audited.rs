@@ -1,0 +1,188 @@
+//! Executing an operation under the audit trail: every operation that answered (or was denied) personal data, and
+//! every mutation, leaves a record before its answer leaves (`crate::audit`). In strict mode a record that cannot be
+//! written takes the personal values out of the answer (`AUDIT_UNAVAILABLE` at each of their paths): the rest of the
+//! answer still goes out.
+
+use std::sync::Arc;
+
+use async_graphql::{PathSegment, Request, Response, ServerError, Value};
+use axum::http::{HeaderMap, HeaderName};
+
+use super::AppState;
+use crate::audit::{Caller, Entry, Outcome};
+use crate::auth::token::Verified;
+use crate::auth::Principal;
+use crate::graphql::access::{field_paths, Access, Noted, Purpose};
+use crate::graphql::errors::ErrorCode;
+use crate::graphql::Loaders;
+
+/// The longest stated purpose.
+const MAX_PURPOSE: usize = 200;
+/// The header a client states its purpose in.
+pub static PURPOSE_HEADER: HeaderName = HeaderName::from_static("x-access-purpose");
+
+/// What the audit record takes from the HTTP request.
+#[derive(Debug, Clone)]
+pub struct RequestMeta {
+    /// This request's id (also the `X-Request-Id` of the answer).
+    pub request_id: String,
+    /// The trace of a W3C `traceparent` header.
+    pub trace_id: Option<String>,
+    /// The `X-Access-Purpose` header.
+    pub purpose: Option<String>,
+}
+
+/// A stated purpose, if it is one: printable text of at most 200 bytes.
+fn valid_purpose(text: &str) -> Result<String, String> {
+    let text = text.trim();
+    if text.is_empty() || text.len() > MAX_PURPOSE || text.chars().any(char::is_control) {
+        return Err(format!("a purpose is printable text of 1 to {MAX_PURPOSE} bytes"));
+    }
+    Ok(text.to_owned())
+}
+
+impl RequestMeta {
+    /// From the request headers; an unreadable purpose is refused (the message says why).
+    pub fn from_headers(headers: &HeaderMap) -> Result<RequestMeta, String> {
+        let purpose = match headers.get(&PURPOSE_HEADER) {
+            None => None,
+            Some(value) => Some(valid_purpose(value.to_str().map_err(|_| "X-Access-Purpose is not text".to_owned())?)?),
+        };
+        // `traceparent: 00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>` (W3C Trace Context).
+        let trace_id = headers.get("traceparent").and_then(|v| v.to_str().ok()).and_then(|v| {
+            let parts: Vec<&str> = v.trim().split('-').collect();
+            let hex = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_hexdigit());
+            (parts.len() == 4 && hex(parts[1], 32) && hex(parts[2], 16) && parts[1].bytes().any(|b| b != b'0'))
+                .then(|| parts[1].to_ascii_lowercase())
+        });
+        Ok(RequestMeta { request_id: crate::secret::random_token()[..32].to_owned(), trace_id, purpose })
+    }
+}
+
+/// The purpose of one operation: its `extensions.purpose`, else the header's.
+fn purpose_of(request: &Request, meta: &RequestMeta) -> Result<Option<String>, String> {
+    match request.extensions.get("purpose") {
+        Some(Value::String(text)) => valid_purpose(text).map(Some),
+        Some(_) => Err("extensions.purpose must be a string".into()),
+        None => Ok(meta.purpose.clone()),
+    }
+}
+
+/// Executes `request` as `caller` and records it; the answer (personal values withheld if the record failed).
+pub async fn execute(
+    state: &AppState,
+    caller: &Verified,
+    meta: &RequestMeta,
+    loaders: Arc<Loaders>,
+    request: Request,
+) -> Response {
+    let purpose = match purpose_of(&request, meta) {
+        Ok(purpose) => purpose,
+        Err(message) => {
+            let mut error = ServerError::new(message, None);
+            error.extensions.get_or_insert_with(Default::default).set("code", ErrorCode::BadRequest.as_str());
+            return Response::from_errors(vec![error]);
+        }
+    };
+    let access = Arc::new(Access::default());
+    let request =
+        request.data(caller.principal.clone()).data(loaders).data(access.clone()).data(Purpose(purpose.clone()));
+    let mut response = state.schema.execute(request).await;
+    let (noted, subjects, operation) = access.take();
+    let mutation = operation.kind == "mutation";
+    if noted.is_empty() && !mutation {
+        return response;
+    }
+    let (kind, id) = match &caller.principal {
+        Principal::User { id, .. } => ("user", id.clone()),
+        Principal::Client { name, .. } => ("client", name.clone()),
+    };
+    let entry = Entry {
+        at: crate::clock::unix_millis(),
+        request_id: meta.request_id.clone(),
+        trace_id: meta.trace_id.clone(),
+        caller: Caller { kind: kind.into(), id, issuer: caller.issuer.clone() },
+        subjects,
+        fields: field_paths(&noted),
+        operation_name: operation.name,
+        operation_type: operation.kind,
+        document_hash: operation.document_hash,
+        purpose,
+        cause: mutation.then(|| format!("mutation {}", operation.mutations.join(", "))),
+    };
+    if let Err(error) = state.audit.record(entry).await {
+        tracing::error!(%error, request_id = %meta.request_id, "personal data withheld: its audit record failed");
+        withhold(&mut response, &noted);
+    }
+    response
+}
+
+/// Takes every answered personal value out of `response`: `null` with an `AUDIT_UNAVAILABLE` error at its path.
+fn withhold(response: &mut Response, noted: &[Noted]) {
+    for n in noted.iter().filter(|n| n.outcome == Outcome::Returned) {
+        if set_null(&mut response.data, &n.at) {
+            let mut error =
+                ServerError::new("withheld: the audit trail cannot record this read now; retry later", None);
+            error.path = n.at.clone();
+            error.extensions.get_or_insert_with(Default::default).set("code", ErrorCode::AuditUnavailable.as_str());
+            response.errors.push(error);
+        }
+    }
+}
+
+/// Sets the value at `path` to null; whether it was there.
+fn set_null(value: &mut Value, path: &[PathSegment]) -> bool {
+    let Some((first, rest)) = path.split_first() else {
+        let was = !matches!(value, Value::Null);
+        *value = Value::Null;
+        return was;
+    };
+    match (first, value) {
+        (PathSegment::Field(name), Value::Object(fields)) => {
+            fields.get_mut(name.as_str()).is_some_and(|child| set_null(child, rest))
+        }
+        (PathSegment::Index(i), Value::List(items)) => items.get_mut(*i).is_some_and(|child| set_null(child, rest)),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_withheld_value_is_null_at_its_path_and_the_rest_stays() {
+        let mut data = Value::from_json(serde_json::json!({
+            "me": { "id": "u", "emails": [{ "address": "a@example.com" }], "verificationCases": [{ "details": { "fullName": "N" } }] }
+        }))
+        .expect("json");
+        let at = |p: &[&str]| {
+            p.iter()
+                .map(|s| s.parse::<usize>().map(PathSegment::Index).unwrap_or(PathSegment::Field((*s).to_owned())))
+                .collect::<Vec<_>>()
+        };
+        assert!(set_null(&mut data, &at(&["me", "emails"])));
+        assert!(set_null(&mut data, &at(&["me", "verificationCases", "0", "details", "fullName"])));
+        assert!(!set_null(&mut data, &at(&["me", "phones"])));
+        assert_eq!(
+            data.into_json().expect("json"),
+            serde_json::json!({ "me": { "id": "u", "emails": null, "verificationCases": [{ "details": { "fullName": null } }] } })
+        );
+    }
+
+    #[test]
+    fn a_trace_id_comes_from_a_valid_traceparent_only() {
+        let mut headers = HeaderMap::new();
+        headers
+            .insert("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".parse().expect("header"));
+        assert_eq!(
+            RequestMeta::from_headers(&headers).expect("meta").trace_id.as_deref(),
+            Some("4bf92f3577b34da6a3ce929d0e0e4736")
+        );
+        headers
+            .insert("traceparent", "00-00000000000000000000000000000000-00f067aa0ba902b7-01".parse().expect("header"));
+        assert_eq!(RequestMeta::from_headers(&headers).expect("meta").trace_id, None);
+        headers.insert("x-access-purpose", "x".repeat(300).parse().expect("header"));
+        assert!(RequestMeta::from_headers(&headers).is_err());
+    }
+}

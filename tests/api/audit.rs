@@ -1,0 +1,337 @@
+//! The audit trail over real HTTP: what is recorded, reading it back, strict mode when the store refuses records,
+//! purposes, the hash chain caught out by edits in the database, restarts, replicas and retention.
+
+use std::process::Command;
+
+use kyc_gateway::audit::Mode;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::helpers::{
+    client_token, databases, spawn, spawn_on, spawn_with, sqlite_database, user_token, TestApp, TestDatabase, SEED,
+};
+
+const DOCUMENT: &str = r#"{ user(id: "b76ab44d-b71e-4d19-b6f9-f6e88cd73946") { verificationCases { level details { identificationDocumentNumber } } } }"#;
+const DETAILS: &str = "verification.basic:read verification.basic.details:read verification.plus:read \
+    verification.plus.details:read verification.selfie:read verification.liveness:read";
+
+/// A query with an `X-Access-Purpose` header.
+async fn query_for(app: &TestApp, token: &str, purpose: Option<&str>, query: &str) -> Value {
+    let mut request = app.http.post(app.url("/graphql")).bearer_auth(token).json(&json!({ "query": query }));
+    if let Some(purpose) = purpose {
+        request = request.header("X-Access-Purpose", purpose);
+    }
+    let answer = request.send().await.expect("answer");
+    assert_eq!(answer.status(), StatusCode::OK);
+    assert!(answer.headers().contains_key("x-request-id"), "every answer names its request");
+    answer.json().await.expect("json")
+}
+
+const EVENTS: &str = r#"{ auditEvents(userId: "b76ab44d-b71e-4d19-b6f9-f6e88cd73946") { edges { node {
+    seq at requestId callerKind caller issuer subjects operationType documentHash purpose
+    fields { path outcome } } } } }"#;
+
+#[tokio::test]
+async fn a_staff_read_with_a_purpose_is_in_the_trail_and_in_the_person_s_own_access_log() {
+    let app = spawn_with(|c| c.audit.caller_names = vec![("compliance".into(), "the compliance team".into())]).await;
+    let staff = kyc_gateway::auth::token::mint_dev_token(
+        &kyc_gateway::secret::Secret::new(kyc_gateway::auth::token::DEFAULT_DEV_SECRET),
+        &kyc_gateway::auth::token::Subject::Client("compliance".into()),
+        &format!("client.users:read {DETAILS}"),
+        300,
+    );
+    let read = query_for(&app, &staff, Some("AML review 2026-114"), DOCUMENT).await;
+    let cases = read["data"]["user"]["verificationCases"].as_array().expect("cases");
+    let number = cases
+        .iter()
+        .map(|c| &c["details"]["identificationDocumentNumber"])
+        .find(|n| n.is_string())
+        .unwrap_or_else(|| panic!("a document number: {read:#}"));
+
+    let auditor = client_token("audit:read");
+    let trail = query_for(&app, &auditor, None, EVENTS).await;
+    let events = trail["data"]["auditEvents"]["edges"].as_array().expect("events");
+    let event = &events.first().expect("a record")["node"];
+    assert_eq!(event["callerKind"], "client");
+    assert_eq!(event["caller"], "compliance");
+    assert_eq!(event["issuer"], "kyc-gateway-dev");
+    assert_eq!(event["purpose"], "AML review 2026-114");
+    assert_eq!(event["subjects"], json!([SEED]));
+    assert_eq!(event["operationType"], "query");
+    assert_eq!(event["documentHash"], kyc_gateway::digest::sha256_hex(DOCUMENT));
+    let fields = event["fields"].as_array().expect("fields");
+    assert!(
+        fields.contains(
+            &json!({ "path": "user.verificationCases.details.identificationDocumentNumber", "outcome": "RETURNED" })
+        ),
+        "{fields:?}"
+    );
+    assert!(!trail.to_string().contains(number.as_str().expect("text")), "the trail holds no value");
+
+    let own = query_for(
+        &app,
+        &user_token(SEED, "uid:read"),
+        None,
+        "{ me { accessLog { edges { node { at caller purpose fields } } } } }",
+    )
+    .await;
+    let log = &own["data"]["me"]["accessLog"]["edges"][0]["node"];
+    assert_eq!(log["caller"], "the compliance team", "{own:#}");
+    assert_eq!(log["purpose"], "AML review 2026-114");
+    assert_eq!(log["fields"], json!(["user.verificationCases.details.identificationDocumentNumber"]));
+
+    let refused = query_for(&app, &staff, None, EVENTS).await;
+    assert_eq!(refused["errors"][0]["extensions"]["code"], "UNAUTHORIZED_FIELD_OR_TYPE", "{refused:#}");
+    let someone_else = query_for(
+        &app,
+        &client_token("client.users:read uid:read"),
+        None,
+        &format!(r#"{{ user(id: "{SEED}") {{ accessLog {{ edges {{ node {{ at }} }} }} }} }}"#),
+    )
+    .await;
+    assert_eq!(someone_else["data"]["user"]["accessLog"], Value::Null, "an access log is its user's alone");
+}
+
+/// Makes the store refuse audit records (and nothing else).
+async fn refuse_records(app: &TestApp, db: &TestDatabase) {
+    let statements: &[&str] = match db.engine {
+        "sqlite" => {
+            &["CREATE TRIGGER refuse BEFORE INSERT ON audit_records BEGIN SELECT RAISE(ABORT, 'injected'); END"]
+        }
+        _ => &[
+            "CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'injected'; END $$ LANGUAGE plpgsql",
+            "CREATE TRIGGER refuse BEFORE INSERT ON audit_records FOR EACH ROW EXECUTE FUNCTION refuse()",
+        ],
+    };
+    for statement in statements {
+        sqlx::query(statement).execute(app.store.pool()).await.expect("the trigger");
+    }
+}
+
+#[tokio::test]
+async fn strict_mode_withholds_personal_data_the_trail_cannot_record_and_answers_the_rest() {
+    for db in databases().await {
+        let app = spawn_on(&db, |_| {}).await;
+        refuse_records(&app, &db).await;
+        let token = user_token(SEED, &format!("uid:read contact:read {DETAILS}"));
+        let answer = query_for(
+            &app,
+            &token,
+            None,
+            "{ me { id emails { address } verificationCases { level details { fullName } } } }",
+        )
+        .await;
+        assert_eq!(answer["data"]["me"]["id"], SEED, "{}: {answer:#}", db.engine);
+        assert_eq!(answer["data"]["me"]["emails"], Value::Null);
+        let cases = answer["data"]["me"]["verificationCases"].as_array().expect("cases");
+        assert!(
+            !cases.is_empty() && cases.iter().all(|c| c["level"].is_string() && c["details"]["fullName"].is_null())
+        );
+        // The seed person's selfie details stay denied (no selfie details scope); the rest was withheld.
+        let codes: Vec<&str> = answer["errors"]
+            .as_array()
+            .expect("errors")
+            .iter()
+            .filter_map(|e| e["extensions"]["code"].as_str())
+            .filter(|c| *c != "UNAUTHORIZED_FIELD_OR_TYPE")
+            .collect();
+        assert!(!codes.is_empty() && codes.iter().all(|c| *c == "AUDIT_UNAVAILABLE"), "{codes:?}");
+        assert!(answer["errors"].as_array().expect("errors").iter().any(|e| e["path"] == json!(["me", "emails"])));
+        // Without personal data, nothing needs recording.
+        let plain = query_for(&app, &token, None, "{ me { id verificationCases { level } } }").await;
+        assert!(plain["errors"].is_null(), "{plain:#}");
+    }
+}
+
+#[tokio::test]
+async fn buffered_mode_answers_at_once_and_records_later() {
+    let app = spawn_with(|c| c.audit.mode = Mode::Buffered).await;
+    let token = user_token(SEED, "uid:read contact:read");
+    let answer = query_for(&app, &token, None, "{ me { emails { address } } }").await;
+    assert!(answer["data"]["me"]["emails"].is_array(), "{answer:#}");
+    crate::helpers::eventually("the buffered record is written", || async { records(&app).await >= 1 }).await;
+}
+
+async fn records(app: &TestApp) -> i64 {
+    sqlx::query_scalar("SELECT COUNT(*) FROM audit_records").fetch_one(app.store.pool()).await.expect("count")
+}
+
+#[tokio::test]
+async fn a_client_must_state_a_purpose_when_the_gateway_requires_one() {
+    let app = spawn_with(|c| c.audit.require_purpose = true).await;
+    let mesh = client_token("client.users:read uid:read contact:read");
+    let q = format!(r#"{{ user(id: "{SEED}") {{ id emails {{ address }} }} }}"#);
+    let without = query_for(&app, &mesh, None, &q).await;
+    assert_eq!(without["data"]["user"]["id"], SEED, "non-personal fields answer: {without:#}");
+    assert_eq!(without["data"]["user"]["emails"], Value::Null);
+    assert_eq!(without["errors"][0]["extensions"]["code"], "PURPOSE_REQUIRED");
+    let with = query_for(&app, &mesh, Some("onboarding check"), &q).await;
+    assert!(with["data"]["user"]["emails"].is_array(), "{with:#}");
+    let by_extension = app
+        .http
+        .post(app.url("/graphql"))
+        .bearer_auth(&mesh)
+        .json(&json!({ "query": q, "extensions": { "purpose": "onboarding check" } }))
+        .send()
+        .await
+        .expect("answer");
+    let by_extension: Value = by_extension.json().await.expect("json");
+    assert!(by_extension["data"]["user"]["emails"].is_array(), "{by_extension:#}");
+    let own = query_for(&app, &user_token(SEED, "contact:read"), None, "{ me { emails { address } } }").await;
+    assert!(own["data"]["me"]["emails"].is_array(), "a user reading itself needs no purpose: {own:#}");
+}
+
+fn verify(db: &TestDatabase) -> (bool, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_kyc-gateway"))
+        .args(["audit", "verify"])
+        .env("KYC_GATEWAY_DATABASE_URL", &db.url)
+        .output()
+        .expect("the binary runs");
+    let text = String::from_utf8_lossy(&output.stdout).to_string() + &String::from_utf8_lossy(&output.stderr);
+    (output.status.success(), text)
+}
+
+/// A SQLite database holding `reads` audit records.
+async fn trail_of(reads: usize) -> TestDatabase {
+    let db = sqlite_database();
+    let app = spawn_on(&db, |_| {}).await;
+    for i in 0..reads {
+        query_for(&app, &user_token(SEED, "contact:read"), Some(&format!("read {i}")), "{ me { emails { address } } }")
+            .await;
+    }
+    app.stop().await;
+    db
+}
+
+async fn tamper(db: &TestDatabase, statements: &[&str]) {
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&db.url).await.expect("the database");
+    for statement in statements {
+        sqlx::query(statement).execute(&pool).await.expect("tampered");
+    }
+    pool.close().await;
+}
+
+#[tokio::test]
+async fn an_edited_removed_or_moved_record_breaks_the_chain_and_verify_names_it() {
+    let db = trail_of(5).await;
+    let (ok, text) = verify(&db);
+    assert!(ok && text.contains("intact: 5 records"), "{text}");
+
+    tamper(&db, &["UPDATE audit_records SET purpose = 'nothing to see' WHERE seq = 3"]).await;
+    let (ok, text) = verify(&db);
+    assert!(!ok && text.contains("record 3 was altered"), "{text}");
+
+    let db = trail_of(5).await;
+    tamper(&db, &["DELETE FROM audit_records WHERE seq = 3"]).await;
+    let (ok, text) = verify(&db);
+    assert!(!ok && text.contains("record 3 is missing"), "{text}");
+
+    let db = trail_of(5).await;
+    tamper(
+        &db,
+        &[
+            "UPDATE audit_records SET seq = 100 WHERE seq = 2",
+            "UPDATE audit_records SET seq = 2 WHERE seq = 3",
+            "UPDATE audit_records SET seq = 3 WHERE seq = 100",
+        ],
+    )
+    .await;
+    let (ok, text) = verify(&db);
+    assert!(!ok && text.contains("record 2 does not follow record 1"), "{text}");
+
+    let db = trail_of(5).await;
+    tamper(&db, &["DELETE FROM audit_records WHERE seq = 5"]).await;
+    let (ok, text) = verify(&db);
+    assert!(!ok && text.contains("the last records were removed"), "{text}");
+}
+
+#[tokio::test]
+async fn the_trail_survives_a_restart_and_replicas_on_one_database_keep_one_verifiable_chain() {
+    for db in databases().await {
+        let token = user_token(SEED, "contact:read");
+        let me = "{ me { emails { address } } }";
+        let first = spawn_on(&db, |_| {}).await;
+        query_for(&first, &token, None, me).await;
+        first.stop().await;
+        if db.engine == "sqlite" {
+            // One process per SQLite database: the restart is what applies.
+            let again = spawn_on(&db, |_| {}).await;
+            query_for(&again, &token, None, me).await;
+            assert_eq!(records(&again).await, 2);
+            again.stop().await;
+            let (ok, text) = verify(&db);
+            assert!(ok && text.contains("intact: 2 records"), "{text}");
+            continue;
+        }
+        // Two production replicas on the same PostgreSQL database, both writing.
+        let sandbox_app = spawn().await;
+        let (a, b) = (
+            crate::store::replica(&sandbox_app, &db, |_| {}).await,
+            crate::store::replica(&sandbox_app, &db, |_| {}).await,
+        );
+        let staff = crate::helpers::issuer_token("staff", &format!("client.users:read {DETAILS}"), true);
+        let sumsub = format!(
+            r#"{{ user(id: "{SEED}") {{ verificationCases(provider: SUMSUB) {{ details {{ fullName }} }} }} }}"#
+        );
+        let reads = (0..10).map(|i| {
+            let (app, token, q) = (if i % 2 == 0 { &a } else { &b }, staff.clone(), sumsub.clone());
+            async move { query_for(app, &token, None, &q).await }
+        });
+        let answers = futures_util::future::join_all(reads).await;
+        assert!(answers.iter().all(|a| a["errors"].is_null()), "{answers:#?}");
+        assert_eq!(records(&a).await, 11, "{}", db.engine);
+        let (ok, text) = verify(&db);
+        assert!(ok && text.contains("intact: 11 records"), "{}: {text}", db.engine);
+    }
+}
+
+#[tokio::test]
+async fn retention_removes_old_records_and_the_rest_of_the_chain_still_verifies() {
+    let db = sqlite_database();
+    let app = spawn_on(&db, |_| {}).await;
+    let token = user_token(SEED, "contact:read");
+    for _ in 0..3 {
+        query_for(&app, &token, None, "{ me { emails { address } } }").await;
+    }
+    let removed =
+        kyc_gateway::audit::chain::purge(&app.store, kyc_gateway::clock::unix_millis() + 1).await.expect("purged");
+    assert_eq!(removed, 3);
+    query_for(&app, &token, None, "{ me { emails { address } } }").await;
+    let checkpoint: i64 =
+        sqlx::query_scalar("SELECT seq FROM audit_checkpoint").fetch_one(app.store.pool()).await.expect("checkpoint");
+    assert_eq!(checkpoint, 3);
+    let verified = kyc_gateway::audit::chain::verify(&app.store).await.expect("intact");
+    assert_eq!((verified.first, verified.records), (4, 2), "the retention record and the read after it");
+    let cause: String = sqlx::query_scalar("SELECT cause FROM audit_records WHERE seq = 4")
+        .fetch_one(app.store.pool())
+        .await
+        .expect("record");
+    assert!(cause.contains("removed 3 records"), "{cause}");
+}
+
+#[tokio::test]
+async fn mutations_and_applied_webhooks_are_recorded_with_their_cause() {
+    let app = spawn().await;
+    let owner = "9a253758-197a-4308-8d2d-61cfe9317644";
+    let settle = format!(
+        r#"mutation {{ updateKycApplicationStatus(id: "{}", status: ACCEPTED) {{ status }} }}"#,
+        kyc_gateway::sandbox::ident::population::JOHN_SMITH
+    );
+    query_for(&app, &client_token("kyc_application:write client.users:read"), None, &settle).await;
+    crate::helpers::eventually("the mutation and the webhook it caused are recorded", || async {
+        records(&app).await >= 2
+    })
+    .await;
+    let causes: Vec<Option<String>> = sqlx::query_scalar("SELECT cause FROM audit_records ORDER BY seq")
+        .fetch_all(app.store.pool())
+        .await
+        .expect("records");
+    assert_eq!(causes[0].as_deref(), Some("mutation updateKycApplicationStatus"), "{causes:?}");
+    assert_eq!(causes[1].as_deref(), Some("webhook IDENT kyc_application"), "{causes:?}");
+    let subjects: String = sqlx::query_scalar("SELECT subjects FROM audit_records WHERE seq = 2")
+        .fetch_one(app.store.pool())
+        .await
+        .expect("record");
+    assert_eq!(subjects, format!("[\"{owner}\"]"));
+}
