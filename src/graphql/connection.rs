@@ -5,7 +5,11 @@ use base64::Engine;
 
 use super::errors::bad_input;
 
+// `@shareable`: other subgraphs of a supergraph that page their lists define the same Relay type, and Federation 2
+// refuses a field that several subgraphs resolve unless each marks it so
+// (https://www.apollographql.com/docs/graphos/schema-design/federated-schemas/sharing-types).
 #[derive(SimpleObject)]
+#[graphql(shareable)]
 pub struct PageInfo {
     pub has_next_page: bool,
     pub has_previous_page: bool,

@@ -5,7 +5,7 @@
 //! counted there, so a document of a hundred thousand directives or a deeply nested literal never reaches the parser.
 //! The **analysis** walks the parsed document once, fragments memoised: aliases, directives per field, root fields,
 //! depth and a static cost in which every field costs 1 and a list field multiplies what is under it by its size (its
-//! `first`/`last` argument, the length of `ids`, or a configured expected size). Fragments are costed once each, so
+//! `first`/`last` argument, the length of `ids` or of federation's `representations`, or a configured expected size). Fragments are costed once each, so
 //! a document whose fragments spread each other tenfold per level costs what it would cost to run, while the
 //! analysis itself stays linear in the document's size. async-graphql's own validation (quadratic in the worst case)
 //! only ever sees documents that passed.
@@ -146,7 +146,8 @@ struct Walk<'a> {
 }
 
 impl<'a> Walk<'a> {
-    /// A list field's expected size: its `first`/`last`, the length of its `ids`, else the configured default.
+    /// A list field's expected size: its `first`/`last`, the length of its `ids` (or of `_entities`'
+    /// `representations`), else the configured default.
     fn list_size(&self, field: &Field) -> u64 {
         let value = |name: &str| {
             let value = field.get_argument(name)?;
@@ -157,7 +158,7 @@ impl<'a> Walk<'a> {
                 return n.as_u64().unwrap_or(u64::MAX);
             }
         }
-        match value("ids") {
+        match value("ids").or_else(|| value("representations")) {
             Some(ConstValue::List(ids)) => ids.len() as u64,
             _ => self.limits.default_list_size,
         }
@@ -310,6 +311,7 @@ mod tests {
             Some(match (parent, field) {
                 ("Query", "me") => "User",
                 ("Query", "users") => "[User!]!",
+                ("Query", "_entities") => "[_Entity]!",
                 ("User", "verificationCases") => "[VerificationCase!]!",
                 ("User", "kycApplications") => "[KycApplication!]",
                 ("User", "id" | "kycState") => "ID",
@@ -334,6 +336,8 @@ mod tests {
         assert_eq!(one, Measured { cost: 2, depth: 2 });
         let hundred = measure(r#"{ users(ids: ["a","b","c"]) { kycState(level: "basic") } }"#).expect("fine");
         assert_eq!(hundred.cost, 1 + 3);
+        let entities = r#"{ _entities(representations: [{__typename: "User", id: "a"}, {__typename: "User", id: "b"}]) { ... on User { kycState(level: "basic") } } }"#;
+        assert_eq!(measure(entities).expect("fine").cost, 1 + 2);
         let listed = measure("{ me { verificationCases { level details { fullName } } } }").expect("fine");
         // me 1 + (cases 1 + 10 x (level 1 + details (1 + fullName 1)))
         assert_eq!(listed.cost, 1 + 1 + 10 * 3);

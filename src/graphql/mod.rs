@@ -8,6 +8,7 @@ mod audit;
 mod case;
 mod connection;
 mod details;
+mod entity;
 pub mod errors;
 mod limits;
 mod linking;
@@ -23,9 +24,10 @@ mod user;
 mod user_data;
 mod variables;
 
+pub use entity::EntityPositions;
 pub use limits::prescan;
 pub use loaders::Loaders;
-pub use policy::Bounds;
+pub use policy::{Bounds, Executed};
 pub use subscription::Pushed;
 pub use trusted::{sha256_hex, TrustedDocuments};
 
@@ -89,7 +91,8 @@ pub struct Exposure {
 /// of every operation).
 pub fn schema(services: Services, bounds: Arc<Bounds>, exposure: Exposure) -> GatewaySchema {
     let declared = Arc::new(Declared::from_sdl(&sdl()));
-    let mut builder = builder().extension(policy::RequestPolicy::new(declared, bounds)).data(services);
+    let policy = policy::RequestPolicy::new(declared, bounds, exposure.introspection);
+    let mut builder = builder().extension(policy).data(services);
     if !exposure.introspection {
         builder = builder.disable_introspection();
     }
@@ -99,9 +102,13 @@ pub fn schema(services: Services, bounds: Arc<Bounds>, exposure: Exposure) -> Ga
     builder.finish()
 }
 
-/// The SDL the server serves, with federation directives (`@requiresScopes`) so a supergraph router can enforce the
-/// static scope requirements too. `schema.graphql` at the repository root is this text.
+/// The SDL the server serves: the Apollo Federation v2 subgraph schema (`User @key(fields: "id")`, the federation
+/// `@link`) with `@requiresScopes` so a supergraph router can enforce the static scope requirements too.
+/// `schema.graphql` at the repository root is this text, and `_service { sdl }` answers it: async-graphql prints
+/// `_service.sdl` with `federation().compose_directive()` (its `types/query_root.rs`), so this does too, byte for
+/// byte.
 pub fn sdl() -> String {
     static SDL: OnceLock<String> = OnceLock::new();
-    SDL.get_or_init(|| builder().finish().sdl_with_options(SDLExportOptions::new().federation())).clone()
+    SDL.get_or_init(|| builder().finish().sdl_with_options(SDLExportOptions::new().federation().compose_directive()))
+        .clone()
 }

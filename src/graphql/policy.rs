@@ -11,11 +11,15 @@
 //!   parsing (`GRAPHQL_PARSE_FAILED`), coercing the variables (`BAD_USER_INPUT`, see `variables.rs`), validation
 //!   (`GRAPHQL_VALIDATION_FAILED`), choosing the operation (`OPERATION_RESOLUTION_FAILURE`) and coercing arguments
 //!   while executing (`BAD_USER_INPUT`). Errors the gateway raises carry their code already.
+//! - **Request errors and execution**: [`Executed`] tells the HTTP layer whether an operation's execution started,
+//!   which decides its status code and whether its answer may carry `data` (GraphQL over HTTP).
+//! - **Federation's `_service`** follows introspection: with introspection off it answers an error instead of the SDL.
 //! - **Bounds**: before anything else, the document is resolved against the trusted documents (`trusted.rs`) and
 //!   measured (`limits.rs`); while executing, the answer's size is counted and, past its bound, the rest of the
 //!   operation is not resolved and the answer is one `RESPONSE_TOO_LARGE` error; an answer carries at most
 //!   `max_errors` errors.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_graphql::extensions::{
@@ -45,15 +49,33 @@ pub struct Bounds {
     pub require_purpose: bool,
 }
 
+/// Whether an operation's execution started, put in the request's data by the HTTP layer and set by the policy.
+///
+/// async-graphql calls `Extension::execute` only once the request was prepared, parsed and validated, its variables
+/// coerced and its operation chosen (`Schema::execute`, async-graphql 7.2 `schema.rs`): an answer whose flag is unset
+/// holds request errors only. GraphQL over HTTP answers those with 400 under `application/graphql-response+json`
+/// (<https://graphql.github.io/graphql-over-http/draft/#sec-application-graphql-response-json>), and the GraphQL
+/// spec wants no `data` entry for them (<https://spec.graphql.org/October2021/#sec-Data>).
+#[derive(Debug, Clone, Default)]
+pub struct Executed(Arc<AtomicBool>);
+
+impl Executed {
+    pub fn started(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
 /// Installs [`PolicyExtension`] on every request.
 pub struct RequestPolicy {
     declared: Arc<Declared>,
     bounds: Arc<Bounds>,
+    /// Whether federation's `_service { sdl }` answers (it follows introspection).
+    serve_sdl: bool,
 }
 
 impl RequestPolicy {
-    pub fn new(declared: Arc<Declared>, bounds: Arc<Bounds>) -> Self {
-        RequestPolicy { declared, bounds }
+    pub fn new(declared: Arc<Declared>, bounds: Arc<Bounds>, serve_sdl: bool) -> Self {
+        RequestPolicy { declared, bounds, serve_sdl }
     }
 }
 
@@ -62,6 +84,7 @@ impl ExtensionFactory for RequestPolicy {
         Arc::new(PolicyExtension {
             declared: self.declared.clone(),
             bounds: self.bounds.clone(),
+            serve_sdl: self.serve_sdl,
             state: Mutex::default(),
         })
     }
@@ -93,6 +116,7 @@ struct State {
 pub struct PolicyExtension {
     declared: Arc<Declared>,
     bounds: Arc<Bounds>,
+    serve_sdl: bool,
     state: Mutex<State>,
 }
 
@@ -260,6 +284,9 @@ impl Extension for PolicyExtension {
         next: NextExecute<'_>,
     ) -> Response {
         self.state().phase = Phase::Executing;
+        if let Some(executed) = ctx.data_opt::<Executed>() {
+            executed.0.store(true, Ordering::Release);
+        }
         let mut response = next.run(ctx, operation_name).await;
         // The nulled fields' errors go back here, not in `request`: `execute` runs for every query and for every event
         // of a subscription, `request` never runs over WebSocket. Execution's own uncoded errors are argument
@@ -298,6 +325,20 @@ impl Extension for PolicyExtension {
             if let Some(access) = ctx.data_opt::<Arc<Access>>() {
                 access.note_mutation(info.name);
             }
+        }
+        if !self.serve_sdl && info.parent_type == "Query" && info.name == "_service" {
+            // The SDL is the whole schema: where introspection is off (production by default), `_service` must not
+            // hand it out either. A router composes from `schema.graphql` instead.
+            let mut error = ServerError::new(
+                "`_service` is off where introspection is off; compose from schema.graphql",
+                Some(info.field.name.pos),
+            );
+            error.path = path_of(&info);
+            error
+                .extensions
+                .get_or_insert_with(Default::default)
+                .set("code", ErrorCode::GraphqlValidationFailed.as_str());
+            return Err(error);
         }
         if let Some(requirement) = self.declared.get(info.parent_type, info.name) {
             let no_scopes = Scopes::default();

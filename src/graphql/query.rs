@@ -2,9 +2,10 @@
 
 use std::collections::HashMap;
 
-use async_graphql::{Context, Object, Result, ID};
+use async_graphql::{Context, Object, PathSegment, Result, ID};
 
 use super::application::{self, KycApplicationConnection, KycApplicationObject};
+use super::entity::{self, EntityUser};
 use super::errors::{self, bad_input, coded, internal, unauthorized, ErrorCode};
 use super::stats::VerificationStats;
 use super::user::User;
@@ -53,6 +54,25 @@ impl Query {
     /// A user by the company's user id: the caller's own, or any with `client.users:read`. Null for an unknown id.
     async fn user(&self, ctx: &Context<'_>, id: ID) -> Result<Option<User>> {
         lookup(ctx, principal(ctx), &id).await
+    }
+
+    /// Apollo Federation's entity resolver: `User @key(fields: "id")`, what a router asks through
+    /// `_entities(representations: [{__typename: "User", id: ...}])`. The same rules as `user(id:)` ([`lookup`]), and
+    /// the same field rules after it (the request policy sees the fields under `_entities` like any others). Each
+    /// representation answers for itself at its position (`entity.rs`), as in `users(ids:)`: a denied or failed one
+    /// is `null` with its error at `["_entities", position]`, an unknown id `null`; the others still arrive.
+    #[graphql(entity)]
+    async fn find_user_by_id(&self, ctx: &Context<'_>, id: ID) -> Result<Option<EntityUser>> {
+        let position = entity::position(ctx, &id)?;
+        match lookup(ctx, principal(ctx), &id).await {
+            Ok(user) => Ok(user.map(|user| EntityUser { position, user })),
+            Err(e) => {
+                let mut error = ctx.set_error_path(e.into_server_error(ctx.item.pos));
+                error.path.push(PathSegment::Index(position));
+                ctx.add_error(error);
+                Ok(None)
+            }
+        }
     }
 
     /// Users by id, in the order asked (null where unknown or not readable; an error says which). At most the

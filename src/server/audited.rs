@@ -14,7 +14,7 @@ use crate::auth::token::Verified;
 use crate::auth::Principal;
 use crate::graphql::access::{field_paths, Access, Noted, Purpose};
 use crate::graphql::errors::ErrorCode;
-use crate::graphql::Loaders;
+use crate::graphql::{EntityPositions, Executed, Loaders};
 
 /// The longest stated purpose.
 const MAX_PURPOSE: usize = 200;
@@ -68,6 +68,13 @@ fn purpose_of(request: &Request, meta: &RequestMeta) -> Result<Option<String>, S
     }
 }
 
+/// One operation's answer, and whether its execution started: when it did not, the answer holds request errors
+/// only, which GraphQL over HTTP answers without `data` (`graphql.rs`).
+pub struct Answered {
+    pub response: Response,
+    pub executed: bool,
+}
+
 /// Executes `request` as `caller` and records it; the answer (personal values withheld if the record failed).
 pub async fn execute(
     state: &AppState,
@@ -75,23 +82,30 @@ pub async fn execute(
     meta: &RequestMeta,
     loaders: Arc<Loaders>,
     request: Request,
-) -> Response {
+) -> Answered {
     let purpose = match purpose_of(&request, meta) {
         Ok(purpose) => purpose,
         Err(message) => {
             let mut error = ServerError::new(message, None);
             error.extensions.get_or_insert_with(Default::default).set("code", ErrorCode::BadRequest.as_str());
-            return Response::from_errors(vec![error]);
+            return Answered { response: Response::from_errors(vec![error]), executed: false };
         }
     };
     let access = Arc::new(Access::default());
-    let request =
-        request.data(caller.principal.clone()).data(loaders).data(access.clone()).data(Purpose(purpose.clone()));
+    let executed = Executed::default();
+    let request = request
+        .data(caller.principal.clone())
+        .data(loaders)
+        .data(access.clone())
+        .data(Purpose(purpose.clone()))
+        .data(executed.clone())
+        .data(EntityPositions::default());
     let mut response = state.schema.execute(request).await;
+    let executed = executed.started();
     let (noted, subjects, operation) = access.take();
     let mutation = operation.kind == "mutation";
     if noted.is_empty() && !mutation {
-        return response;
+        return Answered { response, executed };
     }
     let (kind, id) = match &caller.principal {
         Principal::User { id, .. } => ("user", id.clone()),
@@ -114,7 +128,7 @@ pub async fn execute(
         tracing::error!(%error, request_id = %meta.request_id, "personal data withheld: its audit record failed");
         withhold(&mut response, &noted);
     }
-    response
+    Answered { response, executed }
 }
 
 /// Takes every answered personal value out of `response`: `null` with an `AUDIT_UNAVAILABLE` error at its path.

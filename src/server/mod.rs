@@ -90,7 +90,7 @@ pub fn router(state: AppState, settings: RouterSettings<'_>) -> Router {
     let webhook_limit = DefaultBodyLimit::max(state.webhooks.max_body_bytes());
     let body_limit = DefaultBodyLimit::max(settings.connections.max_body_bytes);
     Router::new()
-        .route("/graphql", get(graphql::get).post(graphql::post).layer(body_limit))
+        .route("/graphql", get(graphql::get).post(graphql::post).fallback(graphql::other_method).layer(body_limit))
         .route("/graphql/ws", any(ws::upgrade))
         .route("/webhooks/{provider}", post(webhooks::receive).layer(webhook_limit))
         .route("/", get(pages::graphiql))

@@ -93,7 +93,7 @@ async fn a_staff_read_with_a_purpose_is_in_the_trail_and_in_the_person_s_own_acc
 }
 
 /// Makes the store refuse audit records (and nothing else).
-async fn refuse_records(app: &TestApp, db: &TestDatabase) {
+pub async fn refuse_records(app: &TestApp, db: &TestDatabase) {
     let statements: &[&str] = match db.engine {
         "sqlite" => {
             &["CREATE TRIGGER refuse BEFORE INSERT ON audit_records BEGIN SELECT RAISE(ABORT, 'injected'); END"]

@@ -3,6 +3,8 @@
 //! what the server prints by `cli_and_schema.rs`), so a declaration removed from the code shows up here as a leak. For each declaring field, every way to reach it from a root (up to four fields deep) is
 //! queried with a token lacking the requirement (the field is `null` with `UNAUTHORIZED_FIELD_OR_TYPE` and the
 //! declared `requiredScopes` at each of its paths) and with a token holding it (the field has a value somewhere).
+//! Federation's `_entities` is one of the ways: the printed SDL leaves it out (as a subgraph's SDL does), so every
+//! type with a `@key` gets it back here as a field of `Query`.
 
 use std::collections::BTreeSet;
 
@@ -60,10 +62,11 @@ impl Sdl {
     fn parse(text: &str) -> Sdl {
         let document = async_graphql::parser::parse_schema(text).expect("the SDL parses");
         let mut objects = Vec::new();
+        let mut entities = Vec::new();
         for definition in document.definitions {
             let TypeSystemDefinition::Type(ty) = definition else { continue };
             let TypeKind::Object(object) = &ty.node.kind else { continue };
-            let fields = object
+            let fields: Vec<FieldDef> = object
                 .fields
                 .iter()
                 .map(|f| FieldDef {
@@ -85,6 +88,17 @@ impl Sdl {
                 })
                 .collect();
             objects.push((ty.node.name.node.to_string(), fields));
+            if ty.node.directives.iter().any(|d| d.node.name.node == "key") {
+                entities.push(FieldDef {
+                    name: "_entities".into(),
+                    target: ty.node.name.node.to_string(),
+                    required_args: vec!["representations".into()],
+                    requires: None,
+                });
+            }
+        }
+        if let Some((_, query)) = objects.iter_mut().find(|(name, _)| name == "Query") {
+            query.extend(entities);
         }
         Sdl { objects }
     }
@@ -107,6 +121,9 @@ fn arguments(parent: &str, field: &str) -> Option<&'static str> {
         }
         ("Query", "user") => r#"(id: "b76ab44d-b71e-4d19-b6f9-f6e88cd73946")"#,
         ("Query", "users") => r#"(ids: ["b76ab44d-b71e-4d19-b6f9-f6e88cd73946"])"#,
+        ("Query", "_entities") => {
+            r#"(representations: [{__typename: "User", id: "b76ab44d-b71e-4d19-b6f9-f6e88cd73946"}])"#
+        }
         ("Query", "kycApplication") => const_format(JANICE_WAY),
         ("Query", "kycApplications") => "(first: 100)",
         ("VerificationStats", "users") => "(first: 5)",
@@ -161,6 +178,10 @@ fn operation(sdl: &Sdl, root: &str, path: &Path) -> String {
     let mut selection = if sdl.fields(&last.target).is_some() { "{ __typename }".to_owned() } else { String::new() };
     for (parent, field) in path.iter().rev() {
         let args = arguments(parent, &field.name).unwrap_or("");
+        if field.name == "_entities" {
+            // `_entities` answers the union `_Entity`: its fields are selected on the entity type.
+            selection = format!("{{ ... on {} {selection} }}", field.target);
+        }
         selection = format!("{}{args} {selection}", field.name);
         selection = format!("{{ {selection} }}");
     }
