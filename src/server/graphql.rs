@@ -11,11 +11,13 @@ use async_graphql::{BatchRequest, BatchResponse};
 use async_graphql_axum::GraphQLResponse;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
-use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 
 use super::audited::{self, RequestMeta};
 use super::connections::{caller_key, CallerSlot};
+use super::observe::RequestContext;
 use super::{error_body, AppState};
 use crate::auth::token::{AuthError, Verified};
 use crate::graphql::errors::ErrorCode;
@@ -50,21 +52,21 @@ fn rate_limited(max: usize) -> Response {
 /// The caller, and its slot among its requests in flight (held until the answer is made). The error is the finished
 /// answer, returned at once.
 #[allow(clippy::result_large_err)]
-async fn admit(state: &AppState, headers: &HeaderMap) -> Result<(Verified, CallerSlot, RequestMeta), Response> {
+async fn admit(
+    state: &AppState,
+    context: &RequestContext,
+    headers: &HeaderMap,
+) -> Result<(Verified, CallerSlot, RequestMeta), Response> {
     let verified = authenticate(state, headers).await?;
-    let meta = RequestMeta::from_headers(headers).map_err(|message| bad_request(StatusCode::BAD_REQUEST, &message))?;
+    let meta = RequestMeta::new(context, headers).map_err(|message| bad_request(StatusCode::BAD_REQUEST, &message))?;
     let slot =
         state.in_flight.admit(&caller_key(&verified.principal)).ok_or_else(|| rate_limited(state.in_flight.max()))?;
     Ok((verified, slot, meta))
 }
 
-/// The answer, with the request's id (the one its audit record carries).
-fn answered(batch: BatchResponse, meta: &RequestMeta) -> Response {
-    let mut response = GraphQLResponse(batch).into_response();
-    if let Ok(id) = HeaderValue::from_str(&meta.request_id) {
-        response.headers_mut().insert(HeaderName::from_static("x-request-id"), id);
-    }
-    response
+/// The answer (its `X-Request-Id`, the id its audit record carries, is set by `observe.rs`).
+fn answered(batch: BatchResponse) -> Response {
+    GraphQLResponse(batch).into_response()
 }
 
 /// `GET /graphql`'s parameters (GraphQL over HTTP: `query`, `operationName`, and JSON-encoded `variables` and
@@ -103,8 +105,13 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Verified,
     state.verifier.verify_header_fully(header).await.map_err(unauthenticated)
 }
 
-pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let (caller, _slot, meta) = match admit(&state, &headers).await {
+pub async fn post(
+    State(state): State<AppState>,
+    Extension(context): Extension<RequestContext>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (caller, _slot, meta) = match admit(&state, &context, &headers).await {
         Ok(admitted) => admitted,
         Err(response) => return response,
     };
@@ -139,12 +146,17 @@ pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes
             BatchResponse::Batch(futures_util::future::join_all(requests.into_iter().map(run)).await)
         }
     };
-    answered(answer, &meta)
+    answered(answer)
 }
 
 /// `GET /graphql?query=...`: queries only, since a GET must not change anything.
-pub async fn get(State(state): State<AppState>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
-    let (caller, _slot, meta) = match admit(&state, &headers).await {
+pub async fn get(
+    State(state): State<AppState>,
+    Extension(context): Extension<RequestContext>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let (caller, _slot, meta) = match admit(&state, &context, &headers).await {
         Ok(admitted) => admitted,
         Err(response) => return response,
     };
@@ -173,5 +185,5 @@ pub async fn get(State(state): State<AppState>, headers: HeaderMap, RawQuery(que
         }
     }
     let loaders = Arc::new(Loaders::new(&state.services));
-    answered(BatchResponse::Single(audited::execute(&state, &caller, &meta, loaders, request).await), &meta)
+    answered(BatchResponse::Single(audited::execute(&state, &caller, &meta, loaders, request).await))
 }

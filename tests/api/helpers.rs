@@ -355,3 +355,61 @@ pub async fn databases() -> Vec<TestDatabase> {
     all.extend(postgres_database().await);
     all
 }
+
+/// The gateway binary in sandbox mode, with at most `open_files` file descriptors, until dropped.
+pub struct Process {
+    pub child: std::process::Child,
+    pub addr: std::net::SocketAddr,
+}
+
+impl Process {
+    pub fn start(open_files: usize, env: &[(&str, &str)]) -> Process {
+        let addr_file = std::env::temp_dir().join(format!("kyc-gateway-addr-{}", kyc_gateway::secret::random_token()));
+        let mut command = std::process::Command::new("sh");
+        command
+            .arg("-c")
+            .arg(format!("ulimit -n {open_files} && exec \"$0\" serve --listen 127.0.0.1:0 --addr-file \"$1\""))
+            .arg(env!("CARGO_BIN_EXE_kyc-gateway"))
+            .arg(&addr_file)
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let child = command.spawn().expect("the gateway starts");
+        // Its address, or (when it fails to start) a failure now rather than a minute's wait.
+        let addr =
+            kyc_gateway::cli::wait_for_addr_file(&addr_file, std::time::Duration::from_secs(60)).expect("it listens");
+        let _ = std::fs::remove_file(&addr_file);
+        Process { child, addr }
+    }
+
+    /// `(CPU time used so far, resident set size)` of the process, from `/proc`.
+    pub fn usage(&self) -> (std::time::Duration, u64) {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).expect("stat");
+        // The fields after the command name (which may hold spaces, so split after its closing parenthesis).
+        let fields: Vec<&str> = stat.rsplit_once(')').expect("comm").1.split_whitespace().collect();
+        let ticks: u64 = fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).expect("status");
+        let rss_kb: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .expect("VmRSS");
+        // Linux counts CPU time in clock ticks of 10 ms (USER_HZ = 100).
+        (std::time::Duration::from_millis(ticks * 10), rss_kb * 1024)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
