@@ -220,7 +220,7 @@ impl Upstream {
     {
         use crate::telemetry::metrics as m;
         use tracing::Instrument;
-        let provider = self.provider.as_str();
+        let provider = self.provider.label();
         let span = tracing::info_span!(
             "provider.call",
             otel.name = %format_args!("{provider} {route}"),

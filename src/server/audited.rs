@@ -127,7 +127,7 @@ fn observe_operation(span: &tracing::Span, operation: &Operation, response: &Res
     use crate::telemetry::metrics as m;
     let name = m::operation_label(operation.name.as_deref());
     let kind = if operation.kind.is_empty() { "unknown" } else { operation.kind.as_str() };
-    span.record("otel.name", format!("{kind} {name}"));
+    crate::telemetry::otel::rename(span, &format!("{kind} {name}"));
     span.record("graphql.operation.name", name.as_str());
     span.record("graphql.operation.type", kind);
     let outcome = if response.errors.is_empty() { "ok" } else { "error" };

@@ -34,7 +34,7 @@ pub async fn receive(
         _ => return answer(StatusCode::NOT_FOUND, serde_json::json!({ "error": "no such webhook endpoint" })),
     };
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let name = provider.as_str();
+    let name = provider.label();
     let (result, response) = match state.webhooks.receive(provider, header, &body).await {
         Ok(Receipt::Accepted) => ("accepted", answer(StatusCode::OK, serde_json::json!({ "status": "accepted" }))),
         Ok(Receipt::Duplicate) => {

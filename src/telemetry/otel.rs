@@ -122,6 +122,15 @@ pub fn new_traceparent() -> String {
     format!("00-{}-{}-00", &hex[..32], &hex[32..48])
 }
 
+/// Names `span` once what it is about is known (a GraphQL operation's type and name come with its parsed
+/// document). Recording `otel.name` renames a span only until its trace context exists (tracing-opentelemetry's
+/// `on_record`), and children have created it by then: the exported span is renamed through its context.
+pub fn rename(span: &tracing::Span, name: &str) {
+    use opentelemetry::trace::TraceContextExt as _;
+    span.record("otel.name", name);
+    span.context().span().update_name(name.to_owned());
+}
+
 /// The current span's trace id, when it is part of an exported trace.
 pub fn current_trace_id() -> Option<String> {
     use opentelemetry::trace::TraceContextExt as _;

@@ -125,7 +125,7 @@ impl Worker {
                 return;
             }
         };
-        let provider = event.provider.as_str();
+        let provider = event.provider.label();
         // The event's type is bounded (`domain::events::bounded`) and names a kind of event, never a person.
         let span = tracing::info_span!(
             "webhook.process",

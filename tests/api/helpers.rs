@@ -44,6 +44,10 @@ pub struct TestApp {
     pub served: tokio::task::JoinHandle<std::io::Result<()>>,
     /// The app's verifier of callers' tokens (readiness).
     pub verifier: kyc_gateway::auth::token::TokenVerifier,
+    /// Takes the app out of rotation, as the shutdown signal does.
+    pub readiness: kyc_gateway::server::health::Readiness,
+    /// The metrics listener's address, when `/metrics` is served apart.
+    pub metrics: Option<SocketAddr>,
 }
 
 /// A sandbox-mode app with the default population.
@@ -68,6 +72,8 @@ pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         events: app.verification_events(),
         http: reqwest::Client::new(),
         verifier: app.token_verifier(),
+        readiness: app.readiness(),
+        metrics: app.metrics_addr(),
         stop: Some(stop),
         served: tokio::spawn(app.serve(async {
             let _ = stopped.await;
@@ -360,6 +366,8 @@ pub async fn databases() -> Vec<TestDatabase> {
 pub struct Process {
     pub child: std::process::Child,
     pub addr: std::net::SocketAddr,
+    /// Its stderr (the logs), line by line as they come.
+    pub log: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Process {
@@ -373,16 +381,24 @@ impl Process {
             .arg(&addr_file)
             .env("RUST_LOG", "warn")
             .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null());
+            .stderr(std::process::Stdio::piped());
         for (name, value) in env {
             command.env(name, value);
         }
-        let child = command.spawn().expect("the gateway starts");
-        // Its address, or (when it fails to start) a failure now rather than a minute's wait.
+        let mut child = command.spawn().expect("the gateway starts");
+        let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let stderr = child.stderr.take().expect("piped");
+        let lines = log.clone();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+                lines.lock().expect("log lock").push(line);
+            }
+        });
         let addr =
             kyc_gateway::cli::wait_for_addr_file(&addr_file, std::time::Duration::from_secs(60)).expect("it listens");
         let _ = std::fs::remove_file(&addr_file);
-        Process { child, addr }
+        Process { child, addr, log }
     }
 
     /// `(CPU time used so far, resident set size)` of the process, from `/proc`.
@@ -404,6 +420,11 @@ impl Process {
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
+    }
+
+    /// Its logs so far, one line each.
+    pub fn logs(&self) -> String {
+        self.log.lock().expect("log lock").join("\n")
     }
 }
 
