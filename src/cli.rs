@@ -112,18 +112,38 @@ pub fn main() -> ExitCode {
 
 /// Runs a one-shot command with logs on stderr: its report on stdout, or its error on stderr and a failure.
 fn run_once(command: impl std::future::Future<Output = anyhow::Result<String>>) -> ExitCode {
-    init_logs();
     let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime starts");
-    match runtime.block_on(command) {
-        Ok(report) => {
-            if !report.is_empty() {
-                println!("{report}");
+    runtime.block_on(async {
+        let Some(telemetry) = start_telemetry(false) else { return ExitCode::FAILURE };
+        let code = match command.await {
+            Ok(report) => {
+                if !report.is_empty() {
+                    println!("{report}");
+                }
+                ExitCode::SUCCESS
             }
-            ExitCode::SUCCESS
-        }
+            Err(e) => {
+                tracing::error!("{e:#}");
+                ExitCode::FAILURE
+            }
+        };
+        telemetry.shutdown().await;
+        code
+    })
+}
+
+/// Logs (in `KYC_GATEWAY_LOG_FORMAT`), and for `serve` traces when an OTLP endpoint is configured; `None` after
+/// printing why not.
+fn start_telemetry(traces: bool) -> Option<crate::telemetry::Telemetry> {
+    let started = crate::config::LogFormat::from_env().and_then(|format| {
+        let endpoint = if traces { crate::telemetry::otlp_endpoint() } else { None };
+        crate::telemetry::init(format, endpoint.as_deref())
+    });
+    match started {
+        Ok(telemetry) => Some(telemetry),
         Err(e) => {
-            tracing::error!("{e:#}");
-            ExitCode::FAILURE
+            eprintln!("kyc-gateway: {e:#}");
+            None
         }
     }
 }
@@ -202,26 +222,20 @@ async fn audit_export(since: String) -> anyhow::Result<String> {
 /// `kyc-gateway serve`: configuration from the environment, `listen` overriding its address; the bound address is
 /// written to `addr_file` when given. The benchmark runs the gateway through this too.
 pub fn serve(listen: Option<SocketAddr>, addr_file: Option<&Path>) -> ExitCode {
-    init_logs();
     let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime starts");
-    match runtime.block_on(run(listen, addr_file)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!("{e:#}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-fn init_logs() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    runtime.block_on(async {
+        let Some(telemetry) = start_telemetry(true) else { return ExitCode::FAILURE };
+        let code = match run(listen, addr_file).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                tracing::error!("{e:#}");
+                ExitCode::FAILURE
+            }
+        };
+        // The last spans go out before the process ends.
+        telemetry.shutdown().await;
+        code
+    })
 }
 
 /// Writes `addr` to `path` whole: to a neighbour first, then renamed, so a reader never sees half of it.
@@ -252,6 +266,7 @@ async fn run(listen: Option<SocketAddr>, addr_file: Option<&Path>) -> anyhow::Re
     if let Some(listen) = listen {
         config.listen = listen;
     }
+    let drain_delay = config.operations.drain_delay;
     let app = App::build(config).await?;
     if let Some(path) = addr_file {
         write_addr_file(path, app.local_addr())
@@ -284,10 +299,8 @@ async fn run(listen: Option<SocketAddr>, addr_file: Option<&Path>) -> anyhow::Re
         }
         None => tracing::info!("kyc-gateway {} listening on {url}", env!("CARGO_PKG_VERSION")),
     }
-    app.serve(async {
-        let _ = tokio::signal::ctrl_c().await;
-        tracing::info!("shutting down");
-    })
-    .await?;
+    let readiness = app.readiness();
+    app.serve(crate::server::health::on_shutdown_signal(readiness, drain_delay)).await?;
+    tracing::info!("stopped");
     Ok(())
 }

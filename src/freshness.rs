@@ -58,8 +58,16 @@ impl Invalidations {
     }
 
     /// `cache`'s entry for `key`, or `fetch`'s answer, kept only if `group` was not invalidated while it was fetched;
-    /// concurrent misses share one fetch. Errors are not kept.
-    pub async fn fetch_fresh<K, V, E, F, Fut>(&self, cache: &Cache<K, V>, key: K, group: &str, fetch: F) -> Result<V, E>
+    /// concurrent misses share one fetch (a hit for the callers that waited for it). Errors are not kept. Counted
+    /// as a lookup of a cache of `kind` (metrics).
+    pub async fn fetch_fresh<K, V, E, F, Fut>(
+        &self,
+        kind: &'static str,
+        cache: &Cache<K, V>,
+        key: K,
+        group: &str,
+        fetch: F,
+    ) -> Result<V, E>
     where
         K: Hash + Eq + Clone + Send + Sync + 'static,
         V: Clone + Send + Sync + 'static,
@@ -67,10 +75,16 @@ impl Invalidations {
         F: Fn() -> Fut,
         Fut: Future<Output = Result<V, E>>,
     {
+        let fetched = std::sync::atomic::AtomicBool::new(false);
+        let counted = |outcome| {
+            crate::telemetry::metrics::cache_lookup(kind, !fetched.load(std::sync::atomic::Ordering::Relaxed));
+            outcome
+        };
         for _ in 0..ATTEMPTS {
             let started = Instant::now();
             let outcome = cache
                 .try_get_with(key.clone(), async {
+                    fetched.store(true, std::sync::atomic::Ordering::Relaxed);
                     let value = fetch().await.map_err(Fetch::Failed)?;
                     if self.since(group).await.is_some_and(|at| at >= started) {
                         return Err(Fetch::Superseded);
@@ -79,14 +93,14 @@ impl Invalidations {
                 })
                 .await;
             match outcome {
-                Ok(value) => return Ok(value),
+                Ok(value) => return counted(Ok(value)),
                 Err(error) => match &*error {
-                    Fetch::Failed(e) => return Err(e.clone()),
+                    Fetch::Failed(e) => return counted(Err(e.clone())),
                     Fetch::Superseded => continue,
                 },
             }
         }
-        fetch().await
+        counted(fetch().await)
     }
 }
 
@@ -104,7 +118,7 @@ mod tests {
         let (release, released) = tokio::sync::watch::channel(false);
         let slow = async {
             marks
-                .fetch_fresh(&cache, "k", "u", || {
+                .fetch_fresh("test", &cache, "k", "u", || {
                     let mut released = released.clone();
                     let call = calls.fetch_add(1, Ordering::SeqCst);
                     async move {

@@ -20,6 +20,7 @@ pub mod sandbox;
 pub mod secret;
 pub mod server;
 pub mod store;
+pub mod telemetry;
 pub mod webhooks;
 
 use std::net::SocketAddr;
@@ -70,10 +71,13 @@ pub struct App {
     connection_settings: config::ConnectionSettings,
     /// Callers' tokens: its readiness is whether every issuer's keys are at hand.
     verifier: TokenVerifier,
+    /// Not ready from the shutdown signal on.
+    readiness: server::health::Readiness,
+    /// `/metrics` alone, when configured apart from the API.
+    metrics_listener: Option<tokio::net::TcpListener>,
+    /// How long requests in flight have to finish once the listener closes.
+    shutdown_deadline: std::time::Duration,
 }
-
-/// How long a shutdown lets requests in flight finish.
-const DRAIN: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// How long a shutdown waits for WebSocket connections to finish their closing handshake.
 const WEBSOCKET_CLOSE_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
@@ -282,6 +286,8 @@ impl App {
     /// Checks the configuration, starts the sandbox providers when no real one is configured, and binds the listener.
     pub async fn build(config: Config) -> anyhow::Result<App> {
         config.validate()?;
+        // The metrics recorder first: nothing recorded while building is lost.
+        telemetry::metrics::handle();
         let keys = serving_keys(&config);
         let (store, sql) = open_store(&config, &keys).await?;
         let (sandbox, upstreams, levels, verifier) = if config.is_sandbox() {
@@ -319,6 +325,7 @@ impl App {
         let levels = Arc::new(levels);
         let (events, _) = broadcast::channel(config.subscriptions.buffer);
         let mut tasks: Vec<tokio::task::AbortHandle> = listener.into_iter().collect();
+        tasks.push(telemetry::metrics::spawn_upkeep());
         let (audit, audit_writer) = Audit::start(&store, &config.audit);
         tasks.extend(audit_writer);
         tasks.push(follow_changes(&changes, providers.clone(), events.clone()));
@@ -378,17 +385,40 @@ impl App {
             bounds,
             audit,
             shutdown: shutdown_rx,
+            readiness: server::health::Readiness::default(),
         };
+        let readiness = state.readiness.clone();
         let router = server::router(
             state,
-            server::RouterSettings { connections: &config.connections, cors: &config.cors, sandbox: sandbox.is_some() },
+            server::RouterSettings {
+                connections: &config.connections,
+                cors: &config.cors,
+                sandbox: sandbox.is_some(),
+                metrics: config.operations.metrics_listen.is_none(),
+            },
         );
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
+        let metrics_listener = match config.operations.metrics_listen {
+            Some(addr) => Some(
+                tokio::net::TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("cannot listen on {addr} (KYC_GATEWAY_METRICS_LISTEN)"))?,
+            ),
+            None => None,
+        };
         if let Some(sandbox) = &sandbox {
             // The sandbox providers deliver their webhooks to this gateway.
-            sandbox.set_webhook_targets(&[format!("http://{}", listener.local_addr()?)]);
+            // Listening on every interface (`0.0.0.0`, in a container), it is reached on loopback.
+            let mut target = listener.local_addr()?;
+            if target.ip().is_unspecified() {
+                target.set_ip(match target {
+                    SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                    SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+                });
+            }
+            sandbox.set_webhook_targets(&[format!("http://{target}")]);
         }
         Ok(App {
             listener,
@@ -403,6 +433,9 @@ impl App {
             events,
             connection_settings: config.connections.clone(),
             verifier,
+            readiness,
+            metrics_listener,
+            shutdown_deadline: config.operations.shutdown_deadline,
         })
     }
 
@@ -432,6 +465,17 @@ impl App {
         self.verifier.clone()
     }
 
+    /// Whether this replica should get traffic; [`server::health::Readiness::drain`] takes it out of rotation
+    /// (`/readyz` answers 503) while it still serves.
+    pub fn readiness(&self) -> server::health::Readiness {
+        self.readiness.clone()
+    }
+
+    /// The address of the metrics listener, when `/metrics` is served apart from the API.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
     /// The database.
     pub fn store(&self) -> &Store {
         &self.store
@@ -442,19 +486,26 @@ impl App {
         self.directory.clone()
     }
 
-    /// Serves until `shutdown` completes, then finishes the requests in flight, stops the background tasks and
-    /// closes the database.
+    /// Serves until `shutdown` completes, then closes the listener, closes WebSocket connections (1001, going away),
+    /// lets the requests in flight finish within the shutdown deadline, stops the background tasks and closes the
+    /// database. (The drain delay before, when the process got its signal, is `server::health::on_shutdown_signal`.)
     pub async fn serve(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        let stopping = self.shutdown.clone();
+        let (stopping, readiness) = (self.shutdown.clone(), self.readiness.clone());
         let signal = async move {
             shutdown.await;
-            // WebSocket connections close with 1001 ("going away"); HTTP requests in flight finish.
+            readiness.drain();
             let _ = stopping.send(true);
         };
-        let served = server::serve::serve(self.listener, self.router, &self.connection_settings, signal, DRAIN).await;
+        // The metrics listener serves until the end: the drain is worth watching.
+        let metrics = self.metrics_listener.map(|listener| {
+            tokio::spawn(async move { axum::serve(listener, server::observe::metrics_router()).await }).abort_handle()
+        });
+        let served =
+            server::serve::serve(self.listener, self.router, &self.connection_settings, signal, self.shutdown_deadline)
+                .await;
         let _ = self.shutdown.send(true);
         let _ = tokio::time::timeout(WEBSOCKET_CLOSE_GRACE, self.connections.closed()).await;
-        for task in &self.tasks {
+        for task in self.tasks.iter().chain(&metrics) {
             task.abort();
         }
         self.store.close().await;

@@ -161,6 +161,21 @@ impl Audit {
 
     /// Appends `entry`: in strict mode once it is committed, in buffered mode once it is queued.
     pub async fn record(&self, entry: Entry) -> Result<(), AuditError> {
+        use crate::telemetry::metrics as m;
+        let started = std::time::Instant::now();
+        let result = self.write(entry).await;
+        let outcome = match (&result, self.mode) {
+            (Err(_), _) => "failed",
+            (Ok(()), Mode::Strict) => "committed",
+            (Ok(()), Mode::Buffered) => "queued",
+            (Ok(()), Mode::Off) => return result,
+        };
+        metrics::counter!(m::AUDIT_RECORDS, "result" => outcome).increment(1);
+        metrics::histogram!(m::AUDIT_WAIT).record(started.elapsed().as_secs_f64());
+        result
+    }
+
+    async fn write(&self, entry: Entry) -> Result<(), AuditError> {
         let Some(jobs) = &self.jobs else { return Ok(()) };
         match self.mode {
             Mode::Off => Ok(()),

@@ -72,6 +72,8 @@ pub(super) async fn run(store: Store, mut jobs: mpsc::Receiver<Job>, retention: 
     }
 }
 
+/// One batch in one transaction (a span of its own: the store call behind every strict answer).
+#[tracing::instrument(name = "audit.append", skip_all, fields(records = batch.len()))]
 async fn write(store: &Store, batch: &[Job]) -> Result<(), AuditError> {
     let failed = |e: &dyn std::fmt::Display| AuditError(e.to_string());
     let mut tx = store.begin_write().await.map_err(|e| failed(&e))?;

@@ -10,6 +10,7 @@
 mod audit;
 mod env;
 mod hardening;
+mod operations;
 mod providers;
 mod realtime;
 mod sandbox;
@@ -24,6 +25,7 @@ use anyhow::bail;
 
 pub use env::Env;
 pub use hardening::{ConnectionSettings, CorsSettings, DocumentSettings, QueryLimits, TrustedMode};
+pub use operations::{LogFormat, OperationsSettings};
 pub use providers::{
     FractalSettings, IdentSettings, LevelSettings, SilaSettings, SumsubSettings, DEFAULT_IDENT_TYPES,
     DEFAULT_SUMSUB_LEVELS,
@@ -93,6 +95,8 @@ pub struct Config {
     pub cors: CorsSettings,
     /// The audit trail.
     pub audit: crate::audit::AuditSettings,
+    /// Logs, the metrics listener, shutdown.
+    pub operations: OperationsSettings,
     pub sandbox: SandboxSettings,
     /// How each provider is called (timeouts, concurrency, rate limit, retries, breaker).
     pub policies: Policies,
@@ -128,6 +132,7 @@ impl Default for Config {
             connections: ConnectionSettings::default(),
             cors: CorsSettings::default(),
             audit: crate::audit::AuditSettings::default(),
+            operations: OperationsSettings::default(),
             sandbox: SandboxSettings::default(),
             policies: Policies::default(),
             cache: CacheConfig::default(),
@@ -169,6 +174,7 @@ impl Config {
             connections: hardening::connections(&env)?,
             cors: hardening::cors(&env)?,
             audit: audit::audit(&env)?,
+            operations: operations::operations(&env)?,
             sandbox: sandbox_settings(&env, d.sandbox)?,
             policies: Policies::from_env(&env)?,
             cache: cache_config(&env, d.cache)?,

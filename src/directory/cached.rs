@@ -48,12 +48,30 @@ pub struct CachedDirectory {
 /// The group of every reverse lookup (any user's change may change where one points).
 const REVERSE: &str = "\0reverse";
 
+/// A cache of `kind` with its entries and evictions counted (`telemetry/metrics.rs`); every entry weighs one.
+fn metered<K, V>(kind: &'static str) -> Cache<K, V>
+where
+    K: std::hash::Hash + Eq + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    use crate::telemetry::metrics;
+    Cache::builder()
+        .max_capacity(CAPACITY)
+        .time_to_live(TTL)
+        .weigher(move |_: &K, _: &V| {
+            metrics::cache_stored(kind, 1);
+            1
+        })
+        .eviction_listener(move |_, _, cause| metrics::cache_removed(kind, 1, cause))
+        .build()
+}
+
 impl CachedDirectory {
     pub fn new(inner: Arc<dyn Directory>) -> Self {
         CachedDirectory {
             inner,
-            users: Cache::builder().max_capacity(CAPACITY).time_to_live(TTL).build(),
-            reverse: Cache::builder().max_capacity(CAPACITY).time_to_live(TTL).build(),
+            users: metered("directory"),
+            reverse: metered("directory_reverse"),
             invalidations: Invalidations::new(TTL + TTL, CAPACITY),
         }
     }
@@ -66,7 +84,7 @@ impl CachedDirectory {
                 fractal_uid: self.inner.fractal_uid(user_id).await?,
             })
         };
-        self.invalidations.fetch_fresh(&self.users, user_id.to_owned(), user_id, load).await
+        self.invalidations.fetch_fresh("directory", &self.users, user_id.to_owned(), user_id, load).await
     }
 
     async fn reverse(&self, key: Reverse) -> Result<Option<String>, DirectoryError> {
@@ -76,7 +94,7 @@ impl CachedDirectory {
                 Reverse::FractalUid(uid) => self.inner.user_for_fractal_uid(uid).await,
             }
         };
-        self.invalidations.fetch_fresh(&self.reverse, key.clone(), REVERSE, load).await
+        self.invalidations.fetch_fresh("directory_reverse", &self.reverse, key.clone(), REVERSE, load).await
     }
 }
 

@@ -155,6 +155,7 @@ impl FractalRefresh for RowLockRefresh {
         &self.link
     }
 
+    #[tracing::instrument(name = "store.directory.commit", skip_all)]
     async fn commit(mut self: Box<Self>, tokens: FractalTokens) -> Result<(), DirectoryError> {
         write_tokens(&self.cipher, &mut self.tx, &self.user_id, &tokens).await?;
         self.tx.commit().await?;
@@ -177,6 +178,7 @@ impl FractalRefresh for StripeRefresh {
         &self.link
     }
 
+    #[tracing::instrument(name = "store.directory.commit", skip_all)]
     async fn commit(self: Box<Self>, tokens: FractalTokens) -> Result<(), DirectoryError> {
         let mut tx = self.store.begin_write().await?;
         write_tokens(&self.cipher, &mut tx, &self.user_id, &tokens).await?;
@@ -187,11 +189,13 @@ impl FractalRefresh for StripeRefresh {
 
 #[async_trait::async_trait]
 impl Directory for SqlDirectory {
+    #[tracing::instrument(name = "store.directory.knows", skip_all)]
     async fn knows(&self, user_id: &str) -> Result<bool, DirectoryError> {
         let row = sqlx::query("SELECT 1 FROM users WHERE user_id = $1").bind(user_id).fetch_optional(self.store.pool());
         Ok(row.await?.is_some())
     }
 
+    #[tracing::instrument(name = "store.directory.references", skip_all)]
     async fn references(&self, user_id: &str) -> Result<ProviderRefs, DirectoryError> {
         let row =
             sqlx::query("SELECT sumsub_applicant_id, sila_user_handle, ident_user_id FROM users WHERE user_id = $1")
@@ -206,6 +210,7 @@ impl Directory for SqlDirectory {
         })
     }
 
+    #[tracing::instrument(name = "store.directory.fractal_link", skip_all)]
     async fn fractal_link(&self, user_id: &str) -> Result<Option<FractalLink>, DirectoryError> {
         let row = sqlx::query(&format!("SELECT {LINK_COLUMNS} FROM fractal_links WHERE user_id = $1"))
             .bind(user_id)
@@ -214,6 +219,7 @@ impl Directory for SqlDirectory {
         row.map(|row| self.open(user_id, &row)).transpose()
     }
 
+    #[tracing::instrument(name = "store.directory.fractal_uid", skip_all)]
     async fn fractal_uid(&self, user_id: &str) -> Result<Option<String>, DirectoryError> {
         let uid = sqlx::query_scalar("SELECT fractal_uid FROM fractal_links WHERE user_id = $1")
             .bind(user_id)
@@ -222,6 +228,7 @@ impl Directory for SqlDirectory {
         Ok(uid)
     }
 
+    #[tracing::instrument(name = "store.directory.begin_fractal_refresh", skip_all)]
     async fn begin_fractal_refresh(&self, user_id: &str) -> Result<Option<Box<dyn FractalRefresh>>, DirectoryError> {
         match self.store.engine() {
             Engine::Postgres => {
@@ -251,6 +258,7 @@ impl Directory for SqlDirectory {
         }
     }
 
+    #[tracing::instrument(name = "store.directory.user_for_ident", skip_all)]
     async fn user_for_ident(&self, ident_user_id: &str) -> Result<Option<String>, DirectoryError> {
         let claimed: Option<String> = sqlx::query_scalar("SELECT user_id FROM users WHERE ident_user_id = $1 LIMIT 1")
             .bind(ident_user_id)
@@ -266,6 +274,7 @@ impl Directory for SqlDirectory {
         Ok(default.map(|_| ident_user_id.to_owned()))
     }
 
+    #[tracing::instrument(name = "store.directory.user_for_fractal_uid", skip_all)]
     async fn user_for_fractal_uid(&self, uid: &str) -> Result<Option<String>, DirectoryError> {
         let user = sqlx::query_scalar("SELECT user_id FROM fractal_links WHERE fractal_uid = $1")
             .bind(uid)
@@ -274,6 +283,7 @@ impl Directory for SqlDirectory {
         Ok(user)
     }
 
+    #[tracing::instrument(name = "store.directory.user_for_reference", skip_all)]
     async fn user_for_reference(&self, reference: Reference<'_>) -> Result<Option<String>, DirectoryError> {
         let (sql, value) = match reference {
             Reference::SumsubApplicant(id) => ("SELECT user_id FROM users WHERE sumsub_applicant_id = $1 LIMIT 1", id),
@@ -282,6 +292,7 @@ impl Directory for SqlDirectory {
         Ok(sqlx::query_scalar(sql).bind(value).fetch_optional(self.store.pool()).await?)
     }
 
+    #[tracing::instrument(name = "store.directory.register", skip_all)]
     async fn register(&self, user_id: &str, refs: &ProviderRefs) -> Result<(), DirectoryError> {
         sqlx::query(
             "INSERT INTO users (user_id, sumsub_applicant_id, sila_user_handle, ident_user_id, created_at) \
@@ -299,6 +310,7 @@ impl Directory for SqlDirectory {
         Ok(())
     }
 
+    #[tracing::instrument(name = "store.directory.link_fractal", skip_all)]
     async fn link_fractal(&self, user_id: &str, link: &FractalLink) -> Result<Linked, DirectoryError> {
         let mut tx = self.store.begin_write().await?;
         let owner: Option<String> = sqlx::query_scalar("SELECT user_id FROM fractal_links WHERE fractal_uid = $1")
@@ -339,6 +351,7 @@ impl Directory for SqlDirectory {
         Ok(Linked::Stored)
     }
 
+    #[tracing::instrument(name = "store.directory.unlink_fractal", skip_all)]
     async fn unlink_fractal(&self, user_id: &str) -> Result<bool, DirectoryError> {
         let deleted = sqlx::query("DELETE FROM fractal_links WHERE user_id = $1")
             .bind(user_id)
@@ -347,6 +360,7 @@ impl Directory for SqlDirectory {
         Ok(deleted.rows_affected() > 0)
     }
 
+    #[tracing::instrument(name = "store.directory.save_link_state", skip_all)]
     async fn save_link_state(&self, state: &LinkState) -> Result<(), DirectoryError> {
         // States a day past their expiry are of no use, even to tell a replay: forget them as new ones come.
         let long_gone = crate::clock::unix_millis() - 24 * 3600 * 1000;
@@ -361,6 +375,7 @@ impl Directory for SqlDirectory {
         Ok(())
     }
 
+    #[tracing::instrument(name = "store.directory.consume_link_state", skip_all)]
     async fn consume_link_state(&self, nonce: &str) -> Result<Consumed, DirectoryError> {
         let row = sqlx::query(
             "UPDATE link_states SET used_at = $2 WHERE nonce = $1 AND used_at IS NULL \
@@ -394,6 +409,7 @@ impl SqlDirectory {
     /// Adds users and their links in one transaction. A user already known keeps their references unless the entry
     /// names some; a link already stored is kept (its refresh token may have rotated since the file was written)
     /// unless `replace_links`. How many links were stored.
+    #[tracing::instrument(name = "store.directory.import", skip_all)]
     pub(crate) async fn import(
         &self,
         entries: &[(&str, &ProviderRefs, Option<ImportLink<'_>>)],

@@ -40,6 +40,16 @@ impl Provider {
         }
     }
 
+    /// The provider's name in metric labels, span attributes and webhook paths (`/webhooks/fractal`).
+    pub fn label(self) -> &'static str {
+        match self {
+            Provider::Fractal => "fractal",
+            Provider::Sumsub => "sumsub",
+            Provider::Sila => "sila",
+            Provider::Ident => "ident",
+        }
+    }
+
     /// The provider's name in messages.
     pub fn display_name(self) -> &'static str {
         match self {

@@ -18,6 +18,7 @@ use crate::domain::application::KycApplication;
 use crate::domain::{ProviderProfile, ReasonsRef, VerificationCase};
 use crate::providers::hub::per_key;
 use crate::providers::{BulkMemo, Outcome, Providers};
+use crate::telemetry::metrics::batch;
 
 /// The most keys in one batch: the `users(ids:)` bound.
 pub const MAX_BATCH: usize = 500;
@@ -32,7 +33,8 @@ macro_rules! per_user_loader {
             type Error = Infallible;
 
             async fn load(&self, keys: &[String]) -> Result<HashMap<String, Self::Value>, Infallible> {
-                Ok(per_key(keys, |user| async move { self.0.$method(&user).await }).await)
+                let work = per_key(keys, |user| async move { self.0.$method(&user).await });
+                Ok(batch(stringify!($method), keys.len(), work).await)
             }
         }
     };
@@ -50,7 +52,7 @@ impl Loader<String> for FractalStates {
     type Error = Infallible;
 
     async fn load(&self, keys: &[String]) -> Result<HashMap<String, Self::Value>, Infallible> {
-        Ok(self.0.fractal_states(&self.1, keys).await)
+        Ok(batch("fractal_states", keys.len(), self.0.fractal_states(&self.1, keys)).await)
     }
 }
 
@@ -61,7 +63,7 @@ impl Loader<String> for IdentApplications {
     type Error = Infallible;
 
     async fn load(&self, keys: &[String]) -> Result<HashMap<String, Self::Value>, Infallible> {
-        Ok(self.0.applications(&self.1, keys).await)
+        Ok(batch("ident_applications", keys.len(), self.0.applications(&self.1, keys)).await)
     }
 }
 
@@ -81,7 +83,7 @@ impl Loader<ReasonsKey> for SilaReasons {
     async fn load(&self, keys: &[ReasonsKey]) -> Result<HashMap<ReasonsKey, Self::Value>, Infallible> {
         let answers =
             join_all(keys.iter().map(|k| async move { (k.clone(), self.0.sila_reasons(&k.user, &k.case).await) }));
-        Ok(answers.await.into_iter().collect())
+        Ok(batch("sila_reasons", keys.len(), answers).await.into_iter().collect())
     }
 }
 
@@ -102,7 +104,10 @@ where
     K: Send + Sync + std::hash::Hash + Eq + Clone + 'static,
     T: Loader<K>,
 {
-    DataLoader::with_cache(loader, tokio::spawn, HashMapCache::default()).delay(delay).max_batch_size(MAX_BATCH)
+    // A batch runs on a task of its own, in the span of the request whose load started it.
+    let spawn =
+        |work| tokio::spawn(crate::telemetry::otel::carry_request_trace(tracing::Instrument::in_current_span(work)));
+    DataLoader::with_cache(loader, spawn, HashMapCache::default()).delay(delay).max_batch_size(MAX_BATCH)
 }
 
 impl Loaders {

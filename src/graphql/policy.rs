@@ -26,7 +26,7 @@ use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextPrepareRequest, NextRequest,
     NextResolve, NextValidation, ResolveInfo,
 };
-use async_graphql::parser::types::{ExecutableDocument, VariableDefinition};
+use async_graphql::parser::types::{ExecutableDocument, OperationDefinition};
 use async_graphql::{
     PathSegment, Positioned, QueryPathSegment, Request, Response, ServerError, ServerResult, ValidationResult, Value,
     Variables,
@@ -189,28 +189,26 @@ fn path_of(info: &ResolveInfo<'_>) -> Vec<PathSegment> {
     path
 }
 
-/// `query`, `mutation` or `subscription`: the operation the request names (or its only one); `query` when it cannot
-/// be told (execution then fails anyway).
-fn operation_kind(doc: &ExecutableDocument, name: Option<&str>) -> &'static str {
-    let chosen = match name {
-        Some(name) => doc.operations.iter().find(|(n, _)| n.is_some_and(|n| n.as_str() == name)),
-        None => doc.operations.iter().next().filter(|_| doc.operations.iter().count() == 1),
-    };
-    match chosen.map(|(_, op)| op.node.ty) {
-        Some(async_graphql::parser::types::OperationType::Mutation) => "mutation",
-        Some(async_graphql::parser::types::OperationType::Subscription) => "subscription",
-        _ => "query",
-    }
-}
-
-/// The variable definitions of the operation the request names (or of its only one).
-fn operation_variables(doc: &ExecutableDocument, name: Option<&str>) -> Vec<Positioned<VariableDefinition>> {
+/// The operation a request runs: the one it names, or the document's only one.
+fn chosen_operation<'d>(
+    doc: &'d ExecutableDocument,
+    name: Option<&str>,
+) -> Option<(Option<&'d str>, &'d Positioned<OperationDefinition>)> {
     let mut operations = doc.operations.iter();
     let chosen = match name {
         Some(name) => operations.find(|(n, _)| n.is_some_and(|n| n.as_str() == name)),
         None => operations.next().filter(|_| doc.operations.iter().count() == 1),
     };
-    chosen.map(|(_, op)| op.node.variable_definitions.clone()).unwrap_or_default()
+    chosen.map(|(n, op)| (n.map(|n| n.as_str()), op))
+}
+
+/// `query`, `mutation` or `subscription`; `query` when it cannot be told (execution then fails anyway).
+fn operation_kind(operation: Option<&Positioned<OperationDefinition>>) -> &'static str {
+    match operation.map(|op| op.node.ty) {
+        Some(async_graphql::parser::types::OperationType::Mutation) => "mutation",
+        Some(async_graphql::parser::types::OperationType::Subscription) => "subscription",
+        _ => "query",
+    }
 }
 
 #[async_trait::async_trait]
@@ -245,15 +243,17 @@ impl Extension for PolicyExtension {
     ) -> ServerResult<ExecutableDocument> {
         let doc = next.run(ctx, query, variables).await.map_err(|e| with_code(e, ErrorCode::GraphqlParseFailed))?;
         let mut state = self.state();
+        let chosen = chosen_operation(&doc, state.operation_name.as_deref());
         if let Some(access) = ctx.data_opt::<Arc<Access>>() {
             access.note_operation(Operation {
-                name: state.operation_name.clone(),
-                kind: operation_kind(&doc, state.operation_name.as_deref()).to_owned(),
+                // The name the request gives, else the operation's own (`query MyKyc { ... }`).
+                name: state.operation_name.clone().or_else(|| chosen.and_then(|(name, _)| name).map(str::to_owned)),
+                kind: operation_kind(chosen.map(|(_, op)| op)).to_owned(),
                 document_hash: crate::digest::sha256_hex(query),
                 mutations: Vec::new(),
             });
         }
-        let definitions = operation_variables(&doc, state.operation_name.as_deref());
+        let definitions = chosen.map(|(_, op)| op.node.variable_definitions.clone()).unwrap_or_default();
         state.coercion = super::variables::coerce(&ctx.schema_env.registry, &definitions, variables)
             .into_iter()
             .map(|e| with_code(e, ErrorCode::BadUserInput))

@@ -14,6 +14,8 @@
 use std::sync::Arc;
 
 use async_graphql::{Context, Object, Result, Subscription, ID};
+
+use crate::telemetry::metrics;
 use futures_util::Stream;
 use time::OffsetDateTime;
 use tokio::sync::broadcast;
@@ -55,7 +57,13 @@ impl Subscription {
         }
         let principal = principal(ctx).clone();
         let watch = rules::watch(&principal, user_id.as_ref().map(|id| id.as_str())).map_err(unauthorized)?;
-        let follow = Follow { receiver: services(ctx).events.subscribe(), principal, watch, provider };
+        let follow = Follow {
+            receiver: services(ctx).events.subscribe(),
+            principal,
+            watch,
+            provider,
+            _gauged: metrics::Gauged::new(metrics::SUBSCRIPTIONS),
+        };
         Ok(futures_util::stream::unfold(Some(follow), |follow| async move {
             let mut follow = follow?;
             loop {
@@ -91,6 +99,8 @@ struct Follow {
     principal: Principal,
     watch: Watch,
     provider: Option<Provider>,
+    /// Counts the subscription while it runs.
+    _gauged: metrics::Gauged,
 }
 
 impl Follow {

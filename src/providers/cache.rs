@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use crate::freshness::Invalidations;
 use crate::providers::ProviderError;
+use crate::telemetry::metrics;
 
 /// Settings of the cache.
 #[derive(Debug, Clone)]
@@ -80,6 +81,8 @@ struct Key {
 
 #[derive(Clone)]
 struct Entry {
+    /// Its kind's name ([`Kind::NAME`]), for the metrics of entries, bytes and evictions per kind.
+    kind: &'static str,
     value: Arc<dyn Any + Send + Sync>,
     weight: u32,
     ttl: Duration,
@@ -111,7 +114,12 @@ impl ProviderCache {
         let inner = config.enabled.then(|| {
             moka::future::Cache::builder()
                 .max_capacity(config.max_bytes)
-                .weigher(|_key: &Key, entry: &Entry| entry.weight)
+                // moka weighs each entry once, as it is stored: the place to count it in.
+                .weigher(|_key: &Key, entry: &Entry| {
+                    metrics::cache_stored(entry.kind, entry.weight);
+                    entry.weight
+                })
+                .eviction_listener(|_key, entry: Entry, cause| metrics::cache_removed(entry.kind, entry.weight, cause))
                 .expire_after(Ttls)
                 .support_invalidation_closures()
                 .build()
@@ -127,7 +135,7 @@ impl ProviderCache {
             Lifetime::Status => self.config.status_ttl,
         };
         let weight = u32::try_from(K::weight(&value)).unwrap_or(u32::MAX);
-        Entry { value: Arc::new(value), weight, ttl }
+        Entry { kind: K::NAME, value: Arc::new(value), weight, ttl }
     }
 
     fn key<K: Kind>(user: &str, sub: &str) -> Key {
@@ -150,15 +158,18 @@ impl ProviderCache {
         let Some(cache) = &self.inner else { return fetch().await };
         let entry = self
             .invalidations
-            .fetch_fresh(cache, Self::key::<K>(user, sub), user, || async { fetch().await.map(|v| self.entry::<K>(v)) })
+            .fetch_fresh(K::NAME, cache, Self::key::<K>(user, sub), user, || async {
+                fetch().await.map(|v| self.entry::<K>(v))
+            })
             .await?;
         Ok(Self::value::<K>(&entry))
     }
 
     /// The cached answer of kind `K`, if any.
     pub async fn get<K: Kind>(&self, user: &str, sub: &str) -> Option<K::Value> {
-        let entry = self.inner.as_ref()?.get(&Self::key::<K>(user, sub)).await?;
-        Some(Self::value::<K>(&entry))
+        let entry = self.inner.as_ref()?.get(&Self::key::<K>(user, sub)).await;
+        metrics::cache_lookup(K::NAME, entry.is_some());
+        Some(Self::value::<K>(&entry?))
     }
 
     /// Stores an answer of kind `K`.

@@ -36,6 +36,25 @@ pub enum ProviderError {
     Directory(String),
 }
 
+impl ProviderError {
+    /// A short stable name for metric labels and span attributes (the message may carry details; this never does).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ProviderError::Unauthorized(_) => "unauthorized",
+            ProviderError::RateLimited { .. } => "rate_limited",
+            ProviderError::Rejected { .. } => "rejected",
+            ProviderError::Unavailable { .. } => "unavailable",
+            ProviderError::Timeout => "timeout",
+            ProviderError::Transport(_) => "transport",
+            ProviderError::Decode(_) => "decode",
+            ProviderError::Overloaded => "overloaded",
+            ProviderError::CircuitOpen => "circuit_open",
+            ProviderError::NotConfigured => "not_configured",
+            ProviderError::Directory(_) => "directory",
+        }
+    }
+}
+
 impl From<reqwest::Error> for ProviderError {
     fn from(e: reqwest::Error) -> Self {
         if e.is_timeout() {

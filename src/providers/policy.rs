@@ -210,8 +210,49 @@ impl Upstream {
         }
     }
 
-    /// Sends the request `build` makes (called again for each attempt, so signatures and timestamps stay fresh).
-    pub async fn send<F>(&self, call: Call, build: F) -> Result<reqwest::Response, ProviderError>
+    /// Sends the request `build` makes (called again for each attempt, so signatures and timestamps stay fresh),
+    /// in a span of its own with its metrics, carrying the current trace to the provider (`traceparent`). `route` is
+    /// the path's template (`/resources/applicants/{id}/one`): spans and metric labels name routes, never the ids
+    /// of a user that the real path carries.
+    pub async fn send<F>(&self, call: Call, route: &'static str, build: F) -> Result<reqwest::Response, ProviderError>
+    where
+        F: Fn(&reqwest::Client) -> reqwest::RequestBuilder,
+    {
+        use crate::telemetry::metrics as m;
+        use tracing::Instrument;
+        let provider = self.provider.label();
+        let span = tracing::info_span!(
+            "provider.call",
+            otel.name = %format_args!("{provider} {route}"),
+            otel.kind = "client",
+            provider,
+            http.route = route,
+            http.request.method = tracing::field::Empty,
+            http.response.status_code = tracing::field::Empty,
+            retries = tracing::field::Empty,
+            outcome = tracing::field::Empty,
+        );
+        let started = std::time::Instant::now();
+        let mut attempt = 0u32;
+        let outcome = self.send_with(call, &build, &mut attempt).instrument(span.clone()).await;
+        let label = match &outcome {
+            Ok(response) => {
+                span.record("http.response.status_code", response.status().as_u16());
+                status_class(response.status())
+            }
+            Err(error) => error.kind(),
+        };
+        span.record("retries", attempt);
+        span.record("outcome", label);
+        metrics::counter!(m::PROVIDER_CALLS, "provider" => provider, "route" => route, "outcome" => label).increment(1);
+        metrics::histogram!(m::PROVIDER_DURATION, "provider" => provider, "route" => route)
+            .record(started.elapsed().as_secs_f64());
+        let open = if self.breaker.state() == BreakerState::Open { 1.0 } else { 0.0 };
+        metrics::gauge!(m::BREAKER_OPEN, "provider" => provider).set(open);
+        outcome
+    }
+
+    async fn send_with<F>(&self, call: Call, build: &F, attempt: &mut u32) -> Result<reqwest::Response, ProviderError>
     where
         F: Fn(&reqwest::Client) -> reqwest::RequestBuilder,
     {
@@ -219,9 +260,8 @@ impl Upstream {
             return Err(ProviderError::CircuitOpen);
         };
         let deadline = Instant::now() + self.policy.deadline;
-        let mut attempt = 0u32;
         loop {
-            let outcome = self.attempt(&build, deadline).await;
+            let outcome = self.attempt(build, deadline).await;
             let verdict = match &outcome {
                 Ok(r) if r.status().is_server_error() => Verdict::Retry { after: None },
                 Ok(r) if r.status() == StatusCode::TOO_MANY_REQUESTS => Verdict::Retry { after: retry_after(r) },
@@ -239,10 +279,10 @@ impl Upstream {
                 _ => self.breaker.success(),
             }
             let Verdict::Retry { after } = verdict else { return outcome };
-            if call == Call::Write || attempt >= self.policy.retries {
+            if call == Call::Write || *attempt >= self.policy.retries {
                 return outcome;
             }
-            let backoff = self.policy.backoff_base.saturating_mul(1 << attempt.min(16)).min(self.policy.backoff_max);
+            let backoff = self.policy.backoff_base.saturating_mul(1 << (*attempt).min(16)).min(self.policy.backoff_max);
             let wait = after.unwrap_or_else(|| jitter(backoff));
             if Instant::now() + wait >= deadline {
                 return match (outcome, after) {
@@ -250,9 +290,9 @@ impl Upstream {
                     (outcome, None) => outcome,
                 };
             }
-            tracing::debug!(provider = self.provider.as_str(), attempt, ?wait, "retrying an upstream read");
+            tracing::debug!(provider = self.provider.as_str(), attempt = *attempt, ?wait, "retrying an upstream read");
             tokio::time::sleep(wait).await;
-            attempt += 1;
+            *attempt += 1;
             if self.breaker.state() == BreakerState::Open {
                 // Opened meanwhile (by this failure or others'): stop hammering.
                 return outcome;
@@ -284,7 +324,22 @@ impl Upstream {
             .map_err(|_| ProviderError::Overloaded)?
             .expect("the semaphore is never closed");
         let timeout = self.policy.timeout.min(left());
-        build(&self.http).timeout(timeout).send().await.map_err(ProviderError::from)
+        let mut trace = reqwest::header::HeaderMap::new();
+        crate::telemetry::otel::inject(&mut trace);
+        let request = build(&self.http).headers(trace).timeout(timeout).build().map_err(ProviderError::from)?;
+        tracing::Span::current().record("http.request.method", request.method().as_str());
+        self.http.execute(request).await.map_err(ProviderError::from)
+    }
+}
+
+/// A status's class as a bounded metric label.
+fn status_class(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        100..=199 => "1xx",
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        _ => "5xx",
     }
 }
 

@@ -26,7 +26,13 @@ pub struct FaultInjector {
     /// Requests being served now: one whose client went away and whose handler was dropped counts out at once.
     in_progress: Arc<AtomicU64>,
     rng: Mutex<Rng>,
+    /// The `traceparent` headers of the last requests (W3C Trace Context: the gateway propagates its trace), newest
+    /// last, at most [`TRACEPARENTS`].
+    traceparents: Mutex<std::collections::VecDeque<String>>,
 }
+
+/// How many `traceparent` headers a sandbox remembers.
+const TRACEPARENTS: usize = 64;
 
 enum Decision {
     Pass(Duration),
@@ -42,6 +48,7 @@ impl FaultInjector {
             requests: AtomicU64::new(0),
             in_progress: Arc::default(),
             rng: Mutex::new(Rng::new(seed)),
+            traceparents: Mutex::default(),
         })
     }
 
@@ -56,6 +63,11 @@ impl FaultInjector {
     /// Every request this sandbox received (its admin endpoint excepted).
     pub fn requests(&self) -> u64 {
         self.requests.load(Ordering::Relaxed)
+    }
+
+    /// The `traceparent` headers the last requests carried, oldest first.
+    pub fn traceparents(&self) -> Vec<String> {
+        self.traceparents.lock().expect("traceparents lock").iter().cloned().collect()
     }
 
     /// Requests being served now (a client that goes away ends its request: the count drops then, not when its
@@ -100,6 +112,13 @@ impl Drop for InProgress {
 
 async fn inject(State(injector): State<Arc<FaultInjector>>, request: Request, next: Next) -> Response {
     injector.requests.fetch_add(1, Ordering::Relaxed);
+    if let Some(traceparent) = request.headers().get("traceparent").and_then(|v| v.to_str().ok()) {
+        let mut seen = injector.traceparents.lock().expect("traceparents lock");
+        if seen.len() == TRACEPARENTS {
+            seen.pop_front();
+        }
+        seen.push_back(traceparent.chars().take(64).collect());
+    }
     injector.in_progress.fetch_add(1, Ordering::Relaxed);
     let _in_progress = InProgress(injector.in_progress.clone());
     let decision = injector.decide(request.method());
@@ -133,10 +152,11 @@ async fn inject(State(injector): State<Arc<FaultInjector>>, request: Request, ne
 struct Status {
     faults: Faults,
     requests: u64,
+    traceparents: Vec<String>,
 }
 
 async fn show(State(injector): State<Arc<FaultInjector>>) -> Json<Status> {
-    Json(Status { faults: injector.get(), requests: injector.requests() })
+    Json(Status { faults: injector.get(), requests: injector.requests(), traceparents: injector.traceparents() })
 }
 
 async fn change(State(injector): State<Arc<FaultInjector>>, Json(faults): Json<Faults>) -> Json<Status> {

@@ -7,12 +7,14 @@ use std::sync::Arc;
 
 use async_graphql::{PathSegment, Request, Response, ServerError, Value};
 use axum::http::{HeaderMap, HeaderName};
+use tracing::Instrument;
 
+use super::observe::RequestContext;
 use super::AppState;
 use crate::audit::{Caller, Entry, Outcome};
 use crate::auth::token::Verified;
 use crate::auth::Principal;
-use crate::graphql::access::{field_paths, Access, Noted, Purpose};
+use crate::graphql::access::{field_paths, Access, Noted, Operation, Purpose};
 use crate::graphql::errors::ErrorCode;
 use crate::graphql::{EntityPositions, Executed, Loaders};
 
@@ -42,20 +44,14 @@ fn valid_purpose(text: &str) -> Result<String, String> {
 }
 
 impl RequestMeta {
-    /// From the request headers; an unreadable purpose is refused (the message says why).
-    pub fn from_headers(headers: &HeaderMap) -> Result<RequestMeta, String> {
+    /// The request's id and trace (from `observe.rs`), and its purpose header; an unreadable purpose is refused (the
+    /// message says why).
+    pub fn new(context: &RequestContext, headers: &HeaderMap) -> Result<RequestMeta, String> {
         let purpose = match headers.get(&PURPOSE_HEADER) {
             None => None,
             Some(value) => Some(valid_purpose(value.to_str().map_err(|_| "X-Access-Purpose is not text".to_owned())?)?),
         };
-        // `traceparent: 00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>` (W3C Trace Context).
-        let trace_id = headers.get("traceparent").and_then(|v| v.to_str().ok()).and_then(|v| {
-            let parts: Vec<&str> = v.trim().split('-').collect();
-            let hex = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_hexdigit());
-            (parts.len() == 4 && hex(parts[1], 32) && hex(parts[2], 16) && parts[1].bytes().any(|b| b != b'0'))
-                .then(|| parts[1].to_ascii_lowercase())
-        });
-        Ok(RequestMeta { request_id: crate::secret::random_token()[..32].to_owned(), trace_id, purpose })
+        Ok(RequestMeta { request_id: context.request_id.clone(), trace_id: context.trace_id.clone(), purpose })
     }
 }
 
@@ -100,9 +96,17 @@ pub async fn execute(
         .data(Purpose(purpose.clone()))
         .data(executed.clone())
         .data(EntityPositions::default());
-    let mut response = state.schema.execute(request).await;
+    let span = tracing::info_span!(
+        "graphql.operation",
+        otel.name = tracing::field::Empty,
+        graphql.operation.name = tracing::field::Empty,
+        graphql.operation.type = tracing::field::Empty,
+    );
+    let started = std::time::Instant::now();
+    let mut response = state.schema.execute(request).instrument(span.clone()).await;
     let executed = executed.started();
     let (noted, subjects, operation) = access.take();
+    observe_operation(&span, &operation, &response, started);
     let mutation = operation.kind == "mutation";
     if noted.is_empty() && !mutation {
         return Answered { response, executed };
@@ -129,6 +133,21 @@ pub async fn execute(
         withhold(&mut response, &noted);
     }
     Answered { response, executed }
+}
+
+/// The operation's span fields and metrics: its name (bounded, see `telemetry::metrics::operation_label`), type and
+/// outcome. The document and variables are never recorded.
+fn observe_operation(span: &tracing::Span, operation: &Operation, response: &Response, started: std::time::Instant) {
+    use crate::telemetry::metrics as m;
+    let name = m::operation_label(operation.name.as_deref());
+    let kind = if operation.kind.is_empty() { "unknown" } else { operation.kind.as_str() };
+    crate::telemetry::otel::rename(span, &format!("{kind} {name}"));
+    span.record("graphql.operation.name", name.as_str());
+    span.record("graphql.operation.type", kind);
+    let outcome = if response.errors.is_empty() { "ok" } else { "error" };
+    let labels = [("operation", name), ("type", kind.to_owned()), ("outcome", outcome.to_owned())];
+    metrics::counter!(m::OPERATIONS, &labels).increment(1);
+    metrics::histogram!(m::OPERATION_DURATION, "type" => kind.to_owned()).record(started.elapsed().as_secs_f64());
 }
 
 /// Takes every answered personal value out of `response`: `null` with an `AUDIT_UNAVAILABLE` error at its path.
@@ -185,18 +204,12 @@ mod tests {
     }
 
     #[test]
-    fn a_trace_id_comes_from_a_valid_traceparent_only() {
+    fn a_purpose_is_short_printable_text() {
+        let context = RequestContext { request_id: "r".into(), trace_id: None };
         let mut headers = HeaderMap::new();
-        headers
-            .insert("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".parse().expect("header"));
-        assert_eq!(
-            RequestMeta::from_headers(&headers).expect("meta").trace_id.as_deref(),
-            Some("4bf92f3577b34da6a3ce929d0e0e4736")
-        );
-        headers
-            .insert("traceparent", "00-00000000000000000000000000000000-00f067aa0ba902b7-01".parse().expect("header"));
-        assert_eq!(RequestMeta::from_headers(&headers).expect("meta").trace_id, None);
+        headers.insert("x-access-purpose", "AML review".parse().expect("header"));
+        assert_eq!(RequestMeta::new(&context, &headers).expect("meta").purpose.as_deref(), Some("AML review"));
         headers.insert("x-access-purpose", "x".repeat(300).parse().expect("header"));
-        assert!(RequestMeta::from_headers(&headers).is_err());
+        assert!(RequestMeta::new(&context, &headers).is_err());
     }
 }

@@ -76,6 +76,7 @@ pub struct Connections {
 /// One open socket; closing it (dropping) counts it out.
 pub struct Open {
     connections: Arc<Connections>,
+    _gauged: crate::telemetry::metrics::Gauged,
 }
 
 impl Drop for Open {
@@ -99,7 +100,10 @@ impl Connections {
             }
             admitted
         });
-        admitted.then(|| Open { connections: self.clone() })
+        admitted.then(|| Open {
+            connections: self.clone(),
+            _gauged: crate::telemetry::metrics::Gauged::new(crate::telemetry::metrics::WS_CONNECTIONS),
+        })
     }
 
     /// Waits until every socket has closed.

@@ -27,9 +27,11 @@ use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 
 use super::audited::{self, Answered, RequestMeta};
 use super::connections::{caller_key, CallerSlot};
+use super::observe::RequestContext;
 use super::{error_body, AppState};
 use crate::auth::token::{AuthError, Verified};
 use crate::graphql::errors::ErrorCode;
@@ -188,9 +190,13 @@ fn rate_limited(max: usize) -> Response {
 /// The caller, and its slot among its requests in flight (held until the answer is made). The error is the finished
 /// answer, returned at once.
 #[allow(clippy::result_large_err)]
-async fn admit(state: &AppState, headers: &HeaderMap) -> Result<(Verified, CallerSlot, RequestMeta), Response> {
+async fn admit(
+    state: &AppState,
+    context: &RequestContext,
+    headers: &HeaderMap,
+) -> Result<(Verified, CallerSlot, RequestMeta), Response> {
     let verified = authenticate(state, headers).await?;
-    let meta = RequestMeta::from_headers(headers)
+    let meta = RequestMeta::new(context, headers)
         .map_err(|message| (StatusCode::BAD_REQUEST, error_body(&message, ErrorCode::BadRequest)).into_response())?;
     let slot =
         state.in_flight.admit(&caller_key(&verified.principal)).ok_or_else(|| rate_limited(state.in_flight.max()))?;
@@ -220,27 +226,23 @@ impl<'a> From<&'a Answered> for Wire<'a> {
 
 /// One operation's answer, in the negotiated media type: refused before execution, it is 400 under
 /// `application/graphql-response+json`.
-fn answered(answer: Answered, media: MediaType, meta: &RequestMeta) -> Response {
+fn answered(answer: Answered, media: MediaType) -> Response {
     let refused = !answer.executed && media == MediaType::GraphqlResponse;
     let status = if refused { StatusCode::BAD_REQUEST } else { StatusCode::OK };
-    respond(status, serde_json::to_vec(&Wire::from(&answer)), media, meta)
+    respond(status, serde_json::to_vec(&Wire::from(&answer)), media)
 }
 
 /// A batch's answers, in order. Batches are outside the specification: the batch is 200, each of its answers shaped
 /// as it would be alone.
-fn answered_batch(answers: Vec<Answered>, media: MediaType, meta: &RequestMeta) -> Response {
+fn answered_batch(answers: Vec<Answered>, media: MediaType) -> Response {
     let wire: Vec<Wire<'_>> = answers.iter().map(Wire::from).collect();
-    respond(StatusCode::OK, serde_json::to_vec(&wire), media, meta)
+    respond(StatusCode::OK, serde_json::to_vec(&wire), media)
 }
 
-/// The answer, with the request's id (the one its audit record carries).
-fn respond(status: StatusCode, body: serde_json::Result<Vec<u8>>, media: MediaType, meta: &RequestMeta) -> Response {
+/// The answer in its media type (its `X-Request-Id`, the id its audit record carries, is set by `observe.rs`).
+fn respond(status: StatusCode, body: serde_json::Result<Vec<u8>>, media: MediaType) -> Response {
     let body = body.expect("a GraphQL answer serializes to JSON");
-    let mut response = (status, [(header::CONTENT_TYPE, media.content_type())], body).into_response();
-    if let Ok(id) = HeaderValue::from_str(&meta.request_id) {
-        response.headers_mut().insert(HeaderName::from_static("x-request-id"), id);
-    }
-    response
+    (status, [(header::CONTENT_TYPE, media.content_type())], body).into_response()
 }
 
 /// `GET /graphql`'s parameters (GraphQL over HTTP: `query`, `operationName`, and JSON-encoded `variables` and
@@ -280,8 +282,13 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Verified,
     state.verifier.verify_header_fully(header).await.map_err(unauthenticated)
 }
 
-pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let (caller, _slot, meta) = match admit(&state, &headers).await {
+pub async fn post(
+    State(state): State<AppState>,
+    Extension(context): Extension<RequestContext>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (caller, _slot, meta) = match admit(&state, &context, &headers).await {
         Ok(admitted) => admitted,
         Err(response) => return response,
     };
@@ -317,16 +324,21 @@ pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes
     let loaders = Arc::new(Loaders::new(&state.services));
     let run = |request| audited::execute(&state, &caller, &meta, loaders.clone(), request);
     match batch {
-        BatchRequest::Single(request) => answered(run(request).await, media, &meta),
+        BatchRequest::Single(request) => answered(run(request).await, media),
         BatchRequest::Batch(requests) => {
-            answered_batch(futures_util::future::join_all(requests.into_iter().map(run)).await, media, &meta)
+            answered_batch(futures_util::future::join_all(requests.into_iter().map(run)).await, media)
         }
     }
 }
 
 /// `GET /graphql?query=...`: queries only, since a GET must not change anything.
-pub async fn get(State(state): State<AppState>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
-    let (caller, _slot, meta) = match admit(&state, &headers).await {
+pub async fn get(
+    State(state): State<AppState>,
+    Extension(context): Extension<RequestContext>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let (caller, _slot, meta) = match admit(&state, &context, &headers).await {
         Ok(admitted) => admitted,
         Err(response) => return response,
     };
@@ -343,7 +355,7 @@ pub async fn get(State(state): State<AppState>, headers: HeaderMap, RawQuery(que
         let mut error = ServerError::new(message, None);
         error.extensions.get_or_insert_with(Default::default).set("code", code.as_str());
         let refused = Answered { response: async_graphql::Response::from_errors(vec![error]), executed: false };
-        return answered(refused, media, &meta);
+        return answered(refused, media);
     }
     // The method decides before anything runs: a GET that would change something is refused (405). The document is
     // pre-scanned first so that a hostile one never reaches the parser here; the policy refuses it with its code.
@@ -362,7 +374,7 @@ pub async fn get(State(state): State<AppState>, headers: HeaderMap, RawQuery(que
         }
     }
     let loaders = Arc::new(Loaders::new(&state.services));
-    answered(audited::execute(&state, &caller, &meta, loaders, request).await, media, &meta)
+    answered(audited::execute(&state, &caller, &meta, loaders, request).await, media)
 }
 
 /// Any other method on `/graphql`: 405 naming the two there are, with a body that says so (axum's own 405 has

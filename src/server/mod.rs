@@ -1,11 +1,14 @@
 //! The HTTP surface: `POST|GET /graphql`, subscriptions at `/graphql/ws`, providers' webhooks at
 //! `POST /webhooks/<provider>`, GraphiQL at `/` and `/graphiql` (its embedded assets under `/graphiql/assets/`),
-//! `GET /healthz`; security headers on every answer (`headers.rs`), CORS, and the accept loop (`serve.rs`).
+//! `GET /healthz` and `/readyz` (`health.rs`), `GET /metrics` (`observe.rs`, which also traces and counts every
+//! request); security headers on every answer (`headers.rs`), CORS, and the accept loop (`serve.rs`).
 
 mod audited;
 pub mod connections;
 mod graphql;
 mod headers;
+pub mod health;
+pub mod observe;
 mod pages;
 pub mod serve;
 mod webhooks;
@@ -47,6 +50,8 @@ pub struct AppState {
     pub audit: crate::audit::Audit,
     /// Turns true when the server is shutting down: WebSocket connections close with 1001.
     pub shutdown: watch::Receiver<bool>,
+    /// Turns not ready at the shutdown signal, before the listener closes.
+    pub readiness: health::Readiness,
 }
 
 /// What the router is built with, beside the handlers' state.
@@ -55,6 +60,8 @@ pub struct RouterSettings<'a> {
     pub cors: &'a CorsSettings,
     /// Sandbox mode: browsers on `http://localhost:*` may call.
     pub sandbox: bool,
+    /// `/metrics` beside the API (else it has a listener of its own).
+    pub metrics: bool,
 }
 
 /// Whether a browser origin may call: an exact configured origin, or in sandbox mode any port of localhost.
@@ -89,20 +96,26 @@ fn cors(settings: &CorsSettings, sandbox: bool) -> CorsLayer {
 pub fn router(state: AppState, settings: RouterSettings<'_>) -> Router {
     let webhook_limit = DefaultBodyLimit::max(state.webhooks.max_body_bytes());
     let body_limit = DefaultBodyLimit::max(settings.connections.max_body_bytes);
-    Router::new()
+    let mut router = Router::new();
+    if settings.metrics {
+        router = router.route("/metrics", get(observe::metrics));
+    }
+    router
         .route("/graphql", get(graphql::get).post(graphql::post).fallback(graphql::other_method).layer(body_limit))
         .route("/graphql/ws", any(ws::upgrade))
         .route("/webhooks/{provider}", post(webhooks::receive).layer(webhook_limit))
         .route("/", get(pages::graphiql))
         .route("/graphiql", get(pages::graphiql))
         .route("/graphiql/assets/{name}", get(pages::asset))
-        .route("/healthz", get(pages::healthz))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
         .fallback(pages::not_found)
         .with_state(state)
         .layer(RequestBodyTimeoutLayer::new(settings.connections.body_timeout))
         .layer(cors(settings.cors, settings.sandbox))
         // Outermost: every answer carries them, the preflight and timeout answers too.
         .layer(axum::middleware::from_fn(headers::security_headers))
+        .layer(axum::middleware::from_fn(observe::observe))
 }
 
 /// A JSON error body with one coded error, as GraphQL answers carry them.

@@ -102,10 +102,6 @@ pub async fn asset(Path(name): Path<String>) -> Response {
 }
 
 /// Liveness: the process serves HTTP. It does not call providers, so a provider outage never restarts the gateway.
-pub async fn healthz() -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "status": "ok" }))
-}
-
 pub async fn not_found() -> Response {
     (StatusCode::NOT_FOUND, Json(serde_json::json!({ "error": "not found" }))).into_response()
 }

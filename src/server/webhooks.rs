@@ -34,34 +34,39 @@ pub async fn receive(
         _ => return answer(StatusCode::NOT_FOUND, serde_json::json!({ "error": "no such webhook endpoint" })),
     };
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let name = provider.as_str();
-    match state.webhooks.receive(provider, header, &body).await {
-        Ok(Receipt::Accepted) => answer(StatusCode::OK, serde_json::json!({ "status": "accepted" })),
+    let name = provider.label();
+    let (result, response) = match state.webhooks.receive(provider, header, &body).await {
+        Ok(Receipt::Accepted) => ("accepted", answer(StatusCode::OK, serde_json::json!({ "status": "accepted" }))),
         Ok(Receipt::Duplicate) => {
             tracing::info!(provider = name, "webhook redelivered; acknowledged again");
-            answer(StatusCode::OK, serde_json::json!({ "status": "duplicate" }))
+            ("duplicate", answer(StatusCode::OK, serde_json::json!({ "status": "duplicate" })))
         }
         Ok(Receipt::Ignored { event_type }) => {
             // The type only: the rest of the body may be personal.
             let event_type: String = event_type.chars().take(64).collect();
             tracing::info!(provider = name, %event_type, "webhook of a type the gateway does not use; ignored");
-            answer(StatusCode::OK, serde_json::json!({ "status": "ignored" }))
+            ("ignored", answer(StatusCode::OK, serde_json::json!({ "status": "ignored" })))
         }
-        Err(Refusal::NotConfigured) => answer(
-            StatusCode::NOT_FOUND,
-            serde_json::json!({ "error": "webhooks of this provider are not configured" }),
+        Err(Refusal::NotConfigured) => (
+            "not_configured",
+            answer(
+                StatusCode::NOT_FOUND,
+                serde_json::json!({ "error": "webhooks of this provider are not configured" }),
+            ),
         ),
         Err(Refusal::Signature(error)) => {
             tracing::warn!(provider = name, %error, "webhook refused");
-            answer(StatusCode::UNAUTHORIZED, serde_json::json!({ "error": "invalid signature" }))
+            ("bad_signature", answer(StatusCode::UNAUTHORIZED, serde_json::json!({ "error": "invalid signature" })))
         }
         Err(Refusal::Malformed(error)) => {
             tracing::warn!(provider = name, %error, "webhook refused");
-            answer(StatusCode::BAD_REQUEST, serde_json::json!({ "error": error.to_string() }))
+            ("malformed", answer(StatusCode::BAD_REQUEST, serde_json::json!({ "error": error.to_string() })))
         }
         Err(Refusal::Unavailable(error)) => {
             tracing::error!(provider = name, %error, "webhook not stored; the provider will retry");
-            answer(StatusCode::SERVICE_UNAVAILABLE, serde_json::json!({ "error": "try again later" }))
+            ("unavailable", answer(StatusCode::SERVICE_UNAVAILABLE, serde_json::json!({ "error": "try again later" })))
         }
-    }
+    };
+    metrics::counter!(crate::telemetry::metrics::WEBHOOKS, "provider" => name, "result" => result).increment(1);
+    response
 }

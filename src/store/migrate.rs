@@ -63,6 +63,13 @@ impl Migration {
     }
 }
 
+/// How many of this binary's migrations the database lacks (readiness: a replica whose database is behind is not
+/// ready). Fails when the database does not answer or was never migrated.
+pub(super) async fn pending(store: &Store) -> Result<usize, sqlx::Error> {
+    let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations").fetch_all(store.pool()).await?;
+    Ok(MIGRATIONS.iter().filter(|m| !applied.contains(&m.version)).count())
+}
+
 /// Applies what is missing; the names of the migrations applied.
 pub(super) async fn run(store: &Store) -> Result<Vec<&'static str>, MigrateError> {
     let engine = store.engine();

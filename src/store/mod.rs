@@ -162,7 +162,12 @@ impl Store {
         }
     }
 
-    /// Whether the database answers (readiness).
+    /// How many of this binary's migrations the database lacks; an error when it does not answer (readiness).
+    pub async fn pending_migrations(&self) -> Result<usize, StoreError> {
+        Ok(migrate::pending(self).await?)
+    }
+
+    /// Whether the database answers.
     pub async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())

@@ -64,6 +64,7 @@ impl Inbox {
     }
 
     /// Stores an accepted event under `key`, due at once.
+    #[tracing::instrument(name = "store.inbox.accept", skip_all)]
     pub async fn accept(&self, key: &str, event: &ProviderEvent) -> Result<Accepted, StoreError> {
         let now = crate::clock::unix_millis();
         let json = serde_json::to_string(event).expect("an event serialises");
@@ -84,6 +85,7 @@ impl Inbox {
     }
 
     /// Claims up to `limit` due events for `lease`, oldest first.
+    #[tracing::instrument(name = "store.inbox.claim", skip_all)]
     pub async fn claim(&self, limit: i64, lease: Duration) -> Result<Vec<Claimed>, StoreError> {
         let now = crate::clock::unix_millis();
         let skip_locked = match self.store.engine() {
@@ -117,6 +119,7 @@ impl Inbox {
 
     /// Marks a claimed event done with `outcome` inside `tx`; `false` when the claim was lost (the lease ran out and
     /// another worker took the event), and then nothing of `tx` must be committed.
+    #[tracing::instrument(name = "store.inbox.finish", skip_all)]
     pub async fn finish(
         &self,
         tx: &mut Transaction<'static, Any>,
@@ -139,6 +142,7 @@ impl Inbox {
 
     /// Gives a failed attempt back, due again after a backoff (1 s doubling, at most 5 minutes); after
     /// [`MAX_ATTEMPTS`] the event is marked failed.
+    #[tracing::instrument(name = "store.inbox.retry_later", skip_all)]
     pub async fn retry_later(&self, claimed: &Claimed) -> Result<(), StoreError> {
         let backoff_ms = 1000i64 << claimed.attempts.clamp(0, 9);
         let (next_status, due) = if claimed.attempts >= MAX_ATTEMPTS {
@@ -160,6 +164,7 @@ impl Inbox {
     }
 
     /// Marks an event that cannot be read as failed (a bug or a tampered row), outside any claim check.
+    #[tracing::instrument(name = "store.inbox.fail", skip_all)]
     pub async fn fail(&self, claimed: &Claimed) -> Result<(), StoreError> {
         sqlx::query("UPDATE webhook_inbox SET status = $1, claimed_until = NULL WHERE id = $2")
             .bind(status::FAILED)
@@ -172,6 +177,7 @@ impl Inbox {
     /// Deletes applied events received before `before` (unix ms). Redeliveries come within a provider's retry
     /// schedule (a day at most), so a week of keys is enough to recognise them; an even later one would be older
     /// than what is known anyway. Pending and failed events stay (failed ones for an operator to look at).
+    #[tracing::instrument(name = "store.inbox.purge", skip_all)]
     pub async fn purge(&self, before: i64) -> Result<u64, StoreError> {
         let done = sqlx::query("DELETE FROM webhook_inbox WHERE status NOT IN ($1, $2) AND received_at < $3")
             .bind(status::PENDING)

@@ -125,27 +125,49 @@ impl Worker {
                 return;
             }
         };
-        match self.process(claimed, &event).await {
-            Ok(outcome) => tracing::info!(
-                provider = event.provider.as_str(),
-                event_type = %event.event_type,
-                outcome,
-                "webhook event processed"
-            ),
-            Err(error) => {
-                tracing::warn!(provider = event.provider.as_str(), attempt = claimed.attempts, %error, "webhook event failed; will retry");
-                if let Err(error) = self.inbox.retry_later(claimed).await {
-                    tracing::warn!(%error, "could not schedule a webhook event's retry");
-                }
-                if claimed.attempts >= super::inbox::MAX_ATTEMPTS {
-                    tracing::error!(
-                        provider = event.provider.as_str(),
-                        inbox_id = claimed.id,
-                        "webhook event given up"
-                    );
+        let provider = event.provider.label();
+        // The event's type is bounded (`domain::events::bounded`) and names a kind of event, never a person.
+        let span = tracing::info_span!(
+            "webhook.process",
+            otel.name = %format_args!("webhook {provider}"),
+            provider,
+            event_type = %event.event_type,
+            attempt = claimed.attempts,
+            outcome = tracing::field::Empty,
+        );
+        let processed = tracing::Instrument::instrument(self.process(claimed, &event), span.clone()).await;
+        let result = match &processed {
+            Ok(outcome) => outcome,
+            Err(_) if claimed.attempts >= super::inbox::MAX_ATTEMPTS => "given_up",
+            Err(_) => "retry",
+        };
+        span.record("outcome", result);
+        metrics::counter!(crate::telemetry::metrics::WEBHOOK_EVENTS, "provider" => provider, "result" => result)
+            .increment(1);
+        let logged = async {
+            match processed {
+                Ok(outcome) => tracing::info!(
+                    provider = event.provider.as_str(),
+                    event_type = %event.event_type,
+                    outcome,
+                    "webhook event processed"
+                ),
+                Err(error) => {
+                    tracing::warn!(provider = event.provider.as_str(), attempt = claimed.attempts, %error, "webhook event failed; will retry");
+                    if let Err(error) = self.inbox.retry_later(claimed).await {
+                        tracing::warn!(%error, "could not schedule a webhook event's retry");
+                    }
+                    if claimed.attempts >= super::inbox::MAX_ATTEMPTS {
+                        tracing::error!(
+                            provider = event.provider.as_str(),
+                            inbox_id = claimed.id,
+                            "webhook event given up"
+                        );
+                    }
                 }
             }
-        }
+        };
+        tracing::Instrument::instrument(logged, span).await;
     }
 
     /// Applies one event; the outcome recorded.

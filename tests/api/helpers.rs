@@ -44,6 +44,10 @@ pub struct TestApp {
     pub served: tokio::task::JoinHandle<std::io::Result<()>>,
     /// The app's verifier of callers' tokens (readiness).
     pub verifier: kyc_gateway::auth::token::TokenVerifier,
+    /// Takes the app out of rotation, as the shutdown signal does.
+    pub readiness: kyc_gateway::server::health::Readiness,
+    /// The metrics listener's address, when `/metrics` is served apart.
+    pub metrics: Option<SocketAddr>,
 }
 
 /// A sandbox-mode app with the default population.
@@ -68,6 +72,8 @@ pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         events: app.verification_events(),
         http: reqwest::Client::new(),
         verifier: app.token_verifier(),
+        readiness: app.readiness(),
+        metrics: app.metrics_addr(),
         stop: Some(stop),
         served: tokio::spawn(app.serve(async {
             let _ = stopped.await;
@@ -354,4 +360,77 @@ pub async fn databases() -> Vec<TestDatabase> {
     let mut all = vec![sqlite_database()];
     all.extend(postgres_database().await);
     all
+}
+
+/// The gateway binary in sandbox mode, with at most `open_files` file descriptors, until dropped.
+pub struct Process {
+    pub child: std::process::Child,
+    pub addr: std::net::SocketAddr,
+    /// Its stderr (the logs), line by line as they come.
+    pub log: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Process {
+    pub fn start(open_files: usize, env: &[(&str, &str)]) -> Process {
+        let addr_file = std::env::temp_dir().join(format!("kyc-gateway-addr-{}", kyc_gateway::secret::random_token()));
+        let mut command = std::process::Command::new("sh");
+        command
+            .arg("-c")
+            .arg(format!("ulimit -n {open_files} && exec \"$0\" serve --listen 127.0.0.1:0 --addr-file \"$1\""))
+            .arg(env!("CARGO_BIN_EXE_kyc-gateway"))
+            .arg(&addr_file)
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let mut child = command.spawn().expect("the gateway starts");
+        let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let stderr = child.stderr.take().expect("piped");
+        let lines = log.clone();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+                lines.lock().expect("log lock").push(line);
+            }
+        });
+        let addr =
+            kyc_gateway::cli::wait_for_addr_file(&addr_file, std::time::Duration::from_secs(60)).expect("it listens");
+        let _ = std::fs::remove_file(&addr_file);
+        Process { child, addr, log }
+    }
+
+    /// `(CPU time used so far, resident set size)` of the process, from `/proc`.
+    pub fn usage(&self) -> (std::time::Duration, u64) {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).expect("stat");
+        // The fields after the command name (which may hold spaces, so split after its closing parenthesis).
+        let fields: Vec<&str> = stat.rsplit_once(')').expect("comm").1.split_whitespace().collect();
+        let ticks: u64 = fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).expect("status");
+        let rss_kb: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .expect("VmRSS");
+        // Linux counts CPU time in clock ticks of 10 ms (USER_HZ = 100).
+        (std::time::Duration::from_millis(ticks * 10), rss_kb * 1024)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Its logs so far, one line each.
+    pub fn logs(&self) -> String {
+        self.log.lock().expect("log lock").join("\n")
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

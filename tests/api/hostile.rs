@@ -8,7 +8,7 @@ use kyc_gateway::config::Faults;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::{eventually, spawn, spawn_with, user_token, SEED};
+use crate::helpers::{eventually, spawn, spawn_with, user_token, Process, SEED};
 
 /// The fragment bomb: `kycApplications { user { ... } }` ten times per level, six levels deep, under the
 /// depth limit.
@@ -161,62 +161,6 @@ async fn only_listed_origins_get_cors_answers_and_preflights_are_answered() {
         .await
         .expect("answer");
     assert_eq!(local.headers()["access-control-allow-origin"], "http://localhost:5173");
-}
-
-/// The gateway binary in sandbox mode, with at most `open_files` file descriptors, until dropped.
-struct Process {
-    child: std::process::Child,
-    addr: std::net::SocketAddr,
-}
-
-impl Process {
-    fn start(open_files: usize, env: &[(&str, &str)]) -> Process {
-        let addr_file = std::env::temp_dir().join(format!("kyc-gateway-addr-{}", kyc_gateway::secret::random_token()));
-        let mut command = std::process::Command::new("sh");
-        command
-            .arg("-c")
-            .arg(format!("ulimit -n {open_files} && exec \"$0\" serve --listen 127.0.0.1:0 --addr-file \"$1\""))
-            .arg(env!("CARGO_BIN_EXE_kyc-gateway"))
-            .arg(&addr_file)
-            .env("RUST_LOG", "warn")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null());
-        for (name, value) in env {
-            command.env(name, value);
-        }
-        let child = command.spawn().expect("the gateway starts");
-        let addr = kyc_gateway::cli::wait_for_addr_file(&addr_file, Duration::from_secs(60)).expect("it listens");
-        let _ = std::fs::remove_file(&addr_file);
-        Process { child, addr }
-    }
-
-    /// `(CPU time used so far, resident set size)` of the process, from `/proc`.
-    fn usage(&self) -> (Duration, u64) {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).expect("stat");
-        // The fields after the command name (which may hold spaces, so split after its closing parenthesis).
-        let fields: Vec<&str> = stat.rsplit_once(')').expect("comm").1.split_whitespace().collect();
-        let ticks: u64 = fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).expect("status");
-        let rss_kb: u64 = status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse().ok())
-            .expect("VmRSS");
-        // Linux counts CPU time in clock ticks of 10 ms (USER_HZ = 100).
-        (Duration::from_millis(ticks * 10), rss_kb * 1024)
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 #[tokio::test]

@@ -352,10 +352,17 @@ async fn the_verifier_is_ready_only_once_every_issuer_s_keys_are_fetched_and_ref
     // The gateway starts while an identity provider is down, and serves the issuers it can.
     assert_eq!(me(&app, &key.sign(&idp.claims("user-1"))).await, "user-1");
     assert!(!app.verifier.ready().await, "one issuer's keys are missing");
+    let readyz = app.http.get(app.url("/readyz")).send().await.expect("answer");
+    assert_eq!(readyz.status(), 503, "not ready without an issuer's keys");
+    let body: Value = readyz.json().await.expect("JSON");
+    assert_eq!(body["checks"]["token_keys"], "not_fetched", "{body}");
+    assert_eq!(body["checks"]["store"], "ok", "{body}");
     eventually("the keys are fetched again periodically", || async { idp.jwks_hits() >= 3 }).await;
 
     let (_sandbox, app) = gateway(|c| c.tokens.issuers = vec![idp.discovered()]).await;
     eventually("the verifier is ready", || app.verifier.ready()).await;
+    let readyz = app.http.get(app.url("/readyz")).send().await.expect("answer");
+    assert_eq!(readyz.status(), 200, "ready once every issuer's keys are at hand");
 }
 
 #[tokio::test]

@@ -13,10 +13,10 @@ use serde_json::Value;
 use crate::helpers::{client_token, user_token, ALL_ITEMS, SEED};
 
 /// Generated users besides the seed person, in the server under test and in the copy of its population here.
-const USERS: usize = 20;
+pub const USERS: usize = 20;
 
 /// Every string inside a JSON value.
-fn strings(value: &Value, out: &mut BTreeSet<String>) {
+pub fn strings(value: &Value, out: &mut BTreeSet<String>) {
     match value {
         Value::String(s) => {
             out.insert(s.clone());
@@ -30,7 +30,7 @@ fn strings(value: &Value, out: &mut BTreeSet<String>) {
 /// The personal values the sandbox holds about `users`: emails, phone numbers, wallet addresses, every details value
 /// (names, dates of birth, document numbers, addresses), Sumsub's applicant data, ident's names and params. Words too
 /// short or too common to identify anyone (country codes, document types, `true`) are left out.
-fn personal_values(users: &[String]) -> BTreeSet<String> {
+pub fn personal_values(users: &[String]) -> BTreeSet<String> {
     let settings = SandboxSettings { users: USERS, ..SandboxSettings::default() };
     let population = Population::generate(settings.users, settings.seed);
     let all_users: Vec<String> = population.users.iter().map(|u| u.uid.clone()).collect();

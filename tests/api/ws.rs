@@ -30,7 +30,14 @@ pub struct Closed {
 }
 
 fn request(app: &TestApp, protocol: &str) -> tokio_tungstenite::tungstenite::handshake::client::Request {
-    let mut request = format!("ws://{}/graphql/ws", app.addr).into_client_request().expect("a ws URL");
+    request_to(app.addr, protocol)
+}
+
+fn request_to(
+    addr: std::net::SocketAddr,
+    protocol: &str,
+) -> tokio_tungstenite::tungstenite::handshake::client::Request {
+    let mut request = format!("ws://{addr}/graphql/ws").into_client_request().expect("a ws URL");
     request.headers_mut().insert("Sec-WebSocket-Protocol", protocol.parse().expect("a header"));
     request
 }
@@ -38,7 +45,13 @@ fn request(app: &TestApp, protocol: &str) -> tokio_tungstenite::tungstenite::han
 impl Ws {
     /// Opens a connection offering `protocol`.
     pub async fn connect(app: &TestApp, protocol: &'static str) -> Ws {
-        let (stream, response) = tokio_tungstenite::connect_async(request(app, protocol)).await.expect("the upgrade");
+        Ws::connect_to(app.addr, protocol).await
+    }
+
+    /// Opens a connection to a gateway at `addr` (a process of its own) offering `protocol`.
+    pub async fn connect_to(addr: std::net::SocketAddr, protocol: &'static str) -> Ws {
+        let (stream, response) =
+            tokio_tungstenite::connect_async(request_to(addr, protocol)).await.expect("the upgrade");
         assert_eq!(response.headers()["sec-websocket-protocol"], protocol);
         Ws { stream, protocol }
     }

@@ -80,11 +80,11 @@ impl FractalClient {
             let url = url.clone();
             move |http: &reqwest::Client| http.get(&url).bearer_auth(token.expose())
         };
-        let response = self.upstream.send(Call::Read, read(access.clone())).await?;
+        let response = self.upstream.send(Call::Read, "/v2/users/me", read(access.clone())).await?;
         let response = if response.status() == StatusCode::UNAUTHORIZED {
             // Expired early or revoked: refresh once and try again.
             let access = self.refresh_user(user_id, Some(&access)).await?;
-            self.upstream.send(Call::Read, read(access)).await?
+            self.upstream.send(Call::Read, "/v2/users/me", read(access)).await?
         } else {
             response
         };
@@ -123,7 +123,7 @@ impl FractalClient {
         ];
         let url = join_url(&self.config.auth_url, "/oauth/token");
         // A rotation is never retried blindly: the answer carries the only copy of the new refresh token.
-        let response = self.upstream.send(Call::Write, |http| http.post(&url).form(&form)).await?;
+        let response = self.upstream.send(Call::Write, "/oauth/token", |http| http.post(&url).form(&form)).await?;
         let token = decode_token(response).await?;
         let refresh_token = token
             .refresh_token
@@ -166,13 +166,16 @@ impl FractalClient {
         ];
         let url = join_url(&self.config.auth_url, "/oauth/token");
         // A code is single use: never retried.
-        let token = decode_token(self.upstream.send(Call::Write, |http| http.post(&url).form(&form)).await?).await?;
+        let token =
+            decode_token(self.upstream.send(Call::Write, "/oauth/token", |http| http.post(&url).form(&form)).await?)
+                .await?;
         let refresh_token = token
             .refresh_token
             .ok_or_else(|| ProviderError::Decode("code exchange answer without a refresh token".into()))?;
         let access = Secret::new(token.access_token);
         let me = join_url(&self.config.resource_url, "/v2/users/me");
-        let response = self.upstream.send(Call::Read, |http| http.get(&me).bearer_auth(access.expose())).await?;
+        let response =
+            self.upstream.send(Call::Read, "/v2/users/me", |http| http.get(&me).bearer_auth(access.expose())).await?;
         let info: UserInfo = json(response).await?;
         let uid = info.uid.ok_or_else(|| ProviderError::Decode("the linked user granted no uid:read".into()))?;
         let lifetime = lifetime(token.expires_in);
@@ -203,23 +206,25 @@ impl FractalClient {
                 ];
                 let url = join_url(&self.config.auth_url, "/oauth/token");
                 // A client-credentials grant changes nothing: safe to retry.
-                let response = self.upstream.send(Call::Read, |http| http.post(&url).form(&form)).await?;
+                let response =
+                    self.upstream.send(Call::Read, "/oauth/token", |http| http.post(&url).form(&form)).await?;
                 let token = decode_token(response).await?;
                 Ok((Secret::new(token.access_token), lifetime(token.expires_in)))
             })
             .await
     }
 
-    async fn stats<T: DeserializeOwned>(&self, path: &str) -> Result<T, ProviderError> {
+    async fn stats<T: DeserializeOwned>(&self, path: &'static str) -> Result<T, ProviderError> {
         self.upstream.check()?;
         let url = join_url(&self.config.resource_url, path);
         let token = self.app_token().await?;
-        let response = self.upstream.send(Call::Read, |http| http.get(&url).bearer_auth(token.expose())).await?;
+        let response = self.upstream.send(Call::Read, path, |http| http.get(&url).bearer_auth(token.expose())).await?;
         if response.status() == StatusCode::UNAUTHORIZED {
             // Revoked or expired before its time: forget it and fetch a new one, once.
             self.app_token.forget(&token).await;
             let token = self.app_token().await?;
-            let response = self.upstream.send(Call::Read, |http| http.get(&url).bearer_auth(token.expose())).await?;
+            let response =
+                self.upstream.send(Call::Read, path, |http| http.get(&url).bearer_auth(token.expose())).await?;
             return json(response).await;
         }
         json(response).await

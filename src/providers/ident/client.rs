@@ -79,10 +79,11 @@ impl IdentClient {
         &self,
         call: Call,
         build: impl Fn(&reqwest::Client, &str) -> reqwest::RequestBuilder,
+        route: &'static str,
         path: &str,
     ) -> Result<reqwest::Response, ProviderError> {
         let url = self.url(path);
-        self.upstream.send(call, |http| build(http, &url).bearer_auth(self.config.token.expose())).await
+        self.upstream.send(call, route, |http| build(http, &url).bearer_auth(self.config.token.expose())).await
     }
 
     /// Applications, newest first: page `page` (from 1) of `rpp`, optionally of one status.
@@ -91,7 +92,9 @@ impl IdentClient {
         if let Some(status) = status {
             query.push(("status", status.as_str().to_owned()));
         }
-        let response = self.send(Call::Read, |http, url| http.get(url).query(&query), "/kyc_applications").await?;
+        let response = self
+            .send(Call::Read, |http, url| http.get(url).query(&query), "/kyc_applications", "/kyc_applications")
+            .await?;
         let total = response
             .headers()
             .get("x-total-results-count")
@@ -151,7 +154,8 @@ impl IdentClient {
     pub async fn by_user(&self, user_id: &str) -> Result<Vec<KycApplication>, ProviderError> {
         let Some(segment) = encode_path_segment(user_id) else { return Ok(Vec::new()) };
         let path = format!("/users/{segment}/kyc_applications");
-        let response = self.send(Call::Read, |http, url| http.get(url), &path).await?;
+        let route = "/users/{id}/kyc_applications";
+        let response = self.send(Call::Read, |http, url| http.get(url), route, &path).await?;
         let records: Vec<KycApplicationWire> = optional(response).await?.unwrap_or_default();
         Ok(records.into_iter().filter(|r| r.user_id.as_deref() == Some(user_id)).map(application).collect())
     }
@@ -161,14 +165,16 @@ impl IdentClient {
         let Some(segment) = encode_path_segment(id) else { return Ok(None) };
         let path = format!("/kyc_applications/{segment}");
         let record: Option<KycApplicationWire> =
-            optional(self.send(Call::Read, |http, url| http.get(url), &path).await?).await?;
+            optional(self.send(Call::Read, |http, url| http.get(url), "/kyc_applications/{id}", &path).await?).await?;
         Ok(record.filter(|r| r.id == id).map(application))
     }
 
     /// Creates an application. Never retried: a create that timed out may have been applied.
     pub async fn create(&self, new: &NewKycApplication) -> Result<KycApplication, ProviderError> {
         let body = create_wire(new);
-        let response = self.send(Call::Write, |http, url| http.post(url).json(&body), "/kyc_applications").await?;
+        let response = self
+            .send(Call::Write, |http, url| http.post(url).json(&body), "/kyc_applications", "/kyc_applications")
+            .await?;
         json::<KycApplicationWire>(response).await.map(application)
     }
 
@@ -181,8 +187,10 @@ impl IdentClient {
         let Some(segment) = encode_path_segment(id) else { return Ok(None) };
         let body = UpdateWire { status: Some(status.as_str().to_owned()) };
         let path = format!("/kyc_applications/{segment}");
-        let updated: Option<KycApplicationWire> =
-            optional(self.send(Call::Write, |http, url| http.put(url).json(&body), &path).await?).await?;
+        let updated: Option<KycApplicationWire> = optional(
+            self.send(Call::Write, |http, url| http.put(url).json(&body), "/kyc_applications/{id}", &path).await?,
+        )
+        .await?;
         Ok(updated.map(application))
     }
 }

@@ -76,7 +76,7 @@ impl SilaClient {
                         .basic_auth(&self.config.client_id, Some(self.config.client_secret.expose()))
                         .json(&HeaderOnly { header: self.header(None) })
                 };
-                let response = self.upstream.send(Call::Read, request).await?;
+                let response = self.upstream.send(Call::Read, "/0.2/auth_token", request).await?;
                 let answer: AuthTokenResponse = json(response).await?;
                 let left = lifetime(answer.access_token.seconds_left());
                 Ok((Secret::new(answer.access_token.token), left))
@@ -85,7 +85,12 @@ impl SilaClient {
     }
 
     /// A POST with the bearer token; `None` when Sila answers 403 because the handle is not one of this app's.
-    async fn post<T: DeserializeOwned>(&self, path: &str, user_handle: &str) -> Result<Option<T>, ProviderError> {
+    async fn post<T: DeserializeOwned>(
+        &self,
+        route: &'static str,
+        path: &str,
+        user_handle: &str,
+    ) -> Result<Option<T>, ProviderError> {
         self.upstream.check()?;
         let url = join_url(&self.config.base_url, path);
         let mut token = self.bearer().await?;
@@ -94,7 +99,7 @@ impl SilaClient {
             let request = |http: &reqwest::Client| {
                 http.post(&url).bearer_auth(token.expose()).json(&HeaderOnly { header: self.header(Some(user_handle)) })
             };
-            let response = self.upstream.send(Call::Read, request).await?;
+            let response = self.upstream.send(Call::Read, route, request).await?;
             match response.status() {
                 // 403: the handle is not this app's; 404: no such verification for it.
                 StatusCode::FORBIDDEN | StatusCode::NOT_FOUND => return Ok(None),
@@ -112,7 +117,8 @@ impl SilaClient {
     /// A gateway user's verification cases; none when Sila does not know the user's handle.
     pub async fn cases(&self, user_id: &str, refs: &ProviderRefs) -> Result<Vec<VerificationCase>, ProviderError> {
         let handle = self.user_handle(user_id, refs);
-        let answer: Option<VerificationsResponse> = self.post("/0.2/get_verifications", &handle).await?;
+        let answer: Option<VerificationsResponse> =
+            self.post("/0.2/get_verifications", "/0.2/get_verifications", &handle).await?;
         let verifications = answer.map(|a| a.verifications).unwrap_or_default();
         Ok(verifications.iter().map(|v| mapping::case(&handle, v, &self.config.flows)).collect())
     }
@@ -125,7 +131,7 @@ impl SilaClient {
     ) -> Result<Option<Vec<String>>, ProviderError> {
         let Some(uuid) = encode_path_segment(verification_uuid) else { return Ok(None) };
         let path = format!("/0.2/get_verifications/{uuid}");
-        let answer: Option<VerificationResponse> = self.post(&path, user_handle).await?;
+        let answer: Option<VerificationResponse> = self.post("/0.2/get_verifications/{id}", &path, user_handle).await?;
         Ok(answer.map(|v| v.reasons.for_kyc_response))
     }
 }

@@ -44,7 +44,11 @@ impl SumsubClient {
     }
 
     /// A signed GET; `None` for Sumsub's 404 (no such applicant).
-    async fn get<T: DeserializeOwned>(&self, path_and_query: &str) -> Result<Option<T>, ProviderError> {
+    async fn get<T: DeserializeOwned>(
+        &self,
+        route: &'static str,
+        path_and_query: &str,
+    ) -> Result<Option<T>, ProviderError> {
         let url = reqwest::Url::parse(&join_url(&self.config.base_url, path_and_query))
             .map_err(|e| ProviderError::Transport(format!("the Sumsub base URL is not a URL: {e}")))?;
         // Sign exactly what goes on the request line: the base URL's own path prefix included, after the URL
@@ -63,7 +67,7 @@ impl SumsubClient {
                 .header("X-App-Access-Sig", sig)
                 .header("Accept", "application/json")
         };
-        let response = self.upstream.send(Call::Read, signed).await?;
+        let response = self.upstream.send(Call::Read, route, signed).await?;
         if response.status() == StatusCode::NOT_FOUND {
             return Ok(None);
         }
@@ -83,13 +87,17 @@ impl SumsubClient {
     /// The applicant whose `externalUserId` is our user id, if Sumsub has one.
     async fn applicant_by_external_id(&self, user_id: &str) -> Result<Option<Applicant>, ProviderError> {
         let Some(external) = encode_path_segment(user_id) else { return Ok(None) };
-        self.get(&format!("/resources/applicants/-;externalUserId={external}/one")).await
+        self.get(
+            "/resources/applicants/-;externalUserId={id}/one",
+            &format!("/resources/applicants/-;externalUserId={external}/one"),
+        )
+        .await
     }
 
     /// An applicant by Sumsub's id.
     async fn applicant(&self, applicant_id: &str) -> Result<Option<Applicant>, ProviderError> {
         let Some(id) = encode_path_segment(applicant_id) else { return Ok(None) };
-        self.get(&format!("/resources/applicants/{id}/one")).await
+        self.get("/resources/applicants/{id}/one", &format!("/resources/applicants/{id}/one")).await
     }
 }
 
