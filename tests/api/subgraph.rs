@@ -69,8 +69,6 @@ async fn field_scopes_apply_under_entities_as_under_user() {
     let answer = entities(&app, &without, &[SEED], "id emails { address }").await;
     assert_eq!(answer.data("_entities.0.id"), SEED);
     assert!(answer.data("_entities.0.emails").is_null(), "{:#}", answer.body);
-    eprintln!("{:#}", answer.body);
-    eprintln!("{:#}", by_user.body);
     let denial = said(answer.error_at("_entities.0.emails"));
     assert_eq!(
         denial["extensions"],
@@ -99,6 +97,24 @@ async fn entities_takes_no_more_representations_than_users_takes_ids() {
     assert_eq!(answer.codes(), ["BAD_USER_INPUT"], "{:#}", answer.body);
     let users = app.query(&client, &format!(r#"{{ users(ids: ["{SEED}", "{SEED}", "{SEED}"]) {{ id }} }}"#)).await;
     assert_eq!(users.codes(), ["BAD_USER_INPUT"]);
+}
+
+#[tokio::test]
+async fn the_cost_of_entities_counts_its_representations_as_users_counts_its_ids() {
+    // Each representation, like each id, multiplies what is selected under it: 1 + 12 x 1 = 13 over a bound of 10.
+    let app = spawn_with(|c| c.limits.max_cost = 10).await;
+    let client = client_token("client.users:read uid:read");
+    let before = app.sandbox().requests();
+    let twelve = vec![SEED; 12];
+    let answer = entities(&app, &client, &twelve, "id").await;
+    assert_eq!(answer.codes(), ["COST_LIMIT_EXCEEDED"], "{:#}", answer.body);
+    assert_eq!(answer.body["errors"][0]["extensions"]["cost"], 13, "{:#}", answer.body);
+    let ids = serde_json::to_string(&twelve).expect("json");
+    let users = app.query(&client, &format!("{{ users(ids: {ids}) {{ id }} }}")).await;
+    assert_eq!(users.body["errors"][0]["extensions"], answer.body["errors"][0]["extensions"]);
+    assert_eq!(app.sandbox().requests(), before, "nothing ran");
+    let nine = entities(&app, &client, &[SEED; 9], "id").await.ok();
+    assert_eq!(nine.data("_entities.8.id"), SEED);
 }
 
 #[tokio::test]
