@@ -25,6 +25,7 @@ mod privacy;
 mod resilience;
 mod sandboxes;
 mod scopes;
+mod slow_clients;
 mod stats;
 mod store;
 mod subscriptions;
