@@ -3,6 +3,7 @@
 //! `GET /healthz` and `/readyz` (`health.rs`), `GET /metrics` (`observe.rs`, which also traces and counts every
 //! request); security headers on every answer (`headers.rs`), CORS, and the accept loop (`serve.rs`).
 
+mod arriving;
 mod audited;
 pub mod connections;
 mod graphql;
@@ -23,7 +24,6 @@ use axum::routing::{any, get, post};
 use axum::{Json, Router};
 use tokio::sync::watch;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::timeout::RequestBodyTimeoutLayer;
 
 use crate::auth::token::TokenVerifier;
 use crate::config::{ConnectionSettings, CorsSettings, SubscriptionSettings};
@@ -111,7 +111,7 @@ pub fn router(state: AppState, settings: RouterSettings<'_>) -> Router {
         .route("/readyz", get(health::readyz))
         .fallback(pages::not_found)
         .with_state(state)
-        .layer(RequestBodyTimeoutLayer::new(settings.connections.body_timeout))
+        .layer(axum::middleware::from_fn(arriving::answer_too_slow))
         .layer(cors(settings.cors, settings.sandbox))
         // Outermost: every answer carries them, the preflight and timeout answers too.
         .layer(axum::middleware::from_fn(headers::security_headers))

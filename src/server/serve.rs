@@ -2,12 +2,15 @@
 //!
 //! - Request headers must arrive within `header_timeout` (hyper's header read timer), and a connection with no
 //!   request in flight for `idle_timeout` is closed: half-sent requests and idle keep-alive connections cannot pile up.
+//! - A request's body must arrive within `body_timeout` of its headers, all of it (`arriving.rs`): 408 otherwise.
 //! - At most `max_connections` are open (by default what the open-files limit leaves after a reserve for the
-//!   database, the providers and the sandbox). When a new connection arrives and the bound is reached, the connection
-//!   that has been idle the longest (no request in flight: a slow client still sending its headers, or a keep-alive
-//!   connection between requests) is closed to make room; only when every connection is busy is the new one
-//!   refused. So a flood of half-open connections cannot lock real clients out, and the process never runs out of
-//!   file descriptors (`accept` failing with EMFILE).
+//!   database, the providers and the sandbox), WebSocket connections included: an upgraded socket keeps its slot
+//!   (`ConnectionSlot`) until it closes. When a new connection arrives and the bound is reached, the connection
+//!   that has been idle the longest is closed to make room: one with no request in flight (a slow client still
+//!   sending its headers, a keep-alive connection between requests, a WebSocket that has not identified its caller)
+//!   or whose requests are all still receiving their body. Only when every connection is busy (a request being
+//!   answered, a caller's WebSocket) is the new one refused. So a flood of half-sent requests cannot lock real
+//!   clients out, and the process never runs out of file descriptors (`accept` failing with EMFILE).
 //! - A request whose client goes away is dropped with everything it started: hyper drops the handler's future when
 //!   the connection closes, and with it the provider calls in flight.
 //! - Shutdown: stop accepting, let the requests in flight finish (hyper-util's graceful shutdown).
@@ -15,7 +18,7 @@
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -30,6 +33,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 use tower::ServiceExt;
 
+use super::arriving::{Arriving, BodyDeadline};
 use crate::config::ConnectionSettings;
 
 /// File descriptors kept for everything but callers' connections (database pool, provider and sandbox sockets,
@@ -54,10 +58,40 @@ pub fn max_connections(settings: &ConnectionSettings) -> usize {
 /// One connection's activity.
 #[derive(Default)]
 struct Activity {
+    /// Requests in flight, and a caller's WebSocket once it has identified itself.
     in_flight: AtomicUsize,
+    /// Requests in flight whose body is still arriving.
+    receiving: AtomicUsize,
     /// Milliseconds since the registry started, at the last request start or end (or the accept).
     last: AtomicU64,
+    /// Set when the registry closes the connection to make room.
+    closing: AtomicBool,
     close: Notify,
+}
+
+impl Activity {
+    /// Whether closing the connection would cut no work: nothing in flight but bodies still arriving.
+    fn evictable(&self) -> bool {
+        self.in_flight.load(Ordering::Relaxed) <= self.receiving.load(Ordering::Relaxed)
+    }
+
+    fn evict(&self) {
+        self.closing.store(true, Ordering::Relaxed);
+        self.close.notify_waiters();
+    }
+
+    /// Resolves once the registry has closed the connection to make room.
+    async fn evicted(&self) {
+        loop {
+            let notified = self.close.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.closing.load(Ordering::Relaxed) {
+                return;
+            }
+            notified.await;
+        }
+    }
 }
 
 /// The open connections.
@@ -73,28 +107,41 @@ impl Registry {
         self.started.elapsed().as_millis() as u64
     }
 
-    /// Room for a new connection: evicts the longest-idle one when full; `None` when every connection is busy.
-    fn admit(self: &Arc<Self>) -> Option<(u64, Arc<Activity>)> {
+    /// Room for a new connection: evicts the longest-idle evictable one when full; `None` when every connection is
+    /// busy. The slot is freed when the last holder of the `Admitted` lets go of it.
+    fn admit(self: &Arc<Self>) -> Option<(Arc<Admitted>, Arc<Activity>)> {
         let mut open = self.open.lock().expect("connections lock");
         if open.len() >= self.max {
             let idle = open
                 .iter()
-                .filter(|(_, a)| a.in_flight.load(Ordering::Relaxed) == 0)
+                .filter(|(_, a)| a.evictable())
                 .min_by_key(|(_, a)| a.last.load(Ordering::Relaxed))
                 .map(|(id, _)| *id)?;
             if let Some(evicted) = open.remove(&idle) {
-                evicted.close.notify_one();
+                evicted.evict();
             }
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let activity = Arc::new(Activity::default());
         activity.last.store(self.now(), Ordering::Relaxed);
         open.insert(id, activity.clone());
-        Some((id, activity))
+        Some((Arc::new(Admitted { registry: self.clone(), id }), activity))
     }
 
     fn remove(&self, id: u64) {
         self.open.lock().expect("connections lock").remove(&id);
+    }
+}
+
+/// A connection's place in the registry, held by its connection task, its requests and its upgraded socket.
+struct Admitted {
+    registry: Arc<Registry>,
+    id: u64,
+}
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        self.registry.remove(self.id);
     }
 }
 
@@ -104,10 +151,71 @@ struct Busy {
     registry: Arc<Registry>,
 }
 
+impl Busy {
+    fn new(activity: &Arc<Activity>, registry: &Arc<Registry>) -> Self {
+        activity.in_flight.fetch_add(1, Ordering::Relaxed);
+        activity.last.store(registry.now(), Ordering::Relaxed);
+        Busy { activity: activity.clone(), registry: registry.clone() }
+    }
+}
+
 impl Drop for Busy {
     fn drop(&mut self) {
         self.activity.last.store(self.registry.now(), Ordering::Relaxed);
         self.activity.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Counts a request's body as arriving until dropped.
+struct Receiving(Arc<Activity>);
+
+impl Receiving {
+    fn new(activity: &Arc<Activity>) -> Self {
+        activity.receiving.fetch_add(1, Ordering::Relaxed);
+        Receiving(activity.clone())
+    }
+}
+
+impl Drop for Receiving {
+    fn drop(&mut self) {
+        self.0.receiving.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// The connection a request came on, in the request's extensions: a WebSocket upgrade keeps it
+/// ([`ConnectionSlot::upgraded`]) so the socket stays counted against the bound on open connections.
+#[derive(Clone)]
+pub struct ConnectionSlot {
+    activity: Arc<Activity>,
+    registry: Arc<Registry>,
+    _admitted: Arc<Admitted>,
+}
+
+impl ConnectionSlot {
+    /// The slot, held by an upgraded socket until it closes. Until [`Upgraded::identified`] the socket may be closed
+    /// to make room (see [`Upgraded::evicted`]), like a connection between requests.
+    pub fn upgraded(self) -> Upgraded {
+        Upgraded { slot: self, busy: None }
+    }
+}
+
+/// An upgraded socket's slot.
+pub struct Upgraded {
+    slot: ConnectionSlot,
+    busy: Option<Busy>,
+}
+
+impl Upgraded {
+    /// The socket now serves an identified caller: it is never closed to make room.
+    pub fn identified(&mut self) {
+        if self.busy.is_none() {
+            self.busy = Some(Busy::new(&self.slot.activity, &self.slot.registry));
+        }
+    }
+
+    /// Resolves once the registry has closed this connection to make room for a new one.
+    pub async fn evicted(&self) {
+        self.slot.activity.evicted().await
     }
 }
 
@@ -151,7 +259,7 @@ pub async fn serve(
     builder.http1().timer(TokioTimer::new()).header_read_timeout(settings.header_timeout).keep_alive(true);
     builder.http2().timer(TokioTimer::new()).keep_alive_interval(Some(Duration::from_secs(30)));
     let graceful = GracefulShutdown::new();
-    let idle = settings.idle_timeout;
+    let (idle, body_timeout) = (settings.idle_timeout, settings.body_timeout);
     tokio::pin!(shutdown);
     loop {
         let stream = tokio::select! {
@@ -167,20 +275,25 @@ pub async fn serve(
             },
             _ = &mut shutdown => break,
         };
-        let Some((id, activity)) = registry.admit() else {
+        let Some((admitted, activity)) = registry.admit() else {
             // Every connection is busy with a request: refuse this one rather than run out of descriptors.
             drop(stream);
             continue;
         };
         let _ = stream.set_nodelay(true);
+        let slot = ConnectionSlot { activity: activity.clone(), registry: registry.clone(), _admitted: admitted };
         let service = {
-            let (router, activity, registry) = (router.clone(), activity.clone(), registry.clone());
-            hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
-                activity.in_flight.fetch_add(1, Ordering::Relaxed);
-                let busy = Busy { activity: activity.clone(), registry: registry.clone() };
+            let (router, slot) = (router.clone(), slot.clone());
+            hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
+                let busy = Busy::new(&slot.activity, &slot.registry);
+                let deadline = BodyDeadline::new(body_timeout);
+                let receiving = Box::new(Receiving::new(&slot.activity));
+                request.extensions_mut().insert(slot.clone());
+                request.extensions_mut().insert(deadline.clone());
+                let request = request.map(|body| Body::new(Arriving::new(body, deadline, receiving)));
                 let router = router.clone();
                 async move {
-                    let response = router.oneshot(request.map(Body::new)).await;
+                    let response = router.oneshot(request).await;
                     drop(busy);
                     Ok::<_, Infallible>(response.unwrap_or_else(|never| match never {}))
                 }
@@ -192,10 +305,11 @@ pub async fn serve(
         tokio::spawn(async move {
             tokio::select! {
                 _ = connection => {}
-                _ = activity.close.notified() => {}
+                _ = activity.evicted() => {}
                 _ = idle_for(&activity, &registry, idle) => {}
             }
-            registry.remove(id);
+            // The slot is freed once the requests and an upgraded socket let go of it too.
+            drop(slot);
         });
     }
     drop(listener);

@@ -26,6 +26,7 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
@@ -33,6 +34,7 @@ use tokio::sync::mpsc;
 use tokio::time::{interval_at, sleep, timeout, Instant, MissedTickBehavior};
 
 use super::connections::{caller_key, CallerSlot, Open};
+use super::serve::{ConnectionSlot, Upgraded};
 use super::AppState;
 use crate::graphql::errors::ErrorCode;
 
@@ -94,7 +96,12 @@ fn token_of(payload: &serde_json::Value) -> Option<String> {
     }
 }
 
-pub async fn upgrade(State(state): State<AppState>, headers: HeaderMap, ws: WebSocketUpgrade) -> Response {
+pub async fn upgrade(
+    State(state): State<AppState>,
+    slot: Option<Extension<ConnectionSlot>>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
     let authorization = match super::authorization(&headers) {
         Ok(value) => value,
         Err(refused) => return refused.into_response(),
@@ -114,9 +121,10 @@ pub async fn upgrade(State(state): State<AppState>, headers: HeaderMap, ws: WebS
         return (StatusCode::SERVICE_UNAVAILABLE, [(axum::http::header::RETRY_AFTER, "1")], message).into_response();
     };
     let limit = state.subscriptions.max_message_bytes;
-    ws.max_message_size(limit)
-        .max_frame_size(limit)
-        .on_upgrade(move |socket| serve(socket, state, protocol, header_token, open))
+    ws.max_message_size(limit).max_frame_size(limit).on_upgrade(move |socket| {
+        let slot = slot.map(|Extension(slot)| slot.upgraded());
+        serve(socket, state, protocol, header_token, open, slot)
+    })
 }
 
 enum Exit {
@@ -218,7 +226,16 @@ fn is_subscription(payload: Option<&SubscribePayload>) -> bool {
     operation.is_none_or(|(_, op)| op.node.ty == OperationType::Subscription)
 }
 
-async fn serve(socket: WebSocket, state: AppState, protocol: Protocols, header_token: Option<String>, _open: Open) {
+/// Serves one socket. `slot` is its place among the replica's open connections (`serve.rs`), held until it closes:
+/// until its caller is identified the socket may be closed (1013) to make room for a new connection.
+async fn serve(
+    socket: WebSocket,
+    state: AppState,
+    protocol: Protocols,
+    header_token: Option<String>,
+    _open: Open,
+    mut slot: Option<Upgraded>,
+) {
     let settings = state.subscriptions.clone();
     let (tx, mut rx) = socket.split();
     let (control, control_rx) = mpsc::channel::<Message>(8);
@@ -284,8 +301,17 @@ async fn serve(socket: WebSocket, state: AppState, protocol: Protocols, header_t
     let mut client_completed: HashSet<String> = HashSet::new();
 
     let exit = loop {
+        let evicted = async {
+            match &slot {
+                Some(slot) => slot.evicted().await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             _ = &mut stopping => break Exit::Close(code::GOING_AWAY, "server shutting down".into()),
+            _ = evicted, if !acked => {
+                break Exit::Close(code::TRY_AGAIN_LATER, "the server is at its bound on connections".into())
+            }
             _ = &mut init_deadline, if !acked => {
                 break Exit::Close(code::INIT_TIMEOUT, "Connection initialisation timeout".into())
             }
@@ -313,6 +339,9 @@ async fn serve(socket: WebSocket, state: AppState, protocol: Protocols, header_t
                         match (envelope.kind.as_str(), envelope.id) {
                             ("connection_ack", _) => {
                                 acked = true;
+                                if let Some(slot) = &mut slot {
+                                    slot.identified();
+                                }
                                 if let Some(at) = outcome.lock().expect("init outcome").expires_at {
                                     let left = (at - crate::clock::unix_seconds()).max(0) as u64;
                                     expiry.as_mut().reset(Instant::now() + Duration::from_secs(left));

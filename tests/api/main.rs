@@ -26,6 +26,7 @@ mod privacy;
 mod resilience;
 mod sandboxes;
 mod scopes;
+mod slow_clients;
 mod stats;
 mod store;
 mod subgraph;

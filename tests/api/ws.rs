@@ -96,6 +96,20 @@ impl Ws {
         }
     }
 
+    /// The close, when the connection ends within `wait` with nothing else on the way; `None` while it stays open.
+    pub async fn closed_within(&mut self, wait: Duration) -> Option<Closed> {
+        let frame = tokio::time::timeout(wait, self.stream.next()).await.ok()?;
+        match frame {
+            Some(Ok(Message::Close(frame))) => Some(
+                frame
+                    .map(|f| Closed { code: u16::from(f.code), reason: f.reason.to_string() })
+                    .unwrap_or(Closed { code: 1005, reason: String::new() }),
+            ),
+            Some(Ok(other)) => panic!("expected the connection to stay quiet or close, got {other:?}"),
+            Some(Err(_)) | None => Some(Closed { code: 1006, reason: String::new() }),
+        }
+    }
+
     /// The next message, which must be one.
     pub async fn message(&mut self) -> Value {
         self.next().await.unwrap_or_else(|closed| panic!("the connection closed: {closed:?}"))
