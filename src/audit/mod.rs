@@ -35,11 +35,17 @@ pub enum Outcome {
     Denied,
 }
 
-/// One field path of a record (`user.verificationCases.details.fullName`: names only, no list positions).
+/// One field path of a record (`user.verificationCases.details.fullName`: field names, never the caller's aliases,
+/// no list positions), and whose values they were.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FieldAccess {
     pub path: String,
     pub outcome: Outcome,
+    /// The users whose values these were (empty when no resolver said, e.g. a denied field, and in records written
+    /// before fields named their subjects: such a field is taken to be every subject's of the record). Left out of
+    /// the hashed JSON when empty, so older records keep their hashes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subjects: Vec<String>,
 }
 
 /// Who made the request.

@@ -68,6 +68,8 @@ pub struct DocumentSettings {
     pub safelist: Option<PathBuf>,
     /// How many registered persisted queries each replica keeps.
     pub apq_capacity: u64,
+    /// How many bytes of registered persisted queries each replica keeps.
+    pub apq_max_bytes: u64,
     /// Introspection and "did you mean" suggestions; `None`: on in sandbox mode, off in production.
     pub introspection: Option<bool>,
     pub suggestions: Option<bool>,
@@ -79,6 +81,7 @@ impl Default for DocumentSettings {
             mode: TrustedMode::Apq,
             safelist: None,
             apq_capacity: 10_000,
+            apq_max_bytes: 16 * 1024 * 1024,
             introspection: None,
             suggestions: None,
         }
@@ -165,6 +168,7 @@ pub(super) fn documents(env: &Env<'_>) -> anyhow::Result<DocumentSettings> {
         mode,
         safelist,
         apq_capacity: env.parse("KYC_GATEWAY_APQ_CAPACITY", d.apq_capacity)?,
+        apq_max_bytes: env.parse("KYC_GATEWAY_APQ_MAX_BYTES", d.apq_max_bytes)?,
         introspection: optional_switch("KYC_GATEWAY_INTROSPECTION")?,
         suggestions: optional_switch("KYC_GATEWAY_SUGGESTIONS")?,
     })

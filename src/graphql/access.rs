@@ -1,11 +1,14 @@
 //! What one operation did with personal data, collected while it runs, for its audit record (`crate::audit`).
 //!
 //! The request policy (`policy.rs`) notes every personal field (see [`personal`]) that was answered or denied, with
-//! its response path; the resolvers that answer personal data note whose it is ([`note_subject`]). The HTTP handler
-//! turns what was collected into the operation's record, and, when the record cannot be written in strict mode,
-//! uses the paths to take the personal values out of the answer.
+//! two paths: the path of field names that the record holds (`user.emails`, whatever aliases the caller chose), and
+//! the response path (aliases and list positions) where the value is in the answer. The resolvers that answer personal
+//! data note whose it is ([`note_subject`]), at their own response path: a field belongs to the subject noted at the
+//! nearest point of its response path, so each field of the record names its subjects and a user's access log shows
+//! only the fields read of them. The HTTP handler turns what was collected into the operation's record, and, when the
+//! record cannot be written in strict mode, uses the response paths to take the personal values out of the answer.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
 
 use async_graphql::{Context, PathSegment};
@@ -29,9 +32,13 @@ pub fn personal(parent: &str, field: &str) -> bool {
 /// One personal field of the answer.
 #[derive(Debug, Clone)]
 pub struct Noted {
-    /// Where it is in the answer (list positions included).
+    /// Where it is in the answer (aliases and list positions included): what strict mode withholds.
     pub at: Vec<PathSegment>,
+    /// The field names from the root (`user.verificationCases.details.fullName`): what the record holds.
+    pub field: String,
     pub outcome: Outcome,
+    /// Whose it is, when a resolver on its path said so.
+    pub subject: Option<String>,
 }
 
 /// The operation as the policy parsed it.
@@ -56,12 +63,39 @@ pub struct Access {
 struct Collected {
     fields: Vec<Noted>,
     subjects: BTreeSet<String>,
+    /// Whose data the resolver at each response path (its [`path_key`]) answered.
+    subject_at: HashMap<String, String>,
     operation: Operation,
 }
 
+/// A response path as one string: its segments joined with `.` (`user.verificationCases.0.details`; GraphQL names
+/// never start with a digit, so a list position cannot be taken for a name). `QueryPathNode` displays the same way.
+pub fn path_key(path: &[PathSegment]) -> String {
+    let mut key = String::new();
+    for segment in path {
+        if !key.is_empty() {
+            key.push('.');
+        }
+        match segment {
+            PathSegment::Field(name) => key.push_str(name),
+            PathSegment::Index(index) => key.push_str(&index.to_string()),
+        }
+    }
+    key
+}
+
 impl Access {
-    pub fn note_field(&self, at: Vec<PathSegment>, outcome: Outcome) {
-        self.inner.lock().expect("access lock").fields.push(Noted { at, outcome });
+    /// Notes a personal field at response path `at` (`field`: its path of field names).
+    pub fn note_field(&self, at: Vec<PathSegment>, field: String, outcome: Outcome) {
+        let mut inner = self.inner.lock().expect("access lock");
+        // The subject noted nearest to the field: at the field itself (`User.emails`) or above it
+        // (`VerificationCase.details` for every detail).
+        let key = path_key(&at);
+        let subject = std::iter::once(key.len())
+            .chain(key.rmatch_indices('.').map(|(end, _)| end))
+            .find_map(|end| inner.subject_at.get(&key[..end]))
+            .cloned();
+        inner.fields.push(Noted { at, field, outcome, subject });
     }
 
     pub fn note_operation(&self, operation: Operation) {
@@ -72,11 +106,12 @@ impl Access {
         self.inner.lock().expect("access lock").operation.mutations.push(field.to_owned());
     }
 
-    fn note_subject(&self, user: &str) {
+    fn note_subject(&self, at: String, user: &str) {
         let mut inner = self.inner.lock().expect("access lock");
         if !inner.subjects.contains(user) {
             inner.subjects.insert(user.to_owned());
         }
+        inner.subject_at.insert(at, user.to_owned());
     }
 
     /// What was collected: the noted fields (with their paths), the subjects, and the operation.
@@ -84,34 +119,36 @@ impl Access {
         let mut inner = self.inner.lock().expect("access lock");
         let fields = std::mem::take(&mut inner.fields);
         let subjects = std::mem::take(&mut inner.subjects).into_iter().collect();
+        inner.subject_at = HashMap::new();
         (fields, subjects, std::mem::take(&mut inner.operation))
     }
 }
 
-/// The record's field paths: names only (list positions dropped), each once per outcome, in order.
+/// The record's fields: paths of field names, each once per outcome, in order, with the subjects they were read of.
 pub fn field_paths(noted: &[Noted]) -> Vec<FieldAccess> {
-    let mut seen = BTreeSet::new();
+    let mut index: BTreeMap<(&str, bool), usize> = BTreeMap::new();
+    let mut subjects: Vec<BTreeSet<&str>> = Vec::new();
     let mut out = Vec::new();
     for n in noted {
-        let path: Vec<&str> =
-            n.at.iter()
-                .filter_map(|s| match s {
-                    PathSegment::Field(name) => Some(name.as_str()),
-                    PathSegment::Index(_) => None,
-                })
-                .collect();
-        let path = path.join(".");
-        if seen.insert((path.clone(), n.outcome == Outcome::Returned)) {
-            out.push(FieldAccess { path, outcome: n.outcome });
-        }
+        let at = *index.entry((n.field.as_str(), n.outcome == Outcome::Returned)).or_insert_with(|| {
+            out.push(FieldAccess { path: n.field.clone(), outcome: n.outcome, subjects: Vec::new() });
+            subjects.push(BTreeSet::new());
+            out.len() - 1
+        });
+        subjects[at].extend(n.subject.as_deref());
+    }
+    for (field, of) in out.iter_mut().zip(subjects) {
+        field.subjects = of.into_iter().map(str::to_owned).collect();
     }
     out
 }
 
-/// The resolver of a personal field notes whose data it answers.
+/// The resolver of personal data notes whose data it answers (at its own response path: the fields at and under it
+/// are that user's).
 pub fn note_subject(ctx: &Context<'_>, user: &str) {
     if let Some(access) = ctx.data_opt::<std::sync::Arc<Access>>() {
-        access.note_subject(user);
+        let at = ctx.path_node.as_ref().map(ToString::to_string).unwrap_or_default();
+        access.note_subject(at, user);
     }
 }
 
@@ -123,27 +160,48 @@ pub struct Purpose(pub Option<String>);
 mod tests {
     use super::*;
 
+    fn at(segments: &[&str]) -> Vec<PathSegment> {
+        segments
+            .iter()
+            .map(|s| s.parse::<usize>().map(PathSegment::Index).unwrap_or(PathSegment::Field((*s).to_owned())))
+            .collect()
+    }
+
     #[test]
-    fn paths_drop_list_positions_and_repeat_once() {
-        let at = |i| {
-            vec![
-                PathSegment::Field("me".into()),
-                PathSegment::Field("verificationCases".into()),
-                PathSegment::Index(i),
-                PathSegment::Field("details".into()),
-                PathSegment::Field("fullName".into()),
-            ]
-        };
-        let noted = [
-            Noted { at: at(0), outcome: Outcome::Returned },
-            Noted { at: at(1), outcome: Outcome::Returned },
-            Noted { at: at(2), outcome: Outcome::Denied },
-        ];
+    fn fields_repeat_once_per_outcome_with_the_subjects_noted_at_or_above_them() {
+        let access = Access::default();
+        let field = "me.verificationCases.details.fullName";
+        access.note_subject("me.verificationCases.0.details".into(), "u1");
+        access.note_subject("me.verificationCases.1.details".into(), "u2");
+        // A subject noted at a sibling's path is not this field's.
+        access.note_subject("me.verificationCases.10".into(), "u3");
+        access.note_field(
+            at(&["me", "verificationCases", "0", "details", "fullName"]),
+            field.into(),
+            Outcome::Returned,
+        );
+        access.note_field(
+            at(&["me", "verificationCases", "1", "details", "fullName"]),
+            field.into(),
+            Outcome::Returned,
+        );
+        access.note_field(
+            at(&["me", "verificationCases", "1", "details", "fullName"]),
+            field.into(),
+            Outcome::Returned,
+        );
+        access.note_field(at(&["me", "verificationCases", "2", "details", "fullName"]), field.into(), Outcome::Denied);
+        let (noted, subjects, _) = access.take();
+        assert_eq!(subjects, ["u1", "u2", "u3"]);
         assert_eq!(
             field_paths(&noted),
             [
-                FieldAccess { path: "me.verificationCases.details.fullName".into(), outcome: Outcome::Returned },
-                FieldAccess { path: "me.verificationCases.details.fullName".into(), outcome: Outcome::Denied },
+                FieldAccess {
+                    path: field.into(),
+                    outcome: Outcome::Returned,
+                    subjects: vec!["u1".into(), "u2".into()]
+                },
+                FieldAccess { path: field.into(), outcome: Outcome::Denied, subjects: Vec::new() },
             ]
         );
         assert!(personal("VerificationDetails", "identificationDocumentNumber") && personal("User", "emails"));

@@ -10,7 +10,7 @@ use super::connection::PageInfo;
 use super::errors::{bad_input, internal};
 use super::services;
 use crate::audit::read::{events, Filter};
-use crate::audit::{Outcome, Record};
+use crate::audit::{FieldAccess, Outcome, Record};
 
 /// The most events one page holds.
 const MAX_PAGE: i32 = 200;
@@ -28,9 +28,13 @@ pub enum AuditOutcomeObject {
 /// A field of a recorded operation (names only, never values).
 #[derive(SimpleObject)]
 pub struct AuditField {
-    /// The field's path in the answer, without list positions (`user.verificationCases.details.fullName`).
+    /// The path of field names from the root, whatever aliases the caller chose, without list positions
+    /// (`user.verificationCases.details.fullName`).
     pub path: String,
     pub outcome: AuditOutcomeObject,
+    /// The users whose values these were; empty when the gateway could not tell (a field denied before its resolver
+    /// ran, or a record written before fields named their subjects).
+    pub subjects: Vec<ID>,
 }
 
 /// One record of the audit trail.
@@ -186,6 +190,7 @@ pub async fn audit_events(
                         Outcome::Returned => AuditOutcomeObject::Returned,
                         Outcome::Denied => AuditOutcomeObject::Denied,
                     },
+                    subjects: f.subjects.iter().cloned().map(ID).collect(),
                 })
                 .collect();
             Ok(AuditEventEdge {
@@ -214,7 +219,14 @@ pub async fn audit_events(
     Ok(AuditEventConnection { edges, page_info })
 }
 
-/// `User.accessLog`: who else read `user`'s personal data.
+/// Whether a record's field is one of `user`'s values that was answered: a field names its subjects; one that names
+/// none (a record from before fields named them) is taken to be every subject's of its record.
+fn returned_of(field: &FieldAccess, user: &str) -> bool {
+    field.outcome == Outcome::Returned && (field.subjects.is_empty() || field.subjects.iter().any(|s| s == user))
+}
+
+/// `User.accessLog`: who else read `user`'s personal data, and which of their fields (another person's fields read
+/// in the same operation are not shown).
 pub async fn access_log(
     ctx: &Context<'_>,
     user: &str,
@@ -226,7 +238,7 @@ pub async fn access_log(
     let names = &services(ctx).caller_names;
     let edges = records
         .into_iter()
-        .filter(|r| r.entry.fields.iter().any(|f| f.outcome == Outcome::Returned))
+        .filter(|r| r.entry.fields.iter().any(|f| returned_of(f, user)))
         .map(|r| {
             let caller = match names.get(&r.entry.caller.id) {
                 Some(name) => name.clone(),
@@ -235,8 +247,7 @@ pub async fn access_log(
                     _ => "a member of staff".to_owned(),
                 },
             };
-            let fields =
-                r.entry.fields.iter().filter(|f| f.outcome == Outcome::Returned).map(|f| f.path.clone()).collect();
+            let fields = r.entry.fields.iter().filter(|f| returned_of(f, user)).map(|f| f.path.clone()).collect();
             Ok(AccessLogEdge {
                 cursor: cursor(r.seq),
                 node: AccessLogEntry { at: time(r.entry.at)?, caller, purpose: r.entry.purpose, fields },

@@ -5,10 +5,12 @@
 //! counted there, so a document of a hundred thousand directives or a deeply nested literal never reaches the parser.
 //! The **analysis** walks the parsed document once, fragments memoised: aliases, directives per field, root fields,
 //! depth and a static cost in which every field costs 1 and a list field multiplies what is under it by its size (its
-//! `first`/`last` argument, the length of `ids` or of federation's `representations`, or a configured expected size). Fragments are costed once each, so
-//! a document whose fragments spread each other tenfold per level costs what it would cost to run, while the
-//! analysis itself stays linear in the document's size. async-graphql's own validation (quadratic in the worst case)
-//! only ever sees documents that passed.
+//! `first`/`last` argument, the length of `ids` or of federation's `representations`, or a configured expected size).
+//! A connection (a field whose type is a `...Connection`) is paged by its own `first`/`last`: what is under its
+//! `edges` (or `nodes`) is multiplied by that page size. Sizes given by variables take the request's values, else the
+//! operation's default values. Fragments are costed once each, so a document whose fragments spread each other
+//! tenfold per level costs what it would cost to run, while the analysis itself stays linear in the document's size.
+//! async-graphql's own validation (quadratic in the worst case) only ever sees documents that passed.
 
 use std::collections::{HashMap, HashSet};
 
@@ -131,6 +133,9 @@ impl Types for Registry {
 #[derive(Debug, Clone, Copy, Default)]
 struct Stats {
     cost: u64,
+    /// The cost of a connection's `edges`/`nodes` in this set, per item of a page: the field of the connection
+    /// multiplies it by its page size (so a fragment on a connection type is costed once, whatever page it is in).
+    paged: u64,
     depth: usize,
     /// Fields directly in the set (through fragments): the root fields, for an operation's set.
     fields: usize,
@@ -146,8 +151,9 @@ struct Walk<'a> {
 }
 
 impl<'a> Walk<'a> {
-    /// A list field's expected size: its `first`/`last`, the length of its `ids` (or of `_entities`'
-    /// `representations`), else the configured default.
+    /// A list field's expected size, or a connection's page size: its `first`/`last`, the length of its `ids` (or of
+    /// `_entities`' `representations`), else the configured default. A negative size is left to the resolver, which
+    /// refuses it.
     fn list_size(&self, field: &Field) -> u64 {
         let value = |name: &str| {
             let value = field.get_argument(name)?;
@@ -155,7 +161,7 @@ impl<'a> Walk<'a> {
         };
         for name in ["first", "last"] {
             if let Some(ConstValue::Number(n)) = value(name) {
-                return n.as_u64().unwrap_or(u64::MAX);
+                return n.as_u64().unwrap_or(if n.as_i64().is_some() { 0 } else { u64::MAX });
             }
         }
         match value("ids").or_else(|| value("representations")) {
@@ -186,14 +192,22 @@ impl<'a> Walk<'a> {
                     } else {
                         self.selection_set(&field.selection_set, child_type)?
                     };
-                    let multiplier = if list { self.list_size(field) } else { 1 };
-                    // Introspection reads the schema in memory, bounded by the schema's size: it costs 1.
-                    let cost = if field.name.node.starts_with("__") {
-                        1
-                    } else {
-                        1u64.saturating_add(multiplier.saturating_mul(child.cost))
+                    // What is under the field, a connection's edges at the field's page size.
+                    let under = match child.paged {
+                        0 => child.cost,
+                        paged => child.cost.saturating_add(self.list_size(field).saturating_mul(paged)),
                     };
-                    Stats { cost, depth: 1 + child.depth, fields: 1 }
+                    let (cost, paged) = if field.name.node.starts_with("__") {
+                        // Introspection reads the schema in memory, bounded by the schema's size: it costs 1.
+                        (1, 0)
+                    } else if list && is_page(parent, &field.name.node) {
+                        // A connection's edges: counted once per item of the connection's page.
+                        (1, under)
+                    } else {
+                        let multiplier = if list { self.list_size(field) } else { 1 };
+                        (1u64.saturating_add(multiplier.saturating_mul(under)), 0)
+                    };
+                    Stats { cost, paged, depth: 1 + child.depth, fields: 1 }
                 }
                 Selection::FragmentSpread(spread) => {
                     let name = spread.node.fragment_name.node.as_str();
@@ -221,11 +235,45 @@ impl<'a> Walk<'a> {
                 }
             };
             total.cost = total.cost.saturating_add(stats.cost);
+            total.paged = total.paged.saturating_add(stats.paged);
             total.depth = total.depth.max(stats.depth);
             total.fields += stats.fields;
         }
         Ok(total)
     }
+}
+
+/// Whether `parent.field` is the page of a connection: its `edges` or `nodes`.
+fn is_page(parent: &str, field: &str) -> bool {
+    parent.ends_with("Connection") && matches!(field, "edges" | "nodes")
+}
+
+/// The size of a value standing for a list size: a number, or a list's length.
+fn size_of(value: &ConstValue) -> u64 {
+    match value {
+        ConstValue::Number(n) => n.as_u64().unwrap_or(0),
+        ConstValue::List(items) => items.len() as u64,
+        _ => 0,
+    }
+}
+
+/// The request's variables, and for each one it leaves out, the default an operation of the document gives it (the
+/// largest, when operations give different ones: a bound for whichever operation runs).
+fn with_defaults(doc: &ExecutableDocument, variables: &Variables) -> Variables {
+    let mut all = variables.clone();
+    for (_, operation) in doc.operations.iter() {
+        for definition in &operation.node.variable_definitions {
+            let name = &definition.node.name.node;
+            let Some(default) = &definition.node.default_value else { continue };
+            if variables.contains_key(name) {
+                continue;
+            }
+            if all.get(name).is_none_or(|known| size_of(&default.node) > size_of(known)) {
+                all.insert(name.clone(), default.node.clone());
+            }
+        }
+    }
+    all
 }
 
 /// Aliases anywhere in the document (each written once counts once).
@@ -256,11 +304,13 @@ pub fn analyze(
     if aliases > limits.max_aliases {
         return Err(Refused::new(ErrorCode::AliasLimitExceeded, "aliases:", aliases as u64, limits.max_aliases as u64));
     }
+    let variables = &with_defaults(doc, variables);
     let mut walk = Walk { doc, types, variables, limits, fragments: HashMap::new(), visiting: HashSet::new() };
     let mut measured = Measured::default();
     for (_, operation) in doc.operations.iter() {
         let root = types.root(operation.node.ty).to_owned();
-        let stats = walk.selection_set(&operation.node.selection_set, &root)?;
+        let mut stats = walk.selection_set(&operation.node.selection_set, &root)?;
+        stats.cost = stats.cost.saturating_add(limits.default_list_size.saturating_mul(stats.paged));
         if stats.fields > limits.max_root_fields {
             return Err(Refused::new(
                 ErrorCode::RootFieldLimitExceeded,
@@ -319,6 +369,11 @@ mod tests {
                 ("VerificationCase", "level") => "String!",
                 ("VerificationDetails", "fullName") => "String",
                 ("KycApplication", "user") => "User",
+                ("KycApplication", "id") => "ID!",
+                ("Query", "kycApplications") => "KycApplicationConnection",
+                ("KycApplicationConnection", "edges") => "[KycApplicationEdge!]!",
+                ("KycApplicationConnection", "totalCount") => "Int!",
+                ("KycApplicationEdge", "node") => "KycApplication!",
                 _ => return None,
             })
         }
@@ -341,6 +396,40 @@ mod tests {
         let listed = measure("{ me { verificationCases { level details { fullName } } } }").expect("fine");
         // me 1 + (cases 1 + 10 x (level 1 + details (1 + fullName 1)))
         assert_eq!(listed.cost, 1 + 1 + 10 * 3);
+    }
+
+    fn measure_with(query: &str, variables: serde_json::Value) -> Result<Measured, Refused> {
+        let doc = async_graphql::parser::parse_query(query).expect("parses");
+        analyze(&doc, &Variables::from_json(variables), &Schema, &limits())
+    }
+
+    #[test]
+    fn a_connection_s_page_size_multiplies_its_edges_wherever_they_are_written() {
+        let cost = |query: &str| measure_with(query, serde_json::json!({})).expect("fine").cost;
+        // kycApplications 1 + edges (1 + first x (node 1 + id 1))
+        assert_eq!(cost("{ kycApplications(first: 100) { totalCount edges { node { id } } } }"), 1 + 1 + 1 + 100 * 2);
+        assert_eq!(cost("{ kycApplications { edges { node { id } } } }"), 1 + 1 + 10 * 2);
+        // Through a fragment on the connection, and an inline one, at two page sizes.
+        let spread = "{ a: kycApplications(first: 50) { ...Page } b: kycApplications(first: 5) { ... on             KycApplicationConnection { ...Page } } } fragment Page on KycApplicationConnection { edges { node { id } } }";
+        assert_eq!(cost(spread), (2 + 50 * 2) + (2 + 5 * 2));
+        // A page of a page: each connection sizes its own edges.
+        let nested = "{ kycApplications(first: 20) { edges { node { user { kycApplications { id } } } } } }";
+        assert_eq!(cost(nested), 2 + 20 * (1 + 1 + 1 + 10));
+        // A negative page is the resolver's to refuse.
+        assert_eq!(cost("{ kycApplications(first: -1) { edges { node { id } } } }"), 2);
+    }
+
+    #[test]
+    fn sizes_given_by_variables_take_their_values_else_their_defaults() {
+        let page = "query($n: Int = 100) { kycApplications(first: $n) { edges { node { id } } } }";
+        assert_eq!(measure_with(page, serde_json::json!({})).expect("fine").cost, 2 + 100 * 2);
+        assert_eq!(measure_with(page, serde_json::json!({ "n": 3 })).expect("fine").cost, 2 + 3 * 2);
+        let ids: Vec<String> = (0..400).map(|i| format!("\"u{i}\"")).collect();
+        let by_default = format!("query($ids: [ID!]! = [{}]) {{ users(ids: $ids) {{ id }} }}", ids.join(","));
+        assert_eq!(measure_with(&by_default, serde_json::json!({})).expect("fine").cost, 401);
+        // Two operations giving one variable different defaults: the larger bounds both.
+        let two = "query A($n: Int = 2) { kycApplications(first: $n) { edges { node { id } } } }             query B($n: Int = 30) { kycApplications(first: $n) { edges { node { id } } } }";
+        assert_eq!(measure_with(two, serde_json::json!({})).expect("fine").cost, 2 + 30 * 2);
     }
 
     #[test]

@@ -15,10 +15,15 @@
 //!   which decides its status code and whether its answer may carry `data` (GraphQL over HTTP).
 //! - **Federation's `_service`** follows introspection: with introspection off it answers an error instead of the SDL.
 //! - **Bounds**: before anything else, the document is resolved against the trusted documents (`trusted.rs`) and
-//!   measured (`limits.rs`); while executing, the answer's size is counted and, past its bound, the rest of the
+//!   measured (`limits.rs`); a persisted query is registered only once it has passed those checks and validation.
+//!   While executing, the answer's size is counted (leaves, JSON values whole) and, past its bound, the rest of the
 //!   operation is not resolved and the answer is one `RESPONSE_TOO_LARGE` error; an answer carries at most
 //!   `max_errors` errors.
+//! - **Audited or subscription**: an operation runs with the audit trail's collection ([`Access`], which the HTTP
+//!   handler provides), or it is a subscription (WebSocket); a query or mutation reaching the schema any other way is
+//!   refused before it runs, so nothing personal is ever read unrecorded.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -35,7 +40,7 @@ use async_graphql::{
 use super::access::{personal, Access, Operation, Purpose};
 use super::errors::{required_scopes, ErrorCode};
 use super::limits::{self, Refused};
-use super::trusted::TrustedDocuments;
+use super::trusted::{Registration, TrustedDocuments};
 use crate::audit::Outcome;
 use crate::auth::{Principal, Scopes};
 use crate::authz::Declared;
@@ -110,6 +115,11 @@ struct State {
     /// The estimated size of the answer so far, and whether it passed its bound.
     bytes: usize,
     too_large: bool,
+    /// A persisted query to register once it has passed validation.
+    registration: Option<Registration>,
+    /// The field names of the aliased fields being resolved, by response path (`harmless` -> `user`): what the audit
+    /// record's paths are made of. Only fields with a selection set, while they resolve.
+    aliased: HashMap<String, String>,
 }
 
 /// One request's policy.
@@ -140,7 +150,8 @@ fn refused(refused: Refused) -> ServerError {
 }
 
 /// A rough size of a resolved value in the JSON answer: leaves only (an object's or list's members are counted
-/// when they resolve), so each byte is counted once.
+/// when they resolve), so each byte is counted once. A scalar's value (a `JSON` object or list) is counted by
+/// [`value_bytes`].
 fn leaf_bytes(value: &Value) -> Option<usize> {
     Some(match value {
         Value::Null | Value::Boolean(_) => 5,
@@ -151,6 +162,18 @@ fn leaf_bytes(value: &Value) -> Option<usize> {
         Value::List(items) => items.iter().map(leaf_bytes).sum::<Option<usize>>()? + 2,
         Value::Object(_) => return None,
     })
+}
+
+/// A rough size of a whole value in the JSON answer, members included: the value of a scalar (or enum) field, which
+/// no resolver of its own counts.
+fn value_bytes(value: &Value) -> usize {
+    match value {
+        Value::List(items) => items.iter().map(value_bytes).fold(2, usize::saturating_add),
+        Value::Object(members) => {
+            members.iter().map(|(name, value)| name.len() + 4 + value_bytes(value)).fold(2, usize::saturating_add)
+        }
+        leaf => leaf_bytes(leaf).unwrap_or(0),
+    }
 }
 
 /// At most `max` errors; the rest are counted in one last error.
@@ -189,6 +212,30 @@ fn path_of(info: &ResolveInfo<'_>) -> Vec<PathSegment> {
     path
 }
 
+/// The path of field names from the root to the field being resolved (`user.emails`), list positions left out: the
+/// response path with each aliased field's name for its alias.
+fn field_path(info: &ResolveInfo<'_>, aliased: &HashMap<String, String>) -> String {
+    let mut segments: Vec<&QueryPathSegment<'_>> =
+        std::iter::once(info.path_node).chain(info.path_node.parents()).map(|node| &node.segment).collect();
+    segments.reverse();
+    let Some((_, above)) = segments.split_last() else { return info.name.to_owned() };
+    let (mut key, mut names) = (String::new(), Vec::with_capacity(segments.len()));
+    for segment in above {
+        if !key.is_empty() {
+            key.push('.');
+        }
+        match segment {
+            QueryPathSegment::Index(index) => key.push_str(&index.to_string()),
+            QueryPathSegment::Name(name) => {
+                key.push_str(name);
+                names.push(aliased.get(&key).map_or(*name, String::as_str).to_owned());
+            }
+        }
+    }
+    names.push(info.name.to_owned());
+    names.join(".")
+}
+
 /// The operation a request runs: the one it names, or the document's only one.
 fn chosen_operation<'d>(
     doc: &'d ExecutableDocument,
@@ -221,7 +268,7 @@ impl Extension for PolicyExtension {
     ) -> ServerResult<Request> {
         self.state().operation_name = request.operation_name.clone();
         let bounds = &self.bounds;
-        bounds.trusted.resolve(&mut request).await.map_err(|(code, message)| {
+        let registration = bounds.trusted.resolve(&mut request).await.map_err(|(code, message)| {
             let mut error = ServerError::new(message, None);
             error.extensions.get_or_insert_with(Default::default).set("code", code.as_str());
             error
@@ -231,6 +278,8 @@ impl Extension for PolicyExtension {
         let variables = request.variables.clone();
         let document = request.parsed_query().map_err(|e| with_code(e, ErrorCode::GraphqlParseFailed))?;
         limits::analyze(document, &variables, &ctx.schema_env.registry, &bounds.limits).map_err(refused)?;
+        // Registered after validation (see `validation`): a document that fails anything before is never kept.
+        self.state().registration = registration;
         next.run(ctx, request).await
     }
 
@@ -244,11 +293,23 @@ impl Extension for PolicyExtension {
         let doc = next.run(ctx, query, variables).await.map_err(|e| with_code(e, ErrorCode::GraphqlParseFailed))?;
         let mut state = self.state();
         let chosen = chosen_operation(&doc, state.operation_name.as_deref());
-        if let Some(access) = ctx.data_opt::<Arc<Access>>() {
+        let kind = operation_kind(chosen.map(|(_, op)| op));
+        let audited = ctx.data_opt::<Arc<Access>>();
+        if audited.is_none() && chosen.is_some() && kind != "subscription" {
+            // Only the HTTP handler audits queries and mutations; anything else (a persisted query sent over
+            // WebSocket by its hash, say) would read personal data without a record.
+            let mut error = ServerError::new(
+                "only subscriptions go over WebSocket; send queries and mutations to POST /graphql",
+                None,
+            );
+            error.extensions.get_or_insert_with(Default::default).set("code", ErrorCode::BadRequest.as_str());
+            return Err(error);
+        }
+        if let Some(access) = audited {
             access.note_operation(Operation {
                 // The name the request gives, else the operation's own (`query MyKyc { ... }`).
                 name: state.operation_name.clone().or_else(|| chosen.and_then(|(name, _)| name).map(str::to_owned)),
-                kind: operation_kind(chosen.map(|(_, op)| op)).to_owned(),
+                kind: kind.to_owned(),
                 document_hash: crate::digest::sha256_hex(query),
                 mutations: Vec::new(),
             });
@@ -273,7 +334,14 @@ impl Extension for PolicyExtension {
         let validated = next.run(ctx).await.map_err(|errors| {
             errors.into_iter().map(|e| with_code(e, ErrorCode::GraphqlValidationFailed)).collect::<Vec<_>>()
         })?;
-        self.state().phase = Phase::Validated;
+        let registration = {
+            let mut state = self.state();
+            state.phase = Phase::Validated;
+            state.registration.take()
+        };
+        if let Some(registration) = registration {
+            self.bounds.trusted.register(registration).await;
+        }
         Ok(validated)
     }
 
@@ -318,9 +386,21 @@ impl Extension for PolicyExtension {
         next: NextResolve<'_>,
     ) -> ServerResult<Option<Value>> {
         let nullable = !info.return_type.ends_with('!');
-        // Personal fields are noted for the audit record (answered or denied), with their path.
-        let audited = if personal(info.parent_type, info.name) { ctx.data_opt::<Arc<Access>>() } else { None };
-        let path = audited.map(|_| path_of(&info));
+        // A scalar's (or enum's) value is measured whole; an object's members are measured as they resolve.
+        let leaf = ctx
+            .schema_env
+            .registry
+            .types
+            .get(async_graphql::registry::MetaTypeName::concrete_typename(info.return_type))
+            .is_some_and(|ty| ty.is_leaf());
+        let access = ctx.data_opt::<Arc<Access>>();
+        // Personal fields are noted for the audit record (answered or denied), with their path of field names (what
+        // the record holds) and their response path (where strict mode finds the value).
+        let audited = if personal(info.parent_type, info.name) { access } else { None };
+        let (path, field) = match audited {
+            Some(_) => (Some(path_of(&info)), field_path(&info, &self.state().aliased)),
+            None => (None, String::new()),
+        };
         if info.parent_type == "Mutation" {
             if let Some(access) = ctx.data_opt::<Arc<Access>>() {
                 access.note_mutation(info.name);
@@ -350,7 +430,7 @@ impl Extension for PolicyExtension {
                 extensions.set("code", ErrorCode::UnauthorizedFieldOrType.as_str());
                 extensions.set("requiredScopes", required_scopes(&denial));
                 if let (Some(access), Some(path)) = (audited, &path) {
-                    access.note_field(path.clone(), Outcome::Denied);
+                    access.note_field(path.clone(), field.clone(), Outcome::Denied);
                 }
                 if !nullable {
                     return Err(error);
@@ -370,7 +450,7 @@ impl Extension for PolicyExtension {
                 );
                 error.path = path.clone();
                 error.extensions.get_or_insert_with(Default::default).set("code", ErrorCode::PurposeRequired.as_str());
-                access.note_field(path.clone(), Outcome::Denied);
+                access.note_field(path.clone(), field.clone(), Outcome::Denied);
                 self.state().nulled.push(error);
                 return Ok(Some(Value::Null));
             }
@@ -380,15 +460,27 @@ impl Extension for PolicyExtension {
             return Ok(Some(Value::Null));
         }
         let name_bytes = info.name.len() + 4;
+        // An aliased field with a selection set: its name, for the paths of the personal fields under it.
+        let alias_key = match (access, info.alias) {
+            (Some(_), Some(_)) if !leaf => {
+                let key = info.path_node.to_string();
+                self.state().aliased.insert(key.clone(), info.name.to_owned());
+                Some(key)
+            }
+            _ => None,
+        };
         let resolved = next.run(ctx, info).await;
+        if let Some(key) = alias_key {
+            self.state().aliased.remove(&key);
+        }
         if let (Some(access), Some(path)) = (audited, path) {
             match &resolved {
-                Ok(Some(value)) if !matches!(value, Value::Null) => access.note_field(path, Outcome::Returned),
+                Ok(Some(value)) if !matches!(value, Value::Null) => access.note_field(path, field, Outcome::Returned),
                 Err(error)
                     if error.extensions.as_ref().and_then(|e| e.get("code"))
                         == Some(&Value::from(ErrorCode::UnauthorizedFieldOrType.as_str())) =>
                 {
-                    access.note_field(path, Outcome::Denied)
+                    access.note_field(path, field, Outcome::Denied)
                 }
                 _ => {}
             }
@@ -399,7 +491,8 @@ impl Extension for PolicyExtension {
                 Ok(Some(Value::Null))
             }
             Ok(Some(value)) => {
-                if let Some(bytes) = leaf_bytes(&value) {
+                let bytes = if leaf { Some(value_bytes(&value)) } else { leaf_bytes(&value) };
+                if let Some(bytes) = bytes {
                     let mut state = self.state();
                     state.bytes += bytes + name_bytes;
                     if state.bytes > self.bounds.limits.max_response_bytes {
@@ -425,5 +518,87 @@ impl Extension for PolicyExtension {
         let coded = std::mem::take(&mut response.errors).into_iter().map(|e| with_code(e, uncoded)).collect();
         response.errors = bounded(coded, self.bounds.limits.max_errors);
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::DocumentSettings;
+    use async_graphql::{EmptyMutation, Object, Schema, Subscription};
+    use futures_util::{Stream, StreamExt};
+
+    struct Query;
+
+    #[Object]
+    impl Query {
+        async fn answer(&self) -> i32 {
+            42
+        }
+
+        async fn settings(&self) -> async_graphql::Json<serde_json::Value> {
+            async_graphql::Json(serde_json::json!({ "nested": { "text": "x".repeat(300) } }))
+        }
+    }
+
+    struct Subscription;
+
+    #[Subscription]
+    impl Subscription {
+        async fn ticks(&self) -> impl Stream<Item = i32> {
+            futures_util::stream::iter([1])
+        }
+    }
+
+    fn schema(limits: QueryLimits) -> Schema<Query, EmptyMutation, Subscription> {
+        let trusted = TrustedDocuments::load(&DocumentSettings::default()).expect("documents");
+        let bounds = Arc::new(Bounds { limits, trusted, require_purpose: false });
+        let sdl = Schema::build(Query, EmptyMutation, Subscription).finish().sdl();
+        Schema::build(Query, EmptyMutation, Subscription)
+            .extension(RequestPolicy::new(Arc::new(Declared::from_sdl(&sdl)), bounds, true))
+            .finish()
+    }
+
+    fn code(response: &Response) -> Option<String> {
+        let extensions = response.errors.first()?.extensions.as_ref()?;
+        match extensions.get("code")? {
+            Value::String(code) => Some(code.clone()),
+            _ => None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_query_without_the_audit_trail_s_collection_is_refused_before_it_runs_and_a_subscription_is_not() {
+        let schema = schema(QueryLimits::default());
+        let audited = schema.execute(Request::new("{ answer }").data(Arc::new(Access::default()))).await;
+        assert!(audited.errors.is_empty(), "{:?}", audited.errors);
+        // A persisted query registered over HTTP, then asked for by its hash alone without a collection (as over
+        // WebSocket).
+        let hash = crate::digest::sha256_hex("{ answer }");
+        let persisted = serde_json::json!({ "version": 1, "sha256Hash": hash });
+        let mut by_hash = Request::new("");
+        by_hash.extensions.insert("persistedQuery".into(), Value::from_json(persisted).expect("a value"));
+        let mut registering = Request::new("{ answer }").data(Arc::new(Access::default()));
+        registering.extensions = by_hash.extensions.clone();
+        assert!(schema.execute(registering).await.errors.is_empty());
+        for request in [Request::new("{ answer }"), by_hash] {
+            let unaudited = schema.execute(request).await;
+            assert_eq!(code(&unaudited).as_deref(), Some("BAD_REQUEST"), "{:?}", unaudited.errors);
+            assert_eq!(unaudited.data, Value::Null);
+        }
+        let mut stream = schema.execute_stream(Request::new("subscription { ticks }"));
+        let tick = stream.next().await.expect("an event");
+        assert!(tick.errors.is_empty(), "{:?}", tick.errors);
+    }
+
+    #[tokio::test]
+    async fn a_json_value_counts_toward_the_answer_s_size_whole() {
+        let limits = QueryLimits { max_response_bytes: 200, ..QueryLimits::default() };
+        let answer = schema(limits).execute(Request::new("{ settings }").data(Arc::new(Access::default()))).await;
+        assert_eq!(code(&answer).as_deref(), Some("RESPONSE_TOO_LARGE"), "{:?}", answer.errors);
+        let nested = Value::from_json(serde_json::json!({ "a": [{ "b": "xyz" }, 1] })).expect("a value");
+        // {} + "a" + [] + {} + "b" + "xyz" + 1
+        assert_eq!(value_bytes(&nested), 2 + (1 + 4) + 2 + (2 + (1 + 4) + 5) + 12);
+        assert_eq!(leaf_bytes(&nested), None, "an object's members are counted as they resolve");
     }
 }

@@ -5,6 +5,11 @@
 //! keeps its own bounded cache; a replica that has not seen the hash asks again). In **safelist** mode only the
 //! documents of a manifest run (Apollo's persisted query manifest format), whether sent by hash or in full, and
 //! nothing can be registered: production frontends ship their operations to the manifest at build time.
+//!
+//! A document is registered only once it has passed every check before execution (size, shape and cost in
+//! `limits.rs`, parsing, validation): [`TrustedDocuments::resolve`] hands back a [`Registration`] that the request
+//! policy completes after validation. The cache is bounded in bytes (`KYC_GATEWAY_APQ_MAX_BYTES`) as well as in
+//! entries (`KYC_GATEWAY_APQ_CAPACITY`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -21,6 +26,13 @@ pub struct TrustedDocuments {
     mode: TrustedMode,
     registered: moka::future::Cache<String, Arc<str>>,
     safelist: HashMap<String, Arc<str>>,
+}
+
+/// A persisted query sent with its text, to be registered once it has passed the checks (`policy.rs`).
+#[derive(Debug, Clone)]
+pub struct Registration {
+    hash: String,
+    text: Arc<str>,
 }
 
 /// Apollo's persisted query manifest.
@@ -58,21 +70,19 @@ impl TrustedDocuments {
                 safelist.insert(operation.id.to_ascii_lowercase(), Arc::from(operation.body));
             }
         }
-        Ok(TrustedDocuments {
-            mode: settings.mode,
-            registered: moka::future::Cache::builder().max_capacity(settings.apq_capacity).build(),
-            safelist,
-        })
+        Ok(TrustedDocuments { mode: settings.mode, registered: apq_cache(settings), safelist })
     }
 
-    /// Resolves the request's document: fills in the query of a persisted one, registers a new one (APQ), or refuses.
-    pub async fn resolve(&self, request: &mut Request) -> Result<(), Refusal> {
+    /// Resolves the request's document: fills in the query of a persisted one, or refuses. A persisted query sent
+    /// with its text (APQ) comes back as a [`Registration`], for [`TrustedDocuments::register`] once the document
+    /// has passed the checks: nothing is registered before that.
+    pub async fn resolve(&self, request: &mut Request) -> Result<Option<Registration>, Refusal> {
         let persisted = match request.extensions.get("persistedQuery") {
             None => None,
             Some(value) => Some(persisted_hash(value)?),
         };
         match (self.mode, persisted) {
-            (TrustedMode::Off, None) | (TrustedMode::Apq, None) => Ok(()),
+            (TrustedMode::Off, None) | (TrustedMode::Apq, None) => Ok(None),
             (TrustedMode::Off, Some(_)) => {
                 Err((ErrorCode::PersistedQueryNotSupported, "PersistedQueryNotSupported".into()))
             }
@@ -82,13 +92,15 @@ impl TrustedDocuments {
                     let query =
                         known.ok_or((ErrorCode::PersistedQueryNotFound, "PersistedQueryNotFound".to_owned()))?;
                     request.query = query.to_string();
-                    return Ok(());
+                    return Ok(None);
                 }
                 if sha256_hex(&request.query) != hash {
                     return Err((ErrorCode::PersistedQueryHashMismatch, "provided sha does not match query".into()));
                 }
-                self.registered.insert(hash, Arc::from(request.query.as_str())).await;
-                Ok(())
+                if self.registered.contains_key(&hash) {
+                    return Ok(None);
+                }
+                Ok(Some(Registration { hash, text: Arc::from(request.query.as_str()) }))
             }
             (TrustedMode::Safelist, hash) => {
                 let hash = hash.unwrap_or_else(|| sha256_hex(&request.query));
@@ -99,10 +111,32 @@ impl TrustedDocuments {
                     return Err((ErrorCode::PersistedQueryHashMismatch, "provided sha does not match query".into()));
                 }
                 request.query = listed.to_string();
-                Ok(())
+                Ok(None)
             }
         }
     }
+
+    /// Registers a persisted query that passed the checks (`policy.rs` calls this after validation).
+    pub async fn register(&self, registration: Registration) {
+        self.registered.insert(registration.hash, registration.text).await;
+        // Evictions are applied now, so the cache never holds more than its budget for long.
+        self.registered.run_pending_tasks().await;
+    }
+}
+
+/// The cache of registered persisted queries, bounded in entries and in bytes: each entry weighs its size, and at
+/// least one entry's share of the byte budget (`max_bytes / capacity`), so neither bound can be passed. Either bound
+/// at 0 keeps nothing.
+fn apq_cache(settings: &DocumentSettings) -> moka::future::Cache<String, Arc<str>> {
+    let budget = if settings.apq_capacity == 0 { 0 } else { settings.apq_max_bytes };
+    let share = budget / settings.apq_capacity.max(1);
+    moka::future::Cache::builder()
+        .max_capacity(budget)
+        .weigher(move |hash: &String, text: &Arc<str>| {
+            let bytes = (hash.len() + text.len()) as u64;
+            u32::try_from(bytes.max(share)).unwrap_or(u32::MAX)
+        })
+        .build()
 }
 
 /// The `sha256Hash` of a `persistedQuery` extension (version 1, 64 hex digits).

@@ -150,6 +150,9 @@ struct SubscribePayload {
     query: Option<String>,
     #[serde(rename = "operationName")]
     operation_name: Option<String>,
+    /// `persistedQuery` (a document sent by its hash) is looked up before the operation's type is decided.
+    #[serde(default)]
+    extensions: Option<serde_json::Value>,
 }
 
 type Tx = SplitSink<WebSocket, Message>;
@@ -216,10 +219,29 @@ fn operation_error(protocol: Protocols, id: &str, message: &str, code: ErrorCode
     .to_string()
 }
 
-/// Whether a `subscribe` payload is a subscription: queries and mutations go over HTTP, where each request gets its
-/// own loaders and limits. A document that does not parse is left to the engine, which answers the parse error.
-fn is_subscription(payload: Option<&SubscribePayload>) -> bool {
-    let Some(query) = payload.and_then(|p| p.query.as_deref()) else { return true };
+/// The document a `subscribe` payload runs: its `query`, else the persisted or safelisted document its
+/// `extensions.persistedQuery` names (`None` when there is none: the engine answers why).
+async fn document_of(state: &AppState, payload: Option<&SubscribePayload>) -> Option<String> {
+    let payload = payload?;
+    if let Some(query) = payload.query.as_deref().filter(|q| !q.is_empty()) {
+        return Some(query.to_owned());
+    }
+    let mut request = async_graphql::Request::new(String::new());
+    request.extensions = serde_json::from_value(payload.extensions.clone()?).ok()?;
+    // A lookup only: a document sent with its text is registered by the policy once it has passed the checks.
+    state.bounds.trusted.resolve(&mut request).await.ok()?;
+    Some(request.query)
+}
+
+/// Whether a `subscribe` payload (its document as [`document_of`] found it) is a subscription: queries and mutations
+/// go over HTTP, where each request gets its own loaders, limits and audit record. A document that cannot be found,
+/// or does not pass the pre-scan or parse, is left to the engine, which answers the error (and whose request policy
+/// refuses any query or mutation that reaches it).
+fn is_subscription(state: &AppState, document: Option<&str>, payload: Option<&SubscribePayload>) -> bool {
+    let Some(query) = document else { return true };
+    if crate::graphql::prescan(query, &state.bounds.limits).is_err() {
+        return true;
+    }
     let Ok(document) = async_graphql::parser::parse_query(query) else { return true };
     let name = payload.and_then(|p| p.operation_name.as_deref());
     let operation = document.operations.iter().find(|(n, _)| name.is_none() || n.map(|n| n.as_str()) == name);
@@ -412,7 +434,8 @@ async fn serve(
                             }
                             continue;
                         }
-                        let refusal = if !is_subscription(envelope.payload.as_ref()) {
+                        let document = document_of(&state, envelope.payload.as_ref()).await;
+                        let refusal = if !is_subscription(&state, document.as_deref(), envelope.payload.as_ref()) {
                             Some(("only subscriptions go over WebSocket; send queries and mutations to POST /graphql".to_owned(), ErrorCode::BadRequest))
                         } else if active.len() + client_completed.len() >= settings.max_per_connection {
                             // Streams the client completed count until the engine has ended them.

@@ -144,6 +144,80 @@ async fn strict_mode_withholds_personal_data_the_trail_cannot_record_and_answers
 }
 
 #[tokio::test]
+async fn the_trail_names_schema_fields_whatever_aliases_the_caller_chose() {
+    let db = sqlite_database();
+    let app = spawn_on(&db, |_| {}).await;
+    let staff = client_token("client.users:read contact:read");
+    let aliased = format!(r#"{{ harmless: user(id: "{SEED}") {{ nothing: emails {{ address }} }} }}"#);
+    let read = query_for(&app, &staff, None, &aliased).await;
+    assert!(read["data"]["harmless"]["nothing"].is_array(), "{read:#}");
+    let trail = query_for(&app, &client_token("audit:read"), None, EVENTS).await;
+    let fields = &trail["data"]["auditEvents"]["edges"][0]["node"]["fields"];
+    assert_eq!(fields, &json!([{ "path": "user.emails", "outcome": "RETURNED" }]), "{trail:#}");
+    // Withholding still finds each value where the caller asked for it.
+    refuse_records(&app, &db).await;
+    let withheld = query_for(&app, &staff, None, &aliased).await;
+    assert_eq!(withheld["data"]["harmless"]["nothing"], Value::Null, "{withheld:#}");
+    assert_eq!(withheld["errors"][0]["path"], json!(["harmless", "nothing"]), "{withheld:#}");
+    assert_eq!(withheld["errors"][0]["extensions"]["code"], "AUDIT_UNAVAILABLE");
+}
+
+/// The fields of the newest entry of `user`'s own access log.
+async fn logged_fields(app: &TestApp, user: &str) -> Value {
+    let own =
+        query_for(app, &user_token(user, "uid:read"), None, "{ me { accessLog { edges { node { fields } } } } }").await;
+    own["data"]["me"]["accessLog"]["edges"][0]["node"]["fields"].clone()
+}
+
+#[tokio::test]
+async fn a_person_s_access_log_lists_only_the_fields_read_of_them_not_those_of_others_in_the_same_operation() {
+    let app = spawn().await;
+    let other = app.sandbox().users()[3].clone();
+    assert_ne!(other, SEED);
+    let staff = client_token(&format!("client.users:read contact:read {DETAILS}"));
+    let both = format!(
+        r#"{{ a: user(id: "{other}") {{ emails {{ address }} }}
+             b: user(id: "{SEED}") {{ verificationCases {{ details {{ identificationDocumentNumber }} }} }} }}"#
+    );
+    let read = query_for(&app, &staff, None, &both).await;
+    assert!(read["data"]["a"]["emails"].is_array(), "{read:#}");
+    let cases = read["data"]["b"]["verificationCases"].as_array().expect("cases");
+    assert!(cases.iter().any(|c| c["details"]["identificationDocumentNumber"].is_string()), "{read:#}");
+
+    let (others, seeds) = (logged_fields(&app, &other).await, logged_fields(&app, SEED).await);
+    let mentions = |fields: &Value, word: &str| {
+        fields.as_array().expect("fields").iter().any(|f| f.as_str().is_some_and(|f| f.contains(word)))
+    };
+    assert!(!mentions(&others, "details"), "another person's details are in this person's access log: {others}");
+    assert!(!mentions(&seeds, "emails"), "another person's emails are in this person's access log: {seeds}");
+    assert_eq!(others, json!(["user.emails"]));
+    assert_eq!(seeds, json!(["user.verificationCases.details.identificationDocumentNumber"]));
+
+    // The trail says whose each field was.
+    let trail = query_for(
+        &app,
+        &client_token("audit:read"),
+        None,
+        "{ auditEvents { edges { node { subjects fields { path outcome subjects } } } } }",
+    )
+    .await;
+    let event = &trail["data"]["auditEvents"]["edges"][0]["node"];
+    let mut subjects = vec![other.clone(), SEED.to_owned()];
+    subjects.sort();
+    assert_eq!(event["subjects"], json!(subjects), "{trail:#}");
+    let returned: Vec<&Value> =
+        event["fields"].as_array().expect("fields").iter().filter(|f| f["outcome"] == "RETURNED").collect();
+    assert_eq!(
+        json!(returned),
+        json!([
+            { "path": "user.emails", "outcome": "RETURNED", "subjects": [other] },
+            { "path": "user.verificationCases.details.identificationDocumentNumber", "outcome": "RETURNED", "subjects": [SEED] },
+        ]),
+        "{trail:#}"
+    );
+}
+
+#[tokio::test]
 async fn buffered_mode_answers_at_once_and_records_later() {
     let app = spawn_with(|c| c.audit.mode = Mode::Buffered).await;
     let token = user_token(SEED, "uid:read contact:read");

@@ -44,6 +44,55 @@ async fn an_automatic_persisted_query_is_registered_once_then_runs_by_its_hash()
 }
 
 #[tokio::test]
+async fn only_a_document_that_passed_the_size_check_and_validation_is_registered() {
+    let app = spawn().await;
+    let token = user_token(SEED, "uid:read");
+    let refused = [
+        (format!("{{ __typename }} # {}", "x".repeat(70_000)), "QUERY_TOO_LARGE"),
+        (crate::hostile::fragment_bomb(), "ALIAS_LIMIT_EXCEEDED"),
+        ("{ me { id".to_owned(), "GRAPHQL_PARSE_FAILED"),
+        ("{ me { nickname } }".to_owned(), "GRAPHQL_VALIDATION_FAILED"),
+    ];
+    for (document, code) in refused {
+        let hash = sha256_hex(&document);
+        let answer = post(&app, &token, json!({ "query": document, "extensions": persisted(&hash) })).await;
+        assert_eq!(answer["errors"][0]["extensions"]["code"], code, "{answer:#}");
+        let by_hash = post(&app, &token, json!({ "extensions": persisted(&hash) })).await;
+        assert_eq!(
+            by_hash["errors"][0]["extensions"]["code"], "PERSISTED_QUERY_NOT_FOUND",
+            "a document refused with {code} was registered: {by_hash:#}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_persisted_query_cache_holds_no_more_bytes_than_its_budget() {
+    let app = spawn_with(|c| {
+        let vars = |name: &str| (name == "KYC_GATEWAY_APQ_MAX_BYTES").then(|| "65536".to_owned());
+        c.documents = kyc_gateway::Config::from_vars(vars).expect("a configuration").documents;
+    })
+    .await;
+    let token = user_token(SEED, "uid:read");
+    // Eight documents of 15 KB: four fit in 64 KiB.
+    let documents: Vec<String> = (0..8).map(|i| format!("{{ __typename }} # {i} {}", "x".repeat(15_000))).collect();
+    for document in &documents {
+        let registered =
+            post(&app, &token, json!({ "query": document, "extensions": persisted(&sha256_hex(document)) })).await;
+        assert_eq!(registered["data"]["__typename"], "Query", "{registered:#}");
+    }
+    let mut kept = 0;
+    for document in &documents {
+        let by_hash = post(&app, &token, json!({ "extensions": persisted(&sha256_hex(document)) })).await;
+        if by_hash["data"]["__typename"] == "Query" {
+            kept += 1;
+        } else {
+            assert_eq!(by_hash["errors"][0]["extensions"]["code"], "PERSISTED_QUERY_NOT_FOUND", "{by_hash:#}");
+        }
+    }
+    assert!((1..=4).contains(&kept), "{kept} documents of 15 KB kept within 64 KiB");
+}
+
+#[tokio::test]
 async fn a_persisted_mutation_is_still_refused_over_get() {
     let app = spawn().await;
     let token = user_token(SEED, "fractal.link:write");

@@ -8,7 +8,7 @@ use kyc_gateway::config::Faults;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::{eventually, spawn, spawn_with, user_token, Process, SEED};
+use crate::helpers::{client_token, eventually, spawn, spawn_with, user_token, Process, SEED};
 
 /// The fragment bomb: `kycApplications { user { ... } }` ten times per level, six levels deep, under the
 /// depth limit.
@@ -50,6 +50,36 @@ async fn hostile_documents_are_refused_with_their_own_codes_before_anything_runs
     let directives = format!("{{ me {{ id{} }} }}", "@a".repeat(100_000));
     assert_eq!(code(&app.query(&token, &directives).await.body), "DIRECTIVE_LIMIT_EXCEEDED");
     assert_eq!(app.sandbox().requests(), before, "no provider was asked anything");
+}
+
+#[tokio::test]
+async fn a_connections_first_and_a_variables_value_or_default_size_the_cost() {
+    let app = spawn_with(|c| c.limits.max_cost = 300).await;
+    let staff = client_token("client.users:read uid:read kyc_application:read");
+    let cost = |answer: &crate::helpers::Gql| answer.body["errors"][0]["extensions"]["cost"].clone();
+    // kycApplications 1 + edges 1 + first x (node 1 + id 1 + user 1 + id 1)
+    let page =
+        |first: &str| format!("{{ kycApplications(first: {first}) {{ edges {{ node {{ id user {{ id }} }} }} }} }}");
+    let few = app.query(&staff, &page("10")).await;
+    assert!(!few.codes().contains(&"COST_LIMIT_EXCEEDED".to_owned()), "{:#}", few.body);
+    let many = app.query(&staff, &page("100")).await;
+    assert_eq!((many.codes(), cost(&many)), (vec!["COST_LIMIT_EXCEEDED".to_owned()], json!(402)), "{:#}", many.body);
+
+    let by_variable = format!("query($n: Int) {}", page("$n"));
+    let supplied = app.query_vars(&staff, &by_variable, json!({ "n": 100 })).await;
+    assert_eq!(cost(&supplied), json!(402), "{:#}", supplied.body);
+    let by_default = format!("query($n: Int = 100) {}", page("$n"));
+    let defaulted = app.query(&staff, &by_default).await;
+    assert_eq!(cost(&defaulted), json!(402), "{:#}", defaulted.body);
+
+    // users 1 + 400 x id 1, whether the ids are written inline or are a variable's default.
+    let ids: Vec<String> = (0..400).map(|i| format!("\"u{i}\"")).collect();
+    let inline = format!("{{ users(ids: [{}]) {{ id }} }}", ids.join(","));
+    let by_default = format!("query($ids: [ID!]! = [{}]) {{ users(ids: $ids) {{ id }} }}", ids.join(","));
+    for document in [inline, by_default] {
+        let answer = app.query(&staff, &document).await;
+        assert_eq!(cost(&answer), json!(401), "{:#}", answer.body);
+    }
 }
 
 #[tokio::test]
@@ -128,6 +158,20 @@ async fn a_caller_has_a_bounded_number_of_requests_in_flight() {
             .is_ok_and(|r| r.status() == StatusCode::OK)
     })
     .await;
+}
+
+#[tokio::test]
+async fn json_values_count_toward_the_answers_size_bound() {
+    let app = spawn_with(|c| c.limits.max_response_bytes = 12_000).await;
+    let staff = client_token(
+        "client.users:read kyc_application:read verification.basic.details:read verification.plus.details:read",
+    );
+    let ids = app.query(&staff, "{ kycApplications(first: 100) { edges { node { id } } } }").await.ok();
+    let applications = ids.data("kycApplications.edges").as_array().expect("edges").len();
+    assert!(applications >= 50, "{applications} applications");
+    let params = app.query(&staff, "{ kycApplications(first: 100) { edges { node { params } } } }").await;
+    assert_eq!(params.codes(), ["RESPONSE_TOO_LARGE"], "{} bytes answered", params.body.to_string().len());
+    assert_eq!(params.body["data"], Value::Null);
 }
 
 #[tokio::test]

@@ -120,19 +120,31 @@ async fn the_cost_of_entities_counts_its_representations_as_users_counts_its_ids
 #[tokio::test]
 async fn a_read_through_entities_is_in_the_audit_trail_like_any_query() {
     let app = spawn().await;
+    let other = SEED_USERS[2];
     let staff = client_token("client.users:read uid:read contact:read");
-    entities(&app, &staff, &[SEED], "emails { address }").await.ok();
+    // Aliases change nothing in the record: it holds the path of field names.
+    let query = format!(
+        r#"{{ found: _entities(representations: [{{__typename: "User", id: "{SEED}"}}, {{__typename: "User", id: "{other}"}}]) {{ ... on User {{ mail: emails {{ address }} }} }} }}"#
+    );
+    app.query(&staff, &query).await.ok();
     let trail = app
         .query(
             &client_token("audit:read"),
-            &format!(r#"{{ auditEvents(userId: "{SEED}") {{ edges {{ node {{ caller subjects fields {{ path outcome }} }} }} }} }}"#),
+            &format!(r#"{{ auditEvents(userId: "{SEED}") {{ edges {{ node {{ caller subjects fields {{ path outcome subjects }} }} }} }} }}"#),
         )
         .await
         .ok();
     let event = trail.data("auditEvents.edges.0.node");
+    let mut both = vec![SEED, other];
+    both.sort();
     assert_eq!(event["caller"], "test-client");
-    assert_eq!(event["subjects"], json!([SEED]));
-    assert_eq!(event["fields"], json!([{ "path": "_entities.emails", "outcome": "RETURNED" }]));
+    assert_eq!(event["subjects"], json!(both));
+    assert_eq!(event["fields"], json!([{ "path": "_entities.emails", "outcome": "RETURNED", "subjects": both }]));
+    // Each person's access log shows the read of their own fields.
+    for user in [SEED, other] {
+        let log = app.query(&user_token(user, "uid:read"), "{ me { accessLog { edges { node { fields } } } } }").await;
+        assert_eq!(log.ok().data("me.accessLog.edges"), &json!([{ "node": { "fields": ["_entities.emails"] } }]));
+    }
 }
 
 #[tokio::test]

@@ -5,13 +5,15 @@
 use std::time::{Duration, Instant};
 
 use kyc_gateway::auth::token::{mint_dev_token, Subject, DEFAULT_DEV_SECRET};
+use kyc_gateway::config::TrustedMode;
 use kyc_gateway::domain::events::VerificationEvent;
 use kyc_gateway::domain::{level_items, KycState, Provider};
+use kyc_gateway::graphql::sha256_hex;
 use kyc_gateway::secret::Secret;
 use kyc_gateway::store::changes::Change;
 use serde_json::{json, Value};
 
-use crate::helpers::{client_token, spawn, spawn_with, user_token, TestApp};
+use crate::helpers::{client_token, spawn, spawn_with, user_token, TestApp, SEED};
 use crate::webhooks::{
     applicant_of, fractal, sumsub, sumsub_review, with_secrets, BASIC_LEVEL, FRACTAL_SECRET, SUMSUB_PENDING,
     SUMSUB_SECRET,
@@ -226,6 +228,98 @@ async fn misuse_of_the_protocol_gets_its_own_close_code_or_error() {
     assert_eq!(refusal(&mut ws, "3").await, ["TOO_MANY_SUBSCRIPTIONS"]);
     ws.subscribe("1", EVENTS).await;
     assert_eq!(ws.closed().await, Closed { code: 4409, reason: "Subscriber for 1 already exists".into() });
+}
+
+/// The answer to a `subscribe` (or legacy `start`) sent by hash alone: a persisted document's text is looked up before
+/// the gateway decides whether it may run over WebSocket.
+async fn subscribe_by_hash(ws: &mut Ws, id: &str, hash: &str) -> Value {
+    let kind = if ws.protocol == TRANSPORT_WS { "subscribe" } else { "start" };
+    let extensions = json!({ "persistedQuery": { "version": 1, "sha256Hash": hash } });
+    ws.send(json!({ "type": kind, "id": id, "payload": { "extensions": extensions } })).await;
+    ws.message().await
+}
+
+/// The `extensions.code` of a refused operation's answer, in either protocol.
+fn refused_code(message: &Value) -> &str {
+    let error = match (message["type"].as_str(), &message["payload"]) {
+        (Some("error"), Value::Array(errors)) => &errors[0],
+        (Some("error"), error) => error,
+        _ => &message["payload"]["errors"][0],
+    };
+    error["extensions"]["code"].as_str().unwrap_or("<none>")
+}
+
+async fn audit_records(app: &TestApp) -> i64 {
+    sqlx::query_scalar("SELECT COUNT(*) FROM audit_records").fetch_one(app.store.pool()).await.expect("count")
+}
+
+#[tokio::test]
+async fn a_persisted_query_or_mutation_sent_by_hash_over_websocket_is_refused_and_reads_nothing() {
+    let app = spawn().await;
+    let staff = client_token("client.users:read contact:read");
+    let user = user_token(SEED, "fractal.link:write");
+    let query = format!(r#"{{ user(id: "{SEED}") {{ emails {{ address }} }} }}"#);
+    let mutation = "mutation { unlinkFractal }";
+    for (token, document) in [(&staff, query.as_str()), (&user, mutation)] {
+        let hash = sha256_hex(document);
+        let body =
+            json!({ "query": document, "extensions": { "persistedQuery": { "version": 1, "sha256Hash": hash } } });
+        let registered: Value = app
+            .http
+            .post(app.url("/graphql"))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .expect("answer")
+            .json()
+            .await
+            .expect("json");
+        assert!(registered["errors"].is_null(), "registered over HTTP: {registered:#}");
+    }
+    let recorded = audit_records(&app).await;
+
+    for protocol in [TRANSPORT_WS, LEGACY_WS] {
+        for (token, document) in [(&staff, query.as_str()), (&user, mutation)] {
+            let mut ws = Ws::connect(&app, protocol).await;
+            assert_eq!(ws.init(token).await.expect("ack")["type"], "connection_ack");
+            let answer = subscribe_by_hash(&mut ws, "1", &sha256_hex(document)).await;
+            assert_eq!(refused_code(&answer), "BAD_REQUEST", "{protocol}, {document}: {answer}");
+            assert!(answer["payload"]["data"].is_null(), "nothing ran: {answer}");
+        }
+    }
+    assert_eq!(audit_records(&app).await, recorded, "nothing was read or written unrecorded");
+}
+
+#[tokio::test]
+async fn a_safelisted_query_sent_by_hash_over_websocket_is_refused_and_a_safelisted_subscription_runs() {
+    let query = format!(r#"{{ user(id: "{SEED}") {{ emails {{ address }} }} }}"#);
+    let manifest =
+        std::env::temp_dir().join(format!("kyc-gateway-safelist-{}.json", kyc_gateway::secret::random_token()));
+    let operations: Vec<Value> =
+        [query.as_str(), EVENTS].iter().map(|body| json!({ "id": sha256_hex(body), "body": body })).collect();
+    let listed = json!({ "format": "apollo-persisted-query-manifest", "version": 1, "operations": operations });
+    std::fs::write(&manifest, listed.to_string()).expect("written");
+    let app = spawn_with(|c| {
+        c.documents.mode = TrustedMode::Safelist;
+        c.documents.safelist = Some(manifest.clone());
+    })
+    .await;
+    let _ = std::fs::remove_file(&manifest);
+    let token = client_token("client.users:read contact:read uid:read verification.basic:read");
+
+    let mut ws = Ws::ready(&app, &token).await;
+    let answer = subscribe_by_hash(&mut ws, "q", &sha256_hex(&query)).await;
+    assert_eq!(refused_code(&answer), "BAD_REQUEST", "{answer}");
+    assert!(answer["payload"]["data"].is_null(), "nothing ran: {answer}");
+    assert_eq!(audit_records(&app).await, 0);
+
+    let kind = "subscribe";
+    let extensions = json!({ "persistedQuery": { "version": 1, "sha256Hash": sha256_hex(EVENTS) } });
+    ws.send(json!({ "type": kind, "id": "s", "payload": { "extensions": extensions } })).await;
+    app.subscribed(1).await;
+    publish(&app, "u1", "basic", "pending").await;
+    assert_eq!(changed(&ws.event("s").await)["userId"], "u1");
 }
 
 #[tokio::test]
