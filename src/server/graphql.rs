@@ -285,17 +285,25 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Verified,
 pub async fn post(
     State(state): State<AppState>,
     Extension(context): Extension<RequestContext>,
-    headers: HeaderMap,
-    body: Bytes,
+    request: axum::extract::Request,
 ) -> Response {
-    let (caller, _slot, meta) = match admit(&state, &context, &headers).await {
+    let (parts, body) = request.into_parts();
+    let headers = &parts.headers;
+    let (caller, _slot, meta) = match admit(&state, &context, headers).await {
         Ok(admitted) => admitted,
         Err(response) => return response,
     };
-    let Some(media) = negotiate(&headers) else { return not_acceptable() };
-    if !json_body(&headers) {
+    let Some(media) = negotiate(headers) else { return not_acceptable() };
+    if !json_body(headers) {
         return unsupported_media_type(media);
     }
+    // The body is read only now, within the route's size limit: a caller without a valid token costs no reading
+    // (and cannot hold a connection open by sending it slowly).
+    let request = axum::extract::Request::from_parts(parts, body);
+    let body = match <Bytes as axum::extract::FromRequest<AppState>>::from_request(request, &state).await {
+        Ok(body) => body,
+        Err(rejection) => return bad_request(rejection.status(), media, &rejection.body_text()),
+    };
     let batch: BatchRequest = match serde_json::from_slice(&body) {
         Ok(batch) => batch,
         Err(e) => {

@@ -11,12 +11,13 @@ use tokio::net::TcpStream;
 use crate::helpers::{spawn_with, user_token, TestApp, SEED};
 use crate::ws::{Ws, TRANSPORT_WS};
 
-/// Opens a connection and sends a POST's headers announcing `length` bytes of body, and `sent` of them (as far as
-/// the server takes them: it may close the connection).
-async fn body_in_progress(app: &TestApp, length: usize, sent: &[u8]) -> TcpStream {
+/// Opens a connection and sends a POST's headers (with `token`, if any) announcing `length` bytes of body, and
+/// `sent` of them (as far as the server takes them: it may close the connection).
+async fn body_in_progress(app: &TestApp, token: Option<&str>, length: usize, sent: &[u8]) -> TcpStream {
     let mut socket = TcpStream::connect(app.addr).await.expect("connects");
+    let authorization = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
     let head = format!(
-        "POST /graphql HTTP/1.1\r\nHost: kyc\r\nContent-Type: application/json\r\nContent-Length: {length}\r\n\r\n"
+        "POST /graphql HTTP/1.1\r\nHost: kyc\r\n{authorization}Content-Type: application/json\r\nContent-Length: {length}\r\n\r\n"
     );
     if socket.write_all(head.as_bytes()).await.is_ok() {
         let _ = socket.write_all(sent).await;
@@ -34,7 +35,8 @@ async fn healthy(app: &TestApp) -> Result<StatusCode, String> {
 #[tokio::test]
 async fn a_body_that_keeps_trickling_in_is_cut_at_the_body_deadline_with_408() {
     let app = spawn_with(|c| c.connections.body_timeout = Duration::from_millis(500)).await;
-    let mut socket = body_in_progress(&app, 100_000, b"{").await;
+    let token = user_token(SEED, "uid:read");
+    let mut socket = body_in_progress(&app, Some(&token), 100_000, b"{").await;
     let (mut read, mut write) = socket.split();
     // One byte every 50 ms: each arrives well within any per-read timeout, the whole would take over an hour.
     let trickle = async {
@@ -73,15 +75,16 @@ async fn connections_still_receiving_their_body_make_room_for_new_callers() {
         c.connections.body_timeout = Duration::from_secs(60);
     })
     .await;
+    // Callers with a valid token (a request without one is refused before its body is read).
+    let token = user_token(SEED, "uid:read");
     let mut attackers = Vec::new();
     for _ in 0..24 {
-        attackers.push(body_in_progress(&app, 100_000, b"{\"query\":").await);
+        attackers.push(body_in_progress(&app, Some(&token), 100_000, b"{\"query\":").await);
     }
     for round in 0..10 {
         assert_eq!(healthy(&app).await, Ok(StatusCode::OK), "health check {round}");
     }
     // A real caller's request, whose body arrives at once, is served too.
-    let token = user_token(SEED, "uid:read");
     assert_eq!(app.query(&token, "{ me { id } }").await.body["data"]["me"]["id"], SEED);
     drop(attackers);
 }
@@ -113,4 +116,24 @@ async fn websocket_connections_count_against_the_connection_bound_and_unidentifi
     for ws in &mut callers {
         assert_eq!(ws.closed_within(Duration::from_millis(100)).await, None);
     }
+}
+
+#[tokio::test]
+async fn a_request_without_a_valid_token_is_refused_before_its_body_is_read() {
+    // A body deadline far beyond the test's patience: only answering before the body can pass.
+    let app = spawn_with(|c| c.connections.body_timeout = Duration::from_secs(120)).await;
+    let mut socket = body_in_progress(&app, None, 100_000, b"{\"query\":").await;
+    let mut answer = Vec::new();
+    let mut buffer = [0u8; 1024];
+    let read = async {
+        while !answer.windows(4).any(|w| w == b"\r\n\r\n") {
+            match socket.read(&mut buffer).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => answer.extend_from_slice(&buffer[..n]),
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), read).await.expect("an answer before the body");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
 }
