@@ -139,6 +139,11 @@ impl Gateway {
         Ok(Gateway { child, url: format!("http://{addr}"), database })
     }
 
+    /// The gateway's process id, for its CPU time (`kyc-bench --peers`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The gateway's peak resident set (VmHWM), in MiB.
     pub fn peak_rss_mb(&self) -> Option<f64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;

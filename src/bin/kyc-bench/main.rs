@@ -6,9 +6,15 @@
 //! second, p50, p99, upstream calls per query (from the sandboxes' counters) and the gateway's peak RSS. Two
 //! references are measured in the same run: `raw`, the sandboxes' own REST rate for the same data, and the ideal
 //! latency (the slowest provider's injected latency).
+//!
+//! `--peers` runs another comparison instead (see `peers`): kyc-gateway beside Hive Gateway and Tailcall on the same
+//! sandbox endpoints, and a bare axum handler as the floor.
 
+mod floor;
 mod gateway;
 mod load;
+mod peers;
+mod procfs;
 mod raw;
 mod scenarios;
 
@@ -35,9 +41,22 @@ pub struct Args {
     /// Injected provider latency, milliseconds.
     #[arg(long, default_value_t = 20)]
     pub latency_ms: u64,
+    /// Compares kyc-gateway with Hive Gateway and Tailcall (installed from bench/ with `npm ci`) and a bare axum
+    /// handler, instead of running the scenarios; `--concurrency` then overrides both shapes' defaults (50 and 16).
+    #[arg(long)]
+    pub peers: bool,
+    /// Where the peers' configurations and lock file are (`--peers`).
+    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/bench"))]
+    pub peers_dir: std::path::PathBuf,
+    /// Seconds of unmeasured load before each measured row (`--peers`: Node's JIT and every cache warm up).
+    #[arg(long, default_value_t = 2.0)]
+    pub warmup: f64,
     /// Runs the gateway (internal: the benchmark starts itself this way), writing its address to this file.
     #[arg(long, hide = true)]
     pub gateway_child: Option<std::path::PathBuf>,
+    /// Runs the floor of `--peers` (internal), writing its address to this file.
+    #[arg(long, hide = true)]
+    pub floor_child: Option<std::path::PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -45,8 +64,17 @@ fn main() -> ExitCode {
     if let Some(addr_file) = &args.gateway_child {
         return kyc_gateway::cli::serve(Some("127.0.0.1:0".parse().expect("a socket address")), Some(addr_file));
     }
+    if let Some(addr_file) = &args.floor_child {
+        return floor::serve(addr_file);
+    }
     let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime starts");
-    match runtime.block_on(scenarios::run(args)) {
+    let run = async {
+        match args.peers {
+            true => peers::run(args).await,
+            false => scenarios::run(args).await,
+        }
+    };
+    match runtime.block_on(run) {
         Ok((report, failed)) => {
             println!("{report}");
             if failed > 0 {

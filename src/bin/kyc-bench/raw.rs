@@ -68,6 +68,11 @@ impl Raw {
         })
     }
 
+    /// `user`'s Fractal access token: what the peers of `kyc-bench --peers` pass on to Fractal for `me`.
+    pub fn fractal_token(&self, user: &str) -> Option<&str> {
+        self.fractal.get(user).map(String::as_str)
+    }
+
     async fn fractal_me(&self, user: &str) -> Result<(), String> {
         let token = self.fractal.get(user).ok_or("no Fractal token")?;
         let url = format!("{}/v2/users/me", self.sandbox.fractal.base_url());

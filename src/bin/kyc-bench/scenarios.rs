@@ -22,7 +22,7 @@ const ITEMS: &str = "verification.uniqueness:read verification.basic:read verifi
 const ME: &str =
     "{ me { emails { address } verificationCases { provider level state } kycApplications { status state } } }";
 
-fn token(secret: &str, sub: &str, scope: &str, client: bool) -> String {
+pub fn token(secret: &str, sub: &str, scope: &str, client: bool) -> String {
     let subject = if client { Subject::Client(sub.into()) } else { Subject::User(sub.into()) };
     mint_hs256(&Secret::new(secret), ISSUER, &subject, scope, 24 * 3600)
 }
@@ -214,7 +214,7 @@ impl Bench<'_> {
     }
 }
 
-fn machine() -> String {
+pub fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|c| {
