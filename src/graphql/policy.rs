@@ -307,8 +307,9 @@ impl Extension for PolicyExtension {
         }
         if let Some(access) = audited {
             access.note_operation(Operation {
-                // The name the request gives, else the operation's own (`query MyKyc { ... }`).
-                name: state.operation_name.clone().or_else(|| chosen.and_then(|(name, _)| name).map(str::to_owned)),
+                // The chosen operation's own name (`query MyKyc { ... }`), never a requested name that names nothing in
+                // the document: metrics label operations by it, and made-up names must not use up their labels.
+                name: chosen.and_then(|(name, _)| name).map(str::to_owned),
                 kind: kind.to_owned(),
                 document_hash: crate::digest::sha256_hex(query),
                 mutations: Vec::new(),

@@ -16,10 +16,19 @@ use super::AppState;
 /// How long the database may take to answer a readiness probe (probes time out at a second or so themselves).
 const STORE_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// How long the store's check stands for the probes that follow it: `/readyz` needs no token, so a flood of probes
+/// must not take the pool's connections from callers (one query a second at most, whatever the probe rate).
+const STORE_CHECK_TTL: Duration = Duration::from_secs(1);
+
+/// The store's state and its migrations', as the last check found them.
+type StoreCheck = (&'static str, &'static str);
+
 /// Whether this replica is shutting down: from the signal on, `/readyz` answers 503 while requests are still served.
+/// Also the store's last check, which concurrent probes wait for rather than each asking the database.
 #[derive(Debug, Clone, Default)]
 pub struct Readiness {
     draining: Arc<AtomicBool>,
+    store: Arc<tokio::sync::Mutex<Option<(tokio::time::Instant, StoreCheck)>>>,
 }
 
 impl Readiness {
@@ -73,8 +82,15 @@ pub async fn healthz() -> Json<serde_json::Value> {
     Json(serde_json::json!({ "status": "ok" }))
 }
 
-pub async fn readyz(State(state): State<AppState>) -> Response {
-    let store = match tokio::time::timeout(STORE_TIMEOUT, state.services.store.pending_migrations()).await {
+/// The store's check: the last one if it is under [`STORE_CHECK_TTL`] old, else a new one (one at a time).
+async fn store_check(state: &AppState) -> StoreCheck {
+    let mut last = state.readiness.store.lock().await;
+    if let Some((at, check)) = *last {
+        if at.elapsed() < STORE_CHECK_TTL {
+            return check;
+        }
+    }
+    let check = match tokio::time::timeout(STORE_TIMEOUT, state.services.store.pending_migrations()).await {
         Ok(Ok(0)) => ("ok", "ok"),
         Ok(Ok(_)) => ("ok", "pending"),
         Ok(Err(error)) => {
@@ -83,6 +99,12 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
         }
         Err(_) => ("timeout", "unknown"),
     };
+    *last = Some((tokio::time::Instant::now(), check));
+    check
+}
+
+pub async fn readyz(State(state): State<AppState>) -> Response {
+    let store = store_check(&state).await;
     let keys = if state.verifier.ready().await { "ok" } else { "not_fetched" };
     let lifecycle = if state.readiness.is_draining() { "shutting_down" } else { "ok" };
     let checks =

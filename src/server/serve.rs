@@ -206,11 +206,20 @@ pub struct Upgraded {
 }
 
 impl Upgraded {
-    /// The socket now serves an identified caller: it is never closed to make room.
-    pub fn identified(&mut self) {
-        if self.busy.is_none() {
-            self.busy = Some(Busy::new(&self.slot.activity, &self.slot.registry));
+    /// The socket now serves an identified caller: it is never closed to make room. `false` when the registry
+    /// closed it to make room first (the socket must then close): decided under the registry's lock, so a connection
+    /// is either evicted or identified, never both.
+    #[must_use]
+    pub fn identified(&mut self) -> bool {
+        if self.busy.is_some() {
+            return true;
         }
+        let _open = self.slot.registry.open.lock().expect("connections lock");
+        if self.slot.activity.closing.load(Ordering::Relaxed) {
+            return false;
+        }
+        self.busy = Some(Busy::new(&self.slot.activity, &self.slot.registry));
+        true
     }
 
     /// Resolves once the registry has closed this connection to make room for a new one.

@@ -361,8 +361,11 @@ async fn serve(
                         match (envelope.kind.as_str(), envelope.id) {
                             ("connection_ack", _) => {
                                 acked = true;
-                                if let Some(slot) = &mut slot {
-                                    slot.identified();
+                                if slot.as_mut().is_some_and(|slot| !slot.identified()) {
+                                    break Exit::Close(
+                                        code::TRY_AGAIN_LATER,
+                                        "the server is at its bound on connections".into(),
+                                    );
                                 }
                                 if let Some(at) = outcome.lock().expect("init outcome").expires_at {
                                     let left = (at - crate::clock::unix_seconds()).max(0) as u64;

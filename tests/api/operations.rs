@@ -124,6 +124,19 @@ async fn readiness_names_the_failed_check_while_liveness_stays_up() {
 }
 
 #[tokio::test]
+async fn a_flood_of_readiness_probes_asks_the_store_at_most_once_a_second() {
+    let app = spawn().await;
+    let probe = || async { app.http.get(app.url("/readyz")).send().await.expect("answer").status() };
+    let statuses = futures_util::future::join_all((0..50).map(|_| probe())).await;
+    assert!(statuses.iter().all(|s| *s == StatusCode::OK), "{statuses:?}");
+    // The database goes away: the probes that follow within the second are answered from the last check, without a
+    // query; after it, a probe asks again and finds it gone.
+    app.store.close().await;
+    assert_eq!(probe().await, StatusCode::OK, "answered from the check of under a second ago");
+    eventually("a probe finds the database gone", || async { probe().await == StatusCode::SERVICE_UNAVAILABLE }).await;
+}
+
+#[tokio::test]
 async fn a_request_id_from_the_mesh_is_kept_and_anything_else_is_replaced_by_a_new_one() {
     let app = spawn().await;
     let id = |response: reqwest::Response| response.headers()["x-request-id"].to_str().expect("text").to_owned();
@@ -135,6 +148,27 @@ async fn a_request_id_from_the_mesh_is_kept_and_anything_else_is_replaced_by_a_n
         assert_ne!(new, bad);
         assert_eq!(new.len(), 32);
     }
+}
+
+#[tokio::test]
+async fn operation_names_that_name_nothing_in_the_document_cannot_use_up_the_metric_labels() {
+    // A process of its own: the labels seen are the process's.
+    let gateway = Process::start(4096, &[]);
+    let http = reqwest::Client::new();
+    let token = user_token(SEED, "uid:read");
+    let send = |name: String| {
+        let query = json!({ "query": "query Real { me { id } }", "operationName": name });
+        http.post(gateway.url("/graphql")).bearer_auth(&token).json(&query).send()
+    };
+    for n in 0..250 {
+        let refused: Value = send(format!("Junk{n}")).await.expect("answer").json().await.expect("JSON");
+        assert!(refused["errors"].is_array(), "{refused}");
+    }
+    let real: Value = send("Real".into()).await.expect("answer").json().await.expect("JSON");
+    assert_eq!(real["data"]["me"]["id"], SEED, "{real}");
+    let metrics = http.get(gateway.url("/metrics")).send().await.expect("answer").text().await.expect("text");
+    assert!(metrics.contains(r#"operation="Real""#), "the real operation lost its label");
+    assert!(!metrics.contains("Junk"), "a name of no operation became a label");
 }
 
 #[tokio::test]
