@@ -140,6 +140,10 @@ pub enum Broken {
     Missing { expected: i64, found: i64 },
     #[error("the chain ends at record {last}, but its head says {head}: the last records were removed")]
     Truncated { last: i64, head: i64 },
+    #[error(
+        "the chain goes on to record {last}, past its head at record {head}: records were added around the writer"
+    )]
+    PastHead { last: i64, head: i64 },
     #[error("{0}")]
     Unreadable(String),
 }
@@ -152,11 +156,25 @@ pub struct Verified {
     pub last: i64,
 }
 
-/// Walks the chain from its checkpoint (or its beginning) to its head.
+/// Walks the chain from its checkpoint (or its beginning) to its head, in one snapshot of the database (a
+/// `REPEATABLE READ` transaction on PostgreSQL, a read transaction on SQLite): records appended or removed by
+/// retention while it walks are not seen, so a live trail verifies as it stood when the walk began.
 pub async fn verify(store: &Store) -> Result<Verified, Broken> {
     let unreadable = |e: sqlx::Error| Broken::Unreadable(e.to_string());
+    let begin = match store.engine() {
+        Engine::Postgres => "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+        // Deferred: the first read below takes the snapshot (WAL) or the shared lock every later read keeps.
+        Engine::Sqlite => "BEGIN",
+    };
+    let mut snapshot = store.pool().begin_with(begin).await.map_err(unreadable)?;
+    let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
+        .fetch_one(&mut *snapshot)
+        .await
+        .map_err(unreadable)?;
+    let head_seq: i64 = head.try_get("seq").map_err(unreadable)?;
+    let head_hash: String = head.try_get("hash").map_err(unreadable)?;
     let checkpoint = sqlx::query("SELECT seq, hash FROM audit_checkpoint WHERE id = 1")
-        .fetch_optional(store.pool())
+        .fetch_optional(&mut *snapshot)
         .await
         .map_err(unreadable)?;
     let (mut seq, mut hash) = match checkpoint {
@@ -168,7 +186,7 @@ pub async fn verify(store: &Store) -> Result<Verified, Broken> {
     loop {
         let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM audit_records WHERE seq > $1 ORDER BY seq LIMIT 1000"))
             .bind(seq)
-            .fetch_all(store.pool())
+            .fetch_all(&mut *snapshot)
             .await
             .map_err(unreadable)?;
         if rows.is_empty() {
@@ -190,12 +208,11 @@ pub async fn verify(store: &Store) -> Result<Verified, Broken> {
             count += 1;
         }
     }
-    let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
-        .fetch_one(store.pool())
-        .await
-        .map_err(unreadable)?;
-    let head_seq: i64 = head.try_get("seq").map_err(unreadable)?;
-    let head_hash: String = head.try_get("hash").map_err(unreadable)?;
+    // Read only: nothing to keep.
+    let _ = snapshot.rollback().await;
+    if seq > head_seq {
+        return Err(Broken::PastHead { last: seq, head: head_seq });
+    }
     if head_seq != seq || head_hash != hash {
         return Err(Broken::Truncated { last: seq, head: head_seq });
     }

@@ -409,3 +409,58 @@ async fn mutations_and_applied_webhooks_are_recorded_with_their_cause() {
         .expect("record");
     assert_eq!(subjects, format!("[\"{owner}\"]"));
 }
+
+#[tokio::test]
+async fn audit_verify_finds_a_live_trail_intact_while_records_are_appended_and_retention_runs() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    for db in databases().await {
+        let app = spawn_on(&db, |_| {}).await;
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut load = Vec::new();
+        // Readers whose every answer appends a record...
+        for _ in 0..6 {
+            let (http, url, stop) = (app.http.clone(), app.url("/graphql"), stop.clone());
+            let token = user_token(SEED, "contact:read");
+            load.push(tokio::spawn(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    let body = json!({ "query": "{ me { emails { address } } }" });
+                    let _ = http.post(&url).bearer_auth(&token).json(&body).send().await;
+                }
+            }));
+        }
+        // ...and retention removing what is older than a few milliseconds, over and over.
+        let (store, retention_stop) = (app.store.clone(), stop.clone());
+        load.push(tokio::spawn(async move {
+            while !retention_stop.load(Ordering::Relaxed) {
+                let _ = kyc_gateway::audit::chain::purge(&store, kyc_gateway::clock::unix_millis() - 5).await;
+                tokio::task::yield_now().await;
+            }
+        }));
+        crate::helpers::eventually("records are being appended", || async {
+            let head: i64 =
+                sqlx::query_scalar("SELECT seq FROM audit_head").fetch_one(app.store.pool()).await.expect("head");
+            head >= 5
+        })
+        .await;
+        let mut failures = Vec::new();
+        let runs = 60;
+        for _ in 0..runs {
+            if let Err(broken) = kyc_gateway::audit::chain::verify(&app.store).await {
+                failures.push(broken.to_string());
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        for task in load {
+            let _ = task.await;
+        }
+        assert!(
+            failures.is_empty(),
+            "{}: {} of {runs} verifications of a live, untouched trail reported tampering, e.g. {:?}",
+            db.engine,
+            failures.len(),
+            failures.first()
+        );
+        kyc_gateway::audit::chain::verify(&app.store).await.expect("intact once the load stopped");
+    }
+}
