@@ -464,3 +464,88 @@ async fn audit_verify_finds_a_live_trail_intact_while_records_are_appended_and_r
         kyc_gateway::audit::chain::verify(&app.store).await.expect("intact once the load stopped");
     }
 }
+#[tokio::test]
+async fn a_record_about_many_users_is_appended_in_one_statement_per_table_not_one_per_user() {
+    let Some(db) = crate::helpers::postgres_database().await else { return };
+    let app = spawn_on(&db, |_| {}).await;
+    // PostgreSQL counts the statements (not the rows) that insert into the trail's tables.
+    for statement in [
+        "CREATE TABLE statements (tbl TEXT NOT NULL)",
+        "CREATE FUNCTION count_statement() RETURNS trigger AS $$ BEGIN INSERT INTO statements VALUES (TG_TABLE_NAME); \
+         RETURN NULL; END $$ LANGUAGE plpgsql",
+        "CREATE TRIGGER count_records AFTER INSERT ON audit_records FOR EACH STATEMENT EXECUTE FUNCTION count_statement()",
+        "CREATE TRIGGER count_subjects AFTER INSERT ON audit_subjects FOR EACH STATEMENT EXECUTE FUNCTION count_statement()",
+    ] {
+        sqlx::query(statement).execute(app.store.pool()).await.expect("statement counting");
+    }
+    let population = kyc_gateway::sandbox::fractal::Population::generate(
+        kyc_gateway::config::SandboxSettings::default().users,
+        kyc_gateway::config::SandboxSettings::default().seed,
+    );
+    let ids: Vec<String> = population.users.iter().take(200).map(|u| format!("\"{}\"", u.uid)).collect();
+    let query = format!("{{ users(ids: [{}]) {{ emails {{ address }} }} }}", ids.join(", "));
+    let started = std::time::Instant::now();
+    let answer = query_for(&app, &client_token("client.users:read contact:read"), None, &query).await;
+    eprintln!("200 users' emails, strict mode, on PostgreSQL: {:?}", started.elapsed());
+    assert!(answer["errors"].is_null(), "{answer:#}");
+    let subjects: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM audit_subjects").fetch_one(app.store.pool()).await.expect("count");
+    assert!(subjects >= 100, "the record is about many users: {subjects}");
+    let counted: Vec<String> =
+        sqlx::query_scalar("SELECT tbl FROM statements").fetch_all(app.store.pool()).await.expect("statements");
+    let per_table = |table: &str| counted.iter().filter(|t| *t == table).count();
+    assert_eq!(
+        (per_table("audit_records"), per_table("audit_subjects")),
+        (1, 1),
+        "one INSERT per table for a record about {subjects} users"
+    );
+    kyc_gateway::audit::chain::verify(&app.store).await.expect("intact");
+}
+#[tokio::test]
+async fn a_batch_larger_than_one_statement_holds_is_appended_whole_and_still_verifies() {
+    use kyc_gateway::audit::{Caller, Entry, FieldAccess, Outcome};
+    for db in databases().await {
+        let app = spawn_on(&db, |_| {}).await;
+        // 600 records about 20 users each: more records and more subject rows than one INSERT takes.
+        let entries: Vec<Entry> = (0..600)
+            .map(|i| Entry {
+                at: kyc_gateway::clock::unix_millis(),
+                request_id: format!("req-{i}"),
+                trace_id: (i % 2 == 0).then(|| format!("{i:032x}")),
+                caller: Caller { kind: "client".into(), id: "bulk".into(), issuer: "kyc-gateway-dev".into() },
+                subjects: (0..20).map(|u| format!("user-{}", (i + u) % 600)).collect(),
+                fields: vec![FieldAccess {
+                    path: "users.emails".into(),
+                    outcome: Outcome::Returned,
+                    subjects: (0..20).map(|u| format!("user-{}", (i + u) % 600)).collect(),
+                }],
+                operation_name: (i % 3 == 0).then(|| "Bulk".to_owned()),
+                operation_type: "query".into(),
+                document_hash: "0".repeat(64),
+                purpose: (i % 5 == 0).then(|| format!("purpose {i}")),
+                cause: None,
+            })
+            .collect();
+        let mut tx = app.store.begin_write().await.expect("a transaction");
+        let refs: Vec<&Entry> = entries.iter().collect();
+        let written = kyc_gateway::audit::chain::append(&app.store, &mut tx, &refs).await.expect("appended");
+        tx.commit().await.expect("committed");
+        assert_eq!(written.len(), 600);
+        let verified = kyc_gateway::audit::chain::verify(&app.store).await.expect("intact");
+        assert_eq!((verified.first, verified.last, verified.records), (1, 600, 600), "{}", db.engine);
+        let subjects: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM audit_subjects").fetch_one(app.store.pool()).await.expect("count");
+        assert_eq!(subjects, 600 * 20, "{}", db.engine);
+        let read = kyc_gateway::audit::read::events(
+            &app.store,
+            &kyc_gateway::audit::read::Filter { user_id: Some("user-5".into()), ..Default::default() },
+            1000,
+        )
+        .await
+        .expect("read back");
+        assert_eq!(read.len(), 20, "{}: each user is in 20 records", db.engine);
+        for record in &read {
+            assert_eq!(record.entry, entries[record.seq as usize - 1], "{}: read back as appended", db.engine);
+        }
+    }
+}
