@@ -465,6 +465,36 @@ async fn audit_verify_finds_a_live_trail_intact_while_records_are_appended_and_r
     }
 }
 #[tokio::test]
+async fn a_mutation_whose_client_disconnects_mid_way_still_leaves_its_audit_record() {
+    let app = spawn().await;
+    // ident answers after a second: the client is gone long before the mutation is done.
+    app.sandbox().ident.faults().set(kyc_gateway::config::Faults { latency_ms: 1_000, ..Default::default() });
+    let settle = format!(
+        r#"mutation {{ updateKycApplicationStatus(id: "{}", status: ACCEPTED) {{ status }} }}"#,
+        kyc_gateway::sandbox::ident::population::JOHN_SMITH
+    );
+    let (http, url) = (app.http.clone(), app.url("/graphql"));
+    let token = client_token("kyc_application:write client.users:read");
+    let abandoned =
+        tokio::spawn(async move { http.post(url).bearer_auth(token).json(&json!({ "query": settle })).send().await });
+    crate::helpers::eventually("the mutation is under way at ident", || async {
+        app.sandbox().ident.faults().in_progress() >= 1
+    })
+    .await;
+    // The client goes away (its connection closes) while the mutation runs.
+    abandoned.abort();
+    crate::helpers::eventually("the abandoned mutation is recorded", || async {
+        let recorded: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM audit_records WHERE cause = 'mutation updateKycApplicationStatus'",
+        )
+        .fetch_one(app.store.pool())
+        .await
+        .expect("count");
+        recorded == 1
+    })
+    .await;
+}
+#[tokio::test]
 async fn a_record_about_many_users_is_appended_in_one_statement_per_table_not_one_per_user() {
     let Some(db) = crate::helpers::postgres_database().await else { return };
     let app = spawn_on(&db, |_| {}).await;
