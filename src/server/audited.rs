@@ -88,7 +88,12 @@ pub async fn execute(
     let (state, caller, meta) = (state.clone(), caller.clone(), meta.clone());
     // Dropped with this future: the task hears that nobody waits for the answer any more.
     let (_waiting, gone) = oneshot::channel::<()>();
-    let operation = async move { run(&state, &caller, &meta, loaders, request, gone).await };
+    // Counted as running until it ends: a shutdown lets it leave its record first.
+    let running = state.audit.running();
+    let operation = async move {
+        let _running = running;
+        run(&state, &caller, &meta, loaders, request, gone).await
+    };
     let task = tokio::spawn(crate::telemetry::otel::carry_request_trace(operation.in_current_span()));
     match task.await {
         Ok(answered) => answered,

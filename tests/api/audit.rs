@@ -410,6 +410,18 @@ async fn mutations_and_applied_webhooks_are_recorded_with_their_cause() {
     assert_eq!(subjects, format!("[\"{owner}\"]"));
 }
 
+/// Lets the store take audit records again (undoes [`refuse_records`]), from a connection of its own.
+async fn allow_records(db: &TestDatabase) {
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&db.url).await.expect("the database");
+    let statement = match db.engine {
+        "sqlite" => "DROP TRIGGER refuse",
+        _ => "DROP TRIGGER refuse ON audit_records",
+    };
+    sqlx::query(statement).execute(&pool).await.expect("the trigger dropped");
+    pool.close().await;
+}
+
 #[tokio::test]
 async fn audit_verify_finds_a_live_trail_intact_while_records_are_appended_and_retention_runs() {
     use std::sync::atomic::{AtomicBool, Ordering};
@@ -464,6 +476,7 @@ async fn audit_verify_finds_a_live_trail_intact_while_records_are_appended_and_r
         kyc_gateway::audit::chain::verify(&app.store).await.expect("intact once the load stopped");
     }
 }
+
 #[tokio::test]
 async fn a_mutation_whose_client_disconnects_mid_way_still_leaves_its_audit_record() {
     let app = spawn().await;
@@ -494,6 +507,34 @@ async fn a_mutation_whose_client_disconnects_mid_way_still_leaves_its_audit_reco
     })
     .await;
 }
+
+#[tokio::test]
+async fn buffered_records_still_queued_at_shutdown_are_written_before_the_gateway_stops() {
+    for db in databases().await {
+        let app = spawn_on(&db, |c| c.audit.mode = Mode::Buffered).await;
+        // The store refuses records for now: buffered ones wait in the writer, to be retried.
+        refuse_records(&app, &db).await;
+        let token = user_token(SEED, "contact:read");
+        let reads = 5;
+        for _ in 0..reads {
+            let answer = query_for(&app, &token, None, "{ me { emails { address } } }").await;
+            assert!(answer["data"]["me"]["emails"].is_array(), "buffered mode answers at once: {answer:#}");
+        }
+        assert_eq!(records(&app).await, 0, "{}: nothing written yet", db.engine);
+        // Shut down with the records still waiting; the store takes records again once the shutdown has begun.
+        let readiness = app.readiness.clone();
+        let stopping = tokio::spawn(app.stop());
+        crate::helpers::eventually("the shutdown has begun", || async { readiness.is_draining() }).await;
+        allow_records(&db).await;
+        stopping.await.expect("stopped");
+        let again = spawn_on(&db, |_| {}).await;
+        assert_eq!(records(&again).await, reads as i64, "{}: every buffered record survived the shutdown", db.engine);
+        let verified = kyc_gateway::audit::chain::verify(&again.store).await.expect("intact");
+        assert_eq!(verified.records, reads);
+        again.stop().await;
+    }
+}
+
 #[tokio::test]
 async fn a_record_about_many_users_is_appended_in_one_statement_per_table_not_one_per_user() {
     let Some(db) = crate::helpers::postgres_database().await else { return };
@@ -531,6 +572,7 @@ async fn a_record_about_many_users_is_appended_in_one_statement_per_table_not_on
     );
     kyc_gateway::audit::chain::verify(&app.store).await.expect("intact");
 }
+
 #[tokio::test]
 async fn a_batch_larger_than_one_statement_holds_is_appended_whole_and_still_verifies() {
     use kyc_gateway::audit::{Caller, Entry, FieldAccess, Outcome};
