@@ -62,6 +62,8 @@ pub struct App {
     directory: Arc<SqlDirectory>,
     /// Background tasks (the change listener and its subscriber, the webhook worker), stopped when serving ends.
     tasks: Vec<tokio::task::AbortHandle>,
+    /// The audit writer, stopped last: what it still holds is written first.
+    audit_writer: Option<audit::Writer>,
     /// Tells WebSocket connections the server is shutting down.
     shutdown: watch::Sender<bool>,
     connections: Arc<server::connections::Connections>,
@@ -81,6 +83,10 @@ pub struct App {
 
 /// How long a shutdown waits for WebSocket connections to finish their closing handshake.
 const WEBSOCKET_CLOSE_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The least time a shutdown gives the audit writer to write the records it still holds, when the requests in flight
+/// used up the shutdown deadline.
+const AUDIT_FLUSH_AT_LEAST: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Where sandbox users come back after approving at the sandbox Fractal, unless configured: a frontend's callback.
 pub const SANDBOX_REDIRECT_URI: &str = "http://localhost:3000/fractal/callback";
@@ -327,7 +333,6 @@ impl App {
         let mut tasks: Vec<tokio::task::AbortHandle> = listener.into_iter().collect();
         tasks.push(telemetry::metrics::spawn_upkeep());
         let (audit, audit_writer) = Audit::start(&store, &config.audit);
-        tasks.extend(audit_writer);
         tasks.push(follow_changes(&changes, providers.clone(), events.clone()));
         // Issuers' keys: fetched from now on; a request that comes before the first fetch ends waits for it.
         tasks.extend(verifier.start());
@@ -428,6 +433,7 @@ impl App {
             store,
             directory: sql,
             tasks,
+            audit_writer,
             shutdown,
             connections,
             events,
@@ -487,12 +493,16 @@ impl App {
     }
 
     /// Serves until `shutdown` completes, then closes the listener, closes WebSocket connections (1001, going away),
-    /// lets the requests in flight finish within the shutdown deadline, stops the background tasks and closes the
-    /// database. (The drain delay before, when the process got its signal, is `server::health::on_shutdown_signal`.)
+    /// lets the requests in flight finish within the shutdown deadline, stops the background tasks, lets the audit
+    /// writer write what it still holds (within what is left of the deadline, at least 2 s) and closes the database.
+    /// (The drain delay before, when the process got its signal, is `server::health::on_shutdown_signal`.)
     pub async fn serve(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let (stopping, readiness) = (self.shutdown.clone(), self.readiness.clone());
+        let signalled = Arc::new(std::sync::OnceLock::new());
+        let signal_at = signalled.clone();
         let signal = async move {
             shutdown.await;
+            let _ = signal_at.set(tokio::time::Instant::now());
             readiness.drain();
             let _ = stopping.send(true);
         };
@@ -505,8 +515,15 @@ impl App {
                 .await;
         let _ = self.shutdown.send(true);
         let _ = tokio::time::timeout(WEBSOCKET_CLOSE_GRACE, self.connections.closed()).await;
-        for task in self.tasks.iter().chain(&metrics) {
+        for task in &self.tasks {
             task.abort();
+        }
+        if let Some(writer) = self.audit_writer {
+            let deadline = signalled.get().map_or_else(tokio::time::Instant::now, |at| *at + self.shutdown_deadline);
+            writer.finish(deadline.max(tokio::time::Instant::now() + AUDIT_FLUSH_AT_LEAST)).await;
+        }
+        if let Some(metrics) = metrics {
+            metrics.abort();
         }
         self.store.close().await;
         served

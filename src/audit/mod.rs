@@ -20,8 +20,12 @@ mod writer;
 
 use std::time::Duration;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Notify};
+use tokio::time::Instant;
 
 use crate::store::Store;
 
@@ -145,24 +149,49 @@ pub struct Audit {
     mode: Mode,
     jobs: Option<mpsc::Sender<Job>>,
     commit_timeout: Duration,
+    running: Running,
 }
+
+/// The writer task of a replica, stopped at shutdown by [`Writer::finish`].
+pub struct Writer {
+    stop: oneshot::Sender<Instant>,
+    task: tokio::task::JoinHandle<writer::Drained>,
+    running: Running,
+}
+
+/// How long past the deadline [`Writer::finish`] waits for the writer before it aborts it (the writer keeps to the
+/// deadline by itself; this is a backstop).
+const STOP_GRACE: Duration = Duration::from_secs(1);
 
 impl Audit {
     /// Starts the writer on `store` (nothing in `off` mode); the handle and the writer task.
-    pub fn start(store: &Store, settings: &AuditSettings) -> (Audit, Option<tokio::task::AbortHandle>) {
+    pub fn start(store: &Store, settings: &AuditSettings) -> (Audit, Option<Writer>) {
+        let running = Running::default();
         if settings.mode == Mode::Off {
-            return (Audit { mode: Mode::Off, jobs: None, commit_timeout: settings.commit_timeout }, None);
+            return (Audit { mode: Mode::Off, jobs: None, commit_timeout: settings.commit_timeout, running }, None);
         }
         let (jobs, receiver) = mpsc::channel(settings.queue.max(1));
-        let task = tokio::spawn(writer::run(store.clone(), receiver, settings.retention));
+        let (stop, stopped) = oneshot::channel();
+        let task = tokio::spawn(writer::run(store.clone(), receiver, settings.retention, stopped));
         (
-            Audit { mode: settings.mode, jobs: Some(jobs), commit_timeout: settings.commit_timeout },
-            Some(task.abort_handle()),
+            Audit {
+                mode: settings.mode,
+                jobs: Some(jobs),
+                commit_timeout: settings.commit_timeout,
+                running: running.clone(),
+            },
+            Some(Writer { stop, task, running }),
         )
     }
 
     pub fn mode(&self) -> Mode {
         self.mode
+    }
+
+    /// Marks an operation running until the guard is dropped: a shutdown lets it leave its record first (see
+    /// [`Writer::finish`]).
+    pub fn running(&self) -> Running {
+        self.running.enter()
     }
 
     /// Appends `entry`: in strict mode once it is committed, in buffered mode once it is queued.
@@ -201,6 +230,81 @@ impl Audit {
                     .await
                     .map_err(|_| AuditError("the record was not committed in time".into()))?
             }
+        }
+    }
+}
+
+impl Writer {
+    /// Stops the writer at shutdown, by `deadline`: waits for the operations still running (a mutation whose client
+    /// went away, say) to leave their records, then closes the queue and lets the writer write everything in it and
+    /// the buffered records it was retrying. What cannot be written by the deadline is lost, and only counted in the
+    /// log (`lost`).
+    pub async fn finish(self, deadline: Instant) {
+        if tokio::time::timeout_at(deadline, self.running.idle()).await.is_err() {
+            let operations = self.running.count();
+            tracing::warn!(
+                operations,
+                "operations still running at the shutdown deadline: their records may be missing"
+            );
+        }
+        let _ = self.stop.send(deadline);
+        let mut task = self.task;
+        if tokio::time::timeout_at(deadline + STOP_GRACE, &mut task).await.is_err() {
+            task.abort();
+            tracing::error!("the audit writer did not stop by the shutdown deadline; the records it held are lost");
+        }
+    }
+}
+
+/// The operations running, for the shutdown to wait on; a clone made by [`Running::enter`] counts one until dropped.
+#[derive(Default)]
+pub struct Running {
+    shared: Arc<RunningShared>,
+    /// Whether this one counts (the handle's own does not).
+    counts: bool,
+}
+
+#[derive(Default)]
+struct RunningShared {
+    count: AtomicUsize,
+    idle: Notify,
+}
+
+impl Clone for Running {
+    /// Another handle on the same count, counting nothing itself.
+    fn clone(&self) -> Self {
+        Running { shared: self.shared.clone(), counts: false }
+    }
+}
+
+impl Running {
+    fn enter(&self) -> Running {
+        self.shared.count.fetch_add(1, Ordering::SeqCst);
+        Running { shared: self.shared.clone(), counts: true }
+    }
+
+    fn count(&self) -> usize {
+        self.shared.count.load(Ordering::SeqCst)
+    }
+
+    /// Until no operation runs.
+    async fn idle(&self) {
+        loop {
+            let idle = self.shared.idle.notified();
+            tokio::pin!(idle);
+            idle.as_mut().enable();
+            if self.count() == 0 {
+                return;
+            }
+            idle.await;
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if self.counts && self.shared.count.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.shared.idle.notify_waiters();
         }
     }
 }

@@ -5,10 +5,14 @@
 //! data). Under load a batch holds many requests, so the cost per request is a share of one commit. A buffered
 //! record whose write failed is kept and written again (every second) before anything else: the queue fills and
 //! requests wait, but no record is dropped.
+//!
+//! At shutdown ([`super::Writer::finish`]) it closes the queue and writes everything still in it, and the buffered
+//! records it is retrying, until the shutdown deadline; what is still unwritten then is lost, and counted in the log.
 
 use std::time::Duration;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
 
 use super::{chain, AuditError, Job};
 use crate::store::Store;
@@ -17,28 +21,48 @@ use crate::store::Store;
 const BATCH: usize = 512;
 /// How often retention runs.
 const RETENTION_EVERY: Duration = Duration::from_secs(3600);
+/// How long a failed buffered write waits before it is tried again.
+const RETRY_EVERY: Duration = Duration::from_secs(1);
 
-pub(super) async fn run(store: Store, mut jobs: mpsc::Receiver<Job>, retention: Duration) {
+/// How the writer ended: the records it wrote after it was told to stop, and the buffered ones it could not write
+/// by the deadline.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct Drained {
+    pub written: u64,
+    pub lost: u64,
+}
+
+/// Appends what `jobs` brings until `stop` gives a deadline (or is dropped: then without one), then drains the queue.
+pub(super) async fn run(
+    store: Store,
+    mut jobs: mpsc::Receiver<Job>,
+    retention: Duration,
+    mut stop: oneshot::Receiver<Instant>,
+) -> Drained {
     let mut retention_tick = tokio::time::interval(RETENTION_EVERY);
     retention_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // Buffered records not written yet.
     let mut unwritten: Vec<Job> = Vec::new();
-    loop {
+    // `stop` is polled until it resolves, never after: the loop ends there.
+    let deadline = loop {
         if !unwritten.is_empty() {
             match write(&store, &unwritten).await {
                 Ok(()) => unwritten.clear(),
                 Err(error) => {
                     tracing::error!(%error, records = unwritten.len(), "buffered audit records not written; retrying");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    continue;
+                    tokio::select! {
+                        _ = tokio::time::sleep(RETRY_EVERY) => continue,
+                        deadline = &mut stop => break deadline.ok(),
+                    }
                 }
             }
         }
         let first = tokio::select! {
             job = jobs.recv() => match job {
                 Some(job) => job,
-                None => return,
+                None => break None,
             },
+            deadline = &mut stop => break deadline.ok(),
             _ = retention_tick.tick() => {
                 let before = crate::clock::unix_millis() - retention.as_millis() as i64;
                 match chain::purge(&store, before).await {
@@ -60,16 +84,87 @@ pub(super) async fn run(store: Store, mut jobs: mpsc::Receiver<Job>, retention: 
         if let Err(error) = &result {
             tracing::error!(%error, records = batch.len(), "audit records not written");
         }
-        for job in batch {
-            match job.committed {
-                Some(committed) => {
-                    let _ = committed.send(result.clone());
-                }
-                None if result.is_err() => unwritten.push(job),
-                None => {}
+        settle(batch, &result, &mut unwritten);
+    };
+    drain(&store, jobs, unwritten, deadline).await
+}
+
+/// Tells each strict request of `batch` how its record went; keeps the buffered records that failed for a retry.
+fn settle(batch: Vec<Job>, result: &Result<(), AuditError>, unwritten: &mut Vec<Job>) {
+    for job in batch {
+        match job.committed {
+            Some(committed) => {
+                let _ = committed.send(result.clone());
             }
+            None if result.is_err() => unwritten.push(job),
+            None => {}
         }
     }
+}
+
+/// The end: no new record is taken; the buffered records being retried and everything queued are written, until
+/// `deadline` when there is one. The buffered records left then are lost: counted (never shown) in the log.
+async fn drain(
+    store: &Store,
+    mut jobs: mpsc::Receiver<Job>,
+    mut unwritten: Vec<Job>,
+    deadline: Option<Instant>,
+) -> Drained {
+    jobs.close();
+    let mut drained = Drained::default();
+    let expired = || deadline.is_some_and(|d| Instant::now() >= d);
+    loop {
+        let mut batch = std::mem::take(&mut unwritten);
+        while batch.len() < BATCH {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        if batch.is_empty() {
+            break;
+        }
+        if expired() {
+            unwritten = batch;
+            break;
+        }
+        let writing = write(store, &batch);
+        let result = match deadline {
+            Some(deadline) => match tokio::time::timeout_at(deadline, writing).await {
+                Ok(result) => result,
+                Err(_) => {
+                    unwritten = batch;
+                    break;
+                }
+            },
+            None => writing.await,
+        };
+        match &result {
+            Ok(()) => drained.written += batch.len() as u64,
+            Err(error) => tracing::error!(%error, records = batch.len(), "audit records not written; retrying"),
+        }
+        let failed = result.is_err();
+        settle(batch, &result, &mut unwritten);
+        if failed {
+            let retry = Instant::now() + RETRY_EVERY;
+            tokio::time::sleep_until(deadline.map_or(retry, |d| d.min(retry))).await;
+        }
+    }
+    let stopped = Err(AuditError("the audit writer stopped".into()));
+    for job in unwritten.into_iter().chain(std::iter::from_fn(|| jobs.try_recv().ok())) {
+        match job.committed {
+            Some(committed) => {
+                let _ = committed.send(stopped.clone());
+            }
+            None => drained.lost += 1,
+        }
+    }
+    if drained.lost > 0 {
+        tracing::error!(lost = drained.lost, "buffered audit records not written by the shutdown deadline: lost");
+    } else if drained.written > 0 {
+        tracing::info!(records = drained.written, "audit records still queued at shutdown written");
+    }
+    drained
 }
 
 /// One batch in one transaction (a span of its own: the store call behind every strict answer).
@@ -80,4 +175,76 @@ async fn write(store: &Store, batch: &[Job]) -> Result<(), AuditError> {
     let entries: Vec<&super::Entry> = batch.iter().map(|job| &job.entry).collect();
     chain::append(store, &mut tx, &entries).await.map_err(|e| failed(&e))?;
     tx.commit().await.map_err(|e| failed(&e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::{Caller, Entry};
+    use crate::store::StoreSettings;
+
+    fn job(i: usize) -> Job {
+        let entry = Entry {
+            // Now: retention, whose first tick comes at once, keeps it.
+            at: crate::clock::unix_millis(),
+            request_id: format!("req-{i}"),
+            trace_id: None,
+            caller: Caller { kind: "user".into(), id: "u".into(), issuer: String::new() },
+            subjects: vec!["u".into()],
+            fields: Vec::new(),
+            operation_name: None,
+            operation_type: "query".into(),
+            document_hash: String::new(),
+            purpose: None,
+            cause: None,
+        };
+        Job { entry, committed: None }
+    }
+
+    async fn store() -> Store {
+        let store = Store::connect(&StoreSettings::memory()).await.expect("a store");
+        store.migrate().await.expect("migrated");
+        store
+    }
+
+    async fn records(store: &Store) -> i64 {
+        sqlx::query_scalar("SELECT COUNT(*) FROM audit_records").fetch_one(store.pool()).await.expect("count")
+    }
+
+    #[tokio::test]
+    async fn at_stop_every_queued_record_is_written_before_the_writer_ends() {
+        let store = store().await;
+        let (jobs, receiver) = mpsc::channel(100);
+        let (stop, stopped) = oneshot::channel();
+        // Queued before the writer even starts: the stop comes first, the records must still be written.
+        for i in 0..40 {
+            jobs.send(job(i)).await.expect("queued");
+        }
+        stop.send(Instant::now() + Duration::from_secs(10)).expect("stop");
+        let drained = run(store.clone(), receiver, Duration::from_secs(3600), stopped).await;
+        assert_eq!(drained.lost, 0);
+        assert_eq!(records(&store).await, 40);
+        assert!(jobs.send(job(41)).await.is_err(), "a stopped writer takes no more records");
+        assert_eq!(crate::audit::chain::verify(&store).await.expect("intact").records, 40);
+    }
+
+    #[tokio::test]
+    async fn records_the_store_never_takes_are_counted_as_lost_at_the_deadline() {
+        let store = store().await;
+        sqlx::query("CREATE TRIGGER refuse BEFORE INSERT ON audit_records BEGIN SELECT RAISE(ABORT, 'injected'); END")
+            .execute(store.pool())
+            .await
+            .expect("the trigger");
+        let (jobs, receiver) = mpsc::channel(100);
+        let (stop, stopped) = oneshot::channel();
+        let writer = tokio::spawn(run(store.clone(), receiver, Duration::from_secs(3600), stopped));
+        for i in 0..3 {
+            jobs.send(job(i)).await.expect("queued");
+        }
+        let started = Instant::now();
+        stop.send(Instant::now() + Duration::from_millis(300)).expect("stop");
+        let drained = writer.await.expect("the writer ends");
+        assert_eq!(drained, Drained { written: 0, lost: 3 });
+        assert!(started.elapsed() < Duration::from_secs(3), "the writer kept to the deadline: {:?}", started.elapsed());
+    }
 }

@@ -114,6 +114,13 @@ impl Access {
         inner.subject_at.insert(at, user.to_owned());
     }
 
+    /// Whether the operation must leave a record whatever happens to its request: it is a mutation, or it has
+    /// answered (or been denied) personal data.
+    pub fn must_be_recorded(&self) -> bool {
+        let inner = self.inner.lock().expect("access lock");
+        inner.operation.kind == "mutation" || !inner.fields.is_empty()
+    }
+
     /// What was collected: the noted fields (with their paths), the subjects, and the operation.
     pub fn take(&self) -> (Vec<Noted>, Vec<String>, Operation) {
         let mut inner = self.inner.lock().expect("access lock");

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use async_graphql::{PathSegment, Request, Response, ServerError, Value};
 use axum::http::{HeaderMap, HeaderName};
+use tokio::sync::oneshot;
 use tracing::Instrument;
 
 use super::observe::RequestContext;
@@ -72,12 +73,46 @@ pub struct Answered {
 }
 
 /// Executes `request` as `caller` and records it; the answer (personal values withheld if the record failed).
+///
+/// The operation runs in a task of its own, which outlives the request: hyper drops a request's future when its
+/// client disconnects, and a mutation cut there would have run (or half run) at a provider with no record. When the
+/// client goes away, an operation that mutates or has already answered (or been denied) personal data runs on to
+/// its end and leaves its record; any other operation stops there, its provider calls cancelled.
 pub async fn execute(
     state: &AppState,
     caller: &Verified,
     meta: &RequestMeta,
     loaders: Arc<Loaders>,
     request: Request,
+) -> Answered {
+    let (state, caller, meta) = (state.clone(), caller.clone(), meta.clone());
+    // Dropped with this future: the task hears that nobody waits for the answer any more.
+    let (_waiting, gone) = oneshot::channel::<()>();
+    // Counted as running until it ends: a shutdown lets it leave its record first.
+    let running = state.audit.running();
+    let operation = async move {
+        let _running = running;
+        run(&state, &caller, &meta, loaders, request, gone).await
+    };
+    let task = tokio::spawn(crate::telemetry::otel::carry_request_trace(operation.in_current_span()));
+    match task.await {
+        Ok(answered) => answered,
+        Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+        Err(_) => Answered {
+            response: Response::from_errors(vec![ServerError::new("the operation was cancelled", None)]),
+            executed: false,
+        },
+    }
+}
+
+/// [`execute`]'s task: `gone` resolves when the client no longer waits.
+async fn run(
+    state: &AppState,
+    caller: &Verified,
+    meta: &RequestMeta,
+    loaders: Arc<Loaders>,
+    request: Request,
+    gone: oneshot::Receiver<()>,
 ) -> Answered {
     let purpose = match purpose_of(&request, meta) {
         Ok(purpose) => purpose,
@@ -103,7 +138,20 @@ pub async fn execute(
         graphql.operation.type = tracing::field::Empty,
     );
     let started = std::time::Instant::now();
-    let mut response = state.schema.execute(request).instrument(span.clone()).await;
+    let execution = state.schema.execute(request).instrument(span.clone());
+    tokio::pin!(execution);
+    let mut response = tokio::select! {
+        biased;
+        response = &mut execution => response,
+        _ = gone => {
+            // Decided between two polls of the operation: nothing it does is missed.
+            if !access.must_be_recorded() {
+                let response = Response::from_errors(vec![ServerError::new("the client went away", None)]);
+                return Answered { response, executed: executed.started() };
+            }
+            execution.await
+        }
+    };
     let executed = executed.started();
     let (noted, subjects, operation) = access.take();
     observe_operation(&span, &operation, &response, started);

@@ -205,8 +205,10 @@ async fn a_person_s_access_log_lists_only_the_fields_read_of_them_not_those_of_o
     let mut subjects = vec![other.clone(), SEED.to_owned()];
     subjects.sort();
     assert_eq!(event["subjects"], json!(subjects), "{trail:#}");
-    let returned: Vec<&Value> =
+    // In the order the fields resolved: `a` and `b` run concurrently, so by path here.
+    let mut returned: Vec<&Value> =
         event["fields"].as_array().expect("fields").iter().filter(|f| f["outcome"] == "RETURNED").collect();
+    returned.sort_by_key(|f| f["path"].as_str().unwrap_or_default().to_owned());
     assert_eq!(
         json!(returned),
         json!([
@@ -408,4 +410,216 @@ async fn mutations_and_applied_webhooks_are_recorded_with_their_cause() {
         .await
         .expect("record");
     assert_eq!(subjects, format!("[\"{owner}\"]"));
+}
+
+/// Lets the store take audit records again (undoes [`refuse_records`]), from a connection of its own.
+async fn allow_records(db: &TestDatabase) {
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&db.url).await.expect("the database");
+    let statement = match db.engine {
+        "sqlite" => "DROP TRIGGER refuse",
+        _ => "DROP TRIGGER refuse ON audit_records",
+    };
+    sqlx::query(statement).execute(&pool).await.expect("the trigger dropped");
+    pool.close().await;
+}
+
+#[tokio::test]
+async fn audit_verify_finds_a_live_trail_intact_while_records_are_appended_and_retention_runs() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    for db in databases().await {
+        let app = spawn_on(&db, |_| {}).await;
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut load = Vec::new();
+        // Readers whose every answer appends a record...
+        for _ in 0..6 {
+            let (http, url, stop) = (app.http.clone(), app.url("/graphql"), stop.clone());
+            let token = user_token(SEED, "contact:read");
+            load.push(tokio::spawn(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    let body = json!({ "query": "{ me { emails { address } } }" });
+                    let _ = http.post(&url).bearer_auth(&token).json(&body).send().await;
+                }
+            }));
+        }
+        // ...and retention removing what is older than a few milliseconds, over and over.
+        let (store, retention_stop) = (app.store.clone(), stop.clone());
+        load.push(tokio::spawn(async move {
+            while !retention_stop.load(Ordering::Relaxed) {
+                let _ = kyc_gateway::audit::chain::purge(&store, kyc_gateway::clock::unix_millis() - 5).await;
+                tokio::task::yield_now().await;
+            }
+        }));
+        crate::helpers::eventually("records are being appended", || async {
+            let head: i64 =
+                sqlx::query_scalar("SELECT seq FROM audit_head").fetch_one(app.store.pool()).await.expect("head");
+            head >= 5
+        })
+        .await;
+        let mut failures = Vec::new();
+        let runs = 60;
+        for _ in 0..runs {
+            if let Err(broken) = kyc_gateway::audit::chain::verify(&app.store).await {
+                failures.push(broken.to_string());
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        for task in load {
+            let _ = task.await;
+        }
+        assert!(
+            failures.is_empty(),
+            "{}: {} of {runs} verifications of a live, untouched trail reported tampering, e.g. {:?}",
+            db.engine,
+            failures.len(),
+            failures.first()
+        );
+        kyc_gateway::audit::chain::verify(&app.store).await.expect("intact once the load stopped");
+    }
+}
+
+#[tokio::test]
+async fn a_mutation_whose_client_disconnects_mid_way_still_leaves_its_audit_record() {
+    let app = spawn().await;
+    // ident answers after a second: the client is gone long before the mutation is done.
+    app.sandbox().ident.faults().set(kyc_gateway::config::Faults { latency_ms: 1_000, ..Default::default() });
+    let settle = format!(
+        r#"mutation {{ updateKycApplicationStatus(id: "{}", status: ACCEPTED) {{ status }} }}"#,
+        kyc_gateway::sandbox::ident::population::JOHN_SMITH
+    );
+    let (http, url) = (app.http.clone(), app.url("/graphql"));
+    let token = client_token("kyc_application:write client.users:read");
+    let abandoned =
+        tokio::spawn(async move { http.post(url).bearer_auth(token).json(&json!({ "query": settle })).send().await });
+    crate::helpers::eventually("the mutation is under way at ident", || async {
+        app.sandbox().ident.faults().in_progress() >= 1
+    })
+    .await;
+    // The client goes away (its connection closes) while the mutation runs.
+    abandoned.abort();
+    crate::helpers::eventually("the abandoned mutation is recorded", || async {
+        let recorded: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM audit_records WHERE cause = 'mutation updateKycApplicationStatus'",
+        )
+        .fetch_one(app.store.pool())
+        .await
+        .expect("count");
+        recorded == 1
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn buffered_records_still_queued_at_shutdown_are_written_before_the_gateway_stops() {
+    for db in databases().await {
+        let app = spawn_on(&db, |c| c.audit.mode = Mode::Buffered).await;
+        // The store refuses records for now: buffered ones wait in the writer, to be retried.
+        refuse_records(&app, &db).await;
+        let token = user_token(SEED, "contact:read");
+        let reads = 5;
+        for _ in 0..reads {
+            let answer = query_for(&app, &token, None, "{ me { emails { address } } }").await;
+            assert!(answer["data"]["me"]["emails"].is_array(), "buffered mode answers at once: {answer:#}");
+        }
+        assert_eq!(records(&app).await, 0, "{}: nothing written yet", db.engine);
+        // Shut down with the records still waiting; the store takes records again once the shutdown has begun.
+        let readiness = app.readiness.clone();
+        let stopping = tokio::spawn(app.stop());
+        crate::helpers::eventually("the shutdown has begun", || async { readiness.is_draining() }).await;
+        allow_records(&db).await;
+        stopping.await.expect("stopped");
+        let again = spawn_on(&db, |_| {}).await;
+        assert_eq!(records(&again).await, reads as i64, "{}: every buffered record survived the shutdown", db.engine);
+        let verified = kyc_gateway::audit::chain::verify(&again.store).await.expect("intact");
+        assert_eq!(verified.records, reads);
+        again.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn a_record_about_many_users_is_appended_in_one_statement_per_table_not_one_per_user() {
+    let Some(db) = crate::helpers::postgres_database().await else { return };
+    let app = spawn_on(&db, |_| {}).await;
+    // PostgreSQL counts the statements (not the rows) that insert into the trail's tables.
+    for statement in [
+        "CREATE TABLE statements (tbl TEXT NOT NULL)",
+        "CREATE FUNCTION count_statement() RETURNS trigger AS $$ BEGIN INSERT INTO statements VALUES (TG_TABLE_NAME); \
+         RETURN NULL; END $$ LANGUAGE plpgsql",
+        "CREATE TRIGGER count_records AFTER INSERT ON audit_records FOR EACH STATEMENT EXECUTE FUNCTION count_statement()",
+        "CREATE TRIGGER count_subjects AFTER INSERT ON audit_subjects FOR EACH STATEMENT EXECUTE FUNCTION count_statement()",
+    ] {
+        sqlx::query(statement).execute(app.store.pool()).await.expect("statement counting");
+    }
+    let population = kyc_gateway::sandbox::fractal::Population::generate(
+        kyc_gateway::config::SandboxSettings::default().users,
+        kyc_gateway::config::SandboxSettings::default().seed,
+    );
+    let ids: Vec<String> = population.users.iter().take(200).map(|u| format!("\"{}\"", u.uid)).collect();
+    let query = format!("{{ users(ids: [{}]) {{ emails {{ address }} }} }}", ids.join(", "));
+    let started = std::time::Instant::now();
+    let answer = query_for(&app, &client_token("client.users:read contact:read"), None, &query).await;
+    eprintln!("200 users' emails, strict mode, on PostgreSQL: {:?}", started.elapsed());
+    assert!(answer["errors"].is_null(), "{answer:#}");
+    let subjects: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM audit_subjects").fetch_one(app.store.pool()).await.expect("count");
+    assert!(subjects >= 100, "the record is about many users: {subjects}");
+    let counted: Vec<String> =
+        sqlx::query_scalar("SELECT tbl FROM statements").fetch_all(app.store.pool()).await.expect("statements");
+    let per_table = |table: &str| counted.iter().filter(|t| *t == table).count();
+    assert_eq!(
+        (per_table("audit_records"), per_table("audit_subjects")),
+        (1, 1),
+        "one INSERT per table for a record about {subjects} users"
+    );
+    kyc_gateway::audit::chain::verify(&app.store).await.expect("intact");
+}
+
+#[tokio::test]
+async fn a_batch_larger_than_one_statement_holds_is_appended_whole_and_still_verifies() {
+    use kyc_gateway::audit::{Caller, Entry, FieldAccess, Outcome};
+    for db in databases().await {
+        let app = spawn_on(&db, |_| {}).await;
+        // 600 records about 20 users each: more records and more subject rows than one INSERT takes.
+        let entries: Vec<Entry> = (0..600)
+            .map(|i| Entry {
+                at: kyc_gateway::clock::unix_millis(),
+                request_id: format!("req-{i}"),
+                trace_id: (i % 2 == 0).then(|| format!("{i:032x}")),
+                caller: Caller { kind: "client".into(), id: "bulk".into(), issuer: "kyc-gateway-dev".into() },
+                subjects: (0..20).map(|u| format!("user-{}", (i + u) % 600)).collect(),
+                fields: vec![FieldAccess {
+                    path: "users.emails".into(),
+                    outcome: Outcome::Returned,
+                    subjects: (0..20).map(|u| format!("user-{}", (i + u) % 600)).collect(),
+                }],
+                operation_name: (i % 3 == 0).then(|| "Bulk".to_owned()),
+                operation_type: "query".into(),
+                document_hash: "0".repeat(64),
+                purpose: (i % 5 == 0).then(|| format!("purpose {i}")),
+                cause: None,
+            })
+            .collect();
+        let mut tx = app.store.begin_write().await.expect("a transaction");
+        let refs: Vec<&Entry> = entries.iter().collect();
+        let written = kyc_gateway::audit::chain::append(&app.store, &mut tx, &refs).await.expect("appended");
+        tx.commit().await.expect("committed");
+        assert_eq!(written.len(), 600);
+        let verified = kyc_gateway::audit::chain::verify(&app.store).await.expect("intact");
+        assert_eq!((verified.first, verified.last, verified.records), (1, 600, 600), "{}", db.engine);
+        let subjects: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM audit_subjects").fetch_one(app.store.pool()).await.expect("count");
+        assert_eq!(subjects, 600 * 20, "{}", db.engine);
+        let read = kyc_gateway::audit::read::events(
+            &app.store,
+            &kyc_gateway::audit::read::Filter { user_id: Some("user-5".into()), ..Default::default() },
+            1000,
+        )
+        .await
+        .expect("read back");
+        assert_eq!(read.len(), 20, "{}: each user is in 20 records", db.engine);
+        for record in &read {
+            assert_eq!(record.entry, entries[record.seq as usize - 1], "{}: read back as appended", db.engine);
+        }
+    }
 }
