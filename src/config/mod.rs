@@ -355,7 +355,7 @@ mod tests {
     #[test]
     fn issuers_that_publish_their_keys_are_enough_for_production_and_refused_by_the_sandbox() {
         let issuers = ("KYC_GATEWAY_JWT_ISSUERS", "https://id.example.com/");
-        let mut vars = vec![("KYC_GATEWAY_IDENT_TOKEN", "t"), issuers];
+        let mut vars = vec![("KYC_GATEWAY_IDENT_TOKEN", "t"), issuers, ("KYC_GATEWAY_JWT_AUDIENCE", "kyc-gateway")];
         vars.extend(STATE);
         let c = from(&vars).expect("valid");
         assert_eq!(c.tokens.issuers.len(), 1);

@@ -166,6 +166,14 @@ pub(super) fn check_production(t: &TokenSettings, dev_secret: &Secret) -> anyhow
         }
         seen.push(&i.issuer);
     }
+    if !t.issuers.is_empty() && t.audiences.is_empty() {
+        // An identity provider that publishes its keys signs tokens for every API and app it serves (ID tokens too);
+        // without an audience this gateway would take any of them as its own.
+        bail!(
+            "refusing to start: KYC_GATEWAY_JWT_ISSUERS is set without KYC_GATEWAY_JWT_AUDIENCE; set the audience your \
+             identity provider gives this API, so that tokens it issued for other APIs are refused"
+        );
+    }
     if seen.contains(&DEV_ISSUER) {
         bail!("refusing to start: the dev token issuer {DEV_ISSUER:?} is configured as a production issuer");
     }
@@ -191,10 +199,13 @@ mod tests {
 
     #[test]
     fn issuers_use_discovery_unless_a_jwks_url_is_given() {
-        let t = read(&[(
-            "KYC_GATEWAY_JWT_ISSUERS",
-            "https://id.example.com/, https://login.partner.example/tenant=https://keys.partner.example/jwks.json",
-        )])
+        let t = read(&[
+            (
+                "KYC_GATEWAY_JWT_ISSUERS",
+                "https://id.example.com/, https://login.partner.example/tenant=https://keys.partner.example/jwks.json",
+            ),
+            ("KYC_GATEWAY_JWT_AUDIENCE", "kyc-gateway"),
+        ])
         .expect("valid");
         assert_eq!(
             t.issuers,
@@ -277,10 +288,11 @@ mod tests {
     }
 
     #[test]
-    fn production_refuses_key_urls_that_could_be_spoofed_the_dev_issuer_and_an_issuer_twice() {
+    fn production_refuses_key_urls_that_could_be_spoofed_the_dev_issuer_an_issuer_twice_and_no_audience() {
         let dev = Secret::new(DEFAULT_DEV_SECRET);
         let with = |entries: &str| {
-            let t = read(&[("KYC_GATEWAY_JWT_ISSUERS", entries)]).expect("read");
+            let t = read(&[("KYC_GATEWAY_JWT_ISSUERS", entries), ("KYC_GATEWAY_JWT_AUDIENCE", "kyc-gateway")])
+                .expect("read");
             check_production(&t, &dev).map_err(|e| e.to_string())
         };
         assert!(with("http://id.example.com/").is_err(), "discovery over plain http");
@@ -290,7 +302,12 @@ mod tests {
         assert!(with("https://id.example.com/, https://id.example.com/").expect_err("twice").contains("twice"));
         assert!(with("urn:example:issuer=https://keys.example.com/jwks").is_ok(), "any issuer with a JWKS URL");
         assert!(with("http://127.0.0.1:8080").is_ok(), "a local identity provider");
-        let mut both = read(&[("KYC_GATEWAY_JWT_ISSUERS", "https://id.example.com/")]).expect("read");
+        let no_audience = read(&[("KYC_GATEWAY_JWT_ISSUERS", "https://id.example.com/")]).expect("read");
+        let err = check_production(&no_audience, &dev).expect_err("no audience").to_string();
+        assert!(err.contains("KYC_GATEWAY_JWT_AUDIENCE"), "{err}");
+        let mut both =
+            read(&[("KYC_GATEWAY_JWT_ISSUERS", "https://id.example.com/"), ("KYC_GATEWAY_JWT_AUDIENCE", "a")])
+                .expect("read");
         both.secret_issuer =
             Some(SecretIssuer { issuer: "https://id.example.com/".into(), secret: Secret::new(STRONG) });
         assert!(check_production(&both, &dev).is_err(), "one issuer, two ways to verify it");
