@@ -84,10 +84,6 @@ pub struct App {
 /// How long a shutdown waits for WebSocket connections to finish their closing handshake.
 const WEBSOCKET_CLOSE_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// The least time a shutdown gives the audit writer to write the records it still holds, when the requests in flight
-/// used up the shutdown deadline.
-const AUDIT_FLUSH_AT_LEAST: std::time::Duration = std::time::Duration::from_secs(2);
-
 /// Where sandbox users come back after approving at the sandbox Fractal, unless configured: a frontend's callback.
 pub const SANDBOX_REDIRECT_URI: &str = "http://localhost:3000/fractal/callback";
 
@@ -520,7 +516,7 @@ impl App {
         }
         if let Some(writer) = self.audit_writer {
             let deadline = signalled.get().map_or_else(tokio::time::Instant::now, |at| *at + self.shutdown_deadline);
-            writer.finish(deadline.max(tokio::time::Instant::now() + AUDIT_FLUSH_AT_LEAST)).await;
+            writer.finish(deadline).await;
         }
         if let Some(metrics) = metrics {
             metrics.abort();

@@ -163,6 +163,10 @@ pub struct Writer {
 /// deadline by itself; this is a backstop).
 const STOP_GRACE: Duration = Duration::from_secs(1);
 
+/// The least time a shutdown gives the writer to write the records it still holds, when the requests in flight and
+/// the operations running on used up the shutdown deadline.
+const FLUSH_AT_LEAST: Duration = Duration::from_secs(2);
+
 impl Audit {
     /// Starts the writer on `store` (nothing in `off` mode); the handle and the writer task.
     pub fn start(store: &Store, settings: &AuditSettings) -> (Audit, Option<Writer>) {
@@ -247,9 +251,11 @@ impl Writer {
                 "operations still running at the shutdown deadline: their records may be missing"
             );
         }
-        let _ = self.stop.send(deadline);
+        // Whatever the requests and operations used up of the deadline, the writer gets at least this from here.
+        let flush_by = deadline.max(Instant::now() + FLUSH_AT_LEAST);
+        let _ = self.stop.send(flush_by);
         let mut task = self.task;
-        if tokio::time::timeout_at(deadline + STOP_GRACE, &mut task).await.is_err() {
+        if tokio::time::timeout_at(flush_by + STOP_GRACE, &mut task).await.is_err() {
             task.abort();
             tracing::error!("the audit writer did not stop by the shutdown deadline; the records it held are lost");
         }

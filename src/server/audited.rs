@@ -10,6 +10,7 @@ use axum::http::{HeaderMap, HeaderName};
 use tokio::sync::oneshot;
 use tracing::Instrument;
 
+use super::connections::CallerSlot;
 use super::observe::RequestContext;
 use super::AppState;
 use crate::audit::{Caller, Entry, Outcome};
@@ -77,11 +78,13 @@ pub struct Answered {
 /// The operation runs in a task of its own, which outlives the request: hyper drops a request's future when its
 /// client disconnects, and a mutation cut there would have run (or half run) at a provider with no record. When the
 /// client goes away, an operation that mutates or has already answered (or been denied) personal data runs on to
-/// its end and leaves its record; any other operation stops there, its provider calls cancelled.
+/// its end and leaves its record; any other operation stops there, its provider calls cancelled. The caller's
+/// in-flight `slot` goes with the task, so an operation running on still counts against the caller's bound.
 pub async fn execute(
     state: &AppState,
     caller: &Verified,
     meta: &RequestMeta,
+    slot: Arc<CallerSlot>,
     loaders: Arc<Loaders>,
     request: Request,
 ) -> Answered {
@@ -91,7 +94,7 @@ pub async fn execute(
     // Counted as running until it ends: a shutdown lets it leave its record first.
     let running = state.audit.running();
     let operation = async move {
-        let _running = running;
+        let (_running, _slot) = (running, slot);
         run(&state, &caller, &meta, loaders, request, gone).await
     };
     let task = tokio::spawn(crate::telemetry::otel::carry_request_trace(operation.in_current_span()));

@@ -289,7 +289,7 @@ pub async fn post(
 ) -> Response {
     let (parts, body) = request.into_parts();
     let headers = &parts.headers;
-    let (caller, _slot, meta) = match admit(&state, &context, headers).await {
+    let (caller, slot, meta) = match admit(&state, &context, headers).await {
         Ok(admitted) => admitted,
         Err(response) => return response,
     };
@@ -330,7 +330,10 @@ pub async fn post(
         return bad_request(StatusCode::BAD_REQUEST, media, message);
     }
     let loaders = Arc::new(Loaders::new(&state.services));
-    let run = |request| audited::execute(&state, &caller, &meta, loaders.clone(), request);
+    // The slot goes with the operations (each of a batch holds it): one that runs on after its client left still
+    // counts against the caller's bound.
+    let slot = Arc::new(slot);
+    let run = |request| audited::execute(&state, &caller, &meta, slot.clone(), loaders.clone(), request);
     match batch {
         BatchRequest::Single(request) => answered(run(request).await, media),
         BatchRequest::Batch(requests) => {
@@ -346,7 +349,7 @@ pub async fn get(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let (caller, _slot, meta) = match admit(&state, &context, &headers).await {
+    let (caller, slot, meta) = match admit(&state, &context, &headers).await {
         Ok(admitted) => admitted,
         Err(response) => return response,
     };
@@ -382,7 +385,7 @@ pub async fn get(
         }
     }
     let loaders = Arc::new(Loaders::new(&state.services));
-    answered(audited::execute(&state, &caller, &meta, loaders, request).await, media)
+    answered(audited::execute(&state, &caller, &meta, Arc::new(slot), loaders, request).await, media)
 }
 
 /// Any other method on `/graphql`: 405 naming the two there are, with a body that says so (axum's own 405 has

@@ -8,7 +8,7 @@ use reqwest::StatusCode;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::helpers::{spawn_with, user_token, TestApp, SEED};
+use crate::helpers::{client_token, eventually, spawn_with, user_token, TestApp, SEED};
 use crate::ws::{Ws, TRANSPORT_WS};
 
 /// Opens a connection and sends a POST's headers (with `token`, if any) announcing `length` bytes of body, and
@@ -136,4 +136,40 @@ async fn a_request_without_a_valid_token_is_refused_before_its_body_is_read() {
     tokio::time::timeout(Duration::from_secs(10), read).await.expect("an answer before the body");
     let answer = String::from_utf8_lossy(&answer);
     assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+}
+
+#[tokio::test]
+async fn an_operation_that_runs_on_after_its_client_left_still_counts_against_the_callers_in_flight_bound() {
+    let app = spawn_with(|c| c.connections.max_in_flight_per_caller = 1).await;
+    // ident answers after three seconds: the mutation runs on long after its client left.
+    app.sandbox().ident.faults().set(kyc_gateway::config::Faults { latency_ms: 3_000, ..Default::default() });
+    let token = client_token("kyc_application:write client.users:read");
+    let settle = format!(
+        r#"mutation {{ updateKycApplicationStatus(id: "{}", status: ACCEPTED) {{ status }} }}"#,
+        kyc_gateway::sandbox::ident::population::JOHN_SMITH
+    );
+    let (http, url, bearer) = (app.http.clone(), app.url("/graphql"), token.clone());
+    let abandoned = tokio::spawn(async move {
+        http.post(url).bearer_auth(bearer).json(&serde_json::json!({ "query": settle })).send().await
+    });
+    eventually("the mutation is under way at ident", || async { app.sandbox().ident.faults().in_progress() >= 1 })
+        .await;
+    abandoned.abort();
+    // For the next second (the mutation has two more to go), the caller is at its bound: one more is 429.
+    let started = std::time::Instant::now();
+    let mut asked = 0;
+    while started.elapsed() < Duration::from_secs(1) {
+        let answer = app
+            .http
+            .post(app.url("/graphql"))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({ "query": "{ __typename }" }))
+            .send()
+            .await
+            .expect("answer");
+        assert_eq!(answer.status(), StatusCode::TOO_MANY_REQUESTS, "request {asked} got past the caller's bound");
+        asked += 1;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(asked >= 5, "only {asked} requests were tried");
 }
