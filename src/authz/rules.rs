@@ -98,6 +98,12 @@ pub fn kyc_state(scopes: &Scopes, level_items: &[String]) -> Result<(), Denial> 
 
 /// Whether KYC applications count toward `kycState`: only for callers who may read them.
 pub fn applications_count_in_state(p: &Principal) -> bool {
+    applications_readable(p)
+}
+
+/// Whether the token passes the requirement declared on every applications field (`kyc_application:read`): a list
+/// of users' applications is fetched ahead of its fields only then, so a denied field still fetches nothing.
+pub fn applications_readable(p: &Principal) -> bool {
     p.has(KYC_APPLICATION_READ)
 }
 

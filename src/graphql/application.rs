@@ -1,5 +1,7 @@
 //! `KycApplication` (ident) and the queries that page through applications.
 
+use std::sync::Arc;
+
 use async_graphql::{Context, Json, Object, Result, SimpleObject, ID};
 use time::OffsetDateTime;
 
@@ -17,22 +19,45 @@ pub const CURSORS: Cursors = Cursors { kind: "app", default_page: 25, max_page: 
 
 /// A KYC (or KYB) application that ident dispatched to a third-party provider. Needs `kyc_application:read`; a user
 /// token sees only its own.
+///
+/// It points into the list it came in (a user's applications, shared with the loader and the cache) rather than
+/// holding a copy: `params` and the provider's representation are JSON trees, and copying them for every
+/// application of every user of a list was a visible part of the N+1 query's time (BENCHMARKS.md, "Performance
+/// against the peers").
 #[derive(Clone)]
-pub struct KycApplicationObject(pub KycApplication);
+pub struct KycApplicationObject {
+    list: Arc<Vec<KycApplication>>,
+    index: usize,
+}
 
 impl KycApplicationObject {
+    /// One application on its own.
+    pub fn new(application: KycApplication) -> Self {
+        KycApplicationObject { list: Arc::new(vec![application]), index: 0 }
+    }
+
+    /// The application at `index` of a shared list.
+    pub fn in_list(list: Arc<Vec<KycApplication>>, index: usize) -> Self {
+        assert!(index < list.len(), "an application of the list");
+        KycApplicationObject { list, index }
+    }
+
+    fn app(&self) -> &KycApplication {
+        &self.list[self.index]
+    }
+
     /// `params` and `name` are personal data: they need a details scope of an item the application's type maps to
     /// (`kyc` -> `basic` by default), as a verification's details would.
     /// Whose personal data this application holds, for the audit record (ident's user id: the gateway's by default).
     fn note_subject(&self, ctx: &Context<'_>) {
-        if let Some(user) = &self.0.user_id {
+        if let Some(user) = &self.app().user_id {
             super::access::note_subject(ctx, user);
         }
     }
 
     fn require_details(&self, ctx: &Context<'_>) -> Result<()> {
         self.note_subject(ctx);
-        let items = services(ctx).levels.ident.items(self.0.kind.as_str());
+        let items = services(ctx).levels.ident.items(self.app().kind.as_str());
         rules::application_personal_data(principal(ctx).scopes(), &items).map_err(unauthorized)
     }
 }
@@ -40,78 +65,78 @@ impl KycApplicationObject {
 #[Object(name = "KycApplication")]
 impl KycApplicationObject {
     async fn id(&self) -> ID {
-        ID(self.0.id.clone())
+        ID(self.app().id.clone())
     }
 
     async fn created_at(&self) -> Option<OffsetDateTime> {
-        self.0.created_at
+        self.app().created_at
     }
 
     /// The third-party provider: `vouched` or `identitymind`.
     async fn provider(&self) -> &str {
-        &self.0.provider
+        &self.app().provider
     }
 
     /// The third party's reference.
     async fn identifier(&self) -> Option<&str> {
-        self.0.identifier.as_deref()
+        self.app().identifier.as_deref()
     }
 
     #[graphql(name = "type")]
     async fn kind(&self) -> KycApplicationType {
-        self.0.kind
+        self.app().kind
     }
 
     /// Null for a status word ident added after this gateway was built; `providerStatus` has it.
     async fn status(&self) -> Option<KycApplicationStatus> {
-        self.0.status
+        self.app().status
     }
 
     /// ident's own status word.
     async fn provider_status(&self) -> &str {
-        &self.0.status_word
+        &self.app().status_word
     }
 
     async fn state(&self) -> KycState {
-        self.0.state
+        self.app().state
     }
 
     /// The applicant's name. Personal data: needs the details scope of the application's type.
     async fn name(&self, ctx: &Context<'_>) -> Result<Option<&str>> {
         self.require_details(ctx)?;
-        Ok(self.0.name.as_deref())
+        Ok(self.app().name.as_deref())
     }
 
     /// ident's explanation of the outcome (e.g. why a submission failed). Needs `review.internal:read`.
     #[graphql(requires_scopes = "review.internal:read")]
     async fn description(&self) -> Option<&str> {
-        self.0.description.as_deref()
+        self.app().description.as_deref()
     }
 
     /// What was sent to the provider (names, date of birth, document photos). Needs the details scope of the
     /// application's type.
     async fn params(&self, ctx: &Context<'_>) -> Result<Option<Json<serde_json::Value>>> {
         self.require_details(ctx)?;
-        Ok(self.0.params.clone().map(Json))
+        Ok(self.app().params.clone().map(Json))
     }
 
     /// The provider's own view of the application, internals included. Needs `review.internal:read`.
     #[graphql(requires_scopes = "review.internal:read")]
     async fn provider_representation(&self, ctx: &Context<'_>) -> Result<Option<Json<serde_json::Value>>> {
         self.note_subject(ctx);
-        if let Some(value) = &self.0.provider_representation {
+        if let Some(value) = &self.app().provider_representation {
             return Ok(Some(Json(value.clone())));
         }
         // Lists carry no representation; ident re-reads the provider on a single read.
         let fail = |e| errors::provider(Provider::Ident, &e);
-        let fresh = services(ctx).providers.ident().map_err(fail)?.get(&self.0.id).await.map_err(fail)?;
+        let fresh = services(ctx).providers.ident().map_err(fail)?.get(&self.app().id).await.map_err(fail)?;
         Ok(fresh.and_then(|a| a.provider_representation).map(Json))
     }
 
     /// The user the application is about (ident's user id mapped back through the directory), under the usual
     /// row-level rule; null when no gateway user has that ident id.
     async fn user(&self, ctx: &Context<'_>) -> Result<Option<User>> {
-        let Some(user_id) = gateway_user(ctx, &self.0).await? else { return Ok(None) };
+        let Some(user_id) = gateway_user(ctx, self.app()).await? else { return Ok(None) };
         rules::read_user(principal(ctx), &user_id).map_err(unauthorized)?;
         Ok(Some(User::new(user_id)))
     }
@@ -142,7 +167,7 @@ fn connection(window: Window, apps: Vec<KycApplication>, total: usize) -> KycApp
     let edges = apps
         .into_iter()
         .zip(cursors)
-        .map(|(a, cursor)| KycApplicationEdge { cursor, node: KycApplicationObject(a) })
+        .map(|(a, cursor)| KycApplicationEdge { cursor, node: KycApplicationObject::new(a) })
         .collect();
     KycApplicationConnection { edges, page_info, total_count: total as u64 }
 }

@@ -16,6 +16,7 @@ use futures_util::future::join_all;
 use super::Services;
 use crate::domain::application::KycApplication;
 use crate::domain::{ProviderProfile, ReasonsRef, VerificationCase};
+use crate::providers::cache::{Kind, ProviderCache};
 use crate::providers::hub::per_key;
 use crate::providers::{BulkMemo, Outcome, Providers};
 use crate::telemetry::metrics::batch;
@@ -122,6 +123,24 @@ impl Loaders {
             ident: dl(IdentApplications(p.clone(), BulkMemo::new()), d),
         }
     }
+}
+
+/// A user's answer the cache across requests already holds, else the loader's. A hit needs no batching window and no
+/// batch task: going through the loader, it cost a timer, a spawned task and their wake-ups, about a sixth of a warm
+/// `me` query's CPU (BENCHMARKS.md, "Performance against the peers"). A miss is batched with the request's others.
+///
+/// Within a request, a key the loader answered is not looked up again in the cache; a key found in the cache may be
+/// looked up once per field that asks, so two fields of one request could see two answers only if the user's
+/// entry was invalidated between them (a change arriving in those microseconds; the later answer is the newer).
+pub async fn cached_or_one<K, T>(cache: &ProviderCache, loader: &Dl<T>, user: &str) -> Outcome<K::Value>
+where
+    K: Kind,
+    T: Loader<String, Value = Outcome<K::Value>, Error = Infallible>,
+{
+    if let Some(value) = cache.peek::<K>(user, "").await {
+        return Ok(value);
+    }
+    one(loader, user.to_owned()).await
 }
 
 /// Loads one key through its loader (every loader answers every key).

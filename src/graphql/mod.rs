@@ -8,6 +8,7 @@ mod audit;
 mod case;
 mod connection;
 mod details;
+mod documents;
 mod entity;
 pub mod errors;
 mod limits;

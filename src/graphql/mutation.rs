@@ -181,7 +181,7 @@ impl ApplicationMutation {
         let created = client.create(&new).await.map_err(fail)?;
         // What every replica holds about the user's applications is stale now.
         providers.changed(&user).await;
-        Ok(KycApplicationObject(created))
+        Ok(KycApplicationObject::new(created))
     }
 
     /// Moves an application to `status` when the transition table allows it (remediation is settled by accepting
@@ -214,7 +214,7 @@ impl ApplicationMutation {
                 providers.directory.user_for_ident(ident_user).await.map_err(|e| errors::internal("directory", &e))?;
             providers.changed(owner.as_deref().unwrap_or(ident_user)).await;
         }
-        Ok(KycApplicationObject(updated))
+        Ok(KycApplicationObject::new(updated))
     }
 }
 

@@ -38,6 +38,7 @@ use async_graphql::{
 };
 
 use super::access::{personal, Access, Operation, Purpose};
+use super::documents::Documents;
 use super::errors::{required_scopes, ErrorCode};
 use super::limits::{self, Refused};
 use super::trusted::{Registration, TrustedDocuments};
@@ -74,13 +75,14 @@ impl Executed {
 pub struct RequestPolicy {
     declared: Arc<Declared>,
     bounds: Arc<Bounds>,
+    documents: Documents,
     /// Whether federation's `_service { sdl }` answers (it follows introspection).
     serve_sdl: bool,
 }
 
 impl RequestPolicy {
     pub fn new(declared: Arc<Declared>, bounds: Arc<Bounds>, serve_sdl: bool) -> Self {
-        RequestPolicy { declared, bounds, serve_sdl }
+        RequestPolicy { declared, bounds, serve_sdl, documents: Documents::default() }
     }
 }
 
@@ -90,6 +92,7 @@ impl ExtensionFactory for RequestPolicy {
             declared: self.declared.clone(),
             bounds: self.bounds.clone(),
             serve_sdl: self.serve_sdl,
+            documents: self.documents.clone(),
             state: Mutex::default(),
         })
     }
@@ -117,6 +120,8 @@ struct State {
     too_large: bool,
     /// A persisted query to register once it has passed validation.
     registration: Option<Registration>,
+    /// A parsed document to keep once it has passed validation (its text, and it).
+    parsed: Option<(String, ExecutableDocument)>,
     /// The field names of the aliased fields being resolved, by response path (`harmless` -> `user`): what the audit
     /// record's paths are made of. Only fields with a selection set, while they resolve.
     aliased: HashMap<String, String>,
@@ -127,6 +132,7 @@ pub struct PolicyExtension {
     declared: Arc<Declared>,
     bounds: Arc<Bounds>,
     serve_sdl: bool,
+    documents: Documents,
     state: Mutex<State>,
 }
 
@@ -273,13 +279,27 @@ impl Extension for PolicyExtension {
             error.extensions.get_or_insert_with(Default::default).set("code", code.as_str());
             error
         })?;
-        limits::prescan(&request.query, &bounds.limits).map_err(refused)?;
+        // A document kept from before passed the pre-scan then (`documents.rs`); any other is pre-scanned before the
+        // parser sees it.
+        let kept = self.documents.get(&request.query).await;
+        let fresh = kept.is_none();
+        match kept {
+            Some(document) => request.set_parsed_query(document),
+            None => limits::prescan(&request.query, &bounds.limits).map_err(refused)?,
+        }
         // Parsed once here (async-graphql uses this document): measured before its own checks walk it.
         let variables = request.variables.clone();
+        let text = fresh.then(|| request.query.clone());
         let document = request.parsed_query().map_err(|e| with_code(e, ErrorCode::GraphqlParseFailed))?;
         limits::analyze(document, &variables, &ctx.schema_env.registry, &bounds.limits).map_err(refused)?;
-        // Registered after validation (see `validation`): a document that fails anything before is never kept.
-        self.state().registration = registration;
+        let parsed = text.map(|text| (text, document.clone()));
+        // Registered and kept after validation (see `validation`): a document that fails anything before is never
+        // kept.
+        {
+            let mut state = self.state();
+            state.registration = registration;
+            state.parsed = parsed;
+        }
         next.run(ctx, request).await
     }
 
@@ -335,13 +355,16 @@ impl Extension for PolicyExtension {
         let validated = next.run(ctx).await.map_err(|errors| {
             errors.into_iter().map(|e| with_code(e, ErrorCode::GraphqlValidationFailed)).collect::<Vec<_>>()
         })?;
-        let registration = {
+        let (registration, parsed) = {
             let mut state = self.state();
             state.phase = Phase::Validated;
-            state.registration.take()
+            (state.registration.take(), state.parsed.take())
         };
         if let Some(registration) = registration {
             self.bounds.trusted.register(registration).await;
+        }
+        if let Some((text, document)) = parsed {
+            self.documents.keep(text, document).await;
         }
         Ok(validated)
     }

@@ -1,6 +1,8 @@
 //! The query root.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+
+use futures_util::future::join_all;
 
 use async_graphql::{Context, Object, PathSegment, Result, ID};
 
@@ -9,7 +11,7 @@ use super::entity::{self, EntityUser};
 use super::errors::{self, bad_input, coded, internal, unauthorized, ErrorCode};
 use super::stats::VerificationStats;
 use super::user::User;
-use super::{principal, services};
+use super::{principal, services, user_data};
 use crate::auth::Principal;
 use crate::authz::rules::{self, ApplicationScope};
 use crate::domain::application::{KycApplication, KycApplicationStatus};
@@ -83,17 +85,22 @@ impl Query {
             return Err(bad_input(format!("users(ids:) takes at most {max} ids, got {}", ids.len())));
         }
         let p = principal(ctx);
-        let mut seen: HashMap<&str, Result<Option<User>>> = HashMap::new();
+        // Each distinct id is looked up once, all of them at once.
+        let mut distinct = HashSet::new();
+        let lookups = ids
+            .iter()
+            .map(|id| id.as_str())
+            .filter(|id| distinct.insert(*id))
+            .map(|id| async move { (id, lookup(ctx, p, id).await) });
+        let seen: HashMap<&str, Result<Option<User>>> = join_all(lookups).await.into_iter().collect();
+        if rules::applications_readable(p) && ctx.look_ahead().field("kycApplications").exists() {
+            let users =
+                seen.values().filter_map(|answer| answer.as_ref().ok()?.as_ref().map(|u| u.user_id().to_owned()));
+            user_data::prefetch_applications(ctx, users.collect()).await;
+        }
         let mut out = Vec::with_capacity(ids.len());
         for (index, id) in ids.iter().enumerate() {
-            let answer = match seen.get(id.as_str()) {
-                Some(answer) => answer.clone(),
-                None => {
-                    let answer = lookup(ctx, p, id).await;
-                    seen.insert(id.as_str(), answer.clone());
-                    answer
-                }
-            };
+            let answer = seen.get(id.as_str()).cloned().expect("every id was looked up");
             out.push(answer.unwrap_or_else(|e| {
                 // Each position answers for itself: a repeated denied id is denied again, at its own index.
                 let mut error = ctx.set_error_path(e.into_server_error(ctx.item.pos));
@@ -119,7 +126,7 @@ impl Query {
             ApplicationScope::OwnOf(own) => own_applications(providers, own).await?.into_iter().find(|a| a.id == *id),
             ApplicationScope::Nothing => None,
         };
-        Ok(found.map(KycApplicationObject))
+        Ok(found.map(KycApplicationObject::new))
     }
 
     /// KYC applications, newest first, a page at a time (`first` at most 100, default 25), optionally of one status.

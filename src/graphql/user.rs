@@ -27,6 +27,10 @@ impl User {
         User { id }
     }
 
+    pub fn user_id(&self) -> &str {
+        &self.id
+    }
+
     /// The Fractal profile, or the provider error as a GraphQL error.
     async fn profile(&self, ctx: &Context<'_>) -> Result<Option<Arc<ProviderProfile>>> {
         user_data::fractal(ctx, &self.id).await.map_err(|e| errors::provider(Provider::Fractal, &e))
@@ -152,8 +156,8 @@ impl User {
     ) -> Result<Option<Vec<KycApplicationObject>>> {
         services(ctx).providers.ident().map_err(|e| errors::provider(Provider::Ident, &e))?;
         let apps = user_data::applications(ctx, &self.id).await.map_err(|e| errors::provider(Provider::Ident, &e))?;
-        let matching = apps.iter().filter(|a| status.is_none_or(|s| a.status == Some(s))).cloned();
-        Ok(Some(matching.map(KycApplicationObject).collect()))
+        let matching = apps.iter().enumerate().filter(|(_, a)| status.is_none_or(|s| a.status == Some(s)));
+        Ok(Some(matching.map(|(i, _)| KycApplicationObject::in_list(apps.clone(), i)).collect()))
     }
 
     /// Who else read this user's personal data, when, why and which fields, newest first. A user sees only their

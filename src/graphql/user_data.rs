@@ -7,12 +7,12 @@ use std::sync::Arc;
 use async_graphql::Context;
 use futures_util::future::join_all;
 
-use super::loaders::{one, Loaders, ReasonsKey};
+use super::loaders::{cached_or_one, one, Loaders, ReasonsKey};
 use super::services;
 use crate::config::FanOut;
 use crate::domain::application::KycApplication;
 use crate::domain::{Provider, ProviderProfile, ReasonsRef, VerificationCase};
-use crate::providers::{BulkMemo, Outcome, ProviderError};
+use crate::providers::{hub, BulkMemo, Outcome, ProviderError};
 
 /// The providers that have verification cases.
 pub const CASE_PROVIDERS: [Provider; 3] = [Provider::Fractal, Provider::Sumsub, Provider::Sila];
@@ -34,7 +34,7 @@ fn single<T>(mut answers: std::collections::HashMap<String, Outcome<T>>, key: &s
 /// The user's Fractal profile (emails, phones, wallets, cases); `None` when not linked or Fractal is off.
 pub async fn fractal(ctx: &Context<'_>, id: &str) -> Outcome<Option<Arc<ProviderProfile>>> {
     match batched(ctx) {
-        Some(l) => one(&l.fractal, id.to_owned()).await,
+        Some(l) => cached_or_one::<hub::FractalProfiles, _>(&services(ctx).providers.cache, &l.fractal, id).await,
         None => services(ctx).providers.fractal_profile(id).await,
     }
 }
@@ -43,9 +43,9 @@ async fn cases_of(ctx: &Context<'_>, id: &str, provider: Provider) -> Outcome<Ar
     let p = &services(ctx).providers;
     match (provider, batched(ctx)) {
         (Provider::Fractal, _) => Ok(Arc::new(fractal(ctx, id).await?.map(|p| p.cases.clone()).unwrap_or_default())),
-        (Provider::Sumsub, Some(l)) => one(&l.sumsub, id.to_owned()).await,
+        (Provider::Sumsub, Some(l)) => cached_or_one::<hub::SumsubCases, _>(&p.cache, &l.sumsub, id).await,
         (Provider::Sumsub, None) => p.sumsub_cases(id).await,
-        (Provider::Sila, Some(l)) => one(&l.sila, id.to_owned()).await,
+        (Provider::Sila, Some(l)) => cached_or_one::<hub::SilaCases, _>(&p.cache, &l.sila, id).await,
         (Provider::Sila, None) => p.sila_cases(id).await,
         (Provider::Ident, _) => Ok(Arc::default()),
     }
@@ -115,6 +115,19 @@ pub async fn applications(ctx: &Context<'_>, id: &str) -> Outcome<Arc<Vec<KycApp
     match batched(ctx) {
         Some(l) => one(&l.ident, id.to_owned()).await,
         None => single(services(ctx).providers.applications(&BulkMemo::new(), &[id.to_owned()]).await, id),
+    }
+}
+
+/// Loads the applications of a whole list of users as one batch (`users(ids:)` asking `kycApplications`): one
+/// authorization pass and one batch for the list, whose size then decides ident's bulk path. Left to each user's
+/// field, the batches depended on how concurrent requests interleaved and mostly stayed below the bulk threshold
+/// (BENCHMARKS.md, "Performance against the peers"). The users' fields then find their answers in the loader.
+pub async fn prefetch_applications(ctx: &Context<'_>, users: Vec<String>) {
+    if let (Some(l), false) = (batched(ctx), users.is_empty()) {
+        match l.ident.load_many(users).await {
+            Ok(_) => {}
+            Err(never) => match never {},
+        }
     }
 }
 

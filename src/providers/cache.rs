@@ -172,6 +172,14 @@ impl ProviderCache {
         Some(Self::value::<K>(&entry?))
     }
 
+    /// The cached answer of kind `K`, counting only a hit: for a caller that goes on to [`Self::get_or_fetch`] on a
+    /// miss, which counts the lookup itself (`graphql/loaders.rs`: a hit there skips the request's DataLoader).
+    pub async fn peek<K: Kind>(&self, user: &str, sub: &str) -> Option<K::Value> {
+        let entry = self.inner.as_ref()?.get(&Self::key::<K>(user, sub)).await?;
+        metrics::cache_lookup(K::NAME, true);
+        Some(Self::value::<K>(&entry))
+    }
+
     /// Stores an answer of kind `K`.
     pub async fn insert<K: Kind>(&self, user: &str, sub: &str, value: K::Value) {
         if let Some(cache) = &self.inner {

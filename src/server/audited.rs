@@ -134,12 +134,8 @@ async fn run(
         .data(Purpose(purpose.clone()))
         .data(executed.clone())
         .data(EntityPositions::default());
-    let span = tracing::info_span!(
-        "graphql.operation",
-        otel.name = tracing::field::Empty,
-        graphql.operation.name = tracing::field::Empty,
-        graphql.operation.type = tracing::field::Empty,
-    );
+    // Its name and attributes are set on the exported span once the document is parsed (`observe_operation`).
+    let span = tracing::info_span!("graphql.operation");
     let started = std::time::Instant::now();
     let execution = state.schema.execute(request).instrument(span.clone());
     tokio::pin!(execution);
@@ -192,9 +188,8 @@ fn observe_operation(span: &tracing::Span, operation: &Operation, response: &Res
     use crate::telemetry::metrics as m;
     let name = m::operation_label(operation.name.as_deref());
     let kind = if operation.kind.is_empty() { "unknown" } else { operation.kind.as_str() };
-    crate::telemetry::otel::rename(span, &format!("{kind} {name}"));
-    span.record("graphql.operation.name", name.as_str());
-    span.record("graphql.operation.type", kind);
+    let attributes = [("graphql.operation.name", name.as_str()), ("graphql.operation.type", kind)];
+    crate::telemetry::otel::rename(span, &format!("{kind} {name}"), &attributes);
     let outcome = if response.errors.is_empty() { "ok" } else { "error" };
     let labels = [("operation", name), ("type", kind.to_owned()), ("outcome", outcome.to_owned())];
     metrics::counter!(m::OPERATIONS, &labels).increment(1);

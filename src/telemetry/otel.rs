@@ -123,12 +123,19 @@ pub fn new_traceparent() -> String {
 }
 
 /// Names `span` once what it is about is known (a GraphQL operation's type and name come with its parsed
-/// document). Recording `otel.name` renames a span only until its trace context exists (tracing-opentelemetry's
-/// `on_record`), and children have created it by then: the exported span is renamed through its context.
-pub fn rename(span: &tracing::Span, name: &str) {
+/// document), and sets its exported attributes. Both go to the exported span only, through its trace context:
+/// recording `otel.name` renames a span only until that context exists (tracing-opentelemetry's `on_record`), and
+/// every `Span::record` also makes the JSON log layer re-serialise all of the span's fields, about a twentieth of a
+/// warm `me` query's CPU (BENCHMARKS.md, "Performance against the peers") for lines no log writes after an
+/// operation ends.
+pub fn rename(span: &tracing::Span, name: &str, attributes: &[(&'static str, &str)]) {
     use opentelemetry::trace::TraceContextExt as _;
-    span.record("otel.name", name);
-    span.context().span().update_name(name.to_owned());
+    let context = span.context();
+    let exported = context.span();
+    exported.update_name(name.to_owned());
+    for (key, value) in attributes {
+        exported.set_attribute(opentelemetry::KeyValue::new(*key, value.to_string()));
+    }
 }
 
 /// The current span's trace id, when it is part of an exported trace.

@@ -129,3 +129,49 @@ async fn invalidating_one_user_keeps_the_bulk_answers_and_reads_that_user_alone(
     assert_eq!(app.sandbox().ident.counts().get("user_list"), apps + 1, "and its applications");
     assert_eq!(first.body, second.body, "the same answers");
 }
+
+/// ident's reads so far: pages of its whole list, and one user's applications.
+fn ident_reads(app: &TestApp) -> (u64, u64) {
+    let s = app.sandbox();
+    (s.ident.counts().get("list"), s.ident.counts().get("user_list"))
+}
+
+#[tokio::test]
+async fn concurrent_lists_of_users_each_read_ident_s_list_once_and_no_user_alone() {
+    // A list's applications are one batch however the requests interleave (src/graphql/user_data.rs), so each list of
+    // 30 users takes ident's bulk path: one pass over its list, no per-user call.
+    let app = spawn_with(|c| c.cache.enabled = false).await;
+    let users: Vec<String> = app.sandbox().users().iter().take(30).cloned().collect();
+    let ids: Vec<String> = users.iter().map(|u| format!("\"{u}\"")).collect();
+    let token = client_token("client.users:read uid:read kyc_application:read");
+    let q = format!("{{ users(ids: [{}]) {{ id kycApplications {{ id status }} }} }}", ids.join(", "));
+    let first = app.query(&token, &q).await.ok();
+    let (pages, alone) = ident_reads(&app);
+    assert!(pages >= 1 && alone == 0, "one pass over the list: {pages} page(s), {alone} user(s) alone");
+    let answers = futures_util::future::join_all((0..8).map(|_| app.query(&token, &q))).await;
+    for answer in answers {
+        assert_eq!(answer.ok().body, first.body, "the same answers");
+    }
+    assert_eq!(ident_reads(&app), (pages * 9, 0), "every list read the same pages, no user alone");
+    // The bulk pass answers as one user's own call does.
+    for user in users.iter().take(3) {
+        let alone =
+            app.query(&token, &format!(r#"{{ user(id: "{user}") {{ kycApplications {{ id status }} }} }}"#)).await;
+        let position = users.iter().position(|u| u == user).expect("listed");
+        assert_eq!(alone.ok().data("user")["kycApplications"], first.data("users")[position]["kycApplications"]);
+    }
+    assert_eq!(ident_reads(&app).1, 3, "asked alone, each user is one call");
+}
+
+#[tokio::test]
+async fn a_list_of_users_without_kyc_application_read_fetches_no_applications() {
+    let app = spawn_with(|c| c.cache.enabled = false).await;
+    let ids: Vec<String> = app.sandbox().users().iter().take(30).map(|u| format!("\"{u}\"")).collect();
+    let token = client_token("client.users:read uid:read");
+    let q = format!("{{ users(ids: [{}]) {{ id kycApplications {{ id }} }} }}", ids.join(", "));
+    let answer = app.query(&token, &q).await;
+    assert_eq!(answer.data("users").as_array().map(Vec::len), Some(30), "{:#}", answer.body);
+    assert!(answer.codes().iter().all(|c| c == "UNAUTHORIZED_FIELD_OR_TYPE"), "{:#}", answer.body);
+    assert_eq!(answer.data("users")[0]["kycApplications"], serde_json::Value::Null);
+    assert_eq!(ident_reads(&app), (0, 0), "a denied field fetches nothing, for the list either");
+}

@@ -286,3 +286,25 @@ async fn half_sent_requests_beyond_the_open_files_limit_never_lock_out_the_healt
     assert!(ok >= 10, "only {ok} health checks ran");
     drop(sockets);
 }
+
+#[tokio::test]
+async fn a_document_seen_before_is_costed_again_with_each_request_s_variables() {
+    // Parsed documents are kept by their text (src/graphql/documents.rs); the cost depends on the variables too.
+    let app = spawn_with(|c| c.limits.max_cost = 300).await;
+    let staff = client_token("client.users:read uid:read kyc_application:read");
+    let query = "query($n: Int) { kycApplications(first: $n) { edges { node { id user { id } } } } }";
+    for _ in 0..2 {
+        let small = app.query_vars(&staff, query, json!({ "n": 10 })).await;
+        assert!(small.codes().is_empty(), "{:#}", small.body);
+    }
+    let large = app.query_vars(&staff, query, json!({ "n": 100 })).await;
+    assert_eq!(large.codes(), ["COST_LIMIT_EXCEEDED"], "{:#}", large.body);
+    // A document that failed validation is refused again (and a kept one still validates against its variables).
+    let invalid = "query($n: Int) { kycApplications(first: $n) { edges { node { nope } } } }";
+    for _ in 0..2 {
+        let refused = app.query_vars(&staff, invalid, json!({ "n": 1 })).await;
+        assert_eq!(refused.codes(), ["GRAPHQL_VALIDATION_FAILED"], "{:#}", refused.body);
+    }
+    let mistyped = app.query_vars(&staff, query, json!({ "n": "ten" })).await;
+    assert_eq!(mistyped.codes(), ["BAD_USER_INPUT"], "{:#}", mistyped.body);
+}

@@ -51,6 +51,10 @@ pub struct Args {
     /// Seconds of unmeasured load before each measured row (`--peers`: Node's JIT and every cache warm up).
     #[arg(long, default_value_t = 2.0)]
     pub warmup: f64,
+    /// `--peers` measures only these peers besides kyc-gateway (comma-separated: hive, tailcall, floor), e.g. to
+    /// measure an optimisation of the gateway against its floor without starting Node.js; all when absent.
+    #[arg(long, value_delimiter = ',')]
+    pub only: Option<Vec<String>>,
     /// Runs the gateway (internal: the benchmark starts itself this way), writing its address to this file.
     #[arg(long, hide = true)]
     pub gateway_child: Option<std::path::PathBuf>,

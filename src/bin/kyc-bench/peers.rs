@@ -50,6 +50,8 @@ struct Shape {
     how: &'static str,
     requests: Vec<Request>,
     concurrency: usize,
+    /// Whether the peers can answer it (`mesh-100` asks kyc-gateway's own `kycState`, which they do not have).
+    peers: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,6 +63,16 @@ enum Contender {
 }
 
 impl Contender {
+    /// Its name in `--only`.
+    fn key(self) -> &'static str {
+        match self {
+            Contender::KycGateway => "kyc-gateway",
+            Contender::Hive => "hive",
+            Contender::Tailcall => "tailcall",
+            Contender::Floor => "floor",
+        }
+    }
+
     fn label(self) -> &'static str {
         match self {
             Contender::KycGateway => "kyc-gateway",
@@ -491,6 +503,7 @@ pub async fn run(args: Args) -> anyhow::Result<(String, u64)> {
             })
             .collect(),
         concurrency: args.concurrency.unwrap_or(50),
+        peers: true,
     };
     let service = token(&secret, "peers", "client.users:read kyc_application:read", true);
     let windows = 20;
@@ -512,6 +525,34 @@ pub async fn run(args: Args) -> anyhow::Result<(String, u64)> {
             })
             .collect(),
         concurrency: args.concurrency.unwrap_or(16),
+        peers: true,
+    };
+    // The scenarios' `mesh-100` (scenarios.rs), measured here for its CPU per user: kyc-gateway alone.
+    let mesh_service = token(
+        &secret,
+        "mesh",
+        &format!("client.users:read verification.basic.details:read {}", crate::scenarios::ITEMS),
+        true,
+    );
+    let mesh = Shape {
+        name: "mesh-100",
+        title: "`{ users(ids: [100 ids]) { kycState(level: \"basic\") } }`, 10 windows of 100 users in turn".into(),
+        how:
+            "kyc-gateway alone (the peers have no `kycState`), with a service JWT; its CPU per query / 100 is its CPU \
+              per user",
+        requests: (0..10)
+            .map(|w| {
+                let ids: Vec<String> =
+                    users.iter().cycle().skip(w * 100).take(100).map(|u| format!("\"{u}\"")).collect();
+                Request {
+                    gateway_token: mesh_service.clone(),
+                    peer_token: None,
+                    query: format!("{{ users(ids: [{}]) {{ kycState(level: \"basic\") }} }}", ids.join(", ")),
+                }
+            })
+            .collect(),
+        concurrency: args.concurrency.unwrap_or(8),
+        peers: false,
     };
     // Latency from here on: the setup above is not part of any measurement.
     sandbox.set_faults(&Faults { latency_ms: args.latency_ms, ..Faults::default() });
@@ -520,7 +561,7 @@ pub async fn run(args: Args) -> anyhow::Result<(String, u64)> {
     std::fs::create_dir_all(&work)?;
     let http = reqwest::Client::builder().pool_max_idle_per_host(1024).build()?;
     let bench = Bench { args: &args, sandbox: &sandbox, secret: &secret, dir: dir.clone(), work: work.clone(), http };
-    let shapes = [me, n_plus_one];
+    let shapes = [me, n_plus_one, mesh];
     let result = compare(&bench, &shapes).await;
     if result.is_ok() {
         let _ = std::fs::remove_dir_all(&work);
@@ -567,27 +608,40 @@ pub async fn run(args: Args) -> anyhow::Result<(String, u64)> {
 }
 
 async fn compare(bench: &Bench<'_>, shapes: &[Shape]) -> anyhow::Result<Vec<Row>> {
-    let supergraph = bench.compose().await?;
+    // kyc-gateway is the reference every other answer is compared with: it always runs.
+    let wanted = |c: Contender| {
+        c == Contender::KycGateway || bench.args.only.as_ref().is_none_or(|only| only.iter().any(|o| o == c.key()))
+    };
+    let supergraph = match wanted(Contender::Hive) {
+        true => Some(bench.compose().await?),
+        false => None,
+    };
     let mut rows = Vec::new();
     for shape in shapes {
         eprintln!("kyc-bench --peers: {}", shape.title);
         let mut reference = Vec::new();
         for cache in [false, true] {
-            for contender in [Contender::KycGateway, Contender::Hive, Contender::Tailcall] {
+            for contender in [Contender::KycGateway, Contender::Hive, Contender::Tailcall]
+                .into_iter()
+                .filter(|&c| wanted(c) && (shape.peers || c == Contender::KycGateway))
+            {
                 eprintln!("kyc-bench --peers:   {} (caches {})", contender.label(), on_off(cache));
                 let running = match contender {
                     Contender::KycGateway => {
                         let mode = if cache { Mode::Full } else { Mode::NoCache };
                         Running::Gateway(Gateway::start(bench.sandbox, mode, bench.secret, &[]).await?)
                     }
-                    Contender::Hive => Running::Process(bench.hive(&supergraph, cache).await?),
+                    Contender::Hive => {
+                        let supergraph = supergraph.as_deref().expect("composed when Hive Gateway is wanted");
+                        Running::Process(bench.hive(supergraph, cache).await?)
+                    }
                     Contender::Tailcall => Running::Process(bench.tailcall(cache).await?),
                     Contender::Floor => unreachable!("the floor is measured below"),
                 };
                 rows.push(bench.measure(shape, contender, cache, running, &mut reference).await?);
             }
         }
-        if shape.name == "me" {
+        if shape.name == "me" && wanted(Contender::Floor) {
             eprintln!("kyc-bench --peers:   {}", Contender::Floor.label());
             let body = json!({ "data": reference[0] }).to_string();
             let floor = Running::Process(bench.floor(&body).await?);

@@ -16,7 +16,7 @@ use crate::load::{drive, Measured};
 use crate::raw::Raw;
 use crate::{ms, Args};
 
-const ITEMS: &str = "verification.uniqueness:read verification.basic:read verification.plus:read \
+pub(crate) const ITEMS: &str = "verification.uniqueness:read verification.basic:read verification.plus:read \
     verification.liveness:read verification.selfie:read verification.sow:read verification.ssn:read \
     verification.wallet-eth:read";
 const ME: &str =

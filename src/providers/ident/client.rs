@@ -4,6 +4,9 @@ use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use futures_util::future::try_join_all;
 
 use super::mapping::{application, create_wire};
 use super::models::{KycApplicationWire, UpdateWire};
@@ -33,6 +36,8 @@ const MAX_PAGE: u64 = 100;
 pub struct IdentClient {
     config: IdentConfig,
     upstream: Upstream,
+    /// How many pages the last pass over the whole list read ([`IdentClient::all_by_user`] asks that many at once).
+    bulk_pages: AtomicU64,
 }
 
 /// ident's error body (its API documentation: `{"message": ...}`).
@@ -68,7 +73,11 @@ async fn optional<T: DeserializeOwned>(mut response: reqwest::Response) -> Resul
 
 impl IdentClient {
     pub fn new(config: IdentConfig) -> Self {
-        IdentClient { upstream: Upstream::new(Provider::Ident, config.policy.clone()), config }
+        IdentClient {
+            upstream: Upstream::new(Provider::Ident, config.policy.clone()),
+            config,
+            bulk_pages: AtomicU64::new(1),
+        }
     }
 
     fn url(&self, path: &str) -> String {
@@ -130,24 +139,38 @@ impl IdentClient {
         Ok((apps, page.total))
     }
 
-    /// Every application, grouped by ident user id, a page of 100 after another; `None` when there are more than
+    /// Every application, grouped by ident user id, in pages of 100; `None` when there are more than
     /// `max_pages` pages (then asking per user is cheaper than reading them all).
     pub async fn all_by_user(
         &self,
         max_pages: u64,
     ) -> Result<Option<HashMap<String, Vec<KycApplication>>>, ProviderError> {
-        let mut by_user: HashMap<String, Vec<KycApplication>> = HashMap::new();
-        for page in 1..=max_pages {
-            let answer = self.list(None, page, MAX_PAGE).await?;
-            let done = answer.items.is_empty() || page * MAX_PAGE >= answer.total;
-            for app in answer.items.into_iter().map(application) {
-                by_user.entry(app.user_id.clone().unwrap_or_default()).or_default().push(app);
-            }
-            if done {
+        let pages_from =
+            |first: u64, last: u64| try_join_all((first..=last).map(|page| self.list(None, page, MAX_PAGE)));
+        // As many pages as the last pass read, at once: while the list keeps its size a pass is one round trip, not
+        // one per page (BENCHMARKS.md, "Performance against the peers").
+        let mut pages = pages_from(1, self.bulk_pages.load(Ordering::Relaxed).clamp(1, max_pages)).await?;
+        loop {
+            // The list ends at the first page that is empty or reaches its total; pages read past it are dropped.
+            let end = pages.iter().zip(1..).position(|(p, n)| p.items.is_empty() || n * MAX_PAGE >= p.total);
+            if let Some(end) = end {
+                pages.truncate(end + 1);
+                self.bulk_pages.store(pages.len() as u64, Ordering::Relaxed);
+                let mut by_user: HashMap<String, Vec<KycApplication>> = HashMap::new();
+                for app in pages.into_iter().flat_map(|p| p.items).map(application) {
+                    by_user.entry(app.user_id.clone().unwrap_or_default()).or_default().push(app);
+                }
                 return Ok(Some(by_user));
             }
+            let read = pages.len() as u64;
+            let announced = pages.last().map_or(0, |p| p.total.div_ceil(MAX_PAGE));
+            if read >= max_pages || announced > max_pages {
+                return Ok(None);
+            }
+            // Longer than the last pass: the rest its last page's total announces, at once.
+            let last = announced.clamp(read + 1, max_pages);
+            pages.extend(pages_from(read + 1, last).await?);
         }
-        Ok(None)
     }
 
     /// Every application of one user (ident's user id). Records of anyone else are dropped, whatever ident answers.
