@@ -13,8 +13,9 @@ use async_graphql::parser::types::ExecutableDocument;
 
 /// The estimated bytes the kept documents may take.
 const CAPACITY_BYTES: u64 = 16 * 1024 * 1024;
-/// A parsed document's size, as a multiple of its text's (its nodes, names and positions).
-const PARSED_PER_TEXT_BYTE: u64 = 8;
+/// A parsed document's size, as a multiple of its text's (its nodes, names and positions): an upper bound, from the
+/// densest text there is, `{ me { id id id ... } }`, where each three-byte field parses to about 200 bytes.
+const PARSED_PER_TEXT_BYTE: u64 = 80;
 
 #[derive(Clone)]
 pub struct Documents {

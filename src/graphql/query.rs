@@ -2,7 +2,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use futures_util::future::join_all;
+use futures_util::StreamExt;
 
 use async_graphql::{Context, Object, PathSegment, Result, ID};
 
@@ -19,6 +19,9 @@ use crate::domain::Provider;
 use crate::providers::Providers;
 
 pub struct Query;
+
+/// How many users of `users(ids:)` are looked up at once.
+const LOOKUPS_AT_ONCE: usize = 8;
 
 /// A user the caller asked for by id: row level first, then whether the gateway knows the user at all.
 async fn lookup(ctx: &Context<'_>, p: &Principal, id: &str) -> Result<Option<User>> {
@@ -85,14 +88,15 @@ impl Query {
             return Err(bad_input(format!("users(ids:) takes at most {max} ids, got {}", ids.len())));
         }
         let p = principal(ctx);
-        // Each distinct id is looked up once, all of them at once.
-        let mut distinct = HashSet::new();
-        let lookups = ids
-            .iter()
-            .map(|id| id.as_str())
-            .filter(|id| distinct.insert(*id))
-            .map(|id| async move { (id, lookup(ctx, p, id).await) });
-        let seen: HashMap<&str, Result<Option<User>>> = join_all(lookups).await.into_iter().collect();
+        // Each distinct id is looked up once, a few at a time: a cold directory asks the store for each, and one
+        // request must not hold every connection of its pool (the audit trail writes through it too).
+        let distinct: Vec<&str> = {
+            let mut seen = HashSet::new();
+            ids.iter().map(|id| id.as_str()).filter(|id| seen.insert(*id)).collect()
+        };
+        let lookups: Vec<_> = distinct.into_iter().map(|id| async move { (id, lookup(ctx, p, id).await) }).collect();
+        let seen: HashMap<&str, Result<Option<User>>> =
+            futures_util::stream::iter(lookups).buffer_unordered(LOOKUPS_AT_ONCE).collect().await;
         if rules::applications_readable(p) && ctx.look_ahead().field("kycApplications").exists() {
             let users =
                 seen.values().filter_map(|answer| answer.as_ref().ok()?.as_ref().map(|u| u.user_id().to_owned()));

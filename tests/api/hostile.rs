@@ -308,3 +308,14 @@ async fn a_document_seen_before_is_costed_again_with_each_request_s_variables() 
     let mistyped = app.query_vars(&staff, query, json!({ "n": "ten" })).await;
     assert_eq!(mistyped.codes(), ["BAD_USER_INPUT"], "{:#}", mistyped.body);
 }
+
+#[tokio::test]
+async fn a_document_the_pre_scan_refused_is_refused_again_by_it() {
+    // Only documents that passed validation are kept (src/graphql/documents.rs): a refused one meets the pre-scan again.
+    let app = spawn().await;
+    let token = user_token(SEED, "uid:read");
+    let directives = format!("{{ me {{ id{} }} }}", "@a".repeat(100_000));
+    for _ in 0..2 {
+        assert_eq!(code(&app.query(&token, &directives).await.body), "DIRECTIVE_LIMIT_EXCEEDED");
+    }
+}

@@ -6,7 +6,7 @@ use serde::de::DeserializeOwned;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use futures_util::future::try_join_all;
+use futures_util::future::join_all;
 
 use super::mapping::{application, create_wire};
 use super::models::{KycApplicationWire, UpdateWire};
@@ -145,8 +145,22 @@ impl IdentClient {
         &self,
         max_pages: u64,
     ) -> Result<Option<HashMap<String, Vec<KycApplication>>>, ProviderError> {
-        let pages_from =
-            |first: u64, last: u64| try_join_all((first..=last).map(|page| self.list(None, page, MAX_PAGE)));
+        let pages_from = |first: u64, last: u64| async move {
+            let answers = join_all((first..=last).map(|page| self.list(None, page, MAX_PAGE))).await;
+            let mut pages = Vec::with_capacity(answers.len());
+            for (page, answer) in (first..).zip(answers) {
+                pages.push(match answer {
+                    Ok(read) => read,
+                    // Refused by the gateway's own upstream policy while the others went out (a half-open breaker
+                    // lets one call through, a rate limit some): asked again alone, once the others answered.
+                    Err(ProviderError::CircuitOpen | ProviderError::RateLimited { .. } | ProviderError::Overloaded) => {
+                        self.list(None, page, MAX_PAGE).await?
+                    }
+                    Err(e) => return Err(e),
+                });
+            }
+            Ok::<_, ProviderError>(pages)
+        };
         // As many pages as the last pass read, at once: while the list keeps its size a pass is one round trip, not
         // one per page (BENCHMARKS.md, "Performance against the peers").
         let mut pages = pages_from(1, self.bulk_pages.load(Ordering::Relaxed).clamp(1, max_pages)).await?;
@@ -165,6 +179,7 @@ impl IdentClient {
             let read = pages.len() as u64;
             let announced = pages.last().map_or(0, |p| p.total.div_ceil(MAX_PAGE));
             if read >= max_pages || announced > max_pages {
+                self.bulk_pages.store(1, Ordering::Relaxed);
                 return Ok(None);
             }
             // Longer than the last pass: the rest its last page's total announces, at once.
