@@ -1,6 +1,11 @@
 //! What the providers know about a user, as resolvers ask for it: through the request's DataLoaders (batched,
 //! deduplicated, cached across requests, providers in parallel), or in the naive baseline mode the benchmark
 //! compares against, one direct call per field and provider, one provider after the other.
+//!
+//! The naive mode's provider calls are boxed: a future is as large as its largest state, and these resolvers' futures
+//! live by the thousand in a list (every user's fields at once). Unboxed, the direct calls' HTTP futures made each
+//! user's `verificationCases` about 16 KB in batched mode too, which never runs them (heaptrack, `kyc-bench
+//! --scenario burst`; BENCHMARKS.md).
 
 use std::sync::Arc;
 
@@ -35,7 +40,7 @@ fn single<T>(mut answers: std::collections::HashMap<String, Outcome<T>>, key: &s
 pub async fn fractal(ctx: &Context<'_>, id: &str) -> Outcome<Option<Arc<ProviderProfile>>> {
     match batched(ctx) {
         Some(l) => cached_or_one::<hub::FractalProfiles, _>(&services(ctx).providers.cache, &l.fractal, id).await,
-        None => services(ctx).providers.fractal_profile(id).await,
+        None => Box::pin(services(ctx).providers.fractal_profile(id)).await,
     }
 }
 
@@ -44,9 +49,9 @@ async fn cases_of(ctx: &Context<'_>, id: &str, provider: Provider) -> Outcome<Ar
     match (provider, batched(ctx)) {
         (Provider::Fractal, _) => Ok(Arc::new(fractal(ctx, id).await?.map(|p| p.cases.clone()).unwrap_or_default())),
         (Provider::Sumsub, Some(l)) => cached_or_one::<hub::SumsubCases, _>(&p.cache, &l.sumsub, id).await,
-        (Provider::Sumsub, None) => p.sumsub_cases(id).await,
+        (Provider::Sumsub, None) => Box::pin(p.sumsub_cases(id)).await,
         (Provider::Sila, Some(l)) => cached_or_one::<hub::SilaCases, _>(&p.cache, &l.sila, id).await,
-        (Provider::Sila, None) => p.sila_cases(id).await,
+        (Provider::Sila, None) => Box::pin(p.sila_cases(id)).await,
         (Provider::Ident, _) => Ok(Arc::default()),
     }
 }
@@ -55,7 +60,7 @@ async fn cases_of(ctx: &Context<'_>, id: &str, provider: Provider) -> Outcome<Ar
 async fn fractal_states(ctx: &Context<'_>, id: &str) -> Outcome<Arc<Vec<VerificationCase>>> {
     match batched(ctx) {
         Some(l) => one(&l.fractal_states, id.to_owned()).await,
-        None => single(services(ctx).providers.fractal_states(&BulkMemo::new(), &[id.to_owned()]).await, id),
+        None => single(Box::pin(services(ctx).providers.fractal_states(&BulkMemo::new(), &[id.to_owned()])).await, id),
     }
 }
 
@@ -114,7 +119,7 @@ pub async fn state_cases(ctx: &Context<'_>, id: &str) -> Gathered {
 pub async fn applications(ctx: &Context<'_>, id: &str) -> Outcome<Arc<Vec<KycApplication>>> {
     match batched(ctx) {
         Some(l) => one(&l.ident, id.to_owned()).await,
-        None => single(services(ctx).providers.applications(&BulkMemo::new(), &[id.to_owned()]).await, id),
+        None => single(Box::pin(services(ctx).providers.applications(&BulkMemo::new(), &[id.to_owned()])).await, id),
     }
 }
 
@@ -135,6 +140,6 @@ pub async fn prefetch_applications(ctx: &Context<'_>, users: Vec<String>) {
 pub async fn sila_reasons(ctx: &Context<'_>, user: &str, case: &ReasonsRef) -> Outcome<Option<Arc<Vec<String>>>> {
     match batched(ctx) {
         Some(l) => one(&l.sila_reasons, ReasonsKey { user: user.to_owned(), case: case.clone() }).await,
-        None => services(ctx).providers.sila_reasons(user, case).await,
+        None => Box::pin(services(ctx).providers.sila_reasons(user, case)).await,
     }
 }

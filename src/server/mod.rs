@@ -9,6 +9,7 @@ pub mod connections;
 mod graphql;
 mod headers;
 pub mod health;
+mod memory;
 pub mod observe;
 mod pages;
 pub mod serve;

@@ -14,6 +14,7 @@
 //! - A request whose client goes away is dropped with everything it started: hyper drops the handler's future when
 //!   the connection closes, and with it the provider calls in flight.
 //! - Shutdown: stop accepting, let the requests in flight finish (hyper-util's graceful shutdown).
+//! - Memory a burst of requests freed is handed back to the system once the load falls (`memory.rs`).
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -34,6 +35,7 @@ use tokio::time::Instant;
 use tower::ServiceExt;
 
 use super::arriving::{Arriving, BodyDeadline};
+use super::memory::{trim_after_bursts, Load};
 use crate::config::ConnectionSettings;
 
 /// File descriptors kept for everything but callers' connections (database pool, provider and sandbox sockets,
@@ -100,6 +102,8 @@ struct Registry {
     started: Instant,
     next_id: AtomicU64,
     open: Mutex<HashMap<u64, Arc<Activity>>>,
+    /// Requests starting and ending, for the allocator's trim after a burst.
+    load: Load,
 }
 
 impl Registry {
@@ -155,6 +159,7 @@ impl Busy {
     fn new(activity: &Arc<Activity>, registry: &Arc<Registry>) -> Self {
         activity.in_flight.fetch_add(1, Ordering::Relaxed);
         activity.last.store(registry.now(), Ordering::Relaxed);
+        registry.load.note();
         Busy { activity: activity.clone(), registry: registry.clone() }
     }
 }
@@ -163,6 +168,7 @@ impl Drop for Busy {
     fn drop(&mut self) {
         self.activity.last.store(self.registry.now(), Ordering::Relaxed);
         self.activity.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.registry.load.note();
     }
 }
 
@@ -263,7 +269,11 @@ pub async fn serve(
         started: Instant::now(),
         next_id: AtomicU64::new(0),
         open: Mutex::default(),
+        load: Load::default(),
     });
+    // Polled with the accept loop, so it ends with it.
+    let trimming = trim_after_bursts(registry.load.clone());
+    tokio::pin!(trimming);
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder.http1().timer(TokioTimer::new()).header_read_timeout(settings.header_timeout).keep_alive(true);
     builder.http2().timer(TokioTimer::new()).keep_alive_interval(Some(Duration::from_secs(30)));
@@ -283,6 +293,7 @@ pub async fn serve(
                 }
             },
             _ = &mut shutdown => break,
+            never = &mut trimming => match never {},
         };
         let Some((admitted, activity)) = registry.admit() else {
             // Every connection is busy with a request: refuse this one rather than run out of descriptors.

@@ -146,9 +146,12 @@ impl Gateway {
 
     /// The gateway's peak resident set (VmHWM), in MiB.
     pub fn peak_rss_mb(&self) -> Option<f64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
-        let kb: f64 = status.lines().find(|l| l.starts_with("VmHWM:"))?.split_whitespace().nth(1)?.parse().ok()?;
-        Some(kb / 1024.0)
+        crate::procfs::peak_rss_mb(self.child.id())
+    }
+
+    /// The gateway's resident set now (VmRSS), in MiB.
+    pub fn rss_mb(&self) -> Option<f64> {
+        crate::procfs::rss_mb(self.child.id())
     }
 }
 

@@ -10,6 +10,7 @@
 //! `--peers` runs another comparison instead (see `peers`): kyc-gateway beside Hive Gateway and Tailcall on the same
 //! sandbox endpoints, and a bare axum handler as the floor.
 
+mod burst;
 mod floor;
 mod gateway;
 mod load;
@@ -26,7 +27,7 @@ use clap::Parser;
 #[derive(Parser, Debug, Clone)]
 #[command(name = "kyc-bench", about = "Benchmarks the gateway against the sandbox providers")]
 pub struct Args {
-    /// Run one scenario (me-hot, audit, me-cold, mesh-100, n-plus-one, provider-down); all when absent.
+    /// Run one scenario (me-hot, audit, me-cold, mesh-100, n-plus-one, provider-down, burst); all when absent.
     #[arg(long)]
     pub scenario: Option<String>,
     /// Seconds per mode.

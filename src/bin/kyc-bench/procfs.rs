@@ -72,6 +72,14 @@ pub fn peak_rss_mb(root: u32) -> Option<f64> {
     (kb > 0.0).then_some(kb / 1024.0)
 }
 
+/// The resident set (VmRSS) of one process now, in MiB: what it holds at this moment, where `peak_rss_mb` reports the
+/// most it ever held.
+pub fn rss_mb(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kb: f64 = status.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
 /// Ends `root`'s descendants (SIGKILL, by pid): a peer's forked workers would outlive their killed parent.
 pub fn kill_descendants(root: u32) {
     let pids: Vec<String> = tree(root).into_iter().skip(1).map(|p| p.to_string()).collect();
@@ -98,6 +106,7 @@ mod tests {
         }
         assert!(cpu(me) > before, "spinning shows in utime");
         assert!(peak_rss_mb(me).is_some_and(|mb| mb > 1.0));
+        assert!(rss_mb(me).is_some_and(|mb| mb > 1.0 && mb <= peak_rss_mb(me).unwrap_or(0.0) + 1.0));
         assert_eq!(tree(me)[0], me);
     }
 }
