@@ -6,6 +6,9 @@
 //! with `kyc-bench --scenario burst`, a gateway idle at 90 MB stayed at 616 MB for as long as it was watched
 //! (BENCHMARKS.md, "burst"). `malloc_trim(3)` walks every arena and hands back the whole free pages in them; it locks
 //! each arena in turn, so it runs on a blocking thread and only when the load has fallen, not under a steady one.
+//!
+//! The load is counted in requests, not bytes: a few huge queries over a steady stream of small ones need not make the
+//! count fall, and are then given back by the trim once a minute.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -15,6 +18,9 @@ use std::time::Duration;
 const TICK: Duration = Duration::from_secs(1);
 /// A load this many times below its peak since the last trim has fallen.
 const FALLEN: u64 = 4;
+/// Requests started or ended in the busiest tick for a fall to count: below it (a trickle, health probes) the load
+/// was never a burst, and the trim once a minute is enough.
+const BUSY: u64 = 16;
 /// Ticks between two trims at least (a trickle of requests after a burst would otherwise trim every other second).
 const LEAST_TICKS: u32 = 5;
 /// Ticks between two trims at most while requests come (a steady load that never falls).
@@ -29,6 +35,9 @@ struct Falling {
     since: u64,
     /// Ticks since the last trim.
     ticks: u32,
+    /// A trim after a fall asks for one more, `LEAST_TICKS` later, even with no request between: responses are
+    /// written and connections closed after their requests end, and free memory too.
+    trailing: bool,
 }
 
 impl Falling {
@@ -36,12 +45,20 @@ impl Falling {
         self.peak = self.peak.max(events);
         self.since += events;
         self.ticks = self.ticks.saturating_add(1);
-        let fallen = events.saturating_mul(FALLEN) <= self.peak;
-        let due = self.since > 0 && self.ticks >= LEAST_TICKS && (fallen || self.ticks >= MOST_TICKS);
-        if due {
-            *self = Falling { peak: events, since: 0, ticks: 0 };
+        if self.since == 0 && !self.trailing {
+            // Quiet since the last trim: the first busy spell after it is not "a minute of load" yet.
+            self.ticks = self.ticks.min(LEAST_TICKS);
+            return false;
         }
-        due
+        if self.ticks < LEAST_TICKS {
+            return false;
+        }
+        let fallen = self.peak >= BUSY && events.saturating_mul(FALLEN) <= self.peak;
+        let trim = fallen || self.ticks >= MOST_TICKS || (self.trailing && self.since == 0);
+        if trim {
+            *self = Falling { peak: events, since: 0, ticks: 0, trailing: fallen };
+        }
+        trim
     }
 }
 
@@ -95,12 +112,14 @@ mod tests {
     }
 
     #[test]
-    fn a_burst_that_ends_is_trimmed_after_once_and_a_quiet_gateway_never() {
+    fn a_burst_that_ends_is_trimmed_when_it_ends_and_once_more_after_and_a_quiet_gateway_never() {
         let mut falling = Falling::default();
-        assert_eq!(run(&mut falling, &[0; 20]), Vec::<usize>::new(), "nothing happened: nothing to give back");
-        // Eight busy seconds, then quiet: one trim, in the first quiet second.
-        let burst = [500, 480, 510, 490, 505, 495, 500, 500, 0, 0, 0, 0, 0, 0, 0, 0];
-        assert_eq!(run(&mut falling, &burst), vec![8]);
+        assert_eq!(run(&mut falling, &[0; 90]), Vec::<usize>::new(), "nothing happened: nothing to give back");
+        // Eight busy seconds, then quiet: a trim in the first quiet second, and one more five seconds later (what the
+        // last responses and closing connections freed after their requests ended); then none.
+        let mut burst = vec![500, 480, 510, 490, 505, 495, 500, 500];
+        burst.extend([0; 30]);
+        assert_eq!(run(&mut falling, &burst), vec![8, 13]);
     }
 
     #[test]
@@ -111,13 +130,30 @@ mod tests {
     }
 
     #[test]
+    fn a_trickle_of_requests_is_trimmed_only_once_a_minute() {
+        let mut falling = Falling::default();
+        // Health probes: a request every other second, for three minutes.
+        let trickle: Vec<u64> = (0..180).map(|i| (i % 2) * 2).collect();
+        let trims = run(&mut falling, &trickle);
+        assert_eq!(trims, vec![59, 119, 179], "once a minute of load, never on the probes' ups and downs");
+    }
+
+    #[test]
     fn the_tail_of_a_burst_is_trimmed_again_once_it_has_ended_but_not_every_second() {
         let mut falling = Falling::default();
         // A burst, its slow queries ending over the next seconds, then a trickle of one request every other second.
-        let ticks = [400, 400, 400, 400, 400, 30, 20, 10, 5, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0];
+        let mut ticks = vec![400, 400, 400, 400, 400, 30, 20, 10, 5, 0];
+        ticks.extend((0..40).map(|i| i % 2));
         let trims = run(&mut falling, &ticks);
-        assert_eq!(trims[0], 5, "the first fallen second after five");
-        assert!(trims.len() >= 2, "the tail's frees are given back too: {trims:?}");
-        assert!(trims.windows(2).all(|w| w[1] - w[0] >= LEAST_TICKS as usize), "{trims:?}");
+        assert_eq!(trims[..2], [5, 10], "the first fallen second, then what the tail freed");
+        assert_eq!(trims.len(), 2, "the trickle after it is no burst: {trims:?}");
+    }
+
+    #[test]
+    fn a_burst_after_a_long_quiet_spell_is_not_trimmed_as_it_starts() {
+        let mut falling = Falling::default();
+        let mut ticks = vec![0; 120];
+        ticks.extend([200, 300, 300, 300, 300, 300, 300, 0]);
+        assert_eq!(run(&mut falling, &ticks), vec![127], "only when it ends");
     }
 }

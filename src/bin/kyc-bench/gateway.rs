@@ -144,7 +144,7 @@ impl Gateway {
         self.child.id()
     }
 
-    /// The gateway's peak resident set (VmHWM), in MiB.
+    /// The gateway's peak resident set (VmHWM), in MiB (with any descendants': it has none).
     pub fn peak_rss_mb(&self) -> Option<f64> {
         crate::procfs::peak_rss_mb(self.child.id())
     }

@@ -33,7 +33,7 @@ pub struct Args {
     /// Seconds per mode.
     #[arg(long, default_value_t = 8.0)]
     pub duration: f64,
-    /// Concurrent connections; each scenario's own default when absent (me-hot 256, others 16).
+    /// Concurrent connections; each scenario's own default when absent (me-hot and audit 256, burst 32, others 8).
     #[arg(long)]
     pub concurrency: Option<usize>,
     /// At most this many requests per mode.
