@@ -375,7 +375,7 @@ impl App {
             config.subscriptions.max_connections_per_caller,
             config.subscriptions.max_connections,
         );
-        let state = server::AppState {
+        let state = server::AppState::new(server::Shared {
             schema,
             verifier: verifier.clone(),
             services,
@@ -387,7 +387,7 @@ impl App {
             audit,
             shutdown: shutdown_rx,
             readiness: server::health::Readiness::default(),
-        };
+        });
         let readiness = state.readiness.clone();
         let router = server::router(
             state,

@@ -32,9 +32,27 @@ use crate::graphql::errors::ErrorCode;
 use crate::graphql::{GatewaySchema, Services};
 use connections::{Connections, PerCaller};
 
-/// What the handlers share.
+/// What the handlers share, behind one `Arc`: axum's `State` clones it for every request, and its members (the
+/// schema, the providers' hub with its caches, the verifier, ...) are `Arc`s themselves: cloned one by one, they were
+/// about 4% of a warm `me` query's CPU (BENCHMARKS.md, "Where the time goes now").
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    pub fn new(shared: Shared) -> Self {
+        AppState(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The members of [`AppState`].
+pub struct Shared {
     pub schema: GatewaySchema,
     pub verifier: TokenVerifier,
     /// For the per-request loaders.
