@@ -34,7 +34,7 @@ use connections::{Connections, PerCaller};
 
 /// What the handlers share, behind one `Arc`: axum's `State` clones it for every request, and its members (the
 /// schema, the providers' hub with its caches, the verifier, ...) are `Arc`s themselves: cloned one by one, they were
-/// about 4% of a warm `me` query's CPU (BENCHMARKS.md, "Where the time goes now").
+/// about 3% of a warm `me` query's CPU (BENCHMARKS.md, "Where the time goes now").
 #[derive(Clone)]
 pub struct AppState(Arc<Shared>);
 

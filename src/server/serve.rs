@@ -159,7 +159,7 @@ impl Busy {
     fn new(activity: &Arc<Activity>, registry: &Arc<Registry>) -> Self {
         activity.in_flight.fetch_add(1, Ordering::Relaxed);
         activity.last.store(registry.now(), Ordering::Relaxed);
-        registry.load.note();
+        registry.load.started();
         Busy { activity: activity.clone(), registry: registry.clone() }
     }
 }
@@ -168,7 +168,7 @@ impl Drop for Busy {
     fn drop(&mut self) {
         self.activity.last.store(self.registry.now(), Ordering::Relaxed);
         self.activity.in_flight.fetch_sub(1, Ordering::Relaxed);
-        self.registry.load.note();
+        self.registry.load.ended();
     }
 }
 

@@ -19,9 +19,9 @@ use kyc_gateway::sandbox::Sandbox;
 const WATCH: Duration = Duration::from_secs(10);
 /// How often its resident set is read meanwhile (every fourth reading is printed).
 const EVERY: Duration = Duration::from_millis(500);
-/// How long an idle gateway is left alone before its resident set counts as its idle level: longer than the least
-/// time between two of its trims (`server/memory.rs`, five seconds) and the one it makes after the warm-up, so the
-/// idle level is not the warm-up's freed memory still held.
+/// How long an idle gateway is left alone before its resident set counts as its idle level: long enough for the look
+/// it takes once its load falls after the warm-up (`server/memory.rs`: at least five seconds after its last look),
+/// and the trim if its resident set grew, so the idle level is not the warm-up's freed memory still held.
 const SETTLE: Duration = Duration::from_secs(12);
 /// The target: at most this multiple of the idle level at the end of `WATCH`.
 const WITHIN: f64 = 2.0;
@@ -64,7 +64,8 @@ pub async fn run(
         tokio::time::sleep(EVERY).await;
         samples.push((ended.elapsed(), gateway.rss_mb().unwrap_or(0.0)));
     }
-    let peak = gateway.peak_rss_mb().unwrap_or(0.0);
+    // VmHWM is sampled by the kernel in steps (proc(5)); a reading of VmRSS may pass it.
+    let peak = samples.iter().map(|(_, mb)| *mb).fold(gateway.peak_rss_mb().unwrap_or(0.0), f64::max);
     let ratio = |mb: f64| if idle > 0.0 { format!("{:.2}", mb / idle) } else { "-".into() };
 
     let mut out =
