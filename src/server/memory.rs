@@ -54,9 +54,16 @@ impl Falling {
         self.peak_in_flight = self.peak_in_flight.max(in_flight);
         self.since += events;
         self.ticks = self.ticks.saturating_add(1);
+        if self.trailing && self.ticks > 2 * LEAST_TICKS {
+            // The trailing look is for what the last requests freed just after the trim; later, under load, it
+            // would trim a busy process for nothing.
+            self.trailing = false;
+        }
         if self.since == 0 && !self.trailing {
-            // Quiet since the last look: the first busy spell after it is not "a minute of load" yet.
+            // Quiet since the last look: the first busy spell after it is not "a minute of load" yet, and its first
+            // tick is measured against itself, not against the load before the quiet.
             self.ticks = self.ticks.min(LEAST_TICKS);
+            (self.peak, self.peak_in_flight) = (0, 0);
             return false;
         }
         let fallen =
@@ -79,6 +86,17 @@ impl Falling {
 /// Whether a resident set of `now` bytes is worth a trim, against `baseline`, the least since the last trim.
 fn worth_trimming(baseline: u64, now: u64) -> bool {
     now >= baseline.saturating_add(GROWN)
+}
+
+/// The resident set a later one is measured against: the reading after a trim with nothing in flight, else the
+/// least so far. After a trim with requests still in flight, their memory is in the reading and will be freed without
+/// showing in the resident set (it stays resident, free): the least reading before stays the baseline then.
+fn next_baseline(least: Option<u64>, reading: Option<u64>, fresh: bool) -> Option<u64> {
+    match (fresh, least, reading) {
+        (true, _, reading) => reading,
+        (false, Some(least), Some(reading)) => Some(least.min(reading)),
+        (false, least, reading) => least.or(reading),
+    }
 }
 
 /// Counts requests starting and ending, and those in flight, for [`trim_after_bursts`].
@@ -121,11 +139,8 @@ pub async fn trim_after_bursts(load: Load) -> std::convert::Infallible {
         if trimmed {
             let _ = tokio::task::spawn_blocking(trim).await;
         }
-        baseline = match (trimmed, baseline, resident) {
-            (true, _, _) => resident_bytes(),
-            (false, Some(least), Some(resident)) => Some(least.min(resident)),
-            (false, least, resident) => least.or(resident),
-        };
+        let reading = if trimmed { resident_bytes() } else { resident };
+        baseline = next_baseline(baseline, reading, trimmed && in_flight == 0);
         falling.looked(events, in_flight, trimmed);
     }
 }
@@ -199,9 +214,15 @@ mod tests {
     }
 
     #[test]
-    fn a_steady_load_is_looked_at_only_once_a_minute() {
+    fn a_steady_load_is_looked_at_only_once_a_minute_without_a_trailing_trim() {
         let mut falling = Falling::default();
-        assert_eq!(looks(&mut falling, &[300; 150]), vec![59, 119]);
+        assert_eq!(looks(&mut falling, &[300; 59]), Vec::<usize>::new());
+        assert!(falling.tick(300, 30), "a minute of load");
+        falling.looked(300, 30, true);
+        assert!(falling.trailing());
+        assert_eq!(looks(&mut falling, &[300; 59]), Vec::<usize>::new());
+        assert!(falling.tick(300, 30), "another minute");
+        assert!(!falling.trailing(), "the trailing look expired: it would trim a busy process for nothing");
     }
 
     #[test]
@@ -240,6 +261,21 @@ mod tests {
         assert!(!worth_trimming(70 * mb, 85 * mb));
         assert!(worth_trimming(70 * mb, 86 * mb));
         assert!(worth_trimming(70 * mb, 600 * mb));
+    }
+
+    #[test]
+    fn a_trim_under_load_keeps_the_baseline_from_before_it_so_the_memory_freed_after_it_is_trimmed_later() {
+        let mb = 1 << 20;
+        // Idle at 60 MB; a trim while 32 queries still run reads 200 MB: the baseline stays 60, so once they end and
+        // the resident set is still 200 (free, not returned), the next look trims.
+        let after_busy_trim = next_baseline(Some(60 * mb), Some(200 * mb), false);
+        assert_eq!(after_busy_trim, Some(60 * mb));
+        assert!(worth_trimming(after_busy_trim.unwrap(), 200 * mb));
+        // A trim with nothing in flight: its reading is the new baseline.
+        assert_eq!(next_baseline(Some(60 * mb), Some(70 * mb), true), Some(70 * mb));
+        // No trim: the least reading so far.
+        assert_eq!(next_baseline(Some(60 * mb), Some(55 * mb), false), Some(55 * mb));
+        assert_eq!(next_baseline(None, Some(55 * mb), false), Some(55 * mb));
     }
 
     #[test]

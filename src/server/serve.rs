@@ -153,14 +153,19 @@ impl Drop for Admitted {
 struct Busy {
     activity: Arc<Activity>,
     registry: Arc<Registry>,
+    /// Counted in the load the allocator's trim watches (`memory.rs`): a request is, a caller's WebSocket is not (it
+    /// would be "in flight" for its whole life and hide every fall of the load).
+    load: bool,
 }
 
 impl Busy {
-    fn new(activity: &Arc<Activity>, registry: &Arc<Registry>) -> Self {
+    fn new(activity: &Arc<Activity>, registry: &Arc<Registry>, load: bool) -> Self {
         activity.in_flight.fetch_add(1, Ordering::Relaxed);
         activity.last.store(registry.now(), Ordering::Relaxed);
-        registry.load.started();
-        Busy { activity: activity.clone(), registry: registry.clone() }
+        if load {
+            registry.load.started();
+        }
+        Busy { activity: activity.clone(), registry: registry.clone(), load }
     }
 }
 
@@ -168,7 +173,9 @@ impl Drop for Busy {
     fn drop(&mut self) {
         self.activity.last.store(self.registry.now(), Ordering::Relaxed);
         self.activity.in_flight.fetch_sub(1, Ordering::Relaxed);
-        self.registry.load.ended();
+        if self.load {
+            self.registry.load.ended();
+        }
     }
 }
 
@@ -224,7 +231,7 @@ impl Upgraded {
         if self.slot.activity.closing.load(Ordering::Relaxed) {
             return false;
         }
-        self.busy = Some(Busy::new(&self.slot.activity, &self.slot.registry));
+        self.busy = Some(Busy::new(&self.slot.activity, &self.slot.registry, false));
         true
     }
 
@@ -305,7 +312,7 @@ pub async fn serve(
         let service = {
             let (router, slot) = (router.clone(), slot.clone());
             hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
-                let busy = Busy::new(&slot.activity, &slot.registry);
+                let busy = Busy::new(&slot.activity, &slot.registry, true);
                 let deadline = BodyDeadline::new(body_timeout);
                 let receiving = Box::new(Receiving::new(&slot.activity));
                 request.extensions_mut().insert(slot.clone());
