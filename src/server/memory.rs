@@ -101,35 +101,41 @@ fn next_baseline(least: Option<u64>, reading: Option<u64>, fresh: bool) -> Optio
 
 /// Counts requests starting and ending, and those in flight, for [`trim_after_bursts`].
 #[derive(Debug, Default, Clone)]
-pub struct Load(Arc<(AtomicU64, AtomicU64)>);
+pub struct Load(Arc<Counts>);
+
+#[derive(Debug, Default)]
+struct Counts {
+    /// Requests started plus requests ended, ever.
+    events: AtomicU64,
+    in_flight: AtomicU64,
+}
 
 impl Load {
     pub fn started(&self) {
-        self.0 .0.fetch_add(1, Ordering::Relaxed);
-        self.0 .1.fetch_add(1, Ordering::Relaxed);
+        self.0.events.fetch_add(1, Ordering::Relaxed);
+        self.0.in_flight.fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn ended(&self) {
-        self.0 .0.fetch_add(1, Ordering::Relaxed);
-        self.0 .1.fetch_sub(1, Ordering::Relaxed);
+        self.0.events.fetch_add(1, Ordering::Relaxed);
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
 /// Trims the allocator's arenas when the load has fallen and the resident set has grown; runs until dropped.
 pub async fn trim_after_bursts(load: Load) -> std::convert::Infallible {
     let mut falling = Falling::default();
-    let (events_so_far, in_flight_now) = (&load.0 .0, &load.0 .1);
-    let mut seen = events_so_far.load(Ordering::Relaxed);
+    let mut seen = load.0.events.load(Ordering::Relaxed);
     let mut baseline = resident_bytes();
     let mut ticks = tokio::time::interval(TICK);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ticks.tick().await;
     loop {
         ticks.tick().await;
-        let now = events_so_far.load(Ordering::Relaxed);
+        let now = load.0.events.load(Ordering::Relaxed);
         let events = now.wrapping_sub(seen);
         seen = now;
-        let in_flight = in_flight_now.load(Ordering::Relaxed);
+        let in_flight = load.0.in_flight.load(Ordering::Relaxed);
         if !falling.tick(events, in_flight) {
             continue;
         }
