@@ -1,4 +1,5 @@
-//! The command line: `serve` (the default), `token`, `sdl`.
+//! The command line: `serve` (the default), `sandbox`, `token`, `sdl`, `migrate`, `directory import`, `audit verify`
+//! and `audit export`.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -7,6 +8,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::auth::token::{mint_dev_token, Subject, DEFAULT_DEV_SECRET};
+use crate::config::Mode;
 use crate::secret::Secret;
 use crate::{App, Config};
 
@@ -28,6 +30,9 @@ enum Command {
         #[arg(long)]
         addr_file: Option<PathBuf>,
     },
+    /// Serve only the sandbox providers, and print the variables a production-mode gateway needs to use them.
+    #[cfg(feature = "sandbox")]
+    Sandbox(SandboxArgs),
     /// Print a dev token that a sandbox-mode server accepts (signed with KYC_GATEWAY_DEV_SECRET).
     Token {
         /// The user id the token speaks for (a user token).
@@ -73,12 +78,42 @@ enum AuditCommand {
 
 #[derive(Subcommand)]
 enum DirectoryCommand {
-    /// Import users and provider references from a JSON file; idempotent (a stored Fractal link is never overwritten).
+    /// Import users and provider references from a JSON file; idempotent (a stored link is never overwritten).
     Import {
-        /// `[{"user_id": "...", "fractal": {"uid": "...", "refresh_token": "..."}, "sumsub_applicant_id": "...",
-        /// "sila_user_handle": "...", "ident_user_id": "..."}]`
+        /// `[{"user_id": "...", <each provider's fields>}]`; the fields are listed in docs/configuration.md.
         file: PathBuf,
     },
+}
+
+/// `kyc-gateway sandbox`'s options.
+#[cfg(feature = "sandbox")]
+#[derive(clap::Args)]
+struct SandboxArgs {
+    /// The address the providers listen on (`0.0.0.0` to be reached from other machines).
+    #[arg(long, default_value = "127.0.0.1")]
+    host: std::net::IpAddr,
+    /// The host name in the base URLs it prints, when other machines reach it by another name.
+    #[arg(long)]
+    advertise: Option<String>,
+    /// A provider's port, `PROVIDER=PORT` (repeatable, e.g. `--port <provider>=9001`); free ports for the others.
+    #[arg(long = "port", value_parser = provider_port)]
+    ports: Vec<(String, u16)>,
+    /// Where the providers deliver their webhooks: a gateway's base URL (repeatable; none: they are dropped).
+    #[arg(long = "webhook-target")]
+    webhook_targets: Vec<String>,
+    /// Also write the variables to this file (`NAME=value` lines, for `set -a; . FILE`).
+    #[arg(long)]
+    env_file: Option<PathBuf>,
+    /// Write the sandbox users as a `directory import` file, linked to these providers.
+    #[arg(long)]
+    directory_file: Option<PathBuf>,
+}
+
+#[cfg(feature = "sandbox")]
+fn provider_port(text: &str) -> Result<(String, u16), String> {
+    let (provider, port) = text.split_once('=').ok_or("give PROVIDER=PORT, a provider's name and a port")?;
+    let port = port.parse().map_err(|_| format!("{port:?} is not a port"))?;
+    Ok((provider.trim().to_ascii_lowercase(), port))
 }
 
 /// Runs the command line; what `main` does.
@@ -103,6 +138,8 @@ pub fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Serve { listen, addr_file } => serve(listen, addr_file.as_deref()),
+        #[cfg(feature = "sandbox")]
+        Command::Sandbox(args) => run_once(sandbox(args)),
         Command::Migrate => run_once(migrate()),
         Command::Directory { command: DirectoryCommand::Import { file } } => run_once(import(file)),
         Command::Audit { command: AuditCommand::Verify } => run_once(audit_verify()),
@@ -135,7 +172,7 @@ fn run_once(command: impl std::future::Future<Output = anyhow::Result<String>>) 
 /// Logs (in `KYC_GATEWAY_LOG_FORMAT`), and for `serve` traces when an OTLP endpoint is configured; `None` after
 /// printing why not.
 fn start_telemetry(traces: bool) -> Option<crate::telemetry::Telemetry> {
-    let started = crate::config::LogFormat::from_env().and_then(|format| {
+    let started = crate::config::log_format_from_env().and_then(|format| {
         let endpoint = if traces { crate::telemetry::otlp_endpoint() } else { None };
         crate::telemetry::init(format, endpoint.as_deref())
     });
@@ -159,19 +196,53 @@ fn database_config() -> anyhow::Result<Config> {
 
 async fn migrate() -> anyhow::Result<String> {
     let config = database_config()?;
-    let store = crate::open_database(&config).await?;
+    let store = crate::store::Store::connect(config.database.as_ref().expect("checked above")).await?;
+    let applied = store.migrate().await;
     store.close().await;
-    Ok("the database is up to date".into())
+    Ok(match applied?.as_slice() {
+        [] => "the database is up to date: nothing to apply".into(),
+        applied => format!("applied {} migrations: {}; the database is up to date", applied.len(), applied.join(", ")),
+    })
 }
 
 async fn import(file: PathBuf) -> anyhow::Result<String> {
     let config = database_config()?;
     let keys = crate::configured_keys(&config)?;
-    let entries = crate::directory::import::read(&file)?;
+    let entries = crate::directory::import::read(&file, &crate::providers::registry::import_fields())?;
     let (store, directory) = crate::open_store(&config, &keys).await?;
     let imported = crate::directory::import::import(&directory, &entries, false).await?;
     store.close().await;
-    Ok(format!("imported {} users; stored {} new Fractal links", imported.users, imported.links))
+    Ok(format!("imported {} users; stored {} new links", imported.users, imported.links))
+}
+
+/// `kyc-gateway sandbox`: the sandbox providers alone, until interrupted.
+#[cfg(feature = "sandbox")]
+async fn sandbox(args: SandboxArgs) -> anyhow::Result<String> {
+    let config = Config::from_env()?;
+    let mut settings = config.sandbox.clone();
+    settings.host = args.host;
+    settings.advertise = args.advertise;
+    settings.ports = args.ports.into_iter().collect();
+    let sandbox = crate::sandbox::Sandbox::start(&settings).await?;
+    sandbox.set_webhook_targets(&args.webhook_targets);
+    let block = sandbox.environment_block();
+    if let Some(path) = &args.env_file {
+        std::fs::write(path, &block).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+    }
+    if let Some(path) = &args.directory_file {
+        let entries = serde_json::to_string_pretty(&sandbox.directory_entries()).expect("entries serialise");
+        std::fs::write(path, entries).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+    }
+    {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "# The sandbox providers' variables: give them to a production-mode gateway.")?;
+        write!(out, "{block}")?;
+        out.flush()?;
+    }
+    tracing::info!(users = sandbox.users().len(), "sandbox providers serving until interrupted");
+    let _ = tokio::signal::ctrl_c().await;
+    Ok(String::new())
 }
 
 async fn audit_verify() -> anyhow::Result<String> {
@@ -263,6 +334,12 @@ pub fn wait_for_addr_file(path: &Path, timeout: std::time::Duration) -> Option<S
 
 async fn run(listen: Option<SocketAddr>, addr_file: Option<&Path>) -> anyhow::Result<()> {
     let mut config = Config::from_env()?;
+    for (name, nearest) in crate::config::variables::unknown(config.vars.names()) {
+        match nearest {
+            Some(nearest) => tracing::warn!("{name} is not a variable kyc-gateway reads; did you mean {nearest}?"),
+            None => tracing::warn!("{name} is not a variable kyc-gateway reads; it is ignored"),
+        }
+    }
     if let Some(listen) = listen {
         config.listen = listen;
     }
@@ -273,31 +350,30 @@ async fn run(listen: Option<SocketAddr>, addr_file: Option<&Path>) -> anyhow::Re
             .map_err(|e| anyhow::anyhow!("cannot write the address file {}: {e}", path.display()))?;
     }
     let url = format!("http://{}", app.local_addr());
-    match app.sandbox() {
-        Some(sandbox) => {
+    let version = env!("CARGO_PKG_VERSION");
+    match app.mode() {
+        Mode::Sandbox => {
             tracing::info!(
-                "kyc-gateway {} listening on {url} in SANDBOX mode: no provider is configured, so the embedded \
-                 sandbox providers serve a generated population (sandbox Fractal at {}, {} users)",
-                env!("CARGO_PKG_VERSION"),
-                sandbox.fractal.base_url(),
-                sandbox.fractal.population().users.len()
+                "kyc-gateway {version} listening on {url} in SANDBOX mode: no provider is configured, so the sandbox \
+                 providers serve a generated population (set KYC_GATEWAY_MODE=production to refuse this)"
             );
-            tracing::info!(
-                "sandbox providers (admin endpoints under /_sandbox/, see the README): Fractal {}, Sumsub {}, Sila {}, \
-                 ident {}; their webhooks go to {url}/webhooks/<provider>",
-                sandbox.fractal.base_url(),
-                sandbox.sumsub.base_url(),
-                sandbox.sila.base_url(),
-                sandbox.ident.base_url()
-            );
+            #[cfg(feature = "sandbox")]
+            if let Some(sandbox) = app.sandbox() {
+                let bases: Vec<String> =
+                    sandbox.providers().map(|p| format!("{} {}", p.name(), p.base_url())).collect();
+                tracing::info!(
+                    "sandbox providers (admin endpoints under /_sandbox/, see docs/operations.md): {}; their webhooks \
+                     go to {url}/webhooks/<provider>",
+                    bases.join(", ")
+                );
+            }
             tracing::info!("GraphiQL: {url}/  (send the header Authorization: Bearer <token>)");
             tracing::info!(
-                "get a token: cargo run -q -- token --sub {} --scope \"uid:read contact:read verification.plus:read \
-                 verification.plus.details:read\"",
-                crate::sandbox::fractal::SEED_PERSON_UID
+                "get a token: cargo run -q -- token --sub b76ab44d-b71e-4d19-b6f9-f6e88cd73946 --scope \"uid:read \
+                 contact:read verification.plus:read verification.plus.details:read\""
             );
         }
-        None => tracing::info!("kyc-gateway {} listening on {url}", env!("CARGO_PKG_VERSION")),
+        Mode::Production => tracing::info!("kyc-gateway {version} listening on {url} in PRODUCTION mode"),
     }
     let readiness = app.readiness();
     app.serve(crate::server::health::on_shutdown_signal(readiness, drain_delay)).await?;

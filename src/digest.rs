@@ -3,8 +3,7 @@
 
 /// The lowercase hex SHA-256 of `bytes`.
 pub fn sha256_hex(bytes: impl AsRef<[u8]>) -> String {
-    let digest = ring::digest::digest(&ring::digest::SHA256, bytes.as_ref());
-    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(ring::digest::digest(&ring::digest::SHA256, bytes.as_ref()))
 }
 
 #[cfg(test)]

@@ -59,10 +59,10 @@ impl Invalidations {
 
     /// `cache`'s entry for `key`, or `fetch`'s answer, kept only if `group` was not invalidated while it was fetched;
     /// concurrent misses share one fetch (a hit for the callers that waited for it). Errors are not kept. Counted
-    /// as a lookup of a cache of `kind` (metrics).
+    /// as a lookup of `kind` (a metric label: the kind of entry, and its provider's label or `""`).
     pub async fn fetch_fresh<K, V, E, F, Fut>(
         &self,
-        kind: &'static str,
+        kind: (&'static str, &'static str),
         cache: &Cache<K, V>,
         key: K,
         group: &str,
@@ -77,7 +77,8 @@ impl Invalidations {
     {
         let fetched = std::sync::atomic::AtomicBool::new(false);
         let counted = |outcome| {
-            crate::telemetry::metrics::cache_lookup(kind, !fetched.load(std::sync::atomic::Ordering::Relaxed));
+            let hit = !fetched.load(std::sync::atomic::Ordering::Relaxed);
+            crate::telemetry::metrics::cache_lookup(kind.0, kind.1, hit);
             outcome
         };
         for _ in 0..ATTEMPTS {
@@ -118,7 +119,7 @@ mod tests {
         let (release, released) = tokio::sync::watch::channel(false);
         let slow = async {
             marks
-                .fetch_fresh("test", &cache, "k", "u", || {
+                .fetch_fresh(("test", ""), &cache, "k", "u", || {
                     let mut released = released.clone();
                     let call = calls.fetch_add(1, Ordering::SeqCst);
                     async move {

@@ -2,18 +2,36 @@
 
 use std::fmt;
 
-/// Holds a secret (client secret, token, signing key). `Debug` and `Display` print `[redacted]`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
+use secrecy::{ExposeSecret, SecretString};
+
+/// Holds a secret (client secret, token, signing key): `secrecy`'s string, zeroed when dropped. `Debug` and
+/// `Display` print `[redacted]`; two are equal when their texts are, compared in constant time.
+#[derive(Clone)]
+pub struct Secret(SecretString);
 
 impl Secret {
     pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
+        Secret(SecretString::from(value.into()))
     }
 
     /// The secret itself, for the one place that has to send or check it.
     pub fn expose(&self) -> &str {
-        &self.0
+        self.0.expose_secret()
+    }
+}
+
+impl PartialEq for Secret {
+    fn eq(&self, other: &Self) -> bool {
+        let (a, b) = (self.expose().as_bytes(), other.expose().as_bytes());
+        a.len() == b.len() && a.iter().zip(b).fold(0u8, |diff, (x, y)| diff | (x ^ y)) == 0
+    }
+}
+
+impl Eq for Secret {}
+
+impl From<SecretString> for Secret {
+    fn from(secret: SecretString) -> Self {
+        Secret(secret)
     }
 }
 
@@ -35,7 +53,7 @@ pub fn random_token() -> String {
     use ring::rand::SecureRandom;
     let mut bytes = [0u8; 24];
     ring::rand::SystemRandom::new().fill(&mut bytes).expect("the OS random generator works");
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(bytes)
 }
 
 /// 32 random bytes in base64: an encryption key (`KYC_GATEWAY_ENCRYPTION_KEY`) for a throwaway database.

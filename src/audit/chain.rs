@@ -284,19 +284,36 @@ pub async fn verify(store: &Store) -> Result<Verified, Broken> {
     Ok(Verified { records: count, first, last: seq })
 }
 
-/// Removes the records older than `before` (unix ms): the last removed one becomes the checkpoint, and the removal
+/// Which records a purge removes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cutoff {
+    /// Those appended before this time (unix milliseconds).
+    Before(i64),
+    /// All but the newest this many.
+    KeepLast(u64),
+}
+
+/// Removes the records `cutoff` names (older than a time, or all but the newest few): the last removed one becomes the checkpoint, and the removal
 /// is itself recorded. How many were removed.
-pub async fn purge(store: &Store, before: i64) -> Result<u64, StoreError> {
+pub async fn purge(store: &Store, cutoff: Cutoff) -> Result<u64, StoreError> {
     let mut tx = store.begin_write().await?;
     // The head first: appends wait, and the records below it cannot change meanwhile.
-    locked_head(store, &mut tx).await?;
-    let last: Option<(i64, String, i64)> =
-        sqlx::query("SELECT seq, hash, at FROM audit_records WHERE at < $1 ORDER BY seq DESC LIMIT 1")
-            .bind(before)
-            .fetch_optional(&mut *tx)
-            .await?
-            .map(|row| Ok::<_, sqlx::Error>((row.try_get("seq")?, row.try_get("hash")?, row.try_get("at")?)))
-            .transpose()?;
+    let (head, _) = locked_head(store, &mut tx).await?;
+    let last = match cutoff {
+        Cutoff::Before(before) => {
+            sqlx::query("SELECT seq, hash, at FROM audit_records WHERE at < $1 ORDER BY seq DESC LIMIT 1").bind(before)
+        }
+        Cutoff::KeepLast(keep) => {
+            let last_removed = head - i64::try_from(keep).unwrap_or(i64::MAX);
+            sqlx::query("SELECT seq, hash, at FROM audit_records WHERE seq <= $1 ORDER BY seq DESC LIMIT 1")
+                .bind(last_removed)
+        }
+    };
+    let last: Option<(i64, String, i64)> = last
+        .fetch_optional(&mut *tx)
+        .await?
+        .map(|row| Ok::<_, sqlx::Error>((row.try_get("seq")?, row.try_get("hash")?, row.try_get("at")?)))
+        .transpose()?;
     let Some((seq, hash, at)) = last else { return Ok(0) };
     let removed =
         sqlx::query("DELETE FROM audit_records WHERE seq <= $1").bind(seq).execute(&mut *tx).await?.rows_affected();
@@ -321,7 +338,12 @@ pub async fn purge(store: &Store, before: i64) -> Result<u64, StoreError> {
         operation_type: "retention".into(),
         document_hash: String::new(),
         purpose: Some("retention".into()),
-        cause: Some(format!("removed {removed} records up to record {seq}, older than the retention period")),
+        cause: Some(match cutoff {
+            Cutoff::Before(_) => {
+                format!("removed {removed} records up to record {seq}, older than the retention period")
+            }
+            Cutoff::KeepLast(keep) => format!("removed {removed} records up to record {seq}, keeping the last {keep}"),
+        }),
     };
     append(store, &mut tx, &[&entry]).await?;
     tx.commit().await?;

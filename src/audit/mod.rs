@@ -109,6 +109,8 @@ pub struct AuditSettings {
     pub mode: Mode,
     /// Records older than this are removed (a checkpoint keeps the rest verifiable).
     pub retention: Duration,
+    /// At most this many records are kept, the oldest removed first (sandbox mode's in-memory database).
+    pub keep_last: Option<u64>,
     /// Records waiting for the writer; a full queue makes requests wait.
     pub queue: usize,
     /// How long a strict request waits for its record to commit before it is refused.
@@ -124,6 +126,7 @@ impl Default for AuditSettings {
         AuditSettings {
             mode: Mode::Strict,
             retention: Duration::from_secs(2190 * 24 * 3600),
+            keep_last: None,
             queue: 10_000,
             commit_timeout: Duration::from_secs(2),
             require_purpose: false,
@@ -176,7 +179,8 @@ impl Audit {
         }
         let (jobs, receiver) = mpsc::channel(settings.queue.max(1));
         let (stop, stopped) = oneshot::channel();
-        let task = tokio::spawn(writer::run(store.clone(), receiver, settings.retention, stopped));
+        let retention = writer::Retention { older_than: settings.retention, keep_last: settings.keep_last };
+        let task = tokio::spawn(writer::run(store.clone(), receiver, retention, stopped));
         (
             Audit {
                 mode: settings.mode,

@@ -19,8 +19,19 @@ use crate::store::Store;
 
 /// The most records one transaction appends.
 const BATCH: usize = 512;
-/// How often retention runs.
+/// How often retention runs: hourly by age; every few seconds when the number of records is bounded (an in-memory
+/// database under load grows by thousands of records a second).
 const RETENTION_EVERY: Duration = Duration::from_secs(3600);
+const KEEP_LAST_EVERY: Duration = Duration::from_secs(5);
+
+/// Which records retention removes.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Retention {
+    /// Records older than this.
+    pub older_than: Duration,
+    /// All but this many of the newest.
+    pub keep_last: Option<u64>,
+}
 /// How long a failed buffered write waits before it is tried again.
 const RETRY_EVERY: Duration = Duration::from_secs(1);
 
@@ -36,10 +47,11 @@ pub(super) struct Drained {
 pub(super) async fn run(
     store: Store,
     mut jobs: mpsc::Receiver<Job>,
-    retention: Duration,
+    retention: Retention,
     mut stop: oneshot::Receiver<Instant>,
 ) -> Drained {
-    let mut retention_tick = tokio::time::interval(RETENTION_EVERY);
+    let every = if retention.keep_last.is_some() { KEEP_LAST_EVERY } else { RETENTION_EVERY };
+    let mut retention_tick = tokio::time::interval(every);
     retention_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // Buffered records not written yet.
     let mut unwritten: Vec<Job> = Vec::new();
@@ -64,11 +76,15 @@ pub(super) async fn run(
             },
             deadline = &mut stop => break deadline.ok(),
             _ = retention_tick.tick() => {
-                let before = crate::clock::unix_millis() - retention.as_millis() as i64;
-                match chain::purge(&store, before).await {
+                let before = crate::clock::unix_millis() - retention.older_than.as_millis() as i64;
+                let mut purged = chain::purge(&store, chain::Cutoff::Before(before)).await;
+                if let (Ok(_), Some(keep)) = (&purged, retention.keep_last) {
+                    purged = chain::purge(&store, chain::Cutoff::KeepLast(keep)).await;
+                }
+                match purged {
                     Ok(0) => {}
-                    Ok(removed) => tracing::info!(removed, "audit records past the retention period removed"),
-                    Err(error) => tracing::warn!(%error, "audit retention failed; retrying in an hour"),
+                    Ok(removed) => tracing::info!(removed, "audit records past the retention removed"),
+                    Err(error) => tracing::warn!(%error, "audit retention failed; retrying later"),
                 }
                 continue;
             }
@@ -221,7 +237,9 @@ mod tests {
             jobs.send(job(i)).await.expect("queued");
         }
         stop.send(Instant::now() + Duration::from_secs(10)).expect("stop");
-        let drained = run(store.clone(), receiver, Duration::from_secs(3600), stopped).await;
+        let drained =
+            run(store.clone(), receiver, Retention { older_than: Duration::from_secs(3600), keep_last: None }, stopped)
+                .await;
         assert_eq!(drained.lost, 0);
         assert_eq!(records(&store).await, 40);
         assert!(jobs.send(job(41)).await.is_err(), "a stopped writer takes no more records");
@@ -237,7 +255,12 @@ mod tests {
             .expect("the trigger");
         let (jobs, receiver) = mpsc::channel(100);
         let (stop, stopped) = oneshot::channel();
-        let writer = tokio::spawn(run(store.clone(), receiver, Duration::from_secs(3600), stopped));
+        let writer = tokio::spawn(run(
+            store.clone(),
+            receiver,
+            Retention { older_than: Duration::from_secs(3600), keep_last: None },
+            stopped,
+        ));
         for i in 0..3 {
             jobs.send(job(i)).await.expect("queued");
         }

@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 
 use super::token::AuthError;
 use super::{Principal, Scopes};
+use crate::domain::UserId;
 
 /// The claims a token's scopes are read from by default: `scope` (space separated, RFC 8693 §4.2) or `scp` (an
 /// array, or a string, as some identity providers issue it).
@@ -107,7 +108,7 @@ impl ClaimRules {
         let scopes = self.scopes(claims);
         Ok(match self.client_rule.is_client(claims, sub) {
             true => Principal::Client { name: sub.to_owned(), scopes },
-            false => Principal::User { id: sub.to_owned(), scopes },
+            false => Principal::User { id: UserId::parse(sub).map_err(|_| AuthError::Invalid)?, scopes },
         })
     }
 
@@ -298,7 +299,7 @@ mod tests {
         let client = rules.principal(&claims(json!({ "sub": "mesh", "client_id": "mesh" }))).expect("ok");
         assert_eq!(client, Principal::Client { name: "mesh".into(), scopes: Scopes::default() });
         let user = rules.principal(&claims(json!({ "sub": "u1", "client_id": "web-app" }))).expect("ok");
-        assert_eq!(user.user_id(), Some("u1"), "a user's token names its client too");
+        assert_eq!(user.user_id().map(|u| u.as_str()), Some("u1"), "a user's token names its client too");
     }
 
     #[test]

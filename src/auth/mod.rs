@@ -8,6 +8,7 @@ pub mod claims;
 pub mod jwks;
 pub mod token;
 
+use crate::domain::UserId;
 use std::collections::HashSet;
 
 /// The scopes a token carries (by default the `scope` claim, space separated, or `scp`; see [`claims::ClaimRules`]).
@@ -76,7 +77,7 @@ mod tests {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Principal {
     /// A signed-in person; `id` is the company's own user id (the token's `sub`).
-    User { id: String, scopes: Scopes },
+    User { id: UserId, scopes: Scopes },
     /// A backend service or internal tool, acting for no user in particular.
     Client { name: String, scopes: Scopes },
 }
@@ -93,7 +94,7 @@ impl Principal {
     }
 
     /// The user this token speaks for, if it is a user token.
-    pub fn user_id(&self) -> Option<&str> {
+    pub fn user_id(&self) -> Option<&UserId> {
         match self {
             Principal::User { id, .. } => Some(id),
             Principal::Client { .. } => None,

@@ -4,11 +4,11 @@
 use super::scopes::{details_scope, verification_scope, KYC_APPLICATION_READ, UID_READ, USERS_READ, WALLET_READ};
 use super::Denial;
 use crate::auth::{Principal, Scopes};
-use crate::domain::details::field_visible;
-use crate::domain::WalletCurrency;
+use crate::domain::events::EventKind;
+use crate::domain::{UserId, WalletCurrency};
 
 /// The user `me` speaks for: only a user token has one.
-pub fn me(p: &Principal) -> Option<&str> {
+pub fn me(p: &Principal) -> Option<&UserId> {
     p.user_id()
 }
 
@@ -20,7 +20,7 @@ pub fn reads_other_users(p: &Principal) -> bool {
 /// Row level, first of all: a token reads its own user, and other users only with `client.users:read`. The denial is
 /// the same whether or not the other user exists.
 pub fn read_user(p: &Principal, user_id: &str) -> Result<(), Denial> {
-    if p.user_id() == Some(user_id) || reads_other_users(p) {
+    if p.user_id().is_some_and(|own| own.as_str() == user_id) || reads_other_users(p) {
         Ok(())
     } else {
         Err(Denial::one(USERS_READ))
@@ -33,7 +33,7 @@ pub enum ApplicationScope<'a> {
     /// Every application (`client.users:read`).
     All,
     /// Only those of this gateway user (a user token).
-    OwnOf(&'a str),
+    OwnOf(&'a UserId),
     /// None at all (a client token without `client.users:read`).
     Nothing,
 }
@@ -48,9 +48,15 @@ pub fn applications(p: &Principal) -> ApplicationScope<'_> {
 }
 
 /// A case is visible when the token reads every item of its level (`plus+selfie` needs both scopes). Cases the
-/// caller may not see are left out of lists, as Fractal does, not reported as errors.
+/// caller may not see are left out of lists, not reported as errors.
 pub fn case_visible(scopes: &Scopes, case_items: &[String]) -> bool {
     !case_items.is_empty() && case_items.iter().all(|i| scopes.reads_item(i))
+}
+
+/// Whether a caller holding details scopes for `granted` items may see a field of `field_items` on a case whose
+/// level holds `case_items`: one item must own the field, be part of the case's level, and be granted.
+pub fn field_visible(field_items: &[&str], case_items: &[String], granted: impl Fn(&str) -> bool) -> bool {
+    field_items.iter().any(|item| case_items.iter().any(|c| c == item) && granted(item))
 }
 
 /// The details rule: a field is visible with `verification.X.details:read` for an item X that the field belongs to
@@ -119,7 +125,7 @@ pub fn application_personal_data(scopes: &Scopes, type_items: &[String]) -> Resu
 
 /// A user's access log is theirs alone: only a token of that user reads it (no scope opens anyone else's).
 pub fn access_log(p: &Principal, user_id: &str) -> Result<(), Denial> {
-    if p.user_id() == Some(user_id) {
+    if p.user_id().is_some_and(|own| own.as_str() == user_id) {
         Ok(())
     } else {
         Err(Denial::new(Vec::new()))
@@ -141,30 +147,29 @@ pub fn watch(p: &Principal, user_id: Option<&str>) -> Result<Watch, Denial> {
     match (user_id, reads_other_users(p), p.user_id()) {
         (Some(id), true, _) => Ok(Watch::User(id.to_owned())),
         (None, true, _) => Ok(Watch::Everyone),
-        (Some(id), false, Some(own)) if id == own => Ok(Watch::User(own.to_owned())),
-        (None, false, Some(own)) => Ok(Watch::User(own.to_owned())),
+        (Some(id), false, Some(own)) if id == own.as_str() => Ok(Watch::User(own.to_string())),
+        (None, false, Some(own)) => Ok(Watch::User(own.to_string())),
         _ => Err(Denial::one(USERS_READ)),
     }
 }
 
-/// Whether an event about `user_id`'s verification at `provider` (of a level with `level_items`) may reach the
-/// caller: what a query would show. A Fractal, Sumsub or Sila event needs the case visibility rule of
-/// `verificationCases` (every item's scope: no `verification.plus:read`, no `plus` events); an ident event is about a
-/// KYC application and needs what `kycApplications` needs.
-pub fn event_visible(p: &Principal, user_id: &str, provider: crate::domain::Provider, level_items: &[String]) -> bool {
+/// Whether an event about `user_id`'s verification (of a level with `level_items`) may reach the caller: what a
+/// query would show. A case's event needs the case visibility rule of `verificationCases` (no
+/// `verification.plus:read`, no `plus` events); an application's needs what `kycApplications` needs.
+pub fn event_visible(p: &Principal, user_id: &str, kind: EventKind, level_items: &[String]) -> bool {
     if read_user(p, user_id).is_err() {
         return false;
     }
-    match provider {
-        crate::domain::Provider::Ident => {
+    match kind {
+        EventKind::Application => {
             p.has(KYC_APPLICATION_READ)
                 && match applications(p) {
                     ApplicationScope::All => true,
-                    ApplicationScope::OwnOf(own) => own == user_id,
+                    ApplicationScope::OwnOf(own) => own.as_str() == user_id,
                     ApplicationScope::Nothing => false,
                 }
         }
-        _ => case_visible(p.scopes(), level_items),
+        EventKind::Case => case_visible(p.scopes(), level_items),
     }
 }
 
@@ -178,7 +183,7 @@ mod tests {
     use super::*;
 
     fn user(id: &str, scopes: &str) -> Principal {
-        Principal::User { id: id.into(), scopes: Scopes::parse(scopes) }
+        Principal::User { id: UserId::parse(id).expect("an id"), scopes: Scopes::parse(scopes) }
     }
 
     #[test]
@@ -188,7 +193,8 @@ mod tests {
         assert!(read_user(&user("u", USERS_READ), "v").is_ok());
         let client = Principal::Client { name: "c".into(), scopes: Scopes::default() };
         assert_eq!(applications(&client), ApplicationScope::Nothing);
-        assert_eq!(applications(&user("u", "")), ApplicationScope::OwnOf("u"));
+        let u = UserId::parse("u").expect("an id");
+        assert_eq!(applications(&user("u", "")), ApplicationScope::OwnOf(&u));
     }
 
     #[test]
@@ -204,7 +210,6 @@ mod tests {
 
     #[test]
     fn a_user_watches_only_itself_and_sees_only_the_levels_it_reads() {
-        use crate::domain::Provider;
         let me = user("u", "verification.basic:read");
         assert_eq!(watch(&me, None), Ok(Watch::User("u".into())));
         assert_eq!(watch(&me, Some("u")), Ok(Watch::User("u".into())));
@@ -214,11 +219,19 @@ mod tests {
         assert_eq!(watch(&user("s", USERS_READ), None), Ok(Watch::Everyone));
         let basic = vec!["basic".to_owned()];
         let plus = vec!["plus".to_owned(), "selfie".to_owned()];
-        assert!(event_visible(&me, "u", Provider::Sumsub, &basic));
-        assert!(!event_visible(&me, "u", Provider::Sumsub, &plus), "no plus scope, no plus events");
-        assert!(!event_visible(&me, "v", Provider::Sumsub, &basic), "another user's");
-        assert!(!event_visible(&me, "u", Provider::Ident, &basic), "applications need kyc_application:read");
-        assert!(event_visible(&user("u", KYC_APPLICATION_READ), "u", Provider::Ident, &basic));
+        assert!(event_visible(&me, "u", EventKind::Case, &basic));
+        assert!(!event_visible(&me, "u", EventKind::Case, &plus), "no plus scope, no plus events");
+        assert!(!event_visible(&me, "v", EventKind::Case, &basic), "another user's");
+        assert!(!event_visible(&me, "u", EventKind::Application, &basic), "applications need kyc_application:read");
+        assert!(event_visible(&user("u", KYC_APPLICATION_READ), "u", EventKind::Application, &basic));
+    }
+
+    #[test]
+    fn a_field_needs_an_item_shared_by_field_case_and_grant() {
+        let case: Vec<String> = vec!["plus".into(), "selfie".into()];
+        assert!(field_visible(&["plus", "basic"], &case, |i| i == "plus"));
+        assert!(!field_visible(&["plus", "basic"], &case, |i| i == "basic"));
+        assert!(!field_visible(&["selfie"], &["plus".to_string()], |_| true));
     }
 
     #[test]

@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use anyhow::bail;
 
-use super::env::Env;
 use crate::audit::{AuditSettings, Mode};
+use crate::env::Env;
 
 pub(super) fn audit(env: &Env<'_>) -> anyhow::Result<AuditSettings> {
     let d = AuditSettings::default();
@@ -35,6 +35,7 @@ pub(super) fn audit(env: &Env<'_>) -> anyhow::Result<AuditSettings> {
     Ok(AuditSettings {
         mode,
         retention: Duration::from_secs(days * 86_400),
+        keep_last: d.keep_last,
         queue: env.parse("KYC_GATEWAY_AUDIT_QUEUE", d.queue)?.max(1),
         commit_timeout: env.millis("KYC_GATEWAY_AUDIT_COMMIT_TIMEOUT_MS", d.commit_timeout)?,
         require_purpose: env.switch("KYC_GATEWAY_REQUIRE_PURPOSE", d.require_purpose)?,

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::bail;
 
-use super::env::Env;
+use crate::env::Env;
 
 /// Bounds on one GraphQL operation, checked before it runs (`graphql/limits.rs`), and on its answer.
 #[derive(Debug, Clone)]

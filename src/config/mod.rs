@@ -1,45 +1,40 @@
 //! Typed configuration from the environment. Everything is checked at start-up, never on the first request.
 //!
-//! With no provider configured the gateway runs in sandbox mode: it starts the embedded sandbox providers and accepts
-//! dev tokens. Configuring a real provider switches to production mode, which refuses dev tokens and refuses to start
-//! without a token issuer of its own.
-//!
-//! Configuration types live here or with the layer they configure (`providers` for the upstream policy and the
-//! cache); configuration never reads the GraphQL layer or the sandbox.
+//! The [`Mode`] is decided here, once: sandbox mode starts the sandbox providers and accepts dev tokens; production
+//! mode refuses dev tokens and needs token issuers, a database and a key of its own. Each provider's own section is
+//! read by its folder (`providers/<provider>/mod.rs`) from the variables kept in [`Vars`]; configuration types live
+//! here or with the layer they configure, and configuration never reads the GraphQL layer.
 
 mod audit;
-mod env;
 mod hardening;
+mod mode;
 mod operations;
-mod providers;
 mod realtime;
-mod sandbox;
 mod state;
 mod tokens;
-mod upstream;
+pub mod variables;
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::bail;
 
-pub use env::Env;
+pub use crate::env::Env;
 pub use hardening::{ConnectionSettings, CorsSettings, DocumentSettings, QueryLimits, TrustedMode};
-pub use operations::{LogFormat, OperationsSettings};
-pub use providers::{
-    FractalSettings, IdentSettings, LevelSettings, SilaSettings, SumsubSettings, DEFAULT_IDENT_TYPES,
-    DEFAULT_SUMSUB_LEVELS,
-};
+pub use mode::{Mode, ModeSetting};
+pub use operations::{log_format_from_env, LogFormat, OperationsSettings};
 pub use realtime::{SubscriptionSettings, WebhookSettings};
-pub use sandbox::{Faults, PerProvider, SandboxSettings, SandboxWebhookSettings, SUMSUB_DIGEST_ALGS};
-pub use state::{EncryptionSettings, LinkSettings};
-pub use upstream::Policies;
+pub use state::EncryptionSettings;
 
 pub use crate::auth::claims::{ClaimRules, ClientRule};
 pub use crate::auth::token::{IssuerSettings, SecretIssuer, TokenSettings};
 
 use crate::auth::token::DEFAULT_DEV_SECRET;
 use crate::providers::cache::CacheConfig;
+use crate::providers::registry::{self, ProviderSettings};
+use crate::providers::section::Section;
 use crate::secret::Secret;
 use crate::store::StoreSettings;
 
@@ -54,33 +49,61 @@ pub enum FanOut {
     Naive,
 }
 
-/// The DataLoaders' default batching window. async-graphql resolves the fields of a list concurrently, so every key
-/// of one list is queued within the same scheduler pass; 100 µs catches them without adding the loaders' default
-/// 1 ms to every request (measured in `kyc-bench`, see BENCHMARKS.md).
+/// The DataLoaders' default batching window: async-graphql resolves the fields of a list concurrently, so every
+/// key of one list is queued within the same scheduler pass; 100 µs catches them (BENCHMARKS.md measures it).
 pub const DEFAULT_LOADER_DELAY: Duration = Duration::from_micros(100);
+
+/// The `KYC_GATEWAY_*` variables the configuration was read from: the providers' sections are read from them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Vars(Arc<BTreeMap<String, String>>);
+
+impl Vars {
+    /// The variables of `pairs` whose names start with `KYC_GATEWAY_`.
+    pub fn new<K: Into<String>, V: Into<String>>(pairs: impl IntoIterator<Item = (K, V)>) -> Self {
+        let map = pairs
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .filter(|(k, _)| k.starts_with(variables::PREFIX))
+            .collect();
+        Vars(Arc::new(map))
+    }
+
+    pub fn get(&self, name: &str) -> Option<String> {
+        self.0.get(name).cloned()
+    }
+
+    /// Sets one variable (tests set what an operator would export).
+    pub fn set(&mut self, name: &str, value: impl Into<String>) {
+        Arc::make_mut(&mut self.0).insert(name.to_owned(), value.into());
+    }
+
+    /// Removes one variable.
+    pub fn remove(&mut self, name: &str) {
+        Arc::make_mut(&mut self.0).remove(name);
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.0.keys().map(String::as_str)
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen: SocketAddr,
     /// Signs and verifies sandbox dev tokens.
     pub dev_secret: Secret,
-    /// Real providers. With none configured the gateway runs the sandbox; with some, the others stay off.
-    pub fractal: Option<FractalSettings>,
-    pub sumsub: Option<SumsubSettings>,
-    pub sila: Option<SilaSettings>,
-    pub ident: Option<IdentSettings>,
-    pub levels: LevelSettings,
-    /// How a user id becomes a Sila user handle (`{user_id}` is replaced).
-    pub sila_user_handle_template: String,
+    /// `KYC_GATEWAY_MODE`: sandbox, production, or decided by whether a provider is configured.
+    pub mode: ModeSetting,
+    /// The variables each provider reads its section from (in sandbox mode, under the sandbox's own).
+    pub vars: Vars,
     /// Production mode: the issuers of callers' tokens and what their tokens must say (sandbox mode accepts dev
     /// tokens only).
     pub tokens: TokenSettings,
-    /// The database (required in production mode; sandbox mode defaults to an in-memory SQLite database).
+    /// The database (required in production mode; sandbox mode defaults to a SQLite file under the build
+    /// directory).
     pub database: Option<StoreSettings>,
     /// The keys of secrets at rest (required in production mode; sandbox mode derives one from the dev secret).
     pub encryption: Option<EncryptionSettings>,
-    /// How users link Fractal.
-    pub linking: LinkSettings,
     /// Providers' webhooks.
     pub webhooks: WebhookSettings,
     /// GraphQL subscriptions over WebSocket.
@@ -97,9 +120,9 @@ pub struct Config {
     pub audit: crate::audit::AuditSettings,
     /// Logs, the metrics listener, shutdown.
     pub operations: OperationsSettings,
-    pub sandbox: SandboxSettings,
-    /// How each provider is called (timeouts, concurrency, rate limit, retries, breaker).
-    pub policies: Policies,
+    /// How the sandbox providers behave (sandbox mode).
+    #[cfg(feature = "sandbox")]
+    pub sandbox: kyc_sandbox::SandboxSettings,
     pub cache: CacheConfig,
     /// Batched (the gateway) or naive (the benchmark's baseline).
     pub fan_out: FanOut,
@@ -110,21 +133,16 @@ pub struct Config {
 }
 
 impl Default for Config {
-    /// Sandbox mode on `127.0.0.1:8080` with the documented defaults.
+    /// Sandbox mode (in a build with the sandbox) on `127.0.0.1:8080` with the documented defaults.
     fn default() -> Self {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             dev_secret: Secret::new(DEFAULT_DEV_SECRET),
-            fractal: None,
-            sumsub: None,
-            sila: None,
-            ident: None,
-            levels: LevelSettings::default(),
-            sila_user_handle_template: "{user_id}".into(),
+            mode: ModeSetting::Auto,
+            vars: Vars::default(),
             tokens: TokenSettings::default(),
             database: None,
             encryption: None,
-            linking: LinkSettings::default(),
             webhooks: WebhookSettings::default(),
             subscriptions: SubscriptionSettings::default(),
             limits: QueryLimits::default(),
@@ -133,8 +151,8 @@ impl Default for Config {
             cors: CorsSettings::default(),
             audit: crate::audit::AuditSettings::default(),
             operations: OperationsSettings::default(),
-            sandbox: SandboxSettings::default(),
-            policies: Policies::default(),
+            #[cfg(feature = "sandbox")]
+            sandbox: kyc_sandbox::SandboxSettings::default(),
             cache: CacheConfig::default(),
             fan_out: FanOut::Batched,
             loader_delay: DEFAULT_LOADER_DELAY,
@@ -143,30 +161,48 @@ impl Default for Config {
     }
 }
 
+/// Reads every configured provider's section from `vars`.
+pub fn provider_settings(vars: &Vars) -> anyhow::Result<Vec<Arc<dyn ProviderSettings>>> {
+    let var = |name: &str| vars.get(name);
+    let env = Env::new(&var);
+    let mut configured = Vec::new();
+    for module in registry::MODULES {
+        configured.extend(module.configure(&Section::new(&env, module.provider()))?);
+    }
+    Ok(configured)
+}
+
 impl Config {
     /// Reads the process environment.
     pub fn from_env() -> anyhow::Result<Self> {
-        Self::from_vars(|name| std::env::var(name).ok())
+        Self::from_pairs(std::env::vars())
     }
 
-    /// Reads configuration through `var` (the environment, or a map in tests).
-    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+    /// Reads configuration from `pairs` of variable names and values (the environment, or a list in tests).
+    pub fn from_pairs<K: Into<String>, V: Into<String>>(
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> anyhow::Result<Self> {
+        let vars = Vars::new(pairs);
+        let var = |name: &str| vars.get(name);
         let env = Env::new(&var);
         let d = Config::default();
-        let providers = providers::Providers::from_env(&env)?;
         let config = Config {
-            listen: env.parse("KYC_GATEWAY_LISTEN", d.listen)?,
+            listen: env.parse("KYC_GATEWAY_LISTEN", d.listen).map_err(|e| {
+                anyhow::anyhow!("{e} (give an IP address and a port, e.g. 127.0.0.1:8080 or 0.0.0.0:8080)")
+            })?,
             dev_secret: env.get("KYC_GATEWAY_DEV_SECRET").map(Secret::new).unwrap_or(d.dev_secret),
-            fractal: providers.fractal,
-            sumsub: providers.sumsub,
-            sila: providers.sila,
-            ident: providers.ident,
-            levels: LevelSettings::from_env(&env)?,
-            sila_user_handle_template: providers::sila_user_handle_template(&env)?,
+            mode: env.choice(
+                "KYC_GATEWAY_MODE",
+                &[
+                    ("auto", ModeSetting::Auto),
+                    ("sandbox", ModeSetting::Sandbox),
+                    ("production", ModeSetting::Production),
+                ],
+                d.mode,
+            )?,
             tokens: tokens::tokens(&env)?,
             database: state::database(&env)?,
             encryption: state::encryption(&env)?,
-            linking: state::linking(&env)?,
             webhooks: realtime::webhooks(&env)?,
             subscriptions: realtime::subscriptions(&env)?,
             limits: hardening::query_limits(&env)?,
@@ -175,8 +211,8 @@ impl Config {
             cors: hardening::cors(&env)?,
             audit: audit::audit(&env)?,
             operations: operations::operations(&env)?,
-            sandbox: sandbox_settings(&env, d.sandbox)?,
-            policies: Policies::from_env(&env)?,
+            #[cfg(feature = "sandbox")]
+            sandbox: kyc_sandbox::SandboxSettings::from_vars(var, &sandbox_providers())?,
             cache: cache_config(&env, d.cache)?,
             fan_out: env.choice(
                 "KYC_GATEWAY_FANOUT",
@@ -187,103 +223,72 @@ impl Config {
                 env.parse("KYC_GATEWAY_LOADER_DELAY_US", d.loader_delay.as_micros() as u64)?,
             ),
             max_user_ids: env.parse("KYC_GATEWAY_MAX_USER_IDS", d.max_user_ids)?,
+            vars: vars.clone(),
         };
         config.validate()?;
         Ok(config)
     }
 
-    /// Sandbox mode: no real provider configured.
-    pub fn is_sandbox(&self) -> bool {
-        self.fractal.is_none() && self.sumsub.is_none() && self.sila.is_none() && self.ident.is_none()
+    /// The providers the variables configure (in sandbox mode, before the sandbox's own are added).
+    pub fn providers(&self) -> anyhow::Result<Vec<Arc<dyn ProviderSettings>>> {
+        provider_settings(&self.vars)
     }
 
-    /// The start-up checks of production mode: token issuers of its own (no dev secret, no short shared secret), a
-    /// database and a key.
+    /// Sandbox or production: `KYC_GATEWAY_MODE` when set, else sandbox exactly when no provider is configured and
+    /// this build has the sandbox.
+    pub fn mode(&self) -> Mode {
+        mode::decide(self.mode, self.providers().map(|p| !p.is_empty()).unwrap_or(true))
+    }
+
+    /// The checks at start-up: valid provider sections, and in production mode token issuers of its own (no dev
+    /// secret, no short shared secret), a database and a key.
     pub fn validate(&self) -> anyhow::Result<()> {
         if self.max_user_ids == 0 {
             bail!("KYC_GATEWAY_MAX_USER_IDS must be at least 1");
         }
-        if self.is_sandbox() {
-            if tokens::any_issuer(&self.tokens) {
-                bail!(
-                    "KYC_GATEWAY_JWT_ISSUERS, KYC_GATEWAY_JWT_SECRET and KYC_GATEWAY_JWT_ISSUER configure production \
-                     mode, but no real provider is configured; configure one, or unset them to run the sandbox"
-                );
+        if self.mode == ModeSetting::Sandbox && !cfg!(feature = "sandbox") {
+            bail!(
+                "KYC_GATEWAY_MODE=sandbox, but this build has no sandbox (it was built without the `sandbox` feature)"
+            );
+        }
+        let providers = self.providers()?;
+        match self.mode() {
+            Mode::Sandbox => {
+                if tokens::any_issuer(&self.tokens) {
+                    bail!(
+                        "KYC_GATEWAY_JWT_ISSUERS, KYC_GATEWAY_JWT_SECRET and KYC_GATEWAY_JWT_ISSUER configure production \
+                         mode, but no real provider is configured; configure one, or unset them to run the sandbox"
+                    );
+                }
+                Ok(())
             }
-            return Ok(());
+            Mode::Production => {
+                if providers.is_empty() {
+                    bail!("{}", mode::NO_PROVIDER);
+                }
+                tokens::check_production(&self.tokens, &self.dev_secret)?;
+                if self.database.is_none() {
+                    bail!(
+                        "refusing to start: production mode keeps users' links in a database; set \
+                         KYC_GATEWAY_DATABASE_URL (postgres://... for several replicas, sqlite://PATH for one)"
+                    );
+                }
+                if self.encryption.is_none() {
+                    bail!(
+                        "refusing to start: production mode seals tokens at rest; set KYC_GATEWAY_ENCRYPTION_KEY (32 \
+                         random bytes in base64, e.g. `openssl rand -base64 32`)"
+                    );
+                }
+                Ok(())
+            }
         }
-        tokens::check_production(&self.tokens, &self.dev_secret)?;
-        if self.database.is_none() {
-            bail!(
-                "refusing to start: production mode keeps users' Fractal links in a database; set \
-                 KYC_GATEWAY_DATABASE_URL (postgres://... for several replicas, sqlite://PATH for one)"
-            );
-        }
-        if self.encryption.is_none() {
-            bail!(
-                "refusing to start: production mode seals tokens at rest; set KYC_GATEWAY_ENCRYPTION_KEY (32 random \
-                 bytes in base64, e.g. `openssl rand -base64 32`)"
-            );
-        }
-        Ok(())
     }
 }
 
-fn sandbox_settings(env: &Env<'_>, d: SandboxSettings) -> anyhow::Result<SandboxSettings> {
-    let all = env.json("KYC_GATEWAY_SANDBOX_FAULTS", Faults::default())?;
-    let own = |provider: &str| env.json(&format!("KYC_GATEWAY_SANDBOX_{provider}_FAULTS"), all.clone());
-    Ok(SandboxSettings {
-        users: env.parse("KYC_GATEWAY_SANDBOX_USERS", d.users)?,
-        seed: env.parse("KYC_GATEWAY_SANDBOX_SEED", d.seed)?,
-        fractal_token_ttl: env.secs("KYC_GATEWAY_SANDBOX_TOKEN_TTL_SECS", d.fractal_token_ttl)?,
-        faults: PerProvider {
-            fractal: own("FRACTAL")?,
-            sumsub: own("SUMSUB")?,
-            sila: own("SILA")?,
-            ident: own("IDENT")?,
-        },
-        webhooks: sandbox_webhooks(env, d.webhooks)?,
-        ..d
-    })
-}
-
-/// The most retries a sandbox webhook delivery may be given, and the longest wait before one or for reordering:
-/// the sandbox imitates the providers' delivery on a short clock, and a day (the providers' longest wait) is plenty.
-const MAX_WEBHOOK_RETRIES: usize = 16;
-const MAX_WEBHOOK_WAIT: Duration = Duration::from_secs(24 * 3600);
-
-fn sandbox_webhooks(env: &Env<'_>, d: SandboxWebhookSettings) -> anyhow::Result<SandboxWebhookSettings> {
-    const RETRY: &str = "KYC_GATEWAY_SANDBOX_WEBHOOK_RETRY_MS";
-    let retry_schedule = match env.get(RETRY) {
-        None => d.retry_schedule,
-        Some(value) if value.trim() == "off" => Vec::new(),
-        Some(value) => {
-            let waits = value
-                .split(',')
-                .map(|ms| ms.trim().parse::<u64>().map(Duration::from_millis))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| {
-                    anyhow::anyhow!("{RETRY}={value:?} is not valid: {e} (comma-separated milliseconds, or off)")
-                })?;
-            if waits.len() > MAX_WEBHOOK_RETRIES || waits.iter().any(|w| *w > MAX_WEBHOOK_WAIT) {
-                bail!("{RETRY}={value:?}: at most {MAX_WEBHOOK_RETRIES} waits of at most a day each");
-            }
-            waits
-        }
-    };
-    const REORDER: &str = "KYC_GATEWAY_SANDBOX_WEBHOOK_REORDER_MS";
-    let reorder_window = env.millis(REORDER, d.reorder_window)?;
-    if reorder_window > MAX_WEBHOOK_WAIT {
-        bail!("{REORDER} must be at most a day ({} ms)", MAX_WEBHOOK_WAIT.as_millis());
-    }
-    let algs = SUMSUB_DIGEST_ALGS.map(|alg| (alg, Some(alg)));
-    let sumsub_digest_alg = env.choice("KYC_GATEWAY_SANDBOX_SUMSUB_DIGEST_ALG", &algs, None)?;
-    Ok(SandboxWebhookSettings {
-        retry_schedule,
-        duplicate: env.switch("KYC_GATEWAY_SANDBOX_WEBHOOK_DUPLICATE", d.duplicate)?,
-        reorder_window,
-        sumsub_digest_alg: sumsub_digest_alg.map(str::to_owned).unwrap_or(d.sumsub_digest_alg),
-    })
+/// The sandbox providers' names, for their `KYC_GATEWAY_SANDBOX_<NAME>_FAULTS`.
+#[cfg(feature = "sandbox")]
+pub fn sandbox_providers() -> Vec<&'static str> {
+    registry::MODULES.iter().map(|m| m.provider().label()).collect()
 }
 
 fn cache_config(env: &Env<'_>, d: CacheConfig) -> anyhow::Result<CacheConfig> {
@@ -298,9 +303,8 @@ fn cache_config(env: &Env<'_>, d: CacheConfig) -> anyhow::Result<CacheConfig> {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-
     use super::*;
+    use crate::domain::Provider;
 
     /// A database and a key, which production mode needs.
     const STATE: [(&str, &str); 2] = [
@@ -312,14 +316,17 @@ mod tests {
     const REAL_SECRET: &str = "a-real-secret-of-at-least-32-bytes";
 
     fn from(pairs: &[(&str, &str)]) -> anyhow::Result<Config> {
-        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        Config::from_vars(|k| map.get(k).cloned())
+        Config::from_pairs(pairs.iter().copied())
+    }
+
+    fn providers(c: &Config) -> Vec<Provider> {
+        c.providers().expect("valid sections").iter().map(|p| p.provider()).collect()
     }
 
     #[test]
     fn no_configuration_is_sandbox_mode_on_port_8080() {
         let c = from(&[]).expect("defaults are valid");
-        assert!(c.is_sandbox());
+        assert_eq!(c.mode(), if cfg!(feature = "sandbox") { Mode::Sandbox } else { Mode::Production });
         assert_eq!(c.listen.port(), 8080);
         assert_eq!(c.dev_secret.expose(), DEFAULT_DEV_SECRET);
     }
@@ -335,7 +342,7 @@ mod tests {
         let mut good = fractal.to_vec();
         good.extend([("KYC_GATEWAY_JWT_SECRET", REAL_SECRET), ("KYC_GATEWAY_JWT_ISSUER", "https://id")]);
         good.extend(STATE);
-        assert!(!from(&good).expect("valid").is_sandbox());
+        assert_eq!(from(&good).expect("valid").mode(), Mode::Production);
     }
 
     #[test]
@@ -361,11 +368,11 @@ mod tests {
         assert_eq!(c.tokens.issuers.len(), 1);
         assert!(c.tokens.secret_issuer.is_none());
         let err = from(&[issuers]).expect_err("sandbox").to_string();
-        assert!(err.contains("production mode"), "{err}");
+        assert!(err.contains("production mode") || err.contains("no provider is configured"), "{err}");
     }
 
     #[test]
-    fn a_half_configured_fractal_names_the_missing_variable() {
+    fn a_half_configured_provider_names_the_missing_variable() {
         let err = from(&[("KYC_GATEWAY_FRACTAL_CLIENT_ID", "id")]).expect_err("secret missing").to_string();
         assert!(err.contains("KYC_GATEWAY_FRACTAL_CLIENT_SECRET"), "{err}");
         let err = from(&[("KYC_GATEWAY_SUMSUB_APP_TOKEN", "prd:x")]).expect_err("secret key missing").to_string();
@@ -373,7 +380,7 @@ mod tests {
     }
 
     #[test]
-    fn any_real_provider_leaves_sandbox_mode_and_level_maps_are_configurable() {
+    fn any_real_provider_leaves_sandbox_mode_and_the_others_stay_off() {
         let mut vars = vec![
             ("KYC_GATEWAY_IDENT_TOKEN", "t"),
             ("KYC_GATEWAY_JWT_SECRET", REAL_SECRET),
@@ -382,15 +389,9 @@ mod tests {
         ];
         vars.extend(STATE);
         let c = from(&vars).expect("valid");
-        assert!(!c.is_sandbox() && c.fractal.is_none() && c.ident.is_some());
-        assert_eq!(c.levels.sumsub.items("kyc-1"), ["basic"]);
-        assert!(from(&[("KYC_GATEWAY_SILA_FLOWS", "nonsense")]).is_err());
-    }
-
-    #[test]
-    fn production_defaults_map_no_sila_flow() {
-        let c = from(&[]).expect("valid");
-        assert_eq!(c.levels.sila, crate::domain::levels::LevelMap::default(), "Sila flows are the company's own");
+        assert_eq!(c.mode(), Mode::Production);
+        assert_eq!(providers(&c), [Provider::Ident]);
+        assert!(from(&[("KYC_GATEWAY_SILA_APP_HANDLE", "h"), ("KYC_GATEWAY_SILA_FLOWS", "nonsense")]).is_err());
     }
 
     #[test]
@@ -399,11 +400,14 @@ mod tests {
             from(&[("KYC_GATEWAY_FRACTAL_AUTH_URL", "https://auth.fractal.id")]).expect_err("no client").to_string();
         assert!(err.contains("KYC_GATEWAY_FRACTAL_CLIENT_ID"), "{err}");
         let jwt = [("KYC_GATEWAY_JWT_SECRET", "s"), ("KYC_GATEWAY_JWT_ISSUER", "https://id")];
-        assert!(from(&jwt).expect_err("no provider").to_string().contains("production mode"));
+        let err = from(&jwt).expect_err("no provider").to_string();
+        assert!(err.contains("production mode") || err.contains("no provider is configured"), "{err}");
     }
 
     #[test]
-    fn production_mode_refuses_to_start_without_a_database_or_a_key() {
+    fn production_mode_refuses_to_start_without_a_provider_a_database_or_a_key() {
+        let err = from(&[("KYC_GATEWAY_MODE", "production")]).expect_err("no provider").to_string();
+        assert!(err.contains("no provider is configured") && err.contains("kyc-gateway sandbox"), "{err}");
         let base = [
             ("KYC_GATEWAY_IDENT_TOKEN", "t"),
             ("KYC_GATEWAY_JWT_SECRET", REAL_SECRET),
@@ -426,43 +430,13 @@ mod tests {
         assert!(err.contains("KYC_GATEWAY_LISTEN"), "{err}");
         let err = from(&[("KYC_GATEWAY_FANOUT", "sideways")]).expect_err("bad choice").to_string();
         assert!(err.contains("KYC_GATEWAY_FANOUT") && err.contains("batched"), "{err}");
-        let err = from(&[("KYC_GATEWAY_SANDBOX_SILA_FAULTS", "{\"latency\": 1}")]).expect_err("bad json").to_string();
-        assert!(err.contains("KYC_GATEWAY_SANDBOX_SILA_FAULTS"), "{err}");
+        let err = from(&[("KYC_GATEWAY_MODE", "staging")]).expect_err("bad mode").to_string();
+        assert!(err.contains("KYC_GATEWAY_MODE") && err.contains("production"), "{err}");
     }
 
     #[test]
-    fn sandbox_webhook_settings_default_to_a_short_schedule_and_read_their_variables() {
-        let d = from(&[]).expect("defaults").sandbox.webhooks;
-        assert_eq!(d.retry_schedule, [100, 500, 2_000, 10_000].map(Duration::from_millis));
-        assert!(!d.duplicate && d.reorder_window.is_zero());
-        assert_eq!(d.sumsub_digest_alg, "HMAC_SHA256_HEX");
-        let c = from(&[
-            ("KYC_GATEWAY_SANDBOX_WEBHOOK_RETRY_MS", "5, 10,20"),
-            ("KYC_GATEWAY_SANDBOX_WEBHOOK_DUPLICATE", "on"),
-            ("KYC_GATEWAY_SANDBOX_WEBHOOK_REORDER_MS", "50"),
-            ("KYC_GATEWAY_SANDBOX_SUMSUB_DIGEST_ALG", "HMAC_SHA512_HEX"),
-        ])
-        .expect("valid");
-        let w = c.sandbox.webhooks;
-        assert_eq!(w.retry_schedule, [5, 10, 20].map(Duration::from_millis));
-        assert!(w.duplicate);
-        assert_eq!(w.reorder_window, Duration::from_millis(50));
-        assert_eq!(w.sumsub_digest_alg, "HMAC_SHA512_HEX");
-        let off = from(&[("KYC_GATEWAY_SANDBOX_WEBHOOK_RETRY_MS", "off")]).expect("valid");
-        assert!(off.sandbox.webhooks.retry_schedule.is_empty());
-    }
-
-    #[test]
-    fn a_bad_sandbox_webhook_setting_names_its_variable() {
-        for (name, value) in [
-            ("KYC_GATEWAY_SANDBOX_WEBHOOK_RETRY_MS", "100,soon"),
-            ("KYC_GATEWAY_SANDBOX_WEBHOOK_RETRY_MS", "999999999999"),
-            ("KYC_GATEWAY_SANDBOX_WEBHOOK_DUPLICATE", "yes"),
-            ("KYC_GATEWAY_SANDBOX_WEBHOOK_REORDER_MS", "-1"),
-            ("KYC_GATEWAY_SANDBOX_SUMSUB_DIGEST_ALG", "HMAC_MD5_HEX"),
-        ] {
-            let err = from(&[(name, value)]).expect_err(name).to_string();
-            assert!(err.contains(name), "{err}");
-        }
+    fn a_host_name_as_the_listen_address_asks_for_an_ip_address() {
+        let err = from(&[("KYC_GATEWAY_LISTEN", "localhost:8081")]).expect_err("a host name").to_string();
+        assert!(err.contains("KYC_GATEWAY_LISTEN") && err.contains("IP address"), "{err}");
     }
 }

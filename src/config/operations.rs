@@ -5,23 +5,14 @@ use std::time::Duration;
 
 use anyhow::bail;
 
-use super::env::Env;
+use crate::env::Env;
 
-/// How logs are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogFormat {
-    /// One JSON object per line, with the request's id and trace id (for a log pipeline).
-    Json,
-    /// Readable text (for a terminal).
-    Pretty,
-}
+pub use crate::telemetry::LogFormat;
 
-impl LogFormat {
-    /// `KYC_GATEWAY_LOG_FORMAT` (`json` or `pretty`); JSON unless stderr is a terminal. The CLI reads it before the
-    /// rest of the configuration, so that a configuration error is logged in the right format.
-    pub fn from_env() -> anyhow::Result<Self> {
-        log_format(&Env::new(&|name| std::env::var(name).ok()))
-    }
+/// `KYC_GATEWAY_LOG_FORMAT` (`json` or `pretty`); JSON unless stderr is a terminal. The CLI reads it before the rest
+/// of the configuration, so that a configuration error is logged in the right format.
+pub fn log_format_from_env() -> anyhow::Result<LogFormat> {
+    log_format(&Env::new(&|name| std::env::var(name).ok()))
 }
 
 fn log_format(env: &Env<'_>) -> anyhow::Result<LogFormat> {

@@ -4,17 +4,11 @@ use std::time::Duration;
 
 use anyhow::bail;
 
-use super::env::Env;
-use super::sandbox::PerProvider;
-use crate::secret::Secret;
+use crate::env::Env;
 
-/// The webhook endpoints (`POST /webhooks/<provider>`).
+/// The webhook endpoints (`POST /webhooks/<provider>`); each provider's signing secrets are in its own section.
 #[derive(Debug, Clone)]
 pub struct WebhookSettings {
-    /// Each provider's signing secrets; several at once while one is rotated. A provider with none has no endpoint.
-    pub secrets: PerProvider<Vec<Secret>>,
-    /// How far ident's signed timestamp may be from the clock.
-    pub ident_tolerance: Duration,
     /// The largest body accepted (413 beyond).
     pub max_body_bytes: usize,
     /// Whether this replica processes the inbox (every replica accepts events; off leaves the work to others).
@@ -25,13 +19,7 @@ pub struct WebhookSettings {
 
 impl Default for WebhookSettings {
     fn default() -> Self {
-        WebhookSettings {
-            secrets: PerProvider::default(),
-            ident_tolerance: Duration::from_secs(300),
-            max_body_bytes: 256 * 1024,
-            worker: true,
-            poll_interval: Duration::from_secs(1),
-        }
+        WebhookSettings { max_body_bytes: 256 * 1024, worker: true, poll_interval: Duration::from_secs(1) }
     }
 }
 
@@ -74,32 +62,13 @@ impl Default for SubscriptionSettings {
     }
 }
 
-fn secrets(env: &Env<'_>, name: &str) -> Vec<Secret> {
-    env.get(name)
-        .map(|list| list.split(',').map(str::trim).filter(|s| !s.is_empty()).map(Secret::new).collect())
-        .unwrap_or_default()
-}
-
 pub(super) fn webhooks(env: &Env<'_>) -> anyhow::Result<WebhookSettings> {
     let d = WebhookSettings::default();
     let settings = WebhookSettings {
-        secrets: PerProvider {
-            fractal: secrets(env, "KYC_GATEWAY_FRACTAL_WEBHOOK_SECRETS"),
-            sumsub: secrets(env, "KYC_GATEWAY_SUMSUB_WEBHOOK_SECRETS"),
-            sila: secrets(env, "KYC_GATEWAY_SILA_WEBHOOK_SECRETS"),
-            ident: secrets(env, "KYC_GATEWAY_IDENT_WEBHOOK_SECRETS"),
-        },
-        ident_tolerance: env.secs("KYC_GATEWAY_IDENT_WEBHOOK_TOLERANCE_SECS", d.ident_tolerance)?,
         max_body_bytes: env.parse("KYC_GATEWAY_WEBHOOK_MAX_BYTES", d.max_body_bytes)?,
         worker: env.switch("KYC_GATEWAY_WEBHOOK_WORKER", d.worker)?,
         poll_interval: env.millis("KYC_GATEWAY_WEBHOOK_POLL_MS", d.poll_interval)?,
     };
-    let all = [&settings.secrets.fractal, &settings.secrets.sumsub, &settings.secrets.sila, &settings.secrets.ident];
-    if all.into_iter().flatten().any(|s| s.expose().len() < 16) {
-        bail!(
-            "a KYC_GATEWAY_*_WEBHOOK_SECRETS entry is shorter than 16 characters: use the provider's generated secret"
-        );
-    }
     if settings.max_body_bytes < 1024 || settings.poll_interval.is_zero() {
         bail!("KYC_GATEWAY_WEBHOOK_MAX_BYTES must be at least 1024 and KYC_GATEWAY_WEBHOOK_POLL_MS at least 1");
     }

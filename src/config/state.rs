@@ -1,10 +1,10 @@
-//! Where the gateway keeps its state, how its secrets at rest are sealed, and how users link Fractal.
+//! Where the gateway keeps its state, and how its secrets at rest are sealed.
 
 use std::time::Duration;
 
 use anyhow::bail;
 
-use super::env::Env;
+use crate::env::Env;
 use crate::secret::Secret;
 use crate::store::crypto::EncryptionKey;
 use crate::store::StoreSettings;
@@ -15,23 +15,6 @@ use crate::store::StoreSettings;
 pub struct EncryptionSettings {
     pub current: EncryptionKey,
     pub older: Vec<EncryptionKey>,
-}
-
-/// How users link their Fractal accounts.
-#[derive(Debug, Clone)]
-pub struct LinkSettings {
-    /// Where Fractal may send a user back after the authorize page: exact URIs.
-    pub redirect_uris: Vec<String>,
-    /// The scopes asked of the user; every level's and add-on's when unset.
-    pub scopes: Option<String>,
-    /// How long a started authorization may take (Fractal's codes live 10 minutes).
-    pub state_ttl: Duration,
-}
-
-impl Default for LinkSettings {
-    fn default() -> Self {
-        LinkSettings { redirect_uris: Vec::new(), scopes: None, state_ttl: Duration::from_secs(600) }
-    }
 }
 
 pub(super) fn database(env: &Env<'_>) -> anyhow::Result<Option<StoreSettings>> {
@@ -71,17 +54,4 @@ pub(super) fn encryption(env: &Env<'_>) -> anyhow::Result<Option<EncryptionSetti
         .transpose()?
         .unwrap_or_default();
     Ok(Some(EncryptionSettings { current, older }))
-}
-
-pub(super) fn linking(env: &Env<'_>) -> anyhow::Result<LinkSettings> {
-    let list = |name: &str| {
-        env.get(name)
-            .map(|v| v.split(',').map(str::trim).filter(|u| !u.is_empty()).map(str::to_owned).collect())
-            .unwrap_or_default()
-    };
-    Ok(LinkSettings {
-        redirect_uris: list("KYC_GATEWAY_FRACTAL_REDIRECT_URIS"),
-        scopes: env.get("KYC_GATEWAY_FRACTAL_LINK_SCOPES"),
-        state_ttl: env.secs("KYC_GATEWAY_FRACTAL_LINK_STATE_TTL_SECS", LinkSettings::default().state_ttl)?,
-    })
 }

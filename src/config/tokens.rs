@@ -6,12 +6,12 @@ use std::time::Duration;
 use anyhow::bail;
 use jsonwebtoken::Algorithm;
 
-use super::env::Env;
 use crate::auth::claims::{ClaimRules, ClientRule};
 use crate::auth::jwks::{algorithm_named, check_fetch_url, discovery_url, ASYMMETRIC_ALGORITHMS};
 use crate::auth::token::{
     IssuerSettings, SecretIssuer, TokenSettings, DEFAULT_DEV_SECRET, DEV_ISSUER, MIN_HS256_SECRET_BYTES,
 };
+use crate::env::Env;
 use crate::secret::Secret;
 
 /// The largest clock leeway accepted: a few minutes of skew is a broken clock, not a leeway (RFC 7519 §4.1.4 speaks

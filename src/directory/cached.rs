@@ -3,44 +3,34 @@
 //!
 //! Writes through this cache forget what they change at once; what another replica changes arrives on the change
 //! channel (`store/changes.rs`), whose subscriber calls [`CachedDirectory::forget`]. Entries also expire, so a lost
-//! notification costs at most a minute of staleness. Fractal links, with their rotating tokens, and link states are
-//! never cached.
+//! notification costs at most a minute of staleness. Links, with their rotating tokens, and link states are never
+//! cached.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use moka::future::Cache;
 
+use super::{Consumed, Directory, DirectoryError, Link, LinkRefresh, LinkState, Linked, References, UserEntry};
+use crate::domain::{Provider, UserId};
 use crate::freshness::Invalidations;
-
-use super::{
-    Consumed, Directory, DirectoryError, FractalLink, FractalRefresh, LinkState, Linked, ProviderRefs, Reference,
-};
 
 /// How long a cached lookup lives without a change notification.
 const TTL: Duration = Duration::from_secs(60);
-/// Bound on the users and reverse lookups held.
+/// Bound on the lookups held.
 const CAPACITY: u64 = 200_000;
-
-/// What one user is, as the hot path asks.
-#[derive(Debug, Clone)]
-struct Entry {
-    known: bool,
-    refs: ProviderRefs,
-    fractal_uid: Option<String>,
-}
 
 /// A lookup from a provider's id back to the gateway user.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Reverse {
-    Ident(String),
-    FractalUid(String),
+    Reference(Provider, String),
+    Link(Provider, String),
 }
 
 pub struct CachedDirectory {
     inner: Arc<dyn Directory>,
-    users: Cache<String, Entry>,
-    reverse: Cache<Reverse, Option<String>>,
+    users: Cache<UserId, Arc<UserEntry>>,
+    reverse: Cache<Reverse, Option<UserId>>,
     /// When each user (and the reverse lookups, as one group) was last forgotten: a lookup read before is not kept.
     invalidations: Invalidations,
 }
@@ -59,10 +49,10 @@ where
         .max_capacity(CAPACITY)
         .time_to_live(TTL)
         .weigher(move |_: &K, _: &V| {
-            metrics::cache_stored(kind, 1);
+            metrics::cache_stored(kind, "", 1);
             1
         })
-        .eviction_listener(move |_, _, cause| metrics::cache_removed(kind, 1, cause))
+        .eviction_listener(move |_, _, cause| metrics::cache_removed(kind, "", 1, cause))
         .build()
 }
 
@@ -76,78 +66,75 @@ impl CachedDirectory {
         }
     }
 
-    async fn entry(&self, user_id: &str) -> Result<Entry, DirectoryError> {
-        let load = || async {
-            Ok(Entry {
-                known: self.inner.knows(user_id).await?,
-                refs: self.inner.references(user_id).await?,
-                fractal_uid: self.inner.fractal_uid(user_id).await?,
-            })
-        };
-        self.invalidations.fetch_fresh("directory", &self.users, user_id.to_owned(), user_id, load).await
+    async fn cached_entry(&self, user: &UserId) -> Result<Arc<UserEntry>, DirectoryError> {
+        let load = || async { Ok(Arc::new(self.inner.entry(user).await?)) };
+        self.invalidations.fetch_fresh(("directory", ""), &self.users, user.clone(), user, load).await
     }
 
-    async fn reverse(&self, key: Reverse) -> Result<Option<String>, DirectoryError> {
+    async fn reverse(&self, key: Reverse) -> Result<Option<UserId>, DirectoryError> {
         let load = || async {
             match &key {
-                Reverse::Ident(id) => self.inner.user_for_ident(id).await,
-                Reverse::FractalUid(uid) => self.inner.user_for_fractal_uid(uid).await,
+                Reverse::Reference(provider, reference) => self.inner.user_for_reference(*provider, reference).await,
+                Reverse::Link(provider, subject) => self.inner.user_for_link(*provider, subject).await,
             }
         };
-        self.invalidations.fetch_fresh("directory_reverse", &self.reverse, key.clone(), REVERSE, load).await
+        self.invalidations.fetch_fresh(("directory_reverse", ""), &self.reverse, key.clone(), REVERSE, load).await
     }
 }
 
 #[async_trait::async_trait]
 impl Directory for CachedDirectory {
-    async fn knows(&self, user_id: &str) -> Result<bool, DirectoryError> {
-        Ok(self.entry(user_id).await?.known)
+    async fn entry(&self, user: &UserId) -> Result<UserEntry, DirectoryError> {
+        Ok(self.cached_entry(user).await?.as_ref().clone())
     }
 
-    async fn references(&self, user_id: &str) -> Result<ProviderRefs, DirectoryError> {
-        Ok(self.entry(user_id).await?.refs)
+    async fn knows(&self, user: &UserId) -> Result<bool, DirectoryError> {
+        Ok(self.cached_entry(user).await?.known)
     }
 
-    async fn fractal_link(&self, user_id: &str) -> Result<Option<FractalLink>, DirectoryError> {
-        self.inner.fractal_link(user_id).await
+    async fn references(&self, user: &UserId, provider: Provider) -> Result<Vec<String>, DirectoryError> {
+        Ok(self.cached_entry(user).await?.references.get(&provider).cloned().unwrap_or_default())
     }
 
-    async fn fractal_uid(&self, user_id: &str) -> Result<Option<String>, DirectoryError> {
-        Ok(self.entry(user_id).await?.fractal_uid)
+    async fn user_for_reference(&self, provider: Provider, reference: &str) -> Result<Option<UserId>, DirectoryError> {
+        self.reverse(Reverse::Reference(provider, reference.to_owned())).await
     }
 
-    async fn begin_fractal_refresh(&self, user_id: &str) -> Result<Option<Box<dyn FractalRefresh>>, DirectoryError> {
-        self.inner.begin_fractal_refresh(user_id).await
-    }
-
-    async fn user_for_ident(&self, ident_user_id: &str) -> Result<Option<String>, DirectoryError> {
-        self.reverse(Reverse::Ident(ident_user_id.to_owned())).await
-    }
-
-    async fn user_for_fractal_uid(&self, uid: &str) -> Result<Option<String>, DirectoryError> {
-        self.reverse(Reverse::FractalUid(uid.to_owned())).await
-    }
-
-    /// Not cached: webhooks ask it, one event at a time, off the request path.
-    async fn user_for_reference(&self, reference: Reference<'_>) -> Result<Option<String>, DirectoryError> {
-        self.inner.user_for_reference(reference).await
-    }
-
-    async fn register(&self, user_id: &str, refs: &ProviderRefs) -> Result<(), DirectoryError> {
-        let result = self.inner.register(user_id, refs).await;
-        self.forget(user_id).await;
+    async fn register(&self, user: &UserId, refs: &References) -> Result<(), DirectoryError> {
+        let result = self.inner.register(user, refs).await;
+        self.forget(user).await;
         result
     }
 
-    async fn link_fractal(&self, user_id: &str, link: &FractalLink) -> Result<Linked, DirectoryError> {
-        let result = self.inner.link_fractal(user_id, link).await;
-        self.forget(user_id).await;
+    async fn link(&self, user: &UserId, provider: Provider) -> Result<Option<Link>, DirectoryError> {
+        self.inner.link(user, provider).await
+    }
+
+    async fn link_subject(&self, user: &UserId, provider: Provider) -> Result<Option<String>, DirectoryError> {
+        Ok(self.cached_entry(user).await?.links.get(&provider).cloned())
+    }
+
+    async fn user_for_link(&self, provider: Provider, subject: &str) -> Result<Option<UserId>, DirectoryError> {
+        self.reverse(Reverse::Link(provider, subject.to_owned())).await
+    }
+
+    async fn begin_refresh(
+        &self,
+        user: &UserId,
+        provider: Provider,
+    ) -> Result<Option<Box<dyn LinkRefresh>>, DirectoryError> {
+        self.inner.begin_refresh(user, provider).await
+    }
+
+    async fn store_link(&self, user: &UserId, provider: Provider, link: &Link) -> Result<Linked, DirectoryError> {
+        let result = self.inner.store_link(user, provider, link).await;
+        self.forget(user).await;
         result
     }
 
-    async fn unlink_fractal(&self, user_id: &str) -> Result<bool, DirectoryError> {
-        let result = self.inner.unlink_fractal(user_id).await;
-        self.forget(user_id).await;
+    async fn remove_link(&self, user: &UserId, provider: Provider) -> Result<bool, DirectoryError> {
+        let result = self.inner.remove_link(user, provider).await;
+        self.forget(user).await;
         result
     }
 
@@ -159,11 +146,11 @@ impl Directory for CachedDirectory {
         self.inner.consume_link_state(nonce).await
     }
 
-    /// Forgets what is cached about `user_id` (and every reverse lookup, which may point at it).
-    async fn forget(&self, user_id: &str) {
-        self.invalidations.mark(user_id).await;
+    /// Forgets what is cached about `user` (and every reverse lookup, which may point at it).
+    async fn forget(&self, user: &UserId) {
+        self.invalidations.mark(user).await;
         self.invalidations.mark(REVERSE).await;
-        self.users.invalidate(user_id).await;
+        self.users.invalidate(user).await;
         self.reverse.invalidate_all();
     }
 

@@ -1,38 +1,46 @@
 //! `kyc-gateway directory import FILE`: users and their provider references from a JSON file, for a first
 //! deployment or a migration from another system. Idempotent: importing the same file again changes nothing, and a
-//! Fractal link already stored is kept (its refresh token has rotated since the file was written; overwriting it
-//! would lose the link).
+//! link already stored is kept (its refresh token has rotated since the file was written; overwriting it would lose
+//! the link).
 //!
-//! The file: `[{"user_id": "...", "fractal": {"uid": "...", "refresh_token": "..."}, "sumsub_applicant_id": "...",
-//! "sila_user_handle": "...", "ident_user_id": "..."}]`, every field but `user_id` optional.
+//! The file is a list of `{"user_id": "...", <field>: ...}`; each provider declares its fields ([`ImportField`],
+//! listed in docs/configuration.md), every field but `user_id` is optional, and an unknown field is refused.
 
 use std::path::Path;
 
-use serde::Deserialize;
+use serde_json::{Map, Value};
 
-use super::sql::{ImportLink, SqlDirectory};
-use super::ProviderRefs;
+use super::sql::{ImportEntry, SqlDirectory};
+use super::References;
+use crate::domain::{Provider, UserId};
 use crate::secret::Secret;
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Entry {
-    pub user_id: String,
-    #[serde(default)]
-    pub fractal: Option<FractalEntry>,
-    #[serde(default)]
-    pub sumsub_applicant_id: Option<String>,
-    #[serde(default)]
-    pub sila_user_handle: Option<String>,
-    #[serde(default)]
-    pub ident_user_id: Option<String>,
+/// What one field of an entry holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldKind {
+    /// One reference (a string).
+    Reference,
+    /// Several references (a list of strings).
+    References,
+    /// A linked account: `{"uid": "...", "refresh_token": "..."}`.
+    Link,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FractalEntry {
-    pub uid: String,
-    pub refresh_token: Secret,
+/// A field a provider reads from an import entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImportField {
+    pub name: &'static str,
+    pub provider: Provider,
+    pub kind: FieldKind,
+}
+
+/// One user of an import file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub user_id: UserId,
+    pub references: References,
+    /// `(provider, account, refresh token)`.
+    pub links: Vec<(Provider, String, Secret)>,
 }
 
 /// What an import did.
@@ -40,44 +48,136 @@ pub struct FractalEntry {
 pub struct Imported {
     /// Users in the file (new or already known).
     pub users: usize,
-    /// Fractal links stored now (links already stored are kept and not counted).
+    /// Links stored now (links already stored are kept and not counted).
     pub links: usize,
 }
 
-impl<'de> Deserialize<'de> for Secret {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        String::deserialize(deserializer).map(Secret::new)
+/// Why an entry is not valid: where, and what is wrong. Never a value from the file.
+fn invalid(index: usize, what: impl std::fmt::Display) -> anyhow::Error {
+    anyhow::anyhow!("entry {} (counting from 1): {what}", index + 1)
+}
+
+fn string(index: usize, field: &str, value: &Value) -> anyhow::Result<String> {
+    match value {
+        Value::String(s) if crate::domain::ids::check(s).is_ok() => Ok(s.clone()),
+        Value::String(s) => {
+            Err(invalid(index, format_args!("`{field}`: {}", crate::domain::ids::check(s).unwrap_err())))
+        }
+        _ => Err(invalid(index, format_args!("`{field}` must be a string"))),
     }
 }
 
-/// Reads an import file; errors name the file, never a value.
-pub fn read(path: &Path) -> anyhow::Result<Vec<Entry>> {
+/// Reads the entries of a parsed file, each field through `fields`.
+pub fn entries(file: &Value, fields: &[ImportField]) -> anyhow::Result<Vec<Entry>> {
+    let list = file.as_array().ok_or_else(|| anyhow::anyhow!("the file must hold a JSON list of entries"))?;
+    list.iter().enumerate().map(|(index, entry)| read_entry(index, entry, fields)).collect()
+}
+
+fn read_entry(index: usize, entry: &Value, fields: &[ImportField]) -> anyhow::Result<Entry> {
+    let object: &Map<String, Value> = entry.as_object().ok_or_else(|| invalid(index, "must be a JSON object"))?;
+    let user = object.get("user_id").ok_or_else(|| invalid(index, "`user_id` is missing"))?;
+    let user_id = UserId::trusted(string(index, "user_id", user)?);
+    let mut read = Entry { user_id, references: References::new(), links: Vec::new() };
+    for (name, value) in object.iter().filter(|(name, _)| *name != "user_id") {
+        let field = fields.iter().find(|f| f.name == name).ok_or_else(|| {
+            let known: Vec<&str> = std::iter::once("user_id").chain(fields.iter().map(|f| f.name)).collect();
+            invalid(index, format_args!("unknown field `{name}`; the fields are {}", known.join(", ")))
+        })?;
+        if value.is_null() {
+            continue;
+        }
+        match field.kind {
+            FieldKind::Reference => {
+                read.references.entry(field.provider).or_default().push(string(index, name, value)?);
+            }
+            FieldKind::References => {
+                let list = value.as_array().ok_or_else(|| invalid(index, format_args!("`{name}` must be a list")))?;
+                let refs = list.iter().map(|v| string(index, name, v)).collect::<anyhow::Result<Vec<_>>>()?;
+                read.references.entry(field.provider).or_default().extend(refs);
+            }
+            FieldKind::Link => {
+                let link =
+                    value.as_object().ok_or_else(|| invalid(index, format_args!("`{name}` must be an object")))?;
+                if let Some(extra) = link.keys().find(|k| *k != "uid" && *k != "refresh_token") {
+                    return Err(invalid(index, format_args!("unknown field `{name}.{extra}`")));
+                }
+                let uid = link.get("uid").ok_or_else(|| invalid(index, format_args!("`{name}.uid` is missing")))?;
+                let token =
+                    link.get("refresh_token").and_then(Value::as_str).filter(|t| !t.is_empty()).ok_or_else(|| {
+                        invalid(index, format_args!("`{name}.refresh_token` must be a non-empty string"))
+                    })?;
+                read.links.push((field.provider, string(index, &format!("{name}.uid"), uid)?, Secret::new(token)));
+            }
+        }
+    }
+    Ok(read)
+}
+
+/// Reads an import file; errors name the file and the place, never a value.
+pub fn read(path: &Path, fields: &[ImportField]) -> anyhow::Result<Vec<Entry>> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| anyhow::anyhow!("cannot read directory file {}: {e}", path.display()))?;
-    serde_json::from_str(&text).map_err(|e| {
-        anyhow::anyhow!("directory file {} is not valid: line {}, column {}", path.display(), e.line(), e.column())
-    })
+    let file: Value = serde_json::from_str(&text).map_err(|e| {
+        anyhow::anyhow!(
+            "directory file {} is not JSON: {} at line {}, column {}",
+            path.display(),
+            json_problem(&e),
+            e.line(),
+            e.column()
+        )
+    })?;
+    entries(&file, fields).map_err(|e| anyhow::anyhow!("directory file {}: {e}", path.display()))
+}
+
+/// What kind of JSON error this is, without serde's message (which may quote the file's text).
+fn json_problem(error: &serde_json::Error) -> &'static str {
+    match error.classify() {
+        serde_json::error::Category::Syntax => "a syntax error",
+        serde_json::error::Category::Eof => "the file ends too early",
+        serde_json::error::Category::Data => "unexpected data",
+        serde_json::error::Category::Io => "a read error",
+    }
 }
 
 /// Imports `entries` (see the module documentation); `replace_links` overwrites stored links (the sandbox's own
-/// population, whose provider is new at every start).
+/// population, whose providers are new at every start).
 pub async fn import(directory: &SqlDirectory, entries: &[Entry], replace_links: bool) -> anyhow::Result<Imported> {
-    let refs: Vec<ProviderRefs> = entries
+    let rows: Vec<ImportEntry<'_>> = entries
         .iter()
-        .map(|e| ProviderRefs {
-            sumsub_applicant_id: e.sumsub_applicant_id.clone(),
-            sila_user_handle: e.sila_user_handle.clone(),
-            ident_user_id: e.ident_user_id.clone(),
-        })
-        .collect();
-    let rows: Vec<_> = entries
-        .iter()
-        .zip(&refs)
-        .map(|(e, refs)| {
-            let link = e.fractal.as_ref().map(|f| ImportLink { uid: &f.uid, refresh_token: &f.refresh_token });
-            (e.user_id.as_str(), refs, link)
+        .map(|e| ImportEntry {
+            user: &e.user_id,
+            refs: e.references.clone(),
+            links: e.links.iter().map(|(p, subject, token)| (*p, subject.as_str(), token)).collect(),
         })
         .collect();
     let links = directory.import(&rows, replace_links).await?;
     Ok(Imported { users: entries.len(), links })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    const FIELDS: [ImportField; 2] = [
+        ImportField { name: "one_ref", provider: Provider::Sila, kind: FieldKind::Reference },
+        ImportField { name: "account", provider: Provider::Fractal, kind: FieldKind::Link },
+    ];
+
+    #[test]
+    fn entries_read_each_provider_s_fields_and_refuse_unknown_ones_without_quoting_values() {
+        let file = json!([{"user_id": "u1", "one_ref": "h1", "account": {"uid": "a1", "refresh_token": "secret-rt"}}]);
+        let read = entries(&file, &FIELDS).expect("valid");
+        assert_eq!(read[0].references[&Provider::Sila], ["h1"]);
+        assert_eq!(read[0].links[0].1, "a1");
+        let err = entries(&json!([{"user_id": "u1"}, {"user_id": "u2", "secret_field": "private"}]), &FIELDS)
+            .expect_err("unknown field")
+            .to_string();
+        assert!(err.contains("entry 2") && err.contains("secret_field") && !err.contains("private"), "{err}");
+        let err = entries(&json!([{"one_ref": "h"}]), &FIELDS).expect_err("no user").to_string();
+        assert!(err.contains("`user_id` is missing"), "{err}");
+        let err = entries(&json!([{"user_id": 7}]), &FIELDS).expect_err("a number").to_string();
+        assert!(err.contains("must be a string"), "{err}");
+    }
 }

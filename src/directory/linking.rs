@@ -1,4 +1,4 @@
-//! The `state` of a Fractal authorization (OAuth 2.0, RFC 6749 §10.12): bound to the user who started it, signed by
+//! The `state` of an account-linking authorization (OAuth 2.0, RFC 6749 §10.12): bound to the user who started it, signed by
 //! the gateway, expiring, and single use (the directory consumes it once).
 //!
 //! Its text is `v1.<payload>.<signature>`, both base64url: the payload names the nonce, the user and the expiry;

@@ -1,26 +1,42 @@
-//! Who a gateway user is at each provider: `User.id` -> provider references and credentials.
+//! Who a gateway user is at each provider: `User.id` -> the provider's references, and the accounts the user linked.
 //!
-//! The directory lives in the store (`sql.rs`), so rotated Fractal refresh tokens survive restarts and every replica
-//! sees the same links; a per-replica read cache (`cached.rs`) keeps the hot lookups off the database. Fractal tokens
-//! rotate, and a rotated token that is not written back is a link lost for good: [`Directory::begin_fractal_refresh`]
-//! holds the user's link so that at most one replica refreshes it at a time, and the new tokens are committed before
-//! the new access token is used.
+//! The directory lives in the store (`sql.rs`), so rotated refresh tokens survive restarts and every replica sees
+//! the same links; a per-replica read cache (`cached.rs`) keeps the hot lookups off the database. A rotated token
+//! that is not written back is a link lost for good: [`Directory::begin_refresh`] holds the user's link so that at
+//! most one replica refreshes it at a time, and the new tokens are committed before the new access token is used.
 
 pub mod cached;
 pub mod import;
 pub mod linking;
 pub mod sql;
 
+use std::collections::BTreeMap;
 use std::time::SystemTime;
 
 pub use cached::CachedDirectory;
 pub use sql::SqlDirectory;
 
+use crate::domain::{Provider, UserId};
 use crate::secret::Secret;
 
-/// A user's Fractal OAuth tokens, as obtained when the user linked Fractal.
+/// A user's references at providers that identify users by a reference of their own (an applicant id, a handle,
+/// session ids). A provider without a stored reference derives one from the user id, by its own rule.
+pub type References = BTreeMap<Provider, Vec<String>>;
+
+/// What the directory holds about one user, as the hot path reads it (no tokens).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserEntry {
+    /// Whether the gateway knows the user.
+    pub known: bool,
+    /// The user's stored references.
+    pub references: References,
+    /// The accounts the user linked, by provider.
+    pub links: BTreeMap<Provider, String>,
+}
+
+/// The OAuth tokens of a linked account.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FractalTokens {
+pub struct LinkTokens {
     /// The current access token; `None` until the first refresh.
     pub access_token: Option<Secret>,
     /// When to renew the access token: a little before it expires, so no request goes out with a dying token.
@@ -29,40 +45,23 @@ pub struct FractalTokens {
     pub refresh_token: Secret,
 }
 
-/// A user's link to Fractal.
+/// A user's link to their account at a provider.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FractalLink {
-    /// The user's Fractal `uid`.
-    pub uid: String,
+pub struct Link {
+    /// The provider's id of the account.
+    pub subject: String,
     /// The scopes the user granted (space separated).
     pub scopes: String,
-    pub tokens: FractalTokens,
+    pub tokens: LinkTokens,
 }
 
-/// A user's references at the providers that identify users by a reference of their own. `None` means "derive it
-/// from the user id": Sumsub looks the applicant up by `externalUserId`, Sila derives the handle from a template,
-/// ident uses the user id.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ProviderRefs {
-    pub sumsub_applicant_id: Option<String>,
-    pub sila_user_handle: Option<String>,
-    pub ident_user_id: Option<String>,
-}
-
-/// A reference a provider uses for a user, stored in the directory (webhooks name users this way).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reference<'a> {
-    /// A Sumsub applicant id.
-    SumsubApplicant(&'a str),
-    /// A Sila user handle.
-    SilaHandle(&'a str),
-}
-
-/// A Fractal authorization under way: who started it, where Fractal sends the user back, until when.
+/// An authorization under way: who started it, at which provider, where the provider sends the user back, until
+/// when.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LinkState {
     pub nonce: String,
-    pub user_id: String,
+    pub user_id: UserId,
+    pub provider: Provider,
     pub redirect_uri: String,
     /// Unix milliseconds.
     pub expires_at: i64,
@@ -82,99 +81,105 @@ pub enum Consumed {
 /// What linking found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Linked {
-    /// The link is stored (replacing the user's earlier one, if any).
+    /// The link is stored (replacing the user's earlier one at that provider, if any).
     Stored,
-    /// That Fractal account is linked to another gateway user; nothing was stored.
-    UidTaken,
+    /// That account is linked to another gateway user; nothing was stored.
+    SubjectTaken,
 }
 
-/// The directory could not be read or written.
+/// Why the directory could not answer. Messages name no value and no credential.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("directory unavailable: {0}")]
-pub struct DirectoryError(pub String);
+pub enum DirectoryError {
+    /// The store failed or did not answer.
+    #[error("directory unavailable: {0}")]
+    Unavailable(String),
+    /// A stored value cannot be read (a sealed token under an unknown key, say).
+    #[error("directory data cannot be read: {0}")]
+    Corrupt(String),
+    /// The link was removed while it was being refreshed.
+    #[error("the link was removed during the refresh")]
+    LinkRemoved,
+}
 
 impl From<crate::store::StoreError> for DirectoryError {
     fn from(e: crate::store::StoreError) -> Self {
-        DirectoryError(e.to_string())
+        DirectoryError::Unavailable(e.to_string())
     }
 }
 
 impl From<sqlx::Error> for DirectoryError {
     fn from(e: sqlx::Error) -> Self {
-        DirectoryError(crate::store::StoreError::Sql(e).to_string())
+        DirectoryError::Unavailable(crate::store::StoreError::Sql(e).to_string())
     }
 }
 
-/// The ident user id of gateway user `user_id`: its stored reference, else its own id unless another user's stored
-/// reference claims that id (then it has none: it must not see that user's applications).
-pub async fn ident_user_of(directory: &dyn Directory, user_id: &str) -> Result<Option<String>, DirectoryError> {
-    if let Some(stored) = directory.references(user_id).await?.ident_user_id {
-        return Ok(Some(stored));
-    }
-    match directory.user_for_ident(user_id).await? {
-        Some(owner) if owner != user_id => Ok(None),
-        _ => Ok(Some(user_id.to_owned())),
-    }
-}
-
-/// A user's Fractal link, held for a token refresh: no other replica can begin a refresh of the same user until this
-/// one is committed or dropped.
+/// A user's link, held for a token refresh: no other replica can begin a refresh of the same link until this one is
+/// committed or dropped.
 #[async_trait::async_trait]
-pub trait FractalRefresh: Send {
+pub trait LinkRefresh: Send {
     /// The link as it is now, read under the hold.
-    fn link(&self) -> &FractalLink;
+    fn link(&self) -> &Link;
 
     /// Stores the new tokens and releases the hold. Called before the new access token is used: when it fails, the
     /// new tokens must not be used (the old pair stays valid until they are).
-    async fn commit(self: Box<Self>, tokens: FractalTokens) -> Result<(), DirectoryError>;
+    async fn commit(self: Box<Self>, tokens: LinkTokens) -> Result<(), DirectoryError>;
 }
 
 #[async_trait::async_trait]
 pub trait Directory: Send + Sync + 'static {
-    /// Whether `user_id` is a user the gateway knows.
-    async fn knows(&self, user_id: &str) -> Result<bool, DirectoryError>;
+    /// Everything the hot path asks about `user`, at once.
+    async fn entry(&self, user: &UserId) -> Result<UserEntry, DirectoryError>;
 
-    /// The user's Sumsub, Sila and ident references (defaults where none is stored).
-    async fn references(&self, user_id: &str) -> Result<ProviderRefs, DirectoryError>;
+    /// Whether `user` is a user the gateway knows.
+    async fn knows(&self, user: &UserId) -> Result<bool, DirectoryError> {
+        Ok(self.entry(user).await?.known)
+    }
 
-    /// The user's Fractal link, if they linked Fractal.
-    async fn fractal_link(&self, user_id: &str) -> Result<Option<FractalLink>, DirectoryError>;
+    /// The user's stored references at `provider` (none: the provider derives one from the user id).
+    async fn references(&self, user: &UserId, provider: Provider) -> Result<Vec<String>, DirectoryError> {
+        Ok(self.entry(user).await?.references.remove(&provider).unwrap_or_default())
+    }
 
-    /// The user's Fractal uid, if they linked Fractal (no tokens: the statistics need only the uid).
-    async fn fractal_uid(&self, user_id: &str) -> Result<Option<String>, DirectoryError>;
+    /// The gateway user whose stored reference at `provider` is `reference` (a default is not stored, so a user
+    /// found by default is not found here).
+    async fn user_for_reference(&self, provider: Provider, reference: &str) -> Result<Option<UserId>, DirectoryError>;
 
-    /// Holds the user's Fractal link for a refresh (see [`FractalRefresh`]); `None` when there is no link.
-    async fn begin_fractal_refresh(&self, user_id: &str) -> Result<Option<Box<dyn FractalRefresh>>, DirectoryError>;
+    /// Makes `user` a known user; the references of each provider `refs` names replace the user's earlier ones.
+    async fn register(&self, user: &UserId, refs: &References) -> Result<(), DirectoryError>;
 
-    /// The gateway user behind an ident `user_id`: the user whose stored reference it is, else the known user of that
-    /// id who has no other ident reference (the default: ident's user id is the gateway's).
-    async fn user_for_ident(&self, ident_user_id: &str) -> Result<Option<String>, DirectoryError>;
+    /// The user's link at `provider`, tokens included.
+    async fn link(&self, user: &UserId, provider: Provider) -> Result<Option<Link>, DirectoryError>;
 
-    /// The gateway user linked to a Fractal `uid` (the statistics speak in Fractal uids).
-    async fn user_for_fractal_uid(&self, uid: &str) -> Result<Option<String>, DirectoryError>;
+    /// The account the user linked at `provider` (no tokens).
+    async fn link_subject(&self, user: &UserId, provider: Provider) -> Result<Option<String>, DirectoryError> {
+        Ok(self.entry(user).await?.links.remove(&provider))
+    }
 
-    /// The gateway user whose stored reference is `reference`, if any (defaults are not stored, so a user found by
-    /// default is not found here).
-    async fn user_for_reference(&self, reference: Reference<'_>) -> Result<Option<String>, DirectoryError>;
+    /// The gateway user linked to account `subject` at `provider`.
+    async fn user_for_link(&self, provider: Provider, subject: &str) -> Result<Option<UserId>, DirectoryError>;
 
-    /// Makes `user_id` a known user with these references (replacing earlier ones).
-    async fn register(&self, user_id: &str, refs: &ProviderRefs) -> Result<(), DirectoryError>;
+    /// Holds the user's link at `provider` for a refresh (see [`LinkRefresh`]); `None` when there is no link.
+    async fn begin_refresh(
+        &self,
+        user: &UserId,
+        provider: Provider,
+    ) -> Result<Option<Box<dyn LinkRefresh>>, DirectoryError>;
 
-    /// Links a known or new user to Fractal, replacing the user's earlier link; refused when the Fractal account is
-    /// linked to another user.
-    async fn link_fractal(&self, user_id: &str, link: &FractalLink) -> Result<Linked, DirectoryError>;
+    /// Links a known or new user's account at `provider`, replacing the user's earlier link there; refused when
+    /// the account is linked to another user.
+    async fn store_link(&self, user: &UserId, provider: Provider, link: &Link) -> Result<Linked, DirectoryError>;
 
-    /// Removes the user's Fractal link; whether there was one.
-    async fn unlink_fractal(&self, user_id: &str) -> Result<bool, DirectoryError>;
+    /// Removes the user's link at `provider`; whether there was one.
+    async fn remove_link(&self, user: &UserId, provider: Provider) -> Result<bool, DirectoryError>;
 
-    /// Remembers a Fractal authorization under way.
+    /// Remembers an authorization under way.
     async fn save_link_state(&self, state: &LinkState) -> Result<(), DirectoryError>;
 
     /// Uses up a link state: the first call gets it, every later one learns it was used.
     async fn consume_link_state(&self, nonce: &str) -> Result<Consumed, DirectoryError>;
 
-    /// Forgets whatever this replica holds about `user_id` in memory (another replica changed it).
-    async fn forget(&self, _user_id: &str) {}
+    /// Forgets whatever this replica holds about `user` in memory (another replica changed it).
+    async fn forget(&self, _user: &UserId) {}
 
     /// Forgets everything held in memory (changes may have been missed).
     fn forget_all(&self) {}

@@ -1,13 +1,13 @@
-//! KYC applications (ident): their statuses and the transition table the gateway enforces before any update leaves
-//! it. ident itself accepts any status on update; its documentation says a status "must be a valid state transition".
+//! KYC applications: applications a provider dispatches to a third-party verifier, their statuses and the transition
+//! table the gateway enforces before any update leaves it (the provider's documentation says a status "must be a
+//! valid state transition" but accepts any).
 
 use serde_json::Value;
 use time::OffsetDateTime;
 
-use super::levels::LevelMap;
-use super::{states, KycState, Provider, VerificationCase};
+use super::{KycState, Provider, VerificationCase};
 
-/// The status of a KYC application (ident's KYC application documentation).
+/// The status of a KYC application.
 #[derive(async_graphql::Enum, Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum KycApplicationStatus {
     /// Being submitted to the third-party provider.
@@ -27,7 +27,7 @@ pub enum KycApplicationStatus {
 }
 
 impl KycApplicationStatus {
-    /// Every status, in ident's order.
+    /// Every status, in the provider's order.
     pub const ALL: [KycApplicationStatus; 7] = [
         KycApplicationStatus::Pending,
         KycApplicationStatus::Submitted,
@@ -38,7 +38,7 @@ impl KycApplicationStatus {
         KycApplicationStatus::Failed,
     ];
 
-    /// ident's word.
+    /// The provider's word.
     pub fn as_str(self) -> &'static str {
         match self {
             KycApplicationStatus::Pending => "pending",
@@ -51,7 +51,7 @@ impl KycApplicationStatus {
         }
     }
 
-    /// The status of ident's word, if it is one.
+    /// The status of the provider's word, if it is one.
     pub fn parse(word: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|s| s.as_str() == word)
     }
@@ -89,7 +89,7 @@ pub enum KycApplicationType {
 }
 
 impl KycApplicationType {
-    /// ident's word.
+    /// The provider's word.
     pub fn as_str(self) -> &'static str {
         match self {
             KycApplicationType::Kyc => "kyc",
@@ -97,7 +97,7 @@ impl KycApplicationType {
         }
     }
 
-    /// The type of ident's word, if it is one.
+    /// The type of the provider's word, if it is one.
     pub fn parse(word: &str) -> Option<Self> {
         match word {
             "kyc" => Some(KycApplicationType::Kyc),
@@ -110,11 +110,11 @@ impl KycApplicationType {
 /// A KYC application as the gateway models it.
 #[derive(Debug, Clone)]
 pub struct KycApplication {
-    /// ident's id of the application.
+    /// The provider's id of the application.
     pub id: String,
     /// When the application was created.
     pub created_at: Option<OffsetDateTime>,
-    /// The gateway user it is about (ident's `user_id`).
+    /// Who it is about, in the provider's terms (the gateway user id by default).
     pub user_id: Option<String>,
     /// `vouched` or `identitymind`.
     pub provider: String,
@@ -122,7 +122,7 @@ pub struct KycApplication {
     pub identifier: Option<String>,
     /// Whether a person or a business applies.
     pub kind: KycApplicationType,
-    /// ident's status word; unknown words keep `status` None.
+    /// The provider's status word; unknown words keep `status` None.
     pub status_word: String,
     /// The status, when it is one the gateway knows.
     pub status: Option<KycApplicationStatus>,
@@ -130,7 +130,7 @@ pub struct KycApplication {
     pub state: KycState,
     /// The applicant's name (personal data).
     pub name: Option<String>,
-    /// ident's explanation of the outcome (internal).
+    /// The provider's explanation of the outcome (internal).
     pub description: Option<String>,
     /// Personal data sent to the provider.
     pub params: Option<Value>,
@@ -139,22 +139,10 @@ pub struct KycApplication {
 }
 
 impl KycApplication {
-    /// The gateway's state for one of ident's status words.
-    pub fn state_of(status: &str) -> KycState {
-        states::ident(status)
-    }
-
-    /// The application as a case of the level its type maps to, for `kycState`.
-    pub fn as_case(&self, types: &LevelMap) -> VerificationCase {
+    /// The application as a case at `provider` of its type, covering `items`, for `kycState`.
+    pub fn as_case(&self, provider: Provider, items: Vec<String>) -> VerificationCase {
         let kind = self.kind.as_str();
-        VerificationCase::new(
-            Provider::Ident,
-            self.id.clone(),
-            kind.into(),
-            types.items(kind),
-            self.state,
-            self.status_word.clone(),
-        )
+        VerificationCase::new(provider, self.id.clone(), kind.into(), items, self.state, self.status_word.clone())
     }
 }
 
@@ -191,14 +179,14 @@ pub struct ApplicationParams {
     pub affiliate_id: Option<String>,
     /// The provider's verification type, e.g. `id-verification`.
     pub verification_type: Option<String>,
-    /// Passed to the provider untouched (ident's nested `params`); must be an object.
+    /// Passed to the provider untouched (its nested `params`); must be an object.
     pub provider_params: Option<async_graphql::Json<Value>>,
 }
 
 /// A KYC application to create.
 #[derive(Debug, Clone)]
 pub struct NewKycApplication {
-    /// The applicant, in the provider's terms (ident's user id).
+    /// The applicant, in the provider's terms.
     pub provider_user: String,
     /// `vouched` or `identitymind`.
     pub provider: String,

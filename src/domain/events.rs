@@ -1,60 +1,30 @@
 //! What providers tell the gateway on their own (webhooks), in the gateway's words.
 //!
-//! A provider's webhook is read by its module (`providers/<provider>/webhook.rs`) into a [`ProviderEvent`]: who it is
-//! about in the provider's terms, the level and status it reports, and when it happened. Nothing personal is kept
-//! (Fractal's `email_changed` carries an address: only the fact that the user changed is kept), so an event can sit
-//! in the inbox table without widening what the store holds. Once the directory has named the gateway user, a
-//! verification change becomes a [`VerificationEvent`], what subscribers receive.
+//! A provider's webhook reader (`providers/<provider>/webhook.rs`) reads a delivery into a [`ProviderEvent`]: who it
+//! is about in the provider's own terms, the level and status it reports, and when. Nothing personal is kept, so an
+//! event can sit in the inbox; once the provider has named the gateway user, it becomes a [`VerificationEvent`].
 
 use serde::{Deserialize, Serialize};
 
-use super::{KycState, Provider};
-
-/// Who an event is about, in the provider's own terms.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "by", rename_all = "snake_case")]
-pub enum Subject {
-    /// A Fractal `uid` (the account the user linked).
-    FractalUid {
-        /// Fractal's user id.
-        uid: String,
-    },
-    /// A Sumsub applicant, and the `externalUserId` it was created with (the gateway user id by default).
-    SumsubApplicant {
-        /// Sumsub's applicant id.
-        applicant_id: String,
-        /// Our own user id, as given to Sumsub.
-        external_user_id: Option<String>,
-    },
-    /// A Sila user handle.
-    SilaHandle {
-        /// The handle.
-        handle: String,
-    },
-    /// An ident user (the owner of a KYC application).
-    IdentUser {
-        /// ident's `user_id`.
-        ident_user_id: String,
-    },
-}
+use super::{KycState, Provider, UserId};
 
 /// What an event reports.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "what", rename_all = "snake_case")]
 pub enum Reported {
-    /// A verification moved: its level (the provider's word, or an ident application's type) and its new status.
+    /// A verification moved: its level (the provider's word, or an application's type) and its new status.
     Verification {
-        /// The provider's level (Sumsub `levelName`, a Sila flow, a Fractal level or add-on, an ident type).
+        /// The provider's level (a level name, a flow, an application type).
         level: String,
         /// The provider's own status word.
         provider_status: String,
         /// The status in the gateway's words.
         state: KycState,
-        /// What the ordering is kept per, beside the user and provider: the level, or an ident application's id.
+        /// What the ordering is kept per, beside the user and provider: the level, or an application's id.
         ordering_key: String,
     },
-    /// Something else about the user changed (an email, a shared credential, a deleted applicant): what is cached
-    /// about them is stale, and there is no state to announce.
+    /// Something else about the user changed (an email, a deleted applicant): what is cached about them is stale,
+    /// and there is no state to announce.
     UserChanged,
 }
 
@@ -63,26 +33,41 @@ pub enum Reported {
 pub struct ProviderEvent {
     /// Which provider sent it.
     pub provider: Provider,
-    /// The provider's event type (`applicantReviewed`, `verification_approved`, `kyc`, ...), for logs.
+    /// The provider's event type (`applicantReviewed`, `kyc`, ...), for logs.
     pub event_type: String,
-    /// Who it is about.
-    pub subject: Subject,
+    /// Who it is about, in the provider's own terms: its reader wrote it and its reader reads it back.
+    pub subject: serde_json::Value,
     /// What it reports.
     pub reported: Reported,
     /// When it happened at the provider, unix milliseconds: the order between events of one user and level.
     pub occurred_at: i64,
 }
 
+/// What a verification event is about: a verification case, or a KYC application (which `kycApplications`'
+/// rules guard).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// A verification case.
+    #[default]
+    Case,
+    /// A KYC application.
+    Application,
+}
+
 /// A change of one user's verification at one provider, as subscribers see it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VerificationEvent {
     /// The gateway user.
-    pub user_id: String,
+    pub user_id: UserId,
+    /// A case or an application.
+    #[serde(default)]
+    pub kind: EventKind,
     /// The provider that reported it.
     pub provider: Provider,
     /// The provider's level string.
     pub level: String,
-    /// The Fractal-style items of the level (what the scope rules read).
+    /// The items of the level (what the scope rules read).
     pub level_items: Vec<String>,
     /// Where it stands now.
     pub state: KycState,
@@ -108,6 +93,34 @@ pub enum Incoming {
         /// The provider's event type.
         event_type: String,
     },
+}
+
+/// Why a webhook delivery was refused before anything was stored.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WebhookError {
+    /// The signature is missing, malformed, wrong or stale.
+    #[error("{0}")]
+    Signature(#[from] SignatureError),
+    /// The body is not what the provider documents.
+    #[error("{0}")]
+    Malformed(#[from] MalformedEvent),
+}
+
+/// Why a signature was refused. Nothing here is secret; the HTTP answer is a bare 401 anyway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SignatureError {
+    /// No signature header.
+    #[error("the signature header is missing")]
+    Missing,
+    /// A header that is not the provider's format.
+    #[error("the signature header is malformed")]
+    Malformed,
+    /// No configured secret signs this body so.
+    #[error("the signature does not match")]
+    Mismatch,
+    /// The signed time is too far from now.
+    #[error("the signature's timestamp is outside the tolerance")]
+    Stale,
 }
 
 /// A webhook body that is not what its provider documents. The message names fields, never values.

@@ -1,32 +1,12 @@
-//! Provider levels -> Fractal-style items, from configuration, so that one scope model covers every provider: a
-//! Sumsub `basic-kyc-level` case needs `verification.basic:read`, `verification.selfie:read` and
-//! `verification.liveness:read` like a Fractal `basic+selfie+liveness` case would.
+//! Provider levels -> items, from configuration, so that one scope model covers every provider: a
+//! `basic-kyc-level` case mapped to `basic+selfie+liveness` needs `verification.basic:read`,
+//! `verification.selfie:read` and `verification.liveness:read`.
 
 use std::collections::HashMap;
 
 use super::level_items;
 
-/// Fractal's KYC levels (its developer documentation, "Scopes").
-pub const FRACTAL_LEVELS: [&str; 3] = ["uniqueness", "basic", "plus"];
-/// Fractal's add-ons, which a case may carry beside its level.
-pub const FRACTAL_ADD_ONS: [&str; 16] = [
-    "liveness",
-    "selfie",
-    "sow",
-    "ssn",
-    "telegram",
-    "twitter",
-    "uniq",
-    "idos",
-    "wallet",
-    "wallet-ada",
-    "wallet-algo",
-    "wallet-btc",
-    "wallet-eth",
-    "wallet-kar",
-    "wallet-sol",
-    "wallet-substrate",
-];
+pub use kyc_vocabulary::{ADD_ONS, LEVELS};
 
 /// One provider's level names and the items each covers.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -2,16 +2,19 @@
 #![deny(missing_docs)]
 
 pub mod application;
-pub mod details;
 pub mod events;
-pub mod labels;
+pub mod ids;
 pub mod levels;
-pub mod states;
 pub mod stats;
+
+pub use ids::UserId;
+pub use kyc_vocabulary::details;
+pub use kyc_vocabulary::level_items;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+// Each provider has one folder under `src/providers/` and one line in `providers/registry.rs`.
 /// A KYC provider behind the gateway.
 #[derive(
     async_graphql::Enum, Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
@@ -30,6 +33,9 @@ pub enum Provider {
 }
 
 impl Provider {
+    /// Every provider, in the GraphQL enum's order.
+    pub const ALL: [Provider; 4] = [Provider::Fractal, Provider::Sumsub, Provider::Sila, Provider::Ident];
+
     /// The name in `extensions.provider`, as in the GraphQL enum.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -40,7 +46,7 @@ impl Provider {
         }
     }
 
-    /// The provider's name in metric labels, span attributes and webhook paths (`/webhooks/fractal`).
+    /// The name in metric labels, span attributes, webhook paths (`/webhooks/sila`) and the sandbox.
     pub fn label(self) -> &'static str {
         match self {
             Provider::Fractal => "fractal",
@@ -50,7 +56,7 @@ impl Provider {
         }
     }
 
-    /// The provider's name in messages.
+    /// The name in messages.
     pub fn display_name(self) -> &'static str {
         match self {
             Provider::Fractal => "Fractal",
@@ -58,6 +64,21 @@ impl Provider {
             Provider::Sila => "Sila",
             Provider::Ident => "ident",
         }
+    }
+
+    /// The provider of a [`Provider::label`].
+    pub fn from_label(label: &str) -> Option<Provider> {
+        Provider::ALL.into_iter().find(|p| p.label() == label)
+    }
+
+    /// The provider of a [`Provider::as_str`] name (as the store and the change channel keep it).
+    pub fn from_name(name: &str) -> Option<Provider> {
+        Provider::ALL.into_iter().find(|p| p.as_str() == name)
+    }
+
+    /// The prefix of its configuration variables: `KYC_GATEWAY_SILA_`.
+    pub fn env_prefix(self) -> String {
+        format!("KYC_GATEWAY_{}_", self.as_str())
     }
 }
 
@@ -102,7 +123,7 @@ impl KycState {
     }
 }
 
-/// The outcome of a Fractal-style analysis.
+/// The outcome of a provider's analysis.
 #[derive(async_graphql::Enum, Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Credential {
     /// The analysis is not finished.
@@ -113,30 +134,30 @@ pub enum Credential {
     Rejected,
 }
 
-/// The items of a level string: `"plus+selfie"` -> `["plus", "selfie"]` (trimmed, lower-case, without repeats).
-pub fn level_items(level: &str) -> Vec<String> {
-    let mut items: Vec<String> = Vec::new();
-    for item in level.split('+').map(|i| i.trim().to_ascii_lowercase()) {
-        if !item.is_empty() && !items.contains(&item) {
-            items.push(item);
-        }
-    }
-    items
-}
-
-/// A provider's review of a case (Sumsub's `reviewResult`).
+/// A provider's review of a case.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Review {
     /// `GREEN` or `RED`.
     pub answer: Option<String>,
     /// `FINAL` or `RETRY`.
     pub reject_type: Option<String>,
-    /// Sumsub's rejection labels (`FORGERY`, `BAD_SELFIE`, ...).
-    pub reject_labels: Vec<String>,
+    /// Why the case was rejected, as the provider labels it (`FORGERY`, `BAD_SELFIE`, ...).
+    pub reject_labels: Vec<RejectLabel>,
     /// May be shown to the applicant.
     pub moderation_comment: Option<String>,
     /// Must not reach the applicant: may hold private information.
     pub client_comment: Option<String>,
+}
+
+/// One rejection label of a review; a label the provider documented after this gateway was built has no description.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RejectLabel {
+    /// The label as the provider sends it.
+    pub code: String,
+    /// What it means, in the provider's words.
+    pub description: Option<&'static str>,
+    /// Whether it blocks the applicant for good (rather than allowing a resubmission).
+    pub is_final: Option<bool>,
 }
 
 /// Where to fetch a case's internal reason tags when a caller asks for them (they cost a call of their own).
@@ -144,7 +165,7 @@ pub struct Review {
 pub struct ReasonsRef {
     /// The provider that holds the reason tags.
     pub provider: Provider,
-    /// Who the case is about, in the provider's terms (Sila: the user handle).
+    /// Who the case is about, in the provider's terms.
     pub subject: String,
     /// The provider's id of the case.
     pub id: String,
@@ -157,9 +178,9 @@ pub struct VerificationCase {
     pub id: String,
     /// The provider that verified.
     pub provider: Provider,
-    /// The provider's level string, e.g. `plus+selfie` or Sumsub's `basic-kyc-level`.
+    /// The provider's level string, e.g. `plus+selfie` or `basic-kyc-level`.
     pub level: String,
-    /// The Fractal-style items the level covers (`plus`, `selfie`): what the scopes are about.
+    /// The items the level covers (`plus`, `selfie`): what the scopes are about.
     pub items: Vec<String>,
     /// Where the verification stands, in the gateway's words.
     pub state: KycState,
@@ -171,11 +192,11 @@ pub struct VerificationCase {
     pub journey_completed: Option<bool>,
     /// The provider's details, keyed by the wire names of [`details::DETAIL_FIELDS`].
     pub details: Option<Arc<serde_json::Map<String, serde_json::Value>>>,
-    /// The provider's review (Sumsub), if any.
+    /// The provider's review, if it has one.
     pub review: Option<Review>,
-    /// Whether the applicant may submit again (Sumsub RETRY, Sila documents_required, ident remediate).
+    /// Whether the applicant may submit again.
     pub retryable: Option<bool>,
-    /// Where to fetch the case's internal reason tags (Sila), if it has any.
+    /// Where to fetch the case's internal reason tags, if it has any.
     pub reasons: Option<ReasonsRef>,
     /// When the verification was requested.
     pub requested_at: Option<time::OffsetDateTime>,
@@ -236,7 +257,7 @@ pub enum WalletCurrency {
 }
 
 impl WalletCurrency {
-    /// Every currency, in the order Fractal lists the wallet add-ons.
+    /// Every currency, in the order of the wallet add-ons.
     pub const ALL: [WalletCurrency; 9] = [
         WalletCurrency::Ada,
         WalletCurrency::Algo,
@@ -348,10 +369,17 @@ mod tests {
     }
 
     #[test]
-    fn level_strings_split_into_items() {
-        assert_eq!(level_items("plus+selfie"), ["plus", "selfie"]);
-        assert_eq!(level_items(" Basic + liveness+basic"), ["basic", "liveness"]);
-        assert!(level_items("").is_empty());
+    fn wallet_currencies_are_the_vocabulary_s_in_its_order() {
+        let words: Vec<&str> = WalletCurrency::ALL.iter().map(|c| c.as_str()).collect();
+        assert_eq!(words, kyc_vocabulary::WALLET_CURRENCIES);
+    }
+
+    #[test]
+    fn provider_names_round_trip() {
+        for p in Provider::ALL {
+            assert_eq!(Provider::from_label(p.label()), Some(p));
+            assert_eq!(Provider::from_name(p.as_str()), Some(p));
+        }
     }
 
     #[test]

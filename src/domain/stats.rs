@@ -1,5 +1,5 @@
 //! Verification statistics: counts per status, and one user's verification of one level as a bulk statistics
-//! answer reports it (Fractal's `/v2/stats/*`).
+//! answer reports it.
 
 use super::KycState;
 
@@ -21,7 +21,7 @@ pub struct StatusCounts {
 /// One user's verification of one level, as the statistics report it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LevelVerification {
-    /// The provider's own user reference (the Fractal uid).
+    /// The provider's own reference to the user.
     pub provider_user: String,
     /// The provider's level string.
     pub level: String,

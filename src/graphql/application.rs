@@ -1,4 +1,4 @@
-//! `KycApplication` (ident) and the queries that page through applications.
+//! `KycApplication` and the queries that page through applications, answered by the provider of applications.
 
 use std::sync::Arc;
 
@@ -11,19 +11,17 @@ use super::user::User;
 use super::{principal, services};
 use crate::authz::rules;
 use crate::domain::application::{KycApplication, KycApplicationStatus, KycApplicationType};
-use crate::domain::{KycState, Provider};
-use crate::providers::ident::IdentClient;
+use crate::domain::{KycState, Provider, UserId};
+use crate::providers::connector::ApplicationSource;
 
-/// Application pages: 25 by default (ident's own default), at most 100.
+/// Application pages: 25 by default (the provider's own default), at most 100.
 pub const CURSORS: Cursors = Cursors { kind: "app", default_page: 25, max_page: 100 };
 
-/// A KYC (or KYB) application that ident dispatched to a third-party provider. Needs `kyc_application:read`; a user
+/// A KYC (or KYB) application a provider dispatched to a third-party verifier. Needs `kyc_application:read`; a user
 /// token sees only its own.
 ///
 /// It points into the list it came in (a user's applications, shared with the loader and the cache) rather than
-/// holding a copy: `params` and the provider's representation are JSON trees, and copying them for every
-/// application of every user of a list was a visible part of the N+1 query's time (BENCHMARKS.md, "Performance
-/// against the peers").
+/// holding a copy: `params` and the provider's representation are JSON trees, too large to copy per application.
 #[derive(Clone)]
 pub struct KycApplicationObject {
     list: Arc<Vec<KycApplication>>,
@@ -48,7 +46,8 @@ impl KycApplicationObject {
 
     /// `params` and `name` are personal data: they need a details scope of an item the application's type maps to
     /// (`kyc` -> `basic` by default), as a verification's details would.
-    /// Whose personal data this application holds, for the audit record (ident's user id: the gateway's by default).
+    /// Whose personal data this application holds, for the audit record (the applicant: the gateway user by
+    /// default).
     fn note_subject(&self, ctx: &Context<'_>) {
         if let Some(user) = &self.app().user_id {
             super::access::note_subject(ctx, user);
@@ -57,7 +56,11 @@ impl KycApplicationObject {
 
     fn require_details(&self, ctx: &Context<'_>) -> Result<()> {
         self.note_subject(ctx);
-        let items = services(ctx).levels.ident.items(self.app().kind.as_str());
+        let set = &services(ctx).providers.set;
+        let items = match set.applications() {
+            Ok((provider, _)) => set.get(provider).map(|c| c.items(self.app().kind.as_str())).unwrap_or_default(),
+            Err(_) => Vec::new(),
+        };
         rules::application_personal_data(principal(ctx).scopes(), &items).map_err(unauthorized)
     }
 }
@@ -87,12 +90,12 @@ impl KycApplicationObject {
         self.app().kind
     }
 
-    /// Null for a status word ident added after this gateway was built; `providerStatus` has it.
+    /// Null for a status word the provider added after this gateway was built; `providerStatus` has it.
     async fn status(&self) -> Option<KycApplicationStatus> {
         self.app().status
     }
 
-    /// ident's own status word.
+    /// The provider's own status word.
     async fn provider_status(&self) -> &str {
         &self.app().status_word
     }
@@ -107,7 +110,7 @@ impl KycApplicationObject {
         Ok(self.app().name.as_deref())
     }
 
-    /// ident's explanation of the outcome (e.g. why a submission failed). Needs `review.internal:read`.
+    /// The provider's explanation of the outcome (e.g. why a submission failed). Needs `review.internal:read`.
     #[graphql(requires_scopes = "review.internal:read")]
     async fn description(&self) -> Option<&str> {
         self.app().description.as_deref()
@@ -127,14 +130,14 @@ impl KycApplicationObject {
         if let Some(value) = &self.app().provider_representation {
             return Ok(Some(Json(value.clone())));
         }
-        // Lists carry no representation; ident re-reads the provider on a single read.
-        let fail = |e| errors::provider(Provider::Ident, &e);
-        let fresh = services(ctx).providers.ident().map_err(fail)?.get(&self.app().id).await.map_err(fail)?;
+        // Lists carry no representation; the provider re-reads its third party on a single read.
+        let (provider, source) = services(ctx).providers.set.applications().map_err(errors::missing)?;
+        let fresh = source.get(&self.app().id).await.map_err(|e| errors::provider(provider, &e))?;
         Ok(fresh.and_then(|a| a.provider_representation).map(Json))
     }
 
-    /// The user the application is about (ident's user id mapped back through the directory), under the usual
-    /// row-level rule; null when no gateway user has that ident id.
+    /// The user the application is about (the applicant mapped back through the directory), under the usual
+    /// row-level rule; null when no gateway user is that applicant.
     async fn user(&self, ctx: &Context<'_>) -> Result<Option<User>> {
         let Some(user_id) = gateway_user(ctx, self.app()).await? else { return Ok(None) };
         rules::read_user(principal(ctx), &user_id).map_err(unauthorized)?;
@@ -143,10 +146,10 @@ impl KycApplicationObject {
 }
 
 /// The gateway user an application is about.
-pub async fn gateway_user(ctx: &Context<'_>, app: &KycApplication) -> Result<Option<String>> {
-    let Some(ident_user) = &app.user_id else { return Ok(None) };
-    let directory = &services(ctx).providers.directory;
-    directory.user_for_ident(ident_user).await.map_err(|e| errors::internal("directory", &e))
+pub async fn gateway_user(ctx: &Context<'_>, app: &KycApplication) -> Result<Option<UserId>> {
+    let Some(applicant) = &app.user_id else { return Ok(None) };
+    let (_, source) = services(ctx).providers.set.applications().map_err(errors::missing)?;
+    source.user_of_applicant(applicant).await.map_err(|e| errors::internal("directory", &e))
 }
 
 #[derive(SimpleObject)]
@@ -174,12 +177,12 @@ fn connection(window: Window, apps: Vec<KycApplication>, total: usize) -> KycApp
 
 /// Every application, newest first, a window at a time.
 pub async fn all(
-    client: &IdentClient,
+    (provider, source): (Provider, &dyn ApplicationSource),
     status: Option<KycApplicationStatus>,
     window: Window,
 ) -> Result<KycApplicationConnection> {
     let (apps, total) =
-        client.window(status, window.offset, window.limit).await.map_err(|e| errors::provider(Provider::Ident, &e))?;
+        source.window(status, window.offset, window.limit).await.map_err(|e| errors::provider(provider, &e))?;
     Ok(connection(window, apps, total as usize))
 }
 

@@ -10,17 +10,17 @@ use super::details::VerificationDetails;
 use super::errors;
 use super::review::ReviewResult;
 use super::user_data;
-use crate::domain::{self, Credential, KycState, Provider};
+use crate::domain::{self, Credential, KycState, Provider, UserId};
 
 pub struct VerificationCase {
     /// The gateway user the case is about.
-    user: String,
+    user: UserId,
     case: domain::VerificationCase,
     items: Arc<Vec<String>>,
 }
 
 impl VerificationCase {
-    pub fn new(user: String, case: domain::VerificationCase) -> Self {
+    pub fn new(user: UserId, case: domain::VerificationCase) -> Self {
         let items = Arc::new(case.items.clone());
         VerificationCase { user, case, items }
     }
@@ -41,7 +41,7 @@ impl VerificationCase {
         &self.case.level
     }
 
-    /// The Fractal-style items of the level: `plus+selfie` -> `["plus", "selfie"]`.
+    /// The items of the level, what the scopes are about: `plus+selfie` -> `["plus", "selfie"]`.
     async fn level_items(&self) -> &[String] {
         &self.items
     }
@@ -51,8 +51,7 @@ impl VerificationCase {
         self.case.state
     }
 
-    /// The provider's own status word (Fractal `pending`/`contacted`/`done`, Sumsub `reviewStatus`, Sila
-    /// `verification_status`).
+    /// The provider's own status word.
     async fn provider_status(&self) -> &str {
         &self.case.provider_status
     }
@@ -67,7 +66,7 @@ impl VerificationCase {
         self.case.journey_completed
     }
 
-    /// Whether the applicant may submit again (Sumsub RETRY, Sila documents_required).
+    /// Whether the applicant may submit again.
     async fn retryable(&self) -> Option<bool> {
         self.case.retryable
     }
@@ -79,7 +78,7 @@ impl VerificationCase {
         Some(VerificationDetails::new(self.items.clone(), values))
     }
 
-    /// The provider's review (Sumsub): answer, rejection type and labels, comments.
+    /// The provider's review: answer, rejection type and labels, comments.
     async fn review(&self, ctx: &Context<'_>) -> Option<ReviewResult> {
         let review = self.case.review.clone()?;
         // The review's client comment is personal: whose it is.
@@ -87,18 +86,15 @@ impl VerificationCase {
         Some(ReviewResult(review))
     }
 
-    /// The provider's reason tags (Sila's Alloy tags). They explain a decision to the company and must not reach
-    /// the applicant: needs `review.internal:read`.
+    /// The provider's reason tags. They explain a decision to the company and must not reach the applicant: needs
+    /// `review.internal:read`.
     #[graphql(requires_scopes = "review.internal:read")]
     async fn reasons(&self, ctx: &Context<'_>) -> Result<Option<Vec<String>>> {
         super::access::note_subject(ctx, &self.user);
         let Some(reference) = &self.case.reasons else { return Ok(None) };
-        if reference.provider != Provider::Sila {
-            return Ok(None);
-        }
-        let reasons = user_data::sila_reasons(ctx, &self.user, reference)
+        let reasons = user_data::reasons(ctx, &self.user, reference)
             .await
-            .map_err(|e| errors::provider(Provider::Sila, &e))?;
+            .map_err(|e| errors::provider(reference.provider, &e))?;
         Ok(reasons.map(|r| r.as_ref().clone()))
     }
 

@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 use super::errors::unauthorized;
 use super::principal;
 use crate::authz::rules;
-use crate::domain::details::with_details_fields;
+use kyc_vocabulary::with_details_fields;
 
 /// The validated data of one verification case. Each field needs `verification.X.details:read` for an item X that
 /// the field belongs to and the case's level includes; otherwise it is null with an `UNAUTHORIZED_FIELD_OR_TYPE` error.

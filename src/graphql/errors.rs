@@ -67,20 +67,21 @@ error_codes! {
     ProviderCircuitOpen => "PROVIDER_CIRCUIT_OPEN",
     /// A provider refused a request the gateway had checked (its own validation differs); details are logged.
     ProviderRejected => "PROVIDER_REJECTED",
-    /// Linking Fractal: the redirect URI is not on the gateway's allow-list.
+    /// Linking an account: the redirect URI is not on the gateway's allow-list.
     RedirectUriNotAllowed => "REDIRECT_URI_NOT_ALLOWED",
-    /// Linking Fractal: the `state` was not issued by this gateway (forged, altered, or from another deployment).
+    /// Linking an account: the `state` was not issued by this gateway (forged, altered, or another deployment's).
     LinkStateInvalid => "LINK_STATE_INVALID",
-    /// Linking Fractal: the `state` was issued to another user.
+    /// Linking an account: the `state` was issued to another user.
     LinkStateForeign => "LINK_STATE_FOREIGN",
-    /// Linking Fractal: the `state` expired (it lives 10 minutes); start again.
+    /// Linking an account: the `state` expired (it lives 10 minutes); start again.
     LinkStateExpired => "LINK_STATE_EXPIRED",
-    /// Linking Fractal: the `state` was used before.
+    /// Linking an account: the `state` was used before.
     LinkStateReplayed => "LINK_STATE_REPLAYED",
-    /// Linking Fractal: the user refused at Fractal (`error=access_denied`).
-    FractalAccessDenied => "FRACTAL_ACCESS_DENIED",
-    /// Linking Fractal: that Fractal account is linked to another user.
-    FractalAccountTaken => "FRACTAL_ACCOUNT_TAKEN",
+    /// Linking an account: the user refused at the provider (`error=access_denied`). The code keeps the name it
+    /// had when the first linking provider was the only one.
+    LinkAccessDenied => "FRACTAL_ACCESS_DENIED",
+    /// Linking an account: that account at the provider is linked to another user (the code's name as above).
+    LinkAccountTaken => "FRACTAL_ACCOUNT_TAKEN",
     /// A subscriber read its events more slowly than they came and fell behind its buffer: its subscription (and
     /// connection) was closed; subscribe again and query the current state.
     SubscriberTooSlow => "SUBSCRIBER_TOO_SLOW",
@@ -180,6 +181,17 @@ pub fn provider(provider: Provider, error: &ProviderError) -> Error {
             e.set("retryAfterSeconds", after.as_secs());
         }
     })
+}
+
+/// A capability no configured provider has: the provider that would have it is not configured.
+pub fn missing(missing: crate::providers::registry::Missing) -> Error {
+    match missing.error() {
+        (Some(provider), error) => self::provider(provider, &error),
+        (None, error) => {
+            let (code, message) = provider_code(&error);
+            Error::new(format!("no provider {message}")).extend_with(|_, e| e.set("code", code.as_str()))
+        }
+    }
 }
 
 pub fn internal(context: &str, detail: &dyn std::fmt::Display) -> Error {

@@ -1,5 +1,5 @@
-//! Linking the caller's Fractal account: `startFractalLink`, `completeFractalLink`, `unlinkFractal` (the flow is
-//! described in `providers/linking.rs` and the README).
+//! Linking the caller's account at the provider that offers linking (the flow is in `providers/linking.rs`). The
+//! GraphQL names are the published API's, from when the first linking provider was the only one.
 
 use async_graphql::{Context, Object, Result, SimpleObject};
 use time::OffsetDateTime;
@@ -7,15 +7,16 @@ use time::OffsetDateTime;
 use super::errors::{self, coded, ErrorCode};
 use super::{principal, services};
 use crate::authz::rules;
-use crate::domain::Provider;
+use crate::domain::UserId;
 use crate::providers::linking::LinkError;
 
-/// Where to send the user to authorize the gateway at Fractal.
+/// Where to send the user to authorize the gateway at the provider.
 #[derive(SimpleObject)]
-pub struct FractalLinkStart {
-    /// Fractal's authorize page, with the gateway's client, the scopes and the `state`.
+#[graphql(name = "FractalLinkStart")]
+pub struct LinkStart {
+    /// The provider's authorize page, with the gateway's client, the scopes and the `state`.
     pub authorize_url: String,
-    /// What Fractal hands back with the code; pass it to `completeFractalLink` as it is.
+    /// What the provider hands back with the code; pass it to `completeFractalLink` as it is.
     pub state: String,
     /// When the state expires.
     pub expires_at: OffsetDateTime,
@@ -23,15 +24,16 @@ pub struct FractalLinkStart {
 
 /// A stored link.
 #[derive(SimpleObject)]
-pub struct FractalLinkResult {
-    /// The scopes the user granted the gateway at Fractal.
+#[graphql(name = "FractalLinkResult")]
+pub struct LinkResult {
+    /// The scopes the user granted the gateway at the provider.
     pub granted_scopes: Vec<String>,
 }
 
 /// The user the token speaks for: linking is about one's own account.
-fn own_user<'a>(ctx: &Context<'a>) -> Result<&'a str> {
+fn own_user<'a>(ctx: &Context<'a>) -> Result<&'a UserId> {
     rules::me(principal(ctx)).ok_or_else(|| {
-        coded("linking Fractal needs a user token: a user links their own account", ErrorCode::NotAUserToken)
+        coded("linking an account needs a user token: a user links their own account", ErrorCode::NotAUserToken)
     })
 }
 
@@ -42,10 +44,11 @@ fn link_error(error: LinkError) -> async_graphql::Error {
         LinkError::StateForeign => ErrorCode::LinkStateForeign,
         LinkError::StateExpired => ErrorCode::LinkStateExpired,
         LinkError::StateReplayed => ErrorCode::LinkStateReplayed,
-        LinkError::AccessDenied => ErrorCode::FractalAccessDenied,
-        LinkError::AccountTaken => ErrorCode::FractalAccountTaken,
+        LinkError::AccessDenied => ErrorCode::LinkAccessDenied,
+        LinkError::AccountTaken => ErrorCode::LinkAccountTaken,
         LinkError::Refused | LinkError::NoCode => ErrorCode::BadUserInput,
-        LinkError::Provider(e) => return errors::provider(Provider::Fractal, e),
+        LinkError::Provider(Some(provider), e) => return errors::provider(*provider, e),
+        LinkError::Provider(None, e) => return errors::internal("linking", e),
         LinkError::Directory(e) => return errors::internal("directory", e),
     };
     coded(error.to_string(), code)
@@ -56,49 +59,47 @@ pub struct LinkingMutation;
 
 #[Object]
 impl LinkingMutation {
-    /// Starts linking the caller's Fractal account: the authorize URL to send the user to. Fractal sends the user
+    /// Starts linking the caller's account: the authorize URL to send the user to. The provider sends the user
     /// back to `redirectUri` (which must be on the gateway's allow-list) with `code` and `state`, or with
     /// `error=access_denied`. Needs a user token with `fractal.link:write`.
-    #[graphql(requires_scopes = "fractal.link:write")]
-    async fn start_fractal_link(&self, ctx: &Context<'_>, redirect_uri: String) -> Result<Option<FractalLinkStart>> {
+    #[graphql(name = "startFractalLink", requires_scopes = "fractal.link:write")]
+    async fn start_link(&self, ctx: &Context<'_>, redirect_uri: String) -> Result<Option<LinkStart>> {
         let user = own_user(ctx)?;
         if redirect_uri.len() > 2048 {
             return Err(errors::bad_input("redirectUri is longer than 2048 characters"));
         }
-        let start = services(ctx).providers.start_fractal_link(user, &redirect_uri).await.map_err(link_error)?;
+        let start = services(ctx).providers.start_link(user, &redirect_uri).await.map_err(link_error)?;
         let expires_at = OffsetDateTime::from_unix_timestamp_nanos(i128::from(start.expires_at) * 1_000_000)
             .map_err(|e| errors::internal("link state expiry", &e))?;
-        Ok(Some(FractalLinkStart { authorize_url: start.authorize_url, state: start.state, expires_at }))
+        Ok(Some(LinkStart { authorize_url: start.authorize_url, state: start.state, expires_at }))
     }
 
-    /// Completes linking with what Fractal handed back at the redirect URI: `state`, and `code` (or `error`, when
-    /// the user refused). Each state works once, for the user who started it, for 10 minutes. Needs a user token
-    /// with `fractal.link:write`.
-    #[graphql(requires_scopes = "fractal.link:write")]
-    async fn complete_fractal_link(
+    /// Completes linking with what the provider handed back at the redirect URI: `state`, and `code` (or `error`,
+    /// when the user refused). Each state works once, for the user who started it, for 10 minutes. Needs a user
+    /// token with `fractal.link:write`.
+    #[graphql(name = "completeFractalLink", requires_scopes = "fractal.link:write")]
+    async fn complete_link(
         &self,
         ctx: &Context<'_>,
         state: String,
         code: Option<String>,
         error: Option<String>,
-    ) -> Result<Option<FractalLinkResult>> {
+    ) -> Result<Option<LinkResult>> {
         let user = own_user(ctx)?;
         if code.as_ref().is_some_and(|c| c.len() > 1024) || error.as_ref().is_some_and(|e| e.len() > 256) {
-            return Err(errors::bad_input("code or error is longer than Fractal's"));
+            return Err(errors::bad_input("code or error is longer than the provider's"));
         }
         let providers = &services(ctx).providers;
-        let scopes = providers
-            .complete_fractal_link(user, &state, code.as_deref(), error.as_deref())
-            .await
-            .map_err(link_error)?;
-        Ok(Some(FractalLinkResult { granted_scopes: scopes.split_whitespace().map(str::to_owned).collect() }))
+        let scopes =
+            providers.complete_link(user, &state, code.as_deref(), error.as_deref()).await.map_err(link_error)?;
+        Ok(Some(LinkResult { granted_scopes: scopes.split_whitespace().map(str::to_owned).collect() }))
     }
 
-    /// Removes the caller's Fractal link (Fractal then contributes nothing for them until they link again); whether
+    /// Removes the caller's link (the provider then contributes nothing for them until they link again); whether
     /// there was one. Needs a user token with `fractal.link:write`.
-    #[graphql(requires_scopes = "fractal.link:write")]
-    async fn unlink_fractal(&self, ctx: &Context<'_>) -> Result<Option<bool>> {
+    #[graphql(name = "unlinkFractal", requires_scopes = "fractal.link:write")]
+    async fn unlink(&self, ctx: &Context<'_>) -> Result<Option<bool>> {
         let user = own_user(ctx)?;
-        Ok(Some(services(ctx).providers.unlink_fractal(user).await.map_err(link_error)?))
+        Ok(Some(services(ctx).providers.unlink(user).await.map_err(link_error)?))
     }
 }

@@ -15,76 +15,88 @@ use futures_util::future::join_all;
 
 use super::Services;
 use crate::domain::application::KycApplication;
-use crate::domain::{ProviderProfile, ReasonsRef, VerificationCase};
-use crate::providers::cache::{Kind, ProviderCache};
-use crate::providers::hub::per_key;
+use crate::domain::{Provider, ProviderProfile, ReasonsRef, UserId, VerificationCase};
+use crate::providers::cache::Kind;
+use crate::providers::hub::{per_key, Profiles as ProfileKind};
 use crate::providers::{BulkMemo, Outcome, Providers};
 use crate::telemetry::metrics::batch;
 
 /// The most keys in one batch: the `users(ids:)` bound.
 pub const MAX_BATCH: usize = 500;
 
-/// A loader per user for one of the facade's per-user answers.
-macro_rules! per_user_loader {
-    ($name:ident, $value:ty, $method:ident) => {
-        pub struct $name(Providers);
+/// A user at one provider.
+pub type AtProvider = (Provider, UserId);
 
-        impl Loader<String> for $name {
-            type Value = Outcome<$value>;
-            type Error = Infallible;
-
-            async fn load(&self, keys: &[String]) -> Result<HashMap<String, Self::Value>, Infallible> {
-                let work = per_key(keys, |user| async move { self.0.$method(&user).await });
-                Ok(batch(stringify!($method), keys.len(), work).await)
-            }
-        }
-    };
+/// Groups keys by provider, in the keys' order.
+fn by_provider(keys: &[AtProvider]) -> HashMap<Provider, Vec<UserId>> {
+    let mut grouped: HashMap<Provider, Vec<UserId>> = HashMap::new();
+    for (provider, user) in keys {
+        grouped.entry(*provider).or_default().push(user.clone());
+    }
+    grouped
 }
 
-per_user_loader!(FractalProfiles, Option<Arc<ProviderProfile>>, fractal_profile);
-per_user_loader!(SumsubCases, Arc<Vec<VerificationCase>>, sumsub_cases);
-per_user_loader!(SilaCases, Arc<Vec<VerificationCase>>, sila_cases);
+/// What each provider knows about each user.
+pub struct Profiles(Providers);
 
-/// Every batch of a request shares one bulk answer (see [`BulkMemo`]).
-pub struct FractalStates(Providers, BulkMemo<VerificationCase>);
+impl Loader<AtProvider> for Profiles {
+    type Value = Outcome<Option<Arc<ProviderProfile>>>;
+    type Error = Infallible;
 
-impl Loader<String> for FractalStates {
+    async fn load(&self, keys: &[AtProvider]) -> Result<HashMap<AtProvider, Self::Value>, Infallible> {
+        let work = join_all(by_provider(keys).into_iter().map(|(provider, users)| async move {
+            let answers = per_key(&users, |user| async move { self.0.profile(provider, &user).await }).await;
+            answers.into_iter().map(move |(user, answer)| ((provider, user), answer))
+        }));
+        Ok(batch("profiles", keys.len(), work).await.into_iter().flatten().collect())
+    }
+}
+
+/// Every user's verification states per provider; every batch of a request shares each provider's bulk answer.
+pub struct States(Providers, HashMap<Provider, BulkMemo<VerificationCase>>);
+
+impl Loader<AtProvider> for States {
     type Value = Outcome<Arc<Vec<VerificationCase>>>;
     type Error = Infallible;
 
-    async fn load(&self, keys: &[String]) -> Result<HashMap<String, Self::Value>, Infallible> {
-        Ok(batch("fractal_states", keys.len(), self.0.fractal_states(&self.1, keys)).await)
+    async fn load(&self, keys: &[AtProvider]) -> Result<HashMap<AtProvider, Self::Value>, Infallible> {
+        let work = join_all(by_provider(keys).into_iter().map(|(provider, users)| async move {
+            let memo = self.1.get(&provider).expect("a memo for every provider");
+            let answers = self.0.states(provider, memo, &users).await;
+            answers.into_iter().map(move |(user, answer)| ((provider, user), answer))
+        }));
+        Ok(batch("states", keys.len(), work).await.into_iter().flatten().collect())
     }
 }
 
-pub struct IdentApplications(Providers, BulkMemo<KycApplication>);
+/// Every user's KYC applications; every batch of a request shares one bulk answer.
+pub struct Applications(Providers, BulkMemo<KycApplication>);
 
-impl Loader<String> for IdentApplications {
+impl Loader<UserId> for Applications {
     type Value = Outcome<Arc<Vec<KycApplication>>>;
     type Error = Infallible;
 
-    async fn load(&self, keys: &[String]) -> Result<HashMap<String, Self::Value>, Infallible> {
-        Ok(batch("ident_applications", keys.len(), self.0.applications(&self.1, keys)).await)
+    async fn load(&self, keys: &[UserId]) -> Result<HashMap<UserId, Self::Value>, Infallible> {
+        Ok(batch("applications", keys.len(), self.0.applications(&self.1, keys)).await)
     }
 }
 
-/// The key of a Sila verification's reasons: the gateway user and the case's reference.
+/// The key of a case's reasons: the gateway user and the case's reference.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ReasonsKey {
-    pub user: String,
+    pub user: UserId,
     pub case: ReasonsRef,
 }
 
-pub struct SilaReasons(Providers);
+pub struct Reasons(Providers);
 
-impl Loader<ReasonsKey> for SilaReasons {
+impl Loader<ReasonsKey> for Reasons {
     type Value = Outcome<Option<Arc<Vec<String>>>>;
     type Error = Infallible;
 
     async fn load(&self, keys: &[ReasonsKey]) -> Result<HashMap<ReasonsKey, Self::Value>, Infallible> {
-        let answers =
-            join_all(keys.iter().map(|k| async move { (k.clone(), self.0.sila_reasons(&k.user, &k.case).await) }));
-        Ok(batch("sila_reasons", keys.len(), answers).await.into_iter().collect())
+        let answers = join_all(keys.iter().map(|k| async move { (k.clone(), self.0.reasons(&k.user, &k.case).await) }));
+        Ok(batch("reasons", keys.len(), answers).await.into_iter().collect())
     }
 }
 
@@ -92,12 +104,10 @@ type Dl<T> = DataLoader<T, HashMapCache>;
 
 /// The loaders of one request.
 pub struct Loaders {
-    pub fractal: Dl<FractalProfiles>,
-    pub fractal_states: Dl<FractalStates>,
-    pub sumsub: Dl<SumsubCases>,
-    pub sila: Dl<SilaCases>,
-    pub sila_reasons: Dl<SilaReasons>,
-    pub ident: Dl<IdentApplications>,
+    pub profiles: Dl<Profiles>,
+    pub states: Dl<States>,
+    pub applications: Dl<Applications>,
+    pub reasons: Dl<Reasons>,
 }
 
 fn dl<K, T>(loader: T, delay: Duration) -> Dl<T>
@@ -114,33 +124,33 @@ where
 impl Loaders {
     pub fn new(services: &Services) -> Self {
         let (d, p) = (services.loader_delay, &services.providers);
+        let memos = p.set.iter().map(|c| (c.provider(), BulkMemo::new())).collect();
         Loaders {
-            fractal: dl(FractalProfiles(p.clone()), d),
-            fractal_states: dl(FractalStates(p.clone(), BulkMemo::new()), d),
-            sumsub: dl(SumsubCases(p.clone()), d),
-            sila: dl(SilaCases(p.clone()), d),
-            sila_reasons: dl(SilaReasons(p.clone()), d),
-            ident: dl(IdentApplications(p.clone(), BulkMemo::new()), d),
+            profiles: dl(Profiles(p.clone()), d),
+            states: dl(States(p.clone(), memos), d),
+            applications: dl(Applications(p.clone(), BulkMemo::new()), d),
+            reasons: dl(Reasons(p.clone()), d),
         }
     }
 }
 
-/// A user's answer the cache across requests already holds, else the loader's. A hit needs no batching window and no
-/// batch task: going through the loader, it cost a timer, a spawned task and their wake-ups, about a sixth of a warm
-/// `me` query's CPU (BENCHMARKS.md, "Performance against the peers"). A miss is batched with the request's others.
+/// A user's profile at `provider` that the cache across requests already holds, else the loader's. A hit needs no
+/// batching window and no batch task (a timer, a spawned task and their wake-ups on every warm read); a miss is
+/// batched with the request's others.
 ///
 /// Within a request, a key the loader answered is not looked up again in the cache; a key found in the cache may be
 /// looked up once per field that asks, so two fields of one request could see two answers only if the user's
 /// entry was invalidated between them (a change arriving in those microseconds; the later answer is the newer).
-pub async fn cached_or_one<K, T>(cache: &ProviderCache, loader: &Dl<T>, user: &str) -> Outcome<K::Value>
-where
-    K: Kind,
-    T: Loader<String, Value = Outcome<K::Value>, Error = Infallible>,
-{
-    if let Some(value) = cache.peek::<K>(user, "").await {
+pub async fn cached_profile(
+    providers: &Providers,
+    loader: &Dl<Profiles>,
+    provider: Provider,
+    user: &UserId,
+) -> Outcome<<ProfileKind as Kind>::Value> {
+    if let Some(value) = providers.cache.peek::<ProfileKind>(provider, user, "").await {
         return Ok(value);
     }
-    one(loader, user.to_owned()).await
+    one(loader, (provider, user.clone())).await
 }
 
 /// Loads one key through its loader (every loader answers every key).

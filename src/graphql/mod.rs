@@ -39,7 +39,7 @@ use async_graphql::{Context, SDLExportOptions, Schema};
 
 use crate::auth::Principal;
 use crate::authz::Declared;
-use crate::config::{FanOut, LevelSettings};
+use crate::config::FanOut;
 use crate::providers::Providers;
 
 pub type GatewaySchema = Schema<query::Query, mutation::Mutation, subscription::Subscription>;
@@ -48,7 +48,6 @@ pub type GatewaySchema = Schema<query::Query, mutation::Mutation, subscription::
 #[derive(Clone)]
 pub struct Services {
     pub providers: Providers,
-    pub levels: Arc<LevelSettings>,
     pub fan_out: FanOut,
     /// The DataLoaders' batching window.
     pub loader_delay: Duration,

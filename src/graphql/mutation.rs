@@ -1,5 +1,5 @@
 //! The mutation root: creating KYC applications and settling their status, validated before anything is sent; and
-//! linking Fractal (`linking.rs`).
+//! linking an account (`linking.rs`).
 
 use async_graphql::{Context, Error, ErrorExtensions, InputObject, Object, Result, Value, ID};
 use time::macros::format_description;
@@ -10,7 +10,7 @@ use super::errors::{self, coded, unauthorized, ErrorCode};
 use super::{principal, services};
 use crate::authz::rules;
 use crate::domain::application::{ApplicationParams, KycApplicationStatus, KycApplicationType, NewKycApplication};
-use crate::domain::Provider;
+use crate::domain::UserId;
 
 /// Every mutation: one root made of the application mutations and the linking ones.
 #[derive(async_graphql::MergedObject, Default)]
@@ -63,12 +63,12 @@ fn check_text(problems: &mut Problems, field: &'static str, value: &Option<Strin
     }
 }
 
-/// Checks everything ident and the providers would refuse, and the gateway's own limits.
-fn validate(input: &CreateKycApplicationInput) -> Problems {
+/// Checks everything the provider and its third parties (`verifiers`) would refuse, and the gateway's own limits.
+fn validate(input: &CreateKycApplicationInput, verifiers: &[&str]) -> Problems {
     let mut problems = Problems::new();
     if let Some(p) = &input.provider {
-        if p != "vouched" && p != "identitymind" {
-            problems.push(("provider", "must be vouched or identitymind".into()));
+        if !verifiers.contains(&p.as_str()) {
+            problems.push(("provider", format!("must be {}", verifiers.join(" or "))));
         }
     }
     if let Some(k) = &input.kind {
@@ -142,7 +142,7 @@ fn invalid_transition(from: KycApplicationStatus, to: KycApplicationStatus) -> E
 
 #[Object]
 impl ApplicationMutation {
-    /// Creates a KYC application at ident for a user: the caller's own with a user token, any with
+    /// Creates a KYC application for a user: the caller's own with a user token, any with
     /// `client.users:read`. Needs `kyc_application:write`. Invalid input is refused field by field before anything
     /// is sent (`extensions.fields`).
     #[graphql(requires_scopes = "kyc_application:write")]
@@ -152,33 +152,35 @@ impl ApplicationMutation {
         input: CreateKycApplicationInput,
     ) -> Result<KycApplicationObject> {
         let p = principal(ctx);
-        let mut problems = validate(&input);
-        let target = input.user_id.as_ref().map(|id| id.to_string()).or_else(|| p.user_id().map(str::to_owned));
-        if target.is_none() {
-            problems.insert(0, ("userId", "is required with a client token".into()));
+        let providers = &services(ctx).providers;
+        let (provider, source) = providers.set.applications().map_err(errors::missing)?;
+        let fail = |e| errors::provider(provider, &e);
+        let mut problems = validate(&input, source.verifiers());
+        let target = input.user_id.as_ref().map(|id| id.to_string()).or_else(|| p.user_id().map(|u| u.to_string()));
+        match &target {
+            None => problems.insert(0, ("userId", "is required with a client token".into())),
+            Some(id) if crate::domain::ids::check(id).is_err() => problems.insert(0, ("userId", "is not an id".into())),
+            Some(_) => {}
         }
         if !problems.is_empty() {
             return Err(invalid_input(problems));
         }
-        let user = target.expect("checked above");
+        let user = UserId::trusted(target.expect("checked above"));
         rules::read_user(p, &user).map_err(unauthorized)?;
-        let providers = &services(ctx).providers;
-        let fail = |e| errors::provider(Provider::Ident, &e);
-        let client = providers.ident().map_err(fail)?;
-        let provider_user = providers
-            .ident_user(&user)
+        let provider_user = source
+            .applicant(&user)
             .await
             .map_err(|e| errors::internal("directory", &e))?
-            .ok_or_else(|| invalid_input(vec![("userId", "has no ident identity of its own".into())]))?;
+            .ok_or_else(|| invalid_input(vec![("userId", "has no applicant identity of its own".into())]))?;
         let new = NewKycApplication {
             provider_user,
-            provider: input.provider.unwrap_or_else(|| "vouched".into()),
+            provider: input.provider.unwrap_or_else(|| source.verifiers()[0].to_owned()),
             kind: input.kind.as_deref().and_then(KycApplicationType::parse).unwrap_or(KycApplicationType::Kyc),
             name: input.name,
             description: input.description,
             params: input.params.unwrap_or_default(),
         };
-        let created = client.create(&new).await.map_err(fail)?;
+        let created = source.create(&new).await.map_err(fail)?;
         // What every replica holds about the user's applications is stale now.
         providers.changed(&user).await;
         Ok(KycApplicationObject::new(created))
@@ -195,11 +197,11 @@ impl ApplicationMutation {
         status: KycApplicationStatus,
     ) -> Result<KycApplicationObject> {
         let providers = &services(ctx).providers;
-        let fail = |e| errors::provider(Provider::Ident, &e);
-        let client = providers.ident().map_err(fail)?;
+        let (provider, source) = providers.set.applications().map_err(errors::missing)?;
+        let fail = |e| errors::provider(provider, &e);
         let not_found = || coded("No KYC application has this id", ErrorCode::NotFound);
         // Always the provider's current status, never the cache's: the transition is checked against it.
-        let current = client.get(&id).await.map_err(fail)?.ok_or_else(not_found)?;
+        let current = source.get(&id).await.map_err(fail)?.ok_or_else(not_found)?;
         let Some(from) = current.status else {
             let message = "The application's current status is unknown to the gateway";
             return Err(coded(message, ErrorCode::InvalidTransition));
@@ -207,12 +209,13 @@ impl ApplicationMutation {
         if !from.may_become(status) {
             return Err(invalid_transition(from, status));
         }
-        let updated = client.update_status(&id, status).await.map_err(fail)?.ok_or_else(not_found)?;
+        let updated = source.update_status(&id, status).await.map_err(fail)?.ok_or_else(not_found)?;
         // What every replica holds about the applicant is stale now.
-        if let Some(ident_user) = &updated.user_id {
-            let owner =
-                providers.directory.user_for_ident(ident_user).await.map_err(|e| errors::internal("directory", &e))?;
-            providers.changed(owner.as_deref().unwrap_or(ident_user)).await;
+        if let Some(applicant) = &updated.user_id {
+            let owner = source.user_of_applicant(applicant).await.map_err(|e| errors::internal("directory", &e))?;
+            if let Some(user) = owner.or_else(|| UserId::parse(applicant.clone()).ok()) {
+                providers.changed(&user).await;
+            }
         }
         Ok(KycApplicationObject::new(updated))
     }
@@ -238,7 +241,8 @@ mod tests {
                 ..Default::default()
             }),
         };
-        let fields: Vec<&str> = validate(&input).into_iter().map(|(f, _)| f).collect();
+        const VERIFIERS: [&str; 2] = ["vouched", "identitymind"];
+        let fields: Vec<&str> = validate(&input, &VERIFIERS).into_iter().map(|(f, _)| f).collect();
         assert_eq!(
             fields,
             ["provider", "type", "params.dateOfBirth", "params.email", "params.ssn", "params.webhookUrl"]
@@ -256,6 +260,6 @@ mod tests {
                 ..Default::default()
             }),
         };
-        assert!(validate(&good).is_empty());
+        assert!(validate(&good, &VERIFIERS).is_empty());
     }
 }

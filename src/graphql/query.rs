@@ -15,7 +15,7 @@ use super::{principal, services, user_data};
 use crate::auth::Principal;
 use crate::authz::rules::{self, ApplicationScope};
 use crate::domain::application::{KycApplication, KycApplicationStatus};
-use crate::domain::Provider;
+use crate::domain::UserId;
 use crate::providers::Providers;
 
 pub struct Query;
@@ -27,20 +27,22 @@ const LOOKUPS_AT_ONCE: usize = 8;
 async fn lookup(ctx: &Context<'_>, p: &Principal, id: &str) -> Result<Option<User>> {
     // The same answer whether or not the user exists: a user token learns nothing about other ids.
     rules::read_user(p, id).map_err(unauthorized)?;
-    if p.user_id() == Some(id) {
-        return Ok(Some(User::new(id.to_owned())));
+    if let Some(own) = p.user_id().filter(|own| own.as_str() == id) {
+        return Ok(Some(User::new(own.clone())));
     }
-    let known = services(ctx).providers.directory.knows(id).await.map_err(|e| internal("directory", &e))?;
-    Ok(known.then(|| User::new(id.to_owned())))
+    // A text that is no id names no user.
+    let Ok(id) = UserId::parse(id) else { return Ok(None) };
+    let known = services(ctx).providers.directory.knows(&id).await.map_err(|e| internal("directory", &e))?;
+    Ok(known.then(|| User::new(id)))
 }
 
-/// A gateway user's own applications at ident (none when the user has no ident identity of their own).
-async fn own_applications(providers: &Providers, user: &str) -> Result<Vec<KycApplication>> {
-    let Some(ident_user) = providers.ident_user(user).await.map_err(|e| internal("directory", &e))? else {
+/// A gateway user's own applications (none when the user has no applicant identity of their own).
+async fn own_applications(providers: &Providers, user: &UserId) -> Result<Vec<KycApplication>> {
+    let (provider, source) = providers.set.applications().map_err(errors::missing)?;
+    let Some(applicant) = source.applicant(user).await.map_err(|e| internal("directory", &e))? else {
         return Ok(Vec::new());
     };
-    let fail = |e| errors::provider(Provider::Ident, &e);
-    providers.ident().map_err(fail)?.by_user(&ident_user).await.map_err(fail)
+    source.by_applicant(&applicant).await.map_err(|e| errors::provider(provider, &e))
 }
 
 #[Object]
@@ -48,7 +50,7 @@ impl Query {
     /// The user the token speaks for. Needs a user token.
     async fn me(&self, ctx: &Context<'_>) -> Result<Option<User>> {
         match rules::me(principal(ctx)) {
-            Some(id) => Ok(Some(User::new(id.to_owned()))),
+            Some(id) => Ok(Some(User::new(id.clone()))),
             None => Err(coded(
                 "`me` needs a user token; a client token reads users with `user(id:)`",
                 ErrorCode::NotAUserToken,
@@ -98,8 +100,7 @@ impl Query {
         let seen: HashMap<&str, Result<Option<User>>> =
             futures_util::stream::iter(lookups).buffer_unordered(LOOKUPS_AT_ONCE).collect().await;
         if rules::applications_readable(p) && ctx.look_ahead().field("kycApplications").exists() {
-            let users =
-                seen.values().filter_map(|answer| answer.as_ref().ok()?.as_ref().map(|u| u.user_id().to_owned()));
+            let users = seen.values().filter_map(|answer| answer.as_ref().ok()?.as_ref().map(|u| u.user_id().clone()));
             user_data::prefetch_applications(ctx, users.collect()).await;
         }
         let mut out = Vec::with_capacity(ids.len());
@@ -121,12 +122,11 @@ impl Query {
     #[graphql(requires_scopes = "kyc_application:read")]
     async fn kyc_application(&self, ctx: &Context<'_>, id: ID) -> Result<Option<KycApplicationObject>> {
         let providers = &services(ctx).providers;
-        let fail = |e| errors::provider(Provider::Ident, &e);
-        let client = providers.ident().map_err(fail)?;
+        let (provider, source) = providers.set.applications().map_err(errors::missing)?;
         let found = match rules::applications(principal(ctx)) {
-            ApplicationScope::All => client.get(&id).await.map_err(fail)?,
-            // A user token looks only among its own applications: asking ident for another id could fail or take
-            // longer than for a missing one, and so tell that it exists.
+            ApplicationScope::All => source.get(&id).await.map_err(|e| errors::provider(provider, &e))?,
+            // A user token looks only among its own applications: asking the provider for another id could fail or
+            // take longer than for a missing one, and so tell that it exists.
             ApplicationScope::OwnOf(own) => own_applications(providers, own).await?.into_iter().find(|a| a.id == *id),
             ApplicationScope::Nothing => None,
         };
@@ -145,16 +145,16 @@ impl Query {
     ) -> Result<Option<KycApplicationConnection>> {
         let window = application::CURSORS.window(first, after.as_deref())?;
         let providers = &services(ctx).providers;
-        let client = providers.ident().map_err(|e| errors::provider(Provider::Ident, &e))?;
+        let source = providers.set.applications().map_err(errors::missing)?;
         let own = match rules::applications(principal(ctx)) {
-            ApplicationScope::All => return application::all(client, status, window).await.map(Some),
+            ApplicationScope::All => return application::all(source, status, window).await.map(Some),
             ApplicationScope::OwnOf(own) => own_applications(providers, own).await?,
             ApplicationScope::Nothing => Vec::new(),
         };
         Ok(Some(application::of_user(own, status, window)))
     }
 
-    /// Fractal's verification statistics of this client.
+    /// The verification statistics of this client at the provider that keeps them.
     #[graphql(requires_scopes = "client.stats:read")]
     async fn verification_stats(&self) -> Option<VerificationStats> {
         Some(VerificationStats)

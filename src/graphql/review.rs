@@ -1,8 +1,7 @@
-//! `ReviewResult`: a provider's review of a case (Sumsub), with its rejection labels explained from Sumsub's documentation.
+//! `ReviewResult`: a provider's review of a case, with its rejection labels explained as the provider documents them.
 
 use async_graphql::{Enum, Object, SimpleObject};
 
-use crate::domain::labels::reject_label;
 use crate::domain::Review;
 
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,12 +20,12 @@ pub enum RejectType {
     Retry,
 }
 
-/// One rejection label. A label Sumsub documents later passes through with null `description` and `final`.
+/// One rejection label. A label the provider documents later passes through with null `description` and `final`.
 #[derive(SimpleObject)]
 pub struct RejectLabel {
     pub code: String,
     pub description: Option<&'static str>,
-    /// Whether it is one of Sumsub's final labels (blocked for good) rather than a temporary one.
+    /// Whether it is one of the provider's final labels (blocked for good) rather than a temporary one.
     #[graphql(name = "final")]
     pub is_final: Option<bool>,
 }
@@ -55,14 +54,7 @@ impl ReviewResult {
         self.0
             .reject_labels
             .iter()
-            .map(|code| {
-                let known = reject_label(code);
-                RejectLabel {
-                    code: code.clone(),
-                    description: known.map(|l| l.description),
-                    is_final: known.map(|l| l.is_final),
-                }
-            })
+            .map(|l| RejectLabel { code: l.code.clone(), description: l.description, is_final: l.is_final })
             .collect()
     }
 

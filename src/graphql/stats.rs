@@ -1,4 +1,5 @@
-//! `VerificationStats`: Fractal's client statistics, read with the gateway's client-credentials token.
+//! `VerificationStats`: the client's statistics at the provider that keeps them, read with the gateway's own
+//! credentials.
 
 use async_graphql::{Context, Object, Result, SimpleObject, ID};
 
@@ -8,7 +9,7 @@ use super::{principal, services};
 use crate::authz::rules;
 use crate::domain::stats::StatusCounts;
 use crate::domain::{KycState, Provider};
-use crate::providers::fractal::FractalClient;
+use crate::providers::connector::StatisticsSource;
 
 /// `users` pages: 50 by default, at most 500.
 const CURSORS: Cursors = Cursors { kind: "uv", default_page: 50, max_page: 500 };
@@ -26,10 +27,10 @@ pub struct CountryStatusCounts {
 /// One user's verification of one level.
 #[derive(SimpleObject)]
 pub struct UserVerification {
-    /// The gateway user, when the Fractal user is linked to one and the caller holds `uid:read`.
+    /// The gateway user, when the provider's user is linked to one and the caller holds `uid:read`.
     user_id: Option<ID>,
     level: String,
-    /// Fractal's word: approved, pending, contacted, rejected or expired.
+    /// The provider's word: approved, pending, contacted, rejected or expired.
     provider_status: String,
     state: KycState,
 }
@@ -47,20 +48,22 @@ pub struct UserVerificationConnection {
     total_count: u64,
 }
 
-fn fractal<'a>(ctx: &Context<'a>) -> Result<&'a FractalClient> {
-    services(ctx).providers.fractal().map_err(|e| errors::provider(Provider::Fractal, &e))
+fn source<'a>(ctx: &Context<'a>) -> Result<(Provider, &'a dyn StatisticsSource)> {
+    services(ctx).providers.set.statistics().map_err(errors::missing)
 }
 
 #[Object]
 impl VerificationStats {
     /// Verifications per status, over every user and level.
     async fn total(&self, ctx: &Context<'_>) -> Result<StatusCounts> {
-        fractal(ctx)?.total_verifications().await.map_err(|e| errors::provider(Provider::Fractal, &e))
+        let (provider, source) = source(ctx)?;
+        source.total().await.map_err(|e| errors::provider(provider, &e))
     }
 
     /// Verifications per status and country, in country-code order.
     async fn by_country(&self, ctx: &Context<'_>) -> Result<Vec<CountryStatusCounts>> {
-        let rows = fractal(ctx)?.country_verifications().await.map_err(|e| errors::provider(Provider::Fractal, &e))?;
+        let (provider, source) = source(ctx)?;
+        let rows = source.by_country().await.map_err(|e| errors::provider(provider, &e))?;
         Ok(rows.into_iter().map(|(country, counts)| CountryStatusCounts { country, counts }).collect())
     }
 
@@ -75,22 +78,19 @@ impl VerificationStats {
     ) -> Result<UserVerificationConnection> {
         let window = CURSORS.window(first, after.as_deref())?;
         let show_ids = rules::stats_user_ids(principal(ctx));
-        let directory = &services(ctx).providers.directory;
-        let all = fractal(ctx)?.level_verifications().await.map_err(|e| errors::provider(Provider::Fractal, &e))?;
+        let (provider, source) = source(ctx)?;
+        let all = source.level_verifications().await.map_err(|e| errors::provider(provider, &e))?;
         let total = all.len();
         let rows: Vec<_> = all.into_iter().skip(window.offset).take(window.limit).collect();
         let (cursors, page_info) = CURSORS.page(window, rows.len(), total);
         let mut edges = Vec::with_capacity(rows.len());
         for (row, cursor) in rows.into_iter().zip(cursors) {
             let user_id = match show_ids {
-                true => directory
-                    .user_for_fractal_uid(&row.provider_user)
-                    .await
-                    .map_err(|e| errors::internal("directory", &e))?,
+                true => source.user_of(&row.provider_user).await.map_err(|e| errors::internal("directory", &e))?,
                 false => None,
             };
             let node = UserVerification {
-                user_id: user_id.map(ID),
+                user_id: user_id.map(|u| ID(u.into())),
                 level: row.level,
                 provider_status: row.status,
                 state: row.state,

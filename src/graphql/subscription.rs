@@ -8,7 +8,7 @@
 //! PostgreSQL listener reconnected), every subscription gets an `EVENTS_MISSED` error and goes on.
 //!
 //! Authorization is the queries' own: row level when subscribing (`authz::rules::watch`), then per event the case
-//! visibility rule, or the applications rule for ident (`authz::rules::event_visible`), and the event's fields carry
+//! visibility rule, or the applications rule for an application's (`authz::rules::event_visible`), and the event's fields carry
 //! the same declared scopes as their query counterparts (`userId` needs `uid:read`, like `User.id`).
 
 use std::sync::Arc;
@@ -44,7 +44,7 @@ pub struct Subscription;
 impl Subscription {
     /// A user's verification changes, as providers report them: the user's own with a user token (leave `userId`
     /// out, or give one's own), anyone's (or, without `userId`, everyone's) with `client.users:read`. Only events
-    /// the token could see in a query arrive: a change of a `plus` case needs `verification.plus:read`, an ident
+    /// the token could see in a query arrive: a change of a `plus` case needs `verification.plus:read`, a KYC
     /// application's needs `kyc_application:read`. `provider` narrows to one provider.
     async fn verification_changed(
         &self,
@@ -106,12 +106,12 @@ struct Follow {
 impl Follow {
     fn wants(&self, event: &VerificationEvent) -> bool {
         let watched = match &self.watch {
-            Watch::User(user) => *user == event.user_id,
+            Watch::User(user) => user.as_str() == event.user_id.as_str(),
             Watch::Everyone => true,
         };
         watched
             && self.provider.is_none_or(|p| p == event.provider)
-            && rules::event_visible(&self.principal, &event.user_id, event.provider, &event.level_items)
+            && rules::event_visible(&self.principal, &event.user_id, event.kind, &event.level_items)
     }
 }
 
@@ -123,20 +123,19 @@ impl VerificationEventObject {
     /// The user, like `User.id`.
     #[graphql(requires_scopes = "uid:read")]
     async fn user_id(&self) -> Option<ID> {
-        Some(ID(self.0.user_id.clone()))
+        Some(ID(self.0.user_id.to_string()))
     }
 
     async fn provider(&self) -> Provider {
         self.0.provider
     }
 
-    /// The provider's level string (a Sumsub level name, a Sila flow, a Fractal level or add-on, an ident
-    /// application type).
+    /// The provider's level string (a level name, a flow, a level or add-on, an application type).
     async fn level(&self) -> &str {
         &self.0.level
     }
 
-    /// The Fractal-style items of the level.
+    /// The items of the level, what the scopes are about.
     async fn level_items(&self) -> &[String] {
         &self.0.level_items
     }

@@ -8,32 +8,41 @@ use super::access::note_subject;
 use super::application::KycApplicationObject;
 use super::case::VerificationCase;
 use super::errors::{self, bad_input, unauthorized};
-use super::user_data::{self, CASE_PROVIDERS};
+use super::user_data;
 use super::{principal, services};
 use crate::authz::rules;
 use crate::domain::application::KycApplicationStatus;
-use crate::domain::{self, aggregate_state, level_items, Email, KycState, Phone, Provider, ProviderProfile, Wallet};
+use crate::domain::{
+    self, aggregate_state, level_items, Email, KycState, Phone, Provider, ProviderProfile, UserId, Wallet,
+};
 use crate::providers::ProviderError;
 
 /// A user the caller may read (row-level checks happen before one is built). Provider data comes through the
 /// request's loaders, so however many fields and aliases ask, each provider is asked once per user.
 #[derive(Clone)]
 pub struct User {
-    id: String,
+    id: UserId,
 }
 
 impl User {
-    pub fn new(id: String) -> Self {
+    pub fn new(id: UserId) -> Self {
         User { id }
     }
 
-    pub fn user_id(&self) -> &str {
+    pub fn user_id(&self) -> &UserId {
         &self.id
     }
 
-    /// The Fractal profile, or the provider error as a GraphQL error.
-    async fn profile(&self, ctx: &Context<'_>) -> Result<Option<Arc<ProviderProfile>>> {
-        user_data::fractal(ctx, &self.id).await.map_err(|e| errors::provider(Provider::Fractal, &e))
+    /// The profiles that hold the user's contacts, or the first provider error as a GraphQL error.
+    async fn contacts(&self, ctx: &Context<'_>) -> Result<Vec<Arc<ProviderProfile>>> {
+        let providers = user_data::contact_providers(ctx);
+        let answers =
+            futures_util::future::join_all(providers.iter().map(|&p| user_data::profile(ctx, p, &self.id))).await;
+        let mut profiles = Vec::new();
+        for (provider, answer) in providers.into_iter().zip(answers) {
+            profiles.extend(answer.map_err(|e| errors::provider(provider, &e))?);
+        }
+        Ok(profiles)
     }
 
     /// Reports provider failures as errors at this field; the other providers' data still arrives.
@@ -53,19 +62,19 @@ impl User {
     /// The company's own id of this user (the `sub` of the user's token).
     #[graphql(requires_scopes = "uid:read")]
     async fn id(&self) -> Option<ID> {
-        Some(ID(self.id.clone()))
+        Some(ID(self.id.to_string()))
     }
 
     #[graphql(requires_scopes = "contact:read")]
     async fn emails(&self, ctx: &Context<'_>) -> Result<Option<Vec<Email>>> {
         note_subject(ctx, &self.id);
-        Ok(Some(self.profile(ctx).await?.map(|p| p.emails.clone()).unwrap_or_default()))
+        Ok(Some(self.contacts(ctx).await?.iter().flat_map(|p| p.emails.iter().cloned()).collect()))
     }
 
     #[graphql(requires_scopes = "contact:read")]
     async fn phones(&self, ctx: &Context<'_>) -> Result<Option<Vec<Phone>>> {
         note_subject(ctx, &self.id);
-        Ok(Some(self.profile(ctx).await?.map(|p| p.phones.clone()).unwrap_or_default()))
+        Ok(Some(self.contacts(ctx).await?.iter().flat_map(|p| p.phones.iter().cloned()).collect()))
     }
 
     /// Wallets: all of them with `verification.wallet:read`, those of one currency with
@@ -85,13 +94,14 @@ impl User {
     async fn wallets(&self, ctx: &Context<'_>) -> Result<Option<Vec<Wallet>>> {
         note_subject(ctx, &self.id);
         let filter = rules::wallets(principal(ctx));
-        let wallets = self.profile(ctx).await?.map(|p| p.wallets.clone()).unwrap_or_default();
-        Ok(Some(wallets.into_iter().filter(|w| filter.allows(w.currency)).collect()))
+        let contacts = self.contacts(ctx).await?;
+        let wallets = contacts.iter().flat_map(|p| p.wallets.iter());
+        Ok(Some(wallets.filter(|w| filter.allows(w.currency)).cloned().collect()))
     }
 
     /// The verification cases the caller may see, from every provider: a case needs `verification.X:read` for every
-    /// item X of its level; others are left out, as Fractal does. `level` keeps the cases that include every item of
-    /// that level. A provider that fails adds an error naming it; the other providers' cases still arrive.
+    /// item X of its level; others are left out, not reported as errors. `level` keeps the cases that include every
+    /// item of that level. A provider that fails adds an error naming it; the other providers' cases still arrive.
     async fn verification_cases(
         &self,
         ctx: &Context<'_>,
@@ -100,7 +110,7 @@ impl User {
     ) -> Vec<VerificationCase> {
         let wanted = level.as_deref().map(level_items).unwrap_or_default();
         let providers: Vec<Provider> =
-            CASE_PROVIDERS.into_iter().filter(|p| provider.is_none_or(|f| f == *p)).collect();
+            user_data::case_providers(ctx).into_iter().filter(|p| provider.is_none_or(|f| f == *p)).collect();
         let (lists, failures) = user_data::cases(ctx, &self.id, &providers).await;
         Self::report(ctx, failures);
         lists
@@ -132,10 +142,14 @@ impl User {
         .await;
         let mut failures = failures;
         let mut applications = Vec::new();
-        match apps {
-            Some(Ok(apps)) => applications.extend(apps.iter().map(|a| a.as_case(&services(ctx).levels.ident))),
-            Some(Err(e)) => failures.push((Provider::Ident, e)),
-            None => {}
+        if let (Some(apps), Ok((provider, _))) = (apps, services(ctx).providers.set.applications()) {
+            let connector = services(ctx).providers.set.get(provider).expect("the applications provider is configured");
+            match apps {
+                Ok(apps) => {
+                    applications.extend(apps.iter().map(|a| a.as_case(provider, connector.items(a.kind.as_str()))))
+                }
+                Err(e) => failures.push((provider, e)),
+            }
         }
         // Applications are seen like cases: every item their type maps to must be readable.
         let cases = lists.iter().flat_map(|l| l.iter()).chain(applications.iter()).filter(|c| Self::visible(ctx, c));
@@ -147,15 +161,15 @@ impl User {
         Ok((!incomplete || state == KycState::Approved).then_some(state))
     }
 
-    /// The user's KYC applications at ident, newest first, optionally of one status. Needs `kyc_application:read`.
+    /// The user's KYC applications, newest first, optionally of one status. Needs `kyc_application:read`.
     #[graphql(requires_scopes = "kyc_application:read")]
     async fn kyc_applications(
         &self,
         ctx: &Context<'_>,
         status: Option<KycApplicationStatus>,
     ) -> Result<Option<Vec<KycApplicationObject>>> {
-        services(ctx).providers.ident().map_err(|e| errors::provider(Provider::Ident, &e))?;
-        let apps = user_data::applications(ctx, &self.id).await.map_err(|e| errors::provider(Provider::Ident, &e))?;
+        let (provider, _) = services(ctx).providers.set.applications().map_err(errors::missing)?;
+        let apps = user_data::applications(ctx, &self.id).await.map_err(|e| errors::provider(provider, &e))?;
         let matching = apps.iter().enumerate().filter(|(_, a)| status.is_none_or(|s| a.status == Some(s)));
         Ok(Some(matching.map(|(i, _)| KycApplicationObject::in_list(apps.clone(), i)).collect()))
     }

@@ -3,24 +3,19 @@
 //! compares against, one direct call per field and provider, one provider after the other.
 //!
 //! The naive mode's provider calls are boxed: a future is as large as its largest state, and these resolvers' futures
-//! live by the thousand in a list (every user's fields at once). Unboxed, the direct calls' HTTP futures made each
-//! user's `verificationCases` about 16 KB in batched mode too, which never runs them (heaptrack, `kyc-bench
-//! --scenario burst`; BENCHMARKS.md).
+//! live by the thousand in a list; unboxed, the direct calls would swell every user's futures in batched mode too.
 
 use std::sync::Arc;
 
 use async_graphql::Context;
 use futures_util::future::join_all;
 
-use super::loaders::{cached_or_one, one, Loaders, ReasonsKey};
+use super::loaders::{cached_profile, one, Loaders, ReasonsKey};
 use super::services;
 use crate::config::FanOut;
 use crate::domain::application::KycApplication;
-use crate::domain::{Provider, ProviderProfile, ReasonsRef, VerificationCase};
-use crate::providers::{hub, BulkMemo, Outcome, ProviderError};
-
-/// The providers that have verification cases.
-pub const CASE_PROVIDERS: [Provider; 3] = [Provider::Fractal, Provider::Sumsub, Provider::Sila];
+use crate::domain::{Provider, ProviderProfile, ReasonsRef, UserId, VerificationCase};
+use crate::providers::{BulkMemo, Outcome, ProviderError};
 
 /// The request's loaders when batching (the HTTP layer adds them to every request).
 fn batched<'a>(ctx: &Context<'a>) -> Option<&'a Loaders> {
@@ -31,36 +26,47 @@ fn batched<'a>(ctx: &Context<'a>) -> Option<&'a Loaders> {
     }
 }
 
+/// The configured providers of verification cases, in the registry's order.
+pub fn case_providers(ctx: &Context<'_>) -> Vec<Provider> {
+    services(ctx).providers.set.case_sources().map(|(p, _)| p).collect()
+}
+
+/// The configured providers whose profiles hold contacts (emails, phones, wallets).
+pub fn contact_providers(ctx: &Context<'_>) -> Vec<Provider> {
+    services(ctx).providers.set.case_sources().filter(|(_, s)| s.has_contacts()).map(|(p, _)| p).collect()
+}
+
 /// The one user's answer of a bulk call made for that user alone (the naive mode).
-fn single<T>(mut answers: std::collections::HashMap<String, Outcome<T>>, key: &str) -> Outcome<T> {
+fn single<T>(mut answers: std::collections::HashMap<UserId, Outcome<T>>, key: &UserId) -> Outcome<T> {
     answers.remove(key).expect("the facade answers every user it was asked about")
 }
 
-/// The user's Fractal profile (emails, phones, wallets, cases); `None` when not linked or Fractal is off.
-pub async fn fractal(ctx: &Context<'_>, id: &str) -> Outcome<Option<Arc<ProviderProfile>>> {
+/// What `provider` knows about the user; `None` when it does not know them.
+pub async fn profile(ctx: &Context<'_>, provider: Provider, id: &UserId) -> Outcome<Option<Arc<ProviderProfile>>> {
+    let providers = &services(ctx).providers;
     match batched(ctx) {
-        Some(l) => cached_or_one::<hub::FractalProfiles, _>(&services(ctx).providers.cache, &l.fractal, id).await,
-        None => Box::pin(services(ctx).providers.fractal_profile(id)).await,
+        Some(l) => cached_profile(providers, &l.profiles, provider, id).await,
+        None => Box::pin(providers.profile(provider, id)).await,
     }
 }
 
-async fn cases_of(ctx: &Context<'_>, id: &str, provider: Provider) -> Outcome<Arc<Vec<VerificationCase>>> {
-    let p = &services(ctx).providers;
-    match (provider, batched(ctx)) {
-        (Provider::Fractal, _) => Ok(Arc::new(fractal(ctx, id).await?.map(|p| p.cases.clone()).unwrap_or_default())),
-        (Provider::Sumsub, Some(l)) => cached_or_one::<hub::SumsubCases, _>(&p.cache, &l.sumsub, id).await,
-        (Provider::Sumsub, None) => Box::pin(p.sumsub_cases(id)).await,
-        (Provider::Sila, Some(l)) => cached_or_one::<hub::SilaCases, _>(&p.cache, &l.sila, id).await,
-        (Provider::Sila, None) => Box::pin(p.sila_cases(id)).await,
-        (Provider::Ident, _) => Ok(Arc::default()),
-    }
+async fn cases_of(ctx: &Context<'_>, id: &UserId, provider: Provider) -> Outcome<Arc<Vec<VerificationCase>>> {
+    Ok(Arc::new(profile(ctx, provider, id).await?.map(|p| p.cases.clone()).unwrap_or_default()))
 }
 
-/// The Fractal verifications of a user from the bulk statistics (for `kycState`: one call for any number of users).
-async fn fractal_states(ctx: &Context<'_>, id: &str) -> Outcome<Arc<Vec<VerificationCase>>> {
+/// A user's verification states at `provider` (for `kycState`): from its bulk call where it has one (one call for any
+/// number of users), else its cases, through the loader that `verificationCases` shares.
+async fn states_of(ctx: &Context<'_>, id: &UserId, provider: Provider) -> Outcome<Arc<Vec<VerificationCase>>> {
+    let set = &services(ctx).providers.set;
+    if set.get(provider).and_then(|c| c.cases()).and_then(|s| s.bulk_states()).is_none() {
+        return cases_of(ctx, id, provider).await;
+    }
     match batched(ctx) {
-        Some(l) => one(&l.fractal_states, id.to_owned()).await,
-        None => single(Box::pin(services(ctx).providers.fractal_states(&BulkMemo::new(), &[id.to_owned()])).await, id),
+        Some(l) => one(&l.states, (provider, id.clone())).await,
+        None => {
+            let providers = &services(ctx).providers;
+            single(Box::pin(providers.states(provider, &BulkMemo::new(), std::slice::from_ref(id))).await, id)
+        }
     }
 }
 
@@ -100,46 +106,43 @@ where
 }
 
 /// The cases of `providers`; a provider that fails is reported beside the others' cases.
-pub async fn cases(ctx: &Context<'_>, id: &str, providers: &[Provider]) -> Gathered {
+pub async fn cases(ctx: &Context<'_>, id: &UserId, providers: &[Provider]) -> Gathered {
     gather(ctx, providers, |p| cases_of(ctx, id, p)).await
 }
 
-/// What `kycState` aggregates: Fractal's from the bulk statistics, the other providers' cases as they are.
-pub async fn state_cases(ctx: &Context<'_>, id: &str) -> Gathered {
-    gather(ctx, &CASE_PROVIDERS, |p| async move {
-        match p {
-            Provider::Fractal => fractal_states(ctx, id).await,
-            other => cases_of(ctx, id, other).await,
-        }
-    })
-    .await
+/// What `kycState` aggregates: every case provider's verification states.
+pub async fn state_cases(ctx: &Context<'_>, id: &UserId) -> Gathered {
+    gather(ctx, &case_providers(ctx), |p| states_of(ctx, id, p)).await
 }
 
-/// The user's KYC applications at ident; none when ident is off.
-pub async fn applications(ctx: &Context<'_>, id: &str) -> Outcome<Arc<Vec<KycApplication>>> {
+/// The user's KYC applications; none when no provider has applications.
+pub async fn applications(ctx: &Context<'_>, id: &UserId) -> Outcome<Arc<Vec<KycApplication>>> {
     match batched(ctx) {
-        Some(l) => one(&l.ident, id.to_owned()).await,
-        None => single(Box::pin(services(ctx).providers.applications(&BulkMemo::new(), &[id.to_owned()])).await, id),
+        Some(l) => one(&l.applications, id.clone()).await,
+        None => {
+            let providers = &services(ctx).providers;
+            single(Box::pin(providers.applications(&BulkMemo::new(), std::slice::from_ref(id))).await, id)
+        }
     }
 }
 
 /// Loads the applications of a whole list of users as one batch (`users(ids:)` asking `kycApplications`): one
-/// authorization pass and one batch for the list, whose size then decides ident's bulk path. Left to each user's
-/// field, the batches depended on how concurrent requests interleaved and mostly stayed below the bulk threshold
-/// (BENCHMARKS.md, "Performance against the peers"). The users' fields then find their answers in the loader.
-pub async fn prefetch_applications(ctx: &Context<'_>, users: Vec<String>) {
+/// authorization pass and one batch for the list, whose size then decides the provider's bulk path. Left to each
+/// user's field, the batches depended on how concurrent requests interleaved. The users' fields then find their
+/// answers in the loader.
+pub async fn prefetch_applications(ctx: &Context<'_>, users: Vec<UserId>) {
     if let (Some(l), false) = (batched(ctx), users.is_empty()) {
-        match l.ident.load_many(users).await {
+        match l.applications.load_many(users).await {
             Ok(_) => {}
             Err(never) => match never {},
         }
     }
 }
 
-/// The reason tags of one of a user's Sila cases.
-pub async fn sila_reasons(ctx: &Context<'_>, user: &str, case: &ReasonsRef) -> Outcome<Option<Arc<Vec<String>>>> {
+/// The reason tags of one of a user's cases.
+pub async fn reasons(ctx: &Context<'_>, user: &UserId, case: &ReasonsRef) -> Outcome<Option<Arc<Vec<String>>>> {
     match batched(ctx) {
-        Some(l) => one(&l.sila_reasons, ReasonsKey { user: user.to_owned(), case: case.clone() }).await,
-        None => Box::pin(services(ctx).providers.sila_reasons(user, case)).await,
+        Some(l) => one(&l.reasons, ReasonsKey { user: user.clone(), case: case.clone() }).await,
+        None => Box::pin(services(ctx).providers.reasons(user, case)).await,
     }
 }

@@ -16,6 +16,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::domain::Provider;
 use crate::freshness::Invalidations;
 use crate::providers::ProviderError;
 use crate::telemetry::metrics;
@@ -56,10 +57,10 @@ pub enum Lifetime {
     Bulk,
 }
 
-/// One kind of cached data and its value type.
+/// One kind of cached data and its value type; each provider's entries of a kind are apart.
 pub trait Kind: 'static {
     type Value: Clone + Send + Sync + 'static;
-    /// For logs and metrics.
+    /// For logs and metrics (beside the provider's label).
     const NAME: &'static str;
     const LIFETIME: Lifetime;
     /// A rough size in bytes, for the cache's bound.
@@ -73,16 +74,18 @@ pub trait Kind: 'static {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct Key {
     kind: TypeId,
+    provider: Provider,
     /// The gateway user the entry is about (`""` for bulk answers).
     user: Arc<str>,
-    /// A further key under the user (a Sila verification's uuid), else `""`.
+    /// A further key under the user (a case's id), else `""`.
     sub: Arc<str>,
 }
 
 #[derive(Clone)]
 struct Entry {
-    /// Its kind's name ([`Kind::NAME`]), for the metrics of entries, bytes and evictions per kind.
+    /// Its kind's name ([`Kind::NAME`]) and its provider's label, for the metrics of entries, bytes and evictions.
     kind: &'static str,
+    provider: &'static str,
     value: Arc<dyn Any + Send + Sync>,
     weight: u32,
     ttl: Duration,
@@ -116,10 +119,12 @@ impl ProviderCache {
                 .max_capacity(config.max_bytes)
                 // moka weighs each entry once, as it is stored: the place to count it in.
                 .weigher(|_key: &Key, entry: &Entry| {
-                    metrics::cache_stored(entry.kind, entry.weight);
+                    metrics::cache_stored(entry.kind, entry.provider, entry.weight);
                     entry.weight
                 })
-                .eviction_listener(|_key, entry: Entry, cause| metrics::cache_removed(entry.kind, entry.weight, cause))
+                .eviction_listener(|_key, entry: Entry, cause| {
+                    metrics::cache_removed(entry.kind, entry.provider, entry.weight, cause)
+                })
                 .expire_after(Ttls)
                 .support_invalidation_closures()
                 .build()
@@ -128,18 +133,26 @@ impl ProviderCache {
         ProviderCache { inner, invalidations: Invalidations::new(ttl, 1_000_000), config: Arc::new(config.clone()) }
     }
 
-    fn entry<K: Kind>(&self, value: K::Value) -> Entry {
+    fn entry<K: Kind>(&self, provider: Provider, value: K::Value) -> Entry {
         let ttl = match K::LIFETIME {
             Lifetime::Bulk => self.config.bulk_ttl,
             Lifetime::Status if K::is_negative(&value) => self.config.negative_ttl,
             Lifetime::Status => self.config.status_ttl,
         };
         let weight = u32::try_from(K::weight(&value)).unwrap_or(u32::MAX);
-        Entry { kind: K::NAME, value: Arc::new(value), weight, ttl }
+        Entry { kind: K::NAME, provider: provider.label(), value: Arc::new(value), weight, ttl }
     }
 
-    fn key<K: Kind>(user: &str, sub: &str) -> Key {
-        Key { kind: TypeId::of::<K>(), user: user.into(), sub: sub.into() }
+    fn key<K: Kind>(provider: Provider, user: &str, sub: &str) -> Key {
+        Key { kind: TypeId::of::<K>(), provider, user: user.into(), sub: sub.into() }
+    }
+
+    /// How long an answer of kind `K` lives at most (the shortest lifetime a response built from it may have).
+    pub fn lifetime<K: Kind>(&self) -> Duration {
+        match K::LIFETIME {
+            Lifetime::Bulk => self.config.bulk_ttl,
+            Lifetime::Status => self.config.status_ttl,
+        }
     }
 
     /// The value of a key of kind `K` (a key's `TypeId` is its kind's, so its entry holds `K::Value`).
@@ -147,44 +160,44 @@ impl ProviderCache {
         entry.value.downcast_ref::<K::Value>().expect("a key of kind K holds a K::Value").clone()
     }
 
-    /// The cached answer of kind `K` about `user` (and `sub`), or `fetch`'s; concurrent misses for one key wait for
-    /// one fetch. Errors are not cached, nor an answer whose fetch started before `user` was invalidated.
-    pub async fn get_or_fetch<K, F, Fut>(&self, user: &str, sub: &str, fetch: F) -> Result<K::Value, ProviderError>
+    /// `provider`'s cached answer of kind `K` about `user` (and `sub`), or `fetch`'s; concurrent misses for one key
+    /// wait for one fetch. Errors are not cached, nor an answer whose fetch started before `user` was invalidated.
+    pub async fn get_or_fetch<K, F, Fut>(
+        &self,
+        provider: Provider,
+        user: &str,
+        sub: &str,
+        fetch: F,
+    ) -> Result<K::Value, ProviderError>
     where
         K: Kind,
         F: Fn() -> Fut,
         Fut: Future<Output = Result<K::Value, ProviderError>>,
     {
         let Some(cache) = &self.inner else { return fetch().await };
+        let key = Self::key::<K>(provider, user, sub);
         let entry = self
             .invalidations
-            .fetch_fresh(K::NAME, cache, Self::key::<K>(user, sub), user, || async {
-                fetch().await.map(|v| self.entry::<K>(v))
+            .fetch_fresh((K::NAME, provider.label()), cache, key, user, || async {
+                fetch().await.map(|v| self.entry::<K>(provider, v))
             })
             .await?;
         Ok(Self::value::<K>(&entry))
     }
 
-    /// The cached answer of kind `K`, if any.
-    pub async fn get<K: Kind>(&self, user: &str, sub: &str) -> Option<K::Value> {
-        let entry = self.inner.as_ref()?.get(&Self::key::<K>(user, sub)).await;
-        metrics::cache_lookup(K::NAME, entry.is_some());
+    /// `provider`'s cached answer of kind `K`, if any.
+    pub async fn get<K: Kind>(&self, provider: Provider, user: &str, sub: &str) -> Option<K::Value> {
+        let entry = self.inner.as_ref()?.get(&Self::key::<K>(provider, user, sub)).await;
+        metrics::cache_lookup(K::NAME, provider.label(), entry.is_some());
         Some(Self::value::<K>(&entry?))
     }
 
-    /// The cached answer of kind `K`, counting only a hit: for a caller that goes on to [`Self::get_or_fetch`] on a
-    /// miss, which counts the lookup itself (`graphql/loaders.rs`: a hit there skips the request's DataLoader).
-    pub async fn peek<K: Kind>(&self, user: &str, sub: &str) -> Option<K::Value> {
-        let entry = self.inner.as_ref()?.get(&Self::key::<K>(user, sub)).await?;
-        metrics::cache_lookup(K::NAME, true);
+    /// `provider`'s cached answer of kind `K`, counting only a hit: for a caller that goes on to
+    /// [`Self::get_or_fetch`] on a miss, which counts the lookup itself (a hit there skips the request's DataLoader).
+    pub async fn peek<K: Kind>(&self, provider: Provider, user: &str, sub: &str) -> Option<K::Value> {
+        let entry = self.inner.as_ref()?.get(&Self::key::<K>(provider, user, sub)).await?;
+        metrics::cache_lookup(K::NAME, provider.label(), true);
         Some(Self::value::<K>(&entry))
-    }
-
-    /// Stores an answer of kind `K`.
-    pub async fn insert<K: Kind>(&self, user: &str, sub: &str, value: K::Value) {
-        if let Some(cache) = &self.inner {
-            cache.insert(Self::key::<K>(user, sub), self.entry::<K>(value)).await;
-        }
     }
 
     /// Forgets everything cached about `user_id`, and marks the user stale in the bulk answers (which stay).
@@ -279,11 +292,15 @@ mod tests {
         let cache = cache(100, 50);
         let calls = AtomicU32::new(0);
         let value = Some(Arc::new(vec!["tag".to_owned()]));
-        let gets = (0..20).map(|_| cache.get_or_fetch::<Reasons, _, _>("u", "", || fetch(&calls, value.clone())));
+        let gets = (0..20)
+            .map(|_| cache.get_or_fetch::<Reasons, _, _>(Provider::Sila, "u", "", || fetch(&calls, value.clone())));
         futures_util::future::join_all(gets).await;
         assert_eq!(calls.load(Ordering::SeqCst), 1);
         tokio::time::sleep(Duration::from_millis(150)).await;
-        cache.get_or_fetch::<Reasons, _, _>("u", "", || fetch(&calls, value.clone())).await.expect("value");
+        cache
+            .get_or_fetch::<Reasons, _, _>(Provider::Sila, "u", "", || fetch(&calls, value.clone()))
+            .await
+            .expect("value");
         assert_eq!(calls.load(Ordering::SeqCst), 2, "expired after the status TTL");
     }
 
@@ -292,16 +309,16 @@ mod tests {
         let cache = cache(10_000, 50);
         let calls = AtomicU32::new(0);
         let none = || fetch(&calls, None);
-        cache.get_or_fetch::<Reasons, _, _>("a", "", none).await.expect("value");
-        cache.get_or_fetch::<Reasons, _, _>("a", "", none).await.expect("value");
+        cache.get_or_fetch::<Reasons, _, _>(Provider::Sila, "a", "", none).await.expect("value");
+        cache.get_or_fetch::<Reasons, _, _>(Provider::Sila, "a", "", none).await.expect("value");
         assert_eq!(calls.load(Ordering::SeqCst), 1);
         tokio::time::sleep(Duration::from_millis(80)).await;
-        cache.get_or_fetch::<Reasons, _, _>("a", "", none).await.expect("value");
+        cache.get_or_fetch::<Reasons, _, _>(Provider::Sila, "a", "", none).await.expect("value");
         assert_eq!(calls.load(Ordering::SeqCst), 2);
         let some = || fetch(&calls, Some(Arc::new(Vec::new())));
-        cache.get_or_fetch::<Reasons, _, _>("b", "x", some).await.expect("value");
+        cache.get_or_fetch::<Reasons, _, _>(Provider::Sila, "b", "x", some).await.expect("value");
         cache.invalidate_user("b").await;
-        cache.get_or_fetch::<Reasons, _, _>("b", "x", some).await.expect("value");
+        cache.get_or_fetch::<Reasons, _, _>(Provider::Sila, "b", "x", some).await.expect("value");
         assert_eq!(calls.load(Ordering::SeqCst), 4, "invalidated");
     }
 

@@ -69,6 +69,6 @@ impl From<reqwest::Error> for ProviderError {
 
 impl From<crate::directory::DirectoryError> for ProviderError {
     fn from(e: crate::directory::DirectoryError) -> Self {
-        ProviderError::Directory(e.0)
+        ProviderError::Directory(e.to_string())
     }
 }

@@ -1,13 +1,18 @@
-//! One module per upstream provider: a typed client, its wire models, its error enum and the mapping into
-//! [`crate::domain`]. Resolvers never see HTTP; they ask these clients.
+//! The providers: one folder each (configuration section, client, wire models, mapping into [`crate::domain`],
+//! webhook reader), behind the capability traits of `connector.rs` and listed once in `registry.rs`. What every
+//! provider shares lives here: the upstream policy, the cache across requests, the facade, linking, signatures.
 
 pub mod cache;
+pub mod connector;
 mod error;
 pub mod fractal;
 pub mod hub;
 pub mod ident;
 pub mod linking;
 pub mod policy;
+pub mod registry;
+pub mod section;
+pub mod signature;
 pub mod sila;
 pub mod sumsub;
 pub mod token_cache;
@@ -18,8 +23,10 @@ pub use policy::{Call, Upstream, UpstreamPolicy};
 
 use serde::de::DeserializeOwned;
 
+pub use connector::{Connector, Outcome};
 pub use error::ProviderError;
-pub use hub::{BulkMemo, Outcome, Providers};
+pub use hub::{BulkMemo, Providers};
+pub use registry::{ProviderSet, ProviderSettings};
 
 /// Joins a configured base URL and a path without doubling or losing the slash between them.
 pub fn join_url(base: &str, path: &str) -> String {
@@ -58,7 +65,7 @@ pub fn retry_after(response: &reqwest::Response) -> Option<Duration> {
 
 /// The error a non-success answer means, the same for every provider: 401 and 403 refuse the gateway's credentials,
 /// 429 rate-limits, 400 and 422 reject the request, anything else is unavailability. Clients handle the statuses
-/// that mean something else at their provider (404 for "no such applicant", Sila's 403 for "unknown handle") first.
+/// that mean something else at their provider (404 for "no such applicant", say) first.
 pub fn status_error(response: &reqwest::Response) -> ProviderError {
     let status = response.status().as_u16();
     match status {

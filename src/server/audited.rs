@@ -159,7 +159,7 @@ async fn run(
         return Answered { response, executed };
     }
     let (kind, id) = match &caller.principal {
-        Principal::User { id, .. } => ("user", id.clone()),
+        Principal::User { id, .. } => ("user", id.to_string()),
         Principal::Client { name, .. } => ("client", name.clone()),
     };
     let entry = Entry {

@@ -111,5 +111,6 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
         serde_json::json!({ "store": store.0, "migrations": store.1, "token_keys": keys, "lifecycle": lifecycle });
     let ready = [store.0, store.1, keys, lifecycle].iter().all(|check| *check == "ok");
     let (status, word) = if ready { (StatusCode::OK, "ready") } else { (StatusCode::SERVICE_UNAVAILABLE, "not ready") };
-    (status, Json(serde_json::json!({ "status": word, "checks": checks }))).into_response()
+    let body = serde_json::json!({ "status": word, "mode": state.mode.as_str(), "checks": checks });
+    (status, Json(body)).into_response()
 }

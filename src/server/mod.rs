@@ -71,6 +71,8 @@ pub struct Shared {
     pub shutdown: watch::Receiver<bool>,
     /// Turns not ready at the shutdown signal, before the listener closes.
     pub readiness: health::Readiness,
+    /// Sandbox or production, shown on `/readyz`.
+    pub mode: crate::config::Mode,
 }
 
 /// What the router is built with, beside the handlers' state.

@@ -14,6 +14,7 @@ use tokio::sync::broadcast;
 
 use super::{Engine, Store, StoreError};
 use crate::domain::events::VerificationEvent;
+use crate::domain::UserId;
 
 /// The PostgreSQL channel every replica listens on.
 const CHANNEL: &str = "kyc_gateway_changes";
@@ -25,7 +26,7 @@ const BUFFER: usize = 4096;
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Change {
     /// What the gateway knows about this user changed (its links, references or provider data).
-    UserChanged { user_id: String },
+    UserChanged { user_id: UserId },
     /// A provider reported a new state of a user's verification (a webhook): the user's data changed, and
     /// subscribers who may see it are told.
     Verification { event: VerificationEvent },
@@ -35,7 +36,7 @@ pub enum Change {
 
 impl Change {
     /// The user the change is about, if it is about one.
-    pub fn user_id(&self) -> Option<&str> {
+    pub fn user_id(&self) -> Option<&UserId> {
         match self {
             Change::UserChanged { user_id } => Some(user_id),
             Change::Verification { event } => Some(&event.user_id),

@@ -136,7 +136,7 @@ impl Store {
     }
 
     /// Brings the schema up to this binary's version (see `migrate.rs`); the migrations applied, by name.
-    pub async fn migrate(&self) -> Result<Vec<&'static str>, StoreError> {
+    pub async fn migrate(&self) -> Result<Vec<String>, StoreError> {
         Ok(migrate::run(self).await?)
     }
 

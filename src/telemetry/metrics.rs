@@ -121,9 +121,9 @@ struct Tally {
 }
 
 /// Counts a lookup of a cache of `kind` (for the batch running on this task too, if any).
-pub fn cache_lookup(kind: &'static str, hit: bool) {
+pub fn cache_lookup(kind: &'static str, provider: &'static str, hit: bool) {
     let result = if hit { "hit" } else { "miss" };
-    metrics::counter!(CACHE_LOOKUPS, "kind" => kind, "result" => result).increment(1);
+    metrics::counter!(CACHE_LOOKUPS, "kind" => kind, "provider" => provider, "result" => result).increment(1);
     let _ = BATCH.try_with(|tally| {
         let counter = if hit { &tally.hits } else { &tally.misses };
         counter.set(counter.get() + 1);
@@ -131,23 +131,23 @@ pub fn cache_lookup(kind: &'static str, hit: bool) {
 }
 
 /// An entry of `kind` weighing `weight` was stored (moka calls the weigher once per insert).
-pub fn cache_stored(kind: &'static str, weight: u32) {
-    metrics::gauge!(CACHE_ENTRIES, "kind" => kind).increment(1.0);
-    metrics::gauge!(CACHE_BYTES, "kind" => kind).increment(f64::from(weight));
+pub fn cache_stored(kind: &'static str, provider: &'static str, weight: u32) {
+    metrics::gauge!(CACHE_ENTRIES, "kind" => kind, "provider" => provider).increment(1.0);
+    metrics::gauge!(CACHE_BYTES, "kind" => kind, "provider" => provider).increment(f64::from(weight));
 }
 
 /// An entry of `kind` left the cache; anything but a replacement counts as an eviction, by cause.
-pub fn cache_removed(kind: &'static str, weight: u32, cause: moka::notification::RemovalCause) {
+pub fn cache_removed(kind: &'static str, provider: &'static str, weight: u32, cause: moka::notification::RemovalCause) {
     use moka::notification::RemovalCause;
-    metrics::gauge!(CACHE_ENTRIES, "kind" => kind).decrement(1.0);
-    metrics::gauge!(CACHE_BYTES, "kind" => kind).decrement(f64::from(weight));
+    metrics::gauge!(CACHE_ENTRIES, "kind" => kind, "provider" => provider).decrement(1.0);
+    metrics::gauge!(CACHE_BYTES, "kind" => kind, "provider" => provider).decrement(f64::from(weight));
     let cause = match cause {
         RemovalCause::Replaced => return,
         RemovalCause::Expired => "expired",
         RemovalCause::Size => "size",
         RemovalCause::Explicit => "invalidated",
     };
-    metrics::counter!(CACHE_EVICTIONS, "kind" => kind, "cause" => cause).increment(1);
+    metrics::counter!(CACHE_EVICTIONS, "kind" => kind, "provider" => provider, "cause" => cause).increment(1);
 }
 
 /// Runs one loader batch in a `loader.batch` span (loader, keys, cache hits and misses: counts only).

@@ -17,7 +17,14 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
-pub use crate::config::LogFormat;
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One JSON object per line, with the request's id and trace id (for a log pipeline).
+    Json,
+    /// Readable text (for a terminal).
+    Pretty,
+}
 
 /// The OTLP traces endpoint the standard variables name, if any (`…_TRACES_ENDPOINT` as it is; `…_ENDPOINT` is a
 /// base URL under which traces go to `/v1/traces`).

@@ -2,9 +2,8 @@
 //!
 //! For each claimed event: name the gateway user through the directory; for a verification, keep the order (an event
 //! older than the newest one applied for that provider, user and level is acknowledged as stale and changes nothing).
-//! ident's events carry no time of their own (only the signature's, new at every retry), so an ident event is not
-//! believed as it stands: the worker reads the application again and announces what ident says now;
-//! then mark the event processed and publish the change in one step (`Changes::commit_and_publish`). Every replica
+//! A provider whose events carry no time of their own has its reader confirm an event (read it again) before it is
+//! applied; then mark the event processed and publish the change in one step (`Changes::commit_and_publish`). Every replica
 //! applies a published change to its caches (the user's entries dropped, the user marked stale in the bulk answers)
 //! before telling its subscribers, so a subscriber's next query sees the new state.
 //!
@@ -18,13 +17,10 @@ use std::time::Duration;
 use tokio::sync::Notify;
 
 use super::inbox::{status, Claimed, Inbox};
-use crate::config::LevelSettings;
-use crate::directory::{Directory, DirectoryError, Reference};
-use crate::domain::events::{ProviderEvent, Reported, Subject, VerificationEvent};
-use crate::domain::{level_items, Provider};
-use crate::providers::ident::IdentClient;
-use crate::providers::sila::SilaClient;
-use crate::providers::ProviderError;
+use crate::directory::{Directory, DirectoryError};
+use crate::domain::events::{ProviderEvent, Reported, VerificationEvent};
+use crate::providers::connector::{Confirmed, WebhookReader};
+use crate::providers::{ProviderError, ProviderSet};
 use crate::store::changes::{Change, Changes};
 use crate::store::StoreError;
 
@@ -58,11 +54,8 @@ pub struct Worker {
     pub inbox: Inbox,
     pub changes: Changes,
     pub directory: Arc<dyn Directory>,
-    /// To read the users of template-made Sila handles.
-    pub sila: Option<Arc<SilaClient>>,
-    /// To read an application again when ident reports it changed.
-    pub ident: Option<Arc<IdentClient>>,
-    pub levels: Arc<LevelSettings>,
+    /// Each provider's reader names the user an event is about and confirms what it reports.
+    pub providers: ProviderSet,
     pub wake: Arc<Notify>,
     pub poll_interval: Duration,
     /// Applied events are recorded: the webhook that caused a write.
@@ -170,19 +163,27 @@ impl Worker {
         tracing::Instrument::instrument(logged, span).await;
     }
 
+    /// The reader of the provider an event came from; `None` when that provider is no longer configured here.
+    fn reader(&self, event: &ProviderEvent) -> Option<&dyn WebhookReader> {
+        self.providers.get(event.provider)?.webhooks()
+    }
+
     /// Applies one event; the outcome recorded.
     async fn process(&self, claimed: &Claimed, event: &ProviderEvent) -> Result<&'static str, ProcessError> {
         let store = self.inbox.store();
-        let Some(user_id) = self.user_of(&event.subject).await? else {
+        let reader = self.reader(event);
+        let user_id = match reader {
+            Some(reader) => reader.user_of(&event.subject, self.directory.as_ref()).await?,
+            None => None,
+        };
+        let (Some(reader), Some(user_id)) = (reader, user_id) else {
             let mut tx = store.begin_write().await?;
             if self.inbox.finish(&mut tx, claimed, status::UNMATCHED).await? {
                 tx.commit().await?;
             }
             return Ok(status::UNMATCHED);
         };
-        let reported = self.current(event).await?;
-        let occurred_at =
-            if event.provider == Provider::Ident { crate::clock::unix_millis() } else { event.occurred_at };
+        let Confirmed { reported, occurred_at } = reader.confirm(&event.reported, event.occurred_at).await?;
         let mut tx = store.begin_write().await?;
         let change = match &reported {
             Reported::UserChanged => Change::UserChanged { user_id },
@@ -195,7 +196,7 @@ impl Worker {
                      WHERE verification_versions.occurred_at <= excluded.occurred_at RETURNING inbox_id",
                 )
                 .bind(event.provider.as_str())
-                .bind(&user_id)
+                .bind(user_id.as_str())
                 .bind(ordering_key)
                 .bind(occurred_at)
                 .bind(serde_json::to_value(state).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default())
@@ -209,12 +210,14 @@ impl Worker {
                     }
                     return Ok(status::STALE);
                 }
+                let level_items = self.providers.get(event.provider).map(|c| c.items(level)).unwrap_or_default();
                 Change::Verification {
                     event: VerificationEvent {
                         user_id,
+                        kind: reader.kind(),
                         provider: event.provider,
                         level: level.clone(),
-                        level_items: self.items_of(event.provider, level),
+                        level_items,
                         state: *state,
                         provider_status: provider_status.clone(),
                         occurred_at,
@@ -243,7 +246,7 @@ impl Worker {
                 id: event.provider.as_str().into(),
                 issuer: String::new(),
             },
-            subjects: change.user_id().map(str::to_owned).into_iter().collect(),
+            subjects: change.user_id().map(|u| u.to_string()).into_iter().collect(),
             fields: Vec::new(),
             operation_name: None,
             operation_type: "webhook".into(),
@@ -253,78 +256,6 @@ impl Worker {
         };
         if let Err(error) = self.audit.record(entry).await {
             tracing::error!(%error, provider = event.provider.as_str(), "an applied webhook event was not recorded");
-        }
-    }
-
-    /// What the event reports, as far as it can be believed: as it stands, except an ident application's, which is
-    /// read again (an application ident no longer knows, or ident not configured here, only invalidates).
-    async fn current(&self, event: &ProviderEvent) -> Result<Reported, ProcessError> {
-        let (Provider::Ident, Reported::Verification { ordering_key: application, .. }) =
-            (event.provider, &event.reported)
-        else {
-            return Ok(event.reported.clone());
-        };
-        let Some(ident) = &self.ident else { return Ok(Reported::UserChanged) };
-        Ok(match ident.get(application).await? {
-            Some(now) => {
-                let case = now.as_case(&self.levels.ident);
-                Reported::Verification {
-                    level: case.level,
-                    provider_status: case.provider_status,
-                    state: case.state,
-                    ordering_key: application.clone(),
-                }
-            }
-            None => Reported::UserChanged,
-        })
-    }
-
-    /// The gateway user an event is about: through the directory's stored references first, then the defaults by
-    /// which the gateway finds users at each provider (Sumsub's `externalUserId` and ident's `user_id` are the
-    /// gateway's user id; a Sila handle is made by the template).
-    async fn user_of(&self, subject: &Subject) -> Result<Option<String>, DirectoryError> {
-        let directory = self.directory.as_ref();
-        Ok(match subject {
-            Subject::FractalUid { uid } => directory.user_for_fractal_uid(uid).await?,
-            // A default applies only to a user who has no stored reference of that kind: one whose queries read
-            // another applicant or handle must not hear of this one.
-            Subject::SumsubApplicant { applicant_id, external_user_id } => {
-                match directory.user_for_reference(Reference::SumsubApplicant(applicant_id)).await? {
-                    Some(user) => Some(user),
-                    None => match external_user_id {
-                        Some(user) if directory.references(user).await?.sumsub_applicant_id.is_none() => {
-                            Some(user.clone())
-                        }
-                        _ => None,
-                    },
-                }
-            }
-            Subject::SilaHandle { handle } => {
-                match directory.user_for_reference(Reference::SilaHandle(handle)).await? {
-                    Some(user) => Some(user),
-                    None => match self.sila.as_ref().and_then(|sila| sila.user_of_handle(handle)) {
-                        Some(user) if directory.references(&user).await?.sila_user_handle.is_none() => Some(user),
-                        _ => None,
-                    },
-                }
-            }
-            Subject::IdentUser { ident_user_id } => match directory.user_for_ident(ident_user_id).await? {
-                Some(user) => Some(user),
-                // A user the directory does not know is found by default; a known one whose ident id is another
-                // is not this ident user.
-                None if !directory.knows(ident_user_id).await? => Some(ident_user_id.clone()),
-                None => None,
-            },
-        })
-    }
-
-    /// The Fractal-style items of a provider's level, as the scope rules read them.
-    fn items_of(&self, provider: Provider, level: &str) -> Vec<String> {
-        match provider {
-            Provider::Fractal => level_items(level),
-            Provider::Sumsub => self.levels.sumsub.items(level),
-            Provider::Sila => self.levels.sila.items(level),
-            Provider::Ident => self.levels.ident.items(level),
         }
     }
 }

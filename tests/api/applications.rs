@@ -16,13 +16,13 @@ async fn applications_need_kyc_application_read() {
     let answer = app.query(&client_token("client.users:read"), "{ kycApplications { totalCount } }").await;
     assert!(answer.data("kycApplications").is_null());
     assert_denied(answer.error_at("kycApplications"), "kyc_application:read");
-    assert_eq!(app.sandbox().ident.counts().get("list"), 0);
+    assert_eq!(app.sandbox().ident().counts().get("list"), 0);
 }
 
 #[tokio::test]
 async fn a_client_pages_through_every_application_newest_first_with_any_page_size() {
     let app = spawn().await;
-    let mut expected = app.sandbox().ident.records();
+    let mut expected = app.sandbox().ident().records();
     let at = |r: &kyc_gateway::sandbox::ident::wire::KycApplicationWire| {
         OffsetDateTime::parse(&r.created_at, &Rfc3339).expect("time").unix_timestamp()
     };
@@ -57,7 +57,7 @@ async fn a_client_pages_through_every_application_newest_first_with_any_page_siz
 #[tokio::test]
 async fn a_kyb_applications_params_need_the_plus_details_scope() {
     let app = spawn().await;
-    let kyb = app.sandbox().ident.records().into_iter().find(|r| r.kind == "kyb").expect("a kyb application");
+    let kyb = app.sandbox().ident().records().into_iter().find(|r| r.kind == "kyb").expect("a kyb application");
     let q = format!(r#"{{ kycApplication(id: "{}") {{ type params }} }}"#, kyb.id);
     let basic = app.query(&client_token(&format!("{READ} verification.basic.details:read")), &q).await;
     assert_eq!(basic.data("kycApplication.type"), "KYB");
@@ -90,7 +90,7 @@ async fn a_directory_mapping_of_ident_ids_is_followed_both_ways_and_shadows_the_
 #[tokio::test]
 async fn dot_segment_ids_never_reach_ident() {
     let app = spawn().await;
-    let before = app.sandbox().ident.counts();
+    let before = app.sandbox().ident().counts();
     for id in ["..", ".", ""] {
         if !id.is_empty() {
             let q = "{ kycApplications { totalCount } me { kycApplications { id } } }";
@@ -100,7 +100,7 @@ async fn dot_segment_ids_never_reach_ident() {
         let staff = app.query(&client_token(READ), &format!(r#"{{ kycApplication(id: "{id}") {{ id }} }}"#)).await.ok();
         assert!(staff.data("kycApplication").is_null());
     }
-    assert_eq!(app.sandbox().ident.counts(), before, "nothing was asked upstream");
+    assert_eq!(app.sandbox().ident().counts(), before, "nothing was asked upstream");
 }
 
 #[tokio::test]
@@ -112,7 +112,7 @@ async fn applications_filter_by_status() {
         answer.data("kycApplications.edges").as_array().expect("edges").iter().map(|e| e["node"].clone()).collect();
     assert!(nodes.iter().all(|n| n["status"] == "REMEDIATE" && n["state"] == "ACTION_REQUIRED"));
     assert!(nodes.iter().any(|n| n["id"] == JOHN_SMITH));
-    let expected = app.sandbox().ident.records().iter().filter(|r| r.status == "remediate").count();
+    let expected = app.sandbox().ident().records().iter().filter(|r| r.status == "remediate").count();
     assert_eq!(answer.data("kycApplications.totalCount"), expected);
 }
 
@@ -173,9 +173,9 @@ async fn personal_and_internal_fields_of_an_application_need_their_scopes() {
 async fn a_listed_application_fetches_its_provider_representation_only_when_asked() {
     let app = spawn().await;
     let token = client_token(&format!("{READ} review.internal:read"));
-    let before = app.sandbox().ident.counts().get("get");
+    let before = app.sandbox().ident().counts().get("get");
     app.query(&token, "{ kycApplications(status: SUBMITTED, first: 3) { edges { node { id } } } }").await.ok();
-    assert_eq!(app.sandbox().ident.counts().get("get"), before);
+    assert_eq!(app.sandbox().ident().counts().get("get"), before);
     let answer = app
         .query(
             &token,
@@ -208,7 +208,7 @@ async fn a_user_creates_its_own_application() {
     assert_eq!(answer.data("createKycApplication.type"), "KYC");
     let created = app
         .sandbox()
-        .ident
+        .ident()
         .records()
         .into_iter()
         .find(|r| r.id == answer.data("createKycApplication.id").as_str().expect("id"))
@@ -235,7 +235,7 @@ async fn invalid_input_is_refused_field_by_field_and_nothing_is_sent() {
         ["userId", "provider", "type", "params.dateOfBirth", "params.email", "params.ssn", "params.webhookUrl"]
     );
     assert!(!answer.errors()[0]["message"].as_str().expect("message").contains("nope"), "values are not echoed");
-    assert_eq!(app.sandbox().ident.counts().get("create"), 0);
+    assert_eq!(app.sandbox().ident().counts().get("create"), 0);
 }
 
 #[tokio::test]
@@ -247,7 +247,7 @@ async fn creating_for_another_user_needs_users_read_and_writing_needs_the_write_
     assert_denied(answer.error_at("createKycApplication"), "client.users:read");
     let answer = app.query_vars(&user_token(me, "kyc_application:read"), CREATE, json!({ "input": {} })).await;
     assert_denied(answer.error_at("createKycApplication"), "kyc_application:write");
-    assert_eq!(app.sandbox().ident.counts().get("create"), 0);
+    assert_eq!(app.sandbox().ident().counts().get("create"), 0);
 }
 
 const UPDATE: &str = "mutation($id: ID!, $status: KycApplicationStatus!) { updateKycApplicationStatus(id: $id, status: $status) { id status state } }";
@@ -260,24 +260,24 @@ async fn settling_john_smiths_remediation_accepts_his_application() {
         app.query_vars(&client_token(STAFF), UPDATE, json!({ "id": JOHN_SMITH, "status": "ACCEPTED" })).await.ok();
     assert_eq!(answer.data("updateKycApplicationStatus.status"), "ACCEPTED");
     assert_eq!(answer.data("updateKycApplicationStatus.state"), "APPROVED");
-    let stored = app.sandbox().ident.records().into_iter().find(|r| r.id == JOHN_SMITH).expect("stored");
+    let stored = app.sandbox().ident().records().into_iter().find(|r| r.id == JOHN_SMITH).expect("stored");
     assert_eq!(stored.status, "accepted");
-    assert_eq!(app.sandbox().ident.counts().get("put"), 1);
+    assert_eq!(app.sandbox().ident().counts().get("put"), 1);
 }
 
 #[tokio::test]
 async fn an_invalid_transition_names_the_allowed_states_and_sends_no_put() {
     let app = spawn().await;
     let pending =
-        app.sandbox().ident.records().into_iter().find(|r| r.status == "pending").expect("a pending application");
+        app.sandbox().ident().records().into_iter().find(|r| r.status == "pending").expect("a pending application");
     let answer = app.query_vars(&client_token(STAFF), UPDATE, json!({ "id": pending.id, "status": "ACCEPTED" })).await;
     assert_eq!(answer.codes(), ["INVALID_TRANSITION"]);
     let error = &answer.errors()[0];
     assert_eq!(error["extensions"]["allowed"], json!(["SUBMITTED", "FAILED"]));
     assert_eq!(error["extensions"]["from"], "PENDING");
     assert!(error["message"].as_str().expect("message").contains("submitted or failed"));
-    assert_eq!(app.sandbox().ident.counts().get("put"), 0, "nothing was sent upstream");
-    let stored = app.sandbox().ident.records().into_iter().find(|r| r.id == pending.id).expect("stored");
+    assert_eq!(app.sandbox().ident().counts().get("put"), 0, "nothing was sent upstream");
+    let stored = app.sandbox().ident().records().into_iter().find(|r| r.id == pending.id).expect("stored");
     assert_eq!(stored.status, "pending", "nothing changed");
 }
 
@@ -301,7 +301,7 @@ async fn updates_need_staff_scopes_and_an_existing_application() {
         )
         .await;
     assert_eq!(missing.codes(), ["NOT_FOUND"]);
-    assert_eq!(app.sandbox().ident.counts().get("put"), 0);
+    assert_eq!(app.sandbox().ident().counts().get("put"), 0);
 }
 
 #[tokio::test]

@@ -370,8 +370,12 @@ async fn retention_removes_old_records_and_the_rest_of_the_chain_still_verifies(
     for _ in 0..3 {
         query_for(&app, &token, None, "{ me { emails { address } } }").await;
     }
-    let removed =
-        kyc_gateway::audit::chain::purge(&app.store, kyc_gateway::clock::unix_millis() + 1).await.expect("purged");
+    let removed = kyc_gateway::audit::chain::purge(
+        &app.store,
+        kyc_gateway::audit::chain::Cutoff::Before(kyc_gateway::clock::unix_millis() + 1),
+    )
+    .await
+    .expect("purged");
     assert_eq!(removed, 3);
     query_for(&app, &token, None, "{ me { emails { address } } }").await;
     let checkpoint: i64 =
@@ -447,7 +451,11 @@ async fn audit_verify_finds_a_live_trail_intact_while_records_are_appended_and_r
         let (store, retention_stop) = (app.store.clone(), stop.clone());
         load.push(tokio::spawn(async move {
             while !retention_stop.load(Ordering::Relaxed) {
-                let _ = kyc_gateway::audit::chain::purge(&store, kyc_gateway::clock::unix_millis() - 5).await;
+                let _ = kyc_gateway::audit::chain::purge(
+                    &store,
+                    kyc_gateway::audit::chain::Cutoff::Before(kyc_gateway::clock::unix_millis() - 5),
+                )
+                .await;
                 tokio::task::yield_now().await;
             }
         }));
@@ -483,7 +491,7 @@ async fn audit_verify_finds_a_live_trail_intact_while_records_are_appended_and_r
 async fn a_mutation_whose_client_disconnects_mid_way_still_leaves_its_audit_record() {
     let app = spawn().await;
     // ident answers after a second: the client is gone long before the mutation is done.
-    app.sandbox().ident.faults().set(kyc_gateway::config::Faults { latency_ms: 1_000, ..Default::default() });
+    app.sandbox().ident().faults().set(kyc_gateway::sandbox::Faults { latency_ms: 1_000, ..Default::default() });
     let settle = format!(
         r#"mutation {{ updateKycApplicationStatus(id: "{}", status: ACCEPTED) {{ status }} }}"#,
         kyc_gateway::sandbox::ident::population::JOHN_SMITH
@@ -493,7 +501,7 @@ async fn a_mutation_whose_client_disconnects_mid_way_still_leaves_its_audit_reco
     let abandoned =
         tokio::spawn(async move { http.post(url).bearer_auth(token).json(&json!({ "query": settle })).send().await });
     crate::helpers::eventually("the mutation is under way at ident", || async {
-        app.sandbox().ident.faults().in_progress() >= 1
+        app.sandbox().ident().faults().in_progress() >= 1
     })
     .await;
     // The client goes away (its connection closes) while the mutation runs.
@@ -552,8 +560,8 @@ async fn a_record_about_many_users_is_appended_in_one_statement_per_table_not_on
         sqlx::query(statement).execute(app.store.pool()).await.expect("statement counting");
     }
     let population = kyc_gateway::sandbox::fractal::Population::generate(
-        kyc_gateway::config::SandboxSettings::default().users,
-        kyc_gateway::config::SandboxSettings::default().seed,
+        kyc_gateway::sandbox::SandboxSettings::default().users,
+        kyc_gateway::sandbox::SandboxSettings::default().seed,
     );
     let ids: Vec<String> = population.users.iter().take(200).map(|u| format!("\"{}\"", u.uid)).collect();
     let query = format!("{{ users(ids: [{}]) {{ emails {{ address }} }} }}", ids.join(", "));

@@ -1,7 +1,7 @@
 //! Authentication: 401 paths, and dev tokens only in sandbox mode.
 
 use kyc_gateway::auth::token::{mint_dev_token, mint_hs256, Subject, DEFAULT_DEV_SECRET};
-use kyc_gateway::config::{FractalSettings, SecretIssuer};
+use kyc_gateway::config::SecretIssuer;
 use kyc_gateway::secret::Secret;
 use kyc_gateway::{App, Config};
 use reqwest::StatusCode;
@@ -90,24 +90,12 @@ async fn malformed_json_is_400_with_a_message() {
     }
 }
 
-/// A Fractal pointed at the sandbox Fractal of `sandbox`: what makes an app production mode.
-fn real_fractal(sandbox: &TestApp) -> FractalSettings {
-    let fractal = &sandbox.sandbox().fractal;
-    FractalSettings {
-        frontend_url: fractal.base_url().into(),
-        auth_url: fractal.base_url().into(),
-        resource_url: fractal.base_url().into(),
-        client_id: fractal.client_id().into(),
-        client_secret: fractal.client_secret(),
-    }
-}
-
 /// A production-mode app whose "real" Fractal is a sandbox Fractal started beside it, and whose token issuer shares
 /// [`ISSUER_SECRET`] with it; `adjust` changes the configuration further.
 async fn production_app(adjust: impl FnOnce(&mut Config)) -> TestApp {
     let sandbox = spawn().await;
     spawn_with(|c| {
-        c.fractal = Some(real_fractal(&sandbox));
+        crate::helpers::point_at(c, sandbox.sandbox(), &["FRACTAL"]);
         c.tokens.secret_issuer = Some(crate::helpers::secret_issuer());
         production_state(c);
         adjust(c);
@@ -129,16 +117,11 @@ async fn a_gateway_with_a_real_provider_refuses_dev_tokens_and_accepts_its_issue
 
 #[tokio::test]
 async fn a_gateway_with_a_real_provider_refuses_to_start_on_the_default_dev_secret() {
-    let mut config = Config {
-        fractal: Some(FractalSettings {
-            frontend_url: "http://127.0.0.1:9".into(),
-            auth_url: "http://127.0.0.1:9".into(),
-            resource_url: "http://127.0.0.1:9".into(),
-            client_id: "id".into(),
-            client_secret: Secret::new("secret"),
-        }),
-        ..Config::default()
-    };
+    let mut config = Config::default();
+    config.vars.set("KYC_GATEWAY_FRACTAL_AUTH_URL", "http://127.0.0.1:9");
+    config.vars.set("KYC_GATEWAY_FRACTAL_RESOURCE_URL", "http://127.0.0.1:9");
+    config.vars.set("KYC_GATEWAY_FRACTAL_CLIENT_ID", "id");
+    config.vars.set("KYC_GATEWAY_FRACTAL_CLIENT_SECRET", "secret");
     let error = App::build(config.clone()).await.err().expect("no issuer: refused").to_string();
     assert!(error.contains("refusing to start"), "{error}");
     config.tokens.secret_issuer =
@@ -166,11 +149,8 @@ async fn the_binary_refuses_to_start_with_a_real_provider_and_the_default_dev_se
 #[tokio::test]
 async fn a_gateway_with_a_real_provider_refuses_to_start_with_a_one_byte_shared_secret() {
     let sandbox = spawn().await;
-    let mut config = Config {
-        listen: "127.0.0.1:0".parse().expect("an address"),
-        fractal: Some(real_fractal(&sandbox)),
-        ..Config::default()
-    };
+    let mut config = Config { listen: "127.0.0.1:0".parse().expect("an address"), ..Config::default() };
+    crate::helpers::point_at(&mut config, sandbox.sandbox(), &["FRACTAL"]);
     config.tokens.secret_issuer = Some(SecretIssuer { issuer: ISSUER.into(), secret: Secret::new("x") });
     production_state(&mut config);
     let error = App::build(config).await.err().expect("a 1-byte secret: refused").to_string();

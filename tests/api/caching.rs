@@ -11,10 +11,10 @@ use crate::helpers::{client_token, eventually, spawn_with, user_token, TestApp, 
 fn reads(app: &TestApp) -> (u64, u64, u64, u64) {
     let s = app.sandbox();
     (
-        s.fractal.counts().get("users_me"),
-        s.sumsub.counts().get("applicant_by_external_id"),
-        s.sila.counts().get("get_verifications"),
-        s.fractal.counts().get("stats_users"),
+        s.fractal().counts().get("users_me"),
+        s.sumsub().counts().get("applicant_by_external_id"),
+        s.sila().counts().get("get_verifications"),
+        s.fractal().counts().get("stats_users"),
     )
 }
 
@@ -78,12 +78,12 @@ async fn cached_answers_expire_after_their_ttl_and_can_be_invalidated_per_user()
 async fn not_found_is_cached_only_briefly() {
     let app = spawn_with(|c| c.cache = cache(30_000, 500)).await;
     let lonely = app.sandbox().users()[1].clone();
-    assert!(app.sandbox().sumsub.applicant_of(&lonely).is_none());
+    assert!(app.sandbox().sumsub().applicant_of(&lonely).is_none());
     let token = client_token(&format!("client.users:read {ALL_ITEMS}"));
     let q = format!(r#"{{ user(id: "{lonely}") {{ verificationCases(provider: SUMSUB) {{ id }} }} }}"#);
     app.query(&token, &q).await.ok();
     app.query(&token, &q).await.ok();
-    let not_found = || app.sandbox().sumsub.counts().get("not_found");
+    let not_found = || app.sandbox().sumsub().counts().get("not_found");
     assert_eq!(not_found(), 1);
     eventually("the negative answer expired", || async {
         app.query(&token, &q).await.ok();
@@ -114,7 +114,7 @@ async fn invalidating_one_user_keeps_the_bulk_answers_and_reads_that_user_alone(
     let q = format!(r#"{{ users(ids: [{}]) {{ kycState(level: "basic") }} }}"#, ids.join(", "));
     let bulk = |app: &TestApp| {
         let s = app.sandbox();
-        (s.fractal.counts().get("stats_users"), s.ident.counts().get("list"))
+        (s.fractal().counts().get("stats_users"), s.ident().counts().get("list"))
     };
     let first = app.query(&token, &q).await.ok();
     let before = bulk(&app);
@@ -122,18 +122,19 @@ async fn invalidating_one_user_keeps_the_bulk_answers_and_reads_that_user_alone(
     assert!(before.1 >= 1, "ident's list read in bulk for forty users");
     let changed = &users[0];
     app.cache.invalidate_user(changed).await;
-    let (me, apps) = (app.sandbox().fractal.counts().get("users_me"), app.sandbox().ident.counts().get("user_list"));
+    let (me, apps) =
+        (app.sandbox().fractal().counts().get("users_me"), app.sandbox().ident().counts().get("user_list"));
     let second = app.query(&token, &q).await.ok();
     assert_eq!(bulk(&app), before, "the bulk answers stayed cached");
-    assert_eq!(app.sandbox().fractal.counts().get("users_me"), me + 1, "the changed user's Fractal state read alone");
-    assert_eq!(app.sandbox().ident.counts().get("user_list"), apps + 1, "and its applications");
+    assert_eq!(app.sandbox().fractal().counts().get("users_me"), me + 1, "the changed user's Fractal state read alone");
+    assert_eq!(app.sandbox().ident().counts().get("user_list"), apps + 1, "and its applications");
     assert_eq!(first.body, second.body, "the same answers");
 }
 
 /// ident's reads so far: pages of its whole list, and one user's applications.
 fn ident_reads(app: &TestApp) -> (u64, u64) {
     let s = app.sandbox();
-    (s.ident.counts().get("list"), s.ident.counts().get("user_list"))
+    (s.ident().counts().get("list"), s.ident().counts().get("user_list"))
 }
 
 #[tokio::test]

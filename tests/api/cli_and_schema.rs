@@ -86,10 +86,10 @@ async fn migrate_and_directory_import_work_on_a_named_database_and_an_import_is_
     assert!(!ok && err.contains("KYC_GATEWAY_ENCRYPTION_KEY"), "{err}");
     let (ok, out, err) = run_keyed(&["directory", "import", &path], &db.url);
     assert!(ok, "{err}");
-    assert_eq!(out.trim(), "imported 2 users; stored 1 new Fractal links");
+    assert_eq!(out.trim(), "imported 2 users; stored 1 new links");
     let (ok, out, _) = run_keyed(&["directory", "import", &path], &db.url);
     assert!(ok);
-    assert_eq!(out.trim(), "imported 2 users; stored 0 new Fractal links", "the stored link is kept");
+    assert_eq!(out.trim(), "imported 2 users; stored 0 new links", "the stored link is kept");
     // What the import stored is what a gateway on that database reads.
     let config = kyc_gateway::Config {
         database: Some(kyc_gateway::store::StoreSettings {
@@ -101,9 +101,11 @@ async fn migrate_and_directory_import_work_on_a_named_database_and_an_import_is_
     let (store, directory) =
         kyc_gateway::open_store(&config, &crate::helpers::test_encryption()).await.expect("opened");
     use kyc_gateway::directory::Directory;
-    let link = directory.fractal_link("u-1").await.expect("read").expect("linked");
-    assert_eq!((link.uid.as_str(), link.tokens.refresh_token.expose()), ("f-1", "first-refresh-token"));
-    assert_eq!(directory.references("u-2").await.expect("read").sumsub_applicant_id.as_deref(), Some("applicant-2"));
+    use kyc_gateway::domain::Provider;
+    let link = directory.link(&crate::helpers::uid("u-1"), Provider::Fractal).await.expect("read").expect("linked");
+    assert_eq!((link.subject.as_str(), link.tokens.refresh_token.expose()), ("f-1", "first-refresh-token"));
+    let refs = directory.references(&crate::helpers::uid("u-2"), Provider::Sumsub).await.expect("read");
+    assert_eq!(refs, ["applicant-2"]);
     store.close().await;
     let _ = std::fs::remove_file(&file);
 

@@ -10,7 +10,7 @@ use crate::helpers::{assert_denied, client_token, spawn, user_token, SEED};
 #[tokio::test]
 async fn every_details_field_is_visible_with_one_matching_details_scope_and_denied_without() {
     let app = spawn().await;
-    let pop = app.sandbox().fractal.population();
+    let pop = app.sandbox().fractal().population();
     let mut checked = 0;
     for field in DETAIL_FIELDS {
         for &item in field.items {
@@ -86,7 +86,7 @@ async fn the_seed_person_sees_plus_details_but_not_the_selfie_file_on_the_plus_c
 #[tokio::test]
 async fn on_a_multi_item_case_each_field_follows_its_own_items() {
     let app = spawn().await;
-    let pop = app.sandbox().fractal.population();
+    let pop = app.sandbox().fractal().population();
     let (user, case) = pop
         .users
         .iter()

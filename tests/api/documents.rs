@@ -68,8 +68,8 @@ async fn only_a_document_that_passed_the_size_check_and_validation_is_registered
 #[tokio::test]
 async fn the_persisted_query_cache_holds_no_more_bytes_than_its_budget() {
     let app = spawn_with(|c| {
-        let vars = |name: &str| (name == "KYC_GATEWAY_APQ_MAX_BYTES").then(|| "65536".to_owned());
-        c.documents = kyc_gateway::Config::from_vars(vars).expect("a configuration").documents;
+        let vars = [("KYC_GATEWAY_APQ_MAX_BYTES", "65536")];
+        c.documents = kyc_gateway::Config::from_pairs(vars).expect("a configuration").documents;
     })
     .await;
     let token = user_token(SEED, "uid:read");

@@ -1,7 +1,7 @@
 //! Every error has a stable code, and nothing internal leaks into messages.
 
 use kyc_gateway::auth::token::{mint_hs256, Subject};
-use kyc_gateway::config::{FractalSettings, SecretIssuer};
+use kyc_gateway::config::SecretIssuer;
 use kyc_gateway::secret::Secret;
 use serde_json::json;
 
@@ -107,13 +107,11 @@ async fn app_with_fractal_down() -> crate::helpers::TestApp {
     let url = format!("http://{}", closed.local_addr().expect("addr"));
     drop(closed);
     let app = spawn_with(|c| {
-        c.fractal = Some(FractalSettings {
-            frontend_url: url.clone(),
-            auth_url: url.clone(),
-            resource_url: url.clone(),
-            client_id: "id".into(),
-            client_secret: Secret::new("client-secret-value"),
-        });
+        for setting in ["FRONTEND_URL", "AUTH_URL", "RESOURCE_URL"] {
+            c.vars.set(&format!("KYC_GATEWAY_FRACTAL_{setting}"), url.clone());
+        }
+        c.vars.set("KYC_GATEWAY_FRACTAL_CLIENT_ID", "id");
+        c.vars.set("KYC_GATEWAY_FRACTAL_CLIENT_SECRET", "client-secret-value");
         c.tokens.secret_issuer = Some(SecretIssuer {
             issuer: "https://id.example.com/".into(),
             secret: Secret::new(ISSUER_SECRET_OF_ERRORS),

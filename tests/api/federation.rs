@@ -3,7 +3,6 @@
 
 use kyc_gateway::sandbox::ident::population::SEED_USERS;
 use kyc_gateway::sandbox::sumsub::population::UNKNOWN_LABEL;
-use kyc_gateway::secret::Secret;
 use serde_json::{json, Value};
 
 use crate::helpers::{
@@ -95,7 +94,7 @@ async fn the_client_comment_needs_review_internal_read_and_the_moderation_commen
 #[tokio::test]
 async fn a_label_unknown_to_seed_003_passes_through_without_a_description() {
     let app = spawn().await;
-    let sumsub = &app.sandbox().sumsub;
+    let sumsub = &app.sandbox().sumsub();
     let owner = app
         .sandbox()
         .users()
@@ -127,13 +126,13 @@ async fn sila_reason_tags_need_review_internal_read() {
     let app = spawn().await;
     let q = "{ me { verificationCases(provider: SILA) { levelItems reasons } } }";
     let reads = "verification.basic:read verification.ssn:read";
-    let before = app.sandbox().sila.counts().get("get_verification");
+    let before = app.sandbox().sila().counts().get("get_verification");
     let applicant = app.query(&user_token(SEED, reads), q).await;
     assert!(applicant.data("me.verificationCases.0.reasons").is_null());
     assert_denied(applicant.error_at("me.verificationCases.0.reasons"), "review.internal:read");
-    assert_eq!(app.sandbox().sila.counts().get("get_verification"), before, "nothing fetched for a denied field");
+    assert_eq!(app.sandbox().sila().counts().get("get_verification"), before, "nothing fetched for a denied field");
     let staff = app.query(&user_token(SEED, &format!("{reads} review.internal:read")), q).await.ok();
-    let expected = &app.sandbox().sila.entity(SEED).expect("entity").verifications[0].reasons.for_kyc_response;
+    let expected = &app.sandbox().sila().entity(SEED).expect("entity").verifications[0].reasons.for_kyc_response;
     assert_eq!(staff.data("me.verificationCases.0.reasons"), &json!(expected));
     assert_eq!(staff.data("me.verificationCases.0.levelItems"), &json!(["basic", "ssn"]));
 }
@@ -143,7 +142,7 @@ async fn a_sila_case_asking_for_documents_is_retryable() {
     let app = spawn().await;
     let entity = app
         .sandbox()
-        .sila
+        .sila()
         .entities()
         .find(|e| e.verifications.len() == 1 && e.verifications[0].verification_status == "documents_required")
         .expect("such an entity")
@@ -174,7 +173,7 @@ async fn kyc_state_counts_an_accepted_ident_application_for_callers_who_may_read
 async fn a_user_without_a_sumsub_applicant_or_sila_entity_has_no_cases_there_and_no_error() {
     let app = spawn().await;
     let lonely = &app.sandbox().users()[1];
-    assert!(app.sandbox().sumsub.applicant_of(lonely).is_none() && app.sandbox().sila.entity(lonely).is_none());
+    assert!(app.sandbox().sumsub().applicant_of(lonely).is_none() && app.sandbox().sila().entity(lonely).is_none());
     let token = client_token(&format!("client.users:read {ALL_ITEMS}"));
     let q = format!(
         r#"{{ user(id: "{lonely}") {{ sumsub: verificationCases(provider: SUMSUB) {{ id }} sila: verificationCases(provider: SILA) {{ id }} }} }}"#
@@ -187,7 +186,7 @@ async fn a_user_without_a_sumsub_applicant_or_sila_entity_has_no_cases_there_and
 async fn a_provider_refusing_the_gateway_takes_only_its_own_cases_away() {
     let sandbox = spawn().await;
     let app = production_app(&sandbox, &[SEED], |c| {
-        c.sumsub.as_mut().expect("sumsub").secret_key = Secret::new("a-wrong-secret");
+        c.vars.set("KYC_GATEWAY_SUMSUB_SECRET_KEY", "a-wrong-secret");
     })
     .await;
     let token = issuer_token(SEED, ALL_ITEMS, false);
@@ -201,8 +200,8 @@ async fn a_provider_refusing_the_gateway_takes_only_its_own_cases_away() {
 async fn wrong_sila_or_ident_credentials_map_to_provider_unauthorized() {
     let sandbox = spawn().await;
     let app = production_app(&sandbox, &[SEED], |c| {
-        c.sila.as_mut().expect("sila").client_secret = Secret::new("wrong");
-        c.ident.as_mut().expect("ident").token = Secret::new("wrong");
+        c.vars.set("KYC_GATEWAY_SILA_CLIENT_SECRET", "wrong");
+        c.vars.set("KYC_GATEWAY_IDENT_TOKEN", "wrong");
     })
     .await;
     let token = issuer_token(SEED, &format!("{ALL_ITEMS} kyc_application:read"), false);
@@ -218,13 +217,13 @@ async fn sumsub_rate_limiting_maps_to_provider_rate_limited_with_the_retry_after
     // No client-side limit and no retries: the sandbox's 429 reaches the caller.
     let app = spawn_with(|c| {
         c.sandbox.sumsub_get_limit = 1;
-        c.policies.sumsub.rate_limit = None;
-        c.policies.sumsub.retries = 0;
+        c.vars.set("KYC_GATEWAY_SUMSUB_RATE_LIMIT", "off");
+        c.vars.set("KYC_GATEWAY_SUMSUB_RETRIES", "0");
     })
     .await;
     let users = app.sandbox().users();
     let with_applicants: Vec<&String> =
-        users.iter().filter(|u| app.sandbox().sumsub.applicant_of(u).is_some()).take(2).collect();
+        users.iter().filter(|u| app.sandbox().sumsub().applicant_of(u).is_some()).take(2).collect();
     let token = client_token(&format!("client.users:read {ALL_ITEMS}"));
     let q = format!(
         r#"{{ users(ids: ["{}", "{}"]) {{ verificationCases(provider: SUMSUB) {{ id }} }} }}"#,
@@ -244,7 +243,7 @@ async fn an_unreachable_sila_is_provider_unavailable() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let url = format!("http://{}", closed.local_addr().expect("addr"));
     drop(closed);
-    let app = production_app(&sandbox, &[SEED], |c| c.sila.as_mut().expect("sila").base_url = url).await;
+    let app = production_app(&sandbox, &[SEED], |c| c.vars.set("KYC_GATEWAY_SILA_BASE_URL", url)).await;
     let answer = app.query(&issuer_token(SEED, ALL_ITEMS, false), "{ me { verificationCases { provider } } }").await;
     assert_eq!(providers(answer.data("me.verificationCases")), ["SUMSUB"]);
     assert_eq!(answer.error_at("me.verificationCases").expect("Sila")["extensions"]["code"], "PROVIDER_UNAVAILABLE");
@@ -259,16 +258,16 @@ async fn the_sila_bearer_token_is_fetched_once_for_many_users() {
             .await
             .ok();
     }
-    assert_eq!(app.sandbox().sila.counts().get("auth_token"), 1);
-    assert_eq!(app.sandbox().sila.counts().get("get_verifications"), 4);
+    assert_eq!(app.sandbox().sila().counts().get("auth_token"), 1);
+    assert_eq!(app.sandbox().sila().counts().get("get_verifications"), 4);
 }
 
 #[tokio::test]
 async fn kyc_state_ignores_the_cases_the_caller_cannot_see() {
     let sandbox = spawn().await;
     let app = production_app(&sandbox, &[SEED], |c| {
-        c.sila = None;
-        c.ident = None;
+        crate::helpers::without(c, "SILA");
+        crate::helpers::without(c, "IDENT");
     })
     .await;
     let q = r#"{ me { kycState(level: "basic") } }"#;

@@ -112,8 +112,8 @@ pub fn production_state(config: &mut Config) {
 
 /// Imports directory entries (the JSON of `kyc-gateway directory import`) into an app's database.
 pub async fn import(app: &TestApp, entries: Vec<Value>) {
-    let entries: Vec<kyc_gateway::directory::import::Entry> =
-        serde_json::from_value(Value::Array(entries)).expect("directory entries");
+    let fields = kyc_gateway::providers::registry::import_fields();
+    let entries = kyc_gateway::directory::import::entries(&Value::Array(entries), &fields).expect("directory entries");
     kyc_gateway::directory::import::import(&app.sql, &entries, false).await.expect("imported");
 }
 
@@ -252,32 +252,40 @@ pub async fn production_app_with(
     entries: Vec<Value>,
     adjust: impl FnOnce(&mut Config),
 ) -> TestApp {
-    use kyc_gateway::config::{IdentSettings, SilaSettings, SumsubSettings};
-    let s = sandbox_app.sandbox();
     let app = spawn_with(|c| {
-        c.sumsub = Some(SumsubSettings {
-            base_url: s.sumsub.base_url().into(),
-            app_token: s.sumsub.app_token(),
-            secret_key: s.sumsub.secret_key(),
-        });
-        c.sila = Some(SilaSettings {
-            base_url: s.sila.base_url().into(),
-            app_handle: s.sila.app_handle().into(),
-            client_id: s.sila.client_id().into(),
-            client_secret: s.sila.client_secret(),
-        });
-        c.ident = Some(IdentSettings { base_url: s.ident.base_url(), token: s.ident.application_token() });
+        point_at(c, sandbox_app.sandbox(), &["SUMSUB", "SILA", "IDENT"]);
         c.tokens.secret_issuer = Some(secret_issuer());
         production_state(c);
-        // The sandbox's own levels, as sandbox mode maps them.
-        let (sumsub, sila) = kyc_gateway::sandbox::Sandbox::levels();
-        c.levels.sumsub = c.levels.sumsub.clone().under(sumsub);
-        c.levels.sila = c.levels.sila.clone().under(sila);
         adjust(c);
     })
     .await;
     import(&app, entries).await;
     app
+}
+
+/// Configures the providers of `prefixes` (`SUMSUB`, ...) as real ones at `sandbox`: its variables, as
+/// `kyc-gateway sandbox` prints them, without its webhook secrets.
+pub fn point_at(config: &mut Config, sandbox: &Sandbox, prefixes: &[&str]) {
+    for variable in sandbox.environment() {
+        let ours = prefixes.iter().any(|p| variable.name.starts_with(&format!("KYC_GATEWAY_{p}_")));
+        if ours && !variable.name.ends_with("_WEBHOOK_SECRETS") {
+            config.vars.set(&variable.name, variable.value);
+        }
+    }
+}
+
+/// Removes a provider's section (every `KYC_GATEWAY_<prefix>_` variable).
+pub fn without(config: &mut Config, prefix: &str) {
+    let names: Vec<String> =
+        config.vars.names().filter(|n| n.starts_with(&format!("KYC_GATEWAY_{prefix}_"))).map(str::to_owned).collect();
+    for name in names {
+        config.vars.remove(&name);
+    }
+}
+
+/// A user id, checked.
+pub fn uid(id: &str) -> kyc_gateway::domain::UserId {
+    kyc_gateway::domain::UserId::parse(id).expect("a user id")
 }
 
 impl TestApp {
@@ -432,5 +440,16 @@ impl Drop for Process {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// A sandbox secret's text (the sandbox hands out `secrecy` strings).
+pub trait Expose {
+    fn expose(&self) -> &str;
+}
+
+impl Expose for secrecy::SecretString {
+    fn expose(&self) -> &str {
+        secrecy::ExposeSecret::expose_secret(self)
     }
 }

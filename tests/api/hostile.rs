@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use kyc_gateway::config::Faults;
+use kyc_gateway::sandbox::Faults;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -112,10 +112,10 @@ async fn a_client_that_goes_away_cancels_the_provider_calls_it_started() {
     let abandoned = tokio::spawn(async move { http.post(url).bearer_auth(token).json(&query).send().await });
     let in_progress = || {
         let s = app.sandbox();
-        s.fractal.faults().in_progress()
-            + s.sumsub.faults().in_progress()
-            + s.sila.faults().in_progress()
-            + s.ident.faults().in_progress()
+        s.fractal().faults().in_progress()
+            + s.sumsub().faults().in_progress()
+            + s.sila().faults().in_progress()
+            + s.ident().faults().in_progress()
     };
     eventually("the providers are being called", || async { in_progress() >= 2 }).await;
     abandoned.abort();
@@ -126,12 +126,12 @@ async fn a_client_that_goes_away_cancels_the_provider_calls_it_started() {
 #[tokio::test]
 async fn a_caller_has_a_bounded_number_of_requests_in_flight() {
     let app = spawn_with(|c| c.connections.max_in_flight_per_caller = 1).await;
-    app.sandbox().sumsub.faults().set(Faults { latency_ms: 60_000, ..Faults::default() });
+    app.sandbox().sumsub().faults().set(Faults { latency_ms: 60_000, ..Faults::default() });
     let token = user_token(SEED, crate::helpers::ALL_ITEMS);
     let (http, url, slow_token) = (app.http.clone(), app.url("/graphql"), token.clone());
     let query = json!({ "query": "{ me { verificationCases(provider: SUMSUB) { level } } }" });
     let slow = tokio::spawn(async move { http.post(url).bearer_auth(slow_token).json(&query).send().await });
-    eventually("the first request is in flight", || async { app.sandbox().sumsub.faults().in_progress() == 1 }).await;
+    eventually("the first request is in flight", || async { app.sandbox().sumsub().faults().in_progress() == 1 }).await;
     let second = app
         .http
         .post(app.url("/graphql"))

@@ -1,8 +1,6 @@
 //! Linking Fractal end to end against the sandbox Fractal: start, approve at its authorize page, complete; and every
 //! way a state can be wrong, each with its own code and nothing stored.
 
-use std::time::Duration;
-
 use kyc_gateway::sandbox::ident::population::SEED_USERS;
 use reqwest::StatusCode;
 use serde_json::json;
@@ -52,7 +50,10 @@ async fn started(app: &TestApp, user: &str) -> (String, String) {
 }
 
 async fn linked_uid(app: &TestApp, user: &str) -> Option<String> {
-    app.directory.fractal_uid(user).await.expect("directory")
+    app.directory
+        .link_subject(&crate::helpers::uid(user), kyc_gateway::domain::Provider::Fractal)
+        .await
+        .expect("directory")
 }
 
 #[tokio::test]
@@ -64,7 +65,7 @@ async fn a_user_links_fractal_and_then_sees_that_accounts_verifications() {
 
 async fn links_and_sees(app: TestApp) {
     let joe = SEED_USERS[2];
-    let population = app.sandbox().fractal.population();
+    let population = app.sandbox().fractal().population();
     let (fractal_user, someone_else) = (population.users[12].clone(), population.users[15].uid.clone());
     assert_eq!(linked_uid(&app, joe).await, None, "ident's Joe Lubin has no Fractal link yet");
 
@@ -78,7 +79,7 @@ async fn links_and_sees(app: TestApp) {
     // The sandbox user of that account unlinks it; Joe links it.
     app.query(&user_token(&fractal_user.uid, LINK), "mutation { unlinkFractal }").await.ok();
     let (url, state) = started(&app, joe).await;
-    assert!(url.starts_with(&format!("{}/authorize?", app.sandbox().fractal.base_url())), "{url}");
+    assert!(url.starts_with(&format!("{}/authorize?", app.sandbox().fractal().base_url())), "{url}");
     assert!(url.contains("response_type=code") && url.contains("scope=uid%3Aread"), "{url}");
     let code = approve(&url, &fractal_user.uid).await;
     let done = complete(&app, joe, &state, Some(&code), None).await.ok();
@@ -121,7 +122,7 @@ async fn a_replayed_foreign_forged_or_refused_state_has_its_own_code_and_stores_
 
 async fn wrong_states(app: TestApp) {
     let (joe, tim) = (SEED_USERS[2], SEED_USERS[0]);
-    let uid = app.sandbox().fractal.population().users[13].uid.clone();
+    let uid = app.sandbox().fractal().population().users[13].uid.clone();
     app.query(&user_token(&uid, LINK), "mutation { unlinkFractal }").await.ok();
 
     // Foreign: Tim completes what Joe started. The state stays good for Joe.
@@ -167,10 +168,10 @@ async fn a_redirect_uri_off_the_allow_list_is_refused_before_anything_is_stored(
 #[tokio::test]
 async fn an_expired_state_is_refused() {
     // A state lives for its TTL: with none, it is dead the moment it is made.
-    let app = crate::helpers::spawn_with(|c| c.linking.state_ttl = Duration::ZERO).await;
+    let app = crate::helpers::spawn_with(|c| c.vars.set("KYC_GATEWAY_FRACTAL_LINK_STATE_TTL_SECS", "0")).await;
     let joe = SEED_USERS[2];
     let (url, state) = started(&app, joe).await;
-    let code = approve(&url, &app.sandbox().fractal.population().users[14].uid).await;
+    let code = approve(&url, &app.sandbox().fractal().population().users[14].uid).await;
     let expired = complete(&app, joe, &state, Some(&code), None).await;
     assert_eq!(expired.codes(), ["LINK_STATE_EXPIRED"], "{:#}", expired.body);
     assert_eq!(linked_uid(&app, joe).await, None);
@@ -198,8 +199,12 @@ async fn the_sandbox_authorize_page_asks_which_user_signs_in_and_posts_the_answe
     let mut form: Vec<(String, String)> = serde_urlencoded::from_str(query).expect("form");
     form.push(("uid".into(), SEED.into()));
     form.push(("decision".into(), "approve".into()));
-    let posted =
-        http.post(format!("{}/authorize", app.sandbox().fractal.base_url())).form(&form).send().await.expect("posted");
+    let posted = http
+        .post(format!("{}/authorize", app.sandbox().fractal().base_url()))
+        .form(&form)
+        .send()
+        .await
+        .expect("posted");
     assert_eq!(posted.status(), StatusCode::FOUND);
     assert!(posted.headers()["location"].to_str().expect("ascii").starts_with(&format!("{CALLBACK}?code=")));
 }

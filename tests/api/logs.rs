@@ -6,8 +6,8 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use kyc_gateway::config::SandboxSettings;
 use kyc_gateway::sandbox::fractal::Population;
+use kyc_gateway::sandbox::SandboxSettings;
 use serde_json::Value;
 
 use crate::helpers::{client_token, user_token, ALL_ITEMS, SEED};

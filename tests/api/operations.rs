@@ -98,14 +98,18 @@ async fn metrics_are_served_on_their_own_listener_when_one_is_configured_and_not
 }
 
 #[tokio::test]
-async fn readiness_names_the_failed_check_while_liveness_stays_up() {
+async fn readiness_names_the_mode_and_the_failed_check_while_liveness_stays_up() {
     let app = spawn().await;
     let readyz = app.http.get(app.url("/readyz")).send().await.expect("answer");
     assert_eq!(readyz.status(), StatusCode::OK);
     let body: Value = readyz.json().await.expect("JSON");
     assert_eq!(
         body,
-        json!({ "status": "ready", "checks": { "store": "ok", "migrations": "ok", "token_keys": "ok", "lifecycle": "ok" } })
+        json!({
+            "status": "ready",
+            "mode": "sandbox",
+            "checks": { "store": "ok", "migrations": "ok", "token_keys": "ok", "lifecycle": "ok" }
+        })
     );
 
     app.readiness.drain();

@@ -21,9 +21,7 @@ fn all_scopes() -> String {
         "review.internal:read".into(),
         "verification.wallet:read".into(),
     ];
-    for item in
-        kyc_gateway::domain::levels::FRACTAL_LEVELS.iter().chain(kyc_gateway::domain::levels::FRACTAL_ADD_ONS.iter())
-    {
+    for item in kyc_gateway::domain::levels::LEVELS.iter().chain(kyc_gateway::domain::levels::ADD_ONS.iter()) {
         scopes.push(kyc_gateway::authz::verification_scope(item));
         scopes.push(kyc_gateway::authz::details_scope(item));
     }

@@ -3,11 +3,11 @@
 
 use std::time::{Duration, Instant};
 
-use kyc_gateway::config::Faults;
 use kyc_gateway::domain::application::KycApplicationStatus;
-use kyc_gateway::providers::ident::{IdentClient, IdentConfig};
+use kyc_gateway::providers::ident::{IdentClient, Settings as IdentSettings};
 use kyc_gateway::providers::UpstreamPolicy;
 use kyc_gateway::sandbox::ident::population::JOHN_SMITH;
+use kyc_gateway::sandbox::Faults;
 use serde_json::{json, Value};
 
 use crate::helpers::{client_token, eventually, providers, spawn, spawn_with, ALL_ITEMS, SEED};
@@ -19,7 +19,7 @@ fn cases_query(user: &str) -> String {
 #[tokio::test]
 async fn a_read_answered_503_is_retried_and_succeeds() {
     let app = spawn_with(|c| c.cache.enabled = false).await;
-    let sumsub = &app.sandbox().sumsub;
+    let sumsub = &app.sandbox().sumsub();
     sumsub.faults().set(Faults { fail_next: 1, ..Faults::default() });
     let answer = app.query(&client_token(&format!("client.users:read {ALL_ITEMS}")), &cases_query(SEED)).await.ok();
     assert_eq!(providers(answer.data("user.verificationCases")), ["FRACTAL", "SUMSUB", "SILA"]);
@@ -28,18 +28,21 @@ async fn a_read_answered_503_is_retried_and_succeeds() {
 }
 
 async fn ident_client(app: &crate::helpers::TestApp) -> IdentClient {
-    let ident = &app.sandbox().ident;
-    IdentClient::new(IdentConfig {
+    let ident = &app.sandbox().ident();
+    IdentClient::new(&IdentSettings {
         base_url: ident.base_url(),
-        token: ident.application_token(),
+        token: ident.application_token().into(),
+        types: kyc_gateway::domain::levels::LevelMap::default(),
         policy: UpstreamPolicy::default(),
+        webhook_secrets: Vec::new(),
+        webhook_tolerance: Duration::from_secs(300),
     })
 }
 
 #[tokio::test]
 async fn a_put_is_never_retried_and_a_get_is() {
     let app = spawn().await;
-    let ident = &app.sandbox().ident;
+    let ident = &app.sandbox().ident();
     let client = ident_client(&app).await;
     ident.faults().set(Faults { fail_next: 1, ..Faults::default() });
     let error = client.update_status(JOHN_SMITH, KycApplicationStatus::Accepted).await.expect_err("the PUT failed");
@@ -55,7 +58,7 @@ async fn a_put_is_never_retried_and_a_get_is() {
 #[tokio::test]
 async fn a_failed_status_update_answers_provider_unavailable_without_retrying_the_put() {
     let app = spawn().await;
-    let ident = &app.sandbox().ident;
+    let ident = &app.sandbox().ident();
     let update = r#"mutation { updateKycApplicationStatus(id: "13bd0b24-f0d9-4caa-89ab-259c058877ce", status: ACCEPTED) { status } }"#;
     // The read before the PUT passes; the PUT itself meets the 503.
     let token = client_token("client.users:read kyc_application:write");
@@ -70,7 +73,7 @@ async fn a_failed_status_update_answers_provider_unavailable_without_retrying_th
 #[tokio::test]
 async fn retry_after_is_honoured_before_the_retry() {
     let app = spawn_with(|c| c.cache.enabled = false).await;
-    let sumsub = &app.sandbox().sumsub;
+    let sumsub = &app.sandbox().sumsub();
     sumsub.faults().set(Faults { rate_limit_next: 1, retry_after_secs: 1, ..Faults::default() });
     let started = Instant::now();
     let answer = app.query(&client_token(&format!("client.users:read {ALL_ITEMS}")), &cases_query(SEED)).await.ok();
@@ -83,12 +86,12 @@ async fn retry_after_is_honoured_before_the_retry() {
 async fn the_breaker_opens_after_consecutive_failures_probes_and_closes() {
     let app = spawn_with(|c| {
         c.cache.enabled = false;
-        c.policies.sila.retries = 0;
-        c.policies.sila.breaker_threshold = 3;
-        c.policies.sila.breaker_cooldown = Duration::from_millis(300);
+        c.vars.set("KYC_GATEWAY_SILA_RETRIES", "0");
+        c.vars.set("KYC_GATEWAY_SILA_BREAKER_THRESHOLD", "3");
+        c.vars.set("KYC_GATEWAY_SILA_BREAKER_COOLDOWN_MS", "300");
     })
     .await;
-    let sila = &app.sandbox().sila;
+    let sila = &app.sandbox().sila();
     let token = client_token(&format!("client.users:read {ALL_ITEMS}"));
     // Healthy first, so the gateway holds a Sila token: the failures below are the data calls'.
     app.query(&token, &cases_query(SEED)).await.ok();
@@ -135,11 +138,11 @@ async fn the_breaker_opens_after_consecutive_failures_probes_and_closes() {
 async fn a_slow_provider_times_out_alone() {
     let app = spawn_with(|c| {
         c.cache.enabled = false;
-        c.policies.sumsub.timeout = Duration::from_millis(300);
-        c.policies.sumsub.retries = 0;
+        c.vars.set("KYC_GATEWAY_SUMSUB_TIMEOUT_MS", "300");
+        c.vars.set("KYC_GATEWAY_SUMSUB_RETRIES", "0");
     })
     .await;
-    app.sandbox().sumsub.faults().set(Faults { latency_ms: 2_000, ..Faults::default() });
+    app.sandbox().sumsub().faults().set(Faults { latency_ms: 2_000, ..Faults::default() });
     let started = Instant::now();
     let answer = app.query(&client_token(&format!("client.users:read {ALL_ITEMS}")), &cases_query(SEED)).await;
     assert!(started.elapsed() < Duration::from_millis(1_500), "bounded by the Sumsub timeout, not its latency");
@@ -151,7 +154,7 @@ async fn a_slow_provider_times_out_alone() {
 #[tokio::test]
 async fn the_admin_endpoint_sets_and_shows_faults() {
     let app = spawn().await;
-    let url = format!("{}/_sandbox/faults", app.sandbox().sila.base_url());
+    let url = format!("{}/_sandbox/faults", app.sandbox().sila().base_url());
     let set: Value = app
         .http
         .put(&url)
@@ -163,7 +166,7 @@ async fn the_admin_endpoint_sets_and_shows_faults() {
         .await
         .expect("json");
     assert_eq!(set["faults"]["latency_ms"], 5);
-    assert_eq!(app.sandbox().sila.faults().get().error_rate, 0.5);
+    assert_eq!(app.sandbox().sila().faults().get().error_rate, 0.5);
     let refused = app.http.put(&url).json(&json!({ "latency": 5 })).send().await.expect("answer");
     assert!(refused.status().is_client_error(), "unknown fields are refused");
 }
@@ -172,12 +175,12 @@ async fn the_admin_endpoint_sets_and_shows_faults() {
 async fn requests_queued_behind_a_failed_token_fetch_fail_with_it_instead_of_each_waiting_again() {
     let app = spawn_with(|c| {
         c.cache.enabled = false;
-        c.policies.sila.timeout = Duration::from_millis(300);
-        c.policies.sila.deadline = Duration::from_millis(400);
-        c.policies.sila.breaker_threshold = 1_000;
+        c.vars.set("KYC_GATEWAY_SILA_TIMEOUT_MS", "300");
+        c.vars.set("KYC_GATEWAY_SILA_DEADLINE_MS", "400");
+        c.vars.set("KYC_GATEWAY_SILA_BREAKER_THRESHOLD", "1000");
     })
     .await;
-    let sila = &app.sandbox().sila;
+    let sila = &app.sandbox().sila();
     sila.faults().set(Faults { timeout_rate: 1.0, ..Faults::default() });
     let token = client_token(&format!("client.users:read {ALL_ITEMS}"));
     let query = cases_query(SEED);
@@ -199,7 +202,7 @@ async fn an_aggregate_missing_a_provider_s_part_is_null_with_that_provider_s_err
     let q = r#"{ me { kycState(level: "basic+liveness") } }"#;
     assert_eq!(app.query(&token, q).await.ok().data("me.kycState"), "APPROVED");
     app.cache.invalidate_all();
-    app.sandbox().fractal.faults().set(Faults { error_rate: 1.0, ..Faults::default() });
+    app.sandbox().fractal().faults().set(Faults { error_rate: 1.0, ..Faults::default() });
     let without_fractal = app.query(&token, q).await;
     assert_eq!(without_fractal.data("me.kycState"), &Value::Null, "{:#}", without_fractal.body);
     let error = without_fractal.error_at("me.kycState").expect("Fractal's error at the field");
@@ -212,7 +215,7 @@ async fn an_aggregate_already_decided_by_the_parts_that_arrived_is_answered() {
     let app = spawn().await;
     let token = user_token(SEED, "verification.basic:read verification.liveness:read kyc_application:read");
     // Fractal alone approved every item: Sumsub's failure cannot change that.
-    app.sandbox().sumsub.faults().set(Faults { error_rate: 1.0, ..Faults::default() });
+    app.sandbox().sumsub().faults().set(Faults { error_rate: 1.0, ..Faults::default() });
     let answer = app.query(&token, r#"{ me { kycState(level: "basic+liveness") } }"#).await;
     assert_eq!(answer.data("me.kycState"), "APPROVED", "{:#}", answer.body);
     assert_eq!(answer.error_at("me.kycState").expect("Sumsub's error")["extensions"]["provider"], "SUMSUB");
@@ -230,7 +233,7 @@ async fn ident_answering_an_html_404_for_a_user_s_list_is_an_error_not_an_empty_
     let sandbox_app = spawn().await;
     let user = "9a253758-197a-4308-8d2d-61cfe9317644";
     let app = production_app(&sandbox_app, &[user], |c| {
-        c.ident.as_mut().expect("ident").base_url = proxy.clone();
+        c.vars.set("KYC_GATEWAY_IDENT_BASE_URL", proxy.clone());
     })
     .await;
     let q = format!(r#"{{ user(id: "{user}") {{ kycApplications {{ id }} }} }}"#);

@@ -8,6 +8,7 @@ use kyc_gateway::sandbox::sumsub::population::RED_FINAL_APPLICANT;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
+use crate::helpers::Expose as _;
 use crate::helpers::{spawn, spawn_with, TestApp, SEED};
 
 fn now() -> i64 {
@@ -22,7 +23,7 @@ async fn sumsub_get(
     secret: &str,
     ts: i64,
 ) -> (StatusCode, reqwest::header::HeaderMap, Value) {
-    let sandbox = &app.sandbox().sumsub;
+    let sandbox = &app.sandbox().sumsub();
     let sig = signature(secret.as_bytes(), &ts.to_string(), "GET", path, b"");
     let response = app
         .http
@@ -40,7 +41,7 @@ async fn sumsub_get(
 #[tokio::test]
 async fn sumsub_answers_signed_requests_by_id_external_id_status_and_required_docs() {
     let app = spawn().await;
-    let s = &app.sandbox().sumsub;
+    let s = &app.sandbox().sumsub();
     let (token, secret) = (s.app_token(), s.secret_key());
     let by_external = format!("/resources/applicants/-;externalUserId={SEED}/one");
     let (status, _, body) = sumsub_get(&app, &by_external, token.expose(), secret.expose(), now()).await;
@@ -75,7 +76,7 @@ async fn sumsub_answers_signed_requests_by_id_external_id_status_and_required_do
 #[tokio::test]
 async fn sumsub_refuses_a_wrong_token_an_old_timestamp_and_a_bad_signature_and_404s_the_unknown() {
     let app = spawn().await;
-    let s = &app.sandbox().sumsub;
+    let s = &app.sandbox().sumsub();
     let (token, secret) = (s.app_token(), s.secret_key());
     let path = format!("/resources/applicants/{RED_FINAL_APPLICANT}/one");
     for (token, secret, ts) in [
@@ -112,7 +113,7 @@ async fn sumsub_refuses_a_wrong_token_an_old_timestamp_and_a_bad_signature_and_4
 #[tokio::test]
 async fn sumsub_answers_429_past_its_rate_limit_with_retry_after() {
     let app = spawn_with(|c| c.sandbox.sumsub_get_limit = 3).await;
-    let s = &app.sandbox().sumsub;
+    let s = &app.sandbox().sumsub();
     let path = format!("/resources/applicants/{RED_FINAL_APPLICANT}/one");
     let mut statuses = Vec::new();
     for _ in 0..4 {
@@ -125,7 +126,7 @@ async fn sumsub_answers_429_past_its_rate_limit_with_retry_after() {
 }
 
 async fn sila_post(app: &TestApp, path: &str, auth: (&str, &str), header: Value) -> (StatusCode, Value) {
-    let url = format!("{}{path}", app.sandbox().sila.base_url());
+    let url = format!("{}{path}", app.sandbox().sila().base_url());
     let response = app
         .http
         .post(url)
@@ -140,14 +141,14 @@ async fn sila_post(app: &TestApp, path: &str, auth: (&str, &str), header: Value)
 
 fn basic(app: &TestApp) -> String {
     use base64::Engine;
-    let s = &app.sandbox().sila;
+    let s = &app.sandbox().sila();
     base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", s.client_id(), s.client_secret().expose()))
 }
 
 #[tokio::test]
 async fn sila_issues_one_bearer_token_and_answers_verifications_with_reason_tags() {
     let app = spawn().await;
-    let s = &app.sandbox().sila;
+    let s = &app.sandbox().sila();
     let header = |user: Option<&str>| json!({ "created": now(), "app_handle": s.app_handle(), "user_handle": user, "version": "0.2" });
     let (status, first) = sila_post(&app, "/0.2/auth_token", ("Basic", &basic(&app)), header(None)).await;
     assert_eq!(status, StatusCode::OK, "{first}");
@@ -168,7 +169,7 @@ async fn sila_issues_one_bearer_token_and_answers_verifications_with_reason_tags
 #[tokio::test]
 async fn sila_refuses_bad_credentials_stale_or_future_headers_and_unknown_handles() {
     let app = spawn().await;
-    let s = &app.sandbox().sila;
+    let s = &app.sandbox().sila();
     let header = |created: i64, version: &str| json!({ "created": created, "app_handle": s.app_handle(), "user_handle": SEED, "version": version });
     let (status, body) = sila_post(&app, "/0.2/auth_token", ("Basic", "d3Jvbmc6d3Jvbmc="), header(now(), "0.2")).await;
     assert_eq!((status, body["success"].clone()), (StatusCode::UNAUTHORIZED, json!(false)));
@@ -188,14 +189,14 @@ async fn sila_refuses_bad_credentials_stale_or_future_headers_and_unknown_handle
     assert_eq!(body["success"], false);
 }
 
-async fn get_json(app: &TestApp, url: &str, token: &kyc_gateway::secret::Secret) -> Value {
+async fn get_json(app: &TestApp, url: &str, token: &secrecy::SecretString) -> Value {
     app.http.get(url).bearer_auth(token.expose()).send().await.expect("answer").json().await.expect("json")
 }
 
 #[tokio::test]
 async fn ident_pages_filters_and_scopes_applications_by_token() {
     let app = spawn().await;
-    let ident = &app.sandbox().ident;
+    let ident = &app.sandbox().ident();
     let base = ident.base_url();
     let token = ident.application_token();
     let response = app
@@ -226,7 +227,7 @@ async fn ident_pages_filters_and_scopes_applications_by_token() {
 #[tokio::test]
 async fn ident_put_needs_a_status_and_an_application_token() {
     let app = spawn().await;
-    let ident = &app.sandbox().ident;
+    let ident = &app.sandbox().ident();
     let url = format!("{}/kyc_applications/{JANICE_WAY}", ident.base_url());
     let missing = app
         .http

@@ -118,7 +118,7 @@ async fn wallet_read_grants_every_wallet_and_a_currency_scope_only_its_own() {
 async fn a_currency_scope_filters_a_user_with_wallets_of_several_currencies() {
     let app = spawn().await;
     let user =
-        app.sandbox().fractal.population().users.iter().find(|u| u.wallets.len() >= 2).expect("such a user").clone();
+        app.sandbox().fractal().population().users.iter().find(|u| u.wallets.len() >= 2).expect("such a user").clone();
     let currency = user.wallets[0].currency.clone();
     let token = client_token(&format!("client.users:read verification.wallet-{currency}:read"));
     let answer =
@@ -132,7 +132,7 @@ async fn a_currency_scope_filters_a_user_with_wallets_of_several_currencies() {
 #[tokio::test]
 async fn a_user_token_reads_itself_but_not_another_user_known_or_not() {
     let app = spawn().await;
-    let other = app.sandbox().fractal.population().users[5].uid.clone();
+    let other = app.sandbox().fractal().population().users[5].uid.clone();
     let token = user_token(SEED, "uid:read contact:read verification.plus:read verification.plus.details:read");
     let own = app.query(&token, &format!(r#"{{ user(id: "{SEED}") {{ id }} }}"#)).await.ok();
     assert_eq!(own.data("user.id"), SEED);
@@ -148,7 +148,7 @@ async fn a_user_token_reads_itself_but_not_another_user_known_or_not() {
 #[tokio::test]
 async fn a_client_token_with_users_read_reads_any_user_and_gets_null_for_an_unknown_one() {
     let app = spawn().await;
-    let other = app.sandbox().fractal.population().users[5].uid.clone();
+    let other = app.sandbox().fractal().population().users[5].uid.clone();
     let token = client_token("client.users:read uid:read");
     let answer = app
         .query(&token, &format!(r#"{{ user(id: "{other}") {{ id }} unknown: user(id: "no-such-user") {{ id }} }}"#))
@@ -177,16 +177,16 @@ async fn me_with_a_client_token_is_null_with_its_own_code() {
 #[tokio::test]
 async fn users_answers_in_order_with_null_for_unreadable_ids_and_fetches_a_repeated_id_once() {
     let app = spawn().await;
-    let pop = app.sandbox().fractal.population();
+    let pop = app.sandbox().fractal().population();
     let (a, b) = (pop.users[1].uid.clone(), pop.users[2].uid.clone());
-    let before = app.sandbox().fractal.counts().get("users_me");
+    let before = app.sandbox().fractal().counts().get("users_me");
     let q = format!(r#"{{ users(ids: ["{a}", "unknown", "{b}", "{a}"]) {{ id emails {{ address }} }} }}"#);
     let answer = app.query(&client_token("client.users:read uid:read contact:read"), &q).await.ok();
     assert_eq!(answer.data("users.0.id"), a.as_str());
     assert!(answer.data("users.1").is_null());
     assert_eq!(answer.data("users.2.id"), b.as_str());
     assert_eq!(answer.data("users.3.id"), a.as_str());
-    assert_eq!(app.sandbox().fractal.counts().get("users_me") - before, 2, "two distinct users, two upstream reads");
+    assert_eq!(app.sandbox().fractal().counts().get("users_me") - before, 2, "two distinct users, two upstream reads");
 
     let mine =
         app.query(&user_token(SEED, "uid:read"), &format!(r#"{{ users(ids: ["{SEED}", "{a}"]) {{ id }} }}"#)).await;
@@ -225,7 +225,7 @@ async fn kyc_state_refuses_an_empty_level() {
 #[tokio::test]
 async fn a_repeated_denied_id_is_denied_at_each_of_its_positions() {
     let app = spawn().await;
-    let other = app.sandbox().fractal.population().users[9].uid.clone();
+    let other = app.sandbox().fractal().population().users[9].uid.clone();
     let q = format!(r#"{{ users(ids: ["{other}", "{SEED}", "{other}"]) {{ id }} }}"#);
     let answer = app.query(&user_token(SEED, "uid:read"), &q).await;
     assert_denied(answer.error_at("users.0"), "client.users:read");
@@ -247,7 +247,7 @@ async fn aliases_ask_the_same_rules_field_by_field() {
 #[tokio::test]
 async fn kyc_state_reports_open_and_refused_states_from_visible_cases_only() {
     let app = spawn().await;
-    let pop = app.sandbox().fractal.population();
+    let pop = app.sandbox().fractal().population();
     // A single-item case whose item no other case of its user covers: the level's state is that case's.
     let find = |status: &str| {
         pop.users

@@ -142,7 +142,7 @@ async fn a_request_without_a_valid_token_is_refused_before_its_body_is_read() {
 async fn an_operation_that_runs_on_after_its_client_left_still_counts_against_the_callers_in_flight_bound() {
     let app = spawn_with(|c| c.connections.max_in_flight_per_caller = 1).await;
     // ident answers after three seconds: the mutation runs on long after its client left.
-    app.sandbox().ident.faults().set(kyc_gateway::config::Faults { latency_ms: 3_000, ..Default::default() });
+    app.sandbox().ident().faults().set(kyc_gateway::sandbox::Faults { latency_ms: 3_000, ..Default::default() });
     let token = client_token("kyc_application:write client.users:read");
     let settle = format!(
         r#"mutation {{ updateKycApplicationStatus(id: "{}", status: ACCEPTED) {{ status }} }}"#,
@@ -152,7 +152,7 @@ async fn an_operation_that_runs_on_after_its_client_left_still_counts_against_th
     let abandoned = tokio::spawn(async move {
         http.post(url).bearer_auth(bearer).json(&serde_json::json!({ "query": settle })).send().await
     });
-    eventually("the mutation is under way at ident", || async { app.sandbox().ident.faults().in_progress() >= 1 })
+    eventually("the mutation is under way at ident", || async { app.sandbox().ident().faults().in_progress() >= 1 })
         .await;
     abandoned.abort();
     // For the next second (the mutation has two more to go), the caller is at its bound: one more is 429.

@@ -14,7 +14,7 @@ async fn stats_need_client_stats_read() {
         assert!(answer.data("verificationStats").is_null());
         assert_denied(answer.error_at("verificationStats"), "client.stats:read");
     }
-    assert_eq!(app.sandbox().fractal.counts().get("stats_total"), 0, "nothing is asked upstream for a denied caller");
+    assert_eq!(app.sandbox().fractal().counts().get("stats_total"), 0, "nothing is asked upstream for a denied caller");
 }
 
 #[tokio::test]
@@ -22,7 +22,7 @@ async fn stats_totals_and_countries_match_the_sandbox_population() {
     let app = spawn().await;
     let mut total: BTreeMap<&str, u64> = BTreeMap::new();
     let mut by_country: BTreeMap<&str, BTreeMap<&str, u64>> = BTreeMap::new();
-    for user in &app.sandbox().fractal.population().users {
+    for user in &app.sandbox().fractal().population().users {
         for case in &user.cases {
             *total.entry(case.stats_status()).or_default() += 1;
             *by_country.entry(user.country).or_default().entry(case.stats_status()).or_default() += 1;
@@ -46,7 +46,7 @@ async fn stats_totals_and_countries_match_the_sandbox_population() {
 #[tokio::test]
 async fn stats_users_pages_through_every_verification_with_cursors() {
     let app = spawn().await;
-    let expected: usize = app.sandbox().fractal.population().users.iter().map(|u| u.cases.len()).sum();
+    let expected: usize = app.sandbox().fractal().population().users.iter().map(|u| u.cases.len()).sum();
     let token = client_token("client.stats:read client.users:read uid:read");
     let q = "query($after: String) { verificationStats { users(first: 500, after: $after) { totalCount edges { cursor node { userId level providerStatus state } } pageInfo { hasNextPage hasPreviousPage endCursor } } } }";
     let (mut after, mut seen, mut pages) = (serde_json::Value::Null, 0, 0);
@@ -89,7 +89,7 @@ async fn concurrent_stats_requests_fetch_one_client_credentials_token() {
     for answer in futures_util::future::join_all(requests).await {
         answer.ok();
     }
-    let counts = app.sandbox().fractal.counts();
+    let counts = app.sandbox().fractal().counts();
     assert_eq!(counts.get("token_client_credentials"), 1);
     assert_eq!(counts.get("stats_total"), 20);
 }

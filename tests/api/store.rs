@@ -3,13 +3,13 @@
 
 use std::time::{Duration, Instant};
 
-use kyc_gateway::config::FractalSettings;
 use kyc_gateway::secret::Secret;
 use kyc_gateway::store::StoreSettings;
 use kyc_gateway::{App, Config};
 use serde_json::json;
 use sqlx::Executor;
 
+use crate::helpers::Expose as _;
 use crate::helpers::{
     databases, eventually, import, issuer_token, postgres_database, production_state, spawn, spawn_with,
     sqlite_database, test_encryption, TestApp, TestDatabase, ALL_ITEMS,
@@ -17,21 +17,8 @@ use crate::helpers::{
 
 /// A production-mode replica on `db` whose providers are the sandboxes of `sandbox_app`.
 pub async fn replica(sandbox_app: &TestApp, db: &TestDatabase, adjust: impl FnOnce(&mut Config)) -> TestApp {
-    use kyc_gateway::config::SumsubSettings;
-    let s = sandbox_app.sandbox();
     spawn_with(|c| {
-        c.fractal = Some(FractalSettings {
-            frontend_url: s.fractal.base_url().into(),
-            auth_url: s.fractal.base_url().into(),
-            resource_url: s.fractal.base_url().into(),
-            client_id: s.fractal.client_id().into(),
-            client_secret: s.fractal.client_secret(),
-        });
-        c.sumsub = Some(SumsubSettings {
-            base_url: s.sumsub.base_url().into(),
-            app_token: s.sumsub.app_token(),
-            secret_key: s.sumsub.secret_key(),
-        });
+        crate::helpers::point_at(c, sandbox_app.sandbox(), &["FRACTAL", "SUMSUB"]);
         c.tokens.secret_issuer = Some(crate::helpers::secret_issuer());
         production_state(c);
         // A small pool, as a replica would have: a refresh must not starve it.
@@ -45,11 +32,11 @@ pub async fn replica(sandbox_app: &TestApp, db: &TestDatabase, adjust: impl FnOn
 /// A sandbox user linked to the sandbox Fractal through a fresh refresh token, imported into `app`'s database: the
 /// user and that token.
 async fn linked_user(sandbox_app: &TestApp, app: &TestApp, index: usize) -> (String, Secret) {
-    let fractal = &sandbox_app.sandbox().fractal;
+    let fractal = &sandbox_app.sandbox().fractal();
     let uid = fractal.population().users[index].uid.clone();
     let refresh = fractal.link_user(&uid);
     import(app, vec![json!({ "user_id": uid, "fractal": { "uid": uid, "refresh_token": refresh.expose() } })]).await;
-    (uid, refresh)
+    (uid, refresh.into())
 }
 
 const EMAILS: &str = "{ me { emails { address } } }";
@@ -57,13 +44,20 @@ const EMAILS: &str = "{ me { emails { address } } }";
 #[tokio::test]
 async fn a_rotated_refresh_token_survives_a_restart() {
     let sandbox_app = spawn().await;
-    let fractal = sandbox_app.sandbox().fractal.clone();
+    let fractal = sandbox_app.sandbox().fractal().clone();
     for db in databases().await {
         let first = replica(&sandbox_app, &db, |c| c.cache.enabled = false).await;
         let (user, r0) = linked_user(&sandbox_app, &first, 20).await;
         let token = issuer_token(&user, "contact:read", false);
         first.query(&token, EMAILS).await.ok();
-        let r1 = first.directory.fractal_link(&user).await.expect("directory").expect("linked").tokens.refresh_token;
+        let r1 = first
+            .directory
+            .link(&crate::helpers::uid(&user), kyc_gateway::domain::Provider::Fractal)
+            .await
+            .expect("directory")
+            .expect("linked")
+            .tokens
+            .refresh_token;
         assert_ne!(r0, r1, "{}: rotated", db.engine);
         first.stop().await;
 
@@ -78,9 +72,24 @@ async fn a_rotated_refresh_token_survives_a_restart() {
             "{}: refreshed with the stored token",
             db.engine
         );
-        let r2 = second.directory.fractal_link(&user).await.expect("directory").expect("linked").tokens.refresh_token;
-        assert!(fractal.refresh_token_is_valid(&r2), "{}: the newest token is the one the sandbox knows", db.engine);
-        assert!(!fractal.refresh_token_is_valid(&r1) && !fractal.refresh_token_is_valid(&r0), "{}", db.engine);
+        let r2 = second
+            .directory
+            .link(&crate::helpers::uid(&user), kyc_gateway::domain::Provider::Fractal)
+            .await
+            .expect("directory")
+            .expect("linked")
+            .tokens
+            .refresh_token;
+        assert!(
+            fractal.refresh_token_is_valid(r2.expose()),
+            "{}: the newest token is the one the sandbox knows",
+            db.engine
+        );
+        assert!(
+            !fractal.refresh_token_is_valid(r1.expose()) && !fractal.refresh_token_is_valid(r0.expose()),
+            "{}",
+            db.engine
+        );
         second.stop().await;
     }
 }
@@ -89,7 +98,7 @@ async fn a_rotated_refresh_token_survives_a_restart() {
 async fn two_replicas_refresh_an_expired_user_once_between_them() {
     let Some(db) = postgres_database().await else { return };
     let sandbox_app = spawn().await;
-    let fractal = sandbox_app.sandbox().fractal.clone();
+    let fractal = sandbox_app.sandbox().fractal().clone();
     let a = replica(&sandbox_app, &db, |c| c.cache.enabled = false).await;
     let b = replica(&sandbox_app, &db, |c| c.cache.enabled = false).await;
     let (user, _) = linked_user(&sandbox_app, &a, 21).await;
@@ -110,14 +119,14 @@ async fn fail_link_updates(app: &TestApp) {
     let sql = match app.store.engine() {
         kyc_gateway::store::Engine::Sqlite => {
             "CREATE TABLE inject_failure (x INTEGER); INSERT INTO inject_failure VALUES (1); \
-             CREATE TRIGGER fail_link_update BEFORE UPDATE ON fractal_links \
+             CREATE TRIGGER fail_link_update BEFORE UPDATE ON provider_links \
              WHEN (SELECT COUNT(*) FROM inject_failure) > 0 BEGIN SELECT RAISE(ABORT, 'injected'); END;"
         }
         kyc_gateway::store::Engine::Postgres => {
             "CREATE TABLE inject_failure (x INT); INSERT INTO inject_failure VALUES (1); \
              CREATE FUNCTION fail_link_update() RETURNS trigger AS $$ BEGIN \
              IF EXISTS (SELECT 1 FROM inject_failure) THEN RAISE EXCEPTION 'injected'; END IF; RETURN NEW; END $$ \
-             LANGUAGE plpgsql; CREATE TRIGGER fail_link_update BEFORE UPDATE ON fractal_links FOR EACH ROW \
+             LANGUAGE plpgsql; CREATE TRIGGER fail_link_update BEFORE UPDATE ON provider_links FOR EACH ROW \
              EXECUTE FUNCTION fail_link_update();"
         }
     };
@@ -127,7 +136,7 @@ async fn fail_link_updates(app: &TestApp) {
 #[tokio::test]
 async fn a_failed_commit_after_a_refresh_never_uses_the_new_access_token_and_the_next_query_recovers() {
     let sandbox_app = spawn().await;
-    let fractal = sandbox_app.sandbox().fractal.clone();
+    let fractal = sandbox_app.sandbox().fractal().clone();
     for db in databases().await {
         let app = replica(&sandbox_app, &db, |c| c.cache.enabled = false).await;
         let (user, r0) = linked_user(&sandbox_app, &app, 22).await;
@@ -140,14 +149,19 @@ async fn a_failed_commit_after_a_refresh_never_uses_the_new_access_token_and_the
         assert_eq!(error["extensions"]["code"], "PROVIDER_UNAVAILABLE", "{}", db.engine);
         assert_eq!(fractal.counts().get("token_refresh"), refreshes + 1, "{}: Fractal rotated", db.engine);
         assert_eq!(fractal.counts().get("users_me"), reads, "{}: the new access token was never used", db.engine);
-        assert!(fractal.refresh_token_is_valid(&r0), "{}: so the old pair still works", db.engine);
-        let stored = app.directory.fractal_link(&user).await.expect("directory").expect("linked");
+        assert!(fractal.refresh_token_is_valid(r0.expose()), "{}: so the old pair still works", db.engine);
+        let stored = app
+            .directory
+            .link(&crate::helpers::uid(&user), kyc_gateway::domain::Provider::Fractal)
+            .await
+            .expect("directory")
+            .expect("linked");
         assert_eq!(stored.tokens.refresh_token, r0, "{}: nothing new was stored", db.engine);
 
         app.store.pool().execute("DELETE FROM inject_failure").await.expect("disarmed");
         let recovered = app.query(&token, EMAILS).await.ok();
         assert!(recovered.data("me.emails").is_array(), "{}", db.engine);
-        assert!(!fractal.refresh_token_is_valid(&r0), "{}: the old pair retired only now", db.engine);
+        assert!(!fractal.refresh_token_is_valid(r0.expose()), "{}: the old pair retired only now", db.engine);
         app.stop().await;
     }
 }
@@ -159,9 +173,14 @@ async fn tokens_are_sealed_at_rest() {
     let app = replica(&sandbox_app, &db, |_| {}).await;
     let (user, _) = linked_user(&sandbox_app, &app, 23).await;
     app.query(&issuer_token(&user, "contact:read", false), EMAILS).await.ok();
-    let link = app.directory.fractal_link(&user).await.expect("directory").expect("linked");
+    let link = app
+        .directory
+        .link(&crate::helpers::uid(&user), kyc_gateway::domain::Provider::Fractal)
+        .await
+        .expect("directory")
+        .expect("linked");
     let access = link.tokens.access_token.expect("an access token after the refresh");
-    let row = sqlx::query("SELECT * FROM fractal_links WHERE user_id = $1")
+    let row = sqlx::query("SELECT * FROM provider_links WHERE user_id = $1")
         .bind(&user)
         .fetch_one(app.store.pool())
         .await
@@ -190,17 +209,19 @@ async fn a_database_with_an_unknown_newer_migration_is_refused() {
             ..Config::default()
         };
         let store = kyc_gateway::open_database(&config).await.expect("migrated");
-        sqlx::query("INSERT INTO schema_migrations (version, name, checksum, applied_at) VALUES ($1, $2, $3, $4)")
-            .bind(9999i64)
-            .bind("9999_from_the_future")
-            .bind("x")
-            .bind(0i64)
-            .execute(store.pool())
-            .await
-            .expect("recorded");
+        sqlx::query(
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+             VALUES ($1, $2, TRUE, $3, 0)",
+        )
+        .bind(9999i64)
+        .bind("from the future")
+        .bind(vec![0u8; 48])
+        .execute(store.pool())
+        .await
+        .expect("recorded");
         store.close().await;
         let error = App::build(config).await.err().expect("refused").to_string();
-        assert!(error.contains("9999_from_the_future") && error.contains("newer"), "{}: {error}", db.engine);
+        assert!(error.contains("9999") && error.contains("newer"), "{}: {error}", db.engine);
     }
 }
 
@@ -211,10 +232,10 @@ async fn invalidation_on_one_replica_reaches_the_other_within_a_second() {
     let a = replica(&sandbox_app, &db, |_| {}).await;
     let b = replica(&sandbox_app, &db, |_| {}).await;
     let (user, _) = linked_user(&sandbox_app, &a, 6).await;
-    assert!(sandbox_app.sandbox().sumsub.applicant_of(&user).is_some());
+    assert!(sandbox_app.sandbox().sumsub().applicant_of(&user).is_some());
     let token = issuer_token("staff", &format!("client.users:read {ALL_ITEMS}"), true);
     let q = format!(r#"{{ user(id: "{user}") {{ verificationCases(provider: SUMSUB) {{ id }} }} }}"#);
-    let reads = || sandbox_app.sandbox().sumsub.counts().get("applicant_by_external_id");
+    let reads = || sandbox_app.sandbox().sumsub().counts().get("applicant_by_external_id");
     b.query(&token, &q).await.ok();
     b.query(&token, &q).await.ok();
     let cached = reads();

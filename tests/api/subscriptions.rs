@@ -25,7 +25,8 @@ const EVENTS: &str = "subscription { verificationChanged { userId provider level
 /// Publishes a verification event on the app's change channel, as the webhook worker does.
 pub async fn publish(app: &TestApp, user: &str, level: &str, status: &str) {
     let event = VerificationEvent {
-        user_id: user.into(),
+        user_id: crate::helpers::uid(user),
+        kind: kyc_gateway::domain::events::EventKind::Case,
         provider: Provider::Sumsub,
         level: level.into(),
         level_items: level_items(level),
@@ -69,7 +70,7 @@ async fn a_subscriber_hears_the_sandbox_s_approval_and_the_next_query_sees_it() 
     let mut ws = Ws::ready(&app, &token).await;
     ws.subscribe("1", EVENTS).await;
     app.subscribed(1).await;
-    let sumsub = app.sandbox().sumsub.base_url().to_owned();
+    let sumsub = app.sandbox().sumsub().base_url().to_owned();
     let approved = Instant::now();
     let answer = app
         .http

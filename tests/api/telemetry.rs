@@ -69,7 +69,7 @@ fn attribute(span: &Span, key: &str) -> Option<String> {
 fn sandbox_urls(log: &str) -> HashMap<String, String> {
     let line = log.lines().find(|l| l.contains("sandbox providers (admin endpoints")).expect("the sandbox line");
     let mut urls = HashMap::new();
-    for provider in ["Fractal", "Sumsub", "Sila", "ident"] {
+    for provider in ["fractal", "sumsub", "sila", "ident"] {
         let start = line.find(&format!("{provider} http://")).expect("the provider's URL") + provider.len() + 1;
         let url: String = line[start..].chars().take_while(|c| !matches!(c, ',' | ';' | ' ' | '"')).collect();
         let origin = url.splitn(4, '/').take(3).collect::<Vec<_>>().join("/");
@@ -123,7 +123,7 @@ async fn a_query_over_two_providers_is_traced_to_an_otlp_receiver_with_the_calle
     // A staff query about other users, its ids in variables (they must not be recorded either).
     let others: Vec<String> = kyc_gateway::sandbox::fractal::Population::generate(
         USERS,
-        kyc_gateway::config::SandboxSettings::default().seed,
+        kyc_gateway::sandbox::SandboxSettings::default().seed,
     )
     .users
     .iter()

@@ -7,16 +7,18 @@ use std::time::Duration;
 use std::sync::Arc;
 
 use kyc_gateway::directory::{
-    Consumed, Directory, DirectoryError, FractalLink, FractalRefresh, FractalTokens, LinkState, Linked, ProviderRefs,
-    Reference, SqlDirectory,
+    Consumed, Directory, DirectoryError, Link, LinkRefresh, LinkState, LinkTokens, Linked, References, SqlDirectory,
+    UserEntry,
 };
+use kyc_gateway::domain::{Provider, UserId};
 use kyc_gateway::sandbox::fractal::FractalSandbox;
 use kyc_gateway::secret::Secret;
 use kyc_gateway::store::crypto::TokenCipher;
 use kyc_gateway::store::{Store, StoreSettings};
 use reqwest::StatusCode;
 
-use crate::helpers::{client_token, eventually, spawn_with, TestApp};
+use crate::helpers::Expose as _;
+use crate::helpers::{client_token, eventually, spawn_with, uid, TestApp};
 
 async fn spawn() -> TestApp {
     spawn_with(|c| c.cache.enabled = false).await
@@ -25,11 +27,11 @@ async fn spawn() -> TestApp {
 const EMAILS: &str = "{ me { emails { address } } }";
 
 async fn refresh_token(app: &TestApp, user: &str) -> Secret {
-    app.directory.fractal_link(user).await.expect("directory").expect("linked").tokens.refresh_token
+    app.directory.link(&uid(user), Provider::Fractal).await.expect("directory").expect("linked").tokens.refresh_token
 }
 
 fn user_of(app: &TestApp, index: usize) -> String {
-    app.sandbox().fractal.population().users[index].uid.clone()
+    app.sandbox().fractal().population().users[index].uid.clone()
 }
 
 #[tokio::test]
@@ -40,12 +42,15 @@ async fn the_first_read_refreshes_the_link_once_and_stores_the_rotated_refresh_t
     app.query(&crate::helpers::user_token(&user, "contact:read"), EMAILS).await.ok();
     let r1 = refresh_token(&app, &user).await;
     assert_ne!(r0, r1, "the rotated refresh token is stored");
-    assert!(!app.sandbox().fractal.refresh_token_is_valid(&r0), "the old pair died when the new access token was used");
-    assert!(app.sandbox().fractal.refresh_token_is_valid(&r1));
-    assert_eq!(app.sandbox().fractal.counts().get("token_refresh"), 1);
+    assert!(
+        !app.sandbox().fractal().refresh_token_is_valid(r0.expose()),
+        "the old pair died when the new access token was used"
+    );
+    assert!(app.sandbox().fractal().refresh_token_is_valid(r1.expose()));
+    assert_eq!(app.sandbox().fractal().counts().get("token_refresh"), 1);
 
     app.query(&crate::helpers::user_token(&user, "contact:read"), EMAILS).await.ok();
-    assert_eq!(app.sandbox().fractal.counts().get("token_refresh"), 1, "a valid access token is reused");
+    assert_eq!(app.sandbox().fractal().counts().get("token_refresh"), 1, "a valid access token is reused");
 }
 
 #[tokio::test]
@@ -54,9 +59,9 @@ async fn an_access_token_refused_with_401_is_refreshed_and_the_read_retried() {
     let user = user_of(&app, 4);
     let token = crate::helpers::user_token(&user, "contact:read");
     app.query(&token, EMAILS).await.ok();
-    app.sandbox().fractal.expire_access_tokens();
+    app.sandbox().fractal().expire_access_tokens();
     app.query(&token, EMAILS).await.ok();
-    let counts = app.sandbox().fractal.counts();
+    let counts = app.sandbox().fractal().counts();
     assert_eq!(counts.get("token_refresh"), 2);
     assert_eq!(counts.get("users_me"), 3, "first read, the refused read, the retry");
     assert_eq!(counts.get("resource_refused"), 1);
@@ -71,7 +76,7 @@ async fn concurrent_reads_of_one_user_refresh_once() {
     for answer in futures_util::future::join_all(reads).await {
         answer.ok();
     }
-    assert_eq!(app.sandbox().fractal.counts().get("token_refresh"), 1);
+    assert_eq!(app.sandbox().fractal().counts().get("token_refresh"), 1);
 }
 
 #[tokio::test]
@@ -87,7 +92,7 @@ async fn tokens_are_renewed_when_they_near_expiry() {
     let stats = client_token("client.stats:read");
     let q = "{ verificationStats { total { approved } } }";
     let refreshes = || {
-        let counts = app.sandbox().fractal.counts();
+        let counts = app.sandbox().fractal().counts();
         (counts.get("token_refresh"), counts.get("token_client_credentials"))
     };
     app.query(&token, EMAILS).await.ok();
@@ -101,16 +106,16 @@ async fn tokens_are_renewed_when_they_near_expiry() {
         refreshes() == (2, 2)
     })
     .await;
-    assert_eq!(app.sandbox().fractal.counts().get("resource_refused"), 0, "renewed before the provider refused them");
+    assert_eq!(app.sandbox().fractal().counts().get("resource_refused"), 0, "renewed before the provider refused them");
 }
 
 #[tokio::test]
 async fn a_revoked_link_nulls_the_fractal_fields_with_provider_unauthorized() {
     let app = spawn().await;
     let user = user_of(&app, 7);
-    let revoked = FractalTokens { access_token: None, access_renew_at: None, refresh_token: Secret::new("revoked") };
-    let link = FractalLink { uid: user.clone(), scopes: String::new(), tokens: revoked };
-    app.directory.link_fractal(&user, &link).await.expect("stored");
+    let revoked = LinkTokens { access_token: None, access_renew_at: None, refresh_token: Secret::new("revoked") };
+    let link = Link { subject: user.clone(), scopes: String::new(), tokens: revoked };
+    app.directory.store_link(&uid(&user), Provider::Fractal, &link).await.expect("stored");
     let q = "{ me { emails { address } verificationCases { level } } }";
     let answer = app.query(&crate::helpers::user_token(&user, "contact:read verification.basic:read"), q).await;
     assert!(answer.data("me.emails").is_null());
@@ -126,7 +131,7 @@ async fn a_revoked_link_nulls_the_fractal_fields_with_provider_unauthorized() {
 #[tokio::test]
 async fn the_sandbox_runs_the_authorization_code_flow_once_per_code() {
     let app = spawn().await;
-    let fractal = app.sandbox().fractal.clone();
+    let fractal = app.sandbox().fractal().clone();
     let uid = user_of(&app, 8);
     let no_redirect = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
     let authorize = format!("{}/authorize", fractal.base_url());
@@ -179,7 +184,7 @@ async fn the_sandbox_runs_the_authorization_code_flow_once_per_code() {
 #[tokio::test]
 async fn the_sandbox_refuses_wrong_credentials_like_fractal() {
     let app = spawn().await;
-    let fractal = app.sandbox().fractal.clone();
+    let fractal = app.sandbox().fractal().clone();
     let http = reqwest::Client::new();
     let token_url = format!("{}/oauth/token", fractal.base_url());
     let wrong_secret = http
@@ -248,19 +253,19 @@ struct Watching {
 }
 
 struct WatchedRefresh {
-    inner: Box<dyn FractalRefresh>,
+    inner: Box<dyn LinkRefresh>,
     sandbox: FractalSandbox,
     old_refresh: Secret,
     seen: Seen,
 }
 
 #[async_trait::async_trait]
-impl FractalRefresh for WatchedRefresh {
-    fn link(&self) -> &FractalLink {
+impl LinkRefresh for WatchedRefresh {
+    fn link(&self) -> &Link {
         self.inner.link()
     }
-    async fn commit(self: Box<Self>, tokens: FractalTokens) -> Result<(), DirectoryError> {
-        let old_still_valid = self.sandbox.refresh_token_is_valid(&self.old_refresh);
+    async fn commit(self: Box<Self>, tokens: LinkTokens) -> Result<(), DirectoryError> {
+        let old_still_valid = self.sandbox.refresh_token_is_valid(self.old_refresh.expose());
         self.seen.lock().expect("lock").push((old_still_valid, self.sandbox.counts().get("users_me")));
         self.inner.commit(tokens).await
     }
@@ -269,35 +274,26 @@ impl FractalRefresh for WatchedRefresh {
 // Every call but the refresh goes to the real directory (written out: async_trait does not see into macros).
 #[async_trait::async_trait]
 impl Directory for Watching {
-    async fn knows(&self, user_id: &str) -> Result<bool, DirectoryError> {
-        self.inner.knows(user_id).await
+    async fn entry(&self, user: &UserId) -> Result<UserEntry, DirectoryError> {
+        self.inner.entry(user).await
     }
-    async fn references(&self, user_id: &str) -> Result<ProviderRefs, DirectoryError> {
-        self.inner.references(user_id).await
+    async fn user_for_reference(&self, provider: Provider, reference: &str) -> Result<Option<UserId>, DirectoryError> {
+        self.inner.user_for_reference(provider, reference).await
     }
-    async fn fractal_link(&self, user_id: &str) -> Result<Option<FractalLink>, DirectoryError> {
-        self.inner.fractal_link(user_id).await
+    async fn register(&self, user: &UserId, refs: &References) -> Result<(), DirectoryError> {
+        self.inner.register(user, refs).await
     }
-    async fn fractal_uid(&self, user_id: &str) -> Result<Option<String>, DirectoryError> {
-        self.inner.fractal_uid(user_id).await
+    async fn link(&self, user: &UserId, provider: Provider) -> Result<Option<Link>, DirectoryError> {
+        self.inner.link(user, provider).await
     }
-    async fn user_for_ident(&self, id: &str) -> Result<Option<String>, DirectoryError> {
-        self.inner.user_for_ident(id).await
+    async fn user_for_link(&self, provider: Provider, subject: &str) -> Result<Option<UserId>, DirectoryError> {
+        self.inner.user_for_link(provider, subject).await
     }
-    async fn user_for_fractal_uid(&self, uid: &str) -> Result<Option<String>, DirectoryError> {
-        self.inner.user_for_fractal_uid(uid).await
+    async fn store_link(&self, user: &UserId, provider: Provider, link: &Link) -> Result<Linked, DirectoryError> {
+        self.inner.store_link(user, provider, link).await
     }
-    async fn user_for_reference(&self, reference: Reference<'_>) -> Result<Option<String>, DirectoryError> {
-        self.inner.user_for_reference(reference).await
-    }
-    async fn register(&self, user_id: &str, refs: &ProviderRefs) -> Result<(), DirectoryError> {
-        self.inner.register(user_id, refs).await
-    }
-    async fn link_fractal(&self, user_id: &str, link: &FractalLink) -> Result<Linked, DirectoryError> {
-        self.inner.link_fractal(user_id, link).await
-    }
-    async fn unlink_fractal(&self, user_id: &str) -> Result<bool, DirectoryError> {
-        self.inner.unlink_fractal(user_id).await
+    async fn remove_link(&self, user: &UserId, provider: Provider) -> Result<bool, DirectoryError> {
+        self.inner.remove_link(user, provider).await
     }
     async fn save_link_state(&self, state: &LinkState) -> Result<(), DirectoryError> {
         self.inner.save_link_state(state).await
@@ -305,8 +301,12 @@ impl Directory for Watching {
     async fn consume_link_state(&self, nonce: &str) -> Result<Consumed, DirectoryError> {
         self.inner.consume_link_state(nonce).await
     }
-    async fn begin_fractal_refresh(&self, user_id: &str) -> Result<Option<Box<dyn FractalRefresh>>, DirectoryError> {
-        let Some(inner) = self.inner.begin_fractal_refresh(user_id).await? else { return Ok(None) };
+    async fn begin_refresh(
+        &self,
+        user: &UserId,
+        provider: Provider,
+    ) -> Result<Option<Box<dyn LinkRefresh>>, DirectoryError> {
+        let Some(inner) = self.inner.begin_refresh(user, provider).await? else { return Ok(None) };
         Ok(Some(Box::new(WatchedRefresh {
             inner,
             sandbox: self.sandbox.clone(),
@@ -318,7 +318,7 @@ impl Directory for Watching {
 
 #[tokio::test]
 async fn the_rotated_refresh_token_is_stored_before_the_new_access_token_is_used() {
-    use kyc_gateway::providers::fractal::{FractalClient, FractalConfig};
+    use kyc_gateway::providers::fractal::{FractalClient, Settings};
     let sandbox = FractalSandbox::start(&Default::default()).await.expect("sandbox");
     let uid = sandbox.population().users[10].uid.clone();
     let old_refresh = sandbox.link_user(&uid);
@@ -326,22 +326,30 @@ async fn the_rotated_refresh_token_is_stored_before_the_new_access_token_is_used
     store.migrate().await.expect("migrated");
     let cipher = Arc::new(TokenCipher::new(&crate::helpers::test_encryption().current, &[]));
     let inner = Arc::new(SqlDirectory::new(store, cipher));
-    let tokens = FractalTokens { access_token: None, access_renew_at: None, refresh_token: old_refresh.clone() };
-    inner.link_fractal(&uid, &FractalLink { uid: uid.clone(), scopes: String::new(), tokens }).await.expect("linked");
+    let old_refresh = Secret::from(old_refresh);
+    let tokens = LinkTokens { access_token: None, access_renew_at: None, refresh_token: old_refresh.clone() };
+    let link = Link { subject: uid.clone(), scopes: String::new(), tokens };
+    inner.store_link(&crate::helpers::uid(&uid), Provider::Fractal, &link).await.expect("linked");
     let seen = Seen::default();
     let directory =
         Arc::new(Watching { inner, sandbox: sandbox.clone(), old_refresh: old_refresh.clone(), seen: seen.clone() });
-    let config = FractalConfig {
+    let settings = Settings {
         frontend_url: sandbox.base_url().into(),
         auth_url: sandbox.base_url().into(),
         resource_url: sandbox.base_url().into(),
         client_id: sandbox.client_id().into(),
-        client_secret: sandbox.client_secret(),
+        client_secret: sandbox.client_secret().into(),
         policy: Default::default(),
+        webhook_secrets: Vec::new(),
+        linking: kyc_gateway::providers::connector::LinkSettings {
+            redirect_uris: Vec::new(),
+            scopes: String::new(),
+            state_ttl: Duration::from_secs(600),
+        },
     };
-    let client = FractalClient::new(config, directory);
-    let profile = client.profile(&uid).await.expect("read").expect("linked");
+    let client = FractalClient::new(&settings, directory);
+    let profile = client.profile(&crate::helpers::uid(&uid)).await.expect("read").expect("linked");
     assert!(!profile.cases.is_empty());
     assert_eq!(*seen.lock().expect("lock"), [(true, 0)], "stored while the old pair lived, before any read");
-    assert!(!sandbox.refresh_token_is_valid(&old_refresh), "and the read then retired the old pair");
+    assert!(!sandbox.refresh_token_is_valid(old_refresh.expose()), "and the read then retired the old pair");
 }

@@ -2,8 +2,6 @@
 //! the worker surviving a restart. Events are signed here with this file's own HMAC code, as the providers would.
 
 use base64::Engine as _;
-use kyc_gateway::config::PerProvider;
-use kyc_gateway::secret::Secret;
 use kyc_gateway::Config;
 use reqwest::StatusCode;
 use ring::hmac;
@@ -21,12 +19,11 @@ pub const IDENT_SECRET: &str = "ident-webhook-secret-for-tests";
 
 /// Configures the test secrets (beside the sandbox's own).
 pub fn with_secrets(config: &mut Config) {
-    config.webhooks.secrets = PerProvider {
-        fractal: vec![Secret::new(FRACTAL_SECRET)],
-        sumsub: vec![Secret::new(SUMSUB_SECRET)],
-        sila: vec![Secret::new(SILA_SECRET)],
-        ident: vec![Secret::new(IDENT_SECRET)],
-    };
+    for (provider, secret) in
+        [("FRACTAL", FRACTAL_SECRET), ("SUMSUB", SUMSUB_SECRET), ("SILA", SILA_SECRET), ("IDENT", IDENT_SECRET)]
+    {
+        config.vars.set(&format!("KYC_GATEWAY_{provider}_WEBHOOK_SECRETS"), secret);
+    }
 }
 
 fn mac(algorithm: hmac::Algorithm, secret: &str, message: &[u8]) -> Vec<u8> {
@@ -103,7 +100,7 @@ pub fn sumsub_review(applicant: &str, user: &str, status: &str, answer: Option<&
 
 /// The Sumsub applicant id of a sandbox user.
 pub fn applicant_of(app: &TestApp, user: &str) -> String {
-    app.sandbox().sumsub.applicant_of(user).map(|a| a.id.clone()).expect("the user has a Sumsub applicant")
+    app.sandbox().sumsub().applicant_of(user).map(|a| a.id.clone()).expect("the user has a Sumsub applicant")
 }
 
 /// The inbox rows: (provider, status).
@@ -232,7 +229,7 @@ async fn a_provider_without_secrets_has_no_webhook_endpoint() {
     let sandbox_app = spawn().await;
     let app = production_app(&sandbox_app, &[], |c| {
         with_secrets(c);
-        c.webhooks.secrets.sila.clear();
+        c.vars.remove("KYC_GATEWAY_SILA_WEBHOOK_SECRETS");
     })
     .await;
     let (status, body) = sila(SILA_SECRET, &json!({"event_type": "kyc"})).post(&app).await;
@@ -340,7 +337,7 @@ async fn an_event_accepted_while_no_worker_runs_is_processed_after_a_restart() {
 
 /// Changes the sandbox Sumsub's review of `user` (its admin endpoint), which then delivers the signed webhook.
 pub async fn review(app: &TestApp, user: &str, body: Value) {
-    let url = format!("{}/_sandbox/applicants/{user}/review", app.sandbox().sumsub.base_url());
+    let url = format!("{}/_sandbox/applicants/{user}/review", app.sandbox().sumsub().base_url());
     let answer = app.http.post(url).json(&body).send().await.expect("the sandbox answers");
     assert!(answer.status().is_success(), "{}", answer.status());
 }
@@ -350,7 +347,8 @@ async fn a_webhook_at_one_replica_reaches_a_subscriber_of_the_other_and_a_double
     let Some(db) = crate::helpers::postgres_database().await else { return };
     let sandbox_app = spawn().await;
     let sandbox = sandbox_app.sandbox().clone();
-    let secrets = |c: &mut Config| c.webhooks.secrets.sumsub = vec![sandbox.webhook_secrets().sumsub];
+    let secret = secrecy::ExposeSecret::expose_secret(&sandbox.sumsub().webhook_secret()).to_owned();
+    let secrets = |c: &mut Config| c.vars.set("KYC_GATEWAY_SUMSUB_WEBHOOK_SECRETS", secret.clone());
     let a = crate::store::replica(&sandbox_app, &db, secrets).await;
     let b = crate::store::replica(&sandbox_app, &db, secrets).await;
     let user = SUMSUB_PENDING;
@@ -373,7 +371,7 @@ async fn a_webhook_at_one_replica_reaches_a_subscriber_of_the_other_and_a_double
     .await;
     assert_eq!(ws.event("1").await["data"]["verificationChanged"]["state"], "REJECTED");
     sandbox.webhooks_idle().await;
-    assert_eq!(sandbox.sumsub.webhooks().counts().delivered, 3, "the second change reached both replicas");
+    assert_eq!(sandbox.sumsub().webhooks().counts().delivered, 3, "the second change reached both replicas");
 
     // The next event B's subscriber gets is the next change, not the second delivery of the last one.
     sandbox.set_webhook_targets(&[a.url("")]);
@@ -406,7 +404,7 @@ async fn the_sandbox_s_duplicated_and_reordered_deliveries_are_applied_once_and_
     review(&app, user, json!({ "reviewAnswer": "RED", "rejectLabels": ["FORGERY"], "reviewRejectType": "FINAL" }))
         .await;
     app.sandbox().webhooks_idle().await;
-    assert_eq!(app.sandbox().sumsub.webhooks().counts().delivered, 4, "each change delivered twice");
+    assert_eq!(app.sandbox().sumsub().webhooks().counts().delivered, 4, "each change delivered twice");
     eventually("both events were handled", || async {
         let rows = inbox(&app).await;
         rows.len() == 2 && rows.iter().all(|(_, s)| s != "pending")

@@ -15,32 +15,23 @@ use tokio::sync::Mutex;
 
 use super::mapping;
 use super::models::{OAuthError, StatusCountsWire, TokenResponse, UserInfo, UserVerificationWire};
-use crate::directory::{Directory, FractalLink, FractalTokens};
+use super::{FractalUid, Settings};
+use crate::directory::{Directory, LinkTokens};
 use crate::domain::stats::{LevelVerification, StatusCounts};
-use crate::domain::{Provider, ProviderProfile, VerificationCase};
+use crate::domain::{Provider, ProviderProfile, UserId, VerificationCase};
+use crate::providers::connector::LinkedAccount;
 use crate::providers::token_cache::{lifetime, renew_margin, TokenCache};
-use crate::providers::{join_url, json, Call, ProviderError, Upstream, UpstreamPolicy};
+use crate::providers::{join_url, json, Call, ProviderError, Upstream};
 use crate::secret::Secret;
 
-/// Where Fractal is and who the gateway is to it.
-#[derive(Debug, Clone)]
-pub struct FractalConfig {
-    /// Where users authorize, e.g. `https://fractal.id` (the `/authorize` page).
-    pub frontend_url: String,
-    /// Token endpoint host, e.g. `https://auth.fractal.id`.
-    pub auth_url: String,
-    /// Resource API host, e.g. `https://resource.fractal.id`.
-    pub resource_url: String,
-    pub client_id: String,
-    pub client_secret: Secret,
-    pub policy: UpstreamPolicy,
-}
+/// Fractal's scope for the client's statistics, which the gateway's client-credentials token asks for.
+const STATS_SCOPE: &str = kyc_vocabulary::scopes::STATS_READ;
 
 /// Stripes of locks that serialise token refreshes per user without a lock per user.
 const REFRESH_STRIPES: usize = 64;
 
 pub struct FractalClient {
-    config: FractalConfig,
+    config: Settings,
     upstream: Upstream,
     directory: Arc<dyn Directory>,
     app_token: TokenCache,
@@ -49,10 +40,10 @@ pub struct FractalClient {
 }
 
 impl FractalClient {
-    pub fn new(config: FractalConfig, directory: Arc<dyn Directory>) -> Self {
+    pub fn new(settings: &Settings, directory: Arc<dyn Directory>) -> Self {
         FractalClient {
-            upstream: Upstream::new(Provider::Fractal, config.policy.clone()),
-            config,
+            upstream: Upstream::new(Provider::Fractal, settings.policy.clone()),
+            config: settings.clone(),
             directory,
             app_token: TokenCache::default(),
             refresh_locks: (0..REFRESH_STRIPES).map(|_| Mutex::new(())).collect(),
@@ -61,8 +52,8 @@ impl FractalClient {
     }
 
     /// A user's Fractal data, or `None` when the user never linked Fractal.
-    pub async fn profile(&self, user_id: &str) -> Result<Option<ProviderProfile>, ProviderError> {
-        let Some(link) = self.directory.fractal_link(user_id).await? else {
+    pub async fn profile(&self, user_id: &UserId) -> Result<Option<ProviderProfile>, ProviderError> {
+        let Some(link) = self.directory.link(user_id, Provider::Fractal).await? else {
             return Ok(None);
         };
         self.upstream.check()?;
@@ -100,11 +91,11 @@ impl FractalClient {
     /// before the new access token is used: Fractal revokes the old pair on that first use, so a failed commit must
     /// leave the new token unused (the old pair then still works, and the next request refreshes again). A caller
     /// that goes away mid-refresh drops the hold the same way: nothing committed, nothing used.
-    async fn refresh_user(&self, user_id: &str, stale: Option<&Secret>) -> Result<Secret, ProviderError> {
+    async fn refresh_user(&self, user_id: &UserId, stale: Option<&Secret>) -> Result<Secret, ProviderError> {
         let _guard = self.refresh_locks[self.stripe(user_id)].lock().await;
         let held = self
             .directory
-            .begin_fractal_refresh(user_id)
+            .begin_refresh(user_id, Provider::Fractal)
             .await?
             .ok_or_else(|| ProviderError::Unauthorized("the Fractal link was removed".into()))?;
         let tokens = &held.link().tokens;
@@ -130,7 +121,7 @@ impl FractalClient {
             .ok_or_else(|| ProviderError::Decode("refresh answer without a refresh token".into()))?;
         let access = Secret::new(token.access_token);
         let lifetime = lifetime(token.expires_in);
-        let tokens = FractalTokens {
+        let tokens = LinkTokens {
             access_token: Some(access.clone()),
             access_renew_at: Some(SystemTime::now() + lifetime - renew_margin(lifetime)),
             refresh_token: Secret::new(refresh_token),
@@ -155,7 +146,7 @@ impl FractalClient {
 
     /// Exchanges an authorization code for the user's tokens, and reads which Fractal user they are for: the new
     /// link (uid, granted scopes, tokens). The access token is used once, to learn the uid; nothing is stored yet.
-    pub async fn exchange_code(&self, code: &str, redirect_uri: &str) -> Result<FractalLink, ProviderError> {
+    pub async fn exchange_code(&self, code: &str, redirect_uri: &str) -> Result<LinkedAccount, ProviderError> {
         self.upstream.check()?;
         let form = [
             ("grant_type", "authorization_code"),
@@ -178,11 +169,12 @@ impl FractalClient {
             self.upstream.send(Call::Read, "/v2/users/me", |http| http.get(&me).bearer_auth(access.expose())).await?;
         let info: UserInfo = json(response).await?;
         let uid = info.uid.ok_or_else(|| ProviderError::Decode("the linked user granted no uid:read".into()))?;
+        let uid = FractalUid::parse(uid).map_err(|e| ProviderError::Decode(format!("the uid: {e}")))?;
         let lifetime = lifetime(token.expires_in);
-        Ok(FractalLink {
-            uid,
+        Ok(LinkedAccount {
+            subject: uid.into(),
             scopes: token.scope,
-            tokens: FractalTokens {
+            tokens: LinkTokens {
                 access_token: Some(access),
                 access_renew_at: Some(SystemTime::now() + lifetime - renew_margin(lifetime)),
                 refresh_token: Secret::new(refresh_token),
@@ -202,7 +194,7 @@ impl FractalClient {
                     ("grant_type", "client_credentials"),
                     ("client_id", &self.config.client_id),
                     ("client_secret", self.config.client_secret.expose()),
-                    ("scope", crate::authz::STATS_READ),
+                    ("scope", STATS_SCOPE),
                 ];
                 let url = join_url(&self.config.auth_url, "/oauth/token");
                 // A client-credentials grant changes nothing: safe to retry.

@@ -4,20 +4,18 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::models::{CaseWire, StatusCountsWire, UserInfo, UserVerificationWire};
+use super::states;
 use crate::domain::stats::{LevelVerification, StatusCounts};
-use crate::domain::{
-    level_items, states, Email, Phone, Provider, ProviderProfile, VerificationCase, Wallet, WalletCurrency,
-};
+use crate::domain::{level_items, Email, Phone, Provider, ProviderProfile, VerificationCase, Wallet, WalletCurrency};
 
 fn case(uid: &str, wire: CaseWire) -> VerificationCase {
-    let (state, credential) = states::fractal(wire.status.as_deref(), wire.credential.as_deref());
+    let (state, credential) = states::state(wire.status.as_deref(), wire.credential.as_deref());
     VerificationCase {
         // Seed 001's examples carry no case id; a stable one keeps GraphQL clients' caches sound. Hashed, so the id
         // does not reveal the Fractal uid to a caller without `uid:read`.
         id: wire.id.unwrap_or_else(|| {
             let digest = ring::digest::digest(&ring::digest::SHA256, format!("{uid}\0{}", wire.level).as_bytes());
-            let hex: String = digest.as_ref()[..16].iter().map(|b| format!("{b:02x}")).collect();
-            format!("fractal-{hex}")
+            format!("fractal-{}", hex::encode(&digest.as_ref()[..16]))
         }),
         provider: Provider::Fractal,
         items: level_items(&wire.level),
@@ -77,7 +75,7 @@ impl From<StatusCountsWire> for StatusCounts {
 
 impl From<UserVerificationWire> for LevelVerification {
     fn from(w: UserVerificationWire) -> Self {
-        let (state, _) = states::fractal(Some(&w.credential), None);
+        let (state, _) = states::state(Some(&w.credential), None);
         LevelVerification { provider_user: w.user_id, level: w.level, status: w.credential, state }
     }
 }

@@ -10,19 +10,10 @@ use futures_util::future::join_all;
 
 use super::mapping::{application, create_wire};
 use super::models::{KycApplicationWire, UpdateWire};
+use super::Settings;
 use crate::domain::application::{KycApplication, KycApplicationStatus, NewKycApplication};
 use crate::domain::Provider;
-use crate::providers::{encode_path_segment, join_url, json, Call, ProviderError, Upstream, UpstreamPolicy};
-use crate::secret::Secret;
-
-#[derive(Debug, Clone)]
-pub struct IdentConfig {
-    /// The API root, `https://ident.provide.services/api/v1`.
-    pub base_url: String,
-    /// The gateway's application-scoped bearer JWT (issued by ident; opaque to the gateway).
-    pub token: Secret,
-    pub policy: UpstreamPolicy,
-}
+use crate::providers::{encode_path_segment, join_url, json, Call, ProviderError, Upstream};
 
 /// One page of ident's list, with its `x-total-results-count`.
 struct Page {
@@ -34,7 +25,7 @@ struct Page {
 const MAX_PAGE: u64 = 100;
 
 pub struct IdentClient {
-    config: IdentConfig,
+    config: Settings,
     upstream: Upstream,
     /// How many pages the last pass over the whole list read ([`IdentClient::all_by_user`] asks that many at once).
     bulk_pages: AtomicU64,
@@ -72,10 +63,10 @@ async fn optional<T: DeserializeOwned>(mut response: reqwest::Response) -> Resul
 }
 
 impl IdentClient {
-    pub fn new(config: IdentConfig) -> Self {
+    pub fn new(settings: &Settings) -> Self {
         IdentClient {
-            upstream: Upstream::new(Provider::Ident, config.policy.clone()),
-            config,
+            upstream: Upstream::new(Provider::Ident, settings.policy.clone()),
+            config: settings.clone(),
             bulk_pages: AtomicU64::new(1),
         }
     }
@@ -189,13 +180,13 @@ impl IdentClient {
     }
 
     /// Every application of one user (ident's user id). Records of anyone else are dropped, whatever ident answers.
-    pub async fn by_user(&self, user_id: &str) -> Result<Vec<KycApplication>, ProviderError> {
+    pub async fn by_user(&self, user_id: &super::IdentUserId) -> Result<Vec<KycApplication>, ProviderError> {
         let Some(segment) = encode_path_segment(user_id) else { return Ok(Vec::new()) };
         let path = format!("/users/{segment}/kyc_applications");
         let route = "/users/{id}/kyc_applications";
         let response = self.send(Call::Read, |http, url| http.get(url), route, &path).await?;
         let records: Vec<KycApplicationWire> = optional(response).await?.unwrap_or_default();
-        Ok(records.into_iter().filter(|r| r.user_id.as_deref() == Some(user_id)).map(application).collect())
+        Ok(records.into_iter().filter(|r| r.user_id.as_deref() == Some(user_id.as_str())).map(application).collect())
     }
 
     /// One application, re-read from its provider (`provider_representation` included).

@@ -5,6 +5,7 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use super::models::{CreateWire, KycApplicationWire};
+use super::states;
 use crate::domain::application::{
     ApplicationParams, KycApplication, KycApplicationStatus, KycApplicationType, NewKycApplication,
 };
@@ -13,7 +14,7 @@ pub(crate) fn application(wire: KycApplicationWire) -> KycApplication {
     KycApplication {
         created_at: OffsetDateTime::parse(&wire.created_at, &Rfc3339).ok(),
         status: KycApplicationStatus::parse(&wire.status),
-        state: KycApplication::state_of(&wire.status),
+        state: states::state(&wire.status),
         kind: KycApplicationType::parse(&wire.kind).unwrap_or(KycApplicationType::Kyc),
         id: wire.id,
         user_id: wire.user_id,

@@ -5,54 +5,27 @@ use serde::de::DeserializeOwned;
 
 use super::mapping;
 use super::models::{AuthTokenResponse, Header, HeaderOnly, VerificationResponse, VerificationsResponse};
-use crate::directory::ProviderRefs;
+use super::{Settings, SilaHandle};
 use crate::domain::levels::LevelMap;
 use crate::domain::{Provider, VerificationCase};
 use crate::providers::token_cache::{lifetime, TokenCache};
-use crate::providers::{encode_path_segment, join_url, json, Call, ProviderError, Upstream, UpstreamPolicy};
+use crate::providers::{encode_path_segment, join_url, json, Call, ProviderError, Upstream};
 use crate::secret::random_token;
 use crate::secret::Secret;
 
-#[derive(Debug, Clone)]
-pub struct SilaConfig {
-    /// `https://sandbox.silamoney.com` or `https://api.silamoney.com`.
-    pub base_url: String,
-    pub app_handle: String,
-    pub client_id: String,
-    pub client_secret: Secret,
-    /// How a gateway user id becomes a Sila user handle: `{user_id}` is replaced.
-    pub user_handle_template: String,
-    /// Sila KYC flow ids -> Fractal-style items.
-    pub flows: LevelMap,
-    pub policy: UpstreamPolicy,
-}
-
 pub struct SilaClient {
-    config: SilaConfig,
+    config: Settings,
     upstream: Upstream,
     token: TokenCache,
 }
 
 impl SilaClient {
-    pub fn new(config: SilaConfig) -> Self {
+    pub fn new(settings: &Settings) -> Self {
         SilaClient {
-            upstream: Upstream::new(Provider::Sila, config.policy.clone()),
-            config,
+            upstream: Upstream::new(Provider::Sila, settings.policy.clone()),
+            config: settings.clone(),
             token: TokenCache::default(),
         }
-    }
-
-    /// The Sila user handle of a gateway user: the one stored in the directory, else the configured template's.
-    fn user_handle(&self, user_id: &str, refs: &ProviderRefs) -> String {
-        refs.sila_user_handle.clone().unwrap_or_else(|| self.config.user_handle_template.replace("{user_id}", user_id))
-    }
-
-    /// The gateway user a handle made by the template belongs to (`None` when the handle does not fit the template;
-    /// a handle stored in the directory is looked up there instead).
-    pub fn user_of_handle(&self, handle: &str) -> Option<String> {
-        let (prefix, suffix) = self.config.user_handle_template.split_once("{user_id}")?;
-        let user = handle.strip_prefix(prefix)?.strip_suffix(suffix)?;
-        (!user.is_empty()).then(|| user.to_owned())
     }
 
     /// A fresh header: Sila refuses one older than 5 minutes, so it is built per call.
@@ -114,19 +87,18 @@ impl SilaClient {
         Err(ProviderError::Unauthorized("Sila refused a fresh token".into()))
     }
 
-    /// A gateway user's verification cases; none when Sila does not know the user's handle.
-    pub async fn cases(&self, user_id: &str, refs: &ProviderRefs) -> Result<Vec<VerificationCase>, ProviderError> {
-        let handle = self.user_handle(user_id, refs);
+    /// A handle's verification cases; none when Sila does not know the handle.
+    pub async fn cases(&self, handle: &SilaHandle, flows: &LevelMap) -> Result<Vec<VerificationCase>, ProviderError> {
         let answer: Option<VerificationsResponse> =
-            self.post("/0.2/get_verifications", "/0.2/get_verifications", &handle).await?;
+            self.post("/0.2/get_verifications", "/0.2/get_verifications", handle).await?;
         let verifications = answer.map(|a| a.verifications).unwrap_or_default();
-        Ok(verifications.iter().map(|v| mapping::case(&handle, v, &self.config.flows)).collect())
+        Ok(verifications.iter().map(|v| mapping::case(handle, v, flows)).collect())
     }
 
     /// The reason tags of one verification of a user handle; `None` when Sila does not know it.
     pub async fn reasons(
         &self,
-        user_handle: &str,
+        user_handle: &SilaHandle,
         verification_uuid: &str,
     ) -> Result<Option<Vec<String>>, ProviderError> {
         let Some(uuid) = encode_path_segment(verification_uuid) else { return Ok(None) };

@@ -4,11 +4,12 @@
 use time::OffsetDateTime;
 
 use super::models::VerificationSummary;
+use super::states;
 use crate::domain::levels::LevelMap;
-use crate::domain::{states, Credential, KycState, Provider, ReasonsRef, VerificationCase};
+use crate::domain::{Credential, KycState, Provider, ReasonsRef, VerificationCase};
 
 pub fn case(user_handle: &str, v: &VerificationSummary, flows: &LevelMap) -> VerificationCase {
-    let state = states::sila(&v.verification_status);
+    let state = states::state(&v.verification_status);
     let mut case = VerificationCase::new(
         Provider::Sila,
         v.verification_uuid.clone(),

@@ -3,24 +3,10 @@
 use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
 
-use super::mapping;
 use super::models::Applicant;
-use crate::directory::ProviderRefs;
-use crate::domain::levels::LevelMap;
-use crate::domain::{Provider, VerificationCase};
-use crate::providers::{encode_path_segment, join_url, json, Call, ProviderError, Upstream, UpstreamPolicy};
-use crate::secret::Secret;
-
-#[derive(Debug, Clone)]
-pub struct SumsubConfig {
-    /// `https://api.sumsub.com` (the app token's `sbx:` or `prd:` prefix picks the environment).
-    pub base_url: String,
-    pub app_token: Secret,
-    pub secret_key: Secret,
-    /// Sumsub level names -> Fractal-style items.
-    pub levels: LevelMap,
-    pub policy: UpstreamPolicy,
-}
+use super::{Settings, SumsubApplicantId};
+use crate::domain::{Provider, UserId};
+use crate::providers::{encode_path_segment, join_url, json, Call, ProviderError, Upstream};
 
 /// `X-App-Access-Sig`: lowercase hex HMAC-SHA256 of `ts + METHOD + path_with_query + body` with the secret key.
 pub fn signature(secret_key: &[u8], ts: &str, method: &str, path_and_query: &str, body: &[u8]) -> String {
@@ -30,17 +16,17 @@ pub fn signature(secret_key: &[u8], ts: &str, method: &str, path_and_query: &str
     ctx.update(method.to_ascii_uppercase().as_bytes());
     ctx.update(path_and_query.as_bytes());
     ctx.update(body);
-    ctx.sign().as_ref().iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(ctx.sign().as_ref())
 }
 
 pub struct SumsubClient {
-    config: SumsubConfig,
+    config: Settings,
     upstream: Upstream,
 }
 
 impl SumsubClient {
-    pub fn new(config: SumsubConfig) -> Self {
-        SumsubClient { upstream: Upstream::new(Provider::Sumsub, config.policy.clone()), config }
+    pub fn new(settings: &Settings) -> Self {
+        SumsubClient { upstream: Upstream::new(Provider::Sumsub, settings.policy.clone()), config: settings.clone() }
     }
 
     /// A signed GET; `None` for Sumsub's 404 (no such applicant).
@@ -74,18 +60,8 @@ impl SumsubClient {
         json(response).await.map(Some)
     }
 
-    /// A gateway user's verification cases: their applicant, by the applicant id stored in the directory, else by
-    /// `externalUserId` = the user id. None when Sumsub has no applicant for them.
-    pub async fn cases(&self, user_id: &str, refs: &ProviderRefs) -> Result<Vec<VerificationCase>, ProviderError> {
-        let applicant = match &refs.sumsub_applicant_id {
-            Some(id) => self.applicant(id).await?,
-            None => self.applicant_by_external_id(user_id).await?,
-        };
-        Ok(applicant.iter().map(|a| mapping::case(a, &self.config.levels)).collect())
-    }
-
     /// The applicant whose `externalUserId` is our user id, if Sumsub has one.
-    async fn applicant_by_external_id(&self, user_id: &str) -> Result<Option<Applicant>, ProviderError> {
+    pub async fn applicant_by_external_id(&self, user_id: &UserId) -> Result<Option<Applicant>, ProviderError> {
         let Some(external) = encode_path_segment(user_id) else { return Ok(None) };
         self.get(
             "/resources/applicants/-;externalUserId={id}/one",
@@ -95,7 +71,7 @@ impl SumsubClient {
     }
 
     /// An applicant by Sumsub's id.
-    async fn applicant(&self, applicant_id: &str) -> Result<Option<Applicant>, ProviderError> {
+    pub async fn applicant(&self, applicant_id: &SumsubApplicantId) -> Result<Option<Applicant>, ProviderError> {
         let Some(id) = encode_path_segment(applicant_id) else { return Ok(None) };
         self.get("/resources/applicants/{id}/one", &format!("/resources/applicants/{id}/one")).await
     }

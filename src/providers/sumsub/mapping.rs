@@ -1,5 +1,5 @@
 //! A Sumsub applicant -> one verification case: its review decides the state, its level maps to items through
-//! configuration, and `info` fills the details fields of the same table as Fractal's.
+//! configuration, and `info` fills the details fields of the gateway's details table.
 
 use std::sync::Arc;
 
@@ -8,8 +8,19 @@ use time::macros::format_description;
 use time::{OffsetDateTime, PrimitiveDateTime};
 
 use super::models::Applicant;
+use super::states;
 use crate::domain::levels::LevelMap;
-use crate::domain::{states, Credential, KycState, Provider, Review, VerificationCase};
+use crate::domain::{Credential, KycState, Provider, RejectLabel, Review, VerificationCase};
+
+/// A rejection label, with its meaning where Sumsub documents it.
+fn label(code: &str) -> RejectLabel {
+    let known = kyc_vocabulary::sumsub_labels::reject_label(code);
+    RejectLabel {
+        code: code.to_owned(),
+        description: known.map(|l| l.description),
+        is_final: known.map(|l| l.is_final),
+    }
+}
 
 /// Sumsub's `YYYY-MM-DD HH:MM:SS`, in UTC.
 pub(crate) fn parse_time(text: &str) -> Option<OffsetDateTime> {
@@ -94,7 +105,7 @@ pub fn case(applicant: &Applicant, levels: &LevelMap) -> VerificationCase {
     let completed = status == "completed";
     let answer = result.review_answer.as_deref().filter(|_| completed);
     let reject_type = result.review_reject_type.as_deref();
-    let state = states::sumsub(&status, answer, reject_type);
+    let state = states::state(&status, answer, reject_type);
     let level = review.and_then(|r| r.level_name.clone()).unwrap_or_else(|| "unknown".to_owned());
     let mut case = VerificationCase::new(
         Provider::Sumsub,
@@ -117,7 +128,7 @@ pub fn case(applicant: &Applicant, levels: &LevelMap) -> VerificationCase {
     case.review = review.and(Some(Review {
         answer: answer.map(str::to_owned),
         reject_type: result.review_reject_type.clone().filter(|_| answer == Some("RED")),
-        reject_labels: result.reject_labels.clone(),
+        reject_labels: result.reject_labels.iter().map(|code| label(code)).collect(),
         moderation_comment: result.moderation_comment.clone(),
         client_comment: result.client_comment.clone(),
     }));
@@ -146,7 +157,9 @@ mod tests {
         assert_eq!(case.items, ["basic", "selfie", "liveness"]);
         assert_eq!(case.retryable, Some(false));
         let review = case.review.expect("review");
-        assert_eq!(review.reject_labels, ["UNSATISFACTORY_PHOTOS", "GRAPHIC_EDITOR", "FORGERY"]);
+        let codes: Vec<&str> = review.reject_labels.iter().map(|l| l.code.as_str()).collect();
+        assert_eq!(codes, ["UNSATISFACTORY_PHOTOS", "GRAPHIC_EDITOR", "FORGERY"]);
+        assert_eq!(review.reject_labels[2].is_final, Some(true), "FORGERY is one of Sumsub's final labels");
         assert_eq!(review.reject_type.as_deref(), Some("FINAL"));
         let details = case.details.expect("details");
         assert_eq!(details["full_name"], "David Muller");
