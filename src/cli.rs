@@ -283,7 +283,7 @@ async fn run(listen: Option<SocketAddr>, addr_file: Option<&Path>) -> anyhow::Re
                 sandbox.fractal.population().users.len()
             );
             tracing::info!(
-                "sandbox providers (admin endpoints under /_sandbox/, see the README): Fractal {}, Sumsub {}, Sila {}, \
+                "sandbox providers (admin endpoints under /_sandbox/, see docs/operations.md): Fractal {}, Sumsub {}, Sila {}, \
                  ident {}; their webhooks go to {url}/webhooks/<provider>",
                 sandbox.fractal.base_url(),
                 sandbox.sumsub.base_url(),

@@ -1,4 +1,4 @@
-//! The scopes the gateway understands (Fractal-style), by name. The table of what each grants is in the README.
+//! The scopes the gateway understands (Fractal-style), by name. The table of what each grants is in docs/api.md.
 
 /// Lets a token read users other than its own subject (`user`, `users`, `KycApplication.user`).
 pub const USERS_READ: &str = "client.users:read";

@@ -1,4 +1,4 @@
-//! Every provider's status words -> [`KycState`]: the README's state table, in one place and one test.
+//! Every provider's status words -> [`KycState`]: the state table of docs/api.md, in one place and one test.
 
 use super::{Credential, KycState};
 

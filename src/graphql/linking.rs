@@ -1,5 +1,5 @@
 //! Linking the caller's Fractal account: `startFractalLink`, `completeFractalLink`, `unlinkFractal` (the flow is
-//! described in `providers/linking.rs` and the README).
+//! described in `providers/linking.rs` and docs/identity-and-linking.md).
 
 use async_graphql::{Context, Object, Result, SimpleObject};
 use time::OffsetDateTime;
