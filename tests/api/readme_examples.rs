@@ -5,7 +5,7 @@
 //   JSON values it prints, in order) or a ```text block (its lines; `...` stands for any text). An example that
 //   prints nothing has neither and says so in a `# prints nothing` comment.
 // - ```sh no-run marks the few examples that cannot run here (starting the server, Docker, Kubernetes, real providers,
-//   long loads). They are skipped, and listed on stderr.
+//   long loads). They are skipped, and listed in the test's output.
 // - The examples of one file run in order in one bash (`set -euo pipefail`) against a gateway of their own, so later
 //   examples use the variables and the state earlier ones left. `localhost:8080` and `127.0.0.1:8080` become that
 //   gateway's address, `<fractal port>`, `<sumsub port>`, `<sila port>` and `<ident port>` its sandbox providers'
