@@ -1,4 +1,4 @@
-# The gateway's container image: `docker build -t kyc-gateway .` (README.md, "Deploy").
+# The gateway's container image: `docker build -t kyc-gateway .` (docs/deploy.md).
 # Build stage: the toolchain of Cargo.toml's rust-version; runtime stage: distroless glibc, non-root, the binary only.
 
 FROM rust:1.89-bookworm AS builder

@@ -10,7 +10,7 @@ use crate::providers::ProviderError;
 /// Declares [`ErrorCode`], its wire names and [`ErrorCode::ALL`] from one list, so none can miss a code.
 macro_rules! error_codes {
     ($( $(#[doc = $doc:literal])* $variant:ident => $name:literal, )*) => {
-        /// Every `extensions.code` the gateway answers. Clients branch on these, never on message text; the README
+        /// Every `extensions.code` the gateway answers. Clients branch on these, never on message text; docs/api.md
         /// lists them with their meaning.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         pub enum ErrorCode {
@@ -18,7 +18,7 @@ macro_rules! error_codes {
         }
 
         impl ErrorCode {
-            /// Every code, in the order of the README's table.
+            /// Every code, in the order of the table in docs/api.md.
             pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$variant),*];
 
             /// The code as it appears in `extensions.code`.

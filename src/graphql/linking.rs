@@ -1,5 +1,5 @@
-//! Linking the caller's account at the provider that offers linking (the flow is in `providers/linking.rs`). The
-//! GraphQL names are the published API's, from when the first linking provider was the only one.
+//! Linking the caller's account at the provider that offers linking (the flow: `providers/linking.rs`; the guide:
+//! docs/identity-and-linking.md). The GraphQL names are the published API's, from when there was one such provider.
 
 use async_graphql::{Context, Object, Result, SimpleObject};
 use time::OffsetDateTime;

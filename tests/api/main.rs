@@ -23,6 +23,7 @@ mod linking;
 mod logs;
 mod operations;
 mod privacy;
+mod readme_examples;
 mod resilience;
 mod sandboxes;
 mod scopes;

@@ -1,4 +1,4 @@
-//! The scope table of the README, row by row, allowed and denied.
+//! The scope table of docs/api.md, row by row, allowed and denied.
 
 use serde_json::Value;
 

@@ -22,7 +22,7 @@ import { chromium } from 'playwright-core';
 
 const SEED = 'b76ab44d-b71e-4d19-b6f9-f6e88cd73946';
 const SEED_SCOPES = 'uid:read contact:read verification.plus:read verification.plus.details:read';
-// A user whose Sumsub review is pending in the sandbox (README, "Live changes").
+// A user whose Sumsub review is pending in the sandbox (docs/operations.md, "Live changes").
 const PENDING = '5246b314-ecd5-4fca-95a0-99069c7d64aa';
 const PENDING_SCOPES = 'uid:read verification.basic:read verification.selfie:read verification.liveness:read';
 

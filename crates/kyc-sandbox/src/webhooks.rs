@@ -1,7 +1,7 @@
 //! Webhook delivery, shared by the four sandbox providers: each provider builds its own body and signs it with its own
 //! code; the [`WebhookSender`] posts it to every configured target the way the providers document their delivery: at
 //! least once, each delivery retried on a schedule after a non-2xx answer or a timeout, then given up (the providers'
-//! public webhook documentation; README.md, "Sandbox webhooks", sums it up). Duplicates and reordering, which the real
+//! public webhook documentation; docs/operations.md, "Sandbox webhooks", sums it up). Duplicates and reordering, which the real
 //! providers produce now and then, can be switched on so that a receiver's deduplication and ordering are tested on
 //! purpose.
 //!
