@@ -75,7 +75,7 @@ pub(super) async fn run(store: &Store) -> Result<Vec<String>, MigrateError> {
     Ok(migrator
         .iter()
         .filter(|m| !before.contains(&m.version))
-        .map(|m| format!("{:04}_{}", m.version, m.description))
+        .map(|m| format!("{:04}_{}", m.version, m.description.replace(' ', "_")))
         .collect())
 }
 

@@ -278,17 +278,9 @@ fn sandbox_ports(gateway: &Process) -> Vec<(&'static str, u16)> {
             url.rsplit(':').next()?.chars().take_while(char::is_ascii_digit).collect::<String>().parse::<u16>().ok()
         };
         let ports: Option<Vec<_>> =
-            ["Fractal", "Sumsub", "Sila", "ident"].into_iter().map(|name| port(name).map(|p| (name, p))).collect();
+            ["fractal", "sumsub", "sila", "ident"].into_iter().map(|name| port(name).map(|p| (name, p))).collect();
         if let Some(ports) = ports {
-            return ports
-                .into_iter()
-                .map(|(name, port)| match name {
-                    "Fractal" => ("fractal", port),
-                    "Sumsub" => ("sumsub", port),
-                    "Sila" => ("sila", port),
-                    _ => ("ident", port),
-                })
-                .collect();
+            return ports;
         }
         assert!(started.elapsed() < Duration::from_secs(30), "the gateway never logged its sandboxes:\n{logs}");
         std::thread::sleep(Duration::from_millis(50));
