@@ -1,5 +1,5 @@
 //! Who is calling: bearer token -> [`Principal`] with its scopes. What a principal may read is decided in
-//! [`crate::authz`].
+//! the authorization module (`authz/`), which builds on this one.
 //!
 //! `token` verifies (and, for the sandbox, mints) tokens; `jwks` holds the keys of issuers that publish them;
 //! `claims` checks what a signed token says and reads the caller from it.

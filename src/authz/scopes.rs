@@ -1,5 +1,5 @@
-//! The scopes the gateway understands, by name (Fractal-style; the table of what each grants is in docs/api.md). The
-//! words shared with the sandbox providers come from `kyc-vocabulary`.
+//! The scopes the gateway understands, by name (the table of what each grants is in docs/api.md). The words shared
+//! with the sandbox providers come from `kyc-vocabulary`.
 
 pub use kyc_vocabulary::scopes::{
     all_user_scopes, details_scope, verification_scope, wallet_currency_scope, CONTACT_READ, STATS_READ, UID_READ,

@@ -6,22 +6,7 @@ use anyhow::bail;
 
 use crate::env::Env;
 
-/// The webhook endpoints (`POST /webhooks/<provider>`); each provider's signing secrets are in its own section.
-#[derive(Debug, Clone)]
-pub struct WebhookSettings {
-    /// The largest body accepted (413 beyond).
-    pub max_body_bytes: usize,
-    /// Whether this replica processes the inbox (every replica accepts events; off leaves the work to others).
-    pub worker: bool,
-    /// How often the worker looks for events accepted elsewhere or due for a retry.
-    pub poll_interval: Duration,
-}
-
-impl Default for WebhookSettings {
-    fn default() -> Self {
-        WebhookSettings { max_body_bytes: 256 * 1024, worker: true, poll_interval: Duration::from_secs(1) }
-    }
-}
+pub use crate::webhooks::WebhookSettings;
 
 /// GraphQL subscriptions over WebSocket (`/graphql/ws`).
 #[derive(Debug, Clone)]

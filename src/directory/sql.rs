@@ -43,8 +43,8 @@ fn time(millis: i64) -> SystemTime {
     UNIX_EPOCH + Duration::from_millis(millis.max(0) as u64)
 }
 
-/// The context sealed values of a link are bound to (`fractal_links/<user>/refresh`: the name of the table the
-/// first links were sealed in, kept so they still open).
+/// The context sealed values of a link are bound to (`<provider>_links/<user>/<column>`: the name of the table the
+/// first links were sealed in, kept so that they still open).
 fn context(provider: Provider, user: &str, column: &str) -> String {
     format!("{}_links/{user}/{column}", provider.label())
 }

@@ -8,29 +8,24 @@ mod audit;
 mod case;
 mod connection;
 mod details;
-mod documents;
 mod entity;
 pub mod errors;
-mod limits;
 mod linking;
 mod loaders;
 mod mutation;
-mod policy;
+mod pipeline;
 mod query;
 mod review;
 mod stats;
 mod subscription;
-mod trusted;
 mod user;
 mod user_data;
-mod variables;
 
 pub use entity::EntityPositions;
-pub use limits::prescan;
 pub use loaders::Loaders;
-pub use policy::{Bounds, Executed};
+pub use pipeline::limits::prescan;
+pub use pipeline::{sha256_hex, Bounds, Executed, TrustedDocuments};
 pub use subscription::Pushed;
-pub use trusted::{sha256_hex, TrustedDocuments};
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -91,7 +86,7 @@ pub struct Exposure {
 /// of every operation).
 pub fn schema(services: Services, bounds: Arc<Bounds>, exposure: Exposure) -> GatewaySchema {
     let declared = Arc::new(Declared::from_sdl(&sdl()));
-    let policy = policy::RequestPolicy::new(declared, bounds, exposure.introspection);
+    let policy = pipeline::RequestPolicy::new(declared, bounds, exposure.introspection);
     let mut builder = builder().extension(policy).data(services);
     if !exposure.introspection {
         builder = builder.disable_introspection();

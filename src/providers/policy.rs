@@ -78,7 +78,7 @@ impl UpstreamPolicy {
 /// Whether a call may be repeated without changing anything at the provider.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Call {
-    /// A read (also a POST that only reads, like Sila's `get_verifications`): retried on transient failures.
+    /// A read (also a POST that only reads): retried on transient failures.
     Read,
     /// Changes something (creates, updates, rotates a token): never retried.
     Write,

@@ -1,18 +1,26 @@
-//! The registry: every provider the gateway knows, one line each, and the set of those configured. Outside this file
-//! and the `Provider` enum, no code names a provider to decide what to do.
+//! The registry: every provider the gateway knows (the one line `providers!(...)` in `providers/mod.rs`), and the
+//! set of those configured. Outside that line, its folder and the `Provider` enum, no code names a provider.
 
 use std::fmt::Debug;
 use std::sync::Arc;
 
 use super::connector::{AccountLinking, ApplicationSource, CaseSource, Connector, StatisticsSource};
 use super::section::Section;
-use super::{fractal, ident, sila, sumsub, ProviderError};
+use super::ProviderError;
 use crate::directory::import::ImportField;
 use crate::directory::Directory;
 use crate::domain::Provider;
 
-/// Every provider the gateway can be configured for, in the order they answer.
-pub const MODULES: &[&dyn ProviderModule] = &[&fractal::MODULE, &sumsub::MODULE, &sila::MODULE, &ident::MODULE];
+/// Declares the provider folders and lists their modules in [`MODULES`], in the order given.
+macro_rules! providers {
+    ($($name:ident),+ $(,)?) => {
+        $(pub mod $name;)+
+        /// Every provider the gateway can be configured for, in the order they answer.
+        pub const MODULES: &[&dyn registry::ProviderModule] = &[$(&$name::MODULE),+];
+    };
+}
+
+pub use super::MODULES;
 
 /// A provider's folder, as the registry sees it: its configuration section, and how to connect to it.
 pub trait ProviderModule: Sync {

@@ -1,4 +1,4 @@
-//! A bearer token the gateway obtains with its own credentials (Fractal client credentials, Sila `auth_token`),
+//! A bearer token the gateway obtains with its own credentials (an OAuth client-credentials grant, say),
 //! cached until shortly before it expires and fetched once however many requests need it at the same moment.
 //!
 //! A failed fetch is remembered for a second: the requests that queued behind it fail at once with its error instead

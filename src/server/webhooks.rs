@@ -1,4 +1,4 @@
-//! `POST /webhooks/{fractal,sumsub,sila,ident}`: providers' signed events.
+//! `POST /webhooks/<provider>` (the provider's label): providers' signed events.
 //!
 //! Answers: 200 once the event is stored (or recognised as a redelivery, or of a type the gateway does not use); 401
 //! for a missing or wrong signature and 400 for a body that is not the provider's documented format, both storing
@@ -26,12 +26,8 @@ pub async fn receive(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let provider = match provider.as_str() {
-        "fractal" => Provider::Fractal,
-        "sumsub" => Provider::Sumsub,
-        "sila" => Provider::Sila,
-        "ident" => Provider::Ident,
-        _ => return answer(StatusCode::NOT_FOUND, serde_json::json!({ "error": "no such webhook endpoint" })),
+    let Some(provider) = Provider::from_label(&provider) else {
+        return answer(StatusCode::NOT_FOUND, serde_json::json!({ "error": "no such webhook endpoint" }));
     };
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let name = provider.label();

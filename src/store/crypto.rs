@@ -2,7 +2,7 @@
 //! key can take over while rows written under an older one are still read.
 //!
 //! A sealed value is `nonce (12 bytes) || ciphertext || tag`, the nonce random per value. The associated data binds
-//! a value to its row and column (`fractal_links/<user>/refresh`), so a ciphertext copied to another user's row does
+//! a value to its row and column (`<provider>_links/<user>/refresh`), so a ciphertext copied to another user's row does
 //! not open. A key's id is the first six bytes of its SHA-256, in hex: derived, so no operator has to name keys, and it
 //! tells nothing about the key.
 

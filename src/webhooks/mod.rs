@@ -13,7 +13,6 @@ use std::time::Duration;
 
 use tokio::sync::Notify;
 
-use crate::config::WebhookSettings;
 use crate::domain::events::{Incoming, MalformedEvent, SignatureError, WebhookError};
 use crate::domain::Provider;
 use crate::providers::ProviderSet;
@@ -23,6 +22,23 @@ use inbox::{Accepted, Inbox};
 /// How long storing an event may take: inside every provider's delivery timeout (the shortest documented is 5 s), so
 /// a slow database is a 503 the provider retries, not a timeout it may count as delivered.
 const ACCEPT_DEADLINE: Duration = Duration::from_secs(4);
+
+/// The webhook endpoints (`POST /webhooks/<provider>`); each provider's signing secrets are in its own section.
+#[derive(Debug, Clone)]
+pub struct WebhookSettings {
+    /// The largest body accepted (413 beyond).
+    pub max_body_bytes: usize,
+    /// Whether this replica processes the inbox (every replica accepts events; off leaves the work to others).
+    pub worker: bool,
+    /// How often the worker looks for events accepted elsewhere or due for a retry.
+    pub poll_interval: Duration,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        WebhookSettings { max_body_bytes: 256 * 1024, worker: true, poll_interval: Duration::from_secs(1) }
+    }
+}
 
 /// What a webhook delivery came to.
 #[derive(Debug, Clone, PartialEq, Eq)]

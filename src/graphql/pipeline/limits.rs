@@ -1,5 +1,5 @@
-//! What an operation may ask for, decided before anything runs (`policy.rs` calls this on every request, HTTP and
-//! WebSocket alike).
+//! Stage 2, limits and cost: what an operation may ask for, decided before anything runs, on every request, HTTP and
+//! WebSocket alike (the pre-scan already in stage 1, before the parser).
 //!
 //! Two passes. The **pre-scan** reads the raw text once, before the parser: directives and bracket nesting are
 //! counted there, so a document of a hundred thousand directives or a deeply nested literal never reaches the parser.
@@ -18,8 +18,8 @@ use async_graphql::parser::types::{ExecutableDocument, Field, OperationType, Sel
 use async_graphql::registry::{MetaTypeName, Registry};
 use async_graphql::{Positioned, Value as ConstValue, Variables};
 
-use super::errors::ErrorCode;
 use crate::config::QueryLimits;
+use crate::graphql::errors::ErrorCode;
 
 /// Bracket nesting the parser is allowed to see at all (its recursion is unbounded).
 const MAX_NESTING: usize = 64;
@@ -32,6 +32,20 @@ pub struct Refused {
     /// The measured value and its limit (`extensions.cost`/`extensions.limit` for the cost).
     pub measured: u64,
     pub limit: u64,
+}
+
+/// A refusal before execution as an error, with its measure: `extensions.cost` for the cost, `measured` and `limit`
+/// always.
+pub fn refused(refused: Refused) -> async_graphql::ServerError {
+    let mut error = async_graphql::ServerError::new(refused.message, None);
+    let extensions = error.extensions.get_or_insert_with(Default::default);
+    extensions.set("code", refused.code.as_str());
+    if refused.code == ErrorCode::CostLimitExceeded {
+        extensions.set("cost", async_graphql::Value::from(refused.measured));
+    }
+    extensions.set("measured", async_graphql::Value::from(refused.measured));
+    extensions.set("limit", async_graphql::Value::from(refused.limit));
+    error
 }
 
 impl Refused {

@@ -1,5 +1,5 @@
-//! Coercing the request's variable values to the types their operation declares, as a phase of its own before
-//! validation (the GraphQL specification's "CoerceVariableValues", October 2021 §6.1.2).
+//! Stage 4, variables: coercing the request's variable values to the types their operation declares, as a phase of
+//! its own before validation (the GraphQL specification's "CoerceVariableValues", October 2021 §6.1.2).
 //!
 //! async-graphql checks variable values inside validation, so a document error and a bad variable value would come
 //! out of the same phase. Checking the values first lets every error be coded by the phase it comes from: a value

@@ -8,7 +8,7 @@
 //!
 //! A document is registered only once it has passed every check before execution (size, shape and cost in
 //! `limits.rs`, parsing, validation): [`TrustedDocuments::resolve`] hands back a [`Registration`] that the request
-//! policy completes after validation. The cache is bounded in bytes (`KYC_GATEWAY_APQ_MAX_BYTES`) as well as in
+//! pipeline completes after validation (stage 5). The cache is bounded in bytes (`KYC_GATEWAY_APQ_MAX_BYTES`) as well as in
 //! entries (`KYC_GATEWAY_APQ_CAPACITY`).
 
 use std::collections::HashMap;
@@ -16,8 +16,8 @@ use std::sync::Arc;
 
 use async_graphql::Request;
 
-use super::errors::ErrorCode;
 use crate::config::{DocumentSettings, TrustedMode};
+use crate::graphql::errors::ErrorCode;
 
 /// Why a request's document cannot run.
 pub type Refusal = (ErrorCode, String);
@@ -28,7 +28,7 @@ pub struct TrustedDocuments {
     safelist: HashMap<String, Arc<str>>,
 }
 
-/// A persisted query sent with its text, to be registered once it has passed the checks (`policy.rs`).
+/// A persisted query sent with its text, to be registered once it has passed the checks (stage 5).
 #[derive(Debug, Clone)]
 pub struct Registration {
     hash: String,

@@ -1,0 +1,125 @@
+//! Dependencies point one way: a module of `src/` names (`crate::<module>`) only modules of lower layers, in the
+//! order ARCHITECTURE.md ("Layers") lists them. The table below is that list; the test also checks that the two
+//! agree, and that every module of `src/` has a layer.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// The layers, lowest first; a module may use those of its own layer's predecessors and nothing above.
+const LAYERS: &[&[&str]] = &[
+    &["clock", "digest", "env", "secret", "rate_limit"],
+    &["domain"],
+    &["telemetry"],
+    &["freshness", "store"],
+    &["auth"],
+    &["authz"],
+    &["directory"],
+    &["audit"],
+    &["providers"],
+    &["webhooks"],
+    &["config"],
+    &["graphql"],
+    &["server"],
+    &["app"],
+    &["cli"],
+];
+
+fn layer_of(module: &str) -> Option<usize> {
+    // The sandbox providers (`crate::sandbox`, the `kyc-sandbox` crate) are the composition root's to start.
+    let module = if module == "sandbox" { "app" } else { module };
+    LAYERS.iter().position(|layer| layer.contains(&module))
+}
+
+/// Every `crate::<name>` a source text names, outside comments.
+fn named_modules(source: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for line in source.lines() {
+        let code = line.split("//").next().unwrap_or("");
+        let mut rest = code;
+        while let Some(at) = rest.find("crate::") {
+            rest = &rest[at + "crate::".len()..];
+            let name: String = rest.chars().take_while(|c| c.is_ascii_lowercase() || *c == '_').collect();
+            if !name.is_empty() {
+                out.push(name);
+            }
+        }
+    }
+    out
+}
+
+/// Each upward import of the sources under `root`: `(file, module, the higher module it names)`.
+fn upward_imports(root: &Path) -> Vec<(String, String, String)> {
+    let mut found = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(path) = stack.pop() {
+        if path.is_dir() {
+            stack.extend(std::fs::read_dir(&path).expect("a folder").map(|e| e.expect("an entry").path()));
+            continue;
+        }
+        if path.extension().is_none_or(|e| e != "rs") {
+            continue;
+        }
+        let relative = path.strip_prefix(root).expect("under src");
+        let module = relative.components().next().expect("a component").as_os_str().to_string_lossy();
+        let module = module.trim_end_matches(".rs").to_owned();
+        let Some(own) = layer_of(&module) else { continue };
+        let source = std::fs::read_to_string(&path).expect("a source file");
+        for named in named_modules(&source) {
+            if let Some(theirs) = layer_of(&named) {
+                if theirs > own {
+                    found.push((relative.display().to_string(), module.clone(), named));
+                }
+            }
+        }
+    }
+    found.sort();
+    found.dedup();
+    found
+}
+
+#[test]
+fn no_module_imports_a_higher_layer() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let upward = upward_imports(&root);
+    assert!(upward.is_empty(), "imports of a higher layer (file, module, the higher one): {upward:#?}");
+}
+
+#[test]
+fn every_module_has_a_layer_and_architecture_md_lists_the_same_layers() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    for entry in std::fs::read_dir(&root).expect("src") {
+        let name = entry.expect("an entry").file_name().to_string_lossy().trim_end_matches(".rs").to_owned();
+        if name != "lib" && name != "main" {
+            assert!(layer_of(&name).is_some(), "src/{name} has no layer in tests/api/layers.rs");
+        }
+    }
+    let architecture = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("ARCHITECTURE.md"))
+        .expect("ARCHITECTURE.md");
+    let listed: BTreeMap<usize, Vec<String>> = architecture
+        .lines()
+        .skip_while(|l| *l != "## Layers")
+        .skip(1)
+        .take_while(|l| !l.starts_with("## "))
+        .filter_map(|l| {
+            let (number, modules) = l.strip_prefix("| ")?.split_once(" | ")?;
+            let number: usize = number.trim().parse().ok()?;
+            let modules = modules.split(" |").next()?.split(',').map(|m| m.trim().trim_matches('`').to_owned());
+            Some((number, modules.collect()))
+        })
+        .collect();
+    let ours: BTreeMap<usize, Vec<String>> =
+        LAYERS.iter().enumerate().map(|(i, l)| (i, l.iter().map(|m| m.to_string()).collect())).collect();
+    assert_eq!(listed, ours, "ARCHITECTURE.md's \"Layers\" table and this test's differ");
+}
+
+/// The check itself catches an upward import: a lower module that names a higher one is reported.
+#[test]
+fn an_upward_import_is_caught() {
+    let dir = std::env::temp_dir().join(format!("kyc-layers-{}", kyc_gateway::secret::random_token()));
+    std::fs::create_dir_all(dir.join("domain")).expect("a folder");
+    std::fs::write(dir.join("domain/mod.rs"), "use crate::graphql::Services; // upward\n").expect("written");
+    std::fs::write(dir.join("graphql.rs"), "use crate::domain::Provider;\n").expect("written");
+    let upward = upward_imports(&dir);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(upward, [("domain/mod.rs".to_owned(), "domain".to_owned(), "graphql".to_owned())]);
+}
