@@ -106,6 +106,12 @@ impl Directory for CachedDirectory {
         result
     }
 
+    async fn add_reference(&self, user: &UserId, provider: Provider, reference: &str) -> Result<bool, DirectoryError> {
+        let result = self.inner.add_reference(user, provider, reference).await;
+        self.forget(user).await;
+        result
+    }
+
     async fn link(&self, user: &UserId, provider: Provider) -> Result<Option<Link>, DirectoryError> {
         self.inner.link(user, provider).await
     }

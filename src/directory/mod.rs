@@ -147,6 +147,9 @@ pub trait Directory: Send + Sync + 'static {
     /// Makes `user` a known user; the references of each provider `refs` names replace the user's earlier ones.
     async fn register(&self, user: &UserId, refs: &References) -> Result<(), DirectoryError>;
 
+    /// Adds one reference at `provider` to the user's (a known or new user); whether it was new.
+    async fn add_reference(&self, user: &UserId, provider: Provider, reference: &str) -> Result<bool, DirectoryError>;
+
     /// The user's link at `provider`, tokens included.
     async fn link(&self, user: &UserId, provider: Provider) -> Result<Option<Link>, DirectoryError>;
 

@@ -286,6 +286,23 @@ impl Directory for SqlDirectory {
         Ok(())
     }
 
+    #[tracing::instrument(name = "store.directory.add_reference", skip_all)]
+    async fn add_reference(&self, user: &UserId, provider: Provider, reference: &str) -> Result<bool, DirectoryError> {
+        let mut tx = self.store.begin_write().await?;
+        ensure_user(&mut tx, user, crate::clock::unix_millis()).await?;
+        let added = sqlx::query(
+            "INSERT INTO provider_refs (user_id, provider, reference) VALUES ($1, $2, $3) \
+             ON CONFLICT (user_id, provider, reference) DO NOTHING",
+        )
+        .bind(user.as_str())
+        .bind(provider.as_str())
+        .bind(reference)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(added.rows_affected() > 0)
+    }
+
     #[tracing::instrument(name = "store.directory.link", skip_all)]
     async fn link(&self, user: &UserId, provider: Provider) -> Result<Option<Link>, DirectoryError> {
         self.read_link(user, provider).await

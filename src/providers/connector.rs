@@ -194,6 +194,11 @@ pub trait WebhookReader: Send + Sync {
     fn kind(&self) -> EventKind {
         EventKind::Case
     }
+    /// A reference of the provider's that an event about a user names and the directory should keep for that user
+    /// (a new verification session, say), so that the user's next reads find it.
+    fn reference_to_keep(&self, _subject: &serde_json::Value) -> Option<String> {
+        None
+    }
 }
 
 /// Secrets a section names: a comma-separated list, several while one is rotated.

@@ -183,6 +183,10 @@ impl Worker {
             }
             return Ok(status::UNMATCHED);
         };
+        if let Some(reference) = reader.reference_to_keep(&event.subject) {
+            // Kept before the change is announced: the user's next read finds what the event is about.
+            self.directory.add_reference(&user_id, event.provider, &reference).await?;
+        }
         let Confirmed { reported, occurred_at } = reader.confirm(&event.reported, event.occurred_at).await?;
         let mut tx = store.begin_write().await?;
         let change = match &reported {

@@ -283,6 +283,9 @@ impl Directory for Watching {
     async fn register(&self, user: &UserId, refs: &References) -> Result<(), DirectoryError> {
         self.inner.register(user, refs).await
     }
+    async fn add_reference(&self, user: &UserId, provider: Provider, reference: &str) -> Result<bool, DirectoryError> {
+        self.inner.add_reference(user, provider, reference).await
+    }
     async fn link(&self, user: &UserId, provider: Provider) -> Result<Option<Link>, DirectoryError> {
         self.inner.link(user, provider).await
     }
