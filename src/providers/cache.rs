@@ -14,7 +14,9 @@ use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use crate::domain::Provider;
 use crate::freshness::Invalidations;
@@ -89,12 +91,21 @@ struct Entry {
     value: Arc<dyn Any + Send + Sync>,
     weight: u32,
     ttl: Duration,
+    /// When it stops being served, by tokio's clock (the clock seam: tests pause and advance it); moka evicts it
+    /// after `ttl` by its own.
+    expires_at: Instant,
+}
+
+impl Entry {
+    fn fresh(&self) -> bool {
+        Instant::now() < self.expires_at
+    }
 }
 
 struct Ttls;
 
 impl moka::Expiry<Key, Entry> for Ttls {
-    fn expire_after_create(&self, _key: &Key, entry: &Entry, _created_at: Instant) -> Option<Duration> {
+    fn expire_after_create(&self, _key: &Key, entry: &Entry, _created_at: std::time::Instant) -> Option<Duration> {
         Some(entry.ttl)
     }
 }
@@ -140,7 +151,14 @@ impl ProviderCache {
             Lifetime::Status => self.config.status_ttl,
         };
         let weight = u32::try_from(K::weight(&value)).unwrap_or(u32::MAX);
-        Entry { kind: K::NAME, provider: provider.label(), value: Arc::new(value), weight, ttl }
+        Entry {
+            kind: K::NAME,
+            provider: provider.label(),
+            value: Arc::new(value),
+            weight,
+            ttl,
+            expires_at: Instant::now() + ttl,
+        }
     }
 
     fn key<K: Kind>(provider: Provider, user: &str, sub: &str) -> Key {
@@ -176,6 +194,9 @@ impl ProviderCache {
     {
         let Some(cache) = &self.inner else { return fetch().await };
         let key = Self::key::<K>(provider, user, sub);
+        if cache.get(&key).await.is_some_and(|entry| !entry.fresh()) {
+            cache.invalidate(&key).await;
+        }
         let entry = self
             .invalidations
             .fetch_fresh((K::NAME, provider.label()), cache, key, user, || async {
@@ -187,7 +208,7 @@ impl ProviderCache {
 
     /// `provider`'s cached answer of kind `K`, if any.
     pub async fn get<K: Kind>(&self, provider: Provider, user: &str, sub: &str) -> Option<K::Value> {
-        let entry = self.inner.as_ref()?.get(&Self::key::<K>(provider, user, sub)).await;
+        let entry = self.inner.as_ref()?.get(&Self::key::<K>(provider, user, sub)).await.filter(Entry::fresh);
         metrics::cache_lookup(K::NAME, provider.label(), entry.is_some());
         Some(Self::value::<K>(&entry?))
     }
@@ -195,7 +216,7 @@ impl ProviderCache {
     /// `provider`'s cached answer of kind `K`, counting only a hit: for a caller that goes on to
     /// [`Self::get_or_fetch`] on a miss, which counts the lookup itself (a hit there skips the request's DataLoader).
     pub async fn peek<K: Kind>(&self, provider: Provider, user: &str, sub: &str) -> Option<K::Value> {
-        let entry = self.inner.as_ref()?.get(&Self::key::<K>(provider, user, sub)).await?;
+        let entry = self.inner.as_ref()?.get(&Self::key::<K>(provider, user, sub)).await.filter(Entry::fresh)?;
         metrics::cache_lookup(K::NAME, provider.label(), true);
         Some(Self::value::<K>(&entry))
     }
@@ -287,7 +308,7 @@ mod tests {
         Ok(value)
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn concurrent_misses_share_one_fetch_and_entries_expire() {
         let cache = cache(100, 50);
         let calls = AtomicU32::new(0);
@@ -296,7 +317,7 @@ mod tests {
             .map(|_| cache.get_or_fetch::<Reasons, _, _>(Provider::Sila, "u", "", || fetch(&calls, value.clone())));
         futures_util::future::join_all(gets).await;
         assert_eq!(calls.load(Ordering::SeqCst), 1);
-        tokio::time::sleep(Duration::from_millis(150)).await;
+        tokio::time::advance(Duration::from_millis(150)).await;
         cache
             .get_or_fetch::<Reasons, _, _>(Provider::Sila, "u", "", || fetch(&calls, value.clone()))
             .await
@@ -304,7 +325,7 @@ mod tests {
         assert_eq!(calls.load(Ordering::SeqCst), 2, "expired after the status TTL");
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn nothing_there_is_kept_only_for_the_negative_ttl_and_users_can_be_forgotten() {
         let cache = cache(10_000, 50);
         let calls = AtomicU32::new(0);
@@ -312,22 +333,24 @@ mod tests {
         cache.get_or_fetch::<Reasons, _, _>(Provider::Sila, "a", "", none).await.expect("value");
         cache.get_or_fetch::<Reasons, _, _>(Provider::Sila, "a", "", none).await.expect("value");
         assert_eq!(calls.load(Ordering::SeqCst), 1);
-        tokio::time::sleep(Duration::from_millis(80)).await;
+        tokio::time::advance(Duration::from_millis(80)).await;
         cache.get_or_fetch::<Reasons, _, _>(Provider::Sila, "a", "", none).await.expect("value");
         assert_eq!(calls.load(Ordering::SeqCst), 2);
         let some = || fetch(&calls, Some(Arc::new(Vec::new())));
         cache.get_or_fetch::<Reasons, _, _>(Provider::Sila, "b", "x", some).await.expect("value");
         cache.invalidate_user("b").await;
+        tokio::time::advance(Duration::from_millis(1)).await;
         cache.get_or_fetch::<Reasons, _, _>(Provider::Sila, "b", "x", some).await.expect("value");
         assert_eq!(calls.load(Ordering::SeqCst), 4, "invalidated");
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn invalidating_a_user_marks_it_stale_in_older_bulk_answers_only() {
         let cache = cache(10_000, 10_000);
         let rows = HashMap::from([("p1".to_owned(), vec![1u8]), ("p2".to_owned(), vec![2u8])]);
         let older = BulkSnapshot::new(Instant::now(), rows.clone());
         cache.invalidate_user("u1").await;
+        tokio::time::advance(Duration::from_millis(1)).await;
         let newer = BulkSnapshot::new(Instant::now(), rows);
         assert!(matches!(cache.bulk_view(&older, "u1", "p1").await, BulkView::Stale));
         assert!(matches!(cache.bulk_view(&older, "u2", "p2").await, BulkView::Rows(r) if *r == [2]));

@@ -8,11 +8,13 @@
 //! `tokio-retry`) cannot wait for a `Retry-After` the answer names, stop at a deadline shared by the attempts and the
 //! rate-limit waits, or consult the breaker between attempts; and the breaker crates (`failsafe`) do not free a
 //! half-open probe slot when the probing call is cancelled (a caller that went away), which would leave the provider
-//! blocked for good.
+//! blocked for good. Its clock is tokio's, so tests pause and advance it rather than sleep.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use reqwest::StatusCode;
 use tokio::sync::Semaphore;
@@ -232,7 +234,7 @@ impl Upstream {
             retries = tracing::field::Empty,
             outcome = tracing::field::Empty,
         );
-        let started = std::time::Instant::now();
+        let started = Instant::now();
         let mut attempt = 0u32;
         let outcome = self.send_with(call, &build, &mut attempt).instrument(span.clone()).await;
         let label = match &outcome {
@@ -347,8 +349,8 @@ fn status_class(status: StatusCode) -> &'static str {
 mod tests {
     use super::*;
 
-    #[test]
-    fn the_breaker_opens_after_consecutive_failures_and_closes_after_a_good_probe() {
+    #[tokio::test(start_paused = true)]
+    async fn the_breaker_opens_after_consecutive_failures_and_closes_after_a_good_probe() {
         let breaker = Breaker::new(3, Duration::from_millis(30));
         breaker.failure();
         breaker.failure();
@@ -359,7 +361,7 @@ mod tests {
         breaker.failure();
         assert_eq!(breaker.state(), BreakerState::Open);
         assert!(breaker.admit().is_none());
-        std::thread::sleep(Duration::from_millis(40));
+        tokio::time::advance(Duration::from_millis(40)).await;
         assert_eq!(breaker.state(), BreakerState::HalfOpen);
         let probe = breaker.admit();
         assert!(probe.is_some(), "one probe");
@@ -367,7 +369,7 @@ mod tests {
         breaker.failure();
         drop(probe);
         assert_eq!(breaker.state(), BreakerState::Open, "a failed probe opens it again");
-        std::thread::sleep(Duration::from_millis(40));
+        tokio::time::advance(Duration::from_millis(40)).await;
         let probe = breaker.admit();
         assert!(probe.is_some());
         breaker.success();
@@ -375,23 +377,23 @@ mod tests {
         assert_eq!(breaker.state(), BreakerState::Closed);
     }
 
-    #[test]
-    fn a_probe_that_ends_without_an_outcome_frees_the_probe_slot() {
+    #[tokio::test(start_paused = true)]
+    async fn a_probe_that_ends_without_an_outcome_frees_the_probe_slot() {
         let breaker = Breaker::new(1, Duration::from_millis(10));
         breaker.failure();
-        std::thread::sleep(Duration::from_millis(20));
+        tokio::time::advance(Duration::from_millis(20)).await;
         let cancelled = breaker.admit().expect("the probe");
         assert!(breaker.admit().is_none());
         drop(cancelled);
         assert!(breaker.admit().is_some(), "the next caller may probe");
     }
 
-    #[test]
-    fn a_straggler_cannot_free_the_probe_slot() {
+    #[tokio::test(start_paused = true)]
+    async fn a_straggler_cannot_free_the_probe_slot() {
         let breaker = Breaker::new(1, Duration::from_millis(10));
         let straggler = breaker.admit().expect("closed");
         breaker.failure();
-        std::thread::sleep(Duration::from_millis(20));
+        tokio::time::advance(Duration::from_millis(20)).await;
         let _probe = breaker.admit().expect("the probe");
         drop(straggler);
         assert!(breaker.admit().is_none(), "still probing");

@@ -5,7 +5,9 @@
 //! of each waiting out another timeout in turn (a hanging provider would otherwise stack them up).
 
 use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use tokio::sync::Mutex;
 
@@ -78,7 +80,7 @@ mod tests {
 
     use super::*;
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn concurrent_callers_share_one_fetch_and_a_forgotten_token_is_fetched_again() {
         let cache = Arc::new(TokenCache::default());
         let fetches = Arc::new(AtomicU32::new(0));
