@@ -124,6 +124,9 @@ impl Load {
 
 /// Trims the allocator's arenas when the load has fallen and the resident set has grown; runs until dropped.
 pub async fn trim_after_bursts(load: Load) -> std::convert::Infallible {
+    if cfg!(feature = "jemalloc") {
+        return std::future::pending().await;
+    }
     let mut falling = Falling::default();
     let mut seen = load.0.events.load(Ordering::Relaxed);
     let mut baseline = resident_bytes();
@@ -150,6 +153,11 @@ pub async fn trim_after_bursts(load: Load) -> std::convert::Infallible {
         falling.looked(events, in_flight, trimmed);
     }
 }
+
+/// The `jemalloc` feature's allocator: it returns freed pages from its own background threads, so nothing is trimmed.
+#[cfg(feature = "jemalloc")]
+#[global_allocator]
+static JEMALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 /// This process's resident set in bytes (proc(5), `VmRSS` in `/proc/self/status`); `None` where there is no `/proc`.
 fn resident_bytes() -> Option<u64> {

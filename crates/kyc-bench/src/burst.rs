@@ -31,12 +31,13 @@ pub async fn run(
     sandbox: &Sandbox,
     secret: &str,
     args: &Args,
+    (label, exe): (&str, &std::path::Path),
     token: &str,
     queries: &[String],
     concurrency: usize,
 ) -> anyhow::Result<(String, u64)> {
     anyhow::ensure!(args.duration >= 1.0, "the burst needs --duration of at least 1 s");
-    let gateway = Gateway::start(sandbox, Mode::Full, secret, &[]).await?;
+    let gateway = Gateway::start_from(exe, sandbox, Mode::Full, secret, &[]).await?;
     let http = reqwest::Client::builder().pool_max_idle_per_host(1024).build()?;
     for query in queries {
         graphql(&http, &gateway.url, token, query, Allowed::None)
@@ -68,8 +69,11 @@ pub async fn run(
     let peak = samples.iter().map(|(_, mb)| *mb).fold(gateway.peak_rss_mb().unwrap_or(0.0), f64::max);
     let ratio = |mb: f64| if idle > 0.0 { format!("{:.2}", mb / idle) } else { "-".into() };
 
-    let mut out =
-        format!("\n### burst: memory after {} s of large queries (concurrency {concurrency})\n\n", args.duration);
+    let mut out = format!(
+        "\n### burst: memory after {} s of large queries{} (concurrency {concurrency})\n\n",
+        args.duration,
+        if label.is_empty() { String::new() } else { format!(" [{label}]") }
+    );
     let _ = writeln!(
         out,
         "{} queries of {} users each at {:.0} req/s (p50 {} ms, p99 {} ms), {} failed; the cache warmed with every \

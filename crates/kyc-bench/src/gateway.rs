@@ -1,6 +1,7 @@
 //! The gateway under test: a child process configured against this process's sandbox providers.
 
 use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -28,8 +29,8 @@ pub enum Mode {
 pub struct Gateway {
     child: Child,
     pub url: String,
-    /// The child's own SQLite database, removed with it.
-    database: std::path::PathBuf,
+    /// The child's own SQLite database, removed with it (none in sandbox mode: in memory).
+    database: Option<PathBuf>,
 }
 
 pub const ISSUER: &str = "https://bench.kyc-gateway.invalid/";
@@ -55,6 +56,17 @@ async fn import_users(sandbox: &Sandbox, url: &str, key: &str) -> anyhow::Result
 impl Gateway {
     /// Starts the gateway in `mode` against `sandbox`; `extra` adds or overrides environment variables.
     pub async fn start(
+        sandbox: &Sandbox,
+        mode: Mode,
+        secret: &str,
+        extra: &[(&str, String)],
+    ) -> anyhow::Result<Gateway> {
+        Gateway::start_from(&std::env::current_exe()?, sandbox, mode, secret, extra).await
+    }
+
+    /// Like [`Gateway::start`], the gateway of the kyc-bench binary at `exe` (a build with other features).
+    pub async fn start_from(
+        exe: &Path,
         sandbox: &Sandbox,
         mode: Mode,
         secret: &str,
@@ -87,19 +99,34 @@ impl Gateway {
             ("RUST_LOG", "info".into()),
         ]);
         env.extend(extra.iter().cloned());
+        Gateway::spawn(exe, &env, Some(database))
+    }
+
+    /// The gateway of the kyc-bench binary at `exe` in sandbox mode, as `cargo run` starts it (its own sandbox
+    /// providers, its in-memory database), accepting dev tokens signed with `secret`.
+    pub fn sandbox_mode(exe: &Path, secret: &str) -> anyhow::Result<Gateway> {
+        let env = [
+            ("KYC_GATEWAY_MODE", "sandbox".to_owned()),
+            ("KYC_GATEWAY_DEV_SECRET", secret.to_owned()),
+            ("RUST_LOG", "warn".to_owned()),
+        ];
+        Gateway::spawn(exe, &env, None)
+    }
+
+    fn spawn(exe: &Path, env: &[(&str, String)], database: Option<PathBuf>) -> anyhow::Result<Gateway> {
         let addr_file = std::env::temp_dir().join(format!(
             "kyc-bench-addr-{}-{}",
             std::process::id(),
             kyc_gateway::secret::random_token()
         ));
-        let mut child = Command::new(std::env::current_exe()?)
+        let mut child = Command::new(exe)
             .arg("--gateway-child")
             .arg(&addr_file)
-            .envs(env)
+            .envs(env.iter().map(|(name, value)| (name, value)))
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
-            .context("starting the gateway")?;
+            .with_context(|| format!("starting the gateway ({})", exe.display()))?;
         let stderr = child.stderr.take().expect("piped");
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
@@ -137,8 +164,10 @@ impl Drop for Gateway {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", self.database.display()));
+        if let Some(database) = &self.database {
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", database.display()));
+            }
         }
     }
 }

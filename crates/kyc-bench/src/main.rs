@@ -18,6 +18,7 @@ mod peers;
 mod procfs;
 mod raw;
 mod scenarios;
+mod soak;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -27,9 +28,17 @@ use clap::Parser;
 #[derive(Parser, Debug, Clone)]
 #[command(name = "kyc-bench", about = "Benchmarks the gateway against the sandbox providers")]
 pub struct Args {
-    /// Run one scenario (me-hot, audit, me-cold, mesh-100, n-plus-one, provider-down, burst); all when absent.
-    #[arg(long)]
-    pub scenario: Option<String>,
+    /// Run these scenarios (comma-separated: me-hot, audit, me-cold, mesh-100, n-plus-one, provider-down, burst,
+    /// soak); all but soak when absent.
+    #[arg(long, value_delimiter = ',')]
+    pub scenario: Option<Vec<String>>,
+    /// `soak`: this many `me` queries to a sandbox-mode gateway, its resident set read after every tenth of them.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub soak_requests: u64,
+    /// Also runs me-hot, burst and soak with the gateway of another kyc-bench binary, `LABEL=PATH` (repeatable), e.g.
+    /// one built with `--features kyc-gateway/jemalloc`: a row or table each, in the same run.
+    #[arg(long = "variant", value_parser = variant)]
+    pub variants: Vec<(String, std::path::PathBuf)>,
     /// Seconds per mode.
     #[arg(long, default_value_t = 8.0)]
     pub duration: f64,
@@ -47,7 +56,7 @@ pub struct Args {
     #[arg(long)]
     pub peers: bool,
     /// Where the peers' configurations and lock file are (`--peers`).
-    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/bench"))]
+    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../../bench"))]
     pub peers_dir: std::path::PathBuf,
     /// Seconds of unmeasured load before each measured row (`--peers`: Node's JIT and every cache warm up).
     #[arg(long, default_value_t = 2.0)]
@@ -92,6 +101,30 @@ fn main() -> ExitCode {
             eprintln!("kyc-bench: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+fn variant(text: &str) -> Result<(String, std::path::PathBuf), String> {
+    let (label, path) = text.split_once('=').ok_or("give LABEL=PATH, a name for the row and a kyc-bench binary")?;
+    let path = std::path::PathBuf::from(path);
+    if !path.is_file() {
+        return Err(format!("{} is not a file", path.display()));
+    }
+    Ok((label.trim().to_owned(), path))
+}
+
+/// The gateways to measure: this binary's (unlabelled), then each `--variant`.
+pub fn variants(args: &Args) -> anyhow::Result<Vec<(String, std::path::PathBuf)>> {
+    let mut all = vec![(String::new(), std::env::current_exe()?)];
+    all.extend(args.variants.iter().cloned());
+    Ok(all)
+}
+
+/// `text`, then ` [label]` when a variant has one.
+pub fn labelled(text: &str, label: &str) -> String {
+    match label {
+        "" => text.to_owned(),
+        label => format!("{text} [{label}]"),
     }
 }
 

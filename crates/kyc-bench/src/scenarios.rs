@@ -19,7 +19,7 @@ use crate::{ms, Args};
 pub(crate) const ITEMS: &str = "verification.uniqueness:read verification.basic:read verification.plus:read \
     verification.liveness:read verification.selfie:read verification.sow:read verification.ssn:read \
     verification.wallet-eth:read";
-const ME: &str =
+pub(crate) const ME: &str =
     "{ me { emails { address } verificationCases { provider level state } kycApplications { status state } } }";
 
 pub fn token(secret: &str, sub: &str, scope: &str, client: bool) -> String {
@@ -112,6 +112,8 @@ struct Then<'a> {
 /// How one gateway mode of a scenario runs.
 struct ModeSpec<'a> {
     mode: Mode,
+    /// The kyc-bench binary whose gateway runs (this one when absent).
+    exe: Option<&'a std::path::Path>,
     label: &'a str,
     /// Environment for the gateway beyond the mode's own.
     extra: &'a [(&'a str, String)],
@@ -123,7 +125,7 @@ struct ModeSpec<'a> {
 
 impl<'a> ModeSpec<'a> {
     fn new(mode: Mode, label: &'a str) -> Self {
-        ModeSpec { mode, label, extra: &[], allowed: Allowed::None, warm: &[], then: None }
+        ModeSpec { mode, exe: None, label, extra: &[], allowed: Allowed::None, warm: &[], then: None }
     }
 }
 
@@ -142,7 +144,10 @@ impl Bench<'_> {
     where
         Q: Fn(u64) -> (String, String) + Send + Sync + 'static,
     {
-        let gateway = Gateway::start(self.sandbox, spec.mode, self.secret, spec.extra).await?;
+        let gateway = match spec.exe {
+            Some(exe) => Gateway::start_from(exe, self.sandbox, spec.mode, self.secret, spec.extra).await?,
+            None => Gateway::start(self.sandbox, spec.mode, self.secret, spec.extra).await?,
+        };
         let http = reqwest::Client::builder().pool_max_idle_per_host(1024).build()?;
         for (token, query) in spec.warm {
             let _ = graphql(&http, &gateway.url, token, query, Allowed::None).await;
@@ -280,7 +285,11 @@ pub async fn run(args: Args) -> anyhow::Result<(String, u64)> {
     let raw = Arc::new(Raw::setup(&sandbox, &users).await?);
     // Latency from here on: the setup above (a token per user) is not part of any measurement.
     sandbox.set_faults(&Faults { latency_ms: args.latency_ms, ..Faults::default() });
-    let wanted = |name: &str| args.scenario.as_deref().is_none_or(|s| s == name);
+    let wanted = |name: &str| match &args.scenario {
+        Some(chosen) => chosen.iter().any(|s| s == name),
+        None => name != "soak",
+    };
+    let variants = crate::variants(&args)?;
     // me-hot measures throughput and memory at 256 connections; the other scenarios measure latency, at a
     // concurrency that does not saturate the two cores the gateway shares with the sandboxes and the load driver.
     let concurrency = |default: usize| args.concurrency.unwrap_or(default);
@@ -315,8 +324,13 @@ pub async fn run(args: Args) -> anyhow::Result<(String, u64)> {
 
     if wanted("me-hot") {
         let c = concurrency(256);
-        let spec = ModeSpec { warm: &me_warm, ..ModeSpec::new(Mode::Full, "full (cache warm)") };
-        let rows = vec![bench.mode(spec, c, me_request(me_tokens.clone())).await?, bench.raw(c, raw_me()).await];
+        let mut rows = Vec::new();
+        for (label, exe) in &variants {
+            let label = crate::labelled("full (cache warm)", label);
+            let spec = ModeSpec { warm: &me_warm, exe: Some(exe), ..ModeSpec::new(Mode::Full, &label) };
+            rows.push(bench.mode(spec, c, me_request(me_tokens.clone())).await?);
+        }
+        rows.push(bench.raw(c, raw_me()).await);
         scenario("me-hot: one user's profile from all four providers, cache warm", c, rows);
     }
     if wanted("audit") {
@@ -398,10 +412,19 @@ pub async fn run(args: Args) -> anyhow::Result<(String, u64)> {
         scenario("provider-down: me-cold while Sila hangs on every call (Sila timeout 250 ms)", c, rows);
     }
     if wanted("burst") {
-        let (text, burst_failed) =
-            crate::burst::run(&sandbox, &secret, &args, &service, &large, concurrency(32)).await?;
-        failed += burst_failed;
-        report.push_str(&text);
+        for (label, exe) in &variants {
+            let (text, burst_failed) =
+                crate::burst::run(&sandbox, &secret, &args, (label, exe), &service, &large, concurrency(32)).await?;
+            failed += burst_failed;
+            report.push_str(&text);
+        }
+    }
+    if wanted("soak") {
+        for (label, exe) in &variants {
+            let (text, soak_failed) = crate::soak::run(&args, label, exe, &everywhere).await?;
+            failed += soak_failed;
+            report.push_str(&text);
+        }
     }
     Ok((report, failed))
 }
