@@ -347,9 +347,19 @@ fn status_class(status: StatusCode) -> &'static str {
 mod tests {
     use super::*;
 
+    /// Waits (polling, at most 10 s) until the cooldown has passed.
+    fn until_half_open(breaker: &Breaker) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while breaker.state() != BreakerState::HalfOpen {
+            assert!(Instant::now() < deadline, "the cooldown passes");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     #[test]
     fn the_breaker_opens_after_consecutive_failures_and_closes_after_a_good_probe() {
-        let breaker = Breaker::new(3, Duration::from_millis(30));
+        // A cooldown long enough that the checks made while it is open never race its end.
+        let breaker = Breaker::new(3, Duration::from_secs(1));
         breaker.failure();
         breaker.failure();
         breaker.success();
@@ -359,15 +369,14 @@ mod tests {
         breaker.failure();
         assert_eq!(breaker.state(), BreakerState::Open);
         assert!(breaker.admit().is_none());
-        std::thread::sleep(Duration::from_millis(40));
-        assert_eq!(breaker.state(), BreakerState::HalfOpen);
+        until_half_open(&breaker);
         let probe = breaker.admit();
         assert!(probe.is_some(), "one probe");
         assert!(breaker.admit().is_none(), "only one");
         breaker.failure();
         drop(probe);
         assert_eq!(breaker.state(), BreakerState::Open, "a failed probe opens it again");
-        std::thread::sleep(Duration::from_millis(40));
+        until_half_open(&breaker);
         let probe = breaker.admit();
         assert!(probe.is_some());
         breaker.success();

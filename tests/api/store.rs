@@ -1,7 +1,7 @@
 //! Durable state over real databases (a SQLite file, and PostgreSQL when a test server is configured): restarts,
 //! several replicas, failed commits, tokens sealed at rest, migrations, imports and the change channel.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use kyc_gateway::config::FractalSettings;
 use kyc_gateway::secret::Secret;
@@ -205,11 +205,13 @@ async fn a_database_with_an_unknown_newer_migration_is_refused() {
 }
 
 #[tokio::test]
-async fn invalidation_on_one_replica_reaches_the_other_within_a_second() {
+async fn invalidation_on_one_replica_reaches_the_other_through_the_change_channel() {
     let Some(db) = postgres_database().await else { return };
     let sandbox_app = spawn().await;
-    let a = replica(&sandbox_app, &db, |_| {}).await;
-    let b = replica(&sandbox_app, &db, |_| {}).await;
+    // Answers cached for an hour: B reads the provider again only because A's change reached it.
+    let hour = |c: &mut kyc_gateway::Config| c.cache.status_ttl = Duration::from_secs(3600);
+    let a = replica(&sandbox_app, &db, hour).await;
+    let b = replica(&sandbox_app, &db, hour).await;
     let (user, _) = linked_user(&sandbox_app, &a, 6).await;
     assert!(sandbox_app.sandbox().sumsub.applicant_of(&user).is_some());
     let token = issuer_token("staff", &format!("client.users:read {ALL_ITEMS}"), true);
@@ -224,12 +226,10 @@ async fn invalidation_on_one_replica_reaches_the_other_within_a_second() {
     );
     assert_eq!(reads(), cached, "B answers from its cache");
     // A change made on A: the user unlinks Fractal.
-    let changed = Instant::now();
     a.query(&issuer_token(&user, "fractal.link:write", false), "mutation { unlinkFractal }").await.ok();
     eventually("B dropped the user from its cache", || async {
         b.query(&token, &q).await.ok();
         reads() > cached
     })
     .await;
-    assert!(changed.elapsed() < Duration::from_secs(1), "within a second: {:?}", changed.elapsed());
 }
