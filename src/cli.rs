@@ -123,13 +123,30 @@ fn run_once(command: impl std::future::Future<Output = anyhow::Result<String>>) 
                 ExitCode::SUCCESS
             }
             Err(e) => {
-                tracing::error!("{e:#}");
+                tracing::error!("{}", report(&e));
                 ExitCode::FAILURE
             }
         };
         telemetry.shutdown().await;
         code
     })
+}
+
+/// An error and its causes, each once: a cause whose text already ends the message before it (an error that shows
+/// its source in its own text, as `#[error("database: {0}")]` does, and also reports it as its source) is left out.
+fn report(error: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in error.chain() {
+        let part = cause.to_string();
+        if text.ends_with(&part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    text
 }
 
 /// Logs (in `KYC_GATEWAY_LOG_FORMAT`), and for `serve` traces when an OTLP endpoint is configured; `None` after
@@ -142,7 +159,7 @@ fn start_telemetry(traces: bool) -> Option<crate::telemetry::Telemetry> {
     match started {
         Ok(telemetry) => Some(telemetry),
         Err(e) => {
-            eprintln!("kyc-gateway: {e:#}");
+            eprintln!("kyc-gateway: {}", report(&e));
             None
         }
     }
@@ -228,7 +245,7 @@ pub fn serve(listen: Option<SocketAddr>, addr_file: Option<&Path>) -> ExitCode {
         let code = match run(listen, addr_file).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
-                tracing::error!("{e:#}");
+                tracing::error!("{}", report(&e));
                 ExitCode::FAILURE
             }
         };
@@ -303,4 +320,18 @@ async fn run(listen: Option<SocketAddr>, addr_file: Option<&Path>) -> anyhow::Re
     app.serve(crate::server::health::on_shutdown_signal(readiness, drain_delay)).await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cause_an_error_already_shows_is_reported_once() {
+        let sql = sqlx::Error::PoolTimedOut;
+        let error = anyhow::Error::from(crate::store::StoreError::Sql(sql)).context("reading the trail");
+        assert_eq!(report(&error), "reading the trail: database: pool timed out while waiting for an open connection");
+        let plain = anyhow::anyhow!("the cause").context("the outer").context("the outermost");
+        assert_eq!(report(&plain), "the outermost: the outer: the cause");
+    }
 }

@@ -112,3 +112,44 @@ async fn migrate_and_directory_import_work_on_a_named_database_and_an_import_is_
     let output = bin().arg("migrate").output().expect("runs");
     assert!(!output.status.success(), "migrate needs a named database");
 }
+
+/// The message of the error a command logged (JSON logs, as a log pipeline reads them).
+fn logged_error(stderr: &str) -> String {
+    stderr
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .find(|line| line["level"] == "ERROR")
+        .and_then(|line| line["fields"]["message"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| panic!("no error logged: {stderr}"))
+}
+
+#[test]
+fn a_database_that_cannot_be_reached_is_named_with_the_cause_once_and_no_password() {
+    // A port nothing listens on: bound, then let go.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("addr").port();
+    let url = format!("postgres://kyc:hunter2-secret@127.0.0.1:{port}/kyc_ledger");
+    let output = bin()
+        .arg("migrate")
+        .env("KYC_GATEWAY_DATABASE_URL", &url)
+        .env("KYC_GATEWAY_DATABASE_ACQUIRE_TIMEOUT_MS", "300")
+        .env("KYC_GATEWAY_LOG_FORMAT", "json")
+        .output()
+        .expect("runs");
+    assert!(!output.status.success());
+    let error = logged_error(&String::from_utf8_lossy(&output.stderr));
+    assert!(error.contains(&format!("127.0.0.1:{port}")) && error.contains("kyc_ledger"), "the target: {error}");
+    assert_eq!(error.matches("connection refused").count(), 1, "the cause, once: {error}");
+    assert!(!error.contains("hunter2-secret") && !error.contains("timed out"), "{error}");
+
+    let output = bin()
+        .arg("migrate")
+        .env("KYC_GATEWAY_DATABASE_URL", "sqlite:///nonexistent-dir/x.db")
+        .env("KYC_GATEWAY_LOG_FORMAT", "json")
+        .output()
+        .expect("runs");
+    assert!(!output.status.success());
+    let error = logged_error(&String::from_utf8_lossy(&output.stderr));
+    assert!(error.contains("/nonexistent-dir/x.db"), "the target: {error}");
+    assert_eq!(error.matches("the directory /nonexistent-dir does not exist").count(), 1, "the cause, once: {error}");
+    assert!(error.matches("unable to open database file").count() <= 1, "{error}");
+}
