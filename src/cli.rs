@@ -285,6 +285,8 @@ async fn run(listen: Option<SocketAddr>, addr_file: Option<&Path>) -> anyhow::Re
     }
     let drain_delay = config.operations.drain_delay;
     let app = App::build(config).await?;
+    let (graceful, at_once) =
+        crate::server::health::on_shutdown_signal(app.readiness(), drain_delay, app.sandbox().is_some());
     if let Some(path) = addr_file {
         write_addr_file(path, app.local_addr())
             .map_err(|e| anyhow::anyhow!("cannot write the address file {}: {e}", path.display()))?;
@@ -316,8 +318,10 @@ async fn run(listen: Option<SocketAddr>, addr_file: Option<&Path>) -> anyhow::Re
         }
         None => tracing::info!("kyc-gateway {} listening on {url}", env!("CARGO_PKG_VERSION")),
     }
-    let readiness = app.readiness();
-    app.serve(crate::server::health::on_shutdown_signal(readiness, drain_delay)).await?;
+    tokio::select! {
+        served = app.serve(graceful) => served?,
+        () = at_once => anyhow::bail!("stopped at once by a second signal: requests in flight were cut"),
+    }
     tracing::info!("stopped");
     Ok(())
 }
