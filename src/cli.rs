@@ -22,7 +22,7 @@ enum Command {
     /// Serve the GraphQL API (what a bare `kyc-gateway` does). Without a configured provider, starts the sandbox.
     Serve {
         /// Address to listen on [env: KYC_GATEWAY_LISTEN; default 127.0.0.1:8080].
-        #[arg(long)]
+        #[arg(long, value_parser = crate::config::socket_addr)]
         listen: Option<SocketAddr>,
         /// Write the bound address to this file once listening (for scripts and tests that start it on port 0).
         #[arg(long)]

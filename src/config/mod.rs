@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use anyhow::bail;
 
-pub use env::Env;
+pub use env::{socket_addr, Env};
 pub use hardening::{ConnectionSettings, CorsSettings, DocumentSettings, QueryLimits, TrustedMode};
 pub use operations::{LogFormat, OperationsSettings};
 pub use providers::{
@@ -155,7 +155,7 @@ impl Config {
         let d = Config::default();
         let providers = providers::Providers::from_env(&env)?;
         let config = Config {
-            listen: env.parse("KYC_GATEWAY_LISTEN", d.listen)?,
+            listen: env.addr("KYC_GATEWAY_LISTEN", d.listen)?,
             dev_secret: env.get("KYC_GATEWAY_DEV_SECRET").map(Secret::new).unwrap_or(d.dev_secret),
             fractal: providers.fractal,
             sumsub: providers.sumsub,
@@ -428,6 +428,15 @@ mod tests {
         assert!(err.contains("KYC_GATEWAY_FANOUT") && err.contains("batched"), "{err}");
         let err = from(&[("KYC_GATEWAY_SANDBOX_SILA_FAULTS", "{\"latency\": 1}")]).expect_err("bad json").to_string();
         assert!(err.contains("KYC_GATEWAY_SANDBOX_SILA_FAULTS"), "{err}");
+    }
+
+    #[test]
+    fn a_host_name_as_the_listen_address_gets_a_hint_to_use_an_ip_address() {
+        for name in ["KYC_GATEWAY_LISTEN", "KYC_GATEWAY_METRICS_LISTEN"] {
+            let err = from(&[(name, "localhost:8081")]).expect_err("a host name").to_string();
+            assert!(err.contains(name) && err.contains("localhost:8081"), "{err}");
+            assert!(err.contains("use an IP address such as 127.0.0.1:8081 or 0.0.0.0:8081"), "{err}");
+        }
     }
 
     #[test]

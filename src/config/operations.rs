@@ -59,8 +59,7 @@ pub(super) fn operations(env: &Env<'_>) -> anyhow::Result<OperationsSettings> {
     let metrics_listen = match env.get("KYC_GATEWAY_METRICS_LISTEN") {
         None => None,
         Some(addr) => Some(
-            addr.trim()
-                .parse()
+            super::env::socket_addr(&addr)
                 .map_err(|e| anyhow::anyhow!("KYC_GATEWAY_METRICS_LISTEN={addr:?} is not an address: {e}"))?,
         ),
     };

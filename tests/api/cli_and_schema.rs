@@ -153,3 +153,11 @@ fn a_database_that_cannot_be_reached_is_named_with_the_cause_once_and_no_passwor
     assert_eq!(error.matches("the directory /nonexistent-dir does not exist").count(), 1, "the cause, once: {error}");
     assert!(error.matches("unable to open database file").count() <= 1, "{error}");
 }
+
+#[test]
+fn a_host_name_given_to_listen_gets_a_hint_to_use_an_ip_address() {
+    let output = bin().args(["serve", "--listen", "localhost:8081"]).output().expect("runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("use an IP address such as 127.0.0.1:8081 or 0.0.0.0:8081"), "{stderr}");
+}
