@@ -398,9 +398,9 @@ impl App {
                 metrics: config.operations.metrics_listen.is_none(),
             },
         );
-        let listener = tokio::net::TcpListener::bind(config.listen)
-            .await
-            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        let listener = tokio::net::TcpListener::bind(config.listen).await.with_context(|| {
+            format!("cannot listen on {} (choose another with --listen or KYC_GATEWAY_LISTEN)", config.listen)
+        })?;
         let metrics_listener = match config.operations.metrics_listen {
             Some(addr) => Some(
                 tokio::net::TcpListener::bind(addr)

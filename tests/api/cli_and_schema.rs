@@ -161,3 +161,14 @@ fn a_host_name_given_to_listen_gets_a_hint_to_use_an_ip_address() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("use an IP address such as 127.0.0.1:8081 or 0.0.0.0:8081"), "{stderr}");
 }
+
+#[test]
+fn a_port_in_use_names_the_settings_that_choose_another() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    let addr = taken.local_addr().expect("addr").to_string();
+    let output = bin().args(["serve", "--listen", &addr]).env("KYC_GATEWAY_LOG_FORMAT", "json").output().expect("runs");
+    assert!(!output.status.success());
+    let error = logged_error(&String::from_utf8_lossy(&output.stderr));
+    assert!(error.contains(&addr) && error.contains("in use"), "{error}");
+    assert!(error.contains("--listen") && error.contains("KYC_GATEWAY_LISTEN"), "{error}");
+}
