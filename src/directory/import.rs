@@ -54,9 +54,60 @@ impl<'de> Deserialize<'de> for Secret {
 pub fn read(path: &Path) -> anyhow::Result<Vec<Entry>> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| anyhow::anyhow!("cannot read directory file {}: {e}", path.display()))?;
-    serde_json::from_str(&text).map_err(|e| {
-        anyhow::anyhow!("directory file {} is not valid: line {}, column {}", path.display(), e.line(), e.column())
-    })
+    serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(&text))
+        .map_err(|e| anyhow::anyhow!("directory file {} is not valid{}", path.display(), explain(&e)))
+}
+
+/// The fields of the file, the only keys an error may name.
+const FIELDS: [&str; 7] =
+    ["user_id", "fractal", "sumsub_applicant_id", "sila_user_handle", "ident_user_id", "uid", "refresh_token"];
+
+/// Where and what is wrong, from serde's category, position and path: serde_json's messages about data quote the
+/// value (`invalid type: string "..."`), so only the parts that come from the format itself are kept.
+fn explain(error: &serde_path_to_error::Error<serde_json::Error>) -> String {
+    use serde_json::error::Category;
+    let inner = error.inner();
+    let at = format!("line {}, column {}", inner.line(), inner.column());
+    let text = inner.to_string();
+    let message = text.strip_suffix(&format!(" at line {} column {}", inner.line(), inner.column())).unwrap_or(&text);
+    match inner.classify() {
+        Category::Syntax | Category::Eof => format!(" ({at}): not JSON: {message}"),
+        Category::Io => format!(" ({at}): {message}"),
+        Category::Data => {
+            let path: String = error
+                .path()
+                .iter()
+                .map(|segment| match segment {
+                    serde_path_to_error::Segment::Seq { index } => format!("[{index}]"),
+                    serde_path_to_error::Segment::Map { key } if FIELDS.contains(&key.as_str()) => format!(".{key}"),
+                    _ => ".?".to_owned(),
+                })
+                .collect();
+            let path = path.trim_end_matches(".?");
+            let place = if path.is_empty() { format!(" ({at})") } else { format!(" at {path} ({at})") };
+            format!("{place}: {}", what_is_wrong(message))
+        }
+    }
+}
+
+/// serde's data error without the value it may quote.
+fn what_is_wrong(message: &str) -> String {
+    let expected = message.rsplit_once(", expected ").map(|(_, expected)| expected);
+    if let Some(field) = message.strip_prefix("missing field `").and_then(|rest| rest.strip_suffix('`')) {
+        if FIELDS.contains(&field) {
+            return format!("the field {field} is missing");
+        }
+    }
+    if message.starts_with("unknown field `") {
+        return format!("a field the file format does not have (expected {})", expected.unwrap_or("none"));
+    }
+    if let (Some(found), Some(expected)) = (message.strip_prefix("invalid type: "), expected) {
+        // `integer `5``, `string "..."`, `map`: the kind only.
+        let kind = found.split(['`', '"', ',']).next().unwrap_or("").trim();
+        let kind = if kind.chars().all(|c| c.is_ascii_alphabetic() || c == ' ') { kind } else { "another type" };
+        return format!("expected {expected}, found {kind}");
+    }
+    "a value of the wrong form".to_owned()
 }
 
 /// Imports `entries` (see the module documentation); `replace_links` overwrites stored links (the sandbox's own

@@ -172,3 +172,32 @@ fn a_port_in_use_names_the_settings_that_choose_another() {
     assert!(error.contains(&addr) && error.contains("in use"), "{error}");
     assert!(error.contains("--listen") && error.contains("KYC_GATEWAY_LISTEN"), "{error}");
 }
+
+#[test]
+fn a_bad_directory_file_is_explained_by_entry_and_field_without_its_values() {
+    let db = crate::helpers::sqlite_database();
+    let file = std::env::temp_dir().join(format!("kyc-gateway-bad-{}.json", kyc_gateway::secret::random_token()));
+    let path = file.display().to_string();
+    let cases = [
+        (r#"[{"user_id": "u-1"}, {"user_id": 987654321}]"#, "[1].user_id", "expected a string, found integer"),
+        (
+            r#"[{"user_id": "u-1", "fractal": {"uid": "uid-of-a-person", "refresh_token": 987654321}}]"#,
+            "[0].fractal.refresh_token",
+            "expected a string, found integer",
+        ),
+        (r#"[{"user_id": "u-1", "emial": "someone@example.com"}]"#, "[0]", "a field the file format does not have"),
+        (r#"[{"sumsub_applicant_id": "applicant-of-a-person"}]"#, "[0]", "the field user_id is missing"),
+        (r#"[{"user_id": "u-1",}]"#, "line 1", "not JSON: trailing comma"),
+        (r#"{"user_id": "someone@example.com"}"#, "line 1", "expected a sequence, found map"),
+    ];
+    for (text, place, what) in cases {
+        std::fs::write(&file, text).expect("written");
+        let (ok, _, err) = run_keyed(&["directory", "import", &path], &db.url);
+        assert!(!ok, "{text}");
+        assert!(err.contains(&path) && err.contains(place) && err.contains(what), "{text}: {err}");
+        for value in ["987654321", "uid-of-a-person", "emial", "someone@example.com", "applicant-of-a-person"] {
+            assert!(!err.contains(value), "{value} leaked: {err}");
+        }
+    }
+    let _ = std::fs::remove_file(&file);
+}
