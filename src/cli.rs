@@ -174,11 +174,19 @@ fn database_config() -> anyhow::Result<Config> {
     Ok(config)
 }
 
+/// Migrates the configured database; what it applied, by name.
 async fn migrate() -> anyhow::Result<String> {
+    use anyhow::Context as _;
     let config = database_config()?;
-    let store = crate::open_database(&config).await?;
+    let settings = config.database.as_ref().context("set KYC_GATEWAY_DATABASE_URL")?;
+    let store = crate::store::Store::connect(settings).await.context("connecting to the database")?;
+    let applied = store.migrate().await;
     store.close().await;
-    Ok("the database is up to date".into())
+    Ok(match applied?.as_slice() {
+        [] => "the database is up to date: no migration to apply".into(),
+        [one] => format!("applied 1 migration: {one}"),
+        all => format!("applied {} migrations: {}", all.len(), all.join(", ")),
+    })
 }
 
 async fn import(file: PathBuf) -> anyhow::Result<String> {
