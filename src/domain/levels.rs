@@ -63,6 +63,40 @@ impl LevelMap {
     }
 }
 
+/// The items of `items` that no case can carry: neither one of Fractal's levels and add-ons nor an item one of `maps`
+/// (the configured provider level maps) gives. A provider level no map names is its own item, which no scope grants,
+/// so a case of it is never approved for a caller: asking about such an item is a mistake, not a question.
+pub fn unknown_items<'a>(items: &'a [String], maps: &[&LevelMap]) -> Vec<&'a str> {
+    let mapped = |item: &str| maps.iter().any(|map| map.0.values().flatten().any(|i| i == item));
+    let fractal = |item: &str| FRACTAL_LEVELS.contains(&item) || FRACTAL_ADD_ONS.contains(&item);
+    items.iter().map(String::as_str).filter(|item| !fractal(item) && !mapped(item)).collect()
+}
+
+/// Why `unknown` (from [`unknown_items`]) were refused, naming every known item.
+pub fn unknown_items_message(unknown: &[&str], maps: &[&LevelMap]) -> String {
+    // The caller's own words, bounded.
+    let named: Vec<String> =
+        unknown.iter().map(|item| format!("{:?}", item.chars().take(40).collect::<String>())).collect();
+    let mut message = format!(
+        "{} is neither a level nor an add-on: the levels are {}; the add-ons are {}",
+        named.join(" and "),
+        FRACTAL_LEVELS.join(", "),
+        FRACTAL_ADD_ONS.join(", ")
+    );
+    let mut configured: Vec<&str> = maps
+        .iter()
+        .flat_map(|map| map.0.values().flatten())
+        .map(String::as_str)
+        .filter(|item| !FRACTAL_LEVELS.contains(item) && !FRACTAL_ADD_ONS.contains(item))
+        .collect();
+    configured.sort_unstable();
+    configured.dedup();
+    if !configured.is_empty() {
+        message.push_str(&format!("; this gateway's level maps also give {}", configured.join(", ")));
+    }
+    message
+}
+
 impl std::fmt::Display for LevelMap {
     /// The `level=item+item; level=item` form [`LevelMap::parse`] reads, levels in name order.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -86,5 +120,16 @@ mod tests {
         assert!(LevelMap::parse("nothing").is_err());
         assert_eq!(LevelMap::parse(&map.to_string()).expect("round trip"), map);
         assert!(LevelMap::parse("a=").is_err());
+    }
+
+    #[test]
+    fn an_item_is_known_when_fractal_has_it_or_a_level_map_gives_it() {
+        let map = LevelMap::parse("kyc-gold=basic+gold").expect("valid");
+        let items: Vec<String> = ["plus", "wallet-eth", "gold", "platinum"].map(String::from).to_vec();
+        assert_eq!(unknown_items(&items, &[&map]), ["platinum"]);
+        assert_eq!(unknown_items(&items, &[]), ["gold", "platinum"]);
+        let message = unknown_items_message(&["platinum"], &[&map]);
+        assert!(message.starts_with(r#""platinum" is neither a level nor an add-on: the levels are uniqueness, basic"#));
+        assert!(message.ends_with("; this gateway's level maps also give gold"), "{message}");
     }
 }

@@ -119,6 +119,12 @@ impl User {
         if items.is_empty() {
             return Err(bad_input("level must name at least one level or add-on, e.g. \"plus\" or \"basic+liveness\""));
         }
+        let levels = &services(ctx).levels;
+        let maps = [&levels.sumsub, &levels.sila, &levels.ident];
+        let unknown = crate::domain::levels::unknown_items(&items, &maps);
+        if !unknown.is_empty() {
+            return Err(bad_input(crate::domain::levels::unknown_items_message(&unknown, &maps)));
+        }
         let p = principal(ctx);
         rules::kyc_state(p.scopes(), &items).map_err(unauthorized)?;
         // Every provider at once, applications included: the loaders then see every user of a list in one pass.
