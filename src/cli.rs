@@ -228,7 +228,7 @@ async fn audit_export(since: String) -> anyhow::Result<String> {
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let mut failed = None;
     let exported = crate::audit::read::export(&store, since, |record| {
-        let line = serde_json::to_string(record).expect("a record serialises");
+        let line = crate::audit::read::export_line(record);
         if let Err(e) = writeln!(out, "{line}") {
             failed.get_or_insert(e);
         }

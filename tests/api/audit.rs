@@ -617,3 +617,40 @@ async fn a_batch_larger_than_one_statement_holds_is_appended_whole_and_still_ver
         assert_eq!(record.entry, entries[record.seq as usize - 1], "{}: read back as appended", db.engine);
     }
 }
+
+#[tokio::test]
+async fn the_export_writes_times_as_rfc_3339_like_since_takes_them_and_the_chain_still_verifies() {
+    let db = trail_of(2).await;
+    let output = Command::new(env!("CARGO_BIN_EXE_kyc-gateway"))
+        .args(["audit", "export", "--since", "2020-01-01T00:00:00Z"])
+        .env("KYC_GATEWAY_DATABASE_URL", &db.url)
+        .output()
+        .expect("the binary runs");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let lines: Vec<Value> = String::from_utf8(output.stdout)
+        .expect("utf-8")
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("a JSON line"))
+        .collect();
+    assert_eq!(lines.len(), 2);
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&db.url).await.expect("the database");
+    let stored: Vec<i64> =
+        sqlx::query_scalar("SELECT at FROM audit_records ORDER BY seq").fetch_all(&pool).await.expect("times");
+    pool.close().await;
+    for (line, at) in lines.iter().zip(stored) {
+        let text = line["at"].as_str().unwrap_or_else(|| panic!("a time as text: {line}"));
+        // UTC, to the millisecond: `2026-01-01T00:00:00.123Z`.
+        assert!(text.len() == 24 && text.ends_with('Z') && text.as_bytes()[19] == b'.', "{text}");
+        assert_eq!(kyc_gateway::domain::events::rfc3339_millis(text), Some(at), "{text}");
+        // What `--since` takes.
+        let since = Command::new(env!("CARGO_BIN_EXE_kyc-gateway"))
+            .args(["audit", "export", "--since", text])
+            .env("KYC_GATEWAY_DATABASE_URL", &db.url)
+            .output()
+            .expect("the binary runs");
+        assert!(since.status.success(), "{}", String::from_utf8_lossy(&since.stderr));
+    }
+    let (ok, text) = verify(&db);
+    assert!(ok && text.contains("intact: 2 records"), "{text}");
+}
