@@ -24,7 +24,7 @@ enum Command {
     /// Serve the GraphQL API (what a bare `kyc-gateway` does). Without a configured provider, starts the sandbox.
     Serve {
         /// Address to listen on [env: KYC_GATEWAY_LISTEN; default 127.0.0.1:8080].
-        #[arg(long)]
+        #[arg(long, value_parser = crate::config::socket_addr)]
         listen: Option<SocketAddr>,
         /// Write the bound address to this file once listening (for scripts and tests that start it on port 0).
         #[arg(long)]
@@ -160,13 +160,30 @@ fn run_once(command: impl std::future::Future<Output = anyhow::Result<String>>) 
                 ExitCode::SUCCESS
             }
             Err(e) => {
-                tracing::error!("{e:#}");
+                tracing::error!("{}", report(&e));
                 ExitCode::FAILURE
             }
         };
         telemetry.shutdown().await;
         code
     })
+}
+
+/// An error and its causes, each once: a cause whose text already ends the message before it (an error that shows
+/// its source in its own text, as `#[error("database: {0}")]` does, and also reports it as its source) is left out.
+fn report(error: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in error.chain() {
+        let part = cause.to_string();
+        if text.ends_with(&part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    text
 }
 
 /// Logs (in `KYC_GATEWAY_LOG_FORMAT`), and for `serve` traces when an OTLP endpoint is configured; `None` after
@@ -179,7 +196,7 @@ fn start_telemetry(traces: bool) -> Option<crate::telemetry::Telemetry> {
     match started {
         Ok(telemetry) => Some(telemetry),
         Err(e) => {
-            eprintln!("kyc-gateway: {e:#}");
+            eprintln!("kyc-gateway: {}", report(&e));
             None
         }
     }
@@ -194,14 +211,18 @@ fn database_config() -> anyhow::Result<Config> {
     Ok(config)
 }
 
+/// Migrates the configured database; what it applied, by name.
 async fn migrate() -> anyhow::Result<String> {
+    use anyhow::Context as _;
     let config = database_config()?;
-    let store = crate::store::Store::connect(config.database.as_ref().expect("checked above")).await?;
+    let settings = config.database.as_ref().context("set KYC_GATEWAY_DATABASE_URL")?;
+    let store = crate::store::Store::connect(settings).await.context("connecting to the database")?;
     let applied = store.migrate().await;
     store.close().await;
     Ok(match applied?.as_slice() {
-        [] => "the database is up to date: nothing to apply".into(),
-        applied => format!("applied {} migrations: {}; the database is up to date", applied.len(), applied.join(", ")),
+        [] => "the database is up to date: no migration to apply".into(),
+        [one] => format!("applied 1 migration: {one}"),
+        all => format!("applied {} migrations: {}", all.len(), all.join(", ")),
     })
 }
 
@@ -274,7 +295,7 @@ async fn audit_export(since: String) -> anyhow::Result<String> {
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let mut failed = None;
     let exported = crate::audit::read::export(&store, since, |record| {
-        let line = serde_json::to_string(record).expect("a record serialises");
+        let line = crate::audit::read::export_line(record);
         if let Err(e) = writeln!(out, "{line}") {
             failed.get_or_insert(e);
         }
@@ -299,7 +320,7 @@ pub fn serve(listen: Option<SocketAddr>, addr_file: Option<&Path>) -> ExitCode {
         let code = match run(listen, addr_file).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
-                tracing::error!("{e:#}");
+                tracing::error!("{}", report(&e));
                 ExitCode::FAILURE
             }
         };
@@ -345,6 +366,8 @@ async fn run(listen: Option<SocketAddr>, addr_file: Option<&Path>) -> anyhow::Re
     }
     let drain_delay = config.operations.drain_delay;
     let app = App::build(config).await?;
+    let (graceful, at_once) =
+        crate::server::health::on_shutdown_signal(app.readiness(), drain_delay, app.sandbox().is_some());
     if let Some(path) = addr_file {
         write_addr_file(path, app.local_addr())
             .map_err(|e| anyhow::anyhow!("cannot write the address file {}: {e}", path.display()))?;
@@ -375,8 +398,24 @@ async fn run(listen: Option<SocketAddr>, addr_file: Option<&Path>) -> anyhow::Re
         }
         Mode::Production => tracing::info!("kyc-gateway {version} listening on {url} in PRODUCTION mode"),
     }
-    let readiness = app.readiness();
-    app.serve(crate::server::health::on_shutdown_signal(readiness, drain_delay)).await?;
+    tokio::select! {
+        served = app.serve(graceful) => served?,
+        () = at_once => anyhow::bail!("stopped at once by a second signal: requests in flight were cut"),
+    }
     tracing::info!("stopped");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cause_an_error_already_shows_is_reported_once() {
+        let sql = sqlx::Error::PoolTimedOut;
+        let error = anyhow::Error::from(crate::store::StoreError::Sql(sql)).context("reading the trail");
+        assert_eq!(report(&error), "reading the trail: database: pool timed out while waiting for an open connection");
+        let plain = anyhow::anyhow!("the cause").context("the outer").context("the outermost");
+        assert_eq!(report(&plain), "the outermost: the outer: the cause");
+    }
 }

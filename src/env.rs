@@ -1,9 +1,20 @@
 //! Reading typed values from the environment (or from a map, in tests), each failure naming its variable.
 
+use std::net::SocketAddr;
 use std::str::FromStr;
 use std::time::Duration;
 
 use anyhow::bail;
+
+/// `text` as an address to listen on. The gateway resolves no host name there: `localhost:8081` is refused with a
+/// hint to give an IP address.
+pub fn socket_addr(text: &str) -> Result<SocketAddr, String> {
+    text.trim().parse().map_err(|e| {
+        let port = text.trim().rsplit_once(':').map(|(_, port)| port).filter(|port| port.parse::<u16>().is_ok());
+        let port = port.unwrap_or("8080");
+        format!("{e}; use an IP address such as 127.0.0.1:{port} or 0.0.0.0:{port}")
+    })
+}
 
 /// The environment as configuration sees it: a lookup that answers `None` for unset and empty variables.
 pub struct Env<'a> {
@@ -28,6 +39,14 @@ impl<'a> Env<'a> {
         match self.get(name) {
             None => Ok(default),
             Some(v) => v.trim().parse().map_err(|e| anyhow::anyhow!("{name}={v:?} is not valid: {e}")),
+        }
+    }
+
+    /// An address to listen on (see [`socket_addr`]), or `default` when unset.
+    pub fn addr(&self, name: &str, default: SocketAddr) -> anyhow::Result<SocketAddr> {
+        match self.get(name) {
+            None => Ok(default),
+            Some(v) => socket_addr(&v).map_err(|e| anyhow::anyhow!("{name}={v:?} is not valid: {e}")),
         }
     }
 

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use anyhow::bail;
 
-pub use crate::env::Env;
+pub use crate::env::{socket_addr, Env};
 pub use hardening::{ConnectionSettings, CorsSettings, DocumentSettings, QueryLimits, TrustedMode};
 pub use mode::{Mode, ModeSetting};
 pub use operations::{log_format_from_env, LogFormat, OperationsSettings};
@@ -187,9 +187,7 @@ impl Config {
         let env = Env::new(&var);
         let d = Config::default();
         let config = Config {
-            listen: env.parse("KYC_GATEWAY_LISTEN", d.listen).map_err(|e| {
-                anyhow::anyhow!("{e} (give an IP address and a port, e.g. 127.0.0.1:8080 or 0.0.0.0:8080)")
-            })?,
+            listen: env.addr("KYC_GATEWAY_LISTEN", d.listen)?,
             dev_secret: env.get("KYC_GATEWAY_DEV_SECRET").map(Secret::new).unwrap_or(d.dev_secret),
             mode: env.choice(
                 "KYC_GATEWAY_MODE",
@@ -435,8 +433,11 @@ mod tests {
     }
 
     #[test]
-    fn a_host_name_as_the_listen_address_asks_for_an_ip_address() {
-        let err = from(&[("KYC_GATEWAY_LISTEN", "localhost:8081")]).expect_err("a host name").to_string();
-        assert!(err.contains("KYC_GATEWAY_LISTEN") && err.contains("IP address"), "{err}");
+    fn a_host_name_as_the_listen_address_gets_a_hint_to_use_an_ip_address() {
+        for name in ["KYC_GATEWAY_LISTEN", "KYC_GATEWAY_METRICS_LISTEN"] {
+            let err = from(&[(name, "localhost:8081")]).expect_err("a host name").to_string();
+            assert!(err.contains(name) && err.contains("localhost:8081"), "{err}");
+            assert!(err.contains("use an IP address such as 127.0.0.1:8081 or 0.0.0.0:8081"), "{err}");
+        }
     }
 }

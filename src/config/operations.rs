@@ -50,8 +50,7 @@ pub(super) fn operations(env: &Env<'_>) -> anyhow::Result<OperationsSettings> {
     let metrics_listen = match env.get("KYC_GATEWAY_METRICS_LISTEN") {
         None => None,
         Some(addr) => Some(
-            addr.trim()
-                .parse()
+            crate::env::socket_addr(&addr)
                 .map_err(|e| anyhow::anyhow!("KYC_GATEWAY_METRICS_LISTEN={addr:?} is not an address: {e}"))?,
         ),
     };

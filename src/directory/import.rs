@@ -79,9 +79,10 @@ fn read_entry(index: usize, entry: &Value, fields: &[ImportField]) -> anyhow::Re
     let user_id = UserId::trusted(string(index, "user_id", user)?);
     let mut read = Entry { user_id, references: References::new(), links: Vec::new() };
     for (name, value) in object.iter().filter(|(name, _)| *name != "user_id") {
+        // The file's keys are not echoed (a key may be a value put in the wrong place): the known ones are listed.
         let field = fields.iter().find(|f| f.name == name).ok_or_else(|| {
             let known: Vec<&str> = std::iter::once("user_id").chain(fields.iter().map(|f| f.name)).collect();
-            invalid(index, format_args!("unknown field `{name}`; the fields are {}", known.join(", ")))
+            invalid(index, format_args!("a field the file format does not have; the fields are {}", known.join(", ")))
         })?;
         if value.is_null() {
             continue;
@@ -98,8 +99,8 @@ fn read_entry(index: usize, entry: &Value, fields: &[ImportField]) -> anyhow::Re
             FieldKind::Link => {
                 let link =
                     value.as_object().ok_or_else(|| invalid(index, format_args!("`{name}` must be an object")))?;
-                if let Some(extra) = link.keys().find(|k| *k != "uid" && *k != "refresh_token") {
-                    return Err(invalid(index, format_args!("unknown field `{name}.{extra}`")));
+                if link.keys().any(|k| k != "uid" && k != "refresh_token") {
+                    return Err(invalid(index, format_args!("`{name}` holds a field other than uid and refresh_token")));
                 }
                 let uid = link.get("uid").ok_or_else(|| invalid(index, format_args!("`{name}.uid` is missing")))?;
                 let token =
@@ -118,24 +119,19 @@ pub fn read(path: &Path, fields: &[ImportField]) -> anyhow::Result<Vec<Entry>> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| anyhow::anyhow!("cannot read directory file {}: {e}", path.display()))?;
     let file: Value = serde_json::from_str(&text).map_err(|e| {
-        anyhow::anyhow!(
-            "directory file {} is not JSON: {} at line {}, column {}",
-            path.display(),
-            json_problem(&e),
-            e.line(),
-            e.column()
-        )
+        anyhow::anyhow!("directory file {} is not JSON: {} (line {}, column {})", path.display(), problem(&e), e.line(), e.column())
     })?;
     entries(&file, fields).map_err(|e| anyhow::anyhow!("directory file {}: {e}", path.display()))
 }
 
-/// What kind of JSON error this is, without serde's message (which may quote the file's text).
-fn json_problem(error: &serde_json::Error) -> &'static str {
+/// What is wrong with the JSON. Parsing into a `Value` fails only on the format (`trailing comma`, `EOF while
+/// parsing a list`), never with a message quoting the file's values; the position is given apart.
+fn problem(error: &serde_json::Error) -> String {
+    let text = error.to_string();
+    let at = format!(" at line {} column {}", error.line(), error.column());
     match error.classify() {
-        serde_json::error::Category::Syntax => "a syntax error",
-        serde_json::error::Category::Eof => "the file ends too early",
-        serde_json::error::Category::Data => "unexpected data",
-        serde_json::error::Category::Io => "a read error",
+        serde_json::error::Category::Data => "unexpected data".to_owned(),
+        _ => text.strip_suffix(&at).unwrap_or(&text).to_owned(),
     }
 }
 

@@ -41,6 +41,43 @@ impl LevelMap {
     pub fn items(&self, level: &str) -> Vec<String> {
         self.0.get(level).cloned().unwrap_or_else(|| vec![level.trim().to_ascii_lowercase()])
     }
+
+    /// Every item one of its levels covers.
+    pub fn all_items(&self) -> impl Iterator<Item = &str> {
+        self.0.values().flatten().map(String::as_str)
+    }
+}
+
+/// The items of `items` that no case can carry: neither a standard level or add-on nor one of `mapped` (what the
+/// configured providers' level maps give). A provider level no map names is its own item, which no scope grants, so
+/// asking about such an item is a mistake, not a question.
+pub fn unknown_items<'a>(items: &'a [String], mapped: &[String]) -> Vec<&'a str> {
+    let known = |item: &str| LEVELS.contains(&item) || ADD_ONS.contains(&item) || mapped.iter().any(|m| m == item);
+    items.iter().map(String::as_str).filter(|item| !known(item)).collect()
+}
+
+/// Why `unknown` (from [`unknown_items`]) were refused, naming every known item.
+pub fn unknown_items_message(unknown: &[&str], mapped: &[String]) -> String {
+    // The caller's own words, bounded.
+    let named: Vec<String> =
+        unknown.iter().map(|item| format!("{:?}", item.chars().take(40).collect::<String>())).collect();
+    let mut message = format!(
+        "{} is neither a level nor an add-on: the levels are {}; the add-ons are {}",
+        named.join(" and "),
+        LEVELS.join(", "),
+        ADD_ONS.join(", ")
+    );
+    let mut configured: Vec<&str> = mapped
+        .iter()
+        .map(String::as_str)
+        .filter(|item| !LEVELS.contains(item) && !ADD_ONS.contains(item))
+        .collect();
+    configured.sort_unstable();
+    configured.dedup();
+    if !configured.is_empty() {
+        message.push_str(&format!("; this gateway's level maps also give {}", configured.join(", ")));
+    }
+    message
 }
 
 impl std::fmt::Display for LevelMap {
@@ -66,5 +103,17 @@ mod tests {
         assert!(LevelMap::parse("nothing").is_err());
         assert_eq!(LevelMap::parse(&map.to_string()).expect("round trip"), map);
         assert!(LevelMap::parse("a=").is_err());
+    }
+
+    #[test]
+    fn an_item_is_known_when_it_is_a_standard_level_or_add_on_or_a_level_map_gives_it() {
+        let map = LevelMap::parse("kyc-gold=basic+gold").expect("valid");
+        let items: Vec<String> = ["plus", "wallet-eth", "gold", "platinum"].map(String::from).to_vec();
+        let mapped: Vec<String> = map.all_items().map(str::to_owned).collect();
+        assert_eq!(unknown_items(&items, &mapped), ["platinum"]);
+        assert_eq!(unknown_items(&items, &[]), ["gold", "platinum"]);
+        let message = unknown_items_message(&["platinum"], &mapped);
+        assert!(message.starts_with(r#""platinum" is neither a level nor an add-on: the levels are uniqueness, basic"#));
+        assert!(message.ends_with("; this gateway's level maps also give gold"), "{message}");
     }
 }

@@ -129,6 +129,11 @@ impl User {
         if items.is_empty() {
             return Err(bad_input("level must name at least one level or add-on, e.g. \"plus\" or \"basic+liveness\""));
         }
+        let mapped: Vec<String> = services(ctx).providers.set.iter().flat_map(|c| c.mapped_items()).collect();
+        let unknown = crate::domain::levels::unknown_items(&items, &mapped);
+        if !unknown.is_empty() {
+            return Err(bad_input(crate::domain::levels::unknown_items_message(&unknown, &mapped)));
+        }
         let p = principal(ctx);
         rules::kyc_state(p.scopes(), &items).map_err(unauthorized)?;
         // Every provider at once, applications included: the loaders then see every user of a list in one pass.

@@ -25,6 +25,10 @@ pub trait Connector: Send + Sync + 'static {
     fn provider(&self) -> Provider;
     /// The items one of this provider's levels covers (its level map; a level it does not map is its own item).
     fn items(&self, level: &str) -> Vec<String>;
+    /// Every item its level map gives (none without one).
+    fn mapped_items(&self) -> Vec<String> {
+        Vec::new()
+    }
     /// Verification cases (and contacts, where the provider has them) per user.
     fn cases(&self) -> Option<&dyn CaseSource> {
         None

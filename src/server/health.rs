@@ -2,6 +2,7 @@
 //! every migration applied, every token issuer's keys are at hand, and it is not shutting down). A probe gets the
 //! state of each check; a failed check is named, with no detail (an error message could carry a host or a user).
 
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,40 +43,109 @@ impl Readiness {
     }
 }
 
-/// Completes when the gateway should stop taking connections: at SIGTERM (or SIGINT, Ctrl-C), it answers `/readyz`
-/// with 503 at once and keeps serving for `drain_delay`, so that load balancers and the mesh, which poll readiness,
-/// stop sending it traffic before its listener closes (Kubernetes removes a terminating pod's endpoints
-/// asynchronously: https://kubernetes.io/docs/concepts/workloads/pods/pod-lifecycle/#pod-termination).
-pub async fn on_shutdown_signal(readiness: Readiness, drain_delay: Duration) {
-    signal().await;
-    readiness.drain();
-    tracing::info!(
-        drain_delay_secs = drain_delay.as_secs(),
-        "shutting down: not ready; still serving for the drain delay"
-    );
-    tokio::time::sleep(drain_delay).await;
-    tracing::info!("closing the listener; requests in flight finish");
+/// A signal that stops the gateway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopSignal {
+    /// SIGTERM: what an orchestrator sends.
+    Terminate,
+    /// SIGINT: Ctrl-C at a terminal.
+    Interrupt,
 }
 
-#[cfg(unix)]
-async fn signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
-        (Ok(mut term), Ok(mut int)) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = int.recv() => {}
+/// How far the shutdown has come.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Stage {
+    Serving,
+    Closing,
+    AtOnce,
+}
+
+/// The shutdown that the process's SIGTERM and SIGINT (Ctrl-C) drive: see [`shutdown_sequence`].
+pub fn on_shutdown_signal(
+    readiness: Readiness,
+    drain_delay: Duration,
+    sandbox: bool,
+) -> (impl Future<Output = ()> + Send + 'static, impl Future<Output = ()> + Send + 'static) {
+    let (signals, received) = tokio::sync::mpsc::channel(4);
+    tokio::spawn(forward_signals(signals));
+    shutdown_sequence(received, readiness, drain_delay, sandbox)
+}
+
+/// What the stop signals mean: `(graceful, at_once)`. The first signal answers `/readyz` with 503 at once and keeps
+/// serving for `drain_delay`, so that load balancers and the mesh, which poll readiness, stop sending before the
+/// listener closes (Kubernetes removes a terminating pod's endpoints asynchronously:
+/// https://kubernetes.io/docs/concepts/workloads/pods/pod-lifecycle/#pod-termination); then `graceful` completes.
+/// Ctrl-C in sandbox mode skips the delay: no load balancer polls a developer's terminal. A second signal, at any
+/// point of the shutdown, completes `at_once`: the caller stops without waiting for anything.
+pub fn shutdown_sequence(
+    mut signals: tokio::sync::mpsc::Receiver<StopSignal>,
+    readiness: Readiness,
+    drain_delay: Duration,
+    sandbox: bool,
+) -> (impl Future<Output = ()> + Send + 'static, impl Future<Output = ()> + Send + 'static) {
+    let (stage, watched) = tokio::sync::watch::channel(Stage::Serving);
+    tokio::spawn(async move {
+        let Some(first) = signals.recv().await else { return };
+        readiness.drain();
+        let delay = if sandbox && first == StopSignal::Interrupt { Duration::ZERO } else { drain_delay };
+        tracing::info!(
+            drain_delay_secs = delay.as_secs(),
+            "shutting down: not ready; still serving for the drain delay"
+        );
+        let second = tokio::select! {
+            () = tokio::time::sleep(delay) => {
+                tracing::info!("closing the listener; requests in flight finish");
+                stage.send_replace(Stage::Closing);
+                signals.recv().await
+            }
+            second = signals.recv() => second,
+        };
+        if second.is_some() {
+            tracing::warn!("a second stop signal: stopping at once");
+            stage.send_replace(Stage::AtOnce);
+        }
+    });
+    let reached = |wanted: Stage| {
+        let mut watched = watched.clone();
+        async move {
+            if watched.wait_for(|stage| *stage >= wanted).await.is_err() {
+                // No signal will come any more.
+                std::future::pending::<()>().await;
             }
         }
-        _ => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
+    };
+    (reached(Stage::Closing), reached(Stage::AtOnce))
+}
+
+/// Hands the process's SIGTERM and SIGINT to `signals`, as they come.
+#[cfg(unix)]
+async fn forward_signals(signals: tokio::sync::mpsc::Sender<StopSignal>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+        (Ok(mut term), Ok(mut int)) => loop {
+            let got = tokio::select! {
+                _ = term.recv() => StopSignal::Terminate,
+                _ = int.recv() => StopSignal::Interrupt,
+            };
+            if signals.send(got).await.is_err() {
+                return;
+            }
+        },
+        _ => forward_ctrl_c(signals).await,
     }
 }
 
 #[cfg(not(unix))]
-async fn signal() {
-    let _ = tokio::signal::ctrl_c().await;
+async fn forward_signals(signals: tokio::sync::mpsc::Sender<StopSignal>) {
+    forward_ctrl_c(signals).await
+}
+
+async fn forward_ctrl_c(signals: tokio::sync::mpsc::Sender<StopSignal>) {
+    while tokio::signal::ctrl_c().await.is_ok() {
+        if signals.send(StopSignal::Interrupt).await.is_err() {
+            return;
+        }
+    }
 }
 
 pub async fn healthz() -> Json<serde_json::Value> {
@@ -113,4 +183,62 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     let (status, word) = if ready { (StatusCode::OK, "ready") } else { (StatusCode::SERVICE_UNAVAILABLE, "not ready") };
     let body = serde_json::json!({ "status": word, "mode": state.mode.as_str(), "checks": checks });
     (status, Json(body)).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Long enough that a test passing through it would time out.
+    const HOUR: Duration = Duration::from_secs(3600);
+    /// How long a test waits for a stage that should come at once.
+    const SOON: Duration = Duration::from_secs(10);
+
+    fn sequence(
+        delay: Duration,
+        sandbox: bool,
+    ) -> (tokio::sync::mpsc::Sender<StopSignal>, Readiness, impl Future<Output = ()>, impl Future<Output = ()>) {
+        let (signals, received) = tokio::sync::mpsc::channel(4);
+        let readiness = Readiness::default();
+        let (graceful, at_once) = shutdown_sequence(received, readiness.clone(), delay, sandbox);
+        (signals, readiness, graceful, at_once)
+    }
+
+    #[tokio::test]
+    async fn ctrl_c_in_sandbox_mode_closes_the_listener_without_the_drain_delay() {
+        let (signals, readiness, graceful, _) = sequence(HOUR, true);
+        signals.send(StopSignal::Interrupt).await.expect("sent");
+        tokio::time::timeout(SOON, graceful).await.expect("no drain delay");
+        assert!(readiness.is_draining());
+    }
+
+    #[tokio::test]
+    async fn sigterm_drains_in_sandbox_mode_too_and_any_signal_drains_in_production() {
+        for (sandbox, signal) in [(true, StopSignal::Terminate), (false, StopSignal::Interrupt)] {
+            let (signals, readiness, graceful, _) = sequence(HOUR, sandbox);
+            signals.send(signal).await.expect("sent");
+            // Not ready at once, while the listener stays open for the hour.
+            let started = std::time::Instant::now();
+            while !readiness.is_draining() {
+                assert!(started.elapsed() < SOON, "not ready at once");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            assert!(tokio::time::timeout(Duration::from_millis(100), graceful).await.is_err(), "{signal:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_second_signal_stops_at_once_during_the_drain_or_after_it() {
+        let (signals, readiness, _, at_once) = sequence(HOUR, false);
+        signals.send(StopSignal::Terminate).await.expect("sent");
+        signals.send(StopSignal::Interrupt).await.expect("sent");
+        tokio::time::timeout(SOON, at_once).await.expect("stopped at once during the drain");
+        assert!(readiness.is_draining());
+
+        let (signals, _, graceful, at_once) = sequence(Duration::ZERO, false);
+        signals.send(StopSignal::Terminate).await.expect("sent");
+        tokio::time::timeout(SOON, graceful).await.expect("the listener closes");
+        signals.send(StopSignal::Terminate).await.expect("sent");
+        tokio::time::timeout(SOON, at_once).await.expect("stopped at once while requests finish");
+    }
 }

@@ -13,7 +13,7 @@
 //! the acknowledgement, 4403 a refused or expired token, 4408 no `connection_init` in time, 4409 a duplicate id,
 //! 4429 too many messages or connections; 1001 at shutdown, 1013 a subscriber too slow.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -209,6 +209,58 @@ impl Outbound {
     }
 }
 
+/// The operations of one connection, as the socket loop sees them: the ids running, and the client's `complete`s
+/// the engine has not confirmed yet. The engine handles the client's messages in order, so a stream the client
+/// completed has ended before any later `subscribe` starts one: the bound counts the running ids only.
+#[derive(Default)]
+struct Operations {
+    /// Ids the client started and the server has not completed.
+    active: HashSet<String>,
+    /// The client's `complete`s (or `stop`s) of each id that the engine has not confirmed yet: an id may be completed
+    /// and subscribed again several times before the engine answers, and each confirmation must be told from the
+    /// end of the stream subscribed again.
+    completing: HashMap<String, usize>,
+}
+
+impl Operations {
+    fn is_active(&self, id: &str) -> bool {
+        self.active.contains(id)
+    }
+
+    /// What the bound on subscriptions per connection counts.
+    fn counted(&self) -> usize {
+        self.active.len()
+    }
+
+    fn start(&mut self, id: String) {
+        self.active.insert(id);
+    }
+
+    /// The client's `complete`: whether it ends a running operation (and so goes to the engine).
+    fn client_completes(&mut self, id: &str) -> bool {
+        if !self.active.remove(id) {
+            return false;
+        }
+        *self.completing.entry(id.to_owned()).or_default() += 1;
+        true
+    }
+
+    /// The engine's `complete`: `true` when it confirms one of the client's (which graphql-transport-ws does not
+    /// expect), `false` when the server ended the operation itself.
+    fn engine_completed(&mut self, id: &str) -> bool {
+        if let Some(waiting) = self.completing.get_mut(id) {
+            *waiting -= 1;
+            if *waiting == 0 {
+                self.completing.remove(id);
+            }
+            // The id may be subscribed again already: `active` is left alone.
+            return true;
+        }
+        self.active.remove(id);
+        false
+    }
+}
+
 /// An operation-level error message (the connection stays).
 fn operation_error(protocol: Protocols, id: &str, message: &str, code: ErrorCode) -> String {
     let error = serde_json::json!({ "message": message, "extensions": { "code": code.as_str() } });
@@ -317,10 +369,7 @@ async fn serve(
     let mut ping = interval_at(Instant::now() + settings.ping_interval, settings.ping_interval);
     ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut last_seen = Instant::now();
-    // Ids the client started and the server has not completed.
-    let mut active: HashSet<String> = HashSet::new();
-    // Ids the client completed: the engine answers those with a `complete` graphql-transport-ws does not expect.
-    let mut client_completed: HashSet<String> = HashSet::new();
+    let mut operations = Operations::default();
 
     let exit = loop {
         let evicted = async {
@@ -373,15 +422,10 @@ async fn serve(
                                 }
                             }
                             ("complete", Some(id)) => {
-                                if client_completed.remove(&id) {
-                                    // The engine confirming the client's own `complete`/`stop` (the id may be
-                                    // subscribed again already, so `active` is left alone); graphql-transport-ws
-                                    // expects no echo.
-                                    if protocol == Protocols::GraphQLWS {
-                                        continue;
-                                    }
-                                } else {
-                                    active.remove(&id);
+                                // graphql-transport-ws expects no echo of the client's own `complete`.
+                                let confirmation = operations.engine_completed(&id);
+                                if confirmation && protocol == Protocols::GraphQLWS {
+                                    continue;
                                 }
                             }
                             _ => {}
@@ -431,7 +475,7 @@ async fn serve(
                         if id.len() > MAX_ID {
                             break Exit::Close(code::BAD_REQUEST, "Invalid message received: id too long".into());
                         }
-                        if active.contains(&id) {
+                        if operations.is_active(&id) {
                             if protocol == Protocols::GraphQLWS {
                                 break Exit::Close(code::SUBSCRIBER_EXISTS, format!("Subscriber for {id} already exists"));
                             }
@@ -440,8 +484,7 @@ async fn serve(
                         let document = document_of(&state, envelope.payload.as_ref()).await;
                         let refusal = if !is_subscription(&state, document.as_deref(), envelope.payload.as_ref()) {
                             Some(("only subscriptions go over WebSocket; send queries and mutations to POST /graphql".to_owned(), ErrorCode::BadRequest))
-                        } else if active.len() + client_completed.len() >= settings.max_per_connection {
-                            // Streams the client completed count until the engine has ended them.
+                        } else if operations.counted() >= settings.max_per_connection {
                             let message = format!("too many subscriptions on this connection (at most {})", settings.max_per_connection);
                             Some((message, ErrorCode::TooManySubscriptions))
                         } else {
@@ -454,12 +497,10 @@ async fn serve(
                             }
                             continue;
                         }
-                        active.insert(id);
+                        operations.start(id);
                     }
                     ("complete" | "stop", Some(id)) => {
-                        if active.remove(&id) {
-                            client_completed.insert(id);
-                        } else {
+                        if !operations.client_completes(&id) {
                             continue;
                         }
                     }
@@ -515,4 +556,38 @@ async fn serve(
     }
     writer.abort();
     // The caller's slot and the open count go with `outcome` and `_open`.
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_subscription_the_client_completed_leaves_room_for_the_next_at_once() {
+        // The engine handles the client's messages in order: the completed stream has ended before a later
+        // `subscribe` starts one, whether or not its confirmation came back yet.
+        let mut operations = Operations::default();
+        operations.start("a".into());
+        assert!(operations.client_completes("a"));
+        assert_eq!(operations.counted(), 0);
+        operations.start("b".into());
+        assert_eq!(operations.counted(), 1);
+        assert!(operations.engine_completed("a"), "the confirmation of the client's complete");
+        assert!(operations.is_active("b") && operations.counted() == 1);
+    }
+
+    #[test]
+    fn an_id_completed_and_subscribed_again_twice_before_the_engine_answers_stays_counted() {
+        let mut operations = Operations::default();
+        operations.start("x".into());
+        assert!(operations.client_completes("x"));
+        operations.start("x".into());
+        assert!(operations.client_completes("x"));
+        operations.start("x".into());
+        assert!(operations.engine_completed("x") && operations.engine_completed("x"), "two confirmations");
+        assert!(operations.is_active("x"), "the third stream of x still runs");
+        assert_eq!(operations.counted(), 1);
+        assert!(!operations.engine_completed("x"), "the server ending it");
+        assert_eq!(operations.counted(), 0);
+    }
 }

@@ -62,6 +62,9 @@ pub enum StoreError {
     Corrupt(String),
     #[error("KYC_GATEWAY_DATABASE_URL {0}")]
     Url(String),
+    /// The database could not be reached: which one (never a credential) and why, once.
+    #[error("{target}: {cause}")]
+    Connect { target: String, cause: String },
 }
 
 /// The database of the gateway.
@@ -102,6 +105,75 @@ fn resolve(url: &str) -> Result<(String, Engine), StoreError> {
     Err(StoreError::Url("must start with sqlite: or postgres://".into()))
 }
 
+/// The database a URL names, for messages: PostgreSQL's host, port and database, a SQLite file's path; never the
+/// user or the password.
+fn target(url: &str, engine: Engine) -> String {
+    use std::str::FromStr;
+    match engine {
+        Engine::Postgres => match sqlx::postgres::PgConnectOptions::from_str(url) {
+            Ok(options) => {
+                let at = match options.get_socket() {
+                    Some(socket) => socket.display().to_string(),
+                    None => format!("{}:{}", options.get_host(), options.get_port()),
+                };
+                let database = options.get_database().unwrap_or("of the user's name");
+                format!("PostgreSQL at {at}, database {database}")
+            }
+            Err(_) => "PostgreSQL".into(),
+        },
+        Engine::Sqlite if url.contains("mode=memory") => "SQLite in memory".into(),
+        Engine::Sqlite => match sqlx::sqlite::SqliteConnectOptions::from_str(url) {
+            Ok(options) => format!("SQLite file {}", options.get_filename().display()),
+            Err(_) => "SQLite".into(),
+        },
+    }
+}
+
+/// Why connecting failed. The pool retries a refused connection until its acquire timeout and then reports only the
+/// timeout: one more attempt, made directly, finds the cause.
+async fn connect_cause(error: sqlx::Error, options: &AnyConnectOptions, url: &str, patience: Duration) -> String {
+    use sqlx::ConnectOptions;
+    let error = match error {
+        sqlx::Error::PoolTimedOut => match tokio::time::timeout(patience, options.connect()).await {
+            Ok(Err(error)) => error,
+            Ok(Ok(connection)) => {
+                let _ = sqlx::Connection::close(connection).await;
+                return format!("no connection within {} ms", patience.as_millis());
+            }
+            Err(_) => return format!("the server did not answer within {} ms", patience.as_millis()),
+        },
+        error => error,
+    };
+    if let Some(missing) = missing_directory(url) {
+        return missing;
+    }
+    match error {
+        sqlx::Error::Io(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => "connection refused".into(),
+        sqlx::Error::Io(e) => e.to_string(),
+        sqlx::Error::Database(e) => e.message().to_owned(),
+        sqlx::Error::Tls(e) => format!("TLS: {e}"),
+        sqlx::Error::PoolTimedOut => "no connection within the acquire timeout".into(),
+        other => other.to_string(),
+    }
+}
+
+/// For a SQLite file whose directory is missing (SQLite creates the file, never its directory): that directory.
+fn missing_directory(url: &str) -> Option<String> {
+    use std::str::FromStr;
+    if !url.starts_with("sqlite:") || url.contains("mode=memory") {
+        return None;
+    }
+    let options = sqlx::sqlite::SqliteConnectOptions::from_str(url).ok()?;
+    let directory = options.get_filename().parent().filter(|d| !d.as_os_str().is_empty())?;
+    match std::fs::metadata(directory) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Some(format!("the directory {} does not exist", directory.display()))
+        }
+        Ok(metadata) if !metadata.is_dir() => Some(format!("{} is not a directory", directory.display())),
+        _ => None,
+    }
+}
+
 impl Store {
     /// Connects (without migrating: see [`Store::migrate`]).
     pub async fn connect(settings: &StoreSettings) -> Result<Store, StoreError> {
@@ -131,7 +203,13 @@ impl Store {
         } else {
             pool.idle_timeout(settings.idle_timeout)
         };
-        let pool = pool.connect_with(options).await?;
+        let pool = match pool.connect_with(options.clone()).await {
+            Ok(pool) => pool,
+            Err(error) => {
+                let cause = connect_cause(error, &options, &url, settings.acquire_timeout).await;
+                return Err(StoreError::Connect { target: target(&url, engine), cause });
+            }
+        };
         Ok(Store { pool, engine, url: Secret::new(url) })
     }
 

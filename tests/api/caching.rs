@@ -54,7 +54,8 @@ async fn concurrent_identical_queries_share_one_upstream_call_per_key() {
 
 #[tokio::test]
 async fn cached_answers_expire_after_their_ttl_and_can_be_invalidated_per_user() {
-    let app = spawn_with(|c| c.cache = cache(1_000, 1_000)).await;
+    // Long enough that the second query never races the expiry, however loaded the machine is.
+    let app = spawn_with(|c| c.cache = cache(3_000, 3_000)).await;
     let token = client_token(&format!("client.users:read {ALL_ITEMS}"));
     let q = format!(r#"{{ user(id: "{SEED}") {{ verificationCases {{ id }} }} }}"#);
     app.query(&token, &q).await.ok();
@@ -76,7 +77,8 @@ async fn cached_answers_expire_after_their_ttl_and_can_be_invalidated_per_user()
 
 #[tokio::test]
 async fn not_found_is_cached_only_briefly() {
-    let app = spawn_with(|c| c.cache = cache(30_000, 500)).await;
+    // Long enough that the second query never races the expiry, however loaded the machine is.
+    let app = spawn_with(|c| c.cache = cache(30_000, 3_000)).await;
     let lonely = app.sandbox().users()[1].clone();
     assert!(app.sandbox().sumsub().applicant_of(&lonely).is_none());
     let token = client_token(&format!("client.users:read {ALL_ITEMS}"));

@@ -73,7 +73,7 @@ fn run_keyed(args: &[&str], database: &str) -> (bool, String, String) {
 async fn migrate_and_directory_import_work_on_a_named_database_and_an_import_is_idempotent() {
     let db = crate::helpers::sqlite_database();
     let (ok, out, err) = run(&["migrate"], &db.url);
-    assert!(ok && out.contains("up to date"), "{out}{err}");
+    assert!(ok && out.starts_with("applied 3 migrations"), "{out}{err}");
     let file = std::env::temp_dir().join(format!("kyc-gateway-import-{}.json", kyc_gateway::secret::random_token()));
     let entries = serde_json::json!([
         { "user_id": "u-1", "fractal": { "uid": "f-1", "refresh_token": "first-refresh-token" } },
@@ -113,4 +113,107 @@ async fn migrate_and_directory_import_work_on_a_named_database_and_an_import_is_
     assert!(!ok && err.contains("cannot read directory file"), "{err}");
     let output = bin().arg("migrate").output().expect("runs");
     assert!(!output.status.success(), "migrate needs a named database");
+}
+
+/// The message of the error a command logged (JSON logs, as a log pipeline reads them).
+fn logged_error(stderr: &str) -> String {
+    stderr
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .find(|line| line["level"] == "ERROR")
+        .and_then(|line| line["fields"]["message"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| panic!("no error logged: {stderr}"))
+}
+
+#[test]
+fn a_database_that_cannot_be_reached_is_named_with_the_cause_once_and_no_password() {
+    // A port nothing listens on: bound, then let go.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("addr").port();
+    let url = format!("postgres://kyc:hunter2-secret@127.0.0.1:{port}/kyc_ledger");
+    let output = bin()
+        .arg("migrate")
+        .env("KYC_GATEWAY_DATABASE_URL", &url)
+        .env("KYC_GATEWAY_DATABASE_ACQUIRE_TIMEOUT_MS", "300")
+        .env("KYC_GATEWAY_LOG_FORMAT", "json")
+        .output()
+        .expect("runs");
+    assert!(!output.status.success());
+    let error = logged_error(&String::from_utf8_lossy(&output.stderr));
+    assert!(error.contains(&format!("127.0.0.1:{port}")) && error.contains("kyc_ledger"), "the target: {error}");
+    assert_eq!(error.matches("connection refused").count(), 1, "the cause, once: {error}");
+    assert!(!error.contains("hunter2-secret") && !error.contains("timed out"), "{error}");
+
+    let output = bin()
+        .arg("migrate")
+        .env("KYC_GATEWAY_DATABASE_URL", "sqlite:///nonexistent-dir/x.db")
+        .env("KYC_GATEWAY_LOG_FORMAT", "json")
+        .output()
+        .expect("runs");
+    assert!(!output.status.success());
+    let error = logged_error(&String::from_utf8_lossy(&output.stderr));
+    assert!(error.contains("/nonexistent-dir/x.db"), "the target: {error}");
+    assert_eq!(error.matches("the directory /nonexistent-dir does not exist").count(), 1, "the cause, once: {error}");
+    assert!(error.matches("unable to open database file").count() <= 1, "{error}");
+}
+
+#[test]
+fn a_host_name_given_to_listen_gets_a_hint_to_use_an_ip_address() {
+    let output = bin().args(["serve", "--listen", "localhost:8081"]).output().expect("runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("use an IP address such as 127.0.0.1:8081 or 0.0.0.0:8081"), "{stderr}");
+}
+
+#[test]
+fn a_port_in_use_names_the_settings_that_choose_another() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    let addr = taken.local_addr().expect("addr").to_string();
+    let output = bin().args(["serve", "--listen", &addr]).env("KYC_GATEWAY_LOG_FORMAT", "json").output().expect("runs");
+    assert!(!output.status.success());
+    let error = logged_error(&String::from_utf8_lossy(&output.stderr));
+    assert!(error.contains(&addr) && error.contains("in use"), "{error}");
+    assert!(error.contains("--listen") && error.contains("KYC_GATEWAY_LISTEN"), "{error}");
+}
+
+#[test]
+fn a_bad_directory_file_is_explained_by_entry_and_field_without_its_values() {
+    let db = crate::helpers::sqlite_database();
+    let file = std::env::temp_dir().join(format!("kyc-gateway-bad-{}.json", kyc_gateway::secret::random_token()));
+    let path = file.display().to_string();
+    let cases = [
+        (r#"[{"user_id": "u-1"}, {"user_id": 987654321}]"#, "entry 2", "`user_id` must be a string"),
+        (
+            r#"[{"user_id": "u-1", "fractal": {"uid": "uid-of-a-person", "refresh_token": 987654321}}]"#,
+            "entry 1",
+            "`fractal.refresh_token` must be a non-empty string",
+        ),
+        (r#"[{"user_id": "u-1", "emial": "someone@example.com"}]"#, "entry 1", "a field the file format does not have"),
+        (r#"[{"sumsub_applicant_id": "applicant-of-a-person"}]"#, "entry 1", "`user_id` is missing"),
+        (r#"[{"user_id": "u-1",}]"#, "line 1", "not JSON: trailing comma"),
+        (r#"{"user_id": "someone@example.com"}"#, "", "the file must hold a JSON list of entries"),
+    ];
+    for (text, place, what) in cases {
+        std::fs::write(&file, text).expect("written");
+        let (ok, _, err) = run_keyed(&["directory", "import", &path], &db.url);
+        assert!(!ok, "{text}");
+        assert!(err.contains(&path) && err.contains(place) && err.contains(what), "{text}: {err}");
+        for value in ["987654321", "uid-of-a-person", "emial", "someone@example.com", "applicant-of-a-person"] {
+            assert!(!err.contains(value), "{value} leaked: {err}");
+        }
+    }
+    let _ = std::fs::remove_file(&file);
+}
+
+#[test]
+fn migrate_reports_the_migrations_it_applied_and_up_to_date_only_when_there_were_none() {
+    let db = crate::helpers::sqlite_database();
+    let (ok, out, err) = run(&["migrate"], &db.url);
+    assert!(ok, "{err}");
+    assert_eq!(
+        out.trim(),
+        "applied 4 migrations: 0001_directory, 0002_webhooks, 0003_audit, 0004_provider_references"
+    );
+    let (ok, out, err) = run(&["migrate"], &db.url);
+    assert!(ok, "{err}");
+    assert_eq!(out.trim(), "the database is up to date: no migration to apply");
 }

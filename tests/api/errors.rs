@@ -156,3 +156,21 @@ async fn a_client_token_reading_an_unknown_user_gets_null_without_an_error() {
     let answer = app.query(&client_token("client.users:read"), r#"{ user(id: "ghost") { id } }"#).await.ok();
     assert!(answer.data("user").is_null());
 }
+
+#[tokio::test]
+async fn a_kyc_state_level_that_names_no_known_item_is_bad_input_listing_the_known_ones() {
+    // A company level mapped to an item of its own: an item the configuration can produce is known too.
+    let app = crate::helpers::spawn_with(|c| c.vars.set("KYC_GATEWAY_SUMSUB_LEVELS", "kyc-gold=gold")).await;
+    let token = crate::helpers::user_token(crate::helpers::SEED, "verification.basic:read verification.gold:read");
+    for level in ["platinum", "basic+platinum"] {
+        let answer = app.query(&token, &format!(r#"{{ me {{ kycState(level: "{level}") }} }}"#)).await;
+        assert_eq!(answer.codes(), ["BAD_USER_INPUT"], "{level}: {:#}", answer.body);
+        let message = answer.errors()[0]["message"].as_str().expect("a message").to_owned();
+        assert!(message.contains("\"platinum\""), "{message}");
+        assert!(message.contains("uniqueness, basic, plus") && message.contains("liveness, selfie"), "{message}");
+        assert!(message.contains("gold"), "the configured item is listed: {message}");
+        assert!(answer.data("me.kycState").is_null());
+    }
+    let gold = app.query(&token, r#"{ me { kycState(level: "gold") } }"#).await;
+    assert!(gold.codes().is_empty(), "a configured item is a level to ask about: {:#}", gold.body);
+}

@@ -246,6 +246,8 @@ async fn half_sent_requests_beyond_the_open_files_limit_never_lock_out_the_healt
     let gateway = Process::start(limit, &[]);
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let health = gateway.url("/healthz");
+    let made = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let counted = made.clone();
     let checks = tokio::spawn(async move {
         let http = reqwest::Client::builder()
             .pool_max_idle_per_host(0)
@@ -259,6 +261,7 @@ async fn half_sent_requests_beyond_the_open_files_limit_never_lock_out_the_healt
                 Ok(answer) => failed.push(answer.status().to_string()),
                 Err(error) => failed.push(error.to_string()),
             }
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         (ok, failed)
@@ -272,8 +275,12 @@ async fn half_sent_requests_beyond_the_open_files_limit_never_lock_out_the_healt
         }
     }
     assert!(sockets.len() > limit, "only {} sockets opened against a limit of {limit}", sockets.len());
-    // The attack holds its sockets open for a while; the health check keeps answering meanwhile.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // The attack holds its sockets open while ten more health checks are made; every one must be answered.
+    let before = made.load(std::sync::atomic::Ordering::SeqCst);
+    crate::helpers::eventually("ten health checks were made while the sockets were held", || async {
+        made.load(std::sync::atomic::Ordering::SeqCst) >= before + 10
+    })
+    .await;
     let _ = stop.send(true);
     let (ok, failed) = checks.await.expect("the checker");
     assert!(

@@ -5,7 +5,7 @@ use kyc_gateway::sandbox::ident::population::SEED_USERS;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{databases, spawn, spawn_on, user_token, Gql, TestApp, SEED};
+use crate::helpers::{on_both_engines, spawn, spawn_on, user_token, Gql, TestApp, TestDatabase, SEED};
 
 /// The redirect URI sandbox mode allows by default.
 const CALLBACK: &str = "http://localhost:3000/fractal/callback";
@@ -56,11 +56,10 @@ async fn linked_uid(app: &TestApp, user: &str) -> Option<String> {
         .expect("directory")
 }
 
-#[tokio::test]
-async fn a_user_links_fractal_and_then_sees_that_accounts_verifications() {
-    for db in databases().await {
-        links_and_sees(spawn_on(&db, |_| {}).await).await;
-    }
+on_both_engines!(a_user_links_fractal_and_then_sees_that_accounts_verifications);
+
+async fn a_user_links_fractal_and_then_sees_that_accounts_verifications(db: TestDatabase) {
+    links_and_sees(spawn_on(&db, |_| {}).await).await;
 }
 
 async fn links_and_sees(app: TestApp) {
@@ -113,11 +112,10 @@ async fn links_and_sees(app: TestApp) {
     assert_eq!(again.data("unlinkFractal"), false);
 }
 
-#[tokio::test]
-async fn a_replayed_foreign_forged_or_refused_state_has_its_own_code_and_stores_nothing() {
-    for db in databases().await {
-        wrong_states(spawn_on(&db, |_| {}).await).await;
-    }
+on_both_engines!(a_replayed_foreign_forged_or_refused_state_has_its_own_code_and_stores_nothing);
+
+async fn a_replayed_foreign_forged_or_refused_state_has_its_own_code_and_stores_nothing(db: TestDatabase) {
+    wrong_states(spawn_on(&db, |_| {}).await).await;
 }
 
 async fn wrong_states(app: TestApp) {
@@ -152,17 +150,16 @@ async fn wrong_states(app: TestApp) {
     assert_eq!(linked_uid(&app, joe).await, None);
 }
 
-#[tokio::test]
-async fn a_redirect_uri_off_the_allow_list_is_refused_before_anything_is_stored() {
-    for db in databases().await {
-        let app = spawn_on(&db, |_| {}).await;
-        let answer = start(&app, SEED_USERS[2], "https://attacker.example/steal").await;
-        assert_eq!(answer.codes(), ["REDIRECT_URI_NOT_ALLOWED"], "{}: {:#}", db.engine, answer.body);
-        assert!(answer.data("startFractalLink").is_null());
-        let states: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM link_states").fetch_one(app.store.pool()).await.expect("count");
-        assert_eq!(states, 0, "no state remembered");
-    }
+on_both_engines!(a_redirect_uri_off_the_allow_list_is_refused_before_anything_is_stored);
+
+async fn a_redirect_uri_off_the_allow_list_is_refused_before_anything_is_stored(db: TestDatabase) {
+    let app = spawn_on(&db, |_| {}).await;
+    let answer = start(&app, SEED_USERS[2], "https://attacker.example/steal").await;
+    assert_eq!(answer.codes(), ["REDIRECT_URI_NOT_ALLOWED"], "{}: {:#}", db.engine, answer.body);
+    assert!(answer.data("startFractalLink").is_null());
+    let states: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM link_states").fetch_one(app.store.pool()).await.expect("count");
+    assert_eq!(states, 0, "no state remembered");
 }
 
 #[tokio::test]

@@ -240,3 +240,47 @@ async fn on_sigterm_readiness_fails_a_slow_query_completes_subscribers_get_1001_
     };
     assert_eq!(status.code(), Some(0), "{}", gateway.logs());
 }
+
+/// Sends `signal` (`INT`, `TERM`) to the gateway process.
+fn send_signal(gateway: &Process, signal: &str) {
+    let pid = gateway.child.id().to_string();
+    let sent = std::process::Command::new("kill").args([&format!("-{signal}"), &pid]).status().expect("kill runs");
+    assert!(sent.success());
+}
+
+/// The process's exit status, once it has exited (polling), within `within`.
+async fn exited(gateway: &mut Process, within: Duration) -> std::process::ExitStatus {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        if let Some(status) = gateway.child.try_wait().expect("wait") {
+            return status;
+        }
+        assert!(std::time::Instant::now() < deadline, "the process is still running: {}", gateway.logs());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn ctrl_c_stops_a_sandbox_gateway_at_once_whatever_its_drain_delay() {
+    // A minute of drain delay: an exit well within it did not wait it out.
+    let mut gateway = Process::start(4096, &[("KYC_GATEWAY_SHUTDOWN_DRAIN_SECS", "60")]);
+    send_signal(&gateway, "INT");
+    let status = exited(&mut gateway, Duration::from_secs(20)).await;
+    assert_eq!(status.code(), Some(0), "{}", gateway.logs());
+}
+
+#[tokio::test]
+async fn a_second_signal_stops_the_gateway_at_once_during_its_drain() {
+    let mut gateway = Process::start(4096, &[("KYC_GATEWAY_SHUTDOWN_DRAIN_SECS", "60")]);
+    let http = reqwest::Client::new();
+    // SIGTERM drains, in sandbox mode too: not ready, still serving for the minute.
+    send_signal(&gateway, "TERM");
+    eventually("readiness fails", || async {
+        let answer = http.get(gateway.url("/readyz")).send().await;
+        answer.is_ok_and(|a| a.status() == StatusCode::SERVICE_UNAVAILABLE)
+    })
+    .await;
+    send_signal(&gateway, "INT");
+    let status = exited(&mut gateway, Duration::from_secs(20)).await;
+    assert!(!status.success(), "stopped short of a clean shutdown: {}", gateway.logs());
+}

@@ -1,7 +1,7 @@
 //! Durable state over real databases (a SQLite file, and PostgreSQL when a test server is configured): restarts,
 //! several replicas, failed commits, tokens sealed at rest, migrations, imports and the change channel.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use kyc_gateway::secret::Secret;
 use kyc_gateway::store::StoreSettings;
@@ -11,7 +11,7 @@ use sqlx::Executor;
 
 use crate::helpers::Expose as _;
 use crate::helpers::{
-    databases, eventually, import, issuer_token, postgres_database, production_state, spawn, spawn_with,
+    eventually, import, issuer_token, on_both_engines, postgres_database, production_state, spawn, spawn_with,
     sqlite_database, test_encryption, TestApp, TestDatabase, ALL_ITEMS,
 };
 
@@ -41,62 +41,59 @@ async fn linked_user(sandbox_app: &TestApp, app: &TestApp, index: usize) -> (Str
 
 const EMAILS: &str = "{ me { emails { address } } }";
 
-#[tokio::test]
-async fn a_rotated_refresh_token_survives_a_restart() {
+#[test]
+fn the_postgresql_tests_run_where_they_are_required() {
+    // CI (`.ci/run`) sets KYC_GATEWAY_REQUIRE_POSTGRES: there, the ignored PostgreSQL tests must be run, not listed.
+    if std::env::var_os("KYC_GATEWAY_REQUIRE_POSTGRES").is_none() {
+        return;
+    }
+    let url = std::env::var("KYC_GATEWAY_TEST_DATABASE_URL").unwrap_or_default();
+    assert!(!url.is_empty(), "KYC_GATEWAY_REQUIRE_POSTGRES is set but KYC_GATEWAY_TEST_DATABASE_URL is not");
+    let included = std::env::args().any(|arg| arg == "--include-ignored" || arg == "--ignored");
+    assert!(included, "KYC_GATEWAY_REQUIRE_POSTGRES is set: run `cargo test -- --include-ignored`");
+}
+
+on_both_engines!(a_rotated_refresh_token_survives_a_restart);
+
+async fn a_rotated_refresh_token_survives_a_restart(db: TestDatabase) {
     let sandbox_app = spawn().await;
     let fractal = sandbox_app.sandbox().fractal().clone();
-    for db in databases().await {
-        let first = replica(&sandbox_app, &db, |c| c.cache.enabled = false).await;
-        let (user, r0) = linked_user(&sandbox_app, &first, 20).await;
-        let token = issuer_token(&user, "contact:read", false);
-        first.query(&token, EMAILS).await.ok();
-        let r1 = first
-            .directory
-            .link(&crate::helpers::uid(&user), kyc_gateway::domain::Provider::Fractal)
-            .await
-            .expect("directory")
-            .expect("linked")
-            .tokens
-            .refresh_token;
-        assert_ne!(r0, r1, "{}: rotated", db.engine);
-        first.stop().await;
+    let first = replica(&sandbox_app, &db, |c| c.cache.enabled = false).await;
+    let (user, r0) = linked_user(&sandbox_app, &first, 20).await;
+    let token = issuer_token(&user, "contact:read", false);
+    first.query(&token, EMAILS).await.ok();
+    let r1 = first.directory
+        .link(&crate::helpers::uid(&user), kyc_gateway::domain::Provider::Fractal)
+        .await
+        .expect("directory")
+        .expect("linked")
+        .tokens
+        .refresh_token;
+    assert_ne!(r0, r1, "{}: rotated", db.engine);
+    first.stop().await;
 
-        let second = replica(&sandbox_app, &db, |c| c.cache.enabled = false).await;
-        fractal.expire_access_tokens();
-        let refreshes = fractal.counts().get("token_refresh");
-        let answer = second.query(&token, EMAILS).await.ok();
-        assert!(answer.data("me.emails").is_array(), "{}: works without relinking", db.engine);
-        assert_eq!(
-            fractal.counts().get("token_refresh"),
-            refreshes + 1,
-            "{}: refreshed with the stored token",
-            db.engine
-        );
-        let r2 = second
-            .directory
-            .link(&crate::helpers::uid(&user), kyc_gateway::domain::Provider::Fractal)
-            .await
-            .expect("directory")
-            .expect("linked")
-            .tokens
-            .refresh_token;
-        assert!(
-            fractal.refresh_token_is_valid(r2.expose()),
-            "{}: the newest token is the one the sandbox knows",
-            db.engine
-        );
-        assert!(
-            !fractal.refresh_token_is_valid(r1.expose()) && !fractal.refresh_token_is_valid(r0.expose()),
-            "{}",
-            db.engine
-        );
-        second.stop().await;
-    }
+    let second = replica(&sandbox_app, &db, |c| c.cache.enabled = false).await;
+    fractal.expire_access_tokens();
+    let refreshes = fractal.counts().get("token_refresh");
+    let answer = second.query(&token, EMAILS).await.ok();
+    assert!(answer.data("me.emails").is_array(), "{}: works without relinking", db.engine);
+    assert_eq!(fractal.counts().get("token_refresh"), refreshes + 1, "{}: refreshed with the stored token", db.engine);
+    let r2 = second.directory
+        .link(&crate::helpers::uid(&user), kyc_gateway::domain::Provider::Fractal)
+        .await
+        .expect("directory")
+        .expect("linked")
+        .tokens
+        .refresh_token;
+    assert!(fractal.refresh_token_is_valid(r2.expose()), "{}: the newest token is the one the sandbox knows", db.engine);
+    assert!(!fractal.refresh_token_is_valid(r1.expose()) && !fractal.refresh_token_is_valid(r0.expose()), "{}", db.engine);
+    second.stop().await;
 }
 
 #[tokio::test]
+#[ignore = "needs KYC_GATEWAY_TEST_DATABASE_URL (see .ci/postgres.sh)"]
 async fn two_replicas_refresh_an_expired_user_once_between_them() {
-    let Some(db) = postgres_database().await else { return };
+    let db = postgres_database().await;
     let sandbox_app = spawn().await;
     let fractal = sandbox_app.sandbox().fractal().clone();
     let a = replica(&sandbox_app, &db, |c| c.cache.enabled = false).await;
@@ -133,37 +130,35 @@ async fn fail_link_updates(app: &TestApp) {
     app.store.pool().execute(sql).await.expect("the failure is armed");
 }
 
-#[tokio::test]
-async fn a_failed_commit_after_a_refresh_never_uses_the_new_access_token_and_the_next_query_recovers() {
+on_both_engines!(a_failed_commit_after_a_refresh_never_uses_the_new_access_token_and_the_next_query_recovers);
+
+async fn a_failed_commit_after_a_refresh_never_uses_the_new_access_token_and_the_next_query_recovers(db: TestDatabase) {
     let sandbox_app = spawn().await;
     let fractal = sandbox_app.sandbox().fractal().clone();
-    for db in databases().await {
-        let app = replica(&sandbox_app, &db, |c| c.cache.enabled = false).await;
-        let (user, r0) = linked_user(&sandbox_app, &app, 22).await;
-        fail_link_updates(&app).await;
-        let token = issuer_token(&user, "contact:read", false);
-        let (refreshes, reads) = (fractal.counts().get("token_refresh"), fractal.counts().get("users_me"));
-        let failed = app.query(&token, EMAILS).await;
-        assert!(failed.data("me.emails").is_null(), "{}: {:#}", db.engine, failed.body);
-        let error = failed.error_at("me.emails").expect("the Fractal error");
-        assert_eq!(error["extensions"]["code"], "PROVIDER_UNAVAILABLE", "{}", db.engine);
-        assert_eq!(fractal.counts().get("token_refresh"), refreshes + 1, "{}: Fractal rotated", db.engine);
-        assert_eq!(fractal.counts().get("users_me"), reads, "{}: the new access token was never used", db.engine);
-        assert!(fractal.refresh_token_is_valid(r0.expose()), "{}: so the old pair still works", db.engine);
-        let stored = app
-            .directory
-            .link(&crate::helpers::uid(&user), kyc_gateway::domain::Provider::Fractal)
-            .await
-            .expect("directory")
-            .expect("linked");
-        assert_eq!(stored.tokens.refresh_token, r0, "{}: nothing new was stored", db.engine);
+    let app = replica(&sandbox_app, &db, |c| c.cache.enabled = false).await;
+    let (user, r0) = linked_user(&sandbox_app, &app, 22).await;
+    fail_link_updates(&app).await;
+    let token = issuer_token(&user, "contact:read", false);
+    let (refreshes, reads) = (fractal.counts().get("token_refresh"), fractal.counts().get("users_me"));
+    let failed = app.query(&token, EMAILS).await;
+    assert!(failed.data("me.emails").is_null(), "{}: {:#}", db.engine, failed.body);
+    let error = failed.error_at("me.emails").expect("the Fractal error");
+    assert_eq!(error["extensions"]["code"], "PROVIDER_UNAVAILABLE", "{}", db.engine);
+    assert_eq!(fractal.counts().get("token_refresh"), refreshes + 1, "{}: Fractal rotated", db.engine);
+    assert_eq!(fractal.counts().get("users_me"), reads, "{}: the new access token was never used", db.engine);
+    assert!(fractal.refresh_token_is_valid(r0.expose()), "{}: so the old pair still works", db.engine);
+    let stored = app.directory
+        .link(&crate::helpers::uid(&user), kyc_gateway::domain::Provider::Fractal)
+        .await
+        .expect("directory")
+        .expect("linked");
+    assert_eq!(stored.tokens.refresh_token, r0, "{}: nothing new was stored", db.engine);
 
-        app.store.pool().execute("DELETE FROM inject_failure").await.expect("disarmed");
-        let recovered = app.query(&token, EMAILS).await.ok();
-        assert!(recovered.data("me.emails").is_array(), "{}", db.engine);
-        assert!(!fractal.refresh_token_is_valid(r0.expose()), "{}: the old pair retired only now", db.engine);
-        app.stop().await;
-    }
+    app.store.pool().execute("DELETE FROM inject_failure").await.expect("disarmed");
+    let recovered = app.query(&token, EMAILS).await.ok();
+    assert!(recovered.data("me.emails").is_array(), "{}", db.engine);
+    assert!(!fractal.refresh_token_is_valid(r0.expose()), "{}: the old pair retired only now", db.engine);
+    app.stop().await;
 }
 
 #[tokio::test]
@@ -201,36 +196,38 @@ async fn tokens_are_sealed_at_rest() {
     assert_eq!(key_id, test_encryption().current.id(), "the key's id beside the value");
 }
 
-#[tokio::test]
-async fn a_database_with_an_unknown_newer_migration_is_refused() {
-    for db in databases().await {
-        let config = Config {
-            database: Some(StoreSettings { url: Secret::new(db.url.clone()), ..StoreSettings::memory() }),
-            ..Config::default()
-        };
-        let store = kyc_gateway::open_database(&config).await.expect("migrated");
-        sqlx::query(
-            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
-             VALUES ($1, $2, TRUE, $3, 0)",
-        )
-        .bind(9999i64)
-        .bind("from the future")
-        .bind(vec![0u8; 48])
-        .execute(store.pool())
-        .await
-        .expect("recorded");
-        store.close().await;
-        let error = App::build(config).await.err().expect("refused").to_string();
-        assert!(error.contains("9999") && error.contains("newer"), "{}: {error}", db.engine);
-    }
+on_both_engines!(a_database_with_an_unknown_newer_migration_is_refused);
+
+async fn a_database_with_an_unknown_newer_migration_is_refused(db: TestDatabase) {
+    let config = Config {
+        database: Some(StoreSettings { url: Secret::new(db.url.clone()), ..StoreSettings::memory() }),
+        ..Config::default()
+    };
+    let store = kyc_gateway::open_database(&config).await.expect("migrated");
+    sqlx::query(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+         VALUES ($1, $2, TRUE, $3, 0)",
+    )
+    .bind(9999i64)
+    .bind("from the future")
+    .bind(vec![0u8; 48])
+    .execute(store.pool())
+    .await
+    .expect("recorded");
+    store.close().await;
+    let error = App::build(config).await.err().expect("refused").to_string();
+    assert!(error.contains("9999") && error.contains("newer"), "{}: {error}", db.engine);
 }
 
 #[tokio::test]
-async fn invalidation_on_one_replica_reaches_the_other_within_a_second() {
-    let Some(db) = postgres_database().await else { return };
+#[ignore = "needs KYC_GATEWAY_TEST_DATABASE_URL (see .ci/postgres.sh)"]
+async fn invalidation_on_one_replica_reaches_the_other_through_the_change_channel() {
+    let db = postgres_database().await;
     let sandbox_app = spawn().await;
-    let a = replica(&sandbox_app, &db, |_| {}).await;
-    let b = replica(&sandbox_app, &db, |_| {}).await;
+    // Answers cached for an hour: B reads the provider again only because A's change reached it.
+    let hour = |c: &mut kyc_gateway::Config| c.cache.status_ttl = Duration::from_secs(3600);
+    let a = replica(&sandbox_app, &db, hour).await;
+    let b = replica(&sandbox_app, &db, hour).await;
     let (user, _) = linked_user(&sandbox_app, &a, 6).await;
     assert!(sandbox_app.sandbox().sumsub().applicant_of(&user).is_some());
     let token = issuer_token("staff", &format!("client.users:read {ALL_ITEMS}"), true);
@@ -245,12 +242,10 @@ async fn invalidation_on_one_replica_reaches_the_other_within_a_second() {
     );
     assert_eq!(reads(), cached, "B answers from its cache");
     // A change made on A: the user unlinks Fractal.
-    let changed = Instant::now();
     a.query(&issuer_token(&user, "fractal.link:write", false), "mutation { unlinkFractal }").await.ok();
     eventually("B dropped the user from its cache", || async {
         b.query(&token, &q).await.ok();
         reads() > cached
     })
     .await;
-    assert!(changed.elapsed() < Duration::from_secs(1), "within a second: {:?}", changed.elapsed());
 }

@@ -2,7 +2,7 @@
 //! next query, the same authorization as queries, both protocols, the bounds, and closing (token expiry, a slow
 //! subscriber, shutdown).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use kyc_gateway::auth::token::{mint_dev_token, Subject, DEFAULT_DEV_SECRET};
 use kyc_gateway::config::TrustedMode;
@@ -60,7 +60,12 @@ async fn refusal(ws: &mut Ws, id: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn a_subscriber_hears_the_sandbox_s_approval_and_the_next_query_sees_it() {
-    let app = spawn_with(|c| c.cache.status_ttl = Duration::from_secs(3600)).await;
+    // The worker polls its inbox only hourly: the event arrives because the webhook woke it, not by a poll.
+    let app = spawn_with(|c| {
+        c.cache.status_ttl = Duration::from_secs(3600);
+        c.webhooks.poll_interval = Duration::from_secs(3600);
+    })
+    .await;
     let user = SUMSUB_PENDING;
     let token = user_token(user, BASIC_LEVEL);
     let state = "{ me { verificationCases(provider: SUMSUB) { state } } }";
@@ -71,7 +76,6 @@ async fn a_subscriber_hears_the_sandbox_s_approval_and_the_next_query_sees_it() 
     ws.subscribe("1", EVENTS).await;
     app.subscribed(1).await;
     let sumsub = app.sandbox().sumsub().base_url().to_owned();
-    let approved = Instant::now();
     let answer = app
         .http
         .post(format!("{sumsub}/_sandbox/applicants/{user}/review"))
@@ -81,13 +85,11 @@ async fn a_subscriber_hears_the_sandbox_s_approval_and_the_next_query_sees_it() 
         .expect("the sandbox answers");
     assert!(answer.status().is_success(), "{}", answer.status());
     let event = ws.event("1").await;
-    let heard = approved.elapsed();
     assert_eq!(
         changed(&event),
         &json!({ "userId": user, "provider": "SUMSUB", "level": "basic-kyc-level", "state": "APPROVED", "providerStatus": "completed" }),
         "{event}"
     );
-    assert!(heard < Duration::from_secs(1), "the event took {heard:?}");
     // The cached PENDING (an hour to live) was dropped: the next query reads the provider again.
     let after = app.query(&token, state).await.ok();
     assert_eq!(after.data("me.verificationCases.0.state"), "APPROVED");
@@ -376,9 +378,29 @@ async fn completing_and_resubscribing_an_id_does_not_slip_past_the_subscription_
             _ => panic!("unexpected {message}"),
         }
     }
-    // Ten subscribes, at most two streams at a time (a completed one counts until it has ended).
-    assert!(refused >= 6, "{refused} refused");
-    crate::helpers::eventually("at most two streams run", || async { app.events.receiver_count() <= 2 }).await;
+    // Ten subscribes, at most two streams at a time: x0 and x1 run (each completed once and subscribed again), the
+    // six subscribes of x2, x3 and x4 are refused. The engine handles messages in order, so a completed stream has
+    // ended before the next subscribe starts one, however late its confirmation comes back: the count is exact.
+    assert_eq!(refused, 6);
+    app.subscribed(2).await;
+}
+
+#[tokio::test]
+async fn a_client_at_its_limit_may_complete_a_subscription_and_start_another_at_once() {
+    let app = spawn_with(|c| c.subscriptions.max_per_connection = 1).await;
+    let mut ws = Ws::ready(&app, &user_token("u1", "uid:read verification.basic:read")).await;
+    for i in 0..20 {
+        let id = format!("x{i}");
+        ws.subscribe(&id, EVENTS).await;
+        ws.send(json!({ "type": "complete", "id": id })).await;
+    }
+    ws.subscribe("last", EVENTS).await;
+    ws.send(json!({ "type": "ping" })).await;
+    let message = ws.message().await;
+    assert_eq!(message["type"], "pong", "no subscribe was refused: {message}");
+    app.subscribed(1).await;
+    publish(&app, "u1", "basic", "pending").await;
+    assert_eq!(changed(&ws.event("last").await)["userId"], "u1");
 }
 
 #[tokio::test]

@@ -8,7 +8,10 @@ use ring::hmac;
 use serde_json::{json, Value};
 use sqlx::Row;
 
-use crate::helpers::{eventually, production_app, spawn, spawn_on, spawn_with, sqlite_database, user_token, TestApp};
+use crate::helpers::{
+    eventually, on_both_engines, postgres_database, production_app, spawn, spawn_on, spawn_with, sqlite_database,
+    user_token, TestApp, TestDatabase,
+};
 use crate::ws::Ws;
 
 /// The webhook secrets of the test apps (each provider's, as configured).
@@ -237,39 +240,37 @@ async fn a_provider_without_secrets_has_no_webhook_endpoint() {
     assert_eq!(body, json!({ "error": "webhooks of this provider are not configured" }));
 }
 
-#[tokio::test]
-async fn a_store_that_cannot_take_the_event_answers_503_so_the_provider_retries() {
-    for db in crate::helpers::databases().await {
-        let app = spawn_on(&db, with_secrets).await;
-        let (create, drop): (&[&str], &str) = match db.engine {
-            "sqlite" => (
-                &["CREATE TRIGGER refuse BEFORE INSERT ON webhook_inbox BEGIN SELECT RAISE(ABORT, 'injected'); END"],
-                "DROP TRIGGER refuse",
-            ),
-            _ => (
-                &[
-                    "CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'injected'; END $$ LANGUAGE plpgsql",
-                    "CREATE TRIGGER refuse BEFORE INSERT ON webhook_inbox FOR EACH ROW EXECUTE FUNCTION refuse()",
-                ],
-                "DROP TRIGGER refuse ON webhook_inbox",
-            ),
-        };
-        for statement in create {
-            sqlx::query(statement).execute(app.store.pool()).await.expect("the trigger");
-        }
-        let event =
-            sumsub(SUMSUB_SECRET, &sumsub_review("a1", "u1", "completed", Some("GREEN"), "2026-01-01 00:00:00.000"));
-        assert_eq!(event.post(&app).await.0, StatusCode::SERVICE_UNAVAILABLE, "{}", db.engine);
-        sqlx::query(drop).execute(app.store.pool()).await.expect("dropped");
-        assert_eq!(event.post(&app).await, (StatusCode::OK, json!({ "status": "accepted" })), "the retry is taken");
+on_both_engines!(a_store_that_cannot_take_the_event_answers_503_so_the_provider_retries);
+
+async fn a_store_that_cannot_take_the_event_answers_503_so_the_provider_retries(db: TestDatabase) {
+    let app = spawn_on(&db, with_secrets).await;
+    let (create, drop): (&[&str], &str) = match db.engine {
+        "sqlite" => (
+            &["CREATE TRIGGER refuse BEFORE INSERT ON webhook_inbox BEGIN SELECT RAISE(ABORT, 'injected'); END"],
+            "DROP TRIGGER refuse",
+        ),
+        _ => (
+            &[
+                "CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'injected'; END $$ LANGUAGE plpgsql",
+                "CREATE TRIGGER refuse BEFORE INSERT ON webhook_inbox FOR EACH ROW EXECUTE FUNCTION refuse()",
+            ],
+            "DROP TRIGGER refuse ON webhook_inbox",
+        ),
+    };
+    for statement in create {
+        sqlx::query(statement).execute(app.store.pool()).await.expect("the trigger");
     }
+    let event =
+        sumsub(SUMSUB_SECRET, &sumsub_review("a1", "u1", "completed", Some("GREEN"), "2026-01-01 00:00:00.000"));
+    assert_eq!(event.post(&app).await.0, StatusCode::SERVICE_UNAVAILABLE, "{}", db.engine);
+    sqlx::query(drop).execute(app.store.pool()).await.expect("dropped");
+    assert_eq!(event.post(&app).await, (StatusCode::OK, json!({ "status": "accepted" })), "the retry is taken");
 }
 
-#[tokio::test]
-async fn an_older_event_delivered_after_a_newer_one_never_replaces_it() {
-    for db in crate::helpers::databases().await {
-        older_after_newer(spawn_on(&db, with_secrets).await).await;
-    }
+on_both_engines!(an_older_event_delivered_after_a_newer_one_never_replaces_it);
+
+async fn an_older_event_delivered_after_a_newer_one_never_replaces_it(db: TestDatabase) {
+    older_after_newer(spawn_on(&db, with_secrets).await).await;
 }
 
 async fn older_after_newer(app: TestApp) {
@@ -343,8 +344,9 @@ pub async fn review(app: &TestApp, user: &str, body: Value) {
 }
 
 #[tokio::test]
+#[ignore = "needs KYC_GATEWAY_TEST_DATABASE_URL (see .ci/postgres.sh)"]
 async fn a_webhook_at_one_replica_reaches_a_subscriber_of_the_other_and_a_double_delivery_is_applied_once() {
-    let Some(db) = crate::helpers::postgres_database().await else { return };
+    let db = postgres_database().await;
     let sandbox_app = spawn().await;
     let sandbox = sandbox_app.sandbox().clone();
     let secret = secrecy::ExposeSecret::expose_secret(&sandbox.sumsub().webhook_secret()).to_owned();
@@ -390,7 +392,8 @@ async fn a_webhook_at_one_replica_reaches_a_subscriber_of_the_other_and_a_double
 async fn the_sandbox_s_duplicated_and_reordered_deliveries_are_applied_once_and_the_newer_state_wins() {
     let app = spawn_with(|c| {
         c.sandbox.webhooks.duplicate = true;
-        c.sandbox.webhooks.reorder_window = std::time::Duration::from_millis(300);
+        // Both changes fall in one window, however long the second takes to be made on a loaded machine.
+        c.sandbox.webhooks.reorder_window = std::time::Duration::from_secs(2);
     })
     .await;
     let user = SUMSUB_PENDING;
@@ -478,8 +481,9 @@ async fn an_event_field_longer_than_a_notification_can_carry_is_refused() {
 }
 
 #[tokio::test]
+#[ignore = "needs KYC_GATEWAY_TEST_DATABASE_URL (see .ci/postgres.sh)"]
 async fn workers_of_several_replicas_apply_each_event_once() {
-    let Some(db) = crate::helpers::postgres_database().await else { return };
+    let db = postgres_database().await;
     let sandbox_app = spawn().await;
     let secrets = |c: &mut Config| with_secrets(c);
     // A accepts and never works; B and C compete for its events.

@@ -132,6 +132,10 @@ impl Connector for Ident {
         self.types.items(level)
     }
 
+    fn mapped_items(&self) -> Vec<String> {
+        self.types.all_items().map(str::to_owned).collect()
+    }
+
     fn applications(&self) -> Option<&dyn ApplicationSource> {
         Some(self)
     }

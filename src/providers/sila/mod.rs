@@ -145,6 +145,10 @@ impl Connector for Sila {
         self.flows.items(level)
     }
 
+    fn mapped_items(&self) -> Vec<String> {
+        self.flows.all_items().map(str::to_owned).collect()
+    }
+
     fn cases(&self) -> Option<&dyn CaseSource> {
         Some(self)
     }

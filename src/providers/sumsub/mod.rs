@@ -122,6 +122,10 @@ impl Connector for Sumsub {
         self.levels.items(level)
     }
 
+    fn mapped_items(&self) -> Vec<String> {
+        self.levels.all_items().map(str::to_owned).collect()
+    }
+
     fn cases(&self) -> Option<&dyn CaseSource> {
         Some(self)
     }
