@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::auth::token::{mint_dev_token, Subject, DEFAULT_DEV_SECRET};
+use crate::auth::token::{mint_dev_token, mint_hs256, Subject, DEFAULT_DEV_SECRET};
 use crate::config::Mode;
 use crate::secret::Secret;
 use crate::{App, Config};
@@ -33,7 +33,8 @@ enum Command {
     /// Serve only the sandbox providers, and print the variables a production-mode gateway needs to use them.
     #[cfg(feature = "sandbox")]
     Sandbox(SandboxArgs),
-    /// Print a dev token that a sandbox-mode server accepts (signed with KYC_GATEWAY_DEV_SECRET).
+    /// Print a token: a dev token that a sandbox-mode server accepts (signed with KYC_GATEWAY_DEV_SECRET), or, when
+    /// KYC_GATEWAY_JWT_ISSUER and KYC_GATEWAY_JWT_SECRET are set, one of that shared-secret issuer.
     Token {
         /// The user id the token speaks for (a user token).
         #[arg(long, required_unless_present = "client", conflicts_with = "client")]
@@ -124,17 +125,20 @@ pub fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Token { sub, client, scope, ttl } => {
-            let secret = std::env::var("KYC_GATEWAY_DEV_SECRET")
-                .ok()
-                .filter(|s| !s.is_empty())
-                .map(Secret::new)
-                .unwrap_or_else(|| Secret::new(DEFAULT_DEV_SECRET));
+            let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
             let subject = match (sub, client) {
                 (_, Some(name)) => Subject::Client(name),
                 (Some(id), None) => Subject::User(id),
                 (None, None) => unreachable!("clap requires --sub or --client"),
             };
-            println!("{}", mint_dev_token(&secret, &subject, &scope, ttl));
+            let token = match (var("KYC_GATEWAY_JWT_ISSUER"), var("KYC_GATEWAY_JWT_SECRET")) {
+                (Some(issuer), Some(secret)) => mint_hs256(&Secret::new(secret), &issuer, &subject, &scope, ttl),
+                _ => {
+                    let secret = var("KYC_GATEWAY_DEV_SECRET").unwrap_or_else(|| DEFAULT_DEV_SECRET.to_owned());
+                    mint_dev_token(&Secret::new(secret), &subject, &scope, ttl)
+                }
+            };
+            println!("{token}");
             ExitCode::SUCCESS
         }
         Command::Serve { listen, addr_file } => serve(listen, addr_file.as_deref()),

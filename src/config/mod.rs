@@ -99,8 +99,8 @@ pub struct Config {
     /// Production mode: the issuers of callers' tokens and what their tokens must say (sandbox mode accepts dev
     /// tokens only).
     pub tokens: TokenSettings,
-    /// The database (required in production mode; sandbox mode defaults to a SQLite file under the build
-    /// directory).
+    /// The database (required in production mode; sandbox mode defaults to SQLite in memory, its audit trail kept to
+    /// the last records: `app/mod.rs`).
     pub database: Option<StoreSettings>,
     /// The keys of secrets at rest (required in production mode; sandbox mode derives one from the dev secret).
     pub encryption: Option<EncryptionSettings>,
@@ -252,6 +252,15 @@ impl Config {
         let providers = self.providers()?;
         match self.mode() {
             Mode::Sandbox => {
+                if !providers.is_empty() {
+                    let named: Vec<&str> = providers.iter().map(|p| p.provider().label()).collect();
+                    bail!(
+                        "KYC_GATEWAY_MODE=sandbox, but real providers are configured ({}): sandbox mode accepts dev \
+                         tokens anyone can mint, so it never calls a real provider; unset their variables, or choose \
+                         KYC_GATEWAY_MODE=production",
+                        named.join(", ")
+                    );
+                }
                 if tokens::any_issuer(&self.tokens) {
                     bail!(
                         "KYC_GATEWAY_JWT_ISSUERS, KYC_GATEWAY_JWT_SECRET and KYC_GATEWAY_JWT_ISSUER configure production \
@@ -430,6 +439,17 @@ mod tests {
         assert!(err.contains("KYC_GATEWAY_FANOUT") && err.contains("batched"), "{err}");
         let err = from(&[("KYC_GATEWAY_MODE", "staging")]).expect_err("bad mode").to_string();
         assert!(err.contains("KYC_GATEWAY_MODE") && err.contains("production"), "{err}");
+    }
+
+    #[test]
+    fn sandbox_mode_forced_beside_a_real_provider_is_refused() {
+        let fractal = [
+            ("KYC_GATEWAY_MODE", "sandbox"),
+            ("KYC_GATEWAY_FRACTAL_CLIENT_ID", "id"),
+            ("KYC_GATEWAY_FRACTAL_CLIENT_SECRET", "secret"),
+        ];
+        let err = from(&fractal).expect_err("refused").to_string();
+        assert!(err.contains("KYC_GATEWAY_MODE=sandbox") && err.contains("fractal"), "{err}");
     }
 
     #[test]

@@ -30,9 +30,9 @@ pub enum ModeSetting {
 }
 
 /// Why production mode cannot start without a provider.
-pub const NO_PROVIDER: &str = "refusing to start: no provider is configured. Configure at least one provider \
-    (KYC_GATEWAY_<PROVIDER>_... variables, see docs/configuration.md), or run a sandbox for it to use: \
-    `kyc-gateway sandbox` prints the variables. This build has no embedded sandbox (the `sandbox` cargo feature).";
+pub const NO_PROVIDER: &str = "refusing to start in production mode: no provider is configured. Configure at least \
+    one provider (KYC_GATEWAY_<PROVIDER>_... variables, see docs/configuration.md), or run the sandbox providers for it \
+    to use: `kyc-gateway sandbox`, from a build with the `sandbox` cargo feature, prints their variables.";
 
 /// The mode `setting` asks for, given whether a provider is configured.
 pub fn decide(setting: ModeSetting, any_provider: bool) -> Mode {

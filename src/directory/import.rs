@@ -100,7 +100,10 @@ fn read_entry(index: usize, entry: &Value, fields: &[ImportField]) -> anyhow::Re
                 let link =
                     value.as_object().ok_or_else(|| invalid(index, format_args!("`{name}` must be an object")))?;
                 if link.keys().any(|k| k != "uid" && k != "refresh_token") {
-                    return Err(invalid(index, format_args!("`{name}` holds a field other than uid and refresh_token")));
+                    return Err(invalid(
+                        index,
+                        format_args!("`{name}` holds a field other than uid and refresh_token"),
+                    ));
                 }
                 let uid = link.get("uid").ok_or_else(|| invalid(index, format_args!("`{name}.uid` is missing")))?;
                 let token =
@@ -119,7 +122,13 @@ pub fn read(path: &Path, fields: &[ImportField]) -> anyhow::Result<Vec<Entry>> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| anyhow::anyhow!("cannot read directory file {}: {e}", path.display()))?;
     let file: Value = serde_json::from_str(&text).map_err(|e| {
-        anyhow::anyhow!("directory file {} is not JSON: {} (line {}, column {})", path.display(), problem(&e), e.line(), e.column())
+        anyhow::anyhow!(
+            "directory file {} is not JSON: {} (line {}, column {})",
+            path.display(),
+            problem(&e),
+            e.line(),
+            e.column()
+        )
     })?;
     entries(&file, fields).map_err(|e| anyhow::anyhow!("directory file {}: {e}", path.display()))
 }
@@ -170,7 +179,8 @@ mod tests {
         let err = entries(&json!([{"user_id": "u1"}, {"user_id": "u2", "secret_field": "private"}]), &FIELDS)
             .expect_err("unknown field")
             .to_string();
-        assert!(err.contains("entry 2") && err.contains("secret_field") && !err.contains("private"), "{err}");
+        assert!(err.contains("entry 2") && err.contains("the fields are user_id, one_ref, account"), "{err}");
+        assert!(!err.contains("secret_field") && !err.contains("private"), "neither key nor value echoed: {err}");
         let err = entries(&json!([{"one_ref": "h"}]), &FIELDS).expect_err("no user").to_string();
         assert!(err.contains("`user_id` is missing"), "{err}");
         let err = entries(&json!([{"user_id": 7}]), &FIELDS).expect_err("a number").to_string();

@@ -67,11 +67,8 @@ pub fn unknown_items_message(unknown: &[&str], mapped: &[String]) -> String {
         LEVELS.join(", "),
         ADD_ONS.join(", ")
     );
-    let mut configured: Vec<&str> = mapped
-        .iter()
-        .map(String::as_str)
-        .filter(|item| !LEVELS.contains(item) && !ADD_ONS.contains(item))
-        .collect();
+    let mut configured: Vec<&str> =
+        mapped.iter().map(String::as_str).filter(|item| !LEVELS.contains(item) && !ADD_ONS.contains(item)).collect();
     configured.sort_unstable();
     configured.dedup();
     if !configured.is_empty() {

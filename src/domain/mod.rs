@@ -14,7 +14,7 @@ pub use kyc_vocabulary::level_items;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-// Each provider has one folder under `src/providers/` and one line in `providers/registry.rs`.
+// Each provider has one folder under `src/providers/` and one name in the `providers!` line of `providers/mod.rs`.
 /// A KYC provider behind the gateway.
 #[derive(
     async_graphql::Enum, Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,

@@ -1,6 +1,6 @@
 //! What one operation did with personal data, collected while it runs, for its audit record (`crate::audit`).
 //!
-//! The request policy (`policy.rs`) notes every personal field (see [`personal`]) that was answered or denied, with
+//! The request pipeline (`pipeline/audit.rs`) notes every personal field (see [`personal`]) that was answered or denied, with
 //! two paths: the path of field names that the record holds (`user.emails`, whatever aliases the caller chose), and
 //! the response path (aliases and list positions) where the value is in the answer. The resolvers that answer personal
 //! data note whose it is ([`note_subject`]), at their own response path: a field belongs to the subject noted at the

@@ -1,5 +1,5 @@
-//! The store: one SQL database behind every piece of state the gateway keeps (the directory now; the webhook inbox
-//! and the audit trail later), SQLite as the embedded default and PostgreSQL for production and several replicas.
+//! The store: one SQL database behind every piece of state the gateway keeps (the directory, the webhook inbox
+//! and the audit trail), SQLite as the embedded default and PostgreSQL for production and several replicas.
 //!
 //! Both engines are reached through one sqlx `AnyPool`, so the statements are written once (`$1` placeholders,
 //! `ON CONFLICT`, `RETURNING` work on both); where the engines differ (the DDL, row locks, notifications) the code

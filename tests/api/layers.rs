@@ -17,7 +17,7 @@ const LAYERS: &[&[&str]] = &[
     &["audit"],
     &["providers"],
     &["webhooks"],
-    &["config"],
+    &["config", "sandbox"],
     &["graphql"],
     &["server"],
     &["app"],
@@ -25,16 +25,18 @@ const LAYERS: &[&[&str]] = &[
 ];
 
 fn layer_of(module: &str) -> Option<usize> {
-    // The sandbox providers (`crate::sandbox`, the `kyc-sandbox` crate) are the composition root's to start.
-    let module = if module == "sandbox" { "app" } else { module };
     LAYERS.iter().position(|layer| layer.contains(&module))
 }
 
-/// Every `crate::<name>` a source text names, outside comments.
+/// Every `crate::<name>` a source text names, outside comments; the sandbox crate's own name (`kyc_sandbox::`) counts
+/// as `crate::sandbox`, its re-export.
 fn named_modules(source: &str) -> Vec<String> {
     let mut out = Vec::new();
     for line in source.lines() {
         let code = line.split("//").next().unwrap_or("");
+        if code.contains("kyc_sandbox::") {
+            out.push("sandbox".to_owned());
+        }
         let mut rest = code;
         while let Some(at) = rest.find("crate::") {
             rest = &rest[at + "crate::".len()..];
@@ -119,7 +121,88 @@ fn an_upward_import_is_caught() {
     std::fs::create_dir_all(dir.join("domain")).expect("a folder");
     std::fs::write(dir.join("domain/mod.rs"), "use crate::graphql::Services; // upward\n").expect("written");
     std::fs::write(dir.join("graphql.rs"), "use crate::domain::Provider;\n").expect("written");
+    std::fs::create_dir_all(dir.join("providers")).expect("a folder");
+    std::fs::write(dir.join("providers/fake.rs"), "let s = kyc_sandbox::Sandbox::start(&settings);\n")
+        .expect("written");
     let upward = upward_imports(&dir);
     let _ = std::fs::remove_dir_all(&dir);
-    assert_eq!(upward, [("domain/mod.rs".to_owned(), "domain".to_owned(), "graphql".to_owned())]);
+    assert_eq!(
+        upward,
+        [
+            ("domain/mod.rs".to_owned(), "domain".to_owned(), "graphql".to_owned()),
+            ("providers/fake.rs".to_owned(), "providers".to_owned(), "sandbox".to_owned()),
+        ]
+    );
+}
+
+/// Each file under `src/` that names a provider's folder (`providers::<p>`, or `super::<p>` from another provider's
+/// folder) other than its own: a provider is one folder, reached only through the registry.
+fn crossings(root: &Path) -> Vec<(String, String)> {
+    let providers = root.join("providers");
+    let folders: Vec<String> = std::fs::read_dir(&providers)
+        .expect("src/providers")
+        .map(|e| e.expect("an entry").path())
+        .filter(|p| p.is_dir())
+        .map(|p| p.file_name().expect("a name").to_string_lossy().into_owned())
+        .collect();
+    let mut found = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(path) = stack.pop() {
+        if path.is_dir() {
+            stack.extend(std::fs::read_dir(&path).expect("a folder").map(|e| e.expect("an entry").path()));
+            continue;
+        }
+        if path.extension().is_none_or(|e| e != "rs") {
+            continue;
+        }
+        let relative = path.strip_prefix(root).expect("under src").display().to_string();
+        let own = relative.strip_prefix("providers/").and_then(|r| r.split_once('/')).map(|(folder, _)| folder);
+        let source = std::fs::read_to_string(&path).expect("a source file");
+        let code: String = source.lines().map(|l| l.split("//").next().unwrap_or("")).collect::<Vec<_>>().join("\n");
+        for folder in &folders {
+            if own == Some(folder.as_str()) {
+                continue;
+            }
+            let from_a_sibling = own.is_some() && names(&code, &format!("super::{folder}"));
+            if names(&code, &format!("providers::{folder}")) || from_a_sibling {
+                found.push((relative.clone(), folder.clone()));
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+/// Whether `code` holds `path` as a whole path segment (`super::ident`, not `super::identity`).
+fn names(code: &str, path: &str) -> bool {
+    code.match_indices(path).any(|(at, _)| {
+        let next = code[at + path.len()..].chars().next();
+        !next.is_some_and(|c| c.is_alphanumeric() || c == '_')
+    })
+}
+
+#[test]
+fn no_code_outside_a_provider_s_folder_names_it() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let crossings = crossings(&root);
+    assert!(crossings.is_empty(), "files naming another provider's folder (file, folder): {crossings:#?}");
+}
+
+/// The check itself catches a crossing: the hub, or a provider, naming a provider's folder.
+#[test]
+fn a_crossing_into_a_provider_s_folder_is_caught() {
+    let dir = std::env::temp_dir().join(format!("kyc-crossings-{}", kyc_gateway::secret::random_token()));
+    for folder in ["providers/alpha", "providers/beta"] {
+        std::fs::create_dir_all(dir.join(folder)).expect("a folder");
+    }
+    std::fs::write(dir.join("providers/hub.rs"), "use crate::providers::alpha::Client;\n").expect("written");
+    std::fs::write(dir.join("providers/beta/mod.rs"), "use super::super::alpha::models;\n").expect("written");
+    std::fs::write(dir.join("providers/alpha/mod.rs"), "use crate::providers::alpha::client; // own\n")
+        .expect("written");
+    let found = crossings(&dir);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(
+        found,
+        [("providers/beta/mod.rs".to_owned(), "alpha".to_owned()), ("providers/hub.rs".to_owned(), "alpha".to_owned())]
+    );
 }

@@ -25,6 +25,7 @@ mod logs;
 mod operations;
 mod privacy;
 mod readme_examples;
+mod replicas;
 mod resilience;
 mod sandboxes;
 mod scopes;

@@ -8,8 +8,9 @@
 //   long loads). They are skipped, and listed in the test's output.
 // - The examples of one file run in order in one bash (`set -euo pipefail`) against a gateway of their own, so later
 //   examples use the variables and the state earlier ones left. `localhost:8080` and `127.0.0.1:8080` become that
-//   gateway's address, `<fractal port>`, `<sumsub port>`, `<sila port>` and `<ident port>` its sandbox providers'
-//   ports; `kyc-gateway` and `cargo run -q -- ARGS` run the built binary; the examples run in a temporary directory.
+//   gateway's address, `<NAME port>` (`<sumsub port>`) the port of the sandbox provider of that name, as its
+//   start-up log lists them; `kyc-gateway` and `cargo run -q -- ARGS` run the built binary; the examples run in a
+//   temporary directory.
 // - An example fails when it exits non-zero; when its answers hold error codes (`errors[].extensions.code`) other than
 //   those its documented output holds; when an HTTP answer is an error (4xx, 5xx) without such codes; or when what it
 //   prints differs from the documented output in shape: object keys, null or not, empty lists or not, booleans and
@@ -267,19 +268,27 @@ fn run_file(examples: &[Example], bin: &Path, dir: &Path) -> Vec<String> {
     failures
 }
 
-/// The sandbox providers' ports, from the gateway's start-up log line that lists them.
-fn sandbox_ports(gateway: &Process) -> Vec<(&'static str, u16)> {
+/// The sandbox providers' names and ports, from the gateway's start-up log line that lists them
+/// (`sandbox providers (...): fractal http://127.0.0.1:41234, sumsub http://...; their webhooks ...`).
+fn sandbox_ports(gateway: &Process) -> Vec<(String, u16)> {
     let started = Instant::now();
     loop {
         let logs = gateway.logs();
-        let port = |name: &str| {
-            let rest = &logs[logs.find(&format!("{name} http://"))? + name.len() + 1..];
-            let url: String = rest.chars().take_while(|c| !matches!(c, ',' | ';' | ' ' | '"')).collect();
-            url.rsplit(':').next()?.chars().take_while(char::is_ascii_digit).collect::<String>().parse::<u16>().ok()
-        };
-        let ports: Option<Vec<_>> =
-            ["fractal", "sumsub", "sila", "ident"].into_iter().map(|name| port(name).map(|p| (name, p))).collect();
-        if let Some(ports) = ports {
+        let listed = logs.lines().find_map(|line| {
+            let rest = &line[line.find("sandbox providers (")?..];
+            let rest = &rest[rest.find("): ")? + 3..];
+            Some(rest[..rest.find("; their webhooks")?].to_owned())
+        });
+        if let Some(listed) = listed {
+            let ports: Vec<(String, u16)> = listed
+                .split(", ")
+                .filter_map(|entry| {
+                    let (name, url) = entry.split_once(' ')?;
+                    let authority = url.strip_prefix("http://")?.split('/').next()?;
+                    Some((name.to_owned(), authority.rsplit(':').next()?.parse().ok()?))
+                })
+                .collect();
+            assert!(ports.len() >= 4, "every sandbox provider with its port: {listed}");
             return ports;
         }
         assert!(started.elapsed() < Duration::from_secs(30), "the gateway never logged its sandboxes:\n{logs}");

@@ -62,7 +62,8 @@ async fn a_rotated_refresh_token_survives_a_restart(db: TestDatabase) {
     let (user, r0) = linked_user(&sandbox_app, &first, 20).await;
     let token = issuer_token(&user, "contact:read", false);
     first.query(&token, EMAILS).await.ok();
-    let r1 = first.directory
+    let r1 = first
+        .directory
         .link(&crate::helpers::uid(&user), kyc_gateway::domain::Provider::Fractal)
         .await
         .expect("directory")
@@ -78,15 +79,24 @@ async fn a_rotated_refresh_token_survives_a_restart(db: TestDatabase) {
     let answer = second.query(&token, EMAILS).await.ok();
     assert!(answer.data("me.emails").is_array(), "{}: works without relinking", db.engine);
     assert_eq!(fractal.counts().get("token_refresh"), refreshes + 1, "{}: refreshed with the stored token", db.engine);
-    let r2 = second.directory
+    let r2 = second
+        .directory
         .link(&crate::helpers::uid(&user), kyc_gateway::domain::Provider::Fractal)
         .await
         .expect("directory")
         .expect("linked")
         .tokens
         .refresh_token;
-    assert!(fractal.refresh_token_is_valid(r2.expose()), "{}: the newest token is the one the sandbox knows", db.engine);
-    assert!(!fractal.refresh_token_is_valid(r1.expose()) && !fractal.refresh_token_is_valid(r0.expose()), "{}", db.engine);
+    assert!(
+        fractal.refresh_token_is_valid(r2.expose()),
+        "{}: the newest token is the one the sandbox knows",
+        db.engine
+    );
+    assert!(
+        !fractal.refresh_token_is_valid(r1.expose()) && !fractal.refresh_token_is_valid(r0.expose()),
+        "{}",
+        db.engine
+    );
     second.stop().await;
 }
 
@@ -147,7 +157,8 @@ async fn a_failed_commit_after_a_refresh_never_uses_the_new_access_token_and_the
     assert_eq!(fractal.counts().get("token_refresh"), refreshes + 1, "{}: Fractal rotated", db.engine);
     assert_eq!(fractal.counts().get("users_me"), reads, "{}: the new access token was never used", db.engine);
     assert!(fractal.refresh_token_is_valid(r0.expose()), "{}: so the old pair still works", db.engine);
-    let stored = app.directory
+    let stored = app
+        .directory
         .link(&crate::helpers::uid(&user), kyc_gateway::domain::Provider::Fractal)
         .await
         .expect("directory")

@@ -402,8 +402,11 @@ async fn the_sandbox_s_duplicated_and_reordered_deliveries_are_applied_once_and_
     ws.subscribe("1", SUBSCRIBE).await;
     app.subscribed(1).await;
     review(&app, user, json!({ "reviewAnswer": "GREEN" })).await;
-    // Sumsub's event times are in milliseconds: the second change must be a later one.
-    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    // Sumsub's event times are in milliseconds: the second change must be made in a later one.
+    let first = kyc_gateway::clock::unix_millis();
+    while kyc_gateway::clock::unix_millis() <= first {
+        tokio::task::yield_now().await;
+    }
     review(&app, user, json!({ "reviewAnswer": "RED", "rejectLabels": ["FORGERY"], "reviewRejectType": "FINAL" }))
         .await;
     app.sandbox().webhooks_idle().await;

@@ -155,9 +155,10 @@ impl Sandbox {
         self.providers().flat_map(|p| p.environment()).collect()
     }
 
-    /// The environment block as shell lines (`NAME=value`), what `kyc-gateway sandbox` prints.
+    /// The environment block as shell lines (`NAME=value`, quoted where the shell needs it), what `kyc-gateway
+    /// sandbox` prints: `set -a; . FILE; set +a` reads it back.
     pub fn environment_block(&self) -> String {
-        self.environment().iter().map(|v| format!("{}={}\n", v.name, v.value)).collect()
+        self.environment().iter().map(|v| format!("{}={}\n", v.name, shell_quoted(&v.value))).collect()
     }
 
     /// Every sandbox user as an entry of the gateway's directory import file (`kyc-gateway directory import`):
@@ -175,6 +176,16 @@ impl Sandbox {
     }
 }
 
+/// `value` as one POSIX shell word: as it is when every character is plain, else in single quotes (a quote inside
+/// written as `'\''`).
+pub fn shell_quoted(value: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "_-./:,@+=%".contains(c);
+    match !value.is_empty() && value.chars().all(plain) {
+        true => value.to_owned(),
+        false => format!("'{}'", value.replace('\'', r"'\''")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;
@@ -186,6 +197,38 @@ mod tests {
     use super::*;
     use crate::fractal::SEED_PERSON_UID;
     use crate::webhooks::receiver::{quick_settings, Receiver};
+
+    /// The block is what `set -a; . FILE` in a real shell turns back into the same variables, level maps with `; `
+    /// and spaces included.
+    #[tokio::test]
+    async fn a_shell_reads_the_environment_block_back_into_the_same_variables() {
+        let sandbox = Sandbox::start(&quick_settings()).await.expect("sandbox");
+        let mut block = sandbox.environment_block();
+        block.push_str(&format!("KYC_TEST_ODD={}\n", shell_quoted("it's a $HOME `x`; \"y\" z")));
+        let file = std::env::temp_dir().join(format!("kyc-sandbox-env-{}", std::process::id()));
+        std::fs::write(&file, &block).expect("written");
+        let output = std::process::Command::new("sh")
+            .arg("-c")
+            .arg("set -a; . \"$0\"; set +a; env -0")
+            .arg(&file)
+            .env_clear()
+            .output()
+            .expect("sh runs");
+        let _ = std::fs::remove_file(&file);
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        let read: std::collections::BTreeMap<String, String> = String::from_utf8(output.stdout)
+            .expect("UTF-8")
+            .split('\0')
+            .filter_map(|pair| pair.split_once('=').map(|(n, v)| (n.to_owned(), v.to_owned())))
+            .collect();
+        let mut expected: Vec<(String, String)> =
+            sandbox.environment().into_iter().map(|v| (v.name, v.value)).collect();
+        expected.push(("KYC_TEST_ODD".into(), "it's a $HOME `x`; \"y\" z".into()));
+        assert!(expected.iter().any(|(_, v)| v.contains("; ")), "a level map with `; ` is among them");
+        for (name, value) in expected {
+            assert_eq!(read.get(&name), Some(&value), "{name}");
+        }
+    }
 
     #[tokio::test]
     async fn each_provider_delivers_to_the_gateways_route_of_its_own_name_and_signs_with_a_secret_of_its_own() {

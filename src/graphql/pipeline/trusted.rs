@@ -116,7 +116,7 @@ impl TrustedDocuments {
         }
     }
 
-    /// Registers a persisted query that passed the checks (`policy.rs` calls this after validation).
+    /// Registers a persisted query that passed the checks (the pipeline, `pipeline/mod.rs`, calls this after validation).
     pub async fn register(&self, registration: Registration) {
         self.registered.insert(registration.hash, registration.text).await;
         // Evictions are applied now, so the cache never holds more than its budget for long.
