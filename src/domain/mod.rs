@@ -160,6 +160,16 @@ pub struct RejectLabel {
     pub is_final: Option<bool>,
 }
 
+/// A case's internal reason tags: carried in the case when the provider's answer about it holds them, else where to
+/// fetch them. Either way they reach only callers allowed to read them (`VerificationCase.reasons`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reasons {
+    /// The tags, as the provider's answer about the case gave them.
+    Carried(Arc<Vec<String>>),
+    /// Where to fetch them when a caller asks (they cost a call of their own).
+    Fetched(ReasonsRef),
+}
+
 /// Where to fetch a case's internal reason tags when a caller asks for them (they cost a call of their own).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ReasonsRef {
@@ -196,8 +206,8 @@ pub struct VerificationCase {
     pub review: Option<Review>,
     /// Whether the applicant may submit again.
     pub retryable: Option<bool>,
-    /// Where to fetch the case's internal reason tags, if it has any.
-    pub reasons: Option<ReasonsRef>,
+    /// The case's internal reason tags, or where to fetch them, if it has any.
+    pub reasons: Option<Reasons>,
     /// When the verification was requested.
     pub requested_at: Option<time::OffsetDateTime>,
     /// When the provider last changed it.
