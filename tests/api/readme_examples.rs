@@ -8,8 +8,8 @@
 //   long loads). They are skipped, and listed in the test's output.
 // - The examples of one file run in order in one bash (`set -euo pipefail`) against a gateway of their own, so later
 //   examples use the variables and the state earlier ones left. `localhost:8080` and `127.0.0.1:8080` become that
-//   gateway's address, `<fractal port>`, `<sumsub port>`, `<sila port>` and `<ident port>` its sandbox providers'
-//   ports; `kyc-gateway` and `cargo run -q -- ARGS` run the built binary; the examples run in a temporary directory.
+//   gateway's address, `<fractal port>`, `<sumsub port>` and the like (every provider of the registry) its sandbox
+//   providers' ports; `kyc-gateway` and `cargo run -q -- ARGS` run the built binary; the examples run in a temporary directory.
 // - An example fails when it exits non-zero; when its answers hold error codes (`errors[].extensions.code`) other than
 //   those its documented output holds; when an HTTP answer is an error (4xx, 5xx) without such codes; or when what it
 //   prints differs from the documented output in shape: object keys, null or not, empty lists or not, booleans and
@@ -19,6 +19,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use kyc_gateway::config::sandbox_providers;
 use serde_json::Value;
 
 use crate::helpers::Process;
@@ -277,8 +278,7 @@ fn sandbox_ports(gateway: &Process) -> Vec<(&'static str, u16)> {
             let url: String = rest.chars().take_while(|c| !matches!(c, ',' | ';' | ' ' | '"')).collect();
             url.rsplit(':').next()?.chars().take_while(char::is_ascii_digit).collect::<String>().parse::<u16>().ok()
         };
-        let ports: Option<Vec<_>> =
-            ["fractal", "sumsub", "sila", "ident"].into_iter().map(|name| port(name).map(|p| (name, p))).collect();
+        let ports: Option<Vec<_>> = sandbox_providers().into_iter().map(|name| port(name).map(|p| (name, p))).collect();
         if let Some(ports) = ports {
             return ports;
         }
