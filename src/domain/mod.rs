@@ -30,11 +30,14 @@ pub enum Provider {
     /// Provide's `ident`, which dispatches KYC applications to Vouched and IdentityMind. Its applications are listed
     /// under `kycApplications` and count toward `kycState`; it has no verification cases of its own.
     Ident,
+    /// Veriff (identity verification sessions).
+    Veriff,
 }
 
 impl Provider {
     /// Every provider, in the GraphQL enum's order.
-    pub const ALL: [Provider; 4] = [Provider::Fractal, Provider::Sumsub, Provider::Sila, Provider::Ident];
+    pub const ALL: [Provider; 5] =
+        [Provider::Fractal, Provider::Sumsub, Provider::Sila, Provider::Ident, Provider::Veriff];
 
     /// The name in `extensions.provider`, as in the GraphQL enum.
     pub fn as_str(self) -> &'static str {
@@ -43,6 +46,7 @@ impl Provider {
             Provider::Sumsub => "SUMSUB",
             Provider::Sila => "SILA",
             Provider::Ident => "IDENT",
+            Provider::Veriff => "VERIFF",
         }
     }
 
@@ -53,6 +57,7 @@ impl Provider {
             Provider::Sumsub => "sumsub",
             Provider::Sila => "sila",
             Provider::Ident => "ident",
+            Provider::Veriff => "veriff",
         }
     }
 
@@ -63,6 +68,7 @@ impl Provider {
             Provider::Sumsub => "Sumsub",
             Provider::Sila => "Sila",
             Provider::Ident => "ident",
+            Provider::Veriff => "Veriff",
         }
     }
 
