@@ -36,4 +36,5 @@ mod subscriptions;
 mod surface;
 mod telemetry;
 mod tokens;
+mod veriff;
 mod webhooks;
