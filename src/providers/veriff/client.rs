@@ -51,14 +51,25 @@ impl VeriffClient {
     }
 }
 
+/// The most of an error answer's body read.
+const MAX_ERROR_BODY: usize = 4096;
+
 /// The error a non-success answer means; Veriff's `code` (never its message, which may echo input) goes to the log.
-async fn refusal(response: reqwest::Response) -> ProviderError {
+async fn refusal(mut response: reqwest::Response) -> ProviderError {
     let error = status_error(&response);
     let status = response.status().as_u16();
-    // A bounded read: an error body is a few fields.
-    let code = match response.bytes().await {
-        Ok(body) if body.len() <= 4096 => serde_json::from_slice::<ErrorBody>(&body).ok().and_then(|b| b.code),
-        _ => None,
+    // An error body is a few fields: at most 4 KiB is read.
+    let mut body = Vec::new();
+    while let Ok(Some(chunk)) = response.chunk().await {
+        body.extend_from_slice(&chunk);
+        if body.len() > MAX_ERROR_BODY {
+            break;
+        }
+    }
+    let code = if body.len() <= MAX_ERROR_BODY {
+        serde_json::from_slice::<ErrorBody>(&body).ok().and_then(|b| b.code)
+    } else {
+        None
     };
     let code = code.filter(|c| c.len() <= 8 && c.bytes().all(|b| b.is_ascii_digit()));
     tracing::warn!(provider = "veriff", status, code = code.as_deref().unwrap_or("none"), "Veriff refused a request");
