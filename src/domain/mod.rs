@@ -30,11 +30,14 @@ pub enum Provider {
     /// Provide's `ident`, which dispatches KYC applications to Vouched and IdentityMind. Its applications are listed
     /// under `kycApplications` and count toward `kycState`; it has no verification cases of its own.
     Ident,
+    /// Veriff (identity verification sessions).
+    Veriff,
 }
 
 impl Provider {
     /// Every provider, in the GraphQL enum's order.
-    pub const ALL: [Provider; 4] = [Provider::Fractal, Provider::Sumsub, Provider::Sila, Provider::Ident];
+    pub const ALL: [Provider; 5] =
+        [Provider::Fractal, Provider::Sumsub, Provider::Sila, Provider::Ident, Provider::Veriff];
 
     /// The name in `extensions.provider`, as in the GraphQL enum.
     pub fn as_str(self) -> &'static str {
@@ -43,6 +46,7 @@ impl Provider {
             Provider::Sumsub => "SUMSUB",
             Provider::Sila => "SILA",
             Provider::Ident => "IDENT",
+            Provider::Veriff => "VERIFF",
         }
     }
 
@@ -53,6 +57,7 @@ impl Provider {
             Provider::Sumsub => "sumsub",
             Provider::Sila => "sila",
             Provider::Ident => "ident",
+            Provider::Veriff => "veriff",
         }
     }
 
@@ -63,6 +68,7 @@ impl Provider {
             Provider::Sumsub => "Sumsub",
             Provider::Sila => "Sila",
             Provider::Ident => "ident",
+            Provider::Veriff => "Veriff",
         }
     }
 
@@ -160,6 +166,16 @@ pub struct RejectLabel {
     pub is_final: Option<bool>,
 }
 
+/// A case's internal reason tags: carried in the case when the provider's answer about it holds them, else where to
+/// fetch them. Either way they reach only callers allowed to read them (`VerificationCase.reasons`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reasons {
+    /// The tags, as the provider's answer about the case gave them.
+    Carried(Arc<Vec<String>>),
+    /// Where to fetch them when a caller asks (they cost a call of their own).
+    Fetched(ReasonsRef),
+}
+
 /// Where to fetch a case's internal reason tags when a caller asks for them (they cost a call of their own).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ReasonsRef {
@@ -196,8 +212,8 @@ pub struct VerificationCase {
     pub review: Option<Review>,
     /// Whether the applicant may submit again.
     pub retryable: Option<bool>,
-    /// Where to fetch the case's internal reason tags, if it has any.
-    pub reasons: Option<ReasonsRef>,
+    /// The case's internal reason tags, or where to fetch them, if it has any.
+    pub reasons: Option<Reasons>,
     /// When the verification was requested.
     pub requested_at: Option<time::OffsetDateTime>,
     /// When the provider last changed it.

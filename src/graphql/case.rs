@@ -10,7 +10,7 @@ use super::details::VerificationDetails;
 use super::errors;
 use super::review::ReviewResult;
 use super::user_data;
-use crate::domain::{self, Credential, KycState, Provider, UserId};
+use crate::domain::{self, Credential, KycState, Provider, Reasons, UserId};
 
 pub struct VerificationCase {
     /// The gateway user the case is about.
@@ -91,7 +91,11 @@ impl VerificationCase {
     #[graphql(requires_scopes = "review.internal:read")]
     async fn reasons(&self, ctx: &Context<'_>) -> Result<Option<Vec<String>>> {
         super::access::note_subject(ctx, &self.user);
-        let Some(reference) = &self.case.reasons else { return Ok(None) };
+        let reference = match &self.case.reasons {
+            None => return Ok(None),
+            Some(Reasons::Carried(tags)) => return Ok(Some(tags.as_ref().clone())),
+            Some(Reasons::Fetched(reference)) => reference,
+        };
         let reasons = user_data::reasons(ctx, &self.user, reference)
             .await
             .map_err(|e| errors::provider(reference.provider, &e))?;

@@ -15,7 +15,7 @@ pub mod signature;
 pub mod token_cache;
 
 // The provider folders, in the order they answer: each one word here, and nowhere else outside its folder.
-providers!(fractal, sumsub, sila, ident);
+providers!(fractal, sumsub, sila, ident, veriff);
 
 use std::time::Duration;
 

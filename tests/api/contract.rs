@@ -9,6 +9,7 @@ use kyc_gateway::providers::fractal::models::{StatusCountsWire, UserInfo, UserVe
 use kyc_gateway::providers::ident::models::KycApplicationWire;
 use kyc_gateway::providers::sila::models::VerificationsResponse;
 use kyc_gateway::providers::sumsub::models::WebhookPayload;
+use kyc_gateway::providers::veriff::models::DecisionResponse;
 use serde::de::DeserializeOwned;
 
 fn fixture(name: &str) -> String {
@@ -168,4 +169,46 @@ fn silas_get_verifications_shape_fits_the_client_model() {
     assert_eq!(v.verification_uuid, "0b1c2d3e-4f50-4617-8293-a4b5c6d7e8f9");
     assert_eq!(v.flow, "5d9b9c3e-2f1a-4c11-9e51-1b7c1f3a0a01");
     assert_eq!((v.verification_status.as_str(), v.requested_at), ("passed", 1_753_312_417));
+}
+
+/// Both Veriff examples carry the same approved decision; what the client reads of it.
+fn assert_veriffs_example_decision(answer: &DecisionResponse) {
+    assert_eq!(answer.status, "success");
+    let v = answer.verification.as_ref().expect("a decision");
+    assert_eq!(
+        (v.id.as_str(), v.status.as_str(), v.code),
+        ("12df6045-3846-3e45-946a-14fa6136d78b", "approved", Some(9001))
+    );
+    assert_eq!((v.reason.as_deref(), v.reason_code.as_deref()), (None, None));
+    assert_eq!(v.vendor_data.as_deref(), Some("12345678"));
+    assert_eq!(v.decision_time.as_deref(), Some("2019-11-06T07:18:36.916Z"));
+    assert_eq!(v.acceptance_time.as_deref(), Some("2019-11-06T07:15:27.000Z"));
+    let person = v.person.as_ref().expect("person");
+    assert_eq!((person.first_name.as_deref(), person.last_name.as_deref()), (Some("SARAH"), Some("MORGAN")));
+    assert_eq!(
+        (person.date_of_birth.as_deref(), person.place_of_birth.as_deref()),
+        (Some("1967-03-30"), Some("MADRID"))
+    );
+    assert_eq!(person.id_number, None);
+    let document = v.document.as_ref().expect("document");
+    assert_eq!(
+        (document.kind.as_deref(), document.number.as_deref()),
+        (Some("DRIVERS_LICENSE"), Some("MORGA753116SM9IJ"))
+    );
+    assert_eq!((document.country.as_deref(), document.valid_from.as_deref()), (Some("GB"), None));
+    assert_eq!(document.valid_until.as_deref(), Some("2022-04-20"));
+    assert_eq!(v.risk_labels[0].label, "document_integration_level_crosslinked_with_fraud");
+    assert_eq!(answer.technical_data.as_ref().and_then(|t| t.ip.as_deref()), Some("186.153.67.122"));
+}
+
+#[test]
+fn veriffs_decision_webhook_example_fits_the_client_model() {
+    let webhook: DecisionResponse = parse("veriff_decision_webhook.txt");
+    assert_veriffs_example_decision(&webhook);
+}
+
+#[test]
+fn veriffs_decision_endpoint_example_fits_the_client_model() {
+    let answer: DecisionResponse = parse("veriff_decision.txt");
+    assert_veriffs_example_decision(&answer);
 }

@@ -18,7 +18,7 @@ async fn one_query_answers_cases_from_fractal_sumsub_and_sila_and_applications_f
         r#"{{ user(id: "{SEED}") {{ verificationCases {{ provider level state providerStatus review {{ answer rejectLabels {{ code final }} }} }} kycApplications {{ status state }} kycState(level: "basic") }} }}"#
     );
     let answer = app.query(&token, &q).await.ok();
-    assert_eq!(providers(answer.data("user.verificationCases")), ["FRACTAL", "SUMSUB", "SILA"]);
+    assert_eq!(providers(answer.data("user.verificationCases")), ["FRACTAL", "SUMSUB", "SILA", "VERIFF"]);
     let cases = answer.data("user.verificationCases").as_array().expect("cases").clone();
     let sumsub = cases.iter().find(|c| c["provider"] == "SUMSUB").expect("a Sumsub case");
     assert_eq!(sumsub["state"], "REJECTED");

@@ -37,4 +37,5 @@ mod subscriptions;
 mod surface;
 mod telemetry;
 mod tokens;
+mod veriff;
 mod webhooks;

@@ -20,6 +20,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use kyc_gateway::config::sandbox_providers;
 use serde_json::Value;
 
 use crate::helpers::Process;
@@ -288,7 +289,8 @@ fn sandbox_ports(gateway: &Process) -> Vec<(String, u16)> {
                     Some((name.to_owned(), authority.rsplit(':').next()?.parse().ok()?))
                 })
                 .collect();
-            assert!(ports.len() >= 4, "every sandbox provider with its port: {listed}");
+            let names: Vec<&str> = ports.iter().map(|(name, _)| name.as_str()).collect();
+            assert_eq!(names, sandbox_providers(), "every sandbox provider: {listed}");
             return ports;
         }
         assert!(started.elapsed() < Duration::from_secs(30), "the gateway never logged its sandboxes:\n{logs}");

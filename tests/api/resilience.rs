@@ -22,7 +22,7 @@ async fn a_read_answered_503_is_retried_and_succeeds() {
     let sumsub = &app.sandbox().sumsub();
     sumsub.faults().set(Faults { fail_next: 1, ..Faults::default() });
     let answer = app.query(&client_token(&format!("client.users:read {ALL_ITEMS}")), &cases_query(SEED)).await.ok();
-    assert_eq!(providers(answer.data("user.verificationCases")), ["FRACTAL", "SUMSUB", "SILA"]);
+    assert_eq!(providers(answer.data("user.verificationCases")), ["FRACTAL", "SUMSUB", "SILA", "VERIFF"]);
     assert_eq!(sumsub.faults().requests(), 2, "the 503, then the retry");
     assert_eq!(sumsub.counts().get("applicant_by_external_id"), 1, "one reached the handler");
 }
@@ -78,7 +78,7 @@ async fn retry_after_is_honoured_before_the_retry() {
     let started = Instant::now();
     let answer = app.query(&client_token(&format!("client.users:read {ALL_ITEMS}")), &cases_query(SEED)).await.ok();
     assert!(started.elapsed() >= Duration::from_secs(1), "waited for Retry-After");
-    assert_eq!(providers(answer.data("user.verificationCases")), ["FRACTAL", "SUMSUB", "SILA"]);
+    assert_eq!(providers(answer.data("user.verificationCases")), ["FRACTAL", "SUMSUB", "SILA", "VERIFF"]);
     assert_eq!(sumsub.faults().requests(), 2);
 }
 
@@ -103,7 +103,11 @@ async fn the_breaker_opens_after_consecutive_failures_probes_and_closes() {
     for _ in 0..3 {
         let answer = app.query(&token, &cases_query(SEED)).await;
         assert_eq!(sila_code(&answer), Some(json!("PROVIDER_UNAVAILABLE")));
-        assert_eq!(providers(answer.data("user.verificationCases")), ["FRACTAL", "SUMSUB"], "the others still answer");
+        assert_eq!(
+            providers(answer.data("user.verificationCases")),
+            ["FRACTAL", "SUMSUB", "VERIFF"],
+            "the others still answer"
+        );
     }
     let seen = sila.faults().requests();
     let open = app.query(&token, &cases_query(SEED)).await;
@@ -132,7 +136,7 @@ async fn the_breaker_opens_after_consecutive_failures_probes_and_closes() {
     })
     .await;
     let healed = app.query(&token, &cases_query(SEED)).await.ok();
-    assert_eq!(providers(healed.data("user.verificationCases")), ["FRACTAL", "SUMSUB", "SILA"]);
+    assert_eq!(providers(healed.data("user.verificationCases")), ["FRACTAL", "SUMSUB", "SILA", "VERIFF"]);
 }
 
 #[tokio::test]
@@ -149,7 +153,7 @@ async fn a_slow_provider_times_out_alone() {
     let started = Instant::now();
     let answer = app.query(&client_token(&format!("client.users:read {ALL_ITEMS}")), &cases_query(SEED)).await;
     assert!(started.elapsed() < Duration::from_secs(30), "bounded by the Sumsub timeout, not its latency");
-    assert_eq!(providers(answer.data("user.verificationCases")), ["FRACTAL", "SILA"]);
+    assert_eq!(providers(answer.data("user.verificationCases")), ["FRACTAL", "SILA", "VERIFF"]);
     let error = answer.error_at("user.verificationCases").expect("the Sumsub error");
     assert_eq!(error["extensions"], json!({ "code": "PROVIDER_TIMEOUT", "provider": "SUMSUB" }));
 }
@@ -191,7 +195,7 @@ async fn requests_queued_behind_a_failed_token_fetch_fail_with_it_instead_of_eac
     for answer in futures_util::future::join_all(queries).await {
         let error = answer.error_at("user.verificationCases").expect("the Sila error");
         assert_eq!(error["extensions"], json!({ "code": "PROVIDER_TIMEOUT", "provider": "SILA" }));
-        assert_eq!(providers(answer.data("user.verificationCases")), ["FRACTAL", "SUMSUB"]);
+        assert_eq!(providers(answer.data("user.verificationCases")), ["FRACTAL", "SUMSUB", "VERIFF"]);
     }
     assert_eq!(sila.faults().requests(), 1, "one token fetch hung; the others did not queue up their own");
 }

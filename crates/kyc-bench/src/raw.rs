@@ -3,6 +3,7 @@
 
 use futures_util::future::{join_all, try_join_all};
 use kyc_gateway::providers::sumsub::signature;
+use kyc_gateway::providers::veriff::signature as veriff_signature;
 use kyc_gateway::sandbox::Sandbox;
 use secrecy::ExposeSecret;
 use serde_json::{json, Value};
@@ -118,22 +119,43 @@ impl Raw {
         )
     }
 
+    /// The decision of each of the user's Veriff sessions, signed over the session id.
+    async fn veriff(&self, user: &str) -> Result<(), String> {
+        let v = &self.sandbox.veriff();
+        let answers = try_join_all(v.sessions_of(user).into_iter().map(|id| async move {
+            let sig = veriff_signature(v.shared_secret().expose_secret().as_bytes(), id.as_bytes());
+            let request = self
+                .http
+                .get(format!("{}/v1/sessions/{id}/decision", v.base_url()))
+                .header("X-AUTH-CLIENT", v.api_key().expose_secret())
+                .header("X-HMAC-SIGNATURE", sig);
+            check(request.send().await.map_err(|e| e.to_string())?)
+        }));
+        answers.await.map(|_| ())
+    }
+
     async fn stats(&self) -> Result<(), String> {
         let url = format!("{}/v2/stats/user-verifications", self.sandbox.fractal().base_url());
         check(self.http.get(url).bearer_auth(&self.stats_token).send().await.map_err(|e| e.to_string())?)
     }
 
-    /// One user's profile from all four providers (`me-*`).
+    /// One user's profile from every provider (`me-*`).
     pub async fn me(&self, user: &str) -> Result<(), String> {
-        let (a, b, c, d) = tokio::join!(self.fractal_me(user), self.sumsub(user), self.sila(user), self.ident(user));
-        a.and(b).and(c).and(d)
+        let (a, b, c, d, e) = tokio::join!(
+            self.fractal_me(user),
+            self.sumsub(user),
+            self.sila(user),
+            self.ident(user),
+            self.veriff(user)
+        );
+        a.and(b).and(c).and(d).and(e)
     }
 
-    /// Many users' states (`mesh-100`): Fractal's statistics once, Sumsub and Sila per user.
+    /// Many users' states (`mesh-100`): Fractal's statistics once, Sumsub, Sila and Veriff per user.
     pub async fn mesh(&self, users: &[String]) -> Result<(), String> {
         let per_user = try_join_all(users.iter().map(|u| async move {
-            let (a, b) = tokio::join!(self.sumsub(u), self.sila(u));
-            a.and(b)
+            let (a, b, c) = tokio::join!(self.sumsub(u), self.sila(u), self.veriff(u));
+            a.and(b).and(c)
         }));
         let (stats, users) = tokio::join!(self.stats(), per_user);
         stats.and(users.map(|_| ()))

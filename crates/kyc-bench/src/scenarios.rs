@@ -251,7 +251,7 @@ pub async fn run(args: Args) -> anyhow::Result<(String, u64)> {
     let latency = Duration::from_millis(args.latency_ms);
     let secret = kyc_gateway::secret::random_token();
     let users: Vec<String> = sandbox.fractal().population().users.iter().map(|u| u.uid.clone()).collect();
-    // Users with data at all four providers.
+    // Users with data at every provider (Veriff's: every third user).
     let everywhere: Vec<String> = users.iter().step_by(30).cloned().collect();
     let me_tokens: Vec<String> = everywhere
         .iter()
@@ -299,7 +299,7 @@ pub async fn run(args: Args) -> anyhow::Result<(String, u64)> {
     let _ = writeln!(report, "machine: {}", machine());
     let _ = writeln!(
         report,
-        "injected provider latency: {} ms on each of the four sandbox providers; {} s per mode, at most {} requests",
+        "injected provider latency: {} ms on each sandbox provider; {} s per mode, at most {} requests",
         args.latency_ms, args.duration, args.max_requests
     );
 
@@ -331,7 +331,7 @@ pub async fn run(args: Args) -> anyhow::Result<(String, u64)> {
             rows.push(bench.mode(spec, c, me_request(me_tokens.clone())).await?);
         }
         rows.push(bench.raw(c, raw_me()).await);
-        scenario("me-hot: one user's profile from all four providers, cache warm", c, rows);
+        scenario("me-hot: one user's profile from every provider, cache warm", c, rows);
     }
     if wanted("audit") {
         // me-hot answers emails, personal data: every answer leaves an audit record.
@@ -357,7 +357,7 @@ pub async fn run(args: Args) -> anyhow::Result<(String, u64)> {
             bench.mode(naive, c, me_request(me_tokens.clone())).await?,
             bench.raw(c, raw_me()).await,
         ];
-        scenario("me-cold: one user's profile from all four providers, nothing cached", c, rows);
+        scenario("me-cold: one user's profile from every provider, nothing cached", c, rows);
     }
     if wanted("mesh-100") {
         let c = concurrency(8);

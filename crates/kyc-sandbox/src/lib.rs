@@ -19,6 +19,7 @@ pub mod settings;
 pub mod sila;
 pub mod sumsub;
 mod support;
+pub mod veriff;
 pub mod webhooks;
 
 use std::any::Any;
@@ -266,6 +267,14 @@ mod tests {
             ),
             (
                 format!("{ident_root}/_sandbox/applications/{}/status", application.expect("an application").id),
+                json!({ "status": "review" }),
+            ),
+            (
+                format!(
+                    "{}/_sandbox/sessions/{}/decision",
+                    sandbox.veriff().base_url(),
+                    sandbox.veriff().sessions_of(SEED_PERSON_UID)[0]
+                ),
                 json!({ "status": "review" }),
             ),
         ];

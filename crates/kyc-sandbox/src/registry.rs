@@ -13,7 +13,8 @@ pub type Started<'a> = Pin<Box<dyn Future<Output = std::io::Result<Arc<dyn Sandb
 /// Starts one provider for the users known so far.
 pub type Start = for<'a> fn(&'a SandboxSettings, &'a [String]) -> Started<'a>;
 
-pub const PROVIDERS: &[Start] = &[crate::fractal::start, crate::sumsub::start, crate::sila::start, crate::ident::start];
+pub const PROVIDERS: &[Start] =
+    &[crate::fractal::start, crate::sumsub::start, crate::sila::start, crate::ident::start, crate::veriff::start];
 
 /// A provider's start, as the registry holds it.
 pub fn started<'a, P: SandboxProvider>(start: impl Future<Output = std::io::Result<P>> + Send + 'a) -> Started<'a> {

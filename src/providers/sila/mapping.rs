@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 use super::models::VerificationSummary;
 use super::states;
 use crate::domain::levels::LevelMap;
-use crate::domain::{Credential, KycState, Provider, ReasonsRef, VerificationCase};
+use crate::domain::{Credential, KycState, Provider, Reasons, ReasonsRef, VerificationCase};
 
 pub fn case(user_handle: &str, v: &VerificationSummary, flows: &LevelMap) -> VerificationCase {
     let state = states::state(&v.verification_status);
@@ -24,8 +24,8 @@ pub fn case(user_handle: &str, v: &VerificationSummary, flows: &LevelMap) -> Ver
         _ => Credential::Pending,
     });
     case.retryable = Some(v.verification_status == "documents_required");
-    case.reasons =
-        Some(ReasonsRef { provider: Provider::Sila, subject: user_handle.to_owned(), id: v.verification_uuid.clone() });
+    let reference = ReasonsRef { provider: Provider::Sila, subject: user_handle.to_owned(), id: v.verification_uuid.clone() };
+    case.reasons = Some(Reasons::Fetched(reference));
     case.requested_at = OffsetDateTime::from_unix_timestamp(v.requested_at).ok();
     case
 }
