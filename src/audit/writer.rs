@@ -24,6 +24,12 @@ const BATCH: usize = 512;
 const RETENTION_EVERY: Duration = Duration::from_secs(3600);
 const KEEP_LAST_EVERY: Duration = Duration::from_secs(5);
 
+/// How many records a trail bounded to `keep` takes before it is trimmed again: it never holds more than `keep`, this
+/// many, and one batch.
+fn trim_after(keep: u64) -> u64 {
+    (keep / 10).max(BATCH as u64)
+}
+
 /// Which records retention removes.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Retention {
@@ -55,6 +61,8 @@ pub(super) async fn run(
     retention_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // Buffered records not written yet.
     let mut unwritten: Vec<Job> = Vec::new();
+    // Records appended since the bounded trail was last trimmed.
+    let mut appended: u64 = 0;
     // `stop` is polled until it resolves, never after: the loop ends there.
     let deadline = loop {
         if !unwritten.is_empty() {
@@ -80,10 +88,11 @@ pub(super) async fn run(
                 let mut purged = chain::purge(&store, chain::Cutoff::Before(before)).await;
                 if let (Ok(_), Some(keep)) = (&purged, retention.keep_last) {
                     purged = chain::purge(&store, chain::Cutoff::KeepLast(keep)).await;
+                    appended = 0;
                 }
                 match purged {
                     Ok(0) => {}
-                    Ok(removed) => tracing::info!(removed, "audit records past the retention removed"),
+                    Ok(removed) => tracing::debug!(removed, "audit records past the retention removed"),
                     Err(error) => tracing::warn!(%error, "audit retention failed; retrying later"),
                 }
                 continue;
@@ -99,6 +108,16 @@ pub(super) async fn run(
         let result = write(&store, &batch).await;
         if let Err(error) = &result {
             tracing::error!(%error, records = batch.len(), "audit records not written");
+        }
+        // A bounded trail is also trimmed by count, so that no rate of requests outgrows it between two ticks.
+        if let (Ok(()), Some(keep)) = (&result, retention.keep_last) {
+            appended += batch.len() as u64;
+            if appended >= trim_after(keep) {
+                appended = 0;
+                if let Err(error) = chain::purge(&store, chain::Cutoff::KeepLast(keep)).await {
+                    tracing::warn!(%error, "audit retention failed; retrying later");
+                }
+            }
         }
         settle(batch, &result, &mut unwritten);
     };
@@ -244,6 +263,33 @@ mod tests {
         assert_eq!(records(&store).await, 40);
         assert!(jobs.send(job(41)).await.is_err(), "a stopped writer takes no more records");
         assert_eq!(crate::audit::chain::verify(&store).await.expect("intact").records, 40);
+    }
+
+    #[tokio::test]
+    async fn a_bounded_trail_stays_bounded_however_fast_records_come_between_two_ticks() {
+        let store = store().await;
+        let (jobs, receiver) = mpsc::channel(10_000);
+        let (stop, stopped) = oneshot::channel();
+        let keep = 1_000;
+        let writer = tokio::spawn(run(
+            store.clone(),
+            receiver,
+            Retention { older_than: Duration::from_secs(3600), keep_last: Some(keep) },
+            stopped,
+        ));
+        // Five times the bound, far faster than the retention tick (every few seconds) comes.
+        for i in 0..5 * keep as usize {
+            jobs.send(job(i)).await.expect("queued");
+        }
+        // Stopped once the writer took them all (a stop drains what is queued without trimming).
+        while jobs.capacity() < jobs.max_capacity() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let _ = stop.send(Instant::now() + Duration::from_secs(10));
+        assert_eq!(writer.await.expect("joined").lost, 0);
+        let held = records(&store).await as u64;
+        assert!(held <= keep + trim_after(keep) + BATCH as u64, "{held} records held");
+        crate::audit::chain::verify(&store).await.expect("intact");
     }
 
     #[tokio::test]
