@@ -1,11 +1,6 @@
-//! Keeping a cache from storing what was fetched before an invalidation.
-//!
-//! moka's invalidation drops the entries present when it runs; a fetch already under way inserts its answer after
-//! it, and that answer, read before the change, would then be served for a whole TTL. [`Invalidations`] remembers
-//! when each group of keys (a user) was last invalidated, and [`Invalidations::fetch_fresh`] refuses to cache an
-//! answer whose fetch started before that moment: it fetches again. The provider cache (`providers/cache.rs`) and the
-//! directory cache (`directory/cached.rs`) both use it, and the bulk answers read the same marks to tell which users
-//! changed since they were fetched.
+//! Keeping a cache from storing what was fetched before an invalidation: moka's invalidation misses a fetch already
+//! under way, whose older answer would then be served for a whole TTL. [`Invalidations::fetch_fresh`] fetches again
+//! instead; the provider and directory caches use it (ARCHITECTURE.md, "Foundation").
 
 use std::future::Future;
 use std::hash::Hash;

@@ -1,7 +1,6 @@
-//! kyc-gateway: one GraphQL API in front of several KYC providers, with field-level OAuth scopes.
-//!
-//! [`App::build`] (the composition root, `app/`) turns a [`Config`] into a bound, ready-to-serve application; `main.rs`
-//! and the integration tests use the same builder. ARCHITECTURE.md maps the modules and their layers.
+//! kyc-gateway: one GraphQL API in front of several KYC providers, with field-level OAuth scopes. [`App::build`] (the
+//! composition root, `app/`) turns a [`Config`] into a ready-to-serve application for `main.rs` and the integration
+//! tests alike; ARCHITECTURE.md maps the modules and their layers.
 
 pub mod app;
 pub mod audit;

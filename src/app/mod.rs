@@ -284,10 +284,9 @@ impl App {
         self.directory.clone()
     }
 
-    /// Serves until `shutdown` completes, then closes the listener, closes WebSocket connections (1001, going away),
-    /// lets the requests in flight finish within the shutdown deadline, stops the background tasks, lets the audit
-    /// writer write what it still holds (within what is left of the deadline, at least 2 s) and closes the database.
-    /// (The drain delay before, when the process got its signal, is `server::health::on_shutdown_signal`.)
+    /// Serves until `shutdown` completes, then drains: closes the listener and the WebSockets (1001), lets requests in
+    /// flight finish within the shutdown deadline, stops the background tasks, lets the audit writer write what it
+    /// holds and closes the database. The drain delay before it is `server::health::on_shutdown_signal`'s.
     pub async fn serve(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let (stopping, readiness) = (self.shutdown.clone(), self.readiness.clone());
         let signalled = Arc::new(std::sync::OnceLock::new());

@@ -1,11 +1,6 @@
-//! The hash chain: how a record's hash is made, how a batch is appended, how the chain is checked, and how
-//! retention shortens it without breaking it.
-//!
-//! A record's hash is SHA-256 over its predecessor's hash and its own fields, serialised as JSON in a fixed order. The
-//! chain's head (`audit_head`: the last sequence number and hash) is locked by the transaction that appends, so
-//! replicas append one after the other and the sequence has no gaps; a missing sequence number, a record whose
-//! predecessor hash is not the previous record's hash, or a record whose hash does not match its fields is named by
-//! [`verify`].
+//! The hash chain: how a record's hash is made (SHA-256 over its predecessor's hash and its fields, JSON in a fixed
+//! order), how a batch is appended under the locked head (`audit_head`), how [`verify`] names a gap or an altered or
+//! moved record, and how retention shortens the chain without breaking it. See ARCHITECTURE.md, `src/audit/`.
 
 use serde::Serialize;
 use sqlx::{Any, Row, Transaction};
@@ -42,14 +37,12 @@ async fn locked_head(store: &Store, tx: &mut Transaction<'static, Any>) -> Resul
 }
 
 /// How many rows one `INSERT` carries on `engine`: records (16 parameters each), and subject rows (2 each).
-///
-/// PostgreSQL: a statement is a round trip to the server, so few large ones (8,192 parameters each, well under its
-/// 65,535). SQLite runs in process, so there is no round trip to save, and binding numbered parameters costs it more
-/// than linearly in a statement's size (measured in a debug build: 512 records a statement took about five times as
-/// long as 8 at a time): small statements, 128 parameters each.
 fn rows_per_statement(engine: Engine) -> (usize, usize) {
     match engine {
+        // A statement is a round trip to the server: few large ones (8,192 parameters, under PostgreSQL's 65,535).
         Engine::Postgres => (512, 4096),
+        // In process there is no round trip to save, and binding numbered parameters costs SQLite more than linearly in
+        // a statement's size: small statements, 128 parameters each.
         Engine::Sqlite => (8, 64),
     }
 }
@@ -71,12 +64,9 @@ fn placeholders(rows: usize, columns: usize) -> String {
     out
 }
 
-/// Appends `entries` after the head, in one transaction already begun (with the head locked by this call); the
-/// records as written.
-///
-/// The head is locked for as few round trips as can be: the records are numbered and hashed in memory, then written
-/// with multi-row `INSERT`s (see [`rows_per_statement`]: on PostgreSQL one for up to 512 records and one for up to
-/// 4,096 subject rows), and the head moved.
+/// Appends `entries` after the head, in one transaction already begun, locking the head; the records as written. The
+/// head is held for few round trips: the records are numbered and hashed in memory, then written with multi-row
+/// `INSERT`s (`rows_per_statement`), and the head moved.
 pub async fn append(
     store: &Store,
     tx: &mut Transaction<'static, Any>,

@@ -1,18 +1,6 @@
-//! The audit trail: who read whose personal data, which fields, when and why; never the values.
-//!
-//! Every operation that returned personal data (or was denied it), every mutation and every applied webhook leaves
-//! one [`Record`]. Records are appended to the store by one writer task per replica in batches (group commit: many
-//! requests per transaction), each carrying the hash of the one before it: one chain across every replica, ordered
-//! by the database (the writer locks the chain's head row, `audit_head`, for its transaction). `kyc-gateway audit
-//! verify` walks the chain and names the first record that was edited, removed or moved (`chain.rs`).
-//!
-//! Modes (`KYC_GATEWAY_AUDIT`): `strict` (the default) answers personal data only once its record is committed, and
-//! refuses it with `AUDIT_UNAVAILABLE` when the store cannot take records; `buffered` queues records (a bounded
-//! queue: a full one makes requests wait, records are never dropped) and answers at once; `off` records nothing.
-//!
-//! The code has no path that updates or deletes a record but retention (`writer.rs`), which removes records older
-//! than `KYC_GATEWAY_AUDIT_RETENTION_DAYS` and leaves a checkpoint (the last removed record's hash, where
-//! verification starts) and a record of its own in the chain.
+//! The audit trail: who read whose personal data, which fields, when and why; never the values. One hash chain across
+//! every replica, appended in batches by one writer per replica, in the mode `KYC_GATEWAY_AUDIT` names; nothing updates
+//! or deletes a record but retention. See docs/operations.md, "Accountability: the audit trail".
 
 pub mod chain;
 pub mod read;
@@ -243,10 +231,9 @@ impl Audit {
 }
 
 impl Writer {
-    /// Stops the writer at shutdown, by `deadline`: waits for the operations still running (a mutation whose client
-    /// went away, say) to leave their records, then closes the queue and lets the writer write everything in it and
-    /// the buffered records it was retrying. What cannot be written by the deadline is lost, and only counted in the
-    /// log (`lost`).
+    /// Stops the writer at shutdown, by `deadline`: waits for the operations still running to leave their records, then
+    /// closes the queue and lets the writer write what it holds and the buffered records it was retrying. What misses
+    /// the deadline is lost, and counted in the log.
     pub async fn finish(self, deadline: Instant) {
         if tokio::time::timeout_at(deadline, self.running.idle()).await.is_err() {
             let operations = self.running.count();

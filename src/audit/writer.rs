@@ -1,13 +1,6 @@
-//! The writer: one task per replica that appends queued records in batches (group commit) and applies retention.
-//!
-//! It takes every record waiting (up to a batch) and appends them in one transaction, then tells each strict request
-//! its record is committed (or that it failed: then every request of the batch hears it, and refuses its personal
-//! data). Under load a batch holds many requests, so the cost per request is a share of one commit. A buffered
-//! record whose write failed is kept and written again (every second) before anything else: the queue fills and
-//! requests wait, but no record is dropped.
-//!
-//! At shutdown ([`super::Writer::finish`]) it closes the queue and writes everything still in it, and the buffered
-//! records it is retrying, until the shutdown deadline; what is still unwritten then is lost, and counted in the log.
+//! The writer: one task per replica that appends queued records in batches (group commit: one transaction for many
+//! requests), tells strict requests the outcome, writes failed buffered records again first (never dropping one) and
+//! applies retention. At shutdown ([`super::Writer::finish`]) it writes what it still holds until the deadline.
 
 use std::time::Duration;
 

@@ -1,7 +1,6 @@
-//! What a token says once its signature holds: the registered claims every token must pass (`iss`, `aud`, `exp`,
-//! `nbf`; RFC 7519 §4.1), and the caller it names (scopes, user or client).
-//!
-//! Pure functions over the decoded claims, so every rule is tested without keys or clocks.
+//! What a token says once its signature holds: the registered claims every token must pass (`iss`, `aud`, `exp`, `nbf`;
+//! RFC 7519 §4.1), and the caller it names (scopes, user or client). Pure functions over the decoded claims, so every
+//! rule is tested without keys or clocks.
 
 use std::fmt;
 use std::str::FromStr;
@@ -147,10 +146,9 @@ fn numeric_date(value: &Value) -> Option<i64> {
 }
 
 impl Expected<'_> {
-    /// Checks `iss`, `aud`, `exp` (required) and `nbf` (when present) at `now` (unix seconds); answers `exp`.
-    ///
-    /// `aud` is checked here rather than by the JWT library: with an audience configured, a token without `aud`, or
-    /// with `aud: null`, must be refused, and a library that checks `aud` only when present accepts it.
+    /// Checks `iss`, `aud`, `exp` (required) and `nbf` (when present) at `now` (unix seconds); answers `exp`. `aud` is
+    /// checked here, not by the JWT library: with an audience configured, a token without `aud` (or with `aud: null`)
+    /// must be refused, and a library that checks `aud` only when present accepts it.
     pub fn check(&self, claims: &Map<String, Value>, now: i64) -> Result<i64, AuthError> {
         if claims.get("iss").and_then(Value::as_str) != Some(self.issuer) {
             return Err(AuthError::Invalid);

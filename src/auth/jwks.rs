@@ -1,11 +1,6 @@
-//! The signing keys of issuers that publish them: a JWK Set (RFC 7517) at a configured URL or at the `jwks_uri` of
-//! the issuer's OpenID Connect Discovery document, fetched, checked, cached, refreshed, and fetched again when a token
-//! names a key the cache does not hold (at most once per interval, so tokens with made-up `kid`s cannot make the
-//! gateway hammer the identity provider).
-//!
-//! The algorithm a token is verified with is chosen by the key and the configured allow-list, never by the token
-//! alone (RFC 8725 §2.1, §3.1): a JWK Set yields only RSA, P-256 and Ed25519 public keys, never an HMAC secret, so an
-//! `HS256` token "signed" with an issuer's public key has no key to be checked against.
+//! The signing keys of issuers that publish a JWK Set (RFC 7517), configured or found through OpenID Connect Discovery:
+//! cached, refreshed, and fetched again for an unknown `kid` at most once per interval, so made-up `kid`s cannot make
+//! the gateway hammer the issuer. The key and the allow-list choose the algorithm, never the token alone (RFC 8725).
 
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -155,7 +150,8 @@ fn public_key(jwk: &Value, allowed: &[Algorithm]) -> Option<PublicKey> {
         ("OKP", Some("Ed25519")) if b64(jwk, "x")?.len() == 32 => {
             (KeyType::Ed25519, DecodingKey::from_ed_components(jwk["x"].as_str()?).ok()?)
         }
-        // `oct` (HMAC secrets) and every other type or curve: never.
+        // `oct` (HMAC secrets) and every other type or curve: never, so an `HS256` token "signed" with an issuer's
+        // public key has no key to be checked against (RFC 8725 §2.1, §3.1).
         _ => return None,
     };
     if alg.is_some_and(|alg| !key_type.verifies(alg))

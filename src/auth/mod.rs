@@ -1,8 +1,6 @@
-//! Who is calling: bearer token -> [`Principal`] with its scopes. What a principal may read is decided in
-//! the authorization module (`authz/`), which builds on this one.
-//!
-//! `token` verifies (and, for the sandbox, mints) tokens; `jwks` holds the keys of issuers that publish them;
-//! `claims` checks what a signed token says and reads the caller from it.
+//! Who is calling: bearer token -> [`Principal`] with its scopes (what it may read is decided in `authz/`). `token`
+//! verifies (and, for the sandbox, mints) tokens, `jwks` holds the keys of issuers that publish them, `claims` checks
+//! what a signed token says and reads the caller from it.
 
 pub mod claims;
 pub mod jwks;
@@ -12,9 +10,8 @@ use crate::domain::UserId;
 use std::collections::HashSet;
 
 /// The scopes a token carries (by default the `scope` claim, space separated, or `scp`; see [`claims::ClaimRules`]).
-///
-/// The items of `verification.X:read` and `verification.X.details:read` are indexed when the token is read: the
-/// scope rules ask about items for every case of every user in a list, and must not build a string to ask.
+/// The items of `verification.X:read` and `verification.X.details:read` are indexed when the token is read: the scope
+/// rules ask about every case of every user in a list, and must not build a string to ask.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Scopes {
     all: HashSet<String>,

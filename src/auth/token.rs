@@ -1,14 +1,6 @@
-//! Bearer tokens: minting sandbox dev tokens and verifying incoming ones.
-//!
-//! Sandbox mode accepts HS256 tokens minted by `kyc-gateway token` with the shared dev secret (issuer
-//! [`DEV_ISSUER`]). A gateway in front of a real provider never accepts them: it verifies tokens of its configured
-//! issuers only, those that publish their keys (a JWK Set, found through OpenID Connect Discovery or configured; see
-//! [`super::jwks`]) and at most one that shares an HS256 secret of at least [`MIN_HS256_SECRET_BYTES`] with the
-//! gateway (see `config/tokens.rs`).
-//!
-//! A token is routed to its issuer by its (not yet verified) `iss`; everything after that is that issuer's: its keys,
-//! its algorithms. The signature is checked first, then the claims ([`super::claims`]), so a forged token is
-//! "invalid", never "expired".
+//! Bearer tokens: verifying incoming ones, and minting sandbox dev tokens (HS256, issuer [`DEV_ISSUER`]), which a
+//! gateway in front of a real provider never accepts. A token goes to its configured issuer by its unverified `iss`,
+//! whose keys check the signature before the claims, so a forged token is "invalid", never "expired".
 
 use std::sync::Arc;
 use std::time::Duration;

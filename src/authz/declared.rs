@@ -1,10 +1,6 @@
-//! Static field requirements, declared once: the `requires_scopes` attribute on a resolver.
-//!
-//! async-graphql prints that attribute into the SDL as Apollo Federation's `@requiresScopes`, so a supergraph router
-//! can enforce it too. The gateway enforces the same declaration itself: [`Declared::from_sdl`] reads every
-//! `@requiresScopes` back out of the SDL the server prints, and the GraphQL layer checks each resolved field against
-//! this table before its resolver runs. There is no second list to keep in step, and a field whose declaration is
-//! removed changes the checked-in `schema.graphql`, which a test compares with the printed SDL.
+//! Static field requirements, declared once: the `requires_scopes` attribute on a resolver, printed into the SDL as
+//! `@requiresScopes`. [`Declared::from_sdl`] reads them back from the printed SDL and the GraphQL layer checks each
+//! field against them before its resolver runs: no second list to keep in step.
 
 use std::collections::HashMap;
 

@@ -1,12 +1,6 @@
-//! Every authorization rule of the gateway, in one place.
-//!
-//! - **Static field requirements** are declared once, as `requires_scopes` on the resolver; [`Declared`] reads them
-//!   back from the printed SDL and the GraphQL layer enforces them for every field (see `declared.rs`).
-//! - **Rules that depend on data or arguments** (row level, case visibility, the details table, wallet currencies,
-//!   KYC applications, `kycState`) are the functions of [`rules`].
-//!
-//! Every rule answers in the same terms: allowed, or a [`Denial`] naming the scopes that would allow it. The GraphQL
-//! layer turns a denial into `null` plus an `UNAUTHORIZED_FIELD_OR_TYPE` error (Apollo Router's convention).
+//! Every authorization rule of the gateway, in one place: static field requirements ([`Declared`]) and the rules that
+//! depend on data or arguments ([`rules`]). Each answers allowed, or a [`Denial`] naming the scopes that would allow
+//! it, which the GraphQL layer turns into `null` plus `UNAUTHORIZED_FIELD_OR_TYPE` (Apollo Router's convention).
 #![deny(missing_docs)]
 
 mod declared;

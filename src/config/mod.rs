@@ -1,9 +1,6 @@
-//! Typed configuration from the environment. Everything is checked at start-up, never on the first request.
-//!
-//! The [`Mode`] is decided here, once: sandbox mode starts the sandbox providers and accepts dev tokens; production
-//! mode refuses dev tokens and needs token issuers, a database and a key of its own. Each provider's own section is
-//! read by its folder (`providers/<provider>/mod.rs`) from the variables kept in [`Vars`]; configuration types live
-//! here or with the layer they configure, and configuration never reads the GraphQL layer.
+//! Typed configuration from the environment, checked at start-up, never on the first request. The [`Mode`] is decided
+//! here, once (production refuses dev tokens and needs token issuers, a database and a key); each provider's section is
+//! read by its folder from [`Vars`]. See ARCHITECTURE.md, `src/config/`.
 
 mod audit;
 mod hardening;
@@ -49,8 +46,9 @@ pub enum FanOut {
     Naive,
 }
 
-/// The DataLoaders' default batching window: async-graphql resolves the fields of a list concurrently, so every
-/// key of one list is queued within the same scheduler pass; 100 µs catches them (BENCHMARKS.md measures it).
+/// The DataLoaders' default batching window: async-graphql resolves the fields of a list concurrently, so every key
+/// of one list is queued within the same scheduler pass; 100 µs catches them (BENCHMARKS.md, "DataLoader batching
+/// window").
 pub const DEFAULT_LOADER_DELAY: Duration = Duration::from_micros(100);
 
 /// The `KYC_GATEWAY_*` variables the configuration was read from: the providers' sections are read from them.

@@ -1,10 +1,6 @@
-//! A per-replica read cache in front of the directory: every request asks who its users are at each provider, and
-//! those answers change only when a user is registered, linked or unlinked.
-//!
-//! Writes through this cache forget what they change at once; what another replica changes arrives on the change
-//! channel (`store/changes.rs`), whose subscriber calls [`CachedDirectory::forget`]. Entries also expire, so a lost
-//! notification costs at most a minute of staleness. Links, with their rotating tokens, and link states are never
-//! cached.
+//! A per-replica read cache in front of the directory, whose answers change only when a user is registered, linked or
+//! unlinked: local writes forget at once, other replicas' arrive on the change channel ([`CachedDirectory::forget`]),
+//! and entries expire. Links (with their rotating tokens) and link states are never cached.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,10 +1,6 @@
-//! `kyc-gateway directory import FILE`: users and their provider references from a JSON file, for a first
-//! deployment or a migration from another system. Idempotent: importing the same file again changes nothing, and a
-//! link already stored is kept (its refresh token has rotated since the file was written; overwriting it would lose
-//! the link).
-//!
-//! The file is a list of `{"user_id": "...", <field>: ...}`; each provider declares its fields ([`ImportField`],
-//! listed in docs/configuration.md), every field but `user_id` is optional, and an unknown field is refused.
+//! `kyc-gateway directory import FILE`: users and their provider references from a JSON list (each provider's
+//! [`ImportField`]s; docs/configuration.md, "The directory import file"). Idempotent, and a stored link is kept: its
+//! refresh token has rotated since the file was written, so overwriting it would lose the link.
 
 use std::path::Path;
 

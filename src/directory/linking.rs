@@ -1,9 +1,6 @@
-//! The `state` of an account-linking authorization (OAuth 2.0, RFC 6749 §10.12): bound to the user who started it, signed by
-//! the gateway, expiring, and single use (the directory consumes it once).
-//!
-//! Its text is `v1.<payload>.<signature>`, both base64url: the payload names the nonce, the user and the expiry;
-//! the signature is HMAC-SHA256 under a key derived from the encryption key, checked in constant time. The user and
-//! the expiry travel signed, so a forged, foreign or expired state is refused before the store is asked.
+//! The `state` of an account-linking authorization (OAuth 2.0, RFC 6749 §10.12): bound to its user, expiring, single
+//! use, and signed (`v1.<payload>.<signature>`, HMAC-SHA256 under a key derived from the encryption key, checked in
+//! constant time), so a forged, foreign or expired state is refused before the store is asked.
 
 use base64::Engine;
 use serde::{Deserialize, Serialize};

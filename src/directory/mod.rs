@@ -1,9 +1,6 @@
-//! Who a gateway user is at each provider: `User.id` -> the provider's references, and the accounts the user linked.
-//!
-//! The directory lives in the store (`sql.rs`), so rotated refresh tokens survive restarts and every replica sees
-//! the same links; a per-replica read cache (`cached.rs`) keeps the hot lookups off the database. A rotated token
-//! that is not written back is a link lost for good: [`Directory::begin_refresh`] holds the user's link so that at
-//! most one replica refreshes it at a time, and the new tokens are committed before the new access token is used.
+//! Who a gateway user is at each provider: `User.id` -> the provider's references, and the accounts the user linked, in
+//! the store (`sql.rs`) behind a per-replica cache (`cached.rs`). A rotated token not written back is a link lost:
+//! [`Directory::begin_refresh`] lets one replica refresh at a time, and the new tokens are committed before use.
 
 pub mod cached;
 pub mod import;

@@ -1,9 +1,6 @@
-//! The directory in the store, for both engines: `users`, `provider_refs` (a user's references, per provider) and
-//! `provider_links` (linked accounts, their tokens sealed by `store/crypto.rs`); nothing else in it is secret.
-//!
-//! Holding a link for a refresh differs by engine: PostgreSQL locks the row (`SELECT ... FOR UPDATE` in a
-//! transaction the commit ends), which holds across replicas; SQLite serves one process, where a per-link lock in
-//! memory is enough and no transaction stays open while the provider answers.
+//! The directory in the store, for both engines: `users`, `provider_refs` and `provider_links` (tokens sealed by
+//! `store/crypto.rs`; nothing else here is secret). A link held for a refresh is a row lock on PostgreSQL (across
+//! replicas), a per-link lock in memory on SQLite (one process; no transaction open while the provider answers).
 
 use std::hash::BuildHasher;
 use std::sync::Arc;

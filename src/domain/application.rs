@@ -56,11 +56,7 @@ impl KycApplicationStatus {
         Self::ALL.into_iter().find(|s| s.as_str() == word)
     }
 
-    /// The states an application may move to from this one.
-    ///
-    /// pending -> submitted, or failed when the provider gave no identifier; submitted -> a decision, review or
-    /// remediate (or failed); review -> a decision or remediate; remediate is settled by accepting or rejecting;
-    /// a failed submission may be resubmitted (pending); accepted and rejected are final.
+    /// The states an application may move to from this one (the transition table; accepted and rejected are final).
     pub fn allowed_next(self) -> &'static [KycApplicationStatus] {
         use KycApplicationStatus::*;
         match self {

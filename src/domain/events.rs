@@ -1,8 +1,6 @@
-//! What providers tell the gateway on their own (webhooks), in the gateway's words.
-//!
-//! A provider's webhook reader (`providers/<provider>/webhook.rs`) reads a delivery into a [`ProviderEvent`]: who it
-//! is about in the provider's own terms, the level and status it reports, and when. Nothing personal is kept, so an
-//! event can sit in the inbox; once the provider has named the gateway user, it becomes a [`VerificationEvent`].
+//! What providers tell the gateway on their own (webhooks), in the gateway's words: a delivery read into a
+//! [`ProviderEvent`] (in the provider's terms, nothing personal, so it can sit in the inbox) and, once the provider has
+//! named the gateway user, a [`VerificationEvent`].
 
 use serde::{Deserialize, Serialize};
 

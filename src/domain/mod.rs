@@ -111,10 +111,8 @@ pub enum KycState {
 }
 
 impl KycState {
-    /// How far along a verification is, for "the most advanced state" of an aggregate.
-    ///
-    /// Decided states rank above open ones, and an open state the provider or applicant is acting on ranks above one
-    /// that merely waits; ERROR and EXPIRED rank just above NOT_STARTED because the applicant has to start again.
+    /// How far along a verification is, for "the most advanced state" of an aggregate: decided above open, acted on
+    /// above waiting; ERROR and EXPIRED just above NOT_STARTED, because the applicant has to start again.
     fn progress(self) -> u8 {
         match self {
             KycState::NotStarted => 0,

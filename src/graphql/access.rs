@@ -1,12 +1,6 @@
-//! What one operation did with personal data, collected while it runs, for its audit record (`crate::audit`).
-//!
-//! The request pipeline (`pipeline/audit.rs`) notes every personal field (see [`personal`]) that was answered or denied, with
-//! two paths: the path of field names that the record holds (`user.emails`, whatever aliases the caller chose), and
-//! the response path (aliases and list positions) where the value is in the answer. The resolvers that answer personal
-//! data note whose it is ([`note_subject`]), at their own response path: a field belongs to the subject noted at the
-//! nearest point of its response path, so each field of the record names its subjects and a user's access log shows
-//! only the fields read of them. The HTTP handler turns what was collected into the operation's record, and, when the
-//! record cannot be written in strict mode, uses the response paths to take the personal values out of the answer.
+//! What one operation did with personal data, collected while it runs, for its audit record (`crate::audit`): each
+//! personal field ([`personal`]) answered or denied, with its field-name path and its response path (for withholding),
+//! and whose data it was ([`note_subject`]). See ARCHITECTURE.md, `src/audit/`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;

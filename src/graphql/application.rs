@@ -18,10 +18,8 @@ use crate::providers::connector::ApplicationSource;
 pub const CURSORS: Cursors = Cursors { kind: "app", default_page: 25, max_page: 100 };
 
 /// A KYC (or KYB) application a provider dispatched to a third-party verifier. Needs `kyc_application:read`; a user
-/// token sees only its own.
-///
-/// It points into the list it came in (a user's applications, shared with the loader and the cache) rather than
-/// holding a copy: `params` and the provider's representation are JSON trees, too large to copy per application.
+/// token sees only its own. It points into its shared list rather than holding a copy: `params` and the provider's
+/// representation are JSON trees, too large to copy per application.
 #[derive(Clone)]
 pub struct KycApplicationObject {
     list: Arc<Vec<KycApplication>>,
@@ -44,16 +42,15 @@ impl KycApplicationObject {
         &self.list[self.index]
     }
 
-    /// `params` and `name` are personal data: they need a details scope of an item the application's type maps to
-    /// (`kyc` -> `basic` by default), as a verification's details would.
-    /// Whose personal data this application holds, for the audit record (the applicant: the gateway user by
-    /// default).
+    /// Whose personal data this application holds, for the audit record (the applicant: the gateway user by default).
     fn note_subject(&self, ctx: &Context<'_>) {
         if let Some(user) = &self.app().user_id {
             super::access::note_subject(ctx, user);
         }
     }
 
+    /// `params` and `name` are personal data: they need a details scope of an item the application's type maps to
+    /// (`kyc` -> `basic` by default), as a verification's details would.
     fn require_details(&self, ctx: &Context<'_>) -> Result<()> {
         self.note_subject(ctx);
         let set = &services(ctx).providers.set;

@@ -1,7 +1,6 @@
-//! `VerificationDetails`: every field of the details table, each behind the details rule.
-//!
-//! The object is generated from [`crate::domain::details::with_details_fields`], so the GraphQL fields, the scope
-//! rule's data and the sandbox population all come from one list.
+//! `VerificationDetails`: every field of the details table, each behind the details rule, generated from
+//! [`crate::domain::details::with_details_fields`] so that the GraphQL fields, the scope rule's data and the sandbox
+//! population come from one list.
 
 use std::sync::Arc;
 

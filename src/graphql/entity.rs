@@ -1,11 +1,6 @@
-//! Apollo Federation's `_entities`: each representation answered at its own position.
-//!
-//! async-graphql resolves every representation with the one context of the `_entities` field and without its
-//! position (`types/query_root.rs`, and the `find_entity` the `#[Object]` derive writes): errors and the request
-//! policy's paths would read `["_entities", "emails"]` for every user of the list. A router could not tell whose
-//! field failed, and strict audit mode could not find the personal values to withhold (`server/audited.rs` nulls
-//! them by path). So the entity resolver finds its representation's position itself and answers an [`EntityUser`],
-//! which resolves the user under `["_entities", position]`.
+//! Apollo Federation's `_entities`: each representation answered at its own position. async-graphql resolves them all
+//! without it, so errors and strict audit mode's withholding (by path) could not tell whose field it was; the resolver
+//! finds its position and answers an [`EntityUser`], resolved under `["_entities", position]`.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -21,10 +16,9 @@ use super::errors::{bad_input, internal};
 use super::services;
 use super::user::User;
 
-/// The positions of `_entities` given out so far in one operation, per `_entities` field (its response key) and id.
-/// A repeated representation is resolved once per position, each time with the same answer (the rules depend on the
-/// caller and the id only); each resolution takes the next position of its id, so every position is answered once.
-/// `server/audited.rs` puts one in every operation's data.
+/// The positions of `_entities` given out so far in one operation, per `_entities` field (its response key) and id:
+/// each resolution of a repeated representation takes the next position of its id (with the same answer), so every
+/// position is answered once. `server/audited.rs` puts one in every operation's data.
 #[derive(Debug, Default)]
 pub struct EntityPositions(Mutex<HashMap<(String, String), usize>>);
 

@@ -1,9 +1,6 @@
-//! Per-request DataLoaders (async-graphql's), one per kind of provider data: within a request a key is fetched once,
-//! and independent keys are fetched concurrently. Each loader is a thin batch over the providers' facade, which
-//! decides the upstream calls and the cache (`providers/hub.rs`).
-//!
-//! The batching window is configurable (`KYC_GATEWAY_LOADER_DELAY_US`, see [`crate::config::DEFAULT_LOADER_DELAY`]);
-//! 500 keys per batch matches the `users(ids:)` bound, so one list is one batch.
+//! Per-request DataLoaders (async-graphql's), one per kind of provider data: a key fetched once per request,
+//! independent keys concurrently, each loader a thin batch over `providers/hub.rs`. The window is configurable
+//! ([`crate::config::DEFAULT_LOADER_DELAY`]); 500 keys per batch is the `users(ids:)` bound, so one list is one batch.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -134,13 +131,9 @@ impl Loaders {
     }
 }
 
-/// A user's profile at `provider` that the cache across requests already holds, else the loader's. A hit needs no
-/// batching window and no batch task (a timer, a spawned task and their wake-ups on every warm read); a miss is
-/// batched with the request's others.
-///
-/// Within a request, a key the loader answered is not looked up again in the cache; a key found in the cache may be
-/// looked up once per field that asks, so two fields of one request could see two answers only if the user's
-/// entry was invalidated between them (a change arriving in those microseconds; the later answer is the newer).
+/// A user's profile at `provider` from the cache across requests, else from the loader: a hit needs no batching window
+/// nor batch task; a miss is batched with the request's others. Two fields of one request see two answers only if the
+/// user's entry was invalidated between their look-ups (the later answer is the newer).
 pub async fn cached_profile(
     providers: &Providers,
     loader: &Dl<Profiles>,

@@ -97,11 +97,9 @@ pub fn schema(services: Services, bounds: Arc<Bounds>, exposure: Exposure) -> Ga
     builder.finish()
 }
 
-/// The SDL the server serves: the Apollo Federation v2 subgraph schema (`User @key(fields: "id")`, the federation
-/// `@link`) with `@requiresScopes` so a supergraph router can enforce the static scope requirements too.
-/// `schema.graphql` at the repository root is this text, and `_service { sdl }` answers it: async-graphql prints
-/// `_service.sdl` with `federation().compose_directive()` (its `types/query_root.rs`), so this does too, byte for
-/// byte.
+/// The SDL the server serves: the Apollo Federation v2 subgraph schema, with `@requiresScopes` so a supergraph router
+/// can enforce the static scope requirements too. It is `schema.graphql` and `_service { sdl }`'s answer, byte for byte
+/// (async-graphql prints `_service.sdl` with `federation().compose_directive()` too).
 pub fn sdl() -> String {
     static SDL: OnceLock<String> = OnceLock::new();
     SDL.get_or_init(|| builder().finish().sdl_with_options(SDLExportOptions::new().federation().compose_directive()))

@@ -63,11 +63,9 @@ impl Query {
         lookup(ctx, principal(ctx), &id).await
     }
 
-    /// Apollo Federation's entity resolver: `User @key(fields: "id")`, what a router asks through
-    /// `_entities(representations: [{__typename: "User", id: ...}])`. The same rules as `user(id:)` ([`lookup`]), and
-    /// the same field rules after it (the request policy sees the fields under `_entities` like any others). Each
-    /// representation answers for itself at its position (`entity.rs`), as in `users(ids:)`: a denied or failed one
-    /// is `null` with its error at `["_entities", position]`, an unknown id `null`; the others still arrive.
+    /// Apollo Federation's entity resolver for `User @key(fields: "id")`: the same rules as `user(id:)` ([`lookup`]).
+    /// Each representation answers at its own position (`entity.rs`): a denied or failed one is `null` with its error
+    /// at `["_entities", position]`, an unknown id `null`; the others still arrive.
     #[graphql(entity)]
     async fn find_user_by_id(&self, ctx: &Context<'_>, id: ID) -> Result<Option<EntityUser>> {
         let position = entity::position(ctx, &id)?;

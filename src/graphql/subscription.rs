@@ -1,15 +1,6 @@
-//! The subscription root: `verificationChanged`, a user's verification changes as providers report them (webhooks).
-//!
-//! Events arrive on every replica through the change channel (`store/changes.rs`) and are fanned out here through one
-//! bounded broadcast per replica: each subscription reads at its own pace from a shared ring of
-//! `SubscriptionSettings::buffer` events, and one that falls further behind than that ends with
-//! `SUBSCRIBER_TOO_SLOW` instead of slowing the others or holding memory for it (a client that stops reading its
-//! socket is closed by the socket loop, `server/ws.rs`). When the replica itself may have missed changes (its
-//! PostgreSQL listener reconnected), every subscription gets an `EVENTS_MISSED` error and goes on.
-//!
-//! Authorization is the queries' own: row level when subscribing (`authz::rules::watch`), then per event the case
-//! visibility rule, or the applications rule for an application's (`authz::rules::event_visible`), and the event's fields carry
-//! the same declared scopes as their query counterparts (`userId` needs `uid:read`, like `User.id`).
+//! The subscription root: `verificationChanged`, fed by the change channel through one bounded broadcast per replica. A
+//! subscriber further behind than its buffer ends with `SUBSCRIBER_TOO_SLOW`, a resync gives every one `EVENTS_MISSED`,
+//! and each event passes the queries' own rules (`authz::rules`). See docs/operations.md, "Subscriptions".
 
 use std::sync::Arc;
 

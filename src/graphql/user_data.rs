@@ -1,9 +1,6 @@
-//! What the providers know about a user, as resolvers ask for it: through the request's DataLoaders (batched,
-//! deduplicated, cached across requests, providers in parallel), or in the naive baseline mode the benchmark
-//! compares against, one direct call per field and provider, one provider after the other.
-//!
-//! The naive mode's provider calls are boxed: a future is as large as its largest state, and these resolvers' futures
-//! live by the thousand in a list; unboxed, the direct calls would swell every user's futures in batched mode too.
+//! What the providers know about a user, as resolvers ask for it: through the request's DataLoaders, or in the naive
+//! baseline mode one direct call per field and provider. The naive calls are boxed: a future is as large as its largest
+//! state, and unboxed they would swell every user's futures in batched mode too.
 
 use std::sync::Arc;
 
@@ -126,10 +123,9 @@ pub async fn applications(ctx: &Context<'_>, id: &UserId) -> Outcome<Arc<Vec<Kyc
     }
 }
 
-/// Loads the applications of a whole list of users as one batch (`users(ids:)` asking `kycApplications`): one
-/// authorization pass and one batch for the list, whose size then decides the provider's bulk path. Left to each
-/// user's field, the batches depended on how concurrent requests interleaved. The users' fields then find their
-/// answers in the loader.
+/// Loads the applications of a whole list of users as one batch (`users(ids:)` asking `kycApplications`), so that the
+/// list's size, not how concurrent requests interleave, decides the provider's bulk path; the users' fields then find
+/// their answers in the loader.
 pub async fn prefetch_applications(ctx: &Context<'_>, users: Vec<UserId>) {
     if let (Some(l), false) = (batched(ctx), users.is_empty()) {
         match l.applications.load_many(users).await {

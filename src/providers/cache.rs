@@ -1,14 +1,6 @@
-//! The cache across requests: what providers answered, one typed key per kind of data.
-//!
-//! Everything cached was fetched with the gateway's own credentials and is the same for every caller; the scope rules
-//! run after the cache, per request. One moka cache holds every kind, so one byte bound covers them all; each kind
-//! ([`Kind`]) names its value type, so a caller asks for a kind and gets that kind's value, never an enum to unpack.
-//! Concurrent misses for one key become one upstream call; "nothing there" answers are kept only briefly; bulk
-//! answers (every user at once) live longer.
-//!
-//! Invalidating a user ([`ProviderCache::invalidate_user`]) drops that user's entries and marks the user stale in the
-//! bulk answers without dropping them: a stream of changes about single users must not make every request fetch
-//! every user again. A stale user is read on their own until the next bulk answer (see [`BulkSnapshot`]).
+//! The cache across requests: what providers answered, one typed key per kind ([`Kind`]), in one moka cache under one
+//! byte bound. All of it was fetched with the gateway's own credentials, the same for every caller (scope rules run
+//! after it). A user's invalidation only marks them stale in the bulk answers ([`BulkSnapshot`]), which stay cached.
 
 use std::any::{Any, TypeId};
 use std::collections::HashMap;

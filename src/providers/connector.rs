@@ -1,8 +1,6 @@
-//! What a configured provider offers the gateway: a [`Connector`] and the capabilities it has. The hub, the loaders,
-//! `kycState`, the webhook worker and linking reach every provider through these traits only.
-//!
-//! Per-user calls are answered one user at a time (the cache coalesces concurrent misses per user); a provider with
-//! a bulk endpoint answers every user of a batch with one call ([`BulkStates`], [`ApplicationSource::all_by_user`]).
+//! What a configured provider offers the gateway: a [`Connector`] and its capabilities, the only way the hub, the
+//! loaders, `kycState`, the webhook worker and linking reach a provider. Per-user calls answer one user at a time; a
+//! bulk endpoint answers a whole batch ([`BulkStates`], [`ApplicationSource::all_by_applicant`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;

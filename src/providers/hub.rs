@@ -1,9 +1,6 @@
-//! Every configured provider behind one facade: the registry's connectors, the directory and the cache across
-//! requests.
-//!
-//! The GraphQL layer (its DataLoaders, and the naive baseline mode) asks here for what it needs about a user; this
-//! module decides whether the cache already has it, which capability answers it, and how a bulk answer (every user at
-//! once) is shared by every user of a batch. It never names a provider.
+//! Every configured provider behind one facade (the registry's connectors, the directory, the cache across requests):
+//! the GraphQL layer asks here about a user; this module decides between the cache and the capability that answers, and
+//! shares a bulk answer among a batch's users. It never names a provider.
 
 use std::collections::HashMap;
 use std::future::Future;

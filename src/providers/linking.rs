@@ -1,12 +1,6 @@
-//! Linking a user's account at the provider that offers it: the OAuth 2.0 authorization-code flow the gateway drives.
-//!
-//! 1. `start`: a signed-in user names where the provider should send them back (a URI on the allow-list); the
-//!    gateway remembers a new single-use `state` bound to that user and answers the provider's authorize URL.
-//! 2. The user approves (or refuses) at the provider, which redirects to that URI with `code` and `state` (or
-//!    `error=access_denied`).
-//! 3. `complete`: the same user hands `state` and `code` back; the gateway checks the state (its signature, its user,
-//!    its expiry, that it was never used), exchanges the code and stores the link. Nothing is stored for a state
-//!    that fails a check, nor for a refusal.
+//! Linking a user's account at the provider that offers it: the OAuth 2.0 authorization-code flow (`start`, the
+//! provider's redirect, `complete`; docs/identity-and-linking.md). `complete` checks the state (signature, user,
+//! expiry, single use) before exchanging the code; nothing is stored for a failed check or a refusal.
 
 use super::connector::AccountLinking;
 use super::{ProviderError, Providers};

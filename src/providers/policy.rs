@@ -1,14 +1,6 @@
-//! The upstream policy, in one place for every provider: connect and total timeouts, a concurrency limit, a
-//! client-side rate limit, retries with jittered exponential backoff (idempotent reads only, on connect errors, 5xx
-//! and 429, honouring `Retry-After`) bounded by a per-call deadline, and a circuit breaker.
-//!
-//! Every provider client sends through [`Upstream::send`]; none talks to reqwest on its own.
-//!
-//! The rate limit is `governor`'s GCRA. Retries and the breaker are our own: the retry crates (`backon`,
-//! `tokio-retry`) cannot wait for a `Retry-After` the answer names, stop at a deadline shared by the attempts and the
-//! rate-limit waits, or consult the breaker between attempts; and the breaker crates (`failsafe`) do not free a
-//! half-open probe slot when the probing call is cancelled (a caller that went away), which would leave the provider
-//! blocked for good. Its clock is tokio's, so tests pause and advance it rather than sleep.
+//! The upstream policy, one for every provider, and the only way a client reaches reqwest ([`Upstream::send`]):
+//! timeouts, a concurrency limit, `governor`'s rate limit, retries (idempotent reads only, honouring `Retry-After`)
+//! within a per-call deadline, and a circuit breaker. Its clock is tokio's, so tests advance it rather than sleep.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Mutex;
@@ -95,7 +87,8 @@ pub enum BreakerState {
 }
 
 /// A consecutive-failure circuit breaker: open after `threshold` failures in a row; after `cooldown` one probe may
-/// go; its success closes the breaker, its failure opens it again.
+/// go; its success closes the breaker, its failure opens it again. Our own: `failsafe` does not free the probe slot
+/// of a cancelled probe (a caller that went away), which would leave the provider blocked for good.
 pub struct Breaker {
     threshold: u32,
     cooldown: Duration,
@@ -212,10 +205,9 @@ impl Upstream {
         }
     }
 
-    /// Sends the request `build` makes (called again for each attempt, so signatures and timestamps stay fresh),
-    /// in a span of its own with its metrics, carrying the current trace to the provider (`traceparent`). `route` is
-    /// the path's template (`/resources/applicants/{id}/one`): spans and metric labels name routes, never the ids
-    /// of a user that the real path carries.
+    /// Sends the request `build` makes (again for each attempt, so signatures and timestamps stay fresh) in a span of
+    /// its own with its metrics, carrying the trace (`traceparent`). `route` is the path's template
+    /// (`/resources/applicants/{id}/one`): spans and metric labels name routes, never a user's ids.
     pub async fn send<F>(&self, call: Call, route: &'static str, build: F) -> Result<reqwest::Response, ProviderError>
     where
         F: Fn(&reqwest::Client) -> reqwest::RequestBuilder,
@@ -261,6 +253,9 @@ impl Upstream {
         let Some(_pass) = self.breaker.admit() else {
             return Err(ProviderError::CircuitOpen);
         };
+        // Retries of our own: the retry crates (`backon`, `tokio-retry`) cannot wait for the `Retry-After` an answer
+        // names, stop at one deadline shared by the attempts and the rate-limit waits, or consult the breaker between
+        // attempts.
         let deadline = Instant::now() + self.policy.deadline;
         loop {
             let outcome = self.attempt(build, deadline).await;

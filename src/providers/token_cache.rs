@@ -1,8 +1,6 @@
-//! A bearer token the gateway obtains with its own credentials (an OAuth client-credentials grant, say),
-//! cached until shortly before it expires and fetched once however many requests need it at the same moment.
-//!
-//! A failed fetch is remembered for a second: the requests that queued behind it fail at once with its error instead
-//! of each waiting out another timeout in turn (a hanging provider would otherwise stack them up).
+//! A bearer token the gateway obtains with its own credentials (an OAuth client-credentials grant, say), cached until
+//! shortly before it expires and fetched once however many requests need it. A failed fetch is remembered for a second,
+//! so the requests queued behind it fail at once instead of each waiting out a hanging provider.
 
 use std::future::Future;
 use std::time::Duration;

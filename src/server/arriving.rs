@@ -1,10 +1,6 @@
-//! A request body with one deadline for the whole of it, which also tells its connection while it is arriving.
-//!
-//! tower-http's `RequestBodyTimeout` restarts its timer at every chunk, so a client sending one byte a second keeps
-//! a request (and its connection) alive for as long as it likes. Here the deadline is set when the headers are in
-//! and does not move: the body arrives within `KYC_GATEWAY_BODY_TIMEOUT_MS` or the request is answered 408
-//! ([`answer_too_slow`], whatever the handler made of the body's error). While a body is arriving the request has cost the gateway nothing yet, so `serve.rs` may close its
-//! connection to make room for a new one, as it does for half-sent headers.
+//! A request body with one deadline for the whole of it (`KYC_GATEWAY_BODY_TIMEOUT_MS`, else 408: [`answer_too_slow`]):
+//! tower-http's `RequestBodyTimeout` restarts at every chunk, so a byte a second would hold a connection for ever.
+//! While a body arrives, `serve.rs` may close its connection to make room, as it does for half-sent headers.
 
 use std::any::Any;
 use std::error::Error;

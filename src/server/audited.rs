@@ -1,7 +1,6 @@
-//! Executing an operation under the audit trail: every operation that answered (or was denied) personal data, and
-//! every mutation, leaves a record before its answer leaves (`crate::audit`). In strict mode a record that cannot be
-//! written takes the personal values out of the answer (`AUDIT_UNAVAILABLE` at each of their paths): the rest of the
-//! answer still goes out.
+//! Executing an operation under the audit trail (`crate::audit`): every operation that answered (or was denied)
+//! personal data, and every mutation, leaves a record before its answer leaves. In strict mode a failed record
+//! withholds the personal values (`AUDIT_UNAVAILABLE` at their paths); the rest of the answer still goes out.
 
 use std::sync::Arc;
 
@@ -73,13 +72,9 @@ pub struct Answered {
     pub executed: bool,
 }
 
-/// Executes `request` as `caller` and records it; the answer (personal values withheld if the record failed).
-///
-/// The operation runs in a task of its own, which outlives the request: hyper drops a request's future when its
-/// client disconnects, and a mutation cut there would have run (or half run) at a provider with no record. When the
-/// client goes away, an operation that mutates or has already answered (or been denied) personal data runs on to
-/// its end and leaves its record; any other operation stops there, its provider calls cancelled. The caller's
-/// in-flight `slot` goes with the task, so an operation running on still counts against the caller's bound.
+/// Executes `request` as `caller` and records it; the answer (personal values withheld if the record failed). The
+/// operation runs in a task of its own that outlives the request, so a client that disconnects cannot cut a mutation
+/// (or a read of personal data) short of its record.
 pub async fn execute(
     state: &AppState,
     caller: &Verified,
@@ -93,6 +88,9 @@ pub async fn execute(
     let (_waiting, gone) = oneshot::channel::<()>();
     // Counted as running until it ends: a shutdown lets it leave its record first.
     let running = state.audit.running();
+    // hyper drops this future when the client disconnects; the task runs on. An operation that mutates or has answered
+    // (or been denied) personal data then runs to its end and leaves its record, any other stops (`gone`). The caller's
+    // in-flight slot goes with the task, so an operation running on still counts against the caller's bound.
     let operation = async move {
         let (_running, _slot) = (running, slot);
         run(&state, &caller, &meta, loaders, request, gone).await

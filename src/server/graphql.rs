@@ -1,22 +1,6 @@
-//! The GraphQL endpoint: authenticate, negotiate, parse, execute: GraphQL over HTTP as its specification words it
-//! (<https://graphql.github.io/graphql-over-http/draft/>), checked by the `graphql-http` audit in
-//! `tests/conformance/`.
-//!
-//! Authentication happens before anything else, so a request without a valid token learns nothing (HTTP 401 with
-//! `WWW-Authenticate: Bearer`; HTTP 400 for several `Authorization` headers). Then:
-//!
-//! - **The answer's media type** comes from `Accept` ([`negotiate`]): `application/graphql-response+json` when the
-//!   client names it (or sends no `Accept`), `application/json` when it names that or only a wildcard; 406 when it
-//!   accepts neither.
-//! - **A POST body** must be `application/json` (UTF-8): anything else is 415. A body that is not a GraphQL request
-//!   (or a batch of at most [`MAX_BATCH`]) is 400, whatever the media type.
-//! - **Request errors** (the document does not parse or validate, a variable cannot be coerced, the operation cannot
-//!   be chosen, a bound or a persisted query refuses it: anything before execution) answer without a `data` entry:
-//!   400 under `application/graphql-response+json`, 200 under `application/json`. Once execution started the answer
-//!   is 200 under both, field errors and all.
-//! - **GET** runs queries only: 405 with `Allow: POST` otherwise.
-//!
-//! Every answer names its content type, the refusals (4xx) too. Every operation runs through `audited::execute`.
+//! The GraphQL endpoint: GraphQL over HTTP as its specification words it (media types, status codes, GET for queries
+//! only; docs/api.md, "GraphQL over HTTP"), after authentication, so a request without a valid token learns nothing
+//! (401). Every operation runs through `audited::execute`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -88,13 +72,8 @@ fn acceptance(ranges: &[(String, f32, bool)], media: &str) -> Option<Acceptance>
     (best.1 > 0.0).then_some(Acceptance { q: best.1, exact: best.0 == 2 })
 }
 
-/// The answer's media type, from the request's `Accept`; `None` when it accepts neither (406).
-///
-/// - No `Accept` at all: `application/graphql-response+json`, as the specification asks since its watershed of
-///   1 January 2025 ("Legacy watershed").
-/// - The higher quality wins. On a tie, `application/graphql-response+json` when the client names it, else
-///   `application/json`: a client that names no GraphQL media type (`*/*`, `application/*`) is answered as the
-///   legacy clients that send those are, which is what the `graphql-http` audit 47DE expects of `*/*`.
+/// The answer's media type, from the request's `Accept`; `None` when it accepts neither (406). No `Accept` at all is
+/// `application/graphql-response+json` (the specification's "Legacy watershed"); the higher quality wins.
 fn negotiate(headers: &HeaderMap) -> Option<MediaType> {
     let mut values = headers.get_all(header::ACCEPT).iter().peekable();
     if values.peek().is_none() {
@@ -131,6 +110,8 @@ fn negotiate(headers: &HeaderMap) -> Option<MediaType> {
         (Some(graphql), Some(json)) if graphql.q > json.q || (graphql.q == json.q && graphql.exact) => {
             Some(MediaType::GraphqlResponse)
         }
+        // A tie, and the client named no GraphQL media type (`*/*`, `application/*`): answered as the legacy clients
+        // that send those are, which is what the `graphql-http` audit (47DE) expects of `*/*`.
         (Some(_), Some(_)) => Some(MediaType::Json),
     }
 }

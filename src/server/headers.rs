@@ -1,17 +1,5 @@
-//! Security headers on every answer of the gateway, set in one place so that no route can forget them.
-//!
-//! - `X-Content-Type-Options: nosniff` everywhere: a browser renders an answer only as its declared type, so a JSON
-//!   answer that echoes a caller's input is never sniffed into HTML or script.
-//! - `Referrer-Policy: no-referrer` everywhere: a link followed from GraphiQL (it renders the schema's descriptions as
-//!   Markdown, links included) does not tell another site which gateway it came from.
-//! - `Cache-Control: no-store` on GraphQL (`/graphql`, GET and POST, and the WebSocket upgrade at `/graphql/ws`) and
-//!   webhook answers, whatever the handler set: they hold personal data read with a caller's token, which neither a
-//!   browser's cache nor a shared proxy may keep. Other answers get it too unless their handler chose a policy (the
-//!   GraphiQL page revalidates, its assets are immutable).
-//! - `X-Frame-Options: DENY` on HTML: GraphiQL, where staff paste tokens, is never framed by another page
-//!   (clickjacking); its `Content-Security-Policy` says `frame-ancestors 'none'` as well, for browsers that read that.
-//!
-//! See <https://owasp.org/www-project-secure-headers/> and MDN's pages on each header.
+//! Security headers on every answer of the gateway, set in one place so that no route can forget them; why each is set
+//! is beside it (<https://owasp.org/www-project-secure-headers/> and MDN's pages on each header).
 
 use axum::extract::Request;
 use axum::http::header::{self, HeaderValue};
@@ -28,8 +16,14 @@ pub async fn security_headers(request: Request, next: Next) -> Response {
     let personal = holds_personal_data(request.uri().path());
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
+    // A browser renders an answer only as its declared type: a JSON answer echoing input is never sniffed into HTML.
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    // A link followed from GraphiQL (it renders the schema's descriptions as Markdown) does not tell another site which
+    // gateway it came from.
     headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    // Personal data read with a caller's token: neither a browser's cache nor a shared proxy may keep it, whatever the
+    // handler set. Other answers too, unless their handler chose (GraphiQL's page revalidates, its assets are
+    // immutable).
     if personal || !headers.contains_key(header::CACHE_CONTROL) {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
@@ -37,6 +31,8 @@ pub async fn security_headers(request: Request, next: Next) -> Response {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("text/html"));
+    // GraphiQL, where staff paste tokens, is never framed by another page (clickjacking); its Content-Security-Policy
+    // says `frame-ancestors 'none'` too, for browsers that read that.
     if html {
         headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     }

@@ -71,12 +71,9 @@ pub fn on_shutdown_signal(
     shutdown_sequence(received, readiness, drain_delay, sandbox)
 }
 
-/// What the stop signals mean: `(graceful, at_once)`. The first signal answers `/readyz` with 503 at once and keeps
-/// serving for `drain_delay`, so that load balancers and the mesh, which poll readiness, stop sending before the
-/// listener closes (Kubernetes removes a terminating pod's endpoints asynchronously:
-/// https://kubernetes.io/docs/concepts/workloads/pods/pod-lifecycle/#pod-termination); then `graceful` completes.
-/// Ctrl-C in sandbox mode skips the delay: no load balancer polls a developer's terminal. A second signal, at any
-/// point of the shutdown, completes `at_once`: the caller stops without waiting for anything.
+/// What the stop signals mean: `(graceful, at_once)`. The first answers `/readyz` with 503 at once and serves on for
+/// `drain_delay`, so that load balancers stop sending before the listener closes, then completes `graceful`; a second
+/// signal, at any point, completes `at_once`.
 pub fn shutdown_sequence(
     mut signals: tokio::sync::mpsc::Receiver<StopSignal>,
     readiness: Readiness,
@@ -87,6 +84,9 @@ pub fn shutdown_sequence(
     tokio::spawn(async move {
         let Some(first) = signals.recv().await else { return };
         readiness.drain();
+        // Kubernetes removes a terminating pod's endpoints asynchronously
+        // (https://kubernetes.io/docs/concepts/workloads/pods/pod-lifecycle/#pod-termination). No load balancer polls a
+        // developer's terminal: Ctrl-C in sandbox mode skips the delay.
         let delay = if sandbox && first == StopSignal::Interrupt { Duration::ZERO } else { drain_delay };
         tracing::info!(
             drain_delay_secs = delay.as_secs(),

@@ -1,7 +1,6 @@
-//! The HTTP surface: `POST|GET /graphql`, subscriptions at `/graphql/ws`, providers' webhooks at
-//! `POST /webhooks/<provider>`, GraphiQL at `/` and `/graphiql` (its embedded assets under `/graphiql/assets/`),
-//! `GET /healthz` and `/readyz` (`health.rs`), `GET /metrics` (`observe.rs`, which also traces and counts every
-//! request); security headers on every answer (`headers.rs`), CORS, and the accept loop (`serve.rs`).
+//! The HTTP surface: `/graphql` (and `/graphql/ws`), `/webhooks/<provider>`, GraphiQL, `/healthz`, `/readyz` and
+//! `/metrics`; security headers (`headers.rs`), CORS and the accept loop (`serve.rs`). See ARCHITECTURE.md,
+//! `src/server/`.
 
 mod arriving;
 mod audited;
@@ -33,8 +32,8 @@ use crate::graphql::{GatewaySchema, Services};
 use connections::{Connections, PerCaller};
 
 /// What the handlers share, behind one `Arc`: axum's `State` clones it for every request, and its members (the
-/// schema, the providers' hub with its caches, the verifier, ...) are `Arc`s themselves: cloned one by one, they were
-/// about 3% of a warm `me` query's CPU (BENCHMARKS.md, "Where the time goes now").
+/// schema, the providers' hub with its caches, the verifier, ...) are `Arc`s themselves, which cost each request
+/// their clones one by one (BENCHMARKS.md, "What changed, measured step by step", step 5).
 #[derive(Clone)]
 pub struct AppState(Arc<Shared>);
 

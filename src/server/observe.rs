@@ -1,8 +1,6 @@
-//! Every request observed: its id, its span (the parent of everything it does, adopting the caller's W3C
-//! `traceparent`), and its metrics (count, latency, in flight), in one middleware.
-//!
-//! The span's fields are what logs and traces say about a request: method, route template, status, request id,
-//! trace id. Never a path with ids in it, a header value or a body.
+//! Every request observed, in one middleware: its id, its span (the parent of everything it does, adopting the caller's
+//! W3C `traceparent`) and its metrics. The span says method, route template, status, request id and trace id: never a
+//! path with ids in it, a header value or a body.
 
 use std::sync::Arc;
 use std::time::Instant;

@@ -1,10 +1,6 @@
-//! GraphiQL and its assets, health and the JSON 404.
-//!
-//! GraphiQL is where staff paste tokens, in production too, so everything it runs comes from this binary: GraphiQL
-//! and React are vendored (`assets/vendor/`, pinned and checked by `scripts/vendor-graphiql.sh`), embedded here and
-//! served under `/graphiql/assets/`, and the page's own script is a file (`assets/app.js`) rather than inline,
-//! so the page's Content-Security-Policy can allow scripts from this origin only. The page then needs no network but
-//! the gateway's.
+//! GraphiQL and its assets, health and the JSON 404. GraphiQL is where staff paste tokens, so everything it runs comes
+//! from this binary (vendored, pinned by `scripts/vendor-graphiql.sh`; its own script a file, not inline), and its
+//! Content-Security-Policy allows scripts from this origin only.
 
 use std::sync::LazyLock;
 
@@ -13,11 +9,11 @@ use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::Json;
 
-/// The page's policy: scripts and everything they connect to from this origin only (`connect-src 'self'` covers
-/// `/graphql` and, in browsers implementing CSP Level 3, the same-origin WebSocket at `/graphql/ws`). Styles may be
-/// inline because CodeMirror and GraphiQL position their elements with `style` attributes; fonts and images may be
-/// `data:` because GraphiQL's stylesheet embeds its fonts and icons that way (and the favicon is `data:,`).
-/// No framing, no `<base>`, no form posts. The browser test (`tests/browser/graphiql.mjs`) fails on any violation.
+/// The page's policy: scripts and everything they connect to from this origin only; no framing, no `<base>`, no form
+/// posts. The browser test (`tests/browser/graphiql.mjs`) fails on any violation.
+// `connect-src 'self'` covers `/graphql` and, in browsers implementing CSP Level 3, the WebSocket at `/graphql/ws`.
+// Inline styles: CodeMirror and GraphiQL position their elements with `style` attributes. `data:` fonts and images:
+// GraphiQL's stylesheet embeds its fonts and icons that way (and the favicon is `data:,`).
 pub const GRAPHIQL_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
     font-src 'self' data:; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; \
     frame-ancestors 'none'";

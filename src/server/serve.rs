@@ -1,20 +1,6 @@
-//! Accepting connections, with bounds `axum::serve` does not offer.
-//!
-//! - Request headers must arrive within `header_timeout` (hyper's header read timer), and a connection with no
-//!   request in flight for `idle_timeout` is closed: half-sent requests and idle keep-alive connections cannot pile up.
-//! - A request's body must arrive within `body_timeout` of its headers, all of it (`arriving.rs`): 408 otherwise.
-//! - At most `max_connections` are open (by default what the open-files limit leaves after a reserve for the
-//!   database, the providers and the sandbox), WebSocket connections included: an upgraded socket keeps its slot
-//!   (`ConnectionSlot`) until it closes. When a new connection arrives and the bound is reached, the connection
-//!   that has been idle the longest is closed to make room: one with no request in flight (a slow client still
-//!   sending its headers, a keep-alive connection between requests, a WebSocket that has not identified its caller)
-//!   or whose requests are all still receiving their body. Only when every connection is busy (a request being
-//!   answered, a caller's WebSocket) is the new one refused. So a flood of half-sent requests cannot lock real
-//!   clients out, and the process never runs out of file descriptors (`accept` failing with EMFILE).
-//! - A request whose client goes away is dropped with everything it started: hyper drops the handler's future when
-//!   the connection closes, and with it the provider calls in flight.
-//! - Shutdown: stop accepting, let the requests in flight finish (hyper-util's graceful shutdown).
-//! - Memory a burst of requests freed is handed back to the system once the load falls (`memory.rs`).
+//! Accepting connections, with bounds `axum::serve` does not offer: header, idle and body timeouts, and at most
+//! `max_connections` open (WebSockets included), the longest-idle one evicted for a newcomer, so half-sent requests can
+//! neither lock real clients out nor exhaust file descriptors. Then a graceful drain at shutdown.
 
 use std::collections::HashMap;
 use std::convert::Infallible;

@@ -1,10 +1,6 @@
-//! `POST /webhooks/<provider>` (the provider's label): providers' signed events.
-//!
-//! Answers: 200 once the event is stored (or recognised as a redelivery, or of a type the gateway does not use); 401
-//! for a missing or wrong signature and 400 for a body that is not the provider's documented format, both storing
-//! nothing; 413 past the size bound (`DefaultBodyLimit` on the route); 404 for a provider without webhook secrets;
-//! 503 when the store cannot take the event, so the provider retries. Logs name the provider and the event type,
-//! never the body.
+//! `POST /webhooks/<provider>`: providers' signed events. 200 once stored (or a redelivery, or an unused type); 401 a
+//! bad signature and 400 a bad body, both storing nothing; 413 too large; 404 no webhook secrets; 503 when the store
+//! cannot take it, so the provider retries. Logs name the provider and the event type, never the body.
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};

@@ -1,17 +1,6 @@
-//! GraphQL subscriptions over WebSocket at `/graphql/ws`: `graphql-transport-ws` and the legacy `graphql-ws`.
-//!
-//! async-graphql's protocol engine (`async_graphql::http::WebSocket`: message framing, `connection_init`, ids,
-//! `next`/`complete`) is kept; the socket loop around it is ours, because the stock `GraphQLWebSocket::serve` owns the
-//! socket and cannot close it from outside (token expiry, a slow subscriber, shutdown), always closes a refused
-//! `connection_init` with 1002, never pings, has no bound on subscriptions per connection, and announces the
-//! client's first protocol while speaking another when the client offers both.
-//!
-//! The token comes in `connection_init`'s payload (`{"Authorization": "Bearer ..."}`, or `{"token": "..."}`), or in
-//! the upgrade request's `Authorization` header (one: an upgrade with several is refused with 400, as over HTTP),
-//! and is verified like an HTTP token; the connection ends when it
-//! expires. Close codes follow graphql-transport-ws where it names one: 4400 a bad message, 4401 subscribing before
-//! the acknowledgement, 4403 a refused or expired token, 4408 no `connection_init` in time, 4409 a duplicate id,
-//! 4429 too many messages or connections; 1001 at shutdown, 1013 a subscriber too slow.
+//! GraphQL subscriptions over WebSocket at `/graphql/ws` (token and close codes: docs/operations.md, "Subscriptions").
+//! async-graphql's protocol engine runs in a socket loop of our own: the stock `GraphQLWebSocket::serve` cannot close
+//! the socket from outside (token expiry, a slow subscriber, shutdown), never pings and bounds no subscriptions.
 
 use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
@@ -157,10 +146,9 @@ struct SubscribePayload {
 
 type Tx = SplitSink<WebSocket, Message>;
 
-/// Writes to the socket on its own task, so a client that stops reading stalls only its writer: the socket loop keeps
-/// reading, keeps the subscriptions drained into the bounded `events` queue, and closes the connection when that queue
-/// is full. Control messages (pings, the close frame) go first. Ends after writing a close frame, when a write fails,
-/// or when one write takes longer than `send_timeout` (the client is not reading at all).
+/// Writes to the socket on its own task, so a client that stops reading stalls only its writer (the socket loop closes
+/// the connection when the bounded `events` queue is full). Control messages go first. Ends after a close frame, a
+/// failed write, or one write longer than `send_timeout`.
 async fn write(
     mut tx: Tx,
     mut control: mpsc::Receiver<Message>,
@@ -285,10 +273,9 @@ async fn document_of(state: &AppState, payload: Option<&SubscribePayload>) -> Op
     Some(request.query)
 }
 
-/// Whether a `subscribe` payload (its document as [`document_of`] found it) is a subscription: queries and mutations
-/// go over HTTP, where each request gets its own loaders, limits and audit record. A document that cannot be found,
-/// or does not pass the pre-scan or parse, is left to the engine, which answers the error (and whose request policy
-/// refuses any query or mutation that reaches it).
+/// Whether a `subscribe` payload (its document as [`document_of`] found it) is a subscription: queries and mutations go
+/// over HTTP, with their own loaders, limits and audit record. A document not found, or failing the pre-scan or parse,
+/// is left to the engine, which answers the error (its request policy refuses any query or mutation).
 fn is_subscription(state: &AppState, document: Option<&str>, payload: Option<&SubscribePayload>) -> bool {
     let Some(query) = document else { return true };
     if crate::graphql::prescan(query, &state.bounds.limits).is_err() {

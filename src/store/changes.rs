@@ -1,12 +1,6 @@
-//! The change channel: what one replica learns (a mutation, an unlink, a provider's webhook) reaches every replica.
-//!
-//! With PostgreSQL a change is a `pg_notify` on one channel (no extra server: the database already connects every
-//! replica), delivered when the publishing transaction commits, to every listener including the publisher. With
-//! SQLite there is one process, and the channel is an in-process broadcast. Either way every replica sees the same
-//! stream through [`Changes::subscribe`].
-//!
-//! A listener that lost its connection may have missed changes: it reports [`Change::Resync`], and subscribers
-//! treat everything they hold as stale.
+//! The change channel: what one replica learns (a mutation, an unlink, a webhook) reaches every replica through
+//! [`Changes::subscribe`]: a `pg_notify` on commit with PostgreSQL (no extra server), an in-process broadcast with
+//! SQLite. A listener that lost its connection reports [`Change::Resync`]: subscribers treat all they hold as stale.
 
 use serde::{Deserialize, Serialize};
 use sqlx::{Any, Transaction};

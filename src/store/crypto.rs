@@ -1,10 +1,6 @@
-//! Secrets at rest: AES-256-GCM (ring) under the configured key, with the key's id stored beside every value so a new
-//! key can take over while rows written under an older one are still read.
-//!
-//! A sealed value is `nonce (12 bytes) || ciphertext || tag`, the nonce random per value. The associated data binds
-//! a value to its row and column (`<provider>_links/<user>/refresh`), so a ciphertext copied to another user's row does
-//! not open. A key's id is the first six bytes of its SHA-256, in hex: derived, so no operator has to name keys, and it
-//! tells nothing about the key.
+//! Secrets at rest: AES-256-GCM (ring), a random nonce per value, the key's id (the first six bytes of its SHA-256,
+//! telling nothing about the key) beside every value so that older keys are still read. The associated data binds a
+//! value to its row and column, so a ciphertext copied to another user's row does not open.
 
 use std::collections::HashMap;
 

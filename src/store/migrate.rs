@@ -1,10 +1,6 @@
-//! Versioned migrations, embedded in the binary by `sqlx::migrate!` (one migrator per dialect: `migrations/sqlite`,
-//! `migrations/postgres`) and run at start-up, or alone (`kyc-gateway migrate`).
-//!
-//! sqlx records each migration with its checksum in `_sqlx_migrations`, takes PostgreSQL's advisory lock so that
-//! replicas starting together migrate once, and refuses a database holding a migration it does not know or one
-//! changed since it was applied. A database the gateway's earlier migrator (`schema_migrations`) brought up is
-//! adopted first: its rows are carried over, each checked against the migration's text.
+//! Versioned migrations, embedded by `sqlx::migrate!` (one migrator per dialect) and run at start-up or alone
+//! (`kyc-gateway migrate`), recorded in `_sqlx_migrations` under PostgreSQL's advisory lock; an unknown or changed
+//! migration is refused. A database of the earlier migrator (`schema_migrations`) is adopted first, each row checked.
 
 use sqlx::migrate::{Migrate, MigrateError as SqlxMigrateError, Migrator};
 use sqlx::Row;

@@ -1,10 +1,6 @@
-//! The store: one SQL database behind every piece of state the gateway keeps (the directory, the webhook inbox
-//! and the audit trail), SQLite as the embedded default and PostgreSQL for production and several replicas.
-//!
-//! Both engines are reached through one sqlx `AnyPool`, so the statements are written once (`$1` placeholders,
-//! `ON CONFLICT`, `RETURNING` work on both); where the engines differ (the DDL, row locks, notifications) the code
-//! asks [`Store::engine`]. Values crossing the pool are integers, text and bytes only (times are unix
-//! milliseconds): the Any driver decodes nothing else.
+//! The store: one SQL database for the directory, the webhook inbox and the audit trail (SQLite embedded, PostgreSQL
+//! for production and replicas), through one sqlx `AnyPool` ([`Store::engine`] where the engines differ). Values
+//! crossing the pool are integers, text and bytes only (times are unix milliseconds): the Any driver decodes no other.
 
 pub mod changes;
 pub mod crypto;

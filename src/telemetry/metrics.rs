@@ -1,9 +1,6 @@
-//! Prometheus metrics (`metrics` with its Prometheus exporter, rendered at `/metrics`).
-//!
-//! One recorder per process (the `metrics` facade is global): every gateway built in one process (the tests) shares
-//! it, so readings are per process, not per app. Latency histograms have fixed buckets (a histogram without them
-//! would be rendered as a summary). Label values are bounded: operation names are the callers' own words, so only
-//! the first [`MAX_OPERATION_NAMES`] distinct ones get a label of their own, the rest are counted as `other`.
+//! Prometheus metrics, rendered at `/metrics`. One recorder per process (the `metrics` facade is global), shared by
+//! every app a test process builds; fixed latency buckets. Operation names are callers' words, so only the first
+//! [`MAX_OPERATION_NAMES`] get a label of their own and the rest are `other`: label values stay bounded.
 
 use std::collections::HashSet;
 use std::sync::{Mutex, OnceLock};

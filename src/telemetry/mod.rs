@@ -1,13 +1,6 @@
-//! Logs, traces and metrics.
-//!
-//! - **Logs**: `tracing` to stderr, JSON lines in production (`KYC_GATEWAY_LOG_FORMAT=json`, the default when stderr
-//!   is not a terminal) with the fields of the spans they are in (a request's `request_id` and `trace_id` on every
-//!   line), readable text in a terminal. `RUST_LOG` filters them.
-//! - **Traces** (`otel.rs`): the same spans exported over OTLP/HTTP when `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` or
-//!   `OTEL_EXPORTER_OTLP_ENDPOINT` is set (off otherwise); a caller's `traceparent` is the parent of its request,
-//!   and provider calls carry the trace on (exported or not). Spans carry names, route templates, counts and
-//!   statuses: never personal data or secrets (a user id, a token, a document, variables).
-//! - **Metrics** (`metrics.rs`): Prometheus text at `/metrics`.
+//! Logs (`tracing` to stderr: JSON lines in production, text in a terminal), traces (`otel.rs`, over OTLP/HTTP when
+//! configured) and metrics (`metrics.rs`). Spans carry names, route templates, counts and statuses: never personal data
+//! or secrets (a user id, a token, a document, variables). See docs/operations.md, "Observability".
 
 pub mod metrics;
 pub mod otel;

@@ -1,8 +1,6 @@
-//! Traces exported over OTLP/HTTP (protobuf), and W3C Trace Context in and out.
-//!
-//! The exporter's own HTTP clients are reqwest 0.13 (a second TLS stack here) or async clients that cannot run on the
-//! SDK's batch thread (it has no tokio reactor: opentelemetry-rust issues #2673 and #3125). So [`ReqwestOtlp`] sends
-//! each export with the gateway's reqwest 0.12, spawned on the gateway's runtime.
+//! Traces exported over OTLP/HTTP (protobuf), and W3C Trace Context in and out. `ReqwestOtlp` sends each export with
+//! the gateway's reqwest 0.12 on its runtime: the exporter's own clients bring a second TLS stack (reqwest 0.13) or
+//! need a tokio reactor the SDK's batch thread lacks (opentelemetry-rust issues #2673 and #3125).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -122,14 +120,13 @@ pub fn new_traceparent() -> String {
     format!("00-{}-{}-00", &hex[..32], &hex[32..48])
 }
 
-/// Names `span` once what it is about is known (a GraphQL operation's type and name come with its parsed
-/// document), and sets its exported attributes. Both go to the exported span only, through its trace context:
-/// recording `otel.name` renames a span only until that context exists (tracing-opentelemetry's `on_record`), and
-/// every `Span::record` also makes the JSON log layer re-serialise all of the span's fields, about a twentieth of a
-/// warm `me` query's CPU (BENCHMARKS.md, "Performance against the peers") for lines no log writes after an
-/// operation ends.
+/// Names `span` once what it is about is known (a GraphQL operation's type and name come with its parsed document), and
+/// sets its exported attributes; both on the exported span only, through its trace context.
 pub fn rename(span: &tracing::Span, name: &str, attributes: &[(&'static str, &str)]) {
     use opentelemetry::trace::TraceContextExt as _;
+    // Not `Span::record`: `otel.name` renames a span only until its trace context exists (tracing-opentelemetry's
+    // `on_record`), and every record makes the JSON log layer re-serialise the span's fields, for lines no log writes
+    // after an operation ends (BENCHMARKS.md, "What changed, measured step by step", step 3).
     let context = span.context();
     let exported = context.span();
     exported.update_name(name.to_owned());

@@ -1,10 +1,6 @@
-//! The inbox table: provider events accepted and waiting, or done.
-//!
-//! An event is inserted before its webhook is answered 2xx, keyed by provider and event key (the provider's event id,
-//! or the body's digest), so a redelivery, to this replica or another, finds its row and is acknowledged without a
-//! second one. Workers claim due rows with a lease (`claimed_until`): on PostgreSQL the claim skips rows another
-//! replica is claiming (`FOR UPDATE SKIP LOCKED`), and a replica that died mid-event leaves a lease that runs out,
-//! after which another replica takes the event. Finishing is conditional on the claim still being this worker's.
+//! The inbox table: provider events accepted and waiting, or done. A row is inserted before the 2xx, keyed by provider
+//! and event key (event id or body digest), so any replica recognises a redelivery. Workers claim rows with a lease
+//! (`FOR UPDATE SKIP LOCKED` on PostgreSQL) that runs out if its replica dies; finishing needs the claim still held.
 
 use std::time::Duration;
 

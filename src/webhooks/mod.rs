@@ -1,9 +1,6 @@
 //! Providers' webhooks: believe only genuine events, lose none that was accepted, apply each once and in order.
-//!
-//! `POST /webhooks/<provider>` (`server/webhooks.rs`) hands the raw body and the headers here. [`Webhooks::receive`]
-//! has the provider's reader (`providers/<provider>/webhook.rs`) check its signature over the raw body and read it,
-//! and stores the event in the inbox (`inbox.rs`) before the answer; the worker (`worker.rs`) applies it after. A
-//! redelivery is recognised by the provider's event id, or by the body's digest where the provider sends none.
+//! [`Webhooks::receive`] has the provider's reader check the signature over the raw body and stores the event in the
+//! inbox (`inbox.rs`) before answering; the worker (`worker.rs`) applies it after.
 
 pub mod inbox;
 pub mod worker;

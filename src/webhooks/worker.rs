@@ -1,15 +1,6 @@
-//! The inbox worker: applies accepted events after their webhook was answered.
-//!
-//! For each claimed event: name the gateway user through the directory; for a verification, keep the order (an event
-//! older than the newest one applied for that provider, user and level is acknowledged as stale and changes nothing).
-//! A provider whose events carry no time of their own has its reader confirm an event (read it again) before it is
-//! applied; then mark the event processed and publish the change in one step (`Changes::commit_and_publish`). Every replica
-//! applies a published change to its caches (the user's entries dropped, the user marked stale in the bulk answers)
-//! before telling its subscribers, so a subscriber's next query sees the new state.
-//!
-//! The worker starts by draining what is due (events accepted before a restart and never processed), is woken by
-//! this replica's endpoint after each accepted event, and polls for events accepted by replicas without a worker or
-//! due for a retry.
+//! The inbox worker: applies accepted events after their webhook was answered, in order per provider, user and level
+//! (an older event is stale), confirmed first where the provider's events carry no time, and publishes each change in
+//! the same step. It drains what is due at start, is woken per event, and polls. See ARCHITECTURE.md, `src/webhooks/`.
 
 use std::sync::Arc;
 use std::time::Duration;

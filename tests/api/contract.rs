@@ -1,7 +1,6 @@
-//! Contract tests: the providers' own example payloads (`tests/fixtures/seeds/`, verbatim from their documentation)
-//! read with the clients' wire models. The sandboxes have models of their own, so a field the client misspells fails
-//! here even if the sandbox makes the same mistake. Every field the gateway uses is checked for its value: a misspelt
-//! optional field would otherwise parse as absent.
+//! Contract tests: the providers' own example payloads (`tests/fixtures/seeds/`, from their documentation) read with
+//! the clients' wire models, which the sandboxes do not share, every field the gateway uses checked for its value (a
+//! misspelt optional field would otherwise parse as absent).
 
 use std::collections::BTreeMap;
 

@@ -1,10 +1,6 @@
-//! Every static scope requirement the printed SDL declares (`@requiresScopes`) holds at run time: generated from the
-//! SDL, not listed by hand. The SDL walked is the checked-in `schema.graphql` (the reviewed contract, kept equal to
-//! what the server prints by `cli_and_schema.rs`), so a declaration removed from the code shows up here as a leak. For each declaring field, every way to reach it from a root (up to four fields deep) is
-//! queried with a token lacking the requirement (the field is `null` with `UNAUTHORIZED_FIELD_OR_TYPE` and the
-//! declared `requiredScopes` at each of its paths) and with a token holding it (the field has a value somewhere).
-//! Federation's `_entities` is one of the ways: the printed SDL leaves it out (as a subgraph's SDL does), so every
-//! type with a `@key` gets it back here as a field of `Query`.
+//! Every static scope requirement of the checked-in `schema.graphql` (`@requiresScopes`) holds at run time: each way to
+//! reach a declaring field from a root (up to four deep, `_entities` included) is queried without the scope (`null`,
+//! `UNAUTHORIZED_FIELD_OR_TYPE`, the declared `requiredScopes`) and with it (a value somewhere).
 
 use std::collections::BTreeSet;
 
@@ -88,6 +84,8 @@ impl Sdl {
                 })
                 .collect();
             objects.push((ty.node.name.node.to_string(), fields));
+            // The printed SDL leaves federation's `_entities` out (as a subgraph's SDL does): every type with a `@key`
+            // gets it back here, as a field of `Query`.
             if ty.node.directives.iter().any(|d| d.node.name.node == "key") {
                 entities.push(FieldDef {
                     name: "_entities".into(),

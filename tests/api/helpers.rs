@@ -342,13 +342,9 @@ pub fn sqlite_database() -> TestDatabase {
     TestDatabase { engine: "sqlite", url: format!("sqlite://{}", path.display()), admin: None }
 }
 
-/// A new PostgreSQL database on the server of `KYC_GATEWAY_TEST_DATABASE_URL` (a role that may create databases).
-///
-/// The tests that need one are `#[ignore]`d (those of [`on_both_engines!`] and the PostgreSQL-only ones), so that
-/// `cargo test` on a machine without a server passes and lists them as `ignored` (a skip is seen, never counted as a
-/// pass), and `cargo test -- --include-ignored` runs them: with the variable unset they then fail here. `.ci/run`
-/// starts a server (`.ci/postgres.sh`), runs them, and sets `KYC_GATEWAY_REQUIRE_POSTGRES`, under which
-/// `store::the_postgresql_tests_run_where_they_are_required` fails a run that would leave them out.
+/// A new PostgreSQL database on the server of `KYC_GATEWAY_TEST_DATABASE_URL` (a role that may create databases). Its
+/// tests are `#[ignore]`d (see [`on_both_engines!`]), so a run without the variable lists them as ignored, and fail
+/// here when run without it; `.ci/run` runs them (CONTRIBUTING.md, "Commands").
 pub async fn postgres_database() -> TestDatabase {
     let admin = std::env::var("KYC_GATEWAY_TEST_DATABASE_URL").ok().filter(|u| !u.is_empty()).expect(
         "set KYC_GATEWAY_TEST_DATABASE_URL to a PostgreSQL role that may create databases (`source .ci/postgres.sh \

@@ -1,10 +1,6 @@
-//! `burst`: whether the gateway gives its memory back after a burst of large queries (issue 13: the resident set
-//! within 2x of its idle level 10 s after the burst).
-//!
-//! The gateway runs as it ships (cache on, audit strict). Its cache is warmed with every query of the burst first,
-//! so the idle level already holds what the cache keeps by design; what the burst adds on top is the memory of the
-//! queries in flight (their futures, their answers, the audit records), which a gateway should return. (The warmed
-//! answers live 30 s, `providers/cache.rs`: a burst longer than about 15 s refetches some of them.)
+//! `burst`: whether the gateway gives its memory back after a burst of large queries (BENCHMARKS.md, "Targets"). Its
+//! cache is warmed with the burst's queries first, so the idle level holds what the cache keeps by design and the burst
+//! adds only the memory of the queries in flight, which a gateway should return.
 
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};

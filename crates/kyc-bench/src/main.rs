@@ -1,14 +1,6 @@
-//! `kyc-bench`: the gateway under load against the sandbox providers, in one run.
-//!
-//! The sandbox providers run in this process with an injected latency; the gateway runs as a child process (this
-//! binary again, `gateway-child`), once per mode, so its peak RSS is its own. Every mode of every scenario drives a
-//! bounded number of requests over HTTP, checks that no answer carries a GraphQL error, and reports requests per
-//! second, p50, p99, upstream calls per query (from the sandboxes' counters) and the gateway's peak RSS. Two
-//! references are measured in the same run: `raw`, the sandboxes' own REST rate for the same data, and the ideal
-//! latency (the slowest provider's injected latency).
-//!
-//! `--peers` runs another comparison instead (see `peers`): kyc-gateway beside Hive Gateway and Tailcall on the same
-//! sandbox endpoints, and a bare axum handler as the floor.
+//! `kyc-bench`: the gateway under load against the sandbox providers, in one run (what it reports: BENCHMARKS.md). The
+//! sandboxes run in this process; the gateway runs as a child (this binary again, `gateway-child`) once per mode, so
+//! its peak RSS is its own. `--peers` compares it with Hive Gateway and Tailcall instead (see `peers`).
 
 mod burst;
 mod floor;

@@ -1,12 +1,6 @@
-//! `kyc-bench --peers`: kyc-gateway beside Hive Gateway (over GraphQL Mesh compose) and Tailcall, on the same
-//! sandbox endpoints, the same load generator and the same measurements, with and without caches; and a bare axum
-//! handler returning a warm `me` (the floor).
-//!
-//! The peers are installed from the npm registry by `bench/install.sh` (`npm ci` with bench/package-lock.json) and
-//! configured from bench/hive/ and bench/tailcall/. Like the gateway they run as child processes, restarted for every
-//! mode, so that their CPU time and peak resident set (read from `/proc`, child processes included) are their own.
-//! Before measuring, every distinct request is sent once to each contender and its `data` compared with
-//! kyc-gateway's: a contender that answers other data is reported and fails the run.
+//! `kyc-bench --peers`: kyc-gateway beside Hive Gateway and Tailcall (installed by `bench/install.sh`, configured from
+//! `bench/`) and a bare axum handler (the floor), on the same endpoints and load (BENCHMARKS.md, "Peers"). Each runs as
+//! a child process per mode; a contender whose `data` differs from kyc-gateway's fails the run.
 
 use std::fmt::Write as _;
 use std::fs::File;

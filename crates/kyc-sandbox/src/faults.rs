@@ -1,7 +1,6 @@
-//! Fault injection for every sandbox provider: latency (fixed plus jitter), a share of 503s, a share of requests
-//! that hang past any client timeout, and one-shot 503s or 429s for the next requests. Set from configuration at
-//! start, changed at run time through `PUT /_sandbox/faults` (JSON, the fields of [`Faults`]) or
-//! [`FaultInjector::set`]; `GET /_sandbox/faults` shows them with the request count.
+//! Fault injection for every sandbox provider: latency (fixed plus jitter), shares of 503s and of hanging requests, and
+//! one-shot 503s or 429s. Set from configuration, changed at run time by `PUT /_sandbox/faults` (the fields of
+//! [`Faults`]) or [`FaultInjector::set`]; `GET /_sandbox/faults` shows them with the request count.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};

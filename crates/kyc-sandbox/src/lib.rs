@@ -1,10 +1,6 @@
-//! The sandbox providers: real HTTP servers that speak each provider's API over a deterministic population, check
-//! credentials and signatures like the real services, inject faults and count the requests they serve.
-//!
-//! One folder per provider, listed once in [`registry`]. The gateway reaches them only as it reaches real providers:
-//! over HTTP, configured by the variables of [`Sandbox::environment`] and the directory file of
-//! [`Sandbox::directory_entries`]. `kyc-gateway serve` starts them in-process in sandbox mode; `kyc-gateway sandbox`
-//! serves them alone for production-mode gateways.
+//! The sandbox providers: real HTTP servers speaking each provider's API over a deterministic population, checking
+//! credentials and signatures, injecting faults and counting requests. One folder per provider (`registry.rs`); the
+//! gateway reaches them only over HTTP, configured by [`Sandbox::environment`] and [`Sandbox::directory_entries`].
 
 // Sandbox handlers return a finished provider error response early (`Result<_, Response>`); a large error variant
 // costs nothing on these test servers and keeps each handler a straight line.

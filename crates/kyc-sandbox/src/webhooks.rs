@@ -1,13 +1,6 @@
-//! Webhook delivery, shared by the four sandbox providers: each provider builds its own body and signs it with its own
-//! code; the [`WebhookSender`] posts it to every configured target the way the providers document their delivery: at
-//! least once, each delivery retried on a schedule after a non-2xx answer or a timeout, then given up (the providers'
-//! public webhook documentation; docs/operations.md, "Sandbox webhooks", sums it up). Duplicates and reordering, which the real
-//! providers produce now and then, can be switched on so that a receiver's deduplication and ordering are tested on
-//! purpose.
-//!
-//! Targets are set at run time ([`WebhookSender::set_targets`], [`super::Sandbox::set_webhook_targets`] or
-//! `PUT /_sandbox/webhooks`); with none, an event is dropped and counted as undeliverable. Logs name the provider,
-//! the answer's status and the attempt number, never a body (bodies hold user ids), a signature or a target.
+//! Webhook delivery for the sandbox providers, each signing its own body: [`WebhookSender`] posts to every target
+//! ([`WebhookSender::set_targets`]) at least once, retried then given up, with optional duplicates and reordering
+//! (docs/operations.md, "Sandbox webhooks"). Logs never name a body (it holds user ids), a signature or a target.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};

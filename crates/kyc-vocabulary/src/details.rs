@@ -1,7 +1,6 @@
-//! The `details` field table of Fractal's user-information documentation ("User information retrieval"), as data.
-//!
-//! One row per detail: wire name, GraphQL type, format, the items it belongs to ("KYC level availability") and who
-//! has it. The gateway's scope rule and GraphQL type and the sandbox's population all read this one table.
+//! The `details` field table of Fractal's user-information documentation ("User information retrieval"), as data: one
+//! row per detail (wire name, GraphQL type, format, items, who has it). The gateway's scope rule and GraphQL type and
+//! the sandbox's population all read this one table.
 
 /// Calls `$callback!` with every row of the details table.
 ///

@@ -1,7 +1,6 @@
-//! Stage 6, authorization: before a field's resolver runs, its static requirement (`@requiresScopes`, read from the
-//! schema by [`Declared`]) is checked against the caller's scopes; a denied field is `null` with an
-//! `UNAUTHORIZED_FIELD_OR_TYPE` error and its resolver never runs, so nothing is fetched for it. The rules that depend
-//! on data run in the resolvers (`authz::rules`). Federation's `_service` follows introspection.
+//! Stage 6, authorization: a field's static requirement (`@requiresScopes`, read by [`Declared`]) is checked before its
+//! resolver runs; a denied field is `null` with `UNAUTHORIZED_FIELD_OR_TYPE` and nothing is fetched for it. Rules that
+//! depend on data run in the resolvers (`authz::rules`). Federation's `_service` follows introspection.
 
 use async_graphql::extensions::{ExtensionContext, ResolveInfo};
 use async_graphql::ServerError;

@@ -1,10 +1,6 @@
-//! Stage 1, documents: which document runs (a persisted query or the safelist's, `trusted.rs`), pre-scanned and
-//! parsed, or parsed before: the clients of a gateway send the same few documents over and over, and a kept one
-//! skips the pre-scan and the parser (everything that depends on the request still runs every time).
-//!
-//! Only documents that passed the pre-scan, parsing and validation are kept (stage 5), so a flood of bad documents
-//! keeps nothing. The cache is bounded by an estimate of its bytes; moka's admission (TinyLFU) keeps the frequent
-//! ones when one-off documents pass through.
+//! Stage 1, documents: which document runs (a persisted query or the safelist's, `trusted.rs`), parsed or kept from
+//! before: clients send the same few documents, and a kept one skips the pre-scan and the parser. Only documents that
+//! passed validation are kept, bounded by estimated bytes (moka's TinyLFU keeps the frequent ones).
 
 use std::sync::Arc;
 

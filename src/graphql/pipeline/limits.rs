@@ -1,16 +1,6 @@
-//! Stage 2, limits and cost: what an operation may ask for, decided before anything runs, on every request, HTTP and
-//! WebSocket alike (the pre-scan already in stage 1, before the parser).
-//!
-//! Two passes. The **pre-scan** reads the raw text once, before the parser: directives and bracket nesting are
-//! counted there, so a document of a hundred thousand directives or a deeply nested literal never reaches the parser.
-//! The **analysis** walks the parsed document once, fragments memoised: aliases, directives per field, root fields,
-//! depth and a static cost in which every field costs 1 and a list field multiplies what is under it by its size (its
-//! `first`/`last` argument, the length of `ids` or of federation's `representations`, or a configured expected size).
-//! A connection (a field whose type is a `...Connection`) is paged by its own `first`/`last`: what is under its
-//! `edges` (or `nodes`) is multiplied by that page size. Sizes given by variables take the request's values, else the
-//! operation's default values. Fragments are costed once each, so a document whose fragments spread each other
-//! tenfold per level costs what it would cost to run, while the analysis itself stays linear in the document's size.
-//! async-graphql's own validation (quadratic in the worst case) only ever sees documents that passed.
+//! Stage 2, limits and cost, decided before anything runs: a **pre-scan** of the raw text (directives, nesting) before
+//! the parser, then one **analysis** of the parsed document, fragments memoised so it stays linear in its size:
+//! aliases, directives, root fields, depth and cost (a list multiplies what is under it by its size).
 
 use std::collections::{HashMap, HashSet};
 

@@ -1,16 +1,5 @@
-//! The request pipeline: every GraphQL request passes these stages, in this order, one file each.
-//!
-//! 1. `documents.rs`: which document runs (a persisted query, the safelist), pre-scanned and parsed (or kept);
-//! 2. `limits.rs`: size, shape and cost, measured before anything runs;
-//! 3. `operation.rs`: the operation chosen, refused when a query arrives unaudited, noted for the record;
-//! 4. `variables.rs`: the variables coerced, a phase of its own;
-//! 5. `validation.rs`: async-graphql's validation; the document kept, a persisted query registered;
-//! 6. `authorization.rs`: per field, its declared scopes (and `_service` following introspection);
-//! 7. `audit.rs`: per field, what the audit record holds (and a client's purpose);
-//! 8. `response.rs`: nulls for failed nullable fields, the answer's size, error codes by phase, the error count.
-//!
-//! async-graphql calls an extension at six points (`prepare_request`, `parse_query`, `validation`, `execute`,
-//! `resolve`, `request`); [`PolicyExtension`] below runs the stages at each, top to bottom.
+//! The request pipeline: every GraphQL request passes these stages, in order, one file each (ARCHITECTURE.md,
+//! `src/graphql/`, lists them). [`PolicyExtension`] runs them at async-graphql's six extension points, top to bottom.
 
 mod audit;
 mod authorization;
@@ -52,13 +41,9 @@ pub struct Bounds {
     pub require_purpose: bool,
 }
 
-/// Whether an operation's execution started, put in the request's data by the HTTP layer and set by the pipeline.
-///
-/// async-graphql calls `Extension::execute` only once the request was prepared, parsed and validated, its variables
-/// coerced and its operation chosen (`Schema::execute`, async-graphql 7.2 `schema.rs`): an answer whose flag is unset
-/// holds request errors only. GraphQL over HTTP answers those with 400 under `application/graphql-response+json`
-/// (<https://graphql.github.io/graphql-over-http/draft/#sec-application-graphql-response-json>), and the GraphQL
-/// spec wants no `data` entry for them (<https://spec.graphql.org/October2021/#sec-Data>).
+/// Whether an operation's execution started, put in the request's data by the HTTP layer and set by the pipeline's
+/// `execute` hook (async-graphql calls it only once the request was parsed, validated and coerced): an unset flag means
+/// request errors only, answered 400 with no `data` (<https://graphql.github.io/graphql-over-http/draft/>).
 #[derive(Debug, Clone, Default)]
 pub struct Executed(Arc<AtomicBool>);
 

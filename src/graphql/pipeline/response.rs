@@ -1,10 +1,6 @@
-//! Stage 8, response: an error on a nullable field makes that field `null` and is reported with its path
-//! (async-graphql 7 would leave the field out and wipe a parent whose every field failed); the answer's size is
-//! counted as it resolves and bounded; an answer carries at most `max_errors` errors, each coded.
-//!
-//! Codes by phase: async-graphql gives its own errors no code, so each is coded by the phase it comes from: parsing
-//! (`GRAPHQL_PARSE_FAILED`), the variables (`BAD_USER_INPUT`), validation (`GRAPHQL_VALIDATION_FAILED`), choosing the
-//! operation (`OPERATION_RESOLUTION_FAILURE`) and arguments while executing (`BAD_USER_INPUT`).
+//! Stage 8, response: a failed nullable field is `null` with its error and path (async-graphql 7 would leave it out and
+//! wipe a parent whose every field failed); the answer's size is bounded as it resolves; at most `max_errors` errors,
+//! each coded by the phase it comes from (async-graphql codes none of its own).
 
 use async_graphql::extensions::{ExtensionContext, ResolveInfo};
 use async_graphql::{Response, ServerError, ServerResult, Value};

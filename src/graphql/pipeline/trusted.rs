@@ -1,15 +1,6 @@
-//! Trusted documents: automatic persisted queries (Apollo's protocol) and safelist mode.
-//!
-//! A client sends `extensions.persistedQuery = {"version": 1, "sha256Hash": "<hex>"}`, at first without the query;
-//! `PERSISTED_QUERY_NOT_FOUND` asks it to send both once, after which the hash alone runs the document (each replica
-//! keeps its own bounded cache; a replica that has not seen the hash asks again). In **safelist** mode only the
-//! documents of a manifest run (Apollo's persisted query manifest format), whether sent by hash or in full, and
-//! nothing can be registered: production frontends ship their operations to the manifest at build time.
-//!
-//! A document is registered only once it has passed every check before execution (size, shape and cost in
-//! `limits.rs`, parsing, validation): [`TrustedDocuments::resolve`] hands back a [`Registration`] that the request
-//! pipeline completes after validation (stage 5). The cache is bounded in bytes (`KYC_GATEWAY_APQ_MAX_BYTES`) as well as in
-//! entries (`KYC_GATEWAY_APQ_CAPACITY`).
+//! Trusted documents: automatic persisted queries (Apollo's protocol; each replica keeps its own cache, bounded in
+//! bytes and entries) and safelist mode (only a manifest's documents run). A document is registered only once it passed
+//! every check before execution: [`TrustedDocuments::resolve`] hands back a [`Registration`] completed at stage 5.
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -1,10 +1,6 @@
-//! Stage 4, variables: coercing the request's variable values to the types their operation declares, as a phase of
-//! its own before validation (the GraphQL specification's "CoerceVariableValues", October 2021 §6.1.2).
-//!
-//! async-graphql checks variable values inside validation, so a document error and a bad variable value would come
-//! out of the same phase. Checking the values first lets every error be coded by the phase it comes from: a value
-//! the caller sent is `BAD_USER_INPUT`, a document that does not fit the schema is `GRAPHQL_VALIDATION_FAILED`.
-//! Messages never repeat the value: it may be personal data.
+//! Stage 4, variables: coercing variable values to their declared types before validation (the GraphQL spec's
+//! "CoerceVariableValues", October 2021 §6.1.2), so a bad value is `BAD_USER_INPUT` and a bad document
+//! `GRAPHQL_VALIDATION_FAILED`. Messages never repeat the value: it may be personal data.
 
 use async_graphql::parser::types::VariableDefinition;
 use async_graphql::registry::{MetaType, MetaTypeName, Registry};

@@ -1,9 +1,6 @@
-//! The typed Fractal client.
-//!
-//! Two kinds of credentials: the gateway's client-credentials token (statistics), cached until shortly before it
-//! expires and fetched once however many requests need it at the same moment; and each user's own tokens from the
-//! directory (`/v2/users/me`), refreshed when expired or refused, with the rotated refresh token stored back before the
-//! new access token is used (Fractal revokes the old pair on that first use).
+//! The typed Fractal client, with two kinds of credentials: the gateway's client-credentials token (statistics), and
+//! each user's own tokens from the directory (`/v2/users/me`), refreshed when expired or refused, the rotated refresh
+//! token stored before the new access token is used (Fractal revokes the old pair on that first use).
 
 use std::hash::BuildHasher;
 use std::sync::Arc;
@@ -83,15 +80,13 @@ impl FractalClient {
         Ok(Some(mapping::profile(info)))
     }
 
-    /// Refreshes a user's tokens, unless another request (of any replica) did so since `stale` was read.
-    ///
-    /// The directory holds the user's link for the whole refresh (a row lock with PostgreSQL), so across every
-    /// replica one refreshes and the others, once it committed, use the token it obtained. The local lock in front
-    /// keeps this replica's own waiters from each holding a database connection. The rotated tokens are committed
-    /// before the new access token is used: Fractal revokes the old pair on that first use, so a failed commit must
-    /// leave the new token unused (the old pair then still works, and the next request refreshes again). A caller
-    /// that goes away mid-refresh drops the hold the same way: nothing committed, nothing used.
+    /// Refreshes a user's tokens, unless another request (of any replica) did so since `stale` was read. The rotated
+    /// tokens are committed before the new access token is used: Fractal revokes the old pair on that first use, so a
+    /// failed commit (or a caller gone mid-refresh) leaves the new token unused and the old pair working.
     async fn refresh_user(&self, user_id: &UserId, stale: Option<&Secret>) -> Result<Secret, ProviderError> {
+        // The directory holds the link for the whole refresh (a row lock on PostgreSQL), so one replica refreshes and
+        // the others use its token; this local lock keeps this replica's waiters from each holding a database
+        // connection.
         let _guard = self.refresh_locks[self.stripe(user_id)].lock().await;
         let held = self
             .directory

@@ -153,7 +153,7 @@ impl IdentClient {
             Ok::<_, ProviderError>(pages)
         };
         // As many pages as the last pass read, at once: while the list keeps its size a pass is one round trip, not
-        // one per page (BENCHMARKS.md, "Performance against the peers").
+        // one per page (BENCHMARKS.md, "What changed, measured step by step", step 1).
         let mut pages = pages_from(1, self.bulk_pages.load(Ordering::Relaxed).clamp(1, max_pages)).await?;
         loop {
             // The list ends at the first page that is empty or reaches its total; pages read past it are dropped.

@@ -1,7 +1,6 @@
-//! ident's outgoing webhook: the KYC application as ident's API returns it (`id`, `user_id`, `type`, `status`, ...),
-//! signed with a timestamp (`X-Request-Signature: t=...`). ident has no event id (a redelivery is the same body) and
-//! no event time (the signature's is new at every retry), so an event is confirmed by reading the application again
-//! rather than believing the status a possibly old delivery carries.
+//! ident's outgoing webhook: the KYC application as ident's API returns it, signed with a timestamp
+//! (`X-Request-Signature: t=...`). With no event id and no event time of its own, an event is confirmed by reading the
+//! application again rather than believing the status a possibly old delivery carries.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,8 +1,6 @@
-//! Sila's webhooks (its webhook documentation): `{event_time, event_type, event_uuid, event_details}` with the KYC
-//! types `kyc` (outcomes pending, passed, failed, review, member_review, documents_required), `kyc_status` (passed,
-//! failed, member_failed) and `kyc_action` (documents_required or review). `event_details.entity` is the user handle
-//! and `kyc_level` the KYC flow. `event_time` is read as RFC 3339 text or as unix seconds (or milliseconds) alike,
-//! since Sila's excerpt does not show it.
+//! Sila's webhooks (its webhook documentation): `{event_time, event_type, event_uuid, event_details}`, the KYC types
+//! `kyc`, `kyc_status` and `kyc_action`; `event_details.entity` is the user handle, `kyc_level` the KYC flow.
+//! `event_time` is read as RFC 3339 text or unix seconds (or milliseconds) alike: Sila's excerpt does not show it.
 
 use async_trait::async_trait;
 use base64::Engine as _;

@@ -1,13 +1,6 @@
-//! The sandbox Fractal ID: a real HTTP server speaking Fractal's token and resource API on loopback.
-//!
-//! Routes: `GET /authorize` (a page to approve or deny as a sandbox user; with an extra `uid` parameter the user
-//! decides at once, `decision=deny` refusing), `POST /authorize` (the page's answer), `POST /oauth/token`
-//! (authorization_code, refresh_token with rotation, client_credentials; parameters in the form body or the query
-//! string), `GET /v2/users/me`, and `GET /v2/stats/{total,country,user}-verifications`. Requests are counted.
-//!
-//! `POST /_sandbox/verifications` (the sandbox's own, unsigned) changes a case and sends Fractal's verification
-//! webhooks, one per level or add-on of the case, signed `X-Fractal-Signature: sha1=<hex HMAC-SHA1>` (Fractal's webhook
-//! documentation); `GET/PUT /_sandbox/webhooks` shows and sets where they go.
+//! The sandbox Fractal ID: Fractal's token and resource API on loopback (`/authorize`, `/oauth/token` with refresh
+//! rotation, `/v2/users/me`, `/v2/stats/...`). `POST /_sandbox/verifications` changes a case and sends Fractal's
+//! webhooks, signed `X-Fractal-Signature: sha1=<hex HMAC-SHA1>`; `GET/PUT /_sandbox/webhooks` sets where they go.
 
 pub mod population;
 mod tokens;

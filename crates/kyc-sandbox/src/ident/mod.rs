@@ -1,15 +1,6 @@
-//! The sandbox ident: bearer-JWT `GET/POST /api/v1/kyc_applications` (newest first, `?status=`, `page`/`rpp` with
-//! `x-total-results-count`), `GET/PUT /api/v1/kyc_applications/:id` (PUT needs `status` and an application token)
-//! and `GET /api/v1/users/:id/kyc_applications`.
-//!
-//! A status change, through `PUT` or the sandbox's own unsigned `POST /_sandbox/applications/:id/status`, sends
-//! ident's outgoing webhook: the application as `GET /api/v1/kyc_applications/:id` shows it, signed
-//! `X-Request-Signature: t=<unix>,s=<hex HMAC-SHA256("<t>.<body>")>` afresh for every attempt.
-//! `GET/PUT /_sandbox/webhooks` shows and sets where it goes.
-//!
-//! The real ident signs its tokens with RS256; the sandbox is both issuer and verifier, so it signs with HS256 and a
-//! secret of its own. The gateway treats the token as opaque either way. The sandbox hosts one organization: an
-//! application token sees every record, a user token only that user's.
+//! The sandbox ident: bearer-JWT `/api/v1/kyc_applications` (list, create, read, update) and
+//! `/api/v1/users/:id/kyc_applications`. A status change sends ident's webhook, signed `X-Request-Signature:
+//! t=<unix>,s=<hex HMAC-SHA256("<t>.<body>")>`; `GET/PUT /_sandbox/webhooks` sets where it goes.
 
 pub mod population;
 pub mod wire;
@@ -123,6 +114,8 @@ impl IdentSandbox {
         let claims = Claims { iss: ISSUER.into(), sub, exp: now + 365 * 24 * 3600, iat: now, prvd };
         let key = EncodingKey::from_secret(self.state.key.expose_secret().as_bytes());
         SecretString::from(
+            // The real ident signs with RS256; the sandbox is both issuer and verifier, so HS256 with a secret of its
+            // own (the gateway treats the token as opaque either way).
             jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &key).expect("plain claims sign"),
         )
     }
@@ -196,6 +189,7 @@ fn unauthorized(s: &SandboxState) -> Response {
 
 fn visible(caller: &Caller, record: &KycApplicationWire) -> bool {
     match caller {
+        // One organization: an application token sees every record, a user token only that user's.
         Caller::Application => true,
         Caller::User(user) => record.user_id.as_deref() == Some(user.as_str()),
     }

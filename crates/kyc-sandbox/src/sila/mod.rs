@@ -1,11 +1,6 @@
-//! The sandbox Sila: `POST /0.2/auth_token` (Basic client credentials -> an 8-hour bearer token, the same token again
-//! while more than 30 minutes are left), `POST /0.2/get_verifications` and `/0.2/get_verifications/<uuid>`, with
-//! Sila's `header` checks (`created` neither in the future nor older than 5 minutes, the app handle, the version) and
-//! 403 for a user handle the app does not know.
-//!
-//! `POST /_sandbox/verifications` (the sandbox's own, unsigned) changes a verification and sends Sila's `kyc`
-//! webhook, signed `SILA-SIGNATURE` (base64 HMAC-SHA256 of the raw body; see [`webhook_signature`]);
-//! `GET/PUT /_sandbox/webhooks` shows and sets where it goes.
+//! The sandbox Sila: `POST /0.2/auth_token` (Basic client credentials -> a bearer token) and `/0.2/get_verifications`,
+//! with Sila's `header` checks. `POST /_sandbox/verifications` changes a verification and sends Sila's `kyc` webhook,
+//! signed `SILA-SIGNATURE` ([`webhook_signature`]); `GET/PUT /_sandbox/webhooks` sets where it goes.
 
 pub mod population;
 pub mod wire;

@@ -1,12 +1,6 @@
-//! The sandbox Sumsub: signed requests checked like the real service (`X-App-Token`, `X-App-Access-Ts` within one
-//! minute, `X-App-Access-Sig` compared in constant time), applicants by id and by `externalUserId`, `/status`,
-//! `/requiredIdDocsStatus`, 404 for unknown applicants and 429 past the documented rate limit.
-//!
-//! Reviews change through Sumsub's own sandbox routes, signed like every other request:
-//! `POST /resources/applicants/{applicantId}/status/testCompleted` (a completed review with the given result) and
-//! `POST /resources/applicants/{applicantId}/status/pending`; scripts may use the unsigned
-//! `POST /_sandbox/applicants/{externalUserId}/review` instead. Each change sends the webhook Sumsub would
-//! (`applicantReviewed`, `applicantPending`), signed `X-Payload-Digest` with `X-Payload-Digest-Alg`.
+//! The sandbox Sumsub: requests signed and checked like the real service (`X-App-Access-Sig` in constant time, the
+//! timestamp within a minute), applicants by id and `externalUserId`, 429 past the documented rate limit. Reviews
+//! change through Sumsub's own sandbox routes (or unsigned `/_sandbox/...`), each sending Sumsub's signed webhook.
 
 pub mod population;
 pub mod wire;

@@ -1,11 +1,6 @@
-//! The sandbox Veriff: `GET /v1/sessions/{id}/decision` checked like Veriff's public API v1 (`X-AUTH-CLIENT` an
-//! integration's API key, `X-HMAC-SIGNATURE` the hex HMAC-SHA256 of the session id under its shared secret, compared
-//! in constant time) and `POST /v1/sessions` (the API key only), refusals in Veriff's error body with its documented
-//! codes (1801-1803, 1812, 1818, 1001, 1002, 1102, 1500, 1501). Its answers are signed the same way (the body).
-//!
-//! `POST /_sandbox/sessions/{id}/decision` (unsigned) gives a session a decision and sends the decision webhook,
-//! signed `X-HMAC-SIGNATURE` with the shared secret. Veriff documents its 404 ("Session not found") without a code:
-//! the sandbox's is `"404"`.
+//! The sandbox Veriff: `GET /v1/sessions/{id}/decision` and `POST /v1/sessions`, checked like Veriff's public API v1
+//! (`X-AUTH-CLIENT`, `X-HMAC-SIGNATURE` compared in constant time), refusals with its documented error codes. `POST
+//! /_sandbox/sessions/{id}/decision` gives a session a decision and sends the signed decision webhook.
 
 pub mod population;
 pub mod wire;
@@ -151,6 +146,7 @@ fn error(status: StatusCode, code: &str, message: &str) -> Response {
 }
 
 async fn not_found() -> Response {
+    // Veriff documents its 404 ("Session not found") without a code: the sandbox's is "404".
     error(StatusCode::NOT_FOUND, "404", "Not found")
 }
 
