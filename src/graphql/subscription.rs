@@ -33,10 +33,9 @@ pub struct Subscription;
 
 #[Subscription]
 impl Subscription {
-    /// A user's verification changes, as providers report them: the user's own with a user token (leave `userId`
-    /// out, or give one's own), anyone's (or, without `userId`, everyone's) with `client.users:read`. Only events
-    /// the token could see in a query arrive: a change of a `plus` case needs `verification.plus:read`, a KYC
-    /// application's needs `kyc_application:read`. `provider` narrows to one provider.
+    /// A user's verification changes: one's own with a user token (`userId` left out or one's own), anyone's (or,
+    /// without `userId`, everyone's) with `client.users:read`. Only events the token could see in a query arrive (a
+    /// `plus` case needs `verification.plus:read`, an application `kyc_application:read`); `provider` narrows to one.
     async fn verification_changed(
         &self,
         ctx: &Context<'_>,
