@@ -240,6 +240,21 @@ async fn import(file: PathBuf) -> anyhow::Result<String> {
     Ok(format!("imported {} users; stored {} new links", imported.users, imported.links))
 }
 
+/// Writes `text` to a new file only its owner may read (it holds secrets or tokens), replacing any file there.
+#[cfg(feature = "sandbox")]
+fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    #[cfg(unix)]
+    use std::os::unix::fs::OpenOptionsExt;
+    let failed = |e: std::io::Error| anyhow::anyhow!("cannot write {}: {e}", path.display());
+    let _ = std::fs::remove_file(path);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    options.open(path).and_then(|mut file| file.write_all(text.as_bytes())).map_err(failed)
+}
+
 /// `kyc-gateway sandbox`: the sandbox providers alone, until interrupted.
 #[cfg(feature = "sandbox")]
 async fn sandbox(args: SandboxArgs) -> anyhow::Result<String> {
@@ -247,16 +262,20 @@ async fn sandbox(args: SandboxArgs) -> anyhow::Result<String> {
     let mut settings = config.sandbox.clone();
     settings.host = args.host;
     settings.advertise = args.advertise;
+    let names = crate::config::sandbox_providers();
+    if let Some((unknown, _)) = args.ports.iter().find(|(name, _)| !names.contains(&name.as_str())) {
+        anyhow::bail!("--port {unknown}=...: no sandbox provider of that name; the names are {}", names.join(", "));
+    }
     settings.ports = args.ports.into_iter().collect();
     let sandbox = crate::sandbox::Sandbox::start(&settings).await?;
     sandbox.set_webhook_targets(&args.webhook_targets);
     let block = sandbox.environment_block();
     if let Some(path) = &args.env_file {
-        std::fs::write(path, &block).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+        write_private(path, &block)?;
     }
     if let Some(path) = &args.directory_file {
         let entries = serde_json::to_string_pretty(&sandbox.directory_entries()).expect("entries serialise");
-        std::fs::write(path, entries).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+        write_private(path, &entries)?;
     }
     {
         use std::io::Write;
@@ -371,7 +390,7 @@ async fn run(listen: Option<SocketAddr>, addr_file: Option<&Path>) -> anyhow::Re
     let drain_delay = config.operations.drain_delay;
     let app = App::build(config).await?;
     let (graceful, at_once) =
-        crate::server::health::on_shutdown_signal(app.readiness(), drain_delay, app.sandbox().is_some());
+        crate::server::health::on_shutdown_signal(app.readiness(), drain_delay, app.mode() == Mode::Sandbox);
     if let Some(path) = addr_file {
         write_addr_file(path, app.local_addr())
             .map_err(|e| anyhow::anyhow!("cannot write the address file {}: {e}", path.display()))?;

@@ -1,10 +1,17 @@
 -- The directory along the provider axis: a user's references as rows per provider (several per provider where a
 -- provider has several, such as verification sessions), and linked accounts of any provider. Existing references and
 -- links move over as they are; sealed tokens keep the context they were sealed under (`fractal_links/...`).
+
+-- A replica of the earlier release may be refreshing a link (its row locked while it calls Fractal): the copy below
+-- waits for its rotated token, and a refresh that starts later fails before it calls Fractal, so none is lost.
+LOCK TABLE users, fractal_links IN ACCESS EXCLUSIVE MODE;
+
 CREATE TABLE provider_refs (
     user_id TEXT NOT NULL REFERENCES users (user_id) ON DELETE CASCADE,
     provider TEXT NOT NULL,
     reference TEXT NOT NULL,
+    -- When it was stored (unix ms; 0 for those moved here): the newest are read first, the oldest dropped first.
+    added_at BIGINT NOT NULL DEFAULT 0,
     PRIMARY KEY (user_id, provider, reference)
 );
 CREATE INDEX provider_refs_by_reference ON provider_refs (provider, reference);

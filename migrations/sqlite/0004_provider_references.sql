@@ -5,6 +5,8 @@ CREATE TABLE provider_refs (
     user_id TEXT NOT NULL REFERENCES users (user_id) ON DELETE CASCADE,
     provider TEXT NOT NULL,
     reference TEXT NOT NULL,
+    -- When it was stored (unix ms; 0 for those moved here): the newest are read first, the oldest dropped first.
+    added_at BIGINT NOT NULL DEFAULT 0,
     PRIMARY KEY (user_id, provider, reference)
 );
 CREATE INDEX provider_refs_by_reference ON provider_refs (provider, reference);

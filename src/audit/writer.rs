@@ -79,7 +79,8 @@ pub(super) async fn run(
             _ = retention_tick.tick() => {
                 let before = crate::clock::unix_millis() - retention.older_than.as_millis() as i64;
                 let mut purged = chain::purge(&store, chain::Cutoff::Before(before)).await;
-                if let (Ok(_), Some(keep)) = (&purged, retention.keep_last) {
+                // Only after new records: trimming a trail at its bound adds a record of its own, every tick.
+                if let (Ok(_), Some(keep), true) = (&purged, retention.keep_last, appended > 0) {
                     purged = chain::purge(&store, chain::Cutoff::KeepLast(keep)).await;
                     appended = 0;
                 }

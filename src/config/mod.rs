@@ -271,6 +271,18 @@ impl Config {
                 if providers.is_empty() {
                     bail!("{}", mode::NO_PROVIDER);
                 }
+                // A provider's webhook secrets alone configure nothing: its events could name no user.
+                for module in
+                    registry::MODULES.iter().filter(|m| !providers.iter().any(|p| p.provider() == m.provider()))
+                {
+                    let name = format!("{}WEBHOOK_SECRETS", module.provider().env_prefix());
+                    if self.vars.get(&name).is_some() {
+                        bail!(
+                            "{name} is set, but {} is not configured: set its other variables too, or unset it",
+                            module.provider().display_name()
+                        );
+                    }
+                }
                 tokens::check_production(&self.tokens, &self.dev_secret)?;
                 if self.database.is_none() {
                     bail!(
@@ -437,6 +449,19 @@ mod tests {
         assert!(err.contains("KYC_GATEWAY_FANOUT") && err.contains("batched"), "{err}");
         let err = from(&[("KYC_GATEWAY_MODE", "staging")]).expect_err("bad mode").to_string();
         assert!(err.contains("KYC_GATEWAY_MODE") && err.contains("production"), "{err}");
+    }
+
+    #[test]
+    fn webhook_secrets_of_a_provider_that_is_not_configured_are_refused_in_production() {
+        let mut vars = vec![
+            ("KYC_GATEWAY_IDENT_TOKEN", "t"),
+            ("KYC_GATEWAY_JWT_SECRET", REAL_SECRET),
+            ("KYC_GATEWAY_JWT_ISSUER", "https://id"),
+            ("KYC_GATEWAY_SUMSUB_WEBHOOK_SECRETS", "a-secret-of-sixteen-or-more"),
+        ];
+        vars.extend(STATE);
+        let err = from(&vars).expect_err("refused").to_string();
+        assert!(err.contains("KYC_GATEWAY_SUMSUB_WEBHOOK_SECRETS is set, but Sumsub is not configured"), "{err}");
     }
 
     #[test]

@@ -34,7 +34,10 @@ pub struct ImportField {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
     pub user_id: UserId,
+    /// Each provider's one reference (it replaces the stored one).
     pub references: References,
+    /// Each provider's list of references (added to the stored ones, never removing any).
+    pub lists: References,
     /// `(provider, account, refresh token)`.
     pub links: Vec<(Provider, String, Secret)>,
 }
@@ -73,7 +76,7 @@ fn read_entry(index: usize, entry: &Value, fields: &[ImportField]) -> anyhow::Re
     let object: &Map<String, Value> = entry.as_object().ok_or_else(|| invalid(index, "must be a JSON object"))?;
     let user = object.get("user_id").ok_or_else(|| invalid(index, "`user_id` is missing"))?;
     let user_id = UserId::trusted(string(index, "user_id", user)?);
-    let mut read = Entry { user_id, references: References::new(), links: Vec::new() };
+    let mut read = Entry { user_id, references: References::new(), lists: References::new(), links: Vec::new() };
     for (name, value) in object.iter().filter(|(name, _)| *name != "user_id") {
         // The file's keys are not echoed (a key may be a value put in the wrong place): the known ones are listed.
         let field = fields.iter().find(|f| f.name == name).ok_or_else(|| {
@@ -90,7 +93,7 @@ fn read_entry(index: usize, entry: &Value, fields: &[ImportField]) -> anyhow::Re
             FieldKind::References => {
                 let list = value.as_array().ok_or_else(|| invalid(index, format_args!("`{name}` must be a list")))?;
                 let refs = list.iter().map(|v| string(index, name, v)).collect::<anyhow::Result<Vec<_>>>()?;
-                read.references.entry(field.provider).or_default().extend(refs);
+                read.lists.entry(field.provider).or_default().extend(refs);
             }
             FieldKind::Link => {
                 let link =
@@ -148,6 +151,7 @@ pub async fn import(directory: &SqlDirectory, entries: &[Entry], replace_links: 
         .map(|e| ImportEntry {
             user: &e.user_id,
             refs: e.references.clone(),
+            lists: e.lists.clone(),
             links: e.links.iter().map(|(p, subject, token)| (*p, subject.as_str(), token)).collect(),
         })
         .collect();

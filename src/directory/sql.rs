@@ -205,27 +205,52 @@ async fn ensure_user(tx: &mut sqlx::AnyConnection, user: &str, now: i64) -> Resu
     Ok(())
 }
 
+/// The most references a user keeps at one provider: adding one more drops the oldest.
+pub const MAX_REFERENCES: usize = 100;
+
 /// Replaces the user's references at each provider `refs` names.
 async fn replace_references(tx: &mut sqlx::AnyConnection, user: &str, refs: &References) -> Result<(), DirectoryError> {
-    for (provider, references) in refs {
+    for provider in refs.keys() {
         sqlx::query("DELETE FROM provider_refs WHERE user_id = $1 AND provider = $2")
             .bind(user)
             .bind(provider.as_str())
             .execute(&mut *tx)
             .await?;
+    }
+    add_references(tx, user, refs).await.map(|_| ())
+}
+
+/// Adds the references of `refs` the user does not hold yet, keeping at most [`MAX_REFERENCES`] per provider (the
+/// newest); how many were new.
+async fn add_references(tx: &mut sqlx::AnyConnection, user: &str, refs: &References) -> Result<u64, DirectoryError> {
+    let now = crate::clock::unix_millis();
+    let mut added = 0;
+    for (provider, references) in refs {
         for reference in references {
-            sqlx::query(
-                "INSERT INTO provider_refs (user_id, provider, reference) VALUES ($1, $2, $3) \
+            added += sqlx::query(
+                "INSERT INTO provider_refs (user_id, provider, reference, added_at) VALUES ($1, $2, $3, $4) \
                  ON CONFLICT (user_id, provider, reference) DO NOTHING",
             )
             .bind(user)
             .bind(provider.as_str())
             .bind(reference)
+            .bind(now)
             .execute(&mut *tx)
-            .await?;
+            .await?
+            .rows_affected();
         }
+        sqlx::query(
+            "DELETE FROM provider_refs WHERE user_id = $1 AND provider = $2 AND reference NOT IN \
+             (SELECT reference FROM provider_refs WHERE user_id = $1 AND provider = $2 \
+              ORDER BY added_at DESC, reference DESC LIMIT $3)",
+        )
+        .bind(user)
+        .bind(provider.as_str())
+        .bind(MAX_REFERENCES as i64)
+        .execute(&mut *tx)
+        .await?;
     }
-    Ok(())
+    Ok(added)
 }
 
 #[async_trait::async_trait]
@@ -238,10 +263,12 @@ impl Directory for SqlDirectory {
             return Ok(UserEntry::default());
         }
         let mut entry = UserEntry { known: true, ..UserEntry::default() };
-        let refs = sqlx::query("SELECT provider, reference FROM provider_refs WHERE user_id = $1 ORDER BY reference")
-            .bind(user.as_str())
-            .fetch_all(pool)
-            .await?;
+        let refs = sqlx::query(
+            "SELECT provider, reference FROM provider_refs WHERE user_id = $1 ORDER BY added_at DESC, reference",
+        )
+        .bind(user.as_str())
+        .fetch_all(pool)
+        .await?;
         for row in refs {
             let provider: String = row.try_get("provider")?;
             // A provider no longer in this build keeps its rows for a later one, unused here.
@@ -287,17 +314,9 @@ impl Directory for SqlDirectory {
     async fn add_reference(&self, user: &UserId, provider: Provider, reference: &str) -> Result<bool, DirectoryError> {
         let mut tx = self.store.begin_write().await?;
         ensure_user(&mut tx, user, crate::clock::unix_millis()).await?;
-        let added = sqlx::query(
-            "INSERT INTO provider_refs (user_id, provider, reference) VALUES ($1, $2, $3) \
-             ON CONFLICT (user_id, provider, reference) DO NOTHING",
-        )
-        .bind(user.as_str())
-        .bind(provider.as_str())
-        .bind(reference)
-        .execute(&mut *tx)
-        .await?;
+        let added = add_references(&mut tx, user, &References::from([(provider, vec![reference.to_owned()])])).await?;
         tx.commit().await?;
-        Ok(added.rows_affected() > 0)
+        Ok(added > 0)
     }
 
     #[tracing::instrument(name = "store.directory.link", skip_all)]
@@ -454,7 +473,10 @@ impl Directory for SqlDirectory {
 /// What a directory import holds for one user (see `import.rs`).
 pub(crate) struct ImportEntry<'a> {
     pub user: &'a UserId,
+    /// A provider's one reference: it replaces the stored one.
     pub refs: References,
+    /// A provider's list of references: added to those stored (which may have been added since).
+    pub lists: References,
     /// A link with only its refresh token: the first refresh obtains an access token.
     pub links: Vec<(Provider, &'a str, &'a Secret)>,
 }
@@ -475,6 +497,7 @@ impl SqlDirectory {
         for entry in entries {
             ensure_user(&mut tx, entry.user, now).await?;
             replace_references(&mut tx, entry.user, &entry.refs).await?;
+            add_references(&mut tx, entry.user, &entry.lists).await?;
             for (provider, subject, refresh_token) in &entry.links {
                 let tokens =
                     LinkTokens { access_token: None, access_renew_at: None, refresh_token: (*refresh_token).clone() };

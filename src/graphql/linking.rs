@@ -30,10 +30,16 @@ pub struct LinkResult {
     pub granted_scopes: Vec<String>,
 }
 
+/// The name of the provider accounts are linked at, for messages.
+fn linked_at(ctx: &Context<'_>) -> &'static str {
+    services(ctx).providers.set.linking().map_or("an account", |(provider, _)| provider.display_name())
+}
+
 /// The user the token speaks for: linking is about one's own account.
 fn own_user<'a>(ctx: &Context<'a>) -> Result<&'a UserId> {
     rules::me(principal(ctx)).ok_or_else(|| {
-        coded("linking an account needs a user token: a user links their own account", ErrorCode::NotAUserToken)
+        let message = format!("linking {} needs a user token: a user links their own account", linked_at(ctx));
+        coded(message, ErrorCode::NotAUserToken)
     })
 }
 
@@ -44,9 +50,9 @@ fn link_error(error: LinkError) -> async_graphql::Error {
         LinkError::StateForeign => ErrorCode::LinkStateForeign,
         LinkError::StateExpired => ErrorCode::LinkStateExpired,
         LinkError::StateReplayed => ErrorCode::LinkStateReplayed,
-        LinkError::AccessDenied => ErrorCode::LinkAccessDenied,
-        LinkError::AccountTaken => ErrorCode::LinkAccountTaken,
-        LinkError::Refused | LinkError::NoCode => ErrorCode::BadUserInput,
+        LinkError::AccessDenied(_) => ErrorCode::LinkAccessDenied,
+        LinkError::AccountTaken(_) => ErrorCode::LinkAccountTaken,
+        LinkError::Refused(_) | LinkError::NoCode(_) => ErrorCode::BadUserInput,
         LinkError::Provider(Some(provider), e) => return errors::provider(*provider, e),
         LinkError::Provider(None, e) => return errors::internal("linking", e),
         LinkError::Directory(e) => return errors::internal("directory", e),
@@ -87,7 +93,7 @@ impl LinkingMutation {
     ) -> Result<Option<LinkResult>> {
         let user = own_user(ctx)?;
         if code.as_ref().is_some_and(|c| c.len() > 1024) || error.as_ref().is_some_and(|e| e.len() > 256) {
-            return Err(errors::bad_input("code or error is longer than the provider's"));
+            return Err(errors::bad_input(format!("code or error is longer than {}'s", linked_at(ctx))));
         }
         let providers = &services(ctx).providers;
         let scopes =

@@ -135,8 +135,9 @@ impl Providers {
     /// Forgets what this replica holds about a user (after a change the gateway made or learned of). Other
     /// replicas learn of it through [`Providers::changed`].
     pub async fn invalidate_user(&self, user: &UserId) {
-        self.cache.invalidate_user(user).await;
+        // The directory first: an answer fetched after the cache's mark must read the user's new references.
         self.directory.forget(user).await;
+        self.cache.invalidate_user(user).await;
     }
 
     /// Applies a change another replica (or this one) published.
@@ -145,8 +146,8 @@ impl Providers {
             Change::UserChanged { user_id } => self.invalidate_user(user_id).await,
             Change::Verification { event } => self.invalidate_user(&event.user_id).await,
             Change::Resync => {
-                self.cache.invalidate_all();
                 self.directory.forget_all();
+                self.cache.invalidate_all();
             }
         }
     }

@@ -21,14 +21,14 @@ pub enum LinkError {
     StateExpired,
     #[error("the state was used before")]
     StateReplayed,
-    #[error("the user refused the authorization at the provider")]
-    AccessDenied,
-    #[error("the provider answered with an error of its own")]
-    Refused,
-    #[error("the provider's answer had no code")]
-    NoCode,
-    #[error("that account is linked to another user")]
-    AccountTaken,
+    #[error("the user refused the authorization at {0}")]
+    AccessDenied(&'static str),
+    #[error("{0} answered with an error of its own")]
+    Refused(&'static str),
+    #[error("{0}'s answer had no code")]
+    NoCode(&'static str),
+    #[error("that {0} account is linked to another user")]
+    AccountTaken(&'static str),
     #[error("{1}")]
     Provider(Option<Provider>, ProviderError),
     #[error(transparent)]
@@ -101,9 +101,9 @@ impl Providers {
             Consumed::AlreadyUsed => return Err(LinkError::StateReplayed),
         };
         let code = match (error, code) {
-            (Some("access_denied"), _) => return Err(LinkError::AccessDenied),
-            (Some(_), _) => return Err(LinkError::Refused),
-            (None, None) => return Err(LinkError::NoCode),
+            (Some("access_denied"), _) => return Err(LinkError::AccessDenied(provider.display_name())),
+            (Some(_), _) => return Err(LinkError::Refused(provider.display_name())),
+            (None, None) => return Err(LinkError::NoCode(provider.display_name())),
             (None, Some(code)) => code,
         };
         let account = linking
@@ -112,7 +112,7 @@ impl Providers {
             .map_err(|e| LinkError::Provider(Some(provider), e))?;
         let link = Link { subject: account.subject, scopes: account.scopes, tokens: account.tokens };
         match self.directory.store_link(user, provider, &link).await? {
-            Linked::SubjectTaken => Err(LinkError::AccountTaken),
+            Linked::SubjectTaken => Err(LinkError::AccountTaken(provider.display_name())),
             Linked::Stored => {
                 self.changed(user).await;
                 Ok(link.scopes)

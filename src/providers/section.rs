@@ -74,6 +74,11 @@ impl<'a> Section<'a> {
         settings.iter().any(|s| self.get(s).is_some())
     }
 
+    /// `on` or `off`, or `default`.
+    pub fn switch(&self, setting: &str, default: bool) -> anyhow::Result<bool> {
+        self.env.switch(&self.name(setting), default)
+    }
+
     /// Whole seconds, or `default`.
     pub fn secs(&self, setting: &str, default: Duration) -> anyhow::Result<Duration> {
         self.env.secs(&self.name(setting), default)

@@ -1,9 +1,9 @@
 //! Versioned migrations, embedded by `sqlx::migrate!` (one migrator per dialect) and run at start-up or alone
 //! (`kyc-gateway migrate`), recorded in `_sqlx_migrations` under PostgreSQL's advisory lock; an unknown or changed
-//! migration is refused. A database of the earlier migrator (`schema_migrations`) is adopted first, each row checked.
+//! migration is refused. The earlier migrator's `schema_migrations` is adopted, each row checked, and kept current.
 
 use sqlx::migrate::{Migrate, MigrateError as SqlxMigrateError, Migrator};
-use sqlx::Row;
+use sqlx::{AnyConnection, Connection, Row};
 
 use super::{Engine, Store};
 
@@ -48,65 +48,71 @@ fn migrator(engine: Engine) -> &'static Migrator {
     }
 }
 
+/// Whether a table of this name exists (no DDL: readiness probes call this).
+async fn table_exists<'c, E>(engine: Engine, executor: E, table: &str) -> Result<bool, sqlx::Error>
+where
+    E: sqlx::Executor<'c, Database = sqlx::Any>,
+{
+    let sql = match engine {
+        Engine::Sqlite => "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = $1",
+        Engine::Postgres => "SELECT 1 FROM pg_tables WHERE schemaname = current_schema() AND tablename = $1",
+    };
+    Ok(sqlx::query(sql).bind(table).fetch_optional(executor).await?.is_some())
+}
+
 /// The versions recorded as applied; none when the database was never migrated by sqlx.
-async fn applied(store: &Store) -> Result<Vec<i64>, sqlx::Error> {
-    let mut conn = store.pool().acquire().await?;
-    conn.ensure_migrations_table().await.map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
+async fn applied(engine: Engine, conn: &mut AnyConnection) -> Result<Vec<i64>, sqlx::Error> {
+    if !table_exists(engine, &mut *conn, "_sqlx_migrations").await? {
+        return Ok(Vec::new());
+    }
     sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success = TRUE").fetch_all(&mut *conn).await
 }
 
 /// How many of this binary's migrations the database lacks (readiness: a replica whose database is behind is not
 /// ready). Fails when the database does not answer.
 pub(super) async fn pending(store: &Store) -> Result<usize, sqlx::Error> {
-    let applied = applied(store).await?;
+    let mut conn = store.pool().acquire().await?;
+    let applied = applied(store.engine(), &mut conn).await?;
     Ok(migrator(store.engine()).iter().filter(|m| !applied.contains(&m.version)).count())
 }
 
-/// Applies what is missing; the migrations applied, as `NNNN_description`.
+/// Applies what is missing; the migrations applied, as `NNNN_description`. On PostgreSQL the whole run holds one
+/// advisory lock, so replicas starting together on one database migrate one after another.
 pub(super) async fn run(store: &Store) -> Result<Vec<String>, MigrateError> {
-    let migrator = migrator(store.engine());
-    adopt_legacy(store, migrator).await?;
-    let before = applied(store).await?;
-    migrator.run(store.pool()).await?;
-    Ok(migrator
-        .iter()
-        .filter(|m| !before.contains(&m.version))
-        .map(|m| format!("{:04}_{}", m.version, m.description.replace(' ', "_")))
-        .collect())
-}
-
-/// Whether the earlier migrator's table exists.
-async fn has_legacy_table(store: &Store) -> Result<bool, sqlx::Error> {
-    let sql = match store.engine() {
-        Engine::Sqlite => "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'",
-        Engine::Postgres => {
-            "SELECT 1 FROM pg_tables WHERE schemaname = current_schema() AND tablename = 'schema_migrations'"
+    let engine = store.engine();
+    let mut conn = store.pool().acquire().await?;
+    if engine == Engine::Postgres {
+        sqlx::query("SELECT pg_advisory_lock($1)").bind(LOCK_KEY).execute(&mut *conn).await?;
+    }
+    let outcome = run_on(engine, &mut conn).await;
+    if engine == Engine::Postgres {
+        let unlocked = sqlx::query("SELECT pg_advisory_unlock($1)").bind(LOCK_KEY).execute(&mut *conn).await;
+        if unlocked.is_err() {
+            // A connection that may still hold the lock never goes back to the pool.
+            let _ = conn.close().await;
         }
-    };
-    Ok(sqlx::query(sql).fetch_optional(store.pool()).await?.is_some())
+    }
+    outcome
 }
 
-/// Carries the earlier migrator's records (`schema_migrations`: version, name, SHA-256 of the text) over to sqlx's,
-/// then drops its table. A recorded migration whose text changed is refused, as sqlx would.
-async fn adopt_legacy(store: &Store, migrator: &Migrator) -> Result<(), MigrateError> {
-    if !has_legacy_table(store).await? {
+async fn run_on(engine: Engine, conn: &mut AnyConnection) -> Result<Vec<String>, MigrateError> {
+    let migrator = migrator(engine);
+    conn.ensure_migrations_table().await?;
+    adopt_legacy(engine, migrator, conn).await?;
+    let before = applied(engine, conn).await?;
+    migrator.run_direct(&mut *conn).await?;
+    let new: Vec<_> = migrator.iter().filter(|m| !before.contains(&m.version)).collect();
+    mirror_to_legacy(engine, conn, &new).await?;
+    Ok(new.iter().map(|m| format!("{:04}_{}", m.version, m.description.replace(' ', "_"))).collect())
+}
+
+/// Carries the earlier migrator's records (`schema_migrations`: version, name, SHA-256 of the text) over to sqlx's.
+/// A recorded migration whose text changed is refused, as sqlx would.
+async fn adopt_legacy(engine: Engine, migrator: &Migrator, conn: &mut AnyConnection) -> Result<(), MigrateError> {
+    if !table_exists(engine, &mut *conn, "schema_migrations").await? {
         return Ok(());
     }
-    applied(store).await?;
-    let mut tx = store.begin_write().await?;
-    if store.engine() == Engine::Postgres {
-        sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(LOCK_KEY).execute(&mut *tx).await?;
-        if sqlx::query(
-            "SELECT 1 FROM pg_tables WHERE schemaname = current_schema() AND tablename = 'schema_migrations'",
-        )
-        .fetch_optional(&mut *tx)
-        .await?
-        .is_none()
-        {
-            // Another replica adopted it while this one waited for the lock.
-            return Ok(());
-        }
-    }
+    let mut tx = conn.begin().await?;
     let rows = sqlx::query("SELECT version, name, checksum FROM schema_migrations").fetch_all(&mut *tx).await?;
     for row in rows {
         let version: i64 = row.try_get("version")?;
@@ -128,7 +134,31 @@ async fn adopt_legacy(store: &Store, migrator: &Migrator) -> Result<(), MigrateE
         .execute(&mut *tx)
         .await?;
     }
-    sqlx::query("DROP TABLE schema_migrations").execute(&mut *tx).await?;
     tx.commit().await?;
+    Ok(())
+}
+
+/// Records `applied` in the earlier migrator's table too, where there is one: an earlier kyc-gateway started on this
+/// database then refuses it as newer than itself, instead of applying its first migration again.
+async fn mirror_to_legacy(
+    engine: Engine,
+    conn: &mut AnyConnection,
+    applied: &[&sqlx::migrate::Migration],
+) -> Result<(), MigrateError> {
+    if applied.is_empty() || !table_exists(engine, &mut *conn, "schema_migrations").await? {
+        return Ok(());
+    }
+    for migration in applied {
+        sqlx::query(
+            "INSERT INTO schema_migrations (version, name, checksum, applied_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (version) DO NOTHING",
+        )
+        .bind(migration.version)
+        .bind(format!("{:04}_{}", migration.version, migration.description.replace(' ', "_")))
+        .bind(crate::digest::sha256_hex(migration.sql.as_bytes()))
+        .bind(crate::clock::unix_millis())
+        .execute(&mut *conn)
+        .await?;
+    }
     Ok(())
 }

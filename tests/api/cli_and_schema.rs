@@ -214,3 +214,45 @@ fn migrate_reports_the_migrations_it_applied_and_up_to_date_only_when_there_were
     assert!(ok, "{err}");
     assert_eq!(out.trim(), "the database is up to date: no migration to apply");
 }
+
+#[test]
+fn the_sandbox_command_refuses_a_port_for_a_provider_it_does_not_have() {
+    let output = bin().args(["sandbox", "--port", "fractl=9001"]).output().expect("runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("fractl") && stderr.contains("the names are fractal, sumsub"), "{stderr}");
+}
+
+/// The env file holds the providers' secrets and the directory file users' refresh tokens: only their owner reads them.
+#[test]
+fn the_sandbox_command_writes_its_files_for_their_owner_alone() {
+    use std::io::BufRead;
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(format!("kyc-sandbox-files-{}", kyc_gateway::secret::random_token()));
+    std::fs::create_dir_all(&dir).expect("a folder");
+    let (env_file, directory_file) = (dir.join("sandbox.env"), dir.join("directory.json"));
+    // An older file of the same name, readable by anyone, is replaced, not reused.
+    std::fs::write(&env_file, "old").expect("written");
+    std::fs::set_permissions(&env_file, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let mut child = bin()
+        .arg("sandbox")
+        .arg("--env-file")
+        .arg(&env_file)
+        .arg("--directory-file")
+        .arg(&directory_file)
+        .env("RUST_LOG", "error")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("starts");
+    let stdout = child.stdout.take().expect("piped");
+    let header = std::io::BufReader::new(stdout).lines().next().expect("a line").expect("text");
+    let modes: Vec<u32> = [&env_file, &directory_file]
+        .iter()
+        .map(|f| std::fs::metadata(f).expect("written").permissions().mode() & 0o777)
+        .collect();
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(header.starts_with("# The sandbox providers' variables"), "{header}");
+    assert_eq!(modes, [0o600, 0o600]);
+}

@@ -263,6 +263,37 @@ async fn a_session_the_directory_does_not_hold_is_learned_from_its_decision_webh
     assert_eq!(cases, json!([{ "id": session, "state": "APPROVED" }]));
 }
 
+/// Anyone with the public API key can create a session naming any `vendorData`: unless the operator says sessions are
+/// learned, such a session's decision reaches nobody's cases.
+#[tokio::test]
+async fn a_session_naming_another_user_s_vendor_data_is_nobody_s_unless_sessions_are_learned() {
+    let app = spawn_with(|c| c.vars.set("KYC_GATEWAY_VERIFF_LEARN_SESSIONS", "off")).await;
+    let veriff = app.sandbox().veriff().clone();
+    let victim = app.sandbox().users().iter().find(|u| veriff.sessions_of(u).is_empty()).expect("a user").clone();
+    let created: Value = app
+        .http
+        .post(format!("{}/v1/sessions", veriff.base_url()))
+        .header("X-AUTH-CLIENT", veriff.api_key().expose())
+        .json(&json!({ "verification": { "vendorData": victim, "person": { "firstName": "Eve", "lastName": "Ito" } } }))
+        .send()
+        .await
+        .expect("created")
+        .json()
+        .await
+        .expect("json");
+    let session = created["verification"]["id"].as_str().expect("a session id").to_owned();
+    decide(&app, &session, json!({ "status": "declined", "reasonCode": 102 })).await;
+    app.sandbox().webhooks_idle().await;
+    eventually("the decision was handled", || async {
+        inbox(&app).await.iter().all(|(provider, status)| provider != "VERIFF" || status != "pending")
+    })
+    .await;
+    assert!(inbox(&app).await.contains(&("VERIFF".to_owned(), "unmatched".to_owned())), "{:?}", inbox(&app).await);
+    let stored = app.directory.references(&uid(&victim), kyc_gateway::domain::Provider::Veriff).await.expect("read");
+    assert!(stored.is_empty(), "nothing kept for the user it names: {stored:?}");
+    assert_eq!(veriff_cases(&app, &user_token(&victim, IDV), "id").await, json!([]));
+}
+
 #[tokio::test]
 async fn an_older_decision_of_a_session_delivered_after_a_newer_one_never_replaces_it() {
     let app = spawn_with(with_secret).await;

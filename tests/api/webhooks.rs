@@ -233,6 +233,8 @@ async fn a_provider_without_secrets_has_no_webhook_endpoint() {
     let app = production_app(&sandbox_app, &[], |c| {
         with_secrets(c);
         c.vars.remove("KYC_GATEWAY_SILA_WEBHOOK_SECRETS");
+        // Fractal is not configured here: its secrets alone would be refused.
+        c.vars.remove("KYC_GATEWAY_FRACTAL_WEBHOOK_SECRETS");
     })
     .await;
     let (status, body) = sila(SILA_SECRET, &json!({"event_type": "kyc"})).post(&app).await;
@@ -488,7 +490,11 @@ async fn an_event_field_longer_than_a_notification_can_carry_is_refused() {
 async fn workers_of_several_replicas_apply_each_event_once() {
     let db = postgres_database().await;
     let sandbox_app = spawn().await;
-    let secrets = |c: &mut Config| with_secrets(c);
+    // The replicas' providers are the sandbox's Fractal and Sumsub: their secrets only.
+    let secrets = |c: &mut Config| {
+        c.vars.set("KYC_GATEWAY_FRACTAL_WEBHOOK_SECRETS", FRACTAL_SECRET);
+        c.vars.set("KYC_GATEWAY_SUMSUB_WEBHOOK_SECRETS", SUMSUB_SECRET);
+    };
     // A accepts and never works; B and C compete for its events.
     let a = crate::store::replica(&sandbox_app, &db, |c| {
         secrets(c);

@@ -59,6 +59,7 @@ impl ProviderModule for Module {
             "KYC_GATEWAY_VERIFF_API_KEY",
             "KYC_GATEWAY_VERIFF_SHARED_SECRET",
             "KYC_GATEWAY_VERIFF_LEVELS",
+            "KYC_GATEWAY_VERIFF_LEARN_SESSIONS",
         ]
     }
 
@@ -71,6 +72,7 @@ impl ProviderModule for Module {
             api_key: section.secret("API_KEY")?,
             shared_secret: section.secret("SHARED_SECRET")?,
             levels: section.levels("LEVELS", DEFAULT_LEVELS)?,
+            learn_sessions: section.switch("LEARN_SESSIONS", false)?,
             policy: section.policy(&UpstreamPolicy::default())?,
             webhook_secrets: section.webhook_secrets()?,
         })))
@@ -96,6 +98,9 @@ pub struct Settings {
     pub shared_secret: Secret,
     /// Veriff's level (`idv`) -> items.
     pub levels: LevelMap,
+    /// Whether a decision webhook's `vendorData` may add its session to that user. Off: anyone holding the public
+    /// API key can create a session naming any `vendorData`, so only sessions the directory holds count.
+    pub learn_sessions: bool,
     pub policy: UpstreamPolicy,
     /// The shared secret keys Veriff signs its webhooks with (several while one is rotated).
     pub webhook_secrets: Vec<Secret>,
@@ -110,7 +115,7 @@ impl ProviderSettings for Settings {
         Arc::new(Veriff {
             client: VeriffClient::new(self),
             levels: self.levels.clone(),
-            webhooks: webhook::Reader { secrets: self.webhook_secrets.clone() },
+            webhooks: webhook::Reader { secrets: self.webhook_secrets.clone(), learn_sessions: self.learn_sessions },
             directory,
         })
     }

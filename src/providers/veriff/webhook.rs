@@ -27,6 +27,8 @@ enum Subject {
 /// Veriff's webhook endpoint.
 pub struct Reader {
     pub secrets: Vec<Secret>,
+    /// Whether an unknown session is given to the user its `vendorData` names (`KYC_GATEWAY_VERIFF_LEARN_SESSIONS`).
+    pub learn_sessions: bool,
 }
 
 #[async_trait]
@@ -42,7 +44,7 @@ impl WebhookReader for Reader {
         Ok(parse(body, now)?)
     }
 
-    /// A stored session names its user; else `vendorData`, else `endUserId`, as a gateway user id.
+    /// A stored session names its user; else, when sessions are learned, `vendorData`, else `endUserId`.
     async fn user_of(
         &self,
         subject: &serde_json::Value,
@@ -56,11 +58,17 @@ impl WebhookReader for Reader {
         if let Some(user) = directory.user_for_reference(Provider::Veriff, &session_id).await? {
             return Ok(Some(user));
         }
+        if !self.learn_sessions {
+            return Ok(None);
+        }
         Ok([vendor_data, end_user_id].into_iter().flatten().find_map(|id| UserId::parse(id).ok()))
     }
 
-    /// A session the directory does not hold yet is the user's from now on.
+    /// A session the directory does not hold yet is the user's from now on, when sessions are learned.
     fn reference_to_keep(&self, subject: &serde_json::Value) -> Option<String> {
+        if !self.learn_sessions {
+            return None;
+        }
         match serde_json::from_value(subject.clone()) {
             Ok(Subject::VeriffSession { session_id, .. }) => Some(session_id),
             Err(_) => None,
@@ -184,7 +192,7 @@ mod tests {
     fn the_legacy_x_signature_of_sha256_body_and_secret_is_not_an_hmac() {
         // sha256(body ‖ secret), computed here with `printf '%s%s' BODY SECRET | openssl dgst -sha256`.
         let legacy = "0558cec8645b295b424644f65dc65f1e4b4af2a9d2211bda0b0e62cfa78275fc";
-        let reader = Reader { secrets: secrets(&[MOCK_SECRET]) };
+        let reader = Reader { secrets: secrets(&[MOCK_SECRET]), learn_sessions: true };
         let header = |name: &str| (name == "x-signature").then(|| legacy.to_owned());
         let refused = reader.read(&header, MOCK_BODY.as_bytes(), 0);
         assert_eq!(refused, Err(WebhookError::Signature(SignatureError::Missing)));
@@ -194,7 +202,7 @@ mod tests {
 
     #[test]
     fn the_vrf_header_is_read_when_x_hmac_signature_is_absent() {
-        let reader = Reader { secrets: secrets(&[MOCK_SECRET]) };
+        let reader = Reader { secrets: secrets(&[MOCK_SECRET]), learn_sessions: true };
         let header = |name: &str| (name == "vrf-hmac-signature").then(|| MOCK_SIGNATURE.to_owned());
         // Signed and read: the mock body is a session request, not a decision (no `id`).
         let read = reader.read(&header, MOCK_BODY.as_bytes(), 0);
@@ -225,7 +233,7 @@ mod tests {
                 ordering_key: "12df6045-3846-3e45-946a-14fa6136d78b".into()
             }
         );
-        let reader = Reader { secrets: Vec::new() };
+        let reader = Reader { secrets: Vec::new(), learn_sessions: true };
         assert_eq!(reader.reference_to_keep(&event.subject).as_deref(), Some("12df6045-3846-3e45-946a-14fa6136d78b"));
     }
 

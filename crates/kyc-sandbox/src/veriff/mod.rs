@@ -426,6 +426,8 @@ impl crate::SandboxProvider for VeriffSandbox {
             // Veriff signs its webhooks with the integration's shared secret.
             Variable::append("KYC_GATEWAY_VERIFF_WEBHOOK_SECRETS", self.shared_secret().expose_secret(), ","),
             Variable::append("KYC_GATEWAY_VERIFF_LEVELS", population::LEVEL_ITEMS, "; "),
+            // Every session here is the sandbox's own: a decision's `vendorData` may name its user.
+            Variable::new("KYC_GATEWAY_VERIFF_LEARN_SESSIONS", "on"),
         ]
     }
 
