@@ -75,7 +75,7 @@ async function startGateway() {
     if (gateway.exitCode !== null) throw new Error(`the gateway exited with ${gateway.exitCode}:\n${output}`);
     if (Date.now() > deadline) throw new Error(`the gateway did not start in 60 s:\n${output}`);
     if (!addr && existsSync(addrFile)) addr = readFileSync(addrFile, 'utf8').trim();
-    const found = output.match(/Sumsub (http:\/\/[^\s,]+)/);
+    const found = output.match(/sumsub (http:\/\/[^\s,]+)/i);
     if (found) sumsub = found[1];
     await sleep(50);
   }
