@@ -11,6 +11,8 @@ ARG FEATURES=""
 # Dependencies first, against stub crates with the real manifests and lock file: this layer is rebuilt only when a
 # manifest or Cargo.lock changes, not on every source edit.
 COPY Cargo.toml Cargo.lock ./
+# The allocator's options, read when jemalloc is built (.cargo/config.toml).
+COPY .cargo ./.cargo
 COPY crates/kyc-vocabulary/Cargo.toml crates/kyc-vocabulary/
 COPY crates/kyc-sandbox/Cargo.toml crates/kyc-sandbox/
 COPY crates/kyc-bench/Cargo.toml crates/kyc-bench/

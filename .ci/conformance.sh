@@ -77,7 +77,8 @@ trap stop_gateway EXIT
 # Starts a sandbox-mode gateway on a free port; sets $url.
 start_gateway() {
     rm -f "$work/addr"
-    sandboxed "$bin" serve --listen 127.0.0.1:0 --addr-file "$work/addr" >"$work/gateway.log" 2>&1 &
+    # env itself, not a function's subshell, so that $! is the gateway's pid (env execs it) and stop_gateway ends it.
+    env "${settings[@]/#/--unset=}" "$bin" serve --listen 127.0.0.1:0 --addr-file "$work/addr" >"$work/gateway.log" 2>&1 &
     gateway_pid=$!
     for _ in $(seq 600); do
         [ -s "$work/addr" ] && break

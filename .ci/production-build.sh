@@ -2,7 +2,8 @@
 # The production build as the Dockerfile makes it: from only the paths the Dockerfile copies, release profile, without
 # the `sandbox` feature. Fails unless (1) the feature graph holds no kyc-sandbox, (2) the binary holds no sandbox code
 # (none of the sandbox crate's strings, which the default build holds), and (3) `serve` with no provider configured
-# refuses to start, saying how to configure one. Run by .ci/run; alone: `.ci/production-build.sh`.
+# refuses to start, saying how to configure one; also that jemalloc's options are built in. Run by .ci/run; alone:
+# `.ci/production-build.sh`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -34,6 +35,11 @@ for marker in "${markers[@]}"; do
     echo "occurrences of \"$marker\" in the production binary: $count"
     [[ $count -eq 0 ]] || { echo "the production binary holds sandbox code"; exit 1; }
 done
+
+# The allocator's options (.cargo/config.toml) are built in: without them jemalloc keeps freed pages while idle.
+conf=$(grep -a -c -F "background_thread:true,dirty_decay_ms" "$binary" || true)
+echo "jemalloc's options (.cargo/config.toml) in the production binary: $conf"
+[[ $conf -ge 1 ]] || { echo "the production binary was built without .cargo/config.toml's jemalloc options"; exit 1; }
 
 # With nothing configured it refuses to start, and says why.
 set +e

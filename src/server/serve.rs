@@ -21,7 +21,6 @@ use tokio::time::Instant;
 use tower::ServiceExt;
 
 use super::arriving::{Arriving, BodyDeadline};
-use super::memory::{trim_after_bursts, Load};
 use crate::config::ConnectionSettings;
 
 /// File descriptors kept for everything but callers' connections (database pool, provider and sandbox sockets,
@@ -88,8 +87,6 @@ struct Registry {
     started: Instant,
     next_id: AtomicU64,
     open: Mutex<HashMap<u64, Arc<Activity>>>,
-    /// Requests starting and ending, for the allocator's trim after a burst.
-    load: Load,
 }
 
 impl Registry {
@@ -139,19 +136,13 @@ impl Drop for Admitted {
 struct Busy {
     activity: Arc<Activity>,
     registry: Arc<Registry>,
-    /// Counted in the load the allocator's trim watches (`memory.rs`): a request is, a caller's WebSocket is not (it
-    /// would be "in flight" for its whole life and hide every fall of the load).
-    load: bool,
 }
 
 impl Busy {
-    fn new(activity: &Arc<Activity>, registry: &Arc<Registry>, load: bool) -> Self {
+    fn new(activity: &Arc<Activity>, registry: &Arc<Registry>) -> Self {
         activity.in_flight.fetch_add(1, Ordering::Relaxed);
         activity.last.store(registry.now(), Ordering::Relaxed);
-        if load {
-            registry.load.started();
-        }
-        Busy { activity: activity.clone(), registry: registry.clone(), load }
+        Busy { activity: activity.clone(), registry: registry.clone() }
     }
 }
 
@@ -159,9 +150,6 @@ impl Drop for Busy {
     fn drop(&mut self) {
         self.activity.last.store(self.registry.now(), Ordering::Relaxed);
         self.activity.in_flight.fetch_sub(1, Ordering::Relaxed);
-        if self.load {
-            self.registry.load.ended();
-        }
     }
 }
 
@@ -217,7 +205,7 @@ impl Upgraded {
         if self.slot.activity.closing.load(Ordering::Relaxed) {
             return false;
         }
-        self.busy = Some(Busy::new(&self.slot.activity, &self.slot.registry, false));
+        self.busy = Some(Busy::new(&self.slot.activity, &self.slot.registry));
         true
     }
 
@@ -262,11 +250,7 @@ pub async fn serve(
         started: Instant::now(),
         next_id: AtomicU64::new(0),
         open: Mutex::default(),
-        load: Load::default(),
     });
-    // Polled with the accept loop, so it ends with it.
-    let trimming = trim_after_bursts(registry.load.clone());
-    tokio::pin!(trimming);
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder.http1().timer(TokioTimer::new()).header_read_timeout(settings.header_timeout).keep_alive(true);
     builder.http2().timer(TokioTimer::new()).keep_alive_interval(Some(Duration::from_secs(30)));
@@ -286,7 +270,6 @@ pub async fn serve(
                 }
             },
             _ = &mut shutdown => break,
-            never = &mut trimming => match never {},
         };
         let Some((admitted, activity)) = registry.admit() else {
             // Every connection is busy with a request: refuse this one rather than run out of descriptors.
@@ -298,7 +281,7 @@ pub async fn serve(
         let service = {
             let (router, slot) = (router.clone(), slot.clone());
             hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
-                let busy = Busy::new(&slot.activity, &slot.registry, true);
+                let busy = Busy::new(&slot.activity, &slot.registry);
                 let deadline = BodyDeadline::new(body_timeout);
                 let receiving = Box::new(Receiving::new(&slot.activity));
                 request.extensions_mut().insert(slot.clone());

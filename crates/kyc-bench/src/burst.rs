@@ -15,9 +15,8 @@ use kyc_gateway::sandbox::Sandbox;
 const WATCH: Duration = Duration::from_secs(10);
 /// How often its resident set is read meanwhile (every fourth reading is printed).
 const EVERY: Duration = Duration::from_millis(500);
-/// How long an idle gateway is left alone before its resident set counts as its idle level: long enough for the look
-/// it takes once its load falls after the warm-up (`server/memory.rs`: at least five seconds after its last look),
-/// and the trim if its resident set grew, so the idle level is not the warm-up's freed memory still held.
+/// How long an idle gateway is left alone before its resident set counts as its idle level: long enough for the
+/// allocator to return what the warm-up freed (`.cargo/config.toml`: jemalloc's decay), so that is not counted.
 const SETTLE: Duration = Duration::from_secs(12);
 /// The target: at most this multiple of the idle level at the end of `WATCH`.
 const WITHIN: f64 = 2.0;

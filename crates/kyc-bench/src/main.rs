@@ -28,7 +28,7 @@ pub struct Args {
     #[arg(long, default_value_t = 1_000_000)]
     pub soak_requests: u64,
     /// Also runs me-hot, burst and soak with the gateway of another kyc-bench binary, `LABEL=PATH` (repeatable), e.g.
-    /// one built with `--features kyc-gateway/jemalloc`: a row or table each, in the same run.
+    /// one built from another commit or with another allocator: a row or table each, in the same run.
     #[arg(long = "variant", value_parser = variant)]
     pub variants: Vec<(String, std::path::PathBuf)>,
     /// Seconds per mode.

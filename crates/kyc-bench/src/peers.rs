@@ -481,7 +481,7 @@ pub async fn run(args: Args) -> anyhow::Result<(String, u64)> {
     let sandbox = Sandbox::start(&settings).await.context("starting the sandbox providers")?;
     let secret = kyc_gateway::secret::random_token();
     let users: Vec<String> = sandbox.fractal().population().users.iter().map(|u| u.uid.clone()).collect();
-    // The users of the scenarios' `me` (scenarios.rs): data at all four providers.
+    // The users of the scenarios' `me` (scenarios.rs): data at every provider.
     let everywhere: Vec<String> = users.iter().step_by(30).cloned().collect();
     let raw = Raw::setup(&sandbox, &everywhere).await?;
     let me = Shape {
