@@ -31,7 +31,8 @@ binary=$target/release/kyc-gateway
 # Strings only the sandbox crate holds: its module paths (panic locations, type names) and its admin routes.
 markers=(kyc_sandbox /_sandbox/)
 for marker in "${markers[@]}"; do
-    count=$(grep -a -o -F -- "$marker" "$binary" | wc -l)
+    # grep exits 1 when it finds nothing, which pipefail would turn into a failed run.
+    count=$({ grep -a -o -F -- "$marker" "$binary" || true; } | wc -l)
     echo "occurrences of \"$marker\" in the production binary: $count"
     [[ $count -eq 0 ]] || { echo "the production binary holds sandbox code"; exit 1; }
 done
