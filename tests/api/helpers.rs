@@ -462,3 +462,25 @@ impl Expose for secrecy::SecretString {
         secrecy::ExposeSecret::expose_secret(self)
     }
 }
+
+/// The log lines without their `timestamp` values, whose microseconds can spell a short number (`.160000Z`).
+pub fn without_timestamps(logs: &str) -> String {
+    const KEY: &str = "\"timestamp\":\"";
+    let (mut out, mut rest) = (String::with_capacity(logs.len()), logs);
+    while let Some(at) = rest.find(KEY) {
+        out.push_str(&rest[..at]);
+        let value = &rest[at + KEY.len()..];
+        rest = value.find('"').map_or("", |end| &value[end + 1..]);
+    }
+    out + rest
+}
+
+/// Whether `text` holds `value`; a number (a zip code, say) only where no digit adjoins it.
+pub fn mentions(text: &str, value: &str) -> bool {
+    if !value.bytes().all(|b| b.is_ascii_digit()) {
+        return text.contains(value);
+    }
+    let digit = |b: Option<u8>| b.is_some_and(|b| b.is_ascii_digit());
+    text.match_indices(value)
+        .any(|(at, _)| !digit(text[..at].bytes().next_back()) && !digit(text[at + value.len()..].bytes().next()))
+}
