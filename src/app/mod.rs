@@ -148,7 +148,7 @@ impl App {
             max_user_ids: config.max_user_ids,
             events: events.clone(),
             store: store.clone(),
-            caller_names: Arc::new(config.audit.caller_names.iter().cloned().collect()),
+            caller_names: Arc::new(caller_names(&config.audit.caller_names, verifier.users_issuer())),
         };
         let bounds = Arc::new(graphql::Bounds {
             limits: config.limits.clone(),
@@ -319,4 +319,18 @@ impl App {
         self.store.close().await;
         served
     }
+}
+
+/// Display names by `(issuer, client id)`; a name configured without an issuer is for the issuer that names users.
+fn caller_names(
+    configured: &[(Option<String>, String, String)],
+    users_issuer: Option<&str>,
+) -> std::collections::HashMap<(String, String), String> {
+    configured
+        .iter()
+        .filter_map(|(issuer, id, name)| {
+            let issuer = issuer.as_deref().or(users_issuer)?;
+            Some(((issuer.to_owned(), id.clone()), name.clone()))
+        })
+        .collect()
 }

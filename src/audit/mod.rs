@@ -105,8 +105,9 @@ pub struct AuditSettings {
     pub commit_timeout: Duration,
     /// A client token reading personal data must state a purpose.
     pub require_purpose: bool,
-    /// Display names of callers in users' access logs (`client id -> name`); others show as "a service".
-    pub caller_names: Vec<(String, String)>,
+    /// Display names of clients in users' access logs (`(issuer, client id) -> name`; no issuer: the issuer that
+    /// names users); others show as "a service".
+    pub caller_names: Vec<(Option<String>, String, String)>,
 }
 
 impl Default for AuditSettings {

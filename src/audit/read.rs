@@ -17,8 +17,9 @@ pub struct Filter {
     pub until: Option<i64>,
     /// Records before this one (a page's cursor).
     pub before_seq: Option<i64>,
-    /// Leave out this caller's records (a user's access log leaves out the user's own reads).
-    pub not_caller: Option<String>,
+    /// Leave out the reads of this user, `(issuer, user id)`: a user's access log leaves out the user's own reads,
+    /// told by issuer and kind, so a client or another issuer's subject with the same id text is still listed.
+    pub not_user: Option<(String, String)>,
 }
 
 /// Up to `limit` records matching `filter`, newest first.
@@ -35,9 +36,6 @@ pub async fn events(store: &Store, filter: &Filter, limit: i64) -> Result<Vec<Re
     if let Some(caller) = &filter.caller {
         next(Value::Text(caller.clone()), &|n| format!("caller = ${n}"));
     }
-    if let Some(caller) = &filter.not_caller {
-        next(Value::Text(caller.clone()), &|n| format!("caller <> ${n}"));
-    }
     if let Some(since) = filter.since {
         next(Value::Int(since), &|n| format!("at >= ${n}"));
     }
@@ -46,6 +44,11 @@ pub async fn events(store: &Store, filter: &Filter, limit: i64) -> Result<Vec<Re
     }
     if let Some(before) = filter.before_seq {
         next(Value::Int(before), &|n| format!("seq < ${n}"));
+    }
+    if let Some((issuer, user)) = &filter.not_user {
+        values.extend([Value::Text(issuer.clone()), Value::Text(user.clone())]);
+        let n = values.len();
+        conditions.push(format!("NOT (caller_kind = 'user' AND issuer = ${} AND caller = ${n})", n - 1));
     }
     let clause = if conditions.is_empty() { String::new() } else { format!(" WHERE {}", conditions.join(" AND ")) };
     let sql = format!("SELECT {COLUMNS} FROM audit_records{clause} ORDER BY seq DESC LIMIT {}", limit.max(0));

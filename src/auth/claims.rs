@@ -4,6 +4,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
@@ -101,13 +102,15 @@ impl Default for ClaimRules {
 }
 
 impl ClaimRules {
-    /// The caller the claims name. `sub` must be a non-empty string: it is the company's user id or the client.
-    pub fn principal(&self, claims: &Map<String, Value>) -> Result<Principal, AuthError> {
+    /// The caller the claims of `issuer`'s token name. `sub` must be a non-empty string: the company's user id or
+    /// the client.
+    pub fn principal(&self, issuer: &Arc<str>, claims: &Map<String, Value>) -> Result<Principal, AuthError> {
         let sub = claims.get("sub").and_then(Value::as_str).filter(|s| !s.is_empty()).ok_or(AuthError::Invalid)?;
         let scopes = self.scopes(claims);
+        let issuer = Arc::clone(issuer);
         Ok(match self.client_rule.is_client(claims, sub) {
-            true => Principal::Client { name: sub.to_owned(), scopes },
-            false => Principal::User { id: UserId::parse(sub).map_err(|_| AuthError::Invalid)?, scopes },
+            true => Principal::Client { issuer, name: sub.to_owned(), scopes },
+            false => Principal::User { issuer, id: UserId::parse(sub).map_err(|_| AuthError::Invalid)?, scopes },
         })
     }
 
@@ -184,6 +187,10 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    fn iss() -> Arc<str> {
+        Arc::from("https://id.example.com/")
+    }
 
     fn claims(value: Value) -> Map<String, Value> {
         value.as_object().expect("an object").clone()
@@ -265,20 +272,23 @@ mod tests {
     #[test]
     fn scopes_come_from_the_first_configured_claim_present() {
         let rules = ClaimRules::default();
-        let p = rules.principal(&claims(json!({ "sub": "u1", "scope": "uid:read contact:read" }))).expect("ok");
+        let p = rules.principal(&iss(), &claims(json!({ "sub": "u1", "scope": "uid:read contact:read" }))).expect("ok");
         assert!(p.has("uid:read") && p.has("contact:read"));
-        let p = rules.principal(&claims(json!({ "sub": "u1", "scp": ["uid:read", 7] }))).expect("ok");
+        let p = rules.principal(&iss(), &claims(json!({ "sub": "u1", "scp": ["uid:read", 7] }))).expect("ok");
         assert!(p.has("uid:read") && !p.has("7"));
-        let p = rules.principal(&claims(json!({ "sub": "u1", "scp": "uid:read contact:read" }))).expect("ok");
+        let p = rules.principal(&iss(), &claims(json!({ "sub": "u1", "scp": "uid:read contact:read" }))).expect("ok");
         assert!(p.has("contact:read"), "scp as a string");
-        let p = rules.principal(&claims(json!({ "sub": "u1", "scope": null, "scp": ["uid:read"] }))).expect("ok");
+        let p =
+            rules.principal(&iss(), &claims(json!({ "sub": "u1", "scope": null, "scp": ["uid:read"] }))).expect("ok");
         assert!(p.has("uid:read"), "a null claim is an absent one");
-        let p = rules.principal(&claims(json!({ "sub": "u1", "scope": "a", "scp": ["uid:read"] }))).expect("ok");
+        let p =
+            rules.principal(&iss(), &claims(json!({ "sub": "u1", "scope": "a", "scp": ["uid:read"] }))).expect("ok");
         assert!(!p.has("uid:read"), "scope wins over scp");
         let custom = ClaimRules { scope_claims: vec!["permissions".into()], ..ClaimRules::default() };
-        let p = custom.principal(&claims(json!({ "sub": "u1", "scope": "a", "permissions": ["b"] }))).expect("ok");
+        let p =
+            custom.principal(&iss(), &claims(json!({ "sub": "u1", "scope": "a", "permissions": ["b"] }))).expect("ok");
         assert!(p.has("b") && !p.has("a"));
-        let p = rules.principal(&claims(json!({ "sub": "u1", "scope": { "a": 1 } }))).expect("ok");
+        let p = rules.principal(&iss(), &claims(json!({ "sub": "u1", "scope": { "a": 1 } }))).expect("ok");
         assert_eq!(p.scopes(), &Scopes::default(), "a scope claim of another type grants nothing");
     }
 
@@ -286,17 +296,17 @@ mod tests {
     fn sub_must_be_a_non_empty_string() {
         let rules = ClaimRules::default();
         for sub in [json!(""), json!(null), json!(42)] {
-            assert_eq!(rules.principal(&claims(json!({ "sub": sub }))), Err(AuthError::Invalid), "{sub}");
+            assert_eq!(rules.principal(&iss(), &claims(json!({ "sub": sub }))), Err(AuthError::Invalid), "{sub}");
         }
-        assert_eq!(rules.principal(&claims(json!({}))), Err(AuthError::Invalid));
+        assert_eq!(rules.principal(&iss(), &claims(json!({}))), Err(AuthError::Invalid));
     }
 
     #[test]
     fn by_default_a_token_whose_client_id_is_its_sub_is_a_client_token() {
         let rules = ClaimRules::default();
-        let client = rules.principal(&claims(json!({ "sub": "mesh", "client_id": "mesh" }))).expect("ok");
-        assert_eq!(client, Principal::Client { name: "mesh".into(), scopes: Scopes::default() });
-        let user = rules.principal(&claims(json!({ "sub": "u1", "client_id": "web-app" }))).expect("ok");
+        let client = rules.principal(&iss(), &claims(json!({ "sub": "mesh", "client_id": "mesh" }))).expect("ok");
+        assert_eq!(client, Principal::Client { issuer: iss(), name: "mesh".into(), scopes: Scopes::default() });
+        let user = rules.principal(&iss(), &claims(json!({ "sub": "u1", "client_id": "web-app" }))).expect("ok");
         assert_eq!(user.user_id().map(|u| u.as_str()), Some("u1"), "a user's token names its client too");
     }
 

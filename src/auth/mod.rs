@@ -8,6 +8,7 @@ pub mod token;
 
 use crate::domain::UserId;
 use std::collections::HashSet;
+use std::sync::Arc;
 
 /// The scopes a token carries (by default the `scope` claim, space separated, or `scp`; see [`claims::ClaimRules`]).
 /// The items of `verification.X:read` and `verification.X.details:read` are indexed when the token is read: the scope
@@ -28,6 +29,11 @@ impl Scopes {
         self.all.contains(scope)
     }
 
+    /// Only the scopes `grants` allows: what an issuer may grant bounds what its tokens say (`KYC_GATEWAY_JWT_ISSUER_SCOPES`).
+    pub fn granted_by(self, grants: &ScopeGrants) -> Self {
+        self.all.into_iter().filter(|scope| grants.allows(scope)).collect()
+    }
+
     /// Whether the token may see cases of item X (`verification.X:read`).
     pub fn reads_item(&self, item: &str) -> bool {
         self.items.contains(item)
@@ -36,6 +42,32 @@ impl Scopes {
     /// Whether the token may see the details fields of item X (`verification.X.details:read`).
     pub fn reads_details_of(&self, item: &str) -> bool {
         self.details.contains(item)
+    }
+}
+
+/// The scopes an issuer may grant: exact names, and `prefix*` for every scope starting with `prefix`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScopeGrants {
+    exact: HashSet<String>,
+    prefixes: Vec<String>,
+}
+
+impl ScopeGrants {
+    pub fn parse(space_separated: &str) -> Self {
+        let mut grants = ScopeGrants::default();
+        for scope in space_separated.split_whitespace() {
+            match scope.strip_suffix('*') {
+                Some(prefix) => grants.prefixes.push(prefix.to_owned()),
+                None => {
+                    grants.exact.insert(scope.to_owned());
+                }
+            }
+        }
+        grants
+    }
+
+    pub fn allows(&self, scope: &str) -> bool {
+        self.exact.contains(scope) || self.prefixes.iter().any(|prefix| scope.starts_with(prefix.as_str()))
     }
 }
 
@@ -68,15 +100,44 @@ mod tests {
         assert!(s.reads_details_of("selfie") && !s.reads_details_of("plus"));
         assert!(s.has("uid:read") && s.has("verification.plus:read") && s.has("verification.selfie.details:read"));
     }
+
+    #[test]
+    fn one_subject_of_two_issuers_or_two_kinds_is_two_callers() {
+        let user = |issuer: &str| Principal::User {
+            issuer: issuer.into(),
+            id: UserId::parse("u1").expect("an id"),
+            scopes: Scopes::default(),
+        };
+        let client = Principal::Client { issuer: "https://a/".into(), name: "u1".into(), scopes: Scopes::default() };
+        assert_ne!(user("https://a/").key(), user("https://b/").key());
+        assert_ne!(user("https://a/").key(), client.key());
+        assert_eq!(user("https://a/").key(), user("https://a/").key());
+        let spelled = Principal::Client { issuer: "x:1".into(), name: "y".into(), scopes: Scopes::default() };
+        let other = Principal::Client { issuer: "x".into(), name: "1:y".into(), scopes: Scopes::default() };
+        assert_ne!(spelled.key(), other.key(), "no issuer and subject spell another pair's key");
+    }
+
+    #[test]
+    fn an_issuer_s_grants_bound_the_scopes_of_its_tokens() {
+        let grants = ScopeGrants::parse("uid:read verification.plus*");
+        let s = Scopes::parse(
+            "uid:read email:read verification.plus:read verification.plus.details:read client.users:read",
+        )
+        .granted_by(&grants);
+        assert!(s.has("uid:read") && s.reads_item("plus") && s.reads_details_of("plus"));
+        assert!(!s.has("email:read") && !s.has("client.users:read"));
+        assert_eq!(Scopes::parse("uid:read").granted_by(&ScopeGrants::default()), Scopes::default(), "none granted");
+    }
 }
 
-/// The authenticated caller of one request.
+/// The authenticated caller of one request: `(issuer, kind, subject)`, and the scopes its issuer let it have. Two
+/// tokens are one caller only when all three agree: a subject of one issuer never acts as another issuer's.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Principal {
-    /// A signed-in person; `id` is the company's own user id (the token's `sub`).
-    User { id: UserId, scopes: Scopes },
+    /// A signed-in person; `id` is the company's own user id (the `sub` of the issuer that names users).
+    User { issuer: Arc<str>, id: UserId, scopes: Scopes },
     /// A backend service or internal tool, acting for no user in particular.
-    Client { name: String, scopes: Scopes },
+    Client { issuer: Arc<str>, name: String, scopes: Scopes },
 }
 
 impl Principal {
@@ -96,5 +157,45 @@ impl Principal {
             Principal::User { id, .. } => Some(id),
             Principal::Client { .. } => None,
         }
+    }
+
+    /// The `iss` of the token.
+    pub fn issuer(&self) -> &str {
+        match self {
+            Principal::User { issuer, .. } | Principal::Client { issuer, .. } => issuer,
+        }
+    }
+
+    /// `user` or `client`, as the audit trail records it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Principal::User { .. } => "user",
+            Principal::Client { .. } => "client",
+        }
+    }
+
+    /// The token's `sub`: the user's id or the client's.
+    pub fn subject(&self) -> &str {
+        match self {
+            Principal::User { id, .. } => id.as_str(),
+            Principal::Client { name, .. } => name,
+        }
+    }
+
+    /// The same caller with only the scopes `grants` allows.
+    pub fn granted_by(self, grants: &ScopeGrants) -> Self {
+        match self {
+            Principal::User { issuer, id, scopes } => Principal::User { issuer, id, scopes: scopes.granted_by(grants) },
+            Principal::Client { issuer, name, scopes } => {
+                Principal::Client { issuer, name, scopes: scopes.granted_by(grants) }
+            }
+        }
+    }
+
+    /// One key per `(issuer, kind, subject)`, what per-caller limits count under. The issuer's length comes first,
+    /// so no issuer and subject can spell another pair's key.
+    pub fn key(&self) -> String {
+        let issuer = self.issuer();
+        format!("{}:{}:{issuer}:{}", self.kind(), issuer.len(), self.subject())
     }
 }

@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 
 use super::claims::{ClaimRules, Expected};
 use super::jwks::{check_fetch_url, FetchTiming, IssuerKeys, KeySource, ASYMMETRIC_ALGORITHMS, MAX_KID_BYTES};
-use super::Principal;
+use super::{Principal, ScopeGrants};
 use crate::secret::Secret;
 
 /// Issuer of the tokens `kyc-gateway token` mints.
@@ -94,6 +94,9 @@ pub enum AuthError {
     Expired,
     #[error("invalid token")]
     Invalid,
+    /// A user's token from an issuer other than the one that names the gateway's users (`KYC_GATEWAY_JWT_USER_ISSUER`).
+    #[error("invalid token: its issuer does not name this gateway's users (only its client tokens are accepted)")]
+    NotUsersIssuer,
 }
 
 /// An issuer that shares an HS256 secret with the gateway (`KYC_GATEWAY_JWT_SECRET`, `KYC_GATEWAY_JWT_ISSUER`).
@@ -130,6 +133,51 @@ pub struct TokenSettings {
     /// The longest a key or discovery document may take to arrive.
     pub jwks_timeout: Duration,
     pub claims: ClaimRules,
+    /// The issuer whose `sub` names a gateway user; `None`: the only issuer, when there is one.
+    pub user_issuer: Option<String>,
+    /// The scopes an issuer may grant; an issuer not listed grants any.
+    pub issuer_scopes: Vec<(String, ScopeGrants)>,
+}
+
+impl TokenSettings {
+    /// Every configured issuer, the shared secret's first.
+    pub fn issuer_names(&self) -> impl Iterator<Item = &str> {
+        self.secret_issuer.iter().map(|s| s.issuer.as_str()).chain(self.issuers.iter().map(|i| i.issuer.as_str()))
+    }
+
+    /// That one issuer names users (when there are several, the one configured) and the scope grants name issuers.
+    pub fn check_issuer_roles(&self) -> Result<(), String> {
+        let known = |issuer: &str| self.issuer_names().any(|i| i == issuer);
+        match &self.user_issuer {
+            Some(users) if !known(users) => {
+                return Err(format!("KYC_GATEWAY_JWT_USER_ISSUER {users:?} is none of the configured issuers"))
+            }
+            None if self.issuer_names().count() > 1 => {
+                return Err("several token issuers are configured; set KYC_GATEWAY_JWT_USER_ISSUER to the one whose \
+                            `sub` is your users' id (the tokens of the others act only as clients)"
+                    .into())
+            }
+            _ => {}
+        }
+        match self.issuer_scopes.iter().find(|(issuer, _)| !known(issuer)) {
+            Some((issuer, _)) => {
+                Err(format!("KYC_GATEWAY_JWT_ISSUER_SCOPES names {issuer:?}, which is none of the configured issuers"))
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// The issuer whose `sub` names a gateway user: the configured one, or the only issuer.
+    pub fn users_issuer(&self) -> Option<&str> {
+        match &self.user_issuer {
+            Some(issuer) => Some(issuer),
+            None => {
+                let mut all = self.issuer_names();
+                let first = all.next();
+                first.filter(|_| all.next().is_none())
+            }
+        }
+    }
 }
 
 impl Default for TokenSettings {
@@ -144,6 +192,8 @@ impl Default for TokenSettings {
             jwks_refetch: Duration::from_secs(60),
             jwks_timeout: Duration::from_secs(5),
             claims: ClaimRules::default(),
+            user_issuer: None,
+            issuer_scopes: Vec::new(),
         }
     }
 }
@@ -184,20 +234,27 @@ impl<'a> Jws<'a> {
     }
 }
 
+/// What one issuer's tokens may be: a user's only from the issuer that names users, scopes only those it may grant.
+struct IssuerPolicy {
+    issuer: Arc<str>,
+    names_users: bool,
+    grants: Option<ScopeGrants>,
+}
+
 struct Verifier {
     /// The HS256 issuer and its key: the sandbox's dev issuer, or production's explicitly configured one.
     secret: Option<(String, DecodingKey)>,
+    policies: Vec<IssuerPolicy>,
     issuers: Vec<Arc<IssuerKeys>>,
     audiences: Vec<String>,
     leeway: u64,
     rules: ClaimRules,
 }
 
-/// A verified token: the caller, the issuer that signed it, and when it expires (unix seconds).
+/// A verified token: the caller (with the issuer that signed it), and when it expires (unix seconds).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verified {
     pub principal: Principal,
-    pub issuer: String,
     pub expires_at: i64,
 }
 
@@ -225,6 +282,7 @@ impl TokenVerifier {
         TokenVerifier {
             inner: Arc::new(Verifier {
                 secret: Some((issuer.to_owned(), DecodingKey::from_secret(secret.expose().as_bytes()))),
+                policies: vec![IssuerPolicy { issuer: Arc::from(issuer), names_users: true, grants: None }],
                 issuers: Vec::new(),
                 audiences: audience.map(str::to_owned).into_iter().collect(),
                 leeway: DEV_LEEWAY_SECS,
@@ -263,15 +321,31 @@ impl TokenVerifier {
             .secret_issuer
             .as_ref()
             .map(|s| (s.issuer.clone(), DecodingKey::from_secret(s.secret.expose().as_bytes())));
+        settings.check_issuer_roles().map_err(anyhow::Error::msg)?;
+        let users = settings.users_issuer();
+        let policies = settings
+            .issuer_names()
+            .map(|issuer| IssuerPolicy {
+                issuer: Arc::from(issuer),
+                names_users: users == Some(issuer),
+                grants: settings.issuer_scopes.iter().find(|(i, _)| i == issuer).map(|(_, g)| g.clone()),
+            })
+            .collect();
         Ok(TokenVerifier {
             inner: Arc::new(Verifier {
                 secret,
+                policies,
                 issuers,
                 audiences: settings.audiences.clone(),
                 leeway: settings.leeway.as_secs(),
                 rules: settings.claims.clone(),
             }),
         })
+    }
+
+    /// The issuer whose `sub` names a gateway user.
+    pub fn users_issuer(&self) -> Option<&str> {
+        self.inner.policies.iter().find(|p| p.names_users).map(|p| &*p.issuer)
     }
 
     /// Starts fetching every issuer's keys, now and periodically; call once. The tasks run until aborted.
@@ -321,8 +395,16 @@ impl TokenVerifier {
         }
         let expected = Expected { issuer, audiences: &self.inner.audiences, leeway: self.inner.leeway };
         let exp = expected.check(&jws.claims, crate::clock::unix_seconds())?;
-        let principal = self.inner.rules.principal(&jws.claims)?;
-        Ok(Verified { principal, issuer: issuer.to_owned(), expires_at: exp })
+        let policy = self.inner.policies.iter().find(|p| &*p.issuer == issuer).ok_or(AuthError::Invalid)?;
+        let principal = match self.inner.rules.principal(&policy.issuer, &jws.claims)? {
+            Principal::User { .. } if !policy.names_users => return Err(AuthError::NotUsersIssuer),
+            principal => principal,
+        };
+        let principal = match &policy.grants {
+            None => principal,
+            Some(grants) => principal.granted_by(grants),
+        };
+        Ok(Verified { principal, expires_at: exp })
     }
 
     /// The configured issuer named `iss`, and the key and algorithm its token is verified with.
@@ -378,7 +460,14 @@ mod tests {
     async fn a_client_token_is_no_user() {
         let token = mint_dev_token(&secret(), &Subject::Client("mesh".into()), "client.users:read", 60);
         let p = dev().verify(&token).await.expect("valid");
-        assert_eq!(p, Principal::Client { name: "mesh".into(), scopes: Scopes::parse("client.users:read") });
+        assert_eq!(
+            p,
+            Principal::Client {
+                issuer: DEV_ISSUER.into(),
+                name: "mesh".into(),
+                scopes: Scopes::parse("client.users:read")
+            }
+        );
     }
 
     #[tokio::test]

@@ -183,7 +183,7 @@ mod tests {
     use super::*;
 
     fn user(id: &str, scopes: &str) -> Principal {
-        Principal::User { id: UserId::parse(id).expect("an id"), scopes: Scopes::parse(scopes) }
+        Principal::User { issuer: "iss".into(), id: UserId::parse(id).expect("an id"), scopes: Scopes::parse(scopes) }
     }
 
     #[test]
@@ -191,7 +191,7 @@ mod tests {
         assert!(read_user(&user("u", ""), "u").is_ok());
         assert_eq!(read_user(&user("u", ""), "v").expect_err("other").required, [[USERS_READ]]);
         assert!(read_user(&user("u", USERS_READ), "v").is_ok());
-        let client = Principal::Client { name: "c".into(), scopes: Scopes::default() };
+        let client = Principal::Client { issuer: "iss".into(), name: "c".into(), scopes: Scopes::default() };
         assert_eq!(applications(&client), ApplicationScope::Nothing);
         let u = UserId::parse("u").expect("an id");
         assert_eq!(applications(&user("u", "")), ApplicationScope::OwnOf(&u));
@@ -214,7 +214,7 @@ mod tests {
         assert_eq!(watch(&me, None), Ok(Watch::User("u".into())));
         assert_eq!(watch(&me, Some("u")), Ok(Watch::User("u".into())));
         assert_eq!(watch(&me, Some("v")).expect_err("other").required, [[USERS_READ]]);
-        let client = Principal::Client { name: "c".into(), scopes: Scopes::default() };
+        let client = Principal::Client { issuer: "iss".into(), name: "c".into(), scopes: Scopes::default() };
         assert!(watch(&client, None).is_err());
         assert_eq!(watch(&user("s", USERS_READ), None), Ok(Watch::Everyone));
         let basic = vec!["basic".to_owned()];

@@ -25,10 +25,15 @@ pub(super) fn audit(env: &Env<'_>) -> anyhow::Result<AuditSettings> {
         }
         match pair.split_once('=') {
             Some((id, name)) if !id.trim().is_empty() && !name.trim().is_empty() && name.len() <= 100 => {
-                caller_names.push((id.trim().to_owned(), name.trim().to_owned()))
+                let (issuer, id) = match id.trim().rsplit_once(char::is_whitespace) {
+                    Some((issuer, id)) => (Some(issuer.trim().to_owned()), id),
+                    None => (None, id.trim()),
+                };
+                caller_names.push((issuer, id.to_owned(), name.trim().to_owned()))
             }
             _ => bail!(
-                "KYC_GATEWAY_AUDIT_CALLER_NAMES: {pair:?} is not `client-id=Display name` (names up to 100 bytes)"
+                "KYC_GATEWAY_AUDIT_CALLER_NAMES: {pair:?} is not `client-id=Display name` or `ISSUER client-id=Display \
+                 name` (names up to 100 bytes)"
             ),
         }
     }

@@ -11,6 +11,7 @@ use crate::auth::jwks::{algorithm_named, check_fetch_url, discovery_url, ASYMMET
 use crate::auth::token::{
     IssuerSettings, SecretIssuer, TokenSettings, DEFAULT_DEV_SECRET, DEV_ISSUER, MIN_HS256_SECRET_BYTES,
 };
+use crate::auth::ScopeGrants;
 use crate::env::Env;
 use crate::secret::Secret;
 
@@ -41,6 +42,20 @@ fn issuers(value: Option<String>) -> anyhow::Result<Vec<IssuerSettings>> {
                 bail!("KYC_GATEWAY_JWT_ISSUERS: every entry is ISSUER or ISSUER=JWKS_URL");
             }
             Ok(IssuerSettings { issuer, jwks_url })
+        })
+        .collect()
+}
+
+/// `KYC_GATEWAY_JWT_ISSUER_SCOPES`: `ISSUER=SCOPE SCOPE ...`, comma separated; a scope ending in `*` grants every
+/// scope it begins. An issuer listed grants only these; one not listed, any.
+fn issuer_scopes(value: Option<String>) -> anyhow::Result<Vec<(String, ScopeGrants)>> {
+    list(value)
+        .into_iter()
+        .map(|entry| match entry.split_once('=') {
+            Some((issuer, scopes)) if !issuer.trim().is_empty() => {
+                Ok((issuer.trim().to_owned(), ScopeGrants::parse(scopes)))
+            }
+            _ => bail!("KYC_GATEWAY_JWT_ISSUER_SCOPES: every entry is ISSUER=SCOPE SCOPE ..."),
         })
         .collect()
 }
@@ -92,6 +107,8 @@ pub(super) fn tokens(env: &Env<'_>) -> anyhow::Result<TokenSettings> {
         jwks_refetch: env.secs("KYC_GATEWAY_JWT_JWKS_REFETCH_SECS", d.jwks_refetch)?,
         jwks_timeout: env.millis("KYC_GATEWAY_JWT_JWKS_TIMEOUT_MS", d.jwks_timeout)?,
         claims: ClaimRules { scope_claims, client_rule },
+        user_issuer: env.get("KYC_GATEWAY_JWT_USER_ISSUER"),
+        issuer_scopes: issuer_scopes(env.get("KYC_GATEWAY_JWT_ISSUER_SCOPES"))?,
     };
     check_limits(&settings)?;
     Ok(settings)
@@ -180,6 +197,9 @@ pub(super) fn check_production(t: &TokenSettings, dev_secret: &Secret) -> anyhow
     if let Some(twice) = seen.iter().enumerate().find_map(|(n, i)| seen[..n].contains(i).then_some(i)) {
         bail!("refusing to start: the issuer {twice:?} is configured twice");
     }
+    if let Err(e) = t.check_issuer_roles() {
+        bail!("refusing to start: {e}");
+    }
     Ok(())
 }
 
@@ -205,6 +225,7 @@ mod tests {
                 "https://id.example.com/, https://login.partner.example/tenant=https://keys.partner.example/jwks.json",
             ),
             ("KYC_GATEWAY_JWT_AUDIENCE", "kyc-gateway"),
+            ("KYC_GATEWAY_JWT_USER_ISSUER", "https://id.example.com/"),
         ])
         .expect("valid");
         assert_eq!(
@@ -311,5 +332,36 @@ mod tests {
         both.secret_issuer =
             Some(SecretIssuer { issuer: "https://id.example.com/".into(), secret: Secret::new(STRONG) });
         assert!(check_production(&both, &dev).is_err(), "one issuer, two ways to verify it");
+    }
+
+    #[test]
+    fn several_issuers_need_the_one_that_names_users_and_scope_grants_name_known_issuers() {
+        let dev = Secret::new(DEFAULT_DEV_SECRET);
+        let two = [
+            ("KYC_GATEWAY_JWT_ISSUERS", "https://id.example.com/, https://partner.example.com/"),
+            ("KYC_GATEWAY_JWT_AUDIENCE", "a"),
+        ];
+        let err = check_production(&read(&two).expect("read"), &dev).expect_err("which names users?").to_string();
+        assert!(err.contains("KYC_GATEWAY_JWT_USER_ISSUER"), "{err}");
+        let named = [two[0], two[1], ("KYC_GATEWAY_JWT_USER_ISSUER", "https://id.example.com/")];
+        let t = read(&named).expect("read");
+        assert!(check_production(&t, &dev).is_ok());
+        assert_eq!(t.users_issuer(), Some("https://id.example.com/"));
+        let unknown = [two[0], two[1], ("KYC_GATEWAY_JWT_USER_ISSUER", "https://other/")];
+        assert!(check_production(&read(&unknown).expect("read"), &dev).is_err(), "an issuer not configured");
+        let grants = [
+            named[0],
+            named[1],
+            named[2],
+            ("KYC_GATEWAY_JWT_ISSUER_SCOPES", "https://partner.example.com/=uid:read verification.*"),
+        ];
+        let t = read(&grants).expect("read");
+        assert!(check_production(&t, &dev).is_ok());
+        assert!(t.issuer_scopes[0].1.allows("verification.plus:read") && !t.issuer_scopes[0].1.allows("email:read"));
+        let stray = [named[0], named[1], named[2], ("KYC_GATEWAY_JWT_ISSUER_SCOPES", "https://other/=uid:read")];
+        assert!(check_production(&read(&stray).expect("read"), &dev).is_err(), "grants of an issuer not configured");
+        assert!(read(&[("KYC_GATEWAY_JWT_ISSUER_SCOPES", "uid:read")]).is_err(), "no issuer");
+        let one = read(&[("KYC_GATEWAY_JWT_ISSUERS", "https://id.example.com/")]).expect("read");
+        assert_eq!(one.users_issuer(), Some("https://id.example.com/"), "the only issuer names users");
     }
 }

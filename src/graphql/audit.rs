@@ -229,23 +229,23 @@ fn returned_of(field: &FieldAccess, user: &str) -> bool {
 /// in the same operation are not shown).
 pub async fn access_log(
     ctx: &Context<'_>,
+    issuer: &str,
     user: &str,
     first: Option<i32>,
     after: Option<String>,
 ) -> Result<AccessLogConnection> {
-    let filter = Filter { user_id: Some(user.to_owned()), not_caller: Some(user.to_owned()), ..Filter::default() };
+    let own = (issuer.to_owned(), user.to_owned());
+    let filter = Filter { user_id: Some(user.to_owned()), not_user: Some(own), ..Filter::default() };
     let (records, page_info) = page(ctx, filter, first, after.as_deref()).await?;
     let names = &services(ctx).caller_names;
     let edges = records
         .into_iter()
         .filter(|r| r.entry.fields.iter().any(|f| returned_of(f, user)))
         .map(|r| {
-            let caller = match names.get(&r.entry.caller.id) {
-                Some(name) => name.clone(),
-                None => match r.entry.caller.kind.as_str() {
-                    "client" => "a service".to_owned(),
-                    _ => "a member of staff".to_owned(),
-                },
+            let c = &r.entry.caller;
+            let caller = match c.kind.as_str() {
+                "client" => names.get(&(c.issuer.clone(), c.id.clone())).cloned().unwrap_or_else(|| "a service".into()),
+                _ => "a member of staff".to_owned(),
             };
             let fields = r.entry.fields.iter().filter(|f| returned_of(f, user)).map(|f| f.path.clone()).collect();
             Ok(AccessLogEdge {

@@ -52,8 +52,8 @@ pub struct Services {
     pub events: tokio::sync::broadcast::Sender<Pushed>,
     /// The store, for reading the audit trail back.
     pub store: crate::store::Store,
-    /// Display names of callers in users' access logs.
-    pub caller_names: Arc<std::collections::HashMap<String, String>>,
+    /// Display names of clients in users' access logs, by `(issuer, client id)`.
+    pub caller_names: Arc<std::collections::HashMap<(String, String), String>>,
 }
 
 /// The caller. The HTTP layer puts it on every request; a request without one is a bug, not a caller error.

@@ -187,7 +187,8 @@ impl User {
         first: Option<i32>,
         after: Option<String>,
     ) -> Result<Option<super::audit::AccessLogConnection>> {
-        rules::access_log(principal(ctx), &self.id).map_err(unauthorized)?;
-        super::audit::access_log(ctx, &self.id, first, after).await.map(Some)
+        let p = principal(ctx);
+        rules::access_log(p, &self.id).map_err(unauthorized)?;
+        super::audit::access_log(ctx, p.issuer(), &self.id, first, after).await.map(Some)
     }
 }

@@ -14,7 +14,6 @@ use super::observe::RequestContext;
 use super::AppState;
 use crate::audit::{Caller, Entry, Outcome};
 use crate::auth::token::Verified;
-use crate::auth::Principal;
 use crate::graphql::access::{field_paths, Access, Noted, Operation, Purpose};
 use crate::graphql::errors::ErrorCode;
 use crate::graphql::{EntityPositions, Executed, Loaders};
@@ -156,15 +155,12 @@ async fn run(
     if noted.is_empty() && !mutation {
         return Answered { response, executed };
     }
-    let (kind, id) = match &caller.principal {
-        Principal::User { id, .. } => ("user", id.to_string()),
-        Principal::Client { name, .. } => ("client", name.clone()),
-    };
+    let p = &caller.principal;
     let entry = Entry {
         at: crate::clock::unix_millis(),
         request_id: meta.request_id.clone(),
         trace_id: meta.trace_id.clone(),
-        caller: Caller { kind: kind.into(), id, issuer: caller.issuer.clone() },
+        caller: Caller { kind: p.kind().into(), id: p.subject().to_owned(), issuer: p.issuer().to_owned() },
         subjects,
         fields: field_paths(&noted),
         operation_name: operation.name,

@@ -8,12 +8,9 @@ use tokio::sync::watch;
 
 use crate::auth::Principal;
 
-/// The key a caller is counted under: its subject.
+/// The key a caller is counted under: its issuer, kind and subject.
 pub fn caller_key(principal: &Principal) -> String {
-    match principal {
-        Principal::User { id, .. } => format!("user:{id}"),
-        Principal::Client { name, .. } => format!("client:{name}"),
-    }
+    principal.key()
 }
 
 /// Slots per caller, at most `max` each.

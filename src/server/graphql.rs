@@ -132,7 +132,7 @@ fn json_body(headers: &HeaderMap) -> bool {
 fn unauthenticated(error: AuthError) -> Response {
     let challenge = match error {
         AuthError::Missing | AuthError::NotBearer => "Bearer",
-        AuthError::Expired | AuthError::Invalid => "Bearer error=\"invalid_token\"",
+        AuthError::Expired | AuthError::Invalid | AuthError::NotUsersIssuer => "Bearer error=\"invalid_token\"",
     };
     let mut response =
         (StatusCode::UNAUTHORIZED, error_body(&error.to_string(), ErrorCode::Unauthenticated)).into_response();

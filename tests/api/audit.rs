@@ -34,7 +34,8 @@ const EVENTS: &str = r#"{ auditEvents(userId: "b76ab44d-b71e-4d19-b6f9-f6e88cd73
 
 #[tokio::test]
 async fn a_staff_read_with_a_purpose_is_in_the_trail_and_in_the_person_s_own_access_log() {
-    let app = spawn_with(|c| c.audit.caller_names = vec![("compliance".into(), "the compliance team".into())]).await;
+    let app =
+        spawn_with(|c| c.audit.caller_names = vec![(None, "compliance".into(), "the compliance team".into())]).await;
     let staff = kyc_gateway::auth::token::mint_dev_token(
         &kyc_gateway::secret::Secret::new(kyc_gateway::auth::token::DEFAULT_DEV_SECRET),
         &kyc_gateway::auth::token::Subject::Client("compliance".into()),
@@ -91,6 +92,33 @@ async fn a_staff_read_with_a_purpose_is_in_the_trail_and_in_the_person_s_own_acc
     )
     .await;
     assert_eq!(someone_else["data"]["user"]["accessLog"], Value::Null, "an access log is its user's alone");
+}
+
+#[tokio::test]
+async fn a_client_whose_id_is_the_person_s_id_is_still_in_the_person_s_access_log() {
+    let app = spawn().await;
+    // A service whose client id happens to be the person's user id: it is not the person, and its read is listed.
+    let namesake = kyc_gateway::auth::token::mint_dev_token(
+        &kyc_gateway::secret::Secret::new(kyc_gateway::auth::token::DEFAULT_DEV_SECRET),
+        &kyc_gateway::auth::token::Subject::Client(SEED.into()),
+        &format!("client.users:read {DETAILS}"),
+        300,
+    );
+    let read = query_for(&app, &namesake, Some("a namesake"), DOCUMENT).await;
+    assert!(read["data"]["user"]["verificationCases"].is_array(), "{read:#}");
+    let own_read = query_for(&app, &user_token(SEED, DETAILS), None, "{ me { verificationCases { level } } }").await;
+    assert!(own_read["errors"].is_null(), "{own_read:#}");
+    let own = query_for(
+        &app,
+        &user_token(SEED, "uid:read"),
+        None,
+        "{ me { accessLog { edges { node { caller purpose } } } } }",
+    )
+    .await;
+    let entries = own["data"]["me"]["accessLog"]["edges"].as_array().expect("entries");
+    assert_eq!(entries.len(), 1, "the service's read, not the person's own: {own:#}");
+    assert_eq!(entries[0]["node"]["caller"], "a service");
+    assert_eq!(entries[0]["node"]["purpose"], "a namesake");
 }
 
 /// Makes the store refuse audit records (and nothing else).

@@ -168,12 +168,16 @@ impl Idp {
     }
 }
 
-/// A production-mode gateway (providers: a sandbox app's) that requires [`AUDIENCE`], after `adjust`.
+/// A production-mode gateway (providers: a sandbox app's) that requires [`AUDIENCE`], after `adjust`; unless
+/// `adjust` says otherwise, the first issuer with published keys names the users.
 async fn gateway(adjust: impl FnOnce(&mut Config)) -> (TestApp, TestApp) {
     let sandbox = spawn().await;
     let app = production_app(&sandbox, &[], |c| {
         c.tokens.audiences = vec![AUDIENCE.into()];
         adjust(c);
+        if c.tokens.user_issuer.is_none() {
+            c.tokens.user_issuer = c.tokens.issuers.first().map(|i| i.issuer.clone());
+        }
     })
     .await;
     (sandbox, app)
@@ -324,13 +328,17 @@ async fn an_issuer_with_a_configured_jwks_url_has_its_own_keys_and_algorithms_co
             idp.discovered(),
             IssuerSettings { issuer: partner_issuer.into(), jwks_url: Some(format!("{}/jwks", partner.issuer())) },
         ];
+        c.tokens.user_issuer = Some(partner_issuer.into());
         c.tokens.algorithms = vec![Algorithm::ES256, Algorithm::EdDSA];
     })
     .await;
     let mut partner_claims = idp.claims("partner-user");
     partner_claims["iss"] = json!(partner_issuer);
     assert_eq!(me(&app, &partner_key.sign(&partner_claims)).await, "partner-user");
-    assert_eq!(me(&app, &ec.sign(&idp.claims("user-1"))).await, "user-1");
+    let mut ec_client = idp.claims("svc");
+    ec_client["client_id"] = json!("svc");
+    assert!(app.query(&ec.sign(&ec_client), "{ __typename }").await.ok().errors().is_empty(), "the other's client");
+    assert_401(&app, &ec.sign(&idp.claims("user-1")), "a user of the issuer that does not name users").await;
     assert_401(&app, &ec.sign(&partner_claims), "the partner's iss, another issuer's key").await;
     assert_401(&app, &partner_key.sign(&idp.claims("user-1")), "the partner's key, another iss").await;
     assert_401(&app, &rsa.sign(&idp.claims("user-1")), "RS256 is not on this gateway's allow-list").await;
@@ -346,6 +354,7 @@ async fn the_verifier_is_ready_only_once_every_issuer_s_keys_are_fetched_and_ref
     let (_sandbox, app) = gateway(|c| {
         c.tokens.issuers =
             vec![idp.discovered(), IssuerSettings { issuer: "urn:kyc-gateway-test:down".into(), jwks_url: Some(down) }];
+        c.tokens.user_issuer = Some(idp.issuer().into());
         c.tokens.jwks_refresh = Duration::from_secs(1);
     })
     .await;
@@ -374,4 +383,52 @@ async fn a_websocket_connection_authenticates_with_a_token_of_a_published_key() 
     let mut refused = crate::ws::Ws::connect(&app, crate::ws::TRANSPORT_WS).await;
     let closed = refused.init(&TestKey::rsa("rsa-2").sign(&idp.claims("user-1"))).await.expect_err("refused");
     assert_eq!(closed.code, 4403, "{closed:?}");
+}
+
+/// Claims of a client-credentials token of `idp` for the client `name` with `scope`.
+fn client_claims(idp: &Idp, name: &str, scope: &str) -> Value {
+    let mut claims = idp.claims(name);
+    claims["client_id"] = json!(name);
+    claims["scope"] = json!(scope);
+    claims
+}
+
+#[tokio::test]
+async fn a_subject_of_one_issuer_never_acts_as_the_user_of_another() {
+    let (ours, theirs) = (TestKey::ed("ours-1"), TestKey::ed("theirs-1"));
+    let (idp, partner) = (Idp::start(&[&ours]).await, Idp::start(&[&theirs]).await);
+    let (_sandbox, app) = gateway(|c| {
+        c.tokens.issuers = vec![idp.discovered(), partner.discovered()];
+        c.tokens.user_issuer = Some(idp.issuer().into());
+    })
+    .await;
+    assert_eq!(me(&app, &ours.sign(&idp.claims("user-1"))).await, "user-1");
+    // The partner names a subject "user-1" too: it is not this gateway's user-1, so it may not read as them.
+    assert_401(&app, &theirs.sign(&partner.claims("user-1")), "a user token of an issuer that names no users").await;
+    let body = app.query(&theirs.sign(&partner.claims("user-1")), "{ me { id } }").await.body;
+    assert!(body.to_string().contains("does not name this gateway's users"), "{body}");
+    // Its client tokens are clients of their own: `(issuer, client, sub)`.
+    let client = theirs.sign(&client_claims(&partner, "user-1", "uid:read"));
+    let answer = app.query(&client, "{ me { id } }").await;
+    assert_eq!(answer.codes(), ["NOT_A_USER_TOKEN"], "a client is nobody's `me`: {:?}", answer.body);
+}
+
+#[tokio::test]
+async fn an_issuer_grants_only_the_scopes_configured_for_it() {
+    let (ours, theirs) = (TestKey::ed("ours-1"), TestKey::ed("theirs-1"));
+    let (idp, partner) = (Idp::start(&[&ours]).await, Idp::start(&[&theirs]).await);
+    let (_sandbox, app) = gateway(|c| {
+        c.tokens.issuers = vec![idp.discovered(), partner.discovered()];
+        c.tokens.user_issuer = Some(idp.issuer().into());
+        c.tokens.issuer_scopes = vec![(partner.issuer().into(), kyc_gateway::auth::ScopeGrants::parse("uid:read"))];
+    })
+    .await;
+    let query = r#"{ user(id: "b76ab44d-b71e-4d19-b6f9-f6e88cd73946") { id } }"#;
+    let ours_client = ours.sign(&client_claims(&idp, "mesh", "client.users:read"));
+    app.query(&ours_client, query).await.ok();
+    // The partner's token says client.users:read, which the partner may not grant: it reads no other user.
+    let theirs_client = theirs.sign(&client_claims(&partner, "mesh", "client.users:read"));
+    let answer = app.query(&theirs_client, query).await;
+    assert!(answer.data("user").is_null(), "{:?}", answer.body);
+    assert_eq!(answer.codes(), ["UNAUTHORIZED_FIELD_OR_TYPE"], "{:?}", answer.body);
 }
