@@ -162,6 +162,7 @@ impl App {
             suggestions: config.documents.suggestions.unwrap_or(sandboxed),
         };
         let schema = graphql::schema(services.clone(), bounds.clone(), exposure);
+        let introspection = Arc::new(graphql::introspection(exposure, config.documents.introspection_scope.clone()));
         let (shutdown, shutdown_rx) = watch::channel(false);
         let connections = server::connections::Connections::new(
             config.subscriptions.max_connections_per_caller,
@@ -169,6 +170,7 @@ impl App {
         );
         let state = server::AppState::new(server::Shared {
             schema,
+            introspection,
             verifier: verifier.clone(),
             services,
             webhooks: Webhooks::new(config.webhooks.clone(), set, inbox, wake),

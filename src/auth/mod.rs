@@ -39,6 +39,16 @@ impl Scopes {
         self.items.contains(item)
     }
 
+    /// Whether the token may see cases of some item.
+    pub fn reads_any_item(&self) -> bool {
+        !self.items.is_empty()
+    }
+
+    /// Whether the token may see the details fields of some item.
+    pub fn reads_any_details(&self) -> bool {
+        !self.details.is_empty()
+    }
+
     /// Whether the token may see the details fields of item X (`verification.X.details:read`).
     pub fn reads_details_of(&self, item: &str) -> bool {
         self.details.contains(item)

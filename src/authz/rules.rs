@@ -2,7 +2,7 @@
 //! details table, wallet currencies, KYC applications, `kycState`. Static field requirements are in `declared.rs`.
 
 use super::scopes::{details_scope, verification_scope, KYC_APPLICATION_READ, UID_READ, USERS_READ, WALLET_READ};
-use super::Denial;
+use super::{Declared, Denial};
 use crate::auth::{Principal, Scopes};
 use crate::domain::events::EventKind;
 use crate::domain::{UserId, WalletCurrency};
@@ -176,6 +176,30 @@ pub fn event_visible(p: &Principal, user_id: &str, kind: EventKind, level_items:
 /// Whether the statistics' per-user rows show the gateway user id.
 pub fn stats_user_ids(p: &Principal) -> bool {
     p.has(UID_READ)
+}
+
+/// Whether a token may ever read `field` of `type_name`, whatever the data: what introspection shows it. A field of
+/// `VerificationDetails` passes its `details_items`; a field whose type is hidden is hidden too (`schema_type`).
+pub fn schema_field(p: &Principal, declared: &Declared, type_name: &str, field: &str, details_items: &[&str]) -> bool {
+    if declared.get(type_name, field).is_some_and(|requirement| requirement.check(p.scopes()).is_err()) {
+        return false;
+    }
+    match (type_name, field) {
+        ("Query", "me") | ("User", "accessLog") => p.user_id().is_some(),
+        ("Mutation", "startFractalLink" | "completeFractalLink" | "unlinkFractal") => p.user_id().is_some(),
+        ("Query", "user" | "users") | ("Subscription", _) => p.user_id().is_some() || reads_other_users(p),
+        ("VerificationDetails", _) => details_items.iter().any(|item| p.scopes().reads_details_of(item)),
+        _ => true,
+    }
+}
+
+/// Whether a token may ever read a value of the type: cases need a case scope, their details a details scope.
+pub fn schema_type(p: &Principal, type_name: &str) -> bool {
+    match type_name {
+        "VerificationCase" => p.scopes().reads_any_item(),
+        "VerificationDetails" => p.scopes().reads_any_details(),
+        _ => true,
+    }
 }
 
 #[cfg(test)]

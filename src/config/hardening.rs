@@ -60,6 +60,9 @@ pub enum TrustedMode {
     Off,
 }
 
+/// The scope that lets a token introspect where introspection is off (`KYC_GATEWAY_INTROSPECTION_SCOPE`).
+pub const DEFAULT_INTROSPECTION_SCOPE: &str = "schema:read";
+
 /// Trusted documents and what the schema reveals.
 #[derive(Debug, Clone)]
 pub struct DocumentSettings {
@@ -73,6 +76,8 @@ pub struct DocumentSettings {
     /// Introspection and "did you mean" suggestions; `None`: on in sandbox mode, off in production.
     pub introspection: Option<bool>,
     pub suggestions: Option<bool>,
+    /// Where introspection is off, tokens holding this scope introspect the schema cut to what they can read.
+    pub introspection_scope: Option<String>,
 }
 
 impl Default for DocumentSettings {
@@ -84,6 +89,7 @@ impl Default for DocumentSettings {
             apq_max_bytes: 16 * 1024 * 1024,
             introspection: None,
             suggestions: None,
+            introspection_scope: Some(DEFAULT_INTROSPECTION_SCOPE.into()),
         }
     }
 }
@@ -171,6 +177,12 @@ pub(super) fn documents(env: &Env<'_>) -> anyhow::Result<DocumentSettings> {
         apq_max_bytes: env.parse("KYC_GATEWAY_APQ_MAX_BYTES", d.apq_max_bytes)?,
         introspection: optional_switch("KYC_GATEWAY_INTROSPECTION")?,
         suggestions: optional_switch("KYC_GATEWAY_SUGGESTIONS")?,
+        introspection_scope: match env.get("KYC_GATEWAY_INTROSPECTION_SCOPE") {
+            None => d.introspection_scope,
+            Some(scope) if scope.trim().is_empty() => None,
+            Some(scope) if scope.split_whitespace().count() == 1 && scope.len() <= 128 => Some(scope.trim().to_owned()),
+            Some(_) => bail!("KYC_GATEWAY_INTROSPECTION_SCOPE is one scope (at most 128 bytes), or empty for none"),
+        },
     })
 }
 

@@ -10,6 +10,7 @@ mod connection;
 mod details;
 mod entity;
 pub mod errors;
+mod introspection;
 mod linking;
 mod loaders;
 mod mutation;
@@ -22,6 +23,7 @@ mod user;
 mod user_data;
 
 pub use entity::EntityPositions;
+pub use introspection::Introspection;
 pub use loaders::Loaders;
 pub use pipeline::limits::prescan;
 pub use pipeline::{sha256_hex, Bounds, Executed, TrustedDocuments};
@@ -95,6 +97,12 @@ pub fn schema(services: Services, bounds: Arc<Bounds>, exposure: Exposure) -> Ga
         builder = builder.disable_suggestions();
     }
     builder.finish()
+}
+
+/// Introspection per token (its scope), where introspection is off for everyone else.
+pub fn introspection(exposure: Exposure, scope: Option<String>) -> Introspection {
+    let scope = scope.filter(|_| !exposure.introspection);
+    Introspection::new(&sdl(), Arc::new(Declared::from_sdl(&sdl())), scope)
 }
 
 /// The SDL the server serves: the Apollo Federation v2 subgraph schema, with `@requiresScopes` so a supergraph router

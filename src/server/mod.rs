@@ -53,6 +53,8 @@ impl std::ops::Deref for AppState {
 /// The members of [`AppState`].
 pub struct Shared {
     pub schema: GatewaySchema,
+    /// Introspection for tokens holding its scope, where it is off for everyone else.
+    pub introspection: Arc<crate::graphql::Introspection>,
     pub verifier: TokenVerifier,
     /// For the per-request loaders.
     pub services: Services,

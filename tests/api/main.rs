@@ -19,6 +19,7 @@ mod graphiql;
 mod hostile;
 mod http;
 mod identity;
+mod introspection;
 mod layers;
 mod linking;
 mod logs;
