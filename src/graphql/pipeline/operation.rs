@@ -139,7 +139,7 @@ mod tests {
         assert_eq!(bounded_name("MyKyc"), "MyKyc");
         let long = bounded_name(&"A".repeat(60_000));
         assert!(long.len() <= MAX_OPERATION_NAME && long.ends_with("__truncated"), "{long}");
-        assert_eq!(bounded_name("a b\nc"), "abnc__truncated");
+        assert_eq!(bounded_name("a b\nc"), "abc__truncated", "a newline and a space are not name characters");
     }
 
     #[test]
