@@ -184,17 +184,19 @@ impl App {
             mode,
         });
         let readiness = state.readiness.clone();
+        // Production mode never serves `/metrics` beside the API: on its own listener, by default on loopback.
+        let metrics_addr = config.operations.metrics_address(mode);
         let router = server::router(
             state,
             server::RouterSettings {
                 connections: &config.connections,
                 cors: &config.cors,
                 sandbox: sandboxed,
-                metrics: config.operations.metrics_listen.is_none(),
+                metrics: metrics_addr.is_none(),
             },
         );
         let listener = bind(config.listen, "--listen or KYC_GATEWAY_LISTEN").await?;
-        let metrics_listener = match config.operations.metrics_listen {
+        let metrics_listener = match metrics_addr {
             Some(addr) => Some(bind(addr, "KYC_GATEWAY_METRICS_LISTEN").await?),
             None => None,
         };

@@ -21,7 +21,7 @@ use anyhow::bail;
 pub use crate::env::{socket_addr, Env};
 pub use hardening::{ConnectionSettings, CorsSettings, DocumentSettings, QueryLimits, TrustedMode};
 pub use mode::{Mode, ModeSetting};
-pub use operations::{log_format_from_env, LogFormat, OperationsSettings};
+pub use operations::{log_format_from_env, LogFormat, OperationsSettings, PRODUCTION_METRICS_LISTEN};
 pub use realtime::{SubscriptionSettings, WebhookSettings};
 pub use state::EncryptionSettings;
 

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use anyhow::bail;
 
+use super::Mode;
 use crate::env::Env;
 
 pub use crate::telemetry::LogFormat;
@@ -25,13 +26,29 @@ fn log_format(env: &Env<'_>) -> anyhow::Result<LogFormat> {
 #[derive(Debug, Clone)]
 pub struct OperationsSettings {
     pub log_format: LogFormat,
-    /// Serve `/metrics` on this address only, not beside the API (`None`: on the API's listener).
+    /// Serve `/metrics` on this address only, not beside the API (`None`: the mode's default, see
+    /// [`OperationsSettings::metrics_address`]).
     pub metrics_listen: Option<SocketAddr>,
     /// After SIGTERM, how long the gateway keeps serving while answering `/readyz` with 503, so load balancers stop
     /// sending before the listener closes.
     pub drain_delay: Duration,
     /// Then how long requests in flight have to finish before they are cut.
     pub shutdown_deadline: Duration,
+}
+
+/// Where production mode serves `/metrics` when `KYC_GATEWAY_METRICS_LISTEN` is unset: loopback, apart from the API.
+pub const PRODUCTION_METRICS_LISTEN: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 9090);
+
+impl OperationsSettings {
+    /// The metrics listener's address in `mode` (`None`: `/metrics` beside the API, sandbox mode's default). Production
+    /// mode never serves it on the API's listener, where anyone who reaches the API would read it.
+    pub fn metrics_address(&self, mode: Mode) -> Option<SocketAddr> {
+        match mode {
+            Mode::Sandbox => self.metrics_listen,
+            Mode::Production => Some(self.metrics_listen.unwrap_or(PRODUCTION_METRICS_LISTEN)),
+        }
+    }
 }
 
 impl Default for OperationsSettings {
@@ -79,6 +96,10 @@ mod tests {
         assert_eq!(settings.drain_delay, Duration::ZERO);
         assert_eq!(settings.shutdown_deadline, Duration::from_secs(25));
         assert_eq!(settings.log_format, LogFormat::Pretty);
+        assert_eq!(settings.metrics_address(Mode::Sandbox), settings.metrics_listen);
+        let unset = OperationsSettings::default();
+        assert_eq!(unset.metrics_address(Mode::Sandbox), None, "sandbox mode: beside the API");
+        assert_eq!(unset.metrics_address(Mode::Production), Some(PRODUCTION_METRICS_LISTEN), "never beside the API");
         let bad = |name: &str| (name == "KYC_GATEWAY_LOG_FORMAT").then(|| "xml".to_owned());
         assert!(operations(&Env::new(&bad)).is_err());
         let bad = |name: &str| (name == "KYC_GATEWAY_METRICS_LISTEN").then(|| "9090".to_owned());

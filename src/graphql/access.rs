@@ -11,11 +11,13 @@ use crate::audit::{FieldAccess, Outcome};
 
 /// Whether `parent.field` holds personal data: what the audit trail records (and strict mode withholds when it
 /// cannot record). The list: contact data, wallets, every detail of a verification, an application's
-/// name and what was sent to its provider, the internal review comments and reason tags.
+/// name and what was sent to its provider, the internal review comments and reason tags; and the audit trail itself
+/// (`auditEvents`, `accessLog`), so that who read the trail is in the trail.
 pub fn personal(parent: &str, field: &str) -> bool {
     matches!(
         (parent, field),
-        ("User", "emails" | "phones" | "wallets")
+        ("User", "emails" | "phones" | "wallets" | "accessLog")
+            | ("Query", "auditEvents")
             | ("VerificationDetails", _)
             | ("KycApplication", "name" | "params" | "providerRepresentation")
             | ("ReviewResult", "clientComment")
@@ -45,6 +47,8 @@ pub struct Operation {
     pub document_hash: String,
     /// The mutation's root fields (what it did).
     pub mutations: Vec<String>,
+    /// The reads of the audit trail, with the filters they used (names only: `auditEvents(userId, since)`).
+    pub trail_reads: Vec<String>,
 }
 
 /// One request's collection.
@@ -150,6 +154,14 @@ pub fn note_subject(ctx: &Context<'_>, user: &str) {
     if let Some(access) = ctx.data_opt::<std::sync::Arc<Access>>() {
         let at = ctx.path_node.as_ref().map(ToString::to_string).unwrap_or_default();
         access.note_subject(at, user);
+    }
+}
+
+/// A resolver reading the audit trail notes it, with the names of the filters it used (the subject filtered on is
+/// noted by [`note_subject`]): the record says who read the trail and how.
+pub fn note_trail_read(ctx: &Context<'_>, read: String) {
+    if let Some(access) = ctx.data_opt::<std::sync::Arc<Access>>() {
+        access.inner.lock().expect("access lock").operation.trail_reads.push(read);
     }
 }
 

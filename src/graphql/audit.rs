@@ -6,6 +6,7 @@ use async_graphql::{Context, Enum, Result, SimpleObject, ID};
 use base64::Engine;
 use time::OffsetDateTime;
 
+use super::access::{note_subject, note_trail_read};
 use super::connection::PageInfo;
 use super::errors::{bad_input, internal};
 use super::services;
@@ -169,6 +170,12 @@ pub async fn audit_events(
     if user_id.as_ref().is_some_and(|u| u.len() > 256) || caller.as_ref().is_some_and(|c| c.len() > 256) {
         return Err(bad_input("userId and caller are at most 256 characters"));
     }
+    if let Some(user) = &user_id {
+        note_subject(ctx, user);
+    }
+    let used = [("userId", user_id.is_some()), ("caller", caller.is_some()), ("since", since.is_some())];
+    let used = used.into_iter().chain([("until", until.is_some())]).filter(|(_, set)| *set).map(|(name, _)| name);
+    note_trail_read(ctx, format!("auditEvents({})", used.collect::<Vec<_>>().join(", ")));
     let filter = Filter {
         user_id: user_id.map(|u| u.0),
         caller,
@@ -234,6 +241,8 @@ pub async fn access_log(
     first: Option<i32>,
     after: Option<String>,
 ) -> Result<AccessLogConnection> {
+    note_subject(ctx, user);
+    note_trail_read(ctx, "accessLog".to_owned());
     let own = (issuer.to_owned(), user.to_owned());
     let filter = Filter { user_id: Some(user.to_owned()), not_user: Some(own), ..Filter::default() };
     let (records, page_info) = page(ctx, filter, first, after.as_deref()).await?;

@@ -44,6 +44,8 @@ error_codes! {
     BadUserInput => "BAD_USER_INPUT",
     /// The operation to run cannot be chosen: `operationName` missing for a document of several, or unknown.
     OperationResolutionFailure => "OPERATION_RESOLUTION_FAILURE",
+    /// The operation's name (`operationName`, or the name in the document) is longer than 128 characters.
+    OperationNameTooLong => "OPERATION_NAME_TOO_LONG",
     /// The token lacks the scopes for this field or row (Apollo Router's code).
     UnauthorizedFieldOrType => "UNAUTHORIZED_FIELD_OR_TYPE",
     /// `me` was asked with a client token, which speaks for no user.

@@ -26,7 +26,9 @@ pub use entity::EntityPositions;
 pub use introspection::Introspection;
 pub use loaders::Loaders;
 pub use pipeline::limits::prescan;
-pub use pipeline::{sha256_hex, Bounds, Executed, TrustedDocuments};
+pub use pipeline::{
+    bounded_name, chosen_type, sha256_hex, Bounds, Executed, ReadOnly, TrustedDocuments, MAX_OPERATION_NAME,
+};
 pub use subscription::Pushed;
 
 use std::sync::{Arc, OnceLock};

@@ -174,7 +174,11 @@ async fn run(
         operation_type: operation.kind,
         document_hash: operation.document_hash,
         purpose,
-        cause: mutation.then(|| format!("mutation {}", operation.mutations.join(", "))),
+        cause: match (mutation, operation.trail_reads.is_empty()) {
+            (true, _) => Some(format!("mutation {}", operation.mutations.join(", "))),
+            (false, false) => Some(format!("read of the audit trail: {}", operation.trail_reads.join(", "))),
+            (false, true) => None,
+        },
     };
     if let Err(error) = state.audit.record(entry).await {
         tracing::error!(%error, request_id = %meta.request_id, "personal data withheld: its audit record failed");

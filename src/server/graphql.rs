@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use async_graphql::parser::types::{DocumentOperations, OperationType};
+use async_graphql::parser::types::OperationType;
 use async_graphql::{BatchRequest, ServerError, Value};
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
@@ -353,11 +353,8 @@ pub async fn get(
     // pre-scanned first so that a hostile one never reaches the parser here; the policy refuses it with its code.
     let scanned = crate::graphql::prescan(&request.query, &state.bounds.limits).is_ok();
     if let Some(doc) = scanned.then(|| async_graphql::parser::parse_query(&request.query).ok()).flatten() {
-        let ty = match (&doc.operations, request.operation_name.as_deref()) {
-            (DocumentOperations::Single(op), _) => Some(op.node.ty),
-            (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name).map(|op| op.node.ty),
-            (DocumentOperations::Multiple(_), None) => None,
-        };
+        // The operation that would run, chosen as the pipeline chooses it: a lone named mutation is that mutation.
+        let ty = crate::graphql::chosen_type(&doc, request.operation_name.as_deref());
         if matches!(ty, Some(OperationType::Mutation | OperationType::Subscription)) {
             let message = "only queries may be sent with GET; use POST";
             let mut response = bad_request(StatusCode::METHOD_NOT_ALLOWED, media, message);
@@ -365,6 +362,8 @@ pub async fn get(
             return response;
         }
     }
+    // The pipeline refuses anything but a query too, however the operation was chosen.
+    let request = request.data(crate::graphql::ReadOnly);
     let loaders = Arc::new(Loaders::new(&state.services));
     answered(audited::execute(&state, &caller, &meta, Arc::new(slot), loaders, request).await, media)
 }

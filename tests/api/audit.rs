@@ -77,7 +77,11 @@ async fn a_staff_read_with_a_purpose_is_in_the_trail_and_in_the_person_s_own_acc
         "{ me { accessLog { edges { node { at caller purpose fields } } } } }",
     )
     .await;
-    let log = &own["data"]["me"]["accessLog"]["edges"][0]["node"];
+    // Newest first: the auditor's read of this person's trail, then the compliance team's read of their data.
+    let edges = own["data"]["me"]["accessLog"]["edges"].as_array().expect("edges");
+    assert_eq!(edges[0]["node"]["caller"], "a service", "{own:#}");
+    assert_eq!(edges[0]["node"]["fields"], json!(["auditEvents"]), "{own:#}");
+    let log = &edges[1]["node"];
     assert_eq!(log["caller"], "the compliance team", "{own:#}");
     assert_eq!(log["purpose"], "AML review 2026-114");
     assert_eq!(log["fields"], json!(["user.verificationCases.details.identificationDocumentNumber"]));
@@ -224,10 +228,12 @@ async fn a_person_s_access_log_lists_only_the_fields_read_of_them_not_those_of_o
         &app,
         &client_token("audit:read"),
         None,
-        "{ auditEvents { edges { node { subjects fields { path outcome subjects } } } } }",
+        "{ auditEvents { edges { node { cause subjects fields { path outcome subjects } } } } }",
     )
     .await;
-    let event = &trail["data"]["auditEvents"]["edges"][0]["node"];
+    // The newest record that is not a read of the trail (the access logs just read are recorded too).
+    let edges = trail["data"]["auditEvents"]["edges"].as_array().expect("edges");
+    let event = &edges.iter().find(|e| e["node"]["cause"].is_null()).expect("the staff's read")["node"];
     let mut subjects = vec![other.clone(), SEED.to_owned()];
     subjects.sort();
     assert_eq!(event["subjects"], json!(subjects), "{trail:#}");
@@ -689,4 +695,82 @@ async fn the_export_writes_times_as_rfc_3339_like_since_takes_them_and_the_chain
     }
     let (ok, text) = verify(&db);
     assert!(ok && text.contains("intact: 2 records"), "{text}");
+}
+
+#[tokio::test]
+async fn an_operation_name_longer_than_128_characters_never_reaches_the_trail() {
+    let app = spawn().await;
+    let token = user_token(SEED, "contact:read");
+    let name = "A".repeat(60_000);
+    let document = format!("query {name} {{ me {{ emails {{ address }} }} }}");
+    // Named in `operationName` and in the document, in the document alone, and an `operationName` that is no name.
+    let refusals = [
+        (json!({ "query": document, "operationName": name }), "OPERATION_NAME_TOO_LONG"),
+        (json!({ "query": document }), "OPERATION_NAME_TOO_LONG"),
+        (
+            json!({ "query": "{ me { emails { address } } }", "operationName": "a name, not a Name" }),
+            "OPERATION_RESOLUTION_FAILURE",
+        ),
+    ];
+    for (body, code) in refusals {
+        let request = app.http.post(app.url("/graphql")).bearer_auth(&token);
+        let request = request.header("accept", "application/graphql-response+json").json(&body);
+        let answer = request.send().await.expect("answer");
+        let status = answer.status();
+        let answer: Value = answer.json().await.expect("json");
+        let shown = answer.to_string().chars().take(300).collect::<String>();
+        assert_eq!(status, StatusCode::BAD_REQUEST, "refused before anything runs: {shown}");
+        assert_eq!(answer["errors"][0]["extensions"]["code"], code, "{answer:#}");
+        assert!(answer.get("data").is_none(), "{answer:#}");
+        assert!(
+            !answer.to_string().contains(&name[..129]) && !answer.to_string().contains("a name, not"),
+            "not echoed"
+        );
+    }
+    // A name within the bound is kept as is, beside the document's hash.
+    let short = "query MyEmails { me { emails { address } } }";
+    let read = query_for(&app, &token, None, short).await;
+    assert!(read.get("errors").is_none(), "{read:#}");
+    let events =
+        format!(r#"{{ auditEvents(userId: "{SEED}") {{ edges {{ node {{ operationName documentHash }} }} }} }}"#);
+    let trail = query_for(&app, &client_token("audit:read"), None, &events).await;
+    let edges = trail["data"]["auditEvents"]["edges"].as_array().expect("events").clone();
+    assert!(!edges.is_empty(), "{trail:#}");
+    for edge in &edges {
+        let stored = edge["node"]["operationName"].as_str().unwrap_or("");
+        assert!(stored.len() <= 128, "an operation name of {} characters in the trail", stored.len());
+    }
+    assert_eq!(edges[0]["node"]["operationName"], "MyEmails");
+    assert_eq!(edges[0]["node"]["documentHash"], kyc_gateway::graphql::sha256_hex(short));
+}
+
+#[tokio::test]
+async fn reading_the_trail_and_an_access_log_is_recorded_in_the_trail() {
+    let app = spawn().await;
+    let auditor = client_token("audit:read");
+    let filtered = format!(
+        r#"{{ auditEvents(userId: "{SEED}", since: "2020-01-01T00:00:00Z") {{ edges {{ node {{ seq }} }} }} }}"#
+    );
+    let read = query_for(&app, &auditor, Some("quarterly review"), &filtered).await;
+    assert!(read.get("errors").is_none(), "{read:#}");
+    let own =
+        query_for(&app, &user_token(SEED, "uid:read"), None, "{ me { accessLog { edges { node { at } } } } }").await;
+    assert!(own.get("errors").is_none(), "{own:#}");
+
+    let reads = r#"{ auditEvents(since: "2020-01-01T00:00:00Z") { edges { node {
+        callerKind caller subjects purpose cause fields { path outcome subjects } } } } }"#;
+    let trail = query_for(&app, &auditor, None, reads).await;
+    let events: Vec<Value> =
+        trail["data"]["auditEvents"]["edges"].as_array().expect("events").iter().map(|e| e["node"].clone()).collect();
+    let of_trail = |kind: &str| events.iter().find(|e| e["callerKind"] == kind).cloned();
+    let staff = of_trail("client").unwrap_or_else(|| panic!("the auditor's read is recorded: {trail:#}"));
+    assert_eq!(staff["caller"], "test-client");
+    assert_eq!(staff["purpose"], "quarterly review");
+    assert_eq!(staff["subjects"], json!([SEED]));
+    assert_eq!(staff["cause"], "read of the audit trail: auditEvents(userId, since)");
+    assert_eq!(staff["fields"], json!([{ "path": "auditEvents", "outcome": "RETURNED", "subjects": [SEED] }]));
+    let person = of_trail("user").unwrap_or_else(|| panic!("the access log's read is recorded: {trail:#}"));
+    assert_eq!(person["caller"], SEED);
+    assert_eq!(person["cause"], "read of the audit trail: accessLog");
+    assert_eq!(person["fields"], json!([{ "path": "me.accessLog", "outcome": "RETURNED", "subjects": [SEED] }]));
 }

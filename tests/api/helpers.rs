@@ -108,6 +108,8 @@ pub fn test_encryption() -> kyc_gateway::config::EncryptionSettings {
 pub fn production_state(config: &mut Config) {
     config.database = Some(kyc_gateway::store::StoreSettings::memory());
     config.encryption = Some(test_encryption());
+    // Production mode serves `/metrics` on a listener of its own: a free port, so test apps do not collide.
+    config.operations.metrics_listen = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
 }
 
 /// Imports directory entries (the JSON of `kyc-gateway directory import`) into an app's database.

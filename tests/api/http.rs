@@ -268,6 +268,44 @@ async fn get_refuses_mutations_and_subscriptions_with_405_allow_post() {
 }
 
 #[tokio::test]
+async fn a_mutation_over_get_is_405_however_it_is_named_or_sent() {
+    let app = spawn().await;
+    let token = user_token(SEED, "uid:read fractal.link:write");
+    let several = "query Q { me { id } } mutation M { unlinkFractal }";
+    // A persisted named mutation, registered by POST (APQ), then sent by its hash alone.
+    let persisted = "mutation Unlink { unlinkFractal }";
+    let hash = kyc_gateway::graphql::sha256_hex(persisted);
+    let extensions = json!({ "persistedQuery": { "version": 1, "sha256Hash": hash } }).to_string();
+    let body = json!({ "query": persisted, "extensions": serde_json::from_str::<Value>(&extensions).expect("json") });
+    let registered = app.http.post(app.url("/graphql")).bearer_auth(&token).json(&body).send().await.expect("answer");
+    assert_eq!(registered.status(), StatusCode::OK);
+    let forms: [&[(&str, &str)]; 5] = [
+        &[("query", "mutation M { unlinkFractal }")],
+        &[("query", several), ("operationName", "M")],
+        &[("query", "mutation cop { __typename }")],
+        &[("extensions", &extensions)],
+        &[("extensions", &extensions), ("operationName", "Unlink")],
+    ];
+    for form in forms {
+        let request = app.http.get(app.url("/graphql")).query(form).bearer_auth(&token);
+        let response = request.send().await.expect("answer");
+        assert_eq!(response.headers().get("allow").map(|v| v.to_str().expect("ascii")), Some("POST"), "{form:?}");
+        let answer = Answer::of(response).await;
+        assert!(
+            answer.body["errors"][0]["message"].as_str().unwrap_or("").contains("GET"),
+            "{form:?}: {:#}",
+            answer.body
+        );
+        answer.assert_refused(StatusCode::METHOD_NOT_ALLOWED, "BAD_REQUEST");
+    }
+    // The query of that document still runs over GET.
+    let request = app.http.get(app.url("/graphql")).query(&[("query", several), ("operationName", "Q")]);
+    let answer = Answer::of(request.bearer_auth(&token).send().await.expect("answer")).await;
+    assert_eq!(answer.status, StatusCode::OK, "{:#}", answer.body);
+    assert_eq!(answer.body["data"]["me"]["id"], SEED);
+}
+
+#[tokio::test]
 async fn other_methods_are_405_with_allow_and_a_json_body() {
     let app = spawn().await;
     for method in [reqwest::Method::PUT, reqwest::Method::DELETE, reqwest::Method::PATCH] {

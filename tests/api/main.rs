@@ -29,6 +29,7 @@ mod readme_examples;
 mod replicas;
 mod resilience;
 mod sandboxes;
+mod scan;
 mod scopes;
 mod slow_clients;
 mod stats;

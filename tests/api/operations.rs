@@ -86,6 +86,40 @@ async fn metrics_scraped_after_a_workload_show_its_requests_operations_provider_
 }
 
 #[tokio::test]
+async fn production_mode_serves_metrics_on_a_loopback_listener_of_their_own_by_default_never_beside_the_api() {
+    let sandbox = spawn().await;
+    let mut config = kyc_gateway::Config { listen: "127.0.0.1:0".parse().expect("addr"), ..Default::default() };
+    crate::helpers::point_at(&mut config, sandbox.sandbox(), &["SUMSUB"]);
+    config.tokens.secret_issuer = Some(crate::helpers::secret_issuer());
+    crate::helpers::production_state(&mut config);
+    // The default: `KYC_GATEWAY_METRICS_LISTEN` unset.
+    config.operations.metrics_listen = None;
+    let app = match kyc_gateway::App::build(config).await {
+        Ok(app) => app,
+        Err(error) => {
+            // Something else holds the default port here: the gateway still tried its own listener, not the API's.
+            let error = error.to_string();
+            assert!(error.contains("127.0.0.1:9090") && error.contains("KYC_GATEWAY_METRICS_LISTEN"), "{error}");
+            return;
+        }
+    };
+    let own: std::net::SocketAddr = "127.0.0.1:9090".parse().expect("addr");
+    assert_eq!(app.metrics_addr(), Some(own), "its own listener, on loopback");
+    let api = app.local_addr();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let served = tokio::spawn(app.serve(async {
+        let _ = stopped.await;
+    }));
+    let http = reqwest::Client::new();
+    let beside = http.get(format!("http://{api}/metrics")).send().await.expect("answer");
+    assert_eq!(beside.status(), StatusCode::NOT_FOUND, "production mode does not expose /metrics with the API");
+    let text = scrape(&http, format!("http://{own}/metrics")).await;
+    assert!(text.contains("# TYPE kyc_gateway_http_requests_total counter"), "{text}");
+    let _ = stop.send(());
+    let _ = served.await;
+}
+
+#[tokio::test]
 async fn metrics_are_served_on_their_own_listener_when_one_is_configured_and_not_beside_the_api() {
     let app = spawn_with(|c| c.operations.metrics_listen = Some("127.0.0.1:0".parse().expect("addr"))).await;
     let beside = app.http.get(app.url("/metrics")).send().await.expect("answer");

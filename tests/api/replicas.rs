@@ -58,17 +58,21 @@ fn gateway(env_file: &Path, env: &[(&str, String)], args: &[&str]) -> Command {
     command
 }
 
-/// A production-mode replica serving on a free port: the process and its base URL.
-fn start_replica(env_file: &Path, env: &[(&str, String)], dir: &Path, n: usize) -> (Running, String) {
+/// A production-mode replica serving on a free port, its `/metrics` on another (production mode serves them apart
+/// from the API): the process, its base URL and its metrics' base URL.
+fn start_replica(env_file: &Path, env: &[(&str, String)], dir: &Path, n: usize) -> (Running, String, String) {
     let addr_file = dir.join(format!("replica-{n}.addr"));
     let addr_arg = addr_file.display().to_string();
-    let child = gateway(env_file, env, &["serve", "--listen", "127.0.0.1:0", "--addr-file", &addr_arg])
+    let metrics = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port");
+    let mut env = env.to_vec();
+    env.push(("KYC_GATEWAY_METRICS_LISTEN", metrics.to_string()));
+    let child = gateway(env_file, &env, &["serve", "--listen", "127.0.0.1:0", "--addr-file", &addr_arg])
         .stdout(Stdio::null())
         .spawn()
         .expect("a replica starts");
     let running = Running(child);
     let addr = kyc_gateway::cli::wait_for_addr_file(&addr_file, Duration::from_secs(60)).expect("it listens");
-    (running, format!("http://{addr}"))
+    (running, format!("http://{addr}"), format!("http://{metrics}"))
 }
 
 #[tokio::test]
@@ -96,7 +100,7 @@ async fn two_production_replicas_on_one_postgresql_share_one_sandbox_and_serve_t
 
     let replicas = [start_replica(&env_file, &env, &dir, 0), start_replica(&env_file, &env, &dir, 1)];
     let http = reqwest::Client::new();
-    for (_, url) in &replicas {
+    for (_, url, _) in &replicas {
         let ready: Value = http.get(format!("{url}/readyz")).send().await.expect("readyz").json().await.expect("JSON");
         assert_eq!(ready["mode"], "production", "{ready}");
     }
@@ -134,9 +138,9 @@ async fn two_production_replicas_on_one_postgresql_share_one_sandbox_and_serve_t
 }
 
 /// The successful token refreshes both replicas made at the sandbox Fractal, from their `/metrics`.
-async fn refreshes(http: &reqwest::Client, replicas: &[(Running, String)]) -> u64 {
+async fn refreshes(http: &reqwest::Client, replicas: &[(Running, String, String)]) -> u64 {
     let mut total = 0;
-    for (_, url) in replicas {
+    for (_, _, url) in replicas {
         let text = http.get(format!("{url}/metrics")).send().await.expect("metrics").text().await.expect("text");
         total += text
             .lines()

@@ -94,6 +94,8 @@ impl Gateway {
             ("KYC_GATEWAY_JWT_ISSUER", ISSUER.into()),
             ("KYC_GATEWAY_DATABASE_URL", database_url),
             ("KYC_GATEWAY_ENCRYPTION_KEY", key),
+            // `/metrics` on a listener of its own (production mode), on a free port: children never collide.
+            ("KYC_GATEWAY_METRICS_LISTEN", "127.0.0.1:0".into()),
             ("KYC_GATEWAY_CACHE", if mode == Mode::Full { "on" } else { "off" }.into()),
             ("KYC_GATEWAY_FANOUT", if mode == Mode::NoBatch { "naive" } else { "batched" }.into()),
             ("RUST_LOG", "info".into()),

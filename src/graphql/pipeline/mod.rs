@@ -11,6 +11,7 @@ mod trusted;
 mod validation;
 mod variables;
 
+pub use operation::{bounded_name, chosen_type, ReadOnly, MAX_OPERATION_NAME};
 pub use trusted::{sha256_hex, TrustedDocuments};
 
 use std::collections::HashMap;
@@ -147,6 +148,7 @@ impl Extension for PolicyExtension {
         mut request: Request,
         next: NextPrepareRequest<'_>,
     ) -> ServerResult<Request> {
+        operation::check_requested(request.operation_name.as_deref())?;
         self.state().operation_name = request.operation_name.clone();
         let resolved = documents::resolve(&mut request, &self.bounds, &self.documents).await?;
         let variables = request.variables.clone();
