@@ -186,9 +186,8 @@ impl Inbox {
         Ok(())
     }
 
-    /// Deletes finished events received before `before` (unix ms), except those whose event is still the newest
-    /// applied for its user (the ordering state in `verification_versions` or `user_change_versions` names the row):
-    /// a key lives as long as the state it protects, and an older one's replay is stale by that state anyway.
+    /// Deletes finished events received before `before` (unix ms), except one an ordering state (`*_versions`) still
+    /// names: a key lives as long as the state it protects, and a superseded event's replay is stale by that state.
     /// Pending and failed events stay (failed ones for an operator to look at).
     #[tracing::instrument(name = "store.inbox.purge", skip_all)]
     pub async fn purge(&self, before: i64) -> Result<u64, StoreError> {
