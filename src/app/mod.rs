@@ -128,7 +128,7 @@ impl App {
         // Issuers' keys: fetched from now on; a request that comes before the first fetch ends waits for it.
         tasks.extend(verifier.start());
         let wake = Arc::new(Notify::new());
-        let inbox = Inbox::new(store.clone());
+        let inbox = Inbox::new(store.clone(), config.webhooks.clock.clone());
         if config.webhooks.worker {
             let worker = Worker {
                 inbox: inbox.clone(),

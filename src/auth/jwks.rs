@@ -1,6 +1,6 @@
 //! The signing keys of issuers that publish a JWK Set (RFC 7517), configured or found through OpenID Connect Discovery:
-//! cached, refreshed, and fetched again for an unknown `kid` at most once per interval, so made-up `kid`s cannot make
-//! the gateway hammer the issuer. The key and the allow-list choose the algorithm, never the token alone (RFC 8725).
+//! cached, refreshed, and fetched again for an unknown `kid` within a per-`kid` backoff and a shared budget, so
+//! made-up `kid`s can neither make the gateway hammer the issuer nor hold back a rotated-in key. The key and the allow-list choose the algorithm, never the token alone (RFC 8725).
 
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -264,21 +264,74 @@ pub(crate) enum KeySource {
     Jwks(Url),
 }
 
-/// When a token naming an unknown `kid` may fetch the set again: at most once per interval. A pure gate, tested
-/// with explicit instants.
+/// Fetches caused by unknown `kid`s that may start at once; after them, one per refetch interval divided by this.
+pub(crate) const REFETCH_BURST: u32 = 3;
+/// The most unknown `kid`s whose backoff is remembered; the oldest is forgotten first.
+pub(crate) const MAX_TRACKED_KIDS: usize = 1024;
+/// The longest wait between two fetches for one `kid` that stays unknown.
+const MAX_KID_BACKOFF: Duration = Duration::from_secs(3600);
+
+/// One unknown `kid`'s backoff: when it may cause a fetch again, and the wait after that one.
+#[derive(Debug, Clone, Copy)]
+struct KidBackoff {
+    next: Instant,
+    wait: Duration,
+    order: u64,
+}
+
+/// When a token naming an unknown `kid` may fetch the set again: each `kid` backs off on its own (the refetch
+/// interval, doubling while it stays unknown), and all share a small budget, so made-up `kid`s neither hammer the
+/// issuer nor keep a rotated-in `kid` waiting. A pure gate, tested with explicit instants.
 #[derive(Debug, Default)]
 pub(crate) struct RefetchGate {
-    last: Option<Instant>,
+    /// The budget as a theoretical arrival time (GCRA): a fetch may start while it is at most `BURST - 1` spacings ahead.
+    budget: Option<Instant>,
+    kids: std::collections::HashMap<String, KidBackoff>,
+    order: u64,
 }
 
 impl RefetchGate {
-    /// Whether a fetch may start at `now`; when it may, `now` is recorded as the last one.
-    pub fn allow(&mut self, now: Instant, interval: Duration) -> bool {
-        if self.last.is_some_and(|last| now.saturating_duration_since(last) < interval) {
+    /// Whether a fetch for `kid` may start at `now`; when it may, the fetch is counted against the budget and
+    /// `kid`'s backoff. `interval` is the refetch interval.
+    pub fn allow(&mut self, kid: &str, now: Instant, interval: Duration) -> bool {
+        let known = self.kids.get(kid).copied();
+        if known.is_some_and(|k| now < k.next) {
             return false;
         }
-        self.last = Some(now);
+        let spacing = interval / REFETCH_BURST;
+        let due = self.budget.map_or(now, |at| at.max(now));
+        if due.saturating_duration_since(now) > spacing * (REFETCH_BURST - 1) {
+            return false;
+        }
+        self.budget = Some(due + spacing);
+        let wait = known.map_or(interval, |k| (k.wait * 2).min(MAX_KID_BACKOFF).max(interval));
+        if known.is_none() && self.kids.len() >= MAX_TRACKED_KIDS {
+            if let Some(oldest) = self.kids.iter().min_by_key(|(_, k)| k.order).map(|(kid, _)| kid.clone()) {
+                self.kids.remove(&oldest);
+            }
+        }
+        self.order += 1;
+        self.kids.insert(kid.to_owned(), KidBackoff { next: now + wait, wait, order: self.order });
         true
+    }
+
+    /// Forgets the backoff of the `kid`s a fetched set holds: they are known now.
+    pub fn forget_known(&mut self, keys: &[PublicKey]) {
+        for kid in keys.iter().filter_map(|k| k.kid.as_deref()) {
+            self.kids.remove(kid);
+        }
+    }
+
+    /// How many unknown `kid`s are remembered.
+    #[cfg(test)]
+    pub fn tracked(&self) -> usize {
+        self.kids.len()
+    }
+
+    /// Whether `kid`'s backoff is remembered.
+    #[cfg(test)]
+    pub fn tracks(&self, kid: &str) -> bool {
+        self.kids.contains_key(kid)
     }
 }
 
@@ -295,7 +348,7 @@ struct Fetching {
 pub(crate) struct FetchTiming {
     /// The periodic refresh.
     pub refresh: Duration,
-    /// The least time between two fetches caused by unknown `kid`s.
+    /// The least time between two fetches for one unknown `kid`; [`REFETCH_BURST`] fetches per such interval in all.
     pub refetch: Duration,
 }
 
@@ -356,7 +409,7 @@ impl IssuerKeys {
     }
 
     /// The verification key and algorithm for a token with header `alg` and `kid`. A `kid` the set does not hold
-    /// fetches the set again, unless one such fetch happened within the refetch interval.
+    /// fetches the set again when [`RefetchGate`] allows it.
     pub async fn key_for(&self, token_alg: &str, kid: Option<&str>) -> Option<(DecodingKey, Algorithm)> {
         // A token whose `alg` may never be used here does not get to cause a fetch.
         if !algorithm_named(token_alg).is_some_and(|alg| self.allowed.contains(&alg)) {
@@ -376,8 +429,8 @@ impl IssuerKeys {
         if let Some(answer) = found(&self.current()) {
             return answer;
         }
-        if !fetching.gate.allow(Instant::now(), self.timing.refetch) {
-            tracing::debug!(issuer = %self.issuer, kid = ?kid, "unknown signing key; the set was fetched again recently");
+        if kid.len() > MAX_KID_BYTES || !fetching.gate.allow(kid, Instant::now(), self.timing.refetch) {
+            tracing::debug!(issuer = %self.issuer, kid = ?kid, "unknown signing key; not fetching the set again yet");
             return None;
         }
         tracing::info!(issuer = %self.issuer, kid = ?kid, "a token names an unknown signing key: fetching the set again");
@@ -399,6 +452,7 @@ impl IssuerKeys {
             }
         }
         let keys = result?;
+        fetching.gate.forget_known(&keys);
         *self.keys.write().expect("the key set lock is never poisoned") = Arc::new(keys);
         Ok(())
     }
@@ -592,15 +646,62 @@ mod tests {
     }
 
     #[test]
-    fn unknown_kid_refetches_pass_the_gate_at_most_once_per_interval() {
+    fn a_kid_that_stays_unknown_backs_off_and_never_holds_back_another_kid() {
+        let interval = Duration::from_secs(60);
+        let start = Instant::now();
+        let at = |secs: u64| start + Duration::from_secs(secs);
+        let mut gate = RefetchGate::default();
+        assert!(gate.allow("bogus", at(0), interval), "the first one");
+        assert!(!gate.allow("bogus", at(0), interval));
+        assert!(!gate.allow("bogus", at(59), interval));
+        assert!(gate.allow("rotated", at(59), interval), "another kid is not held back by the bogus one");
+        assert!(gate.allow("bogus", at(60), interval), "once its interval has passed");
+        assert!(!gate.allow("bogus", at(179), interval), "then it waits twice as long");
+        assert!(gate.allow("bogus", at(180), interval));
+        assert!(!gate.allow("bogus", at(419), interval));
+        assert!(gate.allow("bogus", at(420), interval));
+        let mut long = RefetchGate::default();
+        let mut t = 0;
+        for _ in 0..20 {
+            t += 10_000;
+            long.allow("bogus", at(t), interval);
+        }
+        assert!(!long.allow("bogus", at(t + 3599), interval));
+        assert!(long.allow("bogus", at(t + 3600), interval), "the backoff stops growing at an hour");
+    }
+
+    #[test]
+    fn a_flood_of_random_kids_fetches_a_bounded_number_of_times_per_interval() {
         let interval = Duration::from_secs(60);
         let start = Instant::now();
         let mut gate = RefetchGate::default();
-        assert!(gate.allow(start, interval), "the first one");
-        assert!(!gate.allow(start, interval));
-        assert!(!gate.allow(start + Duration::from_secs(59), interval));
-        assert!(gate.allow(start + interval, interval), "once the interval has passed");
-        assert!(!gate.allow(start + interval + Duration::from_secs(1), interval));
+        // 1,000 made-up kids over ten minutes, one every 600 ms, each sent three times.
+        let mut allowed = Vec::new();
+        for i in 0..1000u64 {
+            let now = start + Duration::from_millis(600 * i);
+            for _ in 0..3 {
+                if gate.allow(&format!("random-{i}"), now, interval) {
+                    allowed.push(now);
+                }
+            }
+        }
+        let most_in_a_window = allowed
+            .iter()
+            .map(|from| allowed.iter().filter(|t| **t >= *from && t.duration_since(*from) < interval).count())
+            .max()
+            .unwrap_or(0);
+        assert!(most_in_a_window < 2 * REFETCH_BURST as usize, "{most_in_a_window} fetches within one interval");
+        assert!(allowed.len() <= REFETCH_BURST as usize * 11, "{} fetches in ten minutes", allowed.len());
+        // A rotated-in kid waits at most one spacing of the budget for a fetch of its own.
+        let last = start + Duration::from_millis(600 * 999);
+        assert!((0..=20).any(|s| gate.allow("rotated", last + Duration::from_secs(s), interval)));
+        // However many kids come, the gate remembers a bounded number.
+        let mut big = RefetchGate::default();
+        for i in 0..(MAX_TRACKED_KIDS as u64 + 500) {
+            assert!(big.allow(&format!("k{i}"), start + interval * (i as u32), interval));
+        }
+        assert_eq!(big.tracked(), MAX_TRACKED_KIDS);
+        assert!(!big.tracks("k499") && big.tracks("k500"), "the oldest are forgotten first");
     }
 
     #[test]

@@ -53,6 +53,7 @@ pub(super) fn webhooks(env: &Env<'_>) -> anyhow::Result<WebhookSettings> {
         max_body_bytes: env.parse("KYC_GATEWAY_WEBHOOK_MAX_BYTES", d.max_body_bytes)?,
         worker: env.switch("KYC_GATEWAY_WEBHOOK_WORKER", d.worker)?,
         poll_interval: env.millis("KYC_GATEWAY_WEBHOOK_POLL_MS", d.poll_interval)?,
+        ..d
     };
     if settings.max_body_bytes < 1024 || settings.poll_interval.is_zero() {
         bail!("KYC_GATEWAY_WEBHOOK_MAX_BYTES must be at least 1024 and KYC_GATEWAY_WEBHOOK_POLL_MS at least 1");

@@ -1,11 +1,14 @@
 //! The inbox table: provider events accepted and waiting, or done. A row is inserted before the 2xx, keyed by provider
 //! and event key (event id or body digest), so any replica recognises a redelivery. Workers claim rows with a lease
 //! (`FOR UPDATE SKIP LOCKED` on PostgreSQL) that runs out if its replica dies; finishing needs the claim still held.
+//! A row lives as long as the ordering state it set (see [`Inbox::purge`]), so a replay of the latest delivery of a
+//! user's verification is recognised at any age.
 
 use std::time::Duration;
 
 use sqlx::{Any, Row, Transaction};
 
+use crate::clock::Clock;
 use crate::domain::events::ProviderEvent;
 use crate::store::{Engine, Store, StoreError};
 
@@ -36,6 +39,8 @@ pub enum Accepted {
 #[derive(Debug, Clone)]
 pub struct Claimed {
     pub id: i64,
+    /// The event key (`id:<provider's id>` or `sha256:<body digest>`): it breaks ties between equal event times.
+    pub key: String,
     /// The claim's attempt number: finishing needs it to be unchanged.
     pub attempts: i64,
     /// The stored event (JSON of [`ProviderEvent`]).
@@ -48,21 +53,27 @@ pub const MAX_ATTEMPTS: i64 = 15;
 #[derive(Clone)]
 pub struct Inbox {
     store: Store,
+    clock: Clock,
 }
 
 impl Inbox {
-    pub fn new(store: Store) -> Self {
-        Inbox { store }
+    pub fn new(store: Store, clock: Clock) -> Self {
+        Inbox { store, clock }
     }
 
     pub fn store(&self) -> &Store {
         &self.store
     }
 
+    /// The inbox's time, unix milliseconds.
+    pub fn now(&self) -> i64 {
+        self.clock.unix_millis()
+    }
+
     /// Stores an accepted event under `key`, due at once.
     #[tracing::instrument(name = "store.inbox.accept", skip_all)]
     pub async fn accept(&self, key: &str, event: &ProviderEvent) -> Result<Accepted, StoreError> {
-        let now = crate::clock::unix_millis();
+        let now = self.now();
         let json = serde_json::to_string(event).expect("an event serialises");
         let inserted: Option<i64> = sqlx::query_scalar(
             "INSERT INTO webhook_inbox (provider, event_key, event_type, event, received_at, status, attempts, \
@@ -83,7 +94,7 @@ impl Inbox {
     /// Claims up to `limit` due events for `lease`, oldest first.
     #[tracing::instrument(name = "store.inbox.claim", skip_all)]
     pub async fn claim(&self, limit: i64, lease: Duration) -> Result<Vec<Claimed>, StoreError> {
-        let now = crate::clock::unix_millis();
+        let now = self.now();
         let skip_locked = match self.store.engine() {
             Engine::Postgres => " FOR UPDATE SKIP LOCKED",
             Engine::Sqlite => "",
@@ -92,7 +103,7 @@ impl Inbox {
             "UPDATE webhook_inbox SET claimed_until = $1, attempts = attempts + 1 WHERE id IN (\
              SELECT id FROM webhook_inbox WHERE status = $2 AND next_attempt_at <= $3 \
              AND (claimed_until IS NULL OR claimed_until < $3) ORDER BY id LIMIT $4{skip_locked}) \
-             RETURNING id, attempts, event"
+             RETURNING id, event_key, attempts, event"
         );
         let mut tx = self.store.begin_write().await?;
         let rows = sqlx::query(&sql)
@@ -106,7 +117,12 @@ impl Inbox {
         let mut claimed: Vec<Claimed> = rows
             .iter()
             .map(|row| {
-                Ok(Claimed { id: row.try_get("id")?, attempts: row.try_get("attempts")?, event: row.try_get("event")? })
+                Ok(Claimed {
+                    id: row.try_get("id")?,
+                    key: row.try_get("event_key")?,
+                    attempts: row.try_get("attempts")?,
+                    event: row.try_get("event")?,
+                })
             })
             .collect::<Result<_, sqlx::Error>>()?;
         claimed.sort_by_key(|c| c.id);
@@ -127,7 +143,7 @@ impl Inbox {
              WHERE id = $3 AND status = $4 AND attempts = $5",
         )
         .bind(outcome)
-        .bind(crate::clock::unix_millis())
+        .bind(self.now())
         .bind(claimed.id)
         .bind(status::PENDING)
         .bind(claimed.attempts)
@@ -144,7 +160,7 @@ impl Inbox {
         let (next_status, due) = if claimed.attempts >= MAX_ATTEMPTS {
             (status::FAILED, 0)
         } else {
-            (status::PENDING, crate::clock::unix_millis() + backoff_ms.min(300_000))
+            (status::PENDING, self.now() + backoff_ms.min(300_000))
         };
         sqlx::query(
             "UPDATE webhook_inbox SET status = $1, next_attempt_at = $2, claimed_until = NULL \
@@ -170,17 +186,21 @@ impl Inbox {
         Ok(())
     }
 
-    /// Deletes applied events received before `before` (unix ms). Redeliveries come within a provider's retry
-    /// schedule (a day at most), so a week of keys is enough to recognise them; an even later one would be older
-    /// than what is known anyway. Pending and failed events stay (failed ones for an operator to look at).
+    /// Deletes finished events received before `before` (unix ms), except one an ordering state (`*_versions`) still
+    /// names: a key lives as long as the state it protects, and a superseded event's replay is stale by that state.
+    /// Pending and failed events stay (failed ones for an operator to look at).
     #[tracing::instrument(name = "store.inbox.purge", skip_all)]
     pub async fn purge(&self, before: i64) -> Result<u64, StoreError> {
-        let done = sqlx::query("DELETE FROM webhook_inbox WHERE status NOT IN ($1, $2) AND received_at < $3")
-            .bind(status::PENDING)
-            .bind(status::FAILED)
-            .bind(before)
-            .execute(self.store.pool())
-            .await?;
+        let done = sqlx::query(
+            "DELETE FROM webhook_inbox WHERE status NOT IN ($1, $2) AND received_at < $3 \
+             AND NOT EXISTS (SELECT 1 FROM verification_versions v WHERE v.inbox_id = webhook_inbox.id) \
+             AND NOT EXISTS (SELECT 1 FROM user_change_versions u WHERE u.inbox_id = webhook_inbox.id)",
+        )
+        .bind(status::PENDING)
+        .bind(status::FAILED)
+        .bind(before)
+        .execute(self.store.pool())
+        .await?;
         Ok(done.rows_affected())
     }
 }

@@ -29,11 +29,18 @@ pub struct WebhookSettings {
     pub worker: bool,
     /// How often the worker looks for events accepted elsewhere or due for a retry.
     pub poll_interval: Duration,
+    /// The inbox's clock: receipt times, retries and retention (tests move it by hand).
+    pub clock: crate::clock::Clock,
 }
 
 impl Default for WebhookSettings {
     fn default() -> Self {
-        WebhookSettings { max_body_bytes: 256 * 1024, worker: true, poll_interval: Duration::from_secs(1) }
+        WebhookSettings {
+            max_body_bytes: 256 * 1024,
+            worker: true,
+            poll_interval: Duration::from_secs(1),
+            clock: crate::clock::Clock::system(),
+        }
     }
 }
 
@@ -105,7 +112,7 @@ impl Webhooks {
     ) -> Result<Receipt, Refusal> {
         let reader = self.providers.get(provider).and_then(|c| c.webhooks()).filter(|r| r.configured());
         let Some(reader) = reader else { return Err(Refusal::NotConfigured) };
-        let incoming = reader.read(&|name: &str| header(name).map(str::to_owned), body, crate::clock::unix_millis())?;
+        let incoming = reader.read(&|name: &str| header(name).map(str::to_owned), body, self.inbox.now())?;
         let (id, event) = match incoming {
             Incoming::Ignored { event_type } => return Ok(Receipt::Ignored { event_type }),
             Incoming::Event { id, event } => (id, event),

@@ -19,8 +19,11 @@ use crate::store::StoreError;
 const BATCH: i64 = 32;
 /// How long a claim holds before another replica may take the event.
 const LEASE: Duration = Duration::from_secs(60);
-/// Finished events are kept this long to recognise redeliveries.
+/// Finished events are kept this long to recognise redeliveries; one that is still the newest applied for its user
+/// is kept as long as that stays so ([`Inbox::purge`]).
 const KEEP: Duration = Duration::from_secs(7 * 24 * 3600);
+/// How often finished events are purged, by the inbox's clock.
+const PURGE_EVERY: Duration = Duration::from_secs(3600);
 
 /// Why one event could not be processed now (it is retried later).
 #[derive(Debug, thiserror::Error)]
@@ -60,17 +63,18 @@ impl Worker {
     }
 
     async fn run(self) {
-        let mut last_purge = None::<tokio::time::Instant>;
+        let mut last_purge = None::<i64>;
         loop {
             self.drain().await;
-            if last_purge.is_none_or(|at| at.elapsed() > Duration::from_secs(3600)) {
-                let before = crate::clock::unix_millis() - KEEP.as_millis() as i64;
+            let now = self.inbox.now();
+            if last_purge.is_none_or(|at| now - at > PURGE_EVERY.as_millis() as i64) {
+                let before = now - KEEP.as_millis() as i64;
                 match self.inbox.purge(before).await {
                     Ok(0) => {}
                     Ok(purged) => tracing::info!(purged, "purged finished webhook events"),
                     Err(error) => tracing::warn!(%error, "could not purge finished webhook events"),
                 }
-                last_purge = Some(tokio::time::Instant::now());
+                last_purge = Some(now);
             }
             tokio::select! {
                 _ = self.wake.notified() => {}
@@ -180,20 +184,51 @@ impl Worker {
         }
         let Confirmed { reported, occurred_at } = reader.confirm(&event.reported, event.occurred_at).await?;
         let mut tx = store.begin_write().await?;
+        // Newer wins; of two at the same time, the greater event key, so arrival order never decides and a replay of
+        // the applied event is stale. An empty key (set before keys were kept) is never replaced by an equal time.
         let change = match &reported {
-            Reported::UserChanged => Change::UserChanged { user_id },
+            Reported::UserChanged => {
+                let applied: Option<i64> = sqlx::query_scalar(
+                    "INSERT INTO user_change_versions (provider, user_id, occurred_at, event_key, inbox_id) \
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (provider, user_id) DO UPDATE SET \
+                     occurred_at = excluded.occurred_at, event_key = excluded.event_key, inbox_id = excluded.inbox_id \
+                     WHERE user_change_versions.occurred_at < excluded.occurred_at \
+                     OR (user_change_versions.occurred_at = excluded.occurred_at \
+                     AND user_change_versions.event_key <> '' AND user_change_versions.event_key < excluded.event_key) \
+                     RETURNING inbox_id",
+                )
+                .bind(event.provider.as_str())
+                .bind(user_id.as_str())
+                .bind(occurred_at)
+                .bind(&claimed.key)
+                .bind(claimed.id)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if applied.is_none() {
+                    if self.inbox.finish(&mut tx, claimed, status::STALE).await? {
+                        tx.commit().await?;
+                    }
+                    return Ok(status::STALE);
+                }
+                Change::UserChanged { user_id }
+            }
             Reported::Verification { level, provider_status, state, ordering_key } => {
                 let applied: Option<i64> = sqlx::query_scalar(
-                    "INSERT INTO verification_versions (provider, user_id, ordering_key, occurred_at, state, \
-                     provider_status, inbox_id) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                    "INSERT INTO verification_versions (provider, user_id, ordering_key, occurred_at, event_key, \
+                     state, provider_status, inbox_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
                      ON CONFLICT (provider, user_id, ordering_key) DO UPDATE SET occurred_at = excluded.occurred_at, \
-                     state = excluded.state, provider_status = excluded.provider_status, inbox_id = excluded.inbox_id \
-                     WHERE verification_versions.occurred_at <= excluded.occurred_at RETURNING inbox_id",
+                     event_key = excluded.event_key, state = excluded.state, \
+                     provider_status = excluded.provider_status, inbox_id = excluded.inbox_id \
+                     WHERE verification_versions.occurred_at < excluded.occurred_at \
+                     OR (verification_versions.occurred_at = excluded.occurred_at \
+                     AND verification_versions.event_key <> '' AND verification_versions.event_key < excluded.event_key) \
+                     RETURNING inbox_id",
                 )
                 .bind(event.provider.as_str())
                 .bind(user_id.as_str())
                 .bind(ordering_key)
                 .bind(occurred_at)
+                .bind(&claimed.key)
                 .bind(serde_json::to_value(state).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default())
                 .bind(provider_status)
                 .bind(claimed.id)

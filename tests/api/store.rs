@@ -310,6 +310,20 @@ async fn legacy_database(db: &TestDatabase) -> sqlx::AnyPool {
     )
     .await
     .expect("a started link");
+    // An applied webhook whose inbox row is kept, and one whose row was purged.
+    pool.execute(
+        "INSERT INTO webhook_inbox (provider, event_key, event_type, event, received_at, status, attempts, \
+         next_attempt_at) VALUES ('SUMSUB', 'sha256:kept', 'applicantReviewed', '{}', 0, 'processed', 1, 0)",
+    )
+    .await
+    .expect("an inbox row");
+    pool.execute(
+        "INSERT INTO verification_versions (provider, user_id, ordering_key, occurred_at, state, provider_status, \
+         inbox_id) VALUES ('SUMSUB', 'u1', 'basic', 5, 'APPROVED', 'completed', 1), \
+         ('SUMSUB', 'u1', 'plus', 6, 'REJECTED', 'completed', 99)",
+    )
+    .await
+    .expect("applied webhooks");
     pool
 }
 
@@ -349,7 +363,17 @@ async fn a_database_of_the_earlier_release_keeps_every_reference_and_link_throug
         .fetch_all(&legacy)
         .await
         .expect("the earlier migrator's table");
-    assert_eq!(mirrored, [1, 2, 3, 4], "{}", db.engine);
+    assert_eq!(mirrored, [1, 2, 3, 4, 6], "{}", db.engine);
+    // Applied webhooks keep their state and gain the event key of their inbox row where it is still kept.
+    let versions: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT ordering_key, state, event_key FROM verification_versions WHERE user_id = 'u1' ORDER BY ordering_key",
+    )
+    .fetch_all(store.pool())
+    .await
+    .expect("the versions");
+    let expected = [("basic", "APPROVED", "sha256:kept"), ("plus", "REJECTED", "")]
+        .map(|(a, b, c)| (a.into(), b.into(), c.into()));
+    assert_eq!(versions, expected, "{}", db.engine);
     legacy.close().await;
     store.close().await;
 }

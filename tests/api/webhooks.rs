@@ -531,3 +531,91 @@ async fn workers_of_several_replicas_apply_each_event_once() {
     let rows = inbox(&a).await;
     assert_eq!(rows.len(), count);
 }
+
+on_both_engines!(a_replay_of_a_delivery_after_the_inbox_purge_publishes_nothing_and_changes_nothing);
+
+/// The version kept for `user`: (state, provider status, inbox row).
+async fn version_of(app: &TestApp, user: &str) -> (String, String, i64) {
+    let row = sqlx::query("SELECT state, provider_status, inbox_id FROM verification_versions WHERE user_id = $1")
+        .bind(user)
+        .fetch_one(app.store.pool())
+        .await
+        .expect("a version");
+    (row.get("state"), row.get("provider_status"), row.get("inbox_id"))
+}
+
+async fn a_replay_of_a_delivery_after_the_inbox_purge_publishes_nothing_and_changes_nothing(db: TestDatabase) {
+    let clock = kyc_gateway::clock::Clock::manual(kyc_gateway::clock::unix_millis());
+    let app = spawn_on(&db, |c| {
+        with_secrets(c);
+        c.webhooks.clock = clock.clone();
+    })
+    .await;
+    let user = SUMSUB_PENDING;
+    let applicant = applicant_of(&app, user);
+    let mut ws = Ws::ready(&app, &user_token(user, BASIC_LEVEL)).await;
+    ws.subscribe("1", SUBSCRIBE).await;
+    app.subscribed(1).await;
+    let earlier = sumsub(SUMSUB_SECRET, &sumsub_review(&applicant, user, "onHold", None, "2026-03-01 10:00:00.400"));
+    let latest =
+        sumsub(SUMSUB_SECRET, &sumsub_review(&applicant, user, "completed", Some("GREEN"), "2026-03-01 10:00:00.500"));
+    assert_eq!(earlier.post(&app).await.1, json!({ "status": "accepted" }));
+    assert_eq!(ws.event("1").await["data"]["verificationChanged"]["state"], "IN_REVIEW");
+    assert_eq!(latest.post(&app).await.1, json!({ "status": "accepted" }));
+    assert_eq!(ws.event("1").await["data"]["verificationChanged"]["state"], "APPROVED");
+    eventually("both events were applied", || async {
+        inbox(&app).await.iter().filter(|(_, s)| s == "processed").count() == 2
+    })
+    .await;
+    let applied = version_of(&app, user).await;
+
+    // Eight days later the worker's purge has run: the superseded event's key is gone, the latest one's is kept.
+    clock.advance(std::time::Duration::from_secs(8 * 24 * 3600));
+    eventually("the purge ran", || async { inbox(&app).await.len() < 2 }).await;
+    assert_eq!(latest.post(&app).await.1, json!({ "status": "duplicate" }), "the latest delivery, replayed");
+    assert_eq!(earlier.post(&app).await.1, json!({ "status": "accepted" }), "a superseded one, replayed");
+    eventually("the replays were handled", || async { inbox(&app).await.iter().all(|(_, s)| s != "pending") }).await;
+    assert_eq!(
+        inbox(&app).await.into_iter().map(|(_, s)| s).collect::<Vec<_>>(),
+        ["processed", "stale"],
+        "the replayed superseded event is stale"
+    );
+    assert_eq!(version_of(&app, user).await, applied, "no state changed");
+    // The next event the subscriber sees is a genuinely new one: neither replay was published.
+    let later = sumsub(SUMSUB_SECRET, &sumsub_review(&applicant, user, "onHold", None, "2026-03-01 10:00:01.000"));
+    assert_eq!(later.post(&app).await.1, json!({ "status": "accepted" }));
+    let next = ws.event("1").await;
+    assert_eq!(next["data"]["verificationChanged"]["state"], "IN_REVIEW", "{next}");
+}
+
+on_both_engines!(two_deliveries_of_one_event_time_end_in_the_same_state_whichever_arrives_first);
+
+async fn two_deliveries_of_one_event_time_end_in_the_same_state_whichever_arrives_first(db: TestDatabase) {
+    let other = match db.engine {
+        "sqlite" => sqlite_database(),
+        _ => postgres_database().await,
+    };
+    let mut ends = Vec::new();
+    for (db, order) in [(&db, [0, 1]), (&other, [1, 0])] {
+        let app = spawn_on(db, with_secrets).await;
+        let user = SUMSUB_PENDING;
+        let applicant = applicant_of(&app, user);
+        let at = "2026-03-01 10:00:00.500";
+        let deliveries = [
+            sumsub(SUMSUB_SECRET, &sumsub_review(&applicant, user, "completed", Some("GREEN"), at)),
+            sumsub(SUMSUB_SECRET, &sumsub_review(&applicant, user, "completed", Some("RED"), at)),
+        ];
+        for i in order {
+            assert_eq!(deliveries[i].post(&app).await.1, json!({ "status": "accepted" }));
+        }
+        eventually("both events were handled", || async {
+            let rows = inbox(&app).await;
+            rows.len() == 2 && rows.iter().all(|(_, s)| s != "pending")
+        })
+        .await;
+        let (state, status, _) = version_of(&app, user).await;
+        ends.push((state, status));
+        app.stop().await;
+    }
+    assert_eq!(ends[0], ends[1], "the same pair of deliveries, in either order");
+}
