@@ -209,7 +209,7 @@ fn migrate_reports_the_migrations_it_applied_and_up_to_date_only_when_there_were
     let db = crate::helpers::sqlite_database();
     let (ok, out, err) = run(&["migrate"], &db.url);
     assert!(ok, "{err}");
-    assert_eq!(out.trim(), "applied 4 migrations: 0001_directory, 0002_webhooks, 0003_audit, 0004_provider_references");
+    assert_eq!(out.trim(), "applied 5 migrations: 0001_directory, 0002_webhooks, 0003_audit, 0004_provider_references, 0005_link_state_bounds");
     let (ok, out, err) = run(&["migrate"], &db.url);
     assert!(ok, "{err}");
     assert_eq!(out.trim(), "the database is up to date: no migration to apply");
