@@ -73,7 +73,7 @@ fn run_keyed(args: &[&str], database: &str) -> (bool, String, String) {
 async fn migrate_and_directory_import_work_on_a_named_database_and_an_import_is_idempotent() {
     let db = crate::helpers::sqlite_database();
     let (ok, out, err) = run(&["migrate"], &db.url);
-    assert!(ok && out.starts_with("applied 4 migrations"), "{out}{err}");
+    assert!(ok && out.starts_with("applied 5 migrations"), "{out}{err}");
     let file = std::env::temp_dir().join(format!("kyc-gateway-import-{}.json", kyc_gateway::secret::random_token()));
     let entries = serde_json::json!([
         { "user_id": "u-1", "fractal": { "uid": "f-1", "refresh_token": "first-refresh-token" } },
