@@ -123,6 +123,7 @@ impl App {
         let (events, _) = broadcast::channel(config.subscriptions.buffer);
         let mut tasks: Vec<tokio::task::AbortHandle> = listener.into_iter().collect();
         tasks.push(telemetry::metrics::spawn_upkeep());
+        tasks.push(crate::directory::linking::spawn_purge(providers.directory.clone()));
         let (audit, audit_writer) = Audit::start(&store, &config.audit);
         tasks.push(changes::follow(&changes, providers.clone(), events.clone()));
         // Issuers' keys: fetched from now on; a request that comes before the first fetch ends waits for it.

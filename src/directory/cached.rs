@@ -31,7 +31,7 @@ pub struct CachedDirectory {
     invalidations: Invalidations,
 }
 
-/// The group of every reverse lookup (any user's change may change where one points).
+/// The group of every reverse lookup, marked on any user's change: a lookup in flight then is fetched again.
 const REVERSE: &str = "\0reverse";
 
 /// A cache of `kind` with its entries and evictions counted (`telemetry/metrics.rs`); every entry weighs one.
@@ -140,20 +140,44 @@ impl Directory for CachedDirectory {
         result
     }
 
-    async fn save_link_state(&self, state: &LinkState) -> Result<(), DirectoryError> {
-        self.inner.save_link_state(state).await
+    async fn save_link_state(&self, state: &LinkState, open_per_user: usize) -> Result<(), DirectoryError> {
+        self.inner.save_link_state(state, open_per_user).await
+    }
+
+    async fn purge_link_states(&self, expired_before: i64) -> Result<u64, DirectoryError> {
+        self.inner.purge_link_states(expired_before).await
     }
 
     async fn consume_link_state(&self, nonce: &str) -> Result<Consumed, DirectoryError> {
         self.inner.consume_link_state(nonce).await
     }
 
-    /// Forgets what is cached about `user` (and every reverse lookup, which may point at it).
+    /// Forgets what is cached about `user`, and the reverse lookups a change of theirs can move: those that pointed at
+    /// them, and those of the references and accounts they hold now. Other users' lookups stay.
     async fn forget(&self, user: &UserId) {
         self.invalidations.mark(user).await;
+        // A reverse lookup fetched meanwhile may have read the user's old rows: it is fetched again.
         self.invalidations.mark(REVERSE).await;
         self.users.invalidate(user).await;
-        self.reverse.invalidate_all();
+        let pointing: Vec<Reverse> =
+            self.reverse.iter().filter(|(_, to)| to.as_ref() == Some(user)).map(|(key, _)| (*key).clone()).collect();
+        for key in pointing {
+            self.reverse.invalidate(&key).await;
+        }
+        match self.inner.entry(user).await {
+            Ok(entry) => {
+                let mut held: Vec<Reverse> = Vec::new();
+                for (provider, references) in &entry.references {
+                    held.extend(references.iter().map(|reference| Reverse::Reference(*provider, reference.clone())));
+                }
+                held.extend(entry.links.iter().map(|(provider, subject)| Reverse::Link(*provider, subject.clone())));
+                for key in held {
+                    self.reverse.invalidate(&key).await;
+                }
+            }
+            // Unknown what the user holds now: any lookup may have moved to them.
+            Err(_) => self.reverse.invalidate_all(),
+        }
     }
 
     fn forget_all(&self) {

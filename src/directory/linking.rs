@@ -69,6 +69,31 @@ impl StateSigner {
     }
 }
 
+/// How long a link state is kept after it expires: a replay within that time is told from a forgery.
+pub const KEPT_AFTER_EXPIRY: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+/// How often the purge of old link states runs.
+pub const PURGE_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Forgets the link states that expired more than [`KEPT_AFTER_EXPIRY`] before `now` (unix milliseconds); how many.
+pub async fn purge(directory: &dyn super::Directory, now: i64) -> Result<u64, super::DirectoryError> {
+    directory.purge_link_states(now - KEPT_AFTER_EXPIRY.as_millis() as i64).await
+}
+
+/// The background purge: [`purge`] at start and every [`PURGE_EVERY`], until aborted (at shutdown).
+pub fn spawn_purge(directory: std::sync::Arc<dyn super::Directory>) -> tokio::task::AbortHandle {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(PURGE_EVERY);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            if let Err(error) = purge(directory.as_ref(), crate::clock::unix_millis()).await {
+                tracing::warn!(%error, "could not purge expired link states");
+            }
+        }
+    })
+    .abort_handle()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -62,6 +62,9 @@ pub struct LinkState {
     pub redirect_uri: String,
     /// Unix milliseconds.
     pub expires_at: i64,
+    /// The PKCE code verifier (RFC 7636) sent with the code; never shown to the caller. `None` for a state started
+    /// before the gateway used PKCE.
+    pub code_verifier: Option<Secret>,
 }
 
 /// What consuming a link state found.
@@ -93,8 +96,8 @@ pub enum DirectoryError {
     /// A stored value cannot be read (a sealed token under an unknown key, say).
     #[error("directory data cannot be read: {0}")]
     Corrupt(String),
-    /// The link was removed while it was being refreshed.
-    #[error("the link was removed during the refresh")]
+    /// The link was removed, or replaced by a new link, while it was being refreshed.
+    #[error("the link was removed or replaced during the refresh")]
     LinkRemoved,
 }
 
@@ -172,8 +175,12 @@ pub trait Directory: Send + Sync + 'static {
     /// Removes the user's link at `provider`; whether there was one.
     async fn remove_link(&self, user: &UserId, provider: Provider) -> Result<bool, DirectoryError>;
 
-    /// Remembers an authorization under way.
-    async fn save_link_state(&self, state: &LinkState) -> Result<(), DirectoryError>;
+    /// Remembers an authorization under way; the user's oldest open states beyond `open_per_user` (this one
+    /// counted) are forgotten, so a caller can always start again and never hold more.
+    async fn save_link_state(&self, state: &LinkState, open_per_user: usize) -> Result<(), DirectoryError>;
+
+    /// Forgets the link states that expired before `expired_before` (unix milliseconds); how many.
+    async fn purge_link_states(&self, expired_before: i64) -> Result<u64, DirectoryError>;
 
     /// Uses up a link state: the first call gets it, every later one learns it was used.
     async fn consume_link_state(&self, nonce: &str) -> Result<Consumed, DirectoryError>;

@@ -47,7 +47,7 @@ fn context(provider: Provider, user: &str, column: &str) -> String {
 }
 
 const LINK_COLUMNS: &str =
-    "subject, scopes, access_key_id, access_sealed, access_renew_at, refresh_key_id, refresh_sealed";
+    "subject, scopes, access_key_id, access_sealed, access_renew_at, refresh_key_id, refresh_sealed, version";
 
 impl SqlDirectory {
     pub fn new(store: Store, cipher: Arc<TokenCipher>) -> Self {
@@ -86,14 +86,14 @@ impl SqlDirectory {
         })
     }
 
-    async fn read_link(&self, user: &UserId, provider: Provider) -> Result<Option<Link>, DirectoryError> {
+    async fn read_versioned(&self, user: &UserId, provider: Provider) -> Result<Option<(Link, i64)>, DirectoryError> {
         let row =
             sqlx::query(&format!("SELECT {LINK_COLUMNS} FROM provider_links WHERE user_id = $1 AND provider = $2"))
                 .bind(user.as_str())
                 .bind(provider.as_str())
                 .fetch_optional(self.store.pool())
                 .await?;
-        row.map(|row| self.open(provider, user, &row)).transpose()
+        row.map(|row| Ok((self.open(provider, user, &row)?, row.try_get("version")?))).transpose()
     }
 }
 
@@ -116,19 +116,21 @@ fn seal(cipher: &TokenCipher, provider: Provider, user: &str, tokens: &LinkToken
     Sealed { access_key, access, renew_at: tokens.access_renew_at.map(millis), refresh_key, refresh }
 }
 
-/// Writes a refresh's new tokens (bumping the link's version).
+/// Writes a refresh's new tokens (bumping the link's version), if the link is still the `version` the refresh read:
+/// a link replaced in between (a re-link to another account) keeps the new account's tokens.
 async fn write_tokens(
     cipher: &TokenCipher,
     executor: &mut sqlx::AnyConnection,
     provider: Provider,
     user: &str,
+    version: i64,
     tokens: &LinkTokens,
 ) -> Result<(), DirectoryError> {
     let Sealed { access_key, access, renew_at, refresh_key, refresh } = seal(cipher, provider, user, tokens);
     let updated = sqlx::query(
         "UPDATE provider_links SET access_key_id = $3, access_sealed = $4, access_renew_at = $5, \
          refresh_key_id = $6, refresh_sealed = $7, version = version + 1, updated_at = $8 \
-         WHERE user_id = $1 AND provider = $2",
+         WHERE user_id = $1 AND provider = $2 AND version = $9",
     )
     .bind(user)
     .bind(provider.as_str())
@@ -138,6 +140,7 @@ async fn write_tokens(
     .bind(refresh_key)
     .bind(refresh)
     .bind(crate::clock::unix_millis())
+    .bind(version)
     .execute(executor)
     .await?;
     if updated.rows_affected() == 0 {
@@ -152,6 +155,7 @@ struct RowLockRefresh {
     provider: Provider,
     user: UserId,
     link: Link,
+    version: i64,
     tx: Transaction<'static, Any>,
     _permit: tokio::sync::OwnedSemaphorePermit,
 }
@@ -164,7 +168,7 @@ impl LinkRefresh for RowLockRefresh {
 
     #[tracing::instrument(name = "store.directory.commit", skip_all)]
     async fn commit(mut self: Box<Self>, tokens: LinkTokens) -> Result<(), DirectoryError> {
-        write_tokens(&self.cipher, &mut self.tx, self.provider, &self.user, &tokens).await?;
+        write_tokens(&self.cipher, &mut self.tx, self.provider, &self.user, self.version, &tokens).await?;
         self.tx.commit().await?;
         Ok(())
     }
@@ -177,6 +181,7 @@ struct StripeRefresh {
     provider: Provider,
     user: UserId,
     link: Link,
+    version: i64,
     _held: OwnedMutexGuard<()>,
 }
 
@@ -189,7 +194,7 @@ impl LinkRefresh for StripeRefresh {
     #[tracing::instrument(name = "store.directory.commit", skip_all)]
     async fn commit(self: Box<Self>, tokens: LinkTokens) -> Result<(), DirectoryError> {
         let mut tx = self.store.begin_write().await?;
-        write_tokens(&self.cipher, &mut tx, self.provider, &self.user, &tokens).await?;
+        write_tokens(&self.cipher, &mut tx, self.provider, &self.user, self.version, &tokens).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -321,7 +326,7 @@ impl Directory for SqlDirectory {
 
     #[tracing::instrument(name = "store.directory.link", skip_all)]
     async fn link(&self, user: &UserId, provider: Provider) -> Result<Option<Link>, DirectoryError> {
-        self.read_link(user, provider).await
+        Ok(self.read_versioned(user, provider).await?.map(|(link, _)| link))
     }
 
     #[tracing::instrument(name = "store.directory.user_for_link", skip_all)]
@@ -357,17 +362,17 @@ impl Directory for SqlDirectory {
                 .fetch_optional(&mut *tx)
                 .await?;
                 let Some(row) = row else { return Ok(None) };
-                let link = self.open(provider, user, &row)?;
+                let (link, version) = (self.open(provider, user, &row)?, row.try_get("version")?);
                 let cipher = self.cipher.clone();
                 let user = user.clone();
-                Ok(Some(Box::new(RowLockRefresh { cipher, provider, user, link, tx, _permit: permit })))
+                Ok(Some(Box::new(RowLockRefresh { cipher, provider, user, link, version, tx, _permit: permit })))
             }
             Engine::Sqlite => {
                 let stripe = (self.hasher.hash_one((user.as_str(), provider)) % STRIPES as u64) as usize;
                 let held = self.stripes[stripe].clone().lock_owned().await;
-                let Some(link) = self.read_link(user, provider).await? else { return Ok(None) };
+                let Some((link, version)) = self.read_versioned(user, provider).await? else { return Ok(None) };
                 let (store, cipher, user) = (self.store.clone(), self.cipher.clone(), user.clone());
-                Ok(Some(Box::new(StripeRefresh { store, cipher, provider, user, link, _held: held })))
+                Ok(Some(Box::new(StripeRefresh { store, cipher, provider, user, link, version, _held: held })))
             }
         }
     }
@@ -425,28 +430,57 @@ impl Directory for SqlDirectory {
     }
 
     #[tracing::instrument(name = "store.directory.save_link_state", skip_all)]
-    async fn save_link_state(&self, state: &LinkState) -> Result<(), DirectoryError> {
-        // States a day past their expiry are of no use, even to tell a replay: forget them as new ones come.
-        let long_gone = crate::clock::unix_millis() - 24 * 3600 * 1000;
-        sqlx::query("DELETE FROM link_states WHERE expires_at < $1").bind(long_gone).execute(self.store.pool()).await?;
+    async fn save_link_state(&self, state: &LinkState, open_per_user: usize) -> Result<(), DirectoryError> {
+        let mut tx = self.store.begin_write().await?;
+        if self.store.engine() == Engine::Postgres {
+            // Concurrent starts of one user take turns, so that none of them sees fewer open states than there are.
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+                .bind(format!("link_states/{}", state.user_id.as_str()))
+                .execute(&mut *tx)
+                .await?;
+        }
         sqlx::query(
-            "INSERT INTO link_states (nonce, user_id, provider, redirect_uri, expires_at) VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO link_states (nonce, user_id, provider, redirect_uri, expires_at, code_verifier) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(&state.nonce)
         .bind(state.user_id.as_str())
         .bind(state.provider.as_str())
         .bind(&state.redirect_uri)
         .bind(state.expires_at)
-        .execute(self.store.pool())
+        .bind(state.code_verifier.as_ref().map(|v| v.expose().to_owned()))
+        .execute(&mut *tx)
         .await?;
+        // The new state always stays; of the user's other open states, the newest `open_per_user - 1` do.
+        sqlx::query(
+            "DELETE FROM link_states WHERE user_id = $1 AND nonce <> $2 AND used_at IS NULL AND expires_at > $3 \
+             AND nonce NOT IN (SELECT nonce FROM link_states WHERE user_id = $1 AND nonce <> $2 \
+               AND used_at IS NULL AND expires_at > $3 ORDER BY expires_at DESC, nonce DESC LIMIT $4)",
+        )
+        .bind(state.user_id.as_str())
+        .bind(&state.nonce)
+        .bind(crate::clock::unix_millis())
+        .bind(open_per_user.saturating_sub(1) as i64)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
         Ok(())
+    }
+
+    #[tracing::instrument(name = "store.directory.purge_link_states", skip_all)]
+    async fn purge_link_states(&self, expired_before: i64) -> Result<u64, DirectoryError> {
+        let deleted = sqlx::query("DELETE FROM link_states WHERE expires_at < $1")
+            .bind(expired_before)
+            .execute(self.store.pool())
+            .await?;
+        Ok(deleted.rows_affected())
     }
 
     #[tracing::instrument(name = "store.directory.consume_link_state", skip_all)]
     async fn consume_link_state(&self, nonce: &str) -> Result<Consumed, DirectoryError> {
         let row = sqlx::query(
             "UPDATE link_states SET used_at = $2 WHERE nonce = $1 AND used_at IS NULL \
-             RETURNING user_id, provider, redirect_uri, expires_at",
+             RETURNING user_id, provider, redirect_uri, expires_at, code_verifier",
         )
         .bind(nonce)
         .bind(crate::clock::unix_millis())
@@ -462,6 +496,7 @@ impl Directory for SqlDirectory {
                 provider,
                 redirect_uri: row.try_get("redirect_uri")?,
                 expires_at: row.try_get("expires_at")?,
+                code_verifier: row.try_get::<Option<String>, _>("code_verifier")?.map(Secret::new),
             }));
         }
         let known =

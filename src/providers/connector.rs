@@ -152,6 +152,8 @@ pub struct LinkSettings {
     pub scopes: String,
     /// How long a started authorization may take.
     pub state_ttl: std::time::Duration,
+    /// How many started authorizations a user may have open at once: a new one replaces the oldest.
+    pub open_states: usize,
 }
 
 /// Linking users' accounts through the OAuth 2.0 authorization-code flow the gateway drives.
@@ -159,10 +161,17 @@ pub struct LinkSettings {
 pub trait AccountLinking: Send + Sync {
     /// Its redirect allow-list, scopes and state lifetime.
     fn settings(&self) -> &LinkSettings;
-    /// The provider's authorize page for a user linking, returning to `redirect_uri` with `state`.
-    fn authorize_url(&self, redirect_uri: &str, scope: &str, state: &str) -> String;
-    /// Exchanges an authorization code for the user's tokens and reads which account they are for.
-    async fn exchange_code(&self, code: &str, redirect_uri: &str) -> Outcome<LinkedAccount>;
+    /// The provider's authorize page for a user linking, returning to `redirect_uri` with `state`; the code it
+    /// issues is bound to `code_challenge` (PKCE, S256).
+    fn authorize_url(&self, redirect_uri: &str, scope: &str, state: &str, code_challenge: &str) -> String;
+    /// Exchanges an authorization code, with the flow's PKCE `code_verifier` (if it had one), for the user's tokens
+    /// and reads which account they are for.
+    async fn exchange_code(
+        &self,
+        code: &str,
+        redirect_uri: &str,
+        code_verifier: Option<&Secret>,
+    ) -> Outcome<LinkedAccount>;
 }
 
 /// An event read back for the worker: what it reports as far as it can be believed, and when.

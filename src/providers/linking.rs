@@ -1,12 +1,16 @@
 //! Linking a user's account at the provider that offers it: the OAuth 2.0 authorization-code flow (`start`, the
 //! provider's redirect, `complete`; docs/identity-and-linking.md). `complete` checks the state (signature, user,
-//! expiry, single use) before exchanging the code; nothing is stored for a failed check or a refusal.
+//! expiry, single use) before exchanging the code; nothing is stored for a failed check or a refusal. The code is
+//! bound to the flow by PKCE (RFC 7636, S256): the verifier stays with the state and goes only to the token endpoint.
+
+use base64::Engine as _;
 
 use super::connector::AccountLinking;
 use super::{ProviderError, Providers};
 use crate::directory::linking::StateClaims;
 use crate::directory::{Consumed, DirectoryError, Link, LinkState, Linked};
 use crate::domain::{Provider, UserId};
+use crate::secret::Secret;
 
 /// Why a link could not be made.
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +48,21 @@ pub struct LinkStart {
     pub expires_at: i64,
 }
 
+/// A PKCE code verifier (RFC 7636 §4.1): 32 bytes from the operating system's generator, base64url, so 43
+/// unreserved characters.
+pub fn code_verifier() -> Secret {
+    use ring::rand::SecureRandom;
+    let mut bytes = [0u8; 32];
+    ring::rand::SystemRandom::new().fill(&mut bytes).expect("the OS random generator works");
+    Secret::new(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// The S256 challenge of `verifier` (RFC 7636 §4.2): base64url of its SHA-256.
+pub fn code_challenge(verifier: &str) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, verifier.as_bytes());
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest.as_ref())
+}
+
 impl Providers {
     fn linking(&self) -> Result<(Provider, &dyn AccountLinking), LinkError> {
         self.set.linking().map_err(|missing| {
@@ -62,16 +81,19 @@ impl Providers {
         let expires_at = crate::clock::unix_millis() + settings.state_ttl.as_millis() as i64;
         let claims = StateClaims { nonce: crate::secret::random_token(), user_id: user.to_string(), expires_at };
         let state = self.link_states.sign(&claims);
+        let verifier = code_verifier();
+        let challenge = code_challenge(verifier.expose());
         let record = LinkState {
             nonce: claims.nonce,
             user_id: user.clone(),
             provider,
             redirect_uri: redirect_uri.to_owned(),
             expires_at,
+            code_verifier: Some(verifier),
         };
-        self.directory.save_link_state(&record).await?;
+        self.directory.save_link_state(&record, settings.open_states).await?;
         Ok(LinkStart {
-            authorize_url: linking.authorize_url(redirect_uri, &settings.scopes, &state),
+            authorize_url: linking.authorize_url(redirect_uri, &settings.scopes, &state, &challenge),
             state,
             expires_at,
         })
@@ -107,7 +129,7 @@ impl Providers {
             (None, Some(code)) => code,
         };
         let account = linking
-            .exchange_code(code, &record.redirect_uri)
+            .exchange_code(code, &record.redirect_uri, record.code_verifier.as_ref())
             .await
             .map_err(|e| LinkError::Provider(Some(provider), e))?;
         let link = Link { subject: account.subject, scopes: account.scopes, tokens: account.tokens };
@@ -129,5 +151,21 @@ impl Providers {
             self.changed(user).await;
         }
         Ok(removed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_challenge_is_rfc_7636s_s256_and_each_verifier_is_new_and_well_formed() {
+        // RFC 7636, appendix B.
+        let challenge = code_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk");
+        assert_eq!(challenge, "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
+        let (a, b) = (code_verifier(), code_verifier());
+        assert_ne!(a, b);
+        assert_eq!(a.expose().len(), 43);
+        assert!(a.expose().chars().all(|c| c.is_ascii_alphanumeric() || "-._~".contains(c)));
     }
 }

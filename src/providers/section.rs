@@ -79,6 +79,14 @@ impl<'a> Section<'a> {
         self.env.switch(&self.name(setting), default)
     }
 
+    /// The value parsed, or `default`.
+    pub fn parse<T: std::str::FromStr>(&self, setting: &str, default: T) -> anyhow::Result<T>
+    where
+        T::Err: std::fmt::Display,
+    {
+        self.env.parse(&self.name(setting), default)
+    }
+
     /// Whole seconds, or `default`.
     pub fn secs(&self, setting: &str, default: Duration) -> anyhow::Result<Duration> {
         self.env.secs(&self.name(setting), default)

@@ -73,7 +73,7 @@ fn run_keyed(args: &[&str], database: &str) -> (bool, String, String) {
 async fn migrate_and_directory_import_work_on_a_named_database_and_an_import_is_idempotent() {
     let db = crate::helpers::sqlite_database();
     let (ok, out, err) = run(&["migrate"], &db.url);
-    assert!(ok && out.starts_with("applied 5 migrations"), "{out}{err}");
+    assert!(ok && out.starts_with("applied 6 migrations"), "{out}{err}");
     let file = std::env::temp_dir().join(format!("kyc-gateway-import-{}.json", kyc_gateway::secret::random_token()));
     let entries = serde_json::json!([
         { "user_id": "u-1", "fractal": { "uid": "f-1", "refresh_token": "first-refresh-token" } },
@@ -209,7 +209,7 @@ fn migrate_reports_the_migrations_it_applied_and_up_to_date_only_when_there_were
     let db = crate::helpers::sqlite_database();
     let (ok, out, err) = run(&["migrate"], &db.url);
     assert!(ok, "{err}");
-    assert_eq!(out.trim(), "applied 5 migrations: 0001_directory, 0002_webhooks, 0003_audit, 0004_provider_references, 0006_webhook_ordering");
+    assert_eq!(out.trim(), "applied 6 migrations: 0001_directory, 0002_webhooks, 0003_audit, 0004_provider_references, 0005_link_state_bounds, 0006_webhook_ordering");
     let (ok, out, err) = run(&["migrate"], &db.url);
     assert!(ok, "{err}");
     assert_eq!(out.trim(), "the database is up to date: no migration to apply");

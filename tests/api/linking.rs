@@ -1,7 +1,10 @@
 //! Linking Fractal end to end against the sandbox Fractal: start, approve at its authorize page, complete; and every
 //! way a state can be wrong, each with its own code and nothing stored.
 
+use kyc_gateway::directory::{Directory as _, Link, LinkState, LinkTokens};
+use kyc_gateway::domain::Provider;
 use kyc_gateway::sandbox::ident::population::SEED_USERS;
+use kyc_gateway::secret::Secret;
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -204,4 +207,167 @@ async fn the_sandbox_authorize_page_asks_which_user_signs_in_and_posts_the_answe
         .expect("posted");
     assert_eq!(posted.status(), StatusCode::FOUND);
     assert!(posted.headers()["location"].to_str().expect("ascii").starts_with(&format!("{CALLBACK}?code=")));
+}
+
+/// Every Fractal level's case and details scopes: what a token needs to read someone's Fractal details as `me`.
+const READ_DETAILS: &str = "uid:read verification.basic:read verification.basic.details:read verification.plus:read \
+                            verification.plus.details:read verification.liveness:read verification.liveness.details:read";
+
+#[tokio::test]
+async fn a_code_presented_with_another_flows_verifier_is_refused_by_the_binary_and_nothing_is_linked() {
+    let gateway = crate::helpers::Process::start(4096, &[]);
+    let http = reqwest::Client::new();
+    let gql = |token: String, query: &'static str, variables: serde_json::Value| {
+        let body = json!({ "query": query, "variables": variables });
+        let request = http.post(gateway.url("/graphql")).bearer_auth(token).json(&body);
+        async move { request.send().await.expect("answer").json::<serde_json::Value>().await.expect("JSON") }
+    };
+    const START: &str = "mutation($r: String!) { startFractalLink(redirectUri: $r) { authorizeUrl state } }";
+    const COMPLETE: &str =
+        "mutation($s: String!, $c: String) { completeFractalLink(state: $s, code: $c) { grantedScopes } }";
+    const ME: &str = "{ me { verificationCases(provider: FRACTAL) { level details { fullName dateOfBirth } } } }";
+    let (victim, attacker) = (SEED, "attacker-of-the-seed-person");
+
+    // The victim re-links their Fractal account: the code their browser carries back leaks.
+    let unlinked = gql(user_token(victim, LINK), "mutation { unlinkFractal }", json!({})).await;
+    assert_eq!(unlinked["data"]["unlinkFractal"], true, "{unlinked:#}");
+    let started = gql(user_token(victim, LINK), START, json!({ "r": CALLBACK })).await;
+    let url = started["data"]["startFractalLink"]["authorizeUrl"].as_str().expect("url").to_owned();
+    assert!(url.contains("code_challenge_method=S256") && url.contains("code_challenge="), "{url}");
+    let leaked = approve(&url, victim).await;
+
+    // The attacker completes a link of their own with it.
+    let own = gql(user_token(attacker, LINK), START, json!({ "r": CALLBACK })).await;
+    let state = own["data"]["startFractalLink"]["state"].as_str().expect("state").to_owned();
+    let attack = gql(user_token(attacker, LINK), COMPLETE, json!({ "s": state, "c": leaked })).await;
+    assert!(attack["data"]["completeFractalLink"].is_null(), "{attack:#}");
+    assert_eq!(attack["errors"][0]["extensions"]["code"], "PROVIDER_UNAUTHORIZED", "Fractal refused: {attack:#}");
+    let seen = gql(user_token(attacker, READ_DETAILS), ME, json!({})).await;
+    assert_eq!(seen["data"]["me"]["verificationCases"], json!([]), "the attacker sees nothing: {seen:#}");
+    assert!(!seen.to_string().contains("David Muller"), "{seen:#}");
+}
+
+#[tokio::test]
+async fn four_hundred_starts_in_one_request_leave_at_most_five_open_states_for_the_user() {
+    let app = spawn().await;
+    let joe = SEED_USERS[2];
+    let aliases: String =
+        (0..20).map(|i| format!(r#"a{i}: startFractalLink(redirectUri: "{CALLBACK}") {{ state }} "#)).collect();
+    let batch: Vec<serde_json::Value> =
+        (0..20).map(|_| json!({ "query": format!("mutation {{ {aliases} }}") })).collect();
+    let answers: serde_json::Value = app
+        .http
+        .post(app.url("/graphql"))
+        .bearer_auth(user_token(joe, LINK))
+        .json(&batch)
+        .send()
+        .await
+        .expect("answer")
+        .json()
+        .await
+        .expect("JSON");
+    let states = answers.as_array().expect("a batch answer");
+    assert_eq!(states.len(), 20, "{answers:#}");
+    assert!(states.iter().all(|a| a["errors"].is_null()), "{:#}", states[0]);
+    let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM link_states WHERE user_id = $1")
+        .bind(joe)
+        .fetch_one(app.store.pool())
+        .await
+        .expect("count");
+    assert!(rows <= 5, "{rows} states stored for one user");
+
+    // The newest state still completes: the oldest were the ones replaced.
+    let (url, state) = started(&app, joe).await;
+    let uid = app.sandbox().fractal().population().users[14].uid.clone();
+    app.query(&user_token(&uid, LINK), "mutation { unlinkFractal }").await.ok();
+    complete(&app, joe, &state, Some(&approve(&url, &uid).await), None).await.ok();
+    assert_eq!(linked_uid(&app, joe).await.as_deref(), Some(uid.as_str()));
+}
+
+fn tokens(refresh: &str) -> LinkTokens {
+    LinkTokens { access_token: None, access_renew_at: None, refresh_token: Secret::new(refresh) }
+}
+
+fn link_to(subject: &str, refresh: &str) -> Link {
+    Link { subject: subject.into(), scopes: String::new(), tokens: tokens(refresh) }
+}
+
+on_both_engines!(a_re_link_during_a_token_refresh_leaves_the_link_on_the_new_account_with_its_own_tokens);
+
+async fn a_re_link_during_a_token_refresh_leaves_the_link_on_the_new_account_with_its_own_tokens(db: TestDatabase) {
+    let app = spawn_on(&db, |_| {}).await;
+    let user = crate::helpers::uid("a-user-who-links-again");
+    app.sql.store_link(&user, Provider::Fractal, &link_to("account-one", "one")).await.expect("linked");
+    let held = app.sql.begin_refresh(&user, Provider::Fractal).await.expect("directory").expect("a link");
+
+    // The user links another account while the refresh waits for Fractal (PostgreSQL's row lock holds it back).
+    let (sql, relinked) = (app.sql.clone(), user.clone());
+    let mut relink =
+        tokio::spawn(async move { sql.store_link(&relinked, Provider::Fractal, &link_to("account-two", "two")).await });
+    let _ = tokio::time::timeout(std::time::Duration::from_millis(300), &mut relink).await;
+    let _ = held.commit(tokens("one, rotated")).await;
+    if !relink.is_finished() {
+        relink.await.expect("the task").expect("linked");
+    }
+
+    let link = app.sql.link(&user, Provider::Fractal).await.expect("directory").expect("a link");
+    assert_eq!(link.subject, "account-two", "{}", db.engine);
+    assert!(link.tokens.refresh_token == Secret::new("two"), "{}: account two holds account one's tokens", db.engine);
+}
+
+on_both_engines!(unlinking_one_user_keeps_every_other_users_reverse_lookups_cached);
+
+async fn unlinking_one_user_keeps_every_other_users_reverse_lookups_cached(db: TestDatabase) {
+    let app = spawn_on(&db, |_| {}).await;
+    let (a, b) = (crate::helpers::uid("user-a-unlinks"), crate::helpers::uid("user-b-stays"));
+    app.directory.store_link(&a, Provider::Fractal, &link_to("account-of-a", "a")).await.expect("linked");
+    app.directory.store_link(&b, Provider::Fractal, &link_to("account-of-b", "b")).await.expect("linked");
+    let lookup = |subject: &'static str| app.directory.user_for_link(Provider::Fractal, subject);
+    assert_eq!(lookup("account-of-a").await.expect("directory"), Some(a.clone()));
+    assert_eq!(lookup("account-of-b").await.expect("directory"), Some(b.clone()));
+    // B's row goes behind the cache's back: only a cleared lookup would notice.
+    app.sql.remove_link(&b, Provider::Fractal).await.expect("removed");
+
+    let unlinked = app.query(&user_token(&a, LINK), "mutation { unlinkFractal }").await.ok();
+    assert_eq!(unlinked.data("unlinkFractal"), true);
+    assert_eq!(lookup("account-of-a").await.expect("directory"), None, "A's own lookup is forgotten");
+    assert_eq!(lookup("account-of-b").await.expect("directory"), Some(b), "B's lookup was cleared by A's unlink");
+}
+
+on_both_engines!(the_background_purge_forgets_states_a_day_past_their_expiry_and_keeps_the_rest);
+
+async fn the_background_purge_forgets_states_a_day_past_their_expiry_and_keeps_the_rest(db: TestDatabase) {
+    let app = spawn_on(&db, |_| {}).await;
+    let (now, day) = (kyc_gateway::clock::unix_millis(), 24 * 3600 * 1000);
+    let state = |nonce: &str, expires_at: i64| LinkState {
+        nonce: nonce.into(),
+        user_id: crate::helpers::uid("a-user-with-old-states"),
+        provider: Provider::Fractal,
+        redirect_uri: CALLBACK.into(),
+        expires_at,
+        code_verifier: None,
+    };
+    let nonces = || async {
+        let mut nonces: Vec<String> = sqlx::query_scalar("SELECT nonce FROM link_states WHERE user_id = $1")
+            .bind("a-user-with-old-states")
+            .fetch_all(app.store.pool())
+            .await
+            .expect("states");
+        nonces.sort();
+        nonces
+    };
+    for (nonce, expires_at) in [("long-gone", now - 2 * day), ("just-expired", now - 60_000), ("open", now + 600_000)] {
+        app.sql.save_link_state(&state(nonce, expires_at), 5).await.expect("saved");
+    }
+    kyc_gateway::directory::linking::purge(app.directory.as_ref(), now).await.expect("purged");
+    assert_eq!(nonces().await, ["just-expired", "open"], "{}: a replay of a recent state is still told", db.engine);
+
+    // The task the app starts runs that purge at once, then every hour.
+    app.sql.save_link_state(&state("gone-again", now - 2 * day), 5).await.expect("saved");
+    let task = kyc_gateway::directory::linking::spawn_purge(app.directory.clone());
+    crate::helpers::eventually("the task purged the old state", || async {
+        nonces().await == ["just-expired", "open"]
+    })
+    .await;
+    task.abort();
 }

@@ -299,8 +299,11 @@ impl Directory for Watching {
     async fn remove_link(&self, user: &UserId, provider: Provider) -> Result<bool, DirectoryError> {
         self.inner.remove_link(user, provider).await
     }
-    async fn save_link_state(&self, state: &LinkState) -> Result<(), DirectoryError> {
-        self.inner.save_link_state(state).await
+    async fn save_link_state(&self, state: &LinkState, open_per_user: usize) -> Result<(), DirectoryError> {
+        self.inner.save_link_state(state, open_per_user).await
+    }
+    async fn purge_link_states(&self, expired_before: i64) -> Result<u64, DirectoryError> {
+        self.inner.purge_link_states(expired_before).await
     }
     async fn consume_link_state(&self, nonce: &str) -> Result<Consumed, DirectoryError> {
         self.inner.consume_link_state(nonce).await
@@ -349,6 +352,7 @@ async fn the_rotated_refresh_token_is_stored_before_the_new_access_token_is_used
             redirect_uris: Vec::new(),
             scopes: String::new(),
             state_ttl: Duration::from_secs(600),
+            open_states: 5,
         },
     };
     let client = FractalClient::new(&settings, directory);

@@ -126,30 +126,42 @@ impl FractalClient {
         Ok(access)
     }
 
-    /// The URL of Fractal's authorize page for a user linking Fractal, returning to `redirect_uri` with `state`.
-    pub fn authorize_url(&self, redirect_uri: &str, scope: &str, state: &str) -> String {
+    /// The URL of Fractal's authorize page for a user linking Fractal, returning to `redirect_uri` with `state`; the
+    /// code is bound to `code_challenge` (PKCE, S256).
+    pub fn authorize_url(&self, redirect_uri: &str, scope: &str, state: &str, code_challenge: &str) -> String {
         let query = serde_urlencoded::to_string([
             ("client_id", self.config.client_id.as_str()),
             ("redirect_uri", redirect_uri),
             ("response_type", "code"),
             ("scope", scope),
             ("state", state),
+            ("code_challenge", code_challenge),
+            ("code_challenge_method", "S256"),
         ])
         .expect("strings encode");
         format!("{}?{query}", join_url(&self.config.frontend_url, "/authorize"))
     }
 
-    /// Exchanges an authorization code for the user's tokens, and reads which Fractal user they are for: the new
-    /// link (uid, granted scopes, tokens). The access token is used once, to learn the uid; nothing is stored yet.
-    pub async fn exchange_code(&self, code: &str, redirect_uri: &str) -> Result<LinkedAccount, ProviderError> {
+    /// Exchanges an authorization code (with its flow's PKCE verifier) for the user's tokens, and reads which Fractal
+    /// user they are for: the new link (uid, granted scopes, tokens). The access token is used once, to learn the
+    /// uid; nothing is stored yet.
+    pub async fn exchange_code(
+        &self,
+        code: &str,
+        redirect_uri: &str,
+        code_verifier: Option<&Secret>,
+    ) -> Result<LinkedAccount, ProviderError> {
         self.upstream.check()?;
-        let form = [
+        let mut form = vec![
             ("grant_type", "authorization_code"),
             ("code", code),
             ("redirect_uri", redirect_uri),
             ("client_id", &self.config.client_id),
             ("client_secret", self.config.client_secret.expose()),
         ];
+        if let Some(verifier) = code_verifier {
+            form.push(("code_verifier", verifier.expose()));
+        }
         let url = join_url(&self.config.auth_url, "/oauth/token");
         // A code is single use: never retried.
         let token =

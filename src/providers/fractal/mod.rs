@@ -53,6 +53,7 @@ impl ProviderModule for Module {
             "KYC_GATEWAY_FRACTAL_REDIRECT_URIS",
             "KYC_GATEWAY_FRACTAL_LINK_SCOPES",
             "KYC_GATEWAY_FRACTAL_LINK_STATE_TTL_SECS",
+            "KYC_GATEWAY_FRACTAL_LINK_STATES_PER_USER",
         ]
     }
 
@@ -77,6 +78,10 @@ impl ProviderModule for Module {
                 scopes: section.get("LINK_SCOPES").unwrap_or_else(kyc_vocabulary::scopes::all_user_scopes),
                 // Fractal's codes live 10 minutes; so do states.
                 state_ttl: section.secs("LINK_STATE_TTL_SECS", Duration::from_secs(600))?,
+                open_states: match section.parse("LINK_STATES_PER_USER", 5usize)? {
+                    0 => anyhow::bail!("{} must be at least 1", section.name("LINK_STATES_PER_USER")),
+                    n => n,
+                },
             },
         })))
     }
@@ -210,11 +215,16 @@ impl AccountLinking for Fractal {
         &self.linking
     }
 
-    fn authorize_url(&self, redirect_uri: &str, scope: &str, state: &str) -> String {
-        self.client.authorize_url(redirect_uri, scope, state)
+    fn authorize_url(&self, redirect_uri: &str, scope: &str, state: &str, code_challenge: &str) -> String {
+        self.client.authorize_url(redirect_uri, scope, state, code_challenge)
     }
 
-    async fn exchange_code(&self, code: &str, redirect_uri: &str) -> Outcome<LinkedAccount> {
-        self.client.exchange_code(code, redirect_uri).await
+    async fn exchange_code(
+        &self,
+        code: &str,
+        redirect_uri: &str,
+        code_verifier: Option<&Secret>,
+    ) -> Outcome<LinkedAccount> {
+        self.client.exchange_code(code, redirect_uri, code_verifier).await
     }
 }

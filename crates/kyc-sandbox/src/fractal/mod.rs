@@ -281,13 +281,14 @@ async fn authorize(State(s): State<Arc<SandboxState>>, RawQuery(query): RawQuery
     if p.contains_key("uid") {
         return decide(&s, &p);
     }
-    let hidden: String = ["client_id", "redirect_uri", "response_type", "scope", "state"]
-        .iter()
-        .map(|k| {
-            let value = p.get(*k).map(String::as_str).unwrap_or("");
-            format!(r#"<input type="hidden" name="{k}" value="{}">"#, html(value))
-        })
-        .collect();
+    let hidden: String =
+        ["client_id", "redirect_uri", "response_type", "scope", "state", "code_challenge", "code_challenge_method"]
+            .iter()
+            .map(|k| {
+                let value = p.get(*k).map(String::as_str).unwrap_or("");
+                format!(r#"<input type="hidden" name="{k}" value="{}">"#, html(value))
+            })
+            .collect();
     let scope = p.get("scope").map(String::as_str).unwrap_or("uid:read");
     let page = format!(
         r#"<!doctype html><html><head><meta charset="utf-8"><title>Sandbox Fractal: authorize</title></head>
@@ -322,6 +323,15 @@ fn check_authorize(s: &SandboxState, p: &HashMap<String, String>) -> Result<(), 
     if get("state").is_empty() {
         return Err(oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "state is required"));
     }
+    // PKCE (RFC 7636): S256 only, with a challenge of SHA-256's length in base64url.
+    let (challenge, method) = (get("code_challenge"), get("code_challenge_method"));
+    if !(challenge.is_empty() && method.is_empty()) && (method != "S256" || !tokens::is_s256_challenge(challenge)) {
+        return Err(oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "code_challenge must be an S256 challenge with code_challenge_method=S256",
+        ));
+    }
     Ok(())
 }
 
@@ -341,7 +351,9 @@ fn decide(s: &SandboxState, p: &HashMap<String, String>) -> Response {
         format!("{redirect}{sep}{q}")
     } else {
         let scope = if get("scope").is_empty() { "uid:read" } else { get("scope") };
-        let code = s.tokens.lock().expect("token store").grant_code(get("uid"), scope, &s.client_id, redirect);
+        let challenge = Some(get("code_challenge")).filter(|c| !c.is_empty());
+        let code =
+            s.tokens.lock().expect("token store").grant_code(get("uid"), scope, &s.client_id, redirect, challenge);
         let q =
             serde_urlencoded::to_string([("code", code.as_str()), ("state", get("state"))]).expect("strings encode");
         format!("{redirect}{sep}{q}")
@@ -376,9 +388,14 @@ async fn token(State(s): State<Arc<SandboxState>>, RawQuery(query): RawQuery, bo
     match get("grant_type") {
         "authorization_code" => {
             s.counters.bump("token_authorization_code");
-            match store.exchange_code(get("code"), get("client_id"), get("redirect_uri")) {
+            let verifier = p.get("code_verifier").map(String::as_str);
+            match store.exchange_code(get("code"), get("client_id"), get("redirect_uri"), verifier) {
                 Some(issued) => token_response(issued, "bearer", ttl),
-                None => refused(&s, "invalid_grant", "unknown, used or expired code, or another redirect_uri"),
+                None => refused(
+                    &s,
+                    "invalid_grant",
+                    "unknown, used or expired code, another redirect_uri, or a code_verifier that does not match",
+                ),
             }
         }
         "refresh_token" => {

@@ -5,7 +5,25 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use crate::support::random_token;
+use base64::Engine as _;
+
+use crate::support::{random_token, same_secret};
+
+/// The S256 challenge of a PKCE verifier (RFC 7636 §4.2).
+fn s256(verifier: &str) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, verifier.as_bytes());
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest.as_ref())
+}
+
+/// Whether `verifier` is a PKCE code verifier: 43 to 128 unreserved characters (RFC 7636 §4.1).
+fn is_verifier(verifier: &str) -> bool {
+    (43..=128).contains(&verifier.len()) && verifier.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
+}
+
+/// Whether `challenge` can be an S256 challenge: a SHA-256 in base64url, without padding.
+pub fn is_s256_challenge(challenge: &str) -> bool {
+    challenge.len() == 43 && challenge.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Owner {
@@ -40,6 +58,8 @@ struct CodeGrant {
     client_id: String,
     redirect_uri: String,
     expires_at: Instant,
+    /// The PKCE S256 challenge the authorization was started with.
+    code_challenge: Option<String>,
 }
 
 /// A freshly issued token pair.
@@ -80,7 +100,14 @@ impl TokenStore {
     }
 
     /// An authorization code, valid for 10 minutes.
-    pub fn grant_code(&mut self, uid: &str, scope: &str, client_id: &str, redirect_uri: &str) -> String {
+    pub fn grant_code(
+        &mut self,
+        uid: &str,
+        scope: &str,
+        client_id: &str,
+        redirect_uri: &str,
+        code_challenge: Option<&str>,
+    ) -> String {
         let code = random_token();
         let grant = CodeGrant {
             uid: uid.into(),
@@ -88,6 +115,7 @@ impl TokenStore {
             client_id: client_id.into(),
             redirect_uri: redirect_uri.into(),
             expires_at: Instant::now() + Duration::from_secs(600),
+            code_challenge: code_challenge.map(str::to_owned),
         };
         self.codes.insert(code.clone(), grant);
         code
@@ -117,10 +145,27 @@ impl TokenStore {
         Issued { access_token, refresh_token: Some(refresh_token), scope: scope.into() }
     }
 
-    /// Exchanges an authorization code (single use).
-    pub fn exchange_code(&mut self, code: &str, client_id: &str, redirect_uri: &str) -> Option<Issued> {
+    /// Exchanges an authorization code (single use: a refused attempt uses it up too). A code issued with a PKCE
+    /// challenge needs the verifier it was made from; one issued without takes no verifier.
+    pub fn exchange_code(
+        &mut self,
+        code: &str,
+        client_id: &str,
+        redirect_uri: &str,
+        code_verifier: Option<&str>,
+    ) -> Option<Issued> {
         let grant = self.codes.remove(code)?;
         if grant.client_id != client_id || grant.redirect_uri != redirect_uri || grant.expires_at < Instant::now() {
+            return None;
+        }
+        let pkce = match (&grant.code_challenge, code_verifier) {
+            (Some(challenge), Some(verifier)) => {
+                is_verifier(verifier) && same_secret(s256(verifier).as_bytes(), challenge.as_bytes())
+            }
+            (None, None) => true,
+            _ => false,
+        };
+        if !pkce {
             return None;
         }
         Some(self.issue_user(&grant.uid, &grant.scope, Vec::new()))
@@ -195,5 +240,19 @@ mod tests {
         assert!(!store.refresh_is_valid(&r1));
         assert!(!store.refresh_is_valid(&r0), "the whole chain before the used token is revoked");
         assert!(store.use_access(&first.access_token).is_none(), "the replaced access token is revoked");
+    }
+
+    #[test]
+    fn a_code_issued_with_a_challenge_needs_its_own_verifier() {
+        let mut store = TokenStore::new(Duration::from_secs(60));
+        let (mine, theirs) = ("m".repeat(43), "t".repeat(43));
+        let challenge = s256(&mine);
+        let mut code = || store.grant_code("u", "uid:read", "c", "https://r", Some(&challenge));
+        let (a, b, c) = (code(), code(), code());
+        assert!(store.exchange_code(&a, "c", "https://r", Some(&theirs)).is_none(), "another flow's verifier");
+        assert!(store.exchange_code(&b, "c", "https://r", None).is_none(), "no verifier");
+        assert!(store.exchange_code(&c, "c", "https://r", Some(&mine)).is_some());
+        let plain = store.grant_code("u", "uid:read", "c", "https://r", None);
+        assert!(store.exchange_code(&plain, "c", "https://r", Some(&mine)).is_none(), "a verifier for no challenge");
     }
 }
