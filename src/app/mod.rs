@@ -87,10 +87,12 @@ fn signing_key(audit: &mut crate::audit::AuditSettings, mode: Mode) -> anyhow::R
     }
     match mode {
         Mode::Sandbox => {
-            let (key, _) = crate::audit::checkpoint::SigningKey::generate("sandbox").map_err(anyhow::Error::msg)?;
+            // An id of its own: a database kept across restarts holds checkpoints of several such keys.
+            let id = format!("sandbox-{}", &crate::secret::random_token()[..8]);
+            let (key, _) = crate::audit::checkpoint::SigningKey::generate(&id).map_err(anyhow::Error::msg)?;
             tracing::info!(
                 "audit checkpoints are signed with a key made at start (set KYC_GATEWAY_AUDIT_SIGNING_KEY to keep one); \
-                 verify with: kyc-gateway audit verify --key sandbox={}",
+                 verify with: kyc-gateway audit verify --key {id}={}",
                 key.public_base64()
             );
             audit.checkpoints.key = Some(key);

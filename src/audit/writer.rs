@@ -146,15 +146,17 @@ pub(super) async fn run(
                 }
             }
         }
-        if result.is_ok() && signing.key.is_some() {
-            unsigned += batch.len() as u64;
+        let appended = if result.is_ok() { batch.len() as u64 } else { 0 };
+        settle(batch, &result, &mut unwritten);
+        // After the strict requests heard of their commit: they never wait for a signature.
+        if signing.key.is_some() {
+            unsigned += appended;
             if unsigned >= signing.every_records.max(1) {
                 unsigned = 0;
                 sign(&store, &signing).await;
                 checkpoint_tick.reset();
             }
         }
-        settle(batch, &result, &mut unwritten);
     };
     let drained = drain(&store, jobs, unwritten, deadline).await;
     // The last records signed too, within the deadline.
