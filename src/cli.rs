@@ -1,5 +1,5 @@
-//! The command line: `serve` (the default), `sandbox`, `token`, `sdl`, `migrate`, `directory import`, `audit verify`
-//! and `audit export`.
+//! The command line: `serve` (the default), `sandbox`, `token`, `sdl`, `migrate`, `directory import`, `audit verify`,
+//! `audit export` and `audit keygen`.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use crate::audit::checkpoint::{Checkpoint, PublicKeys};
 use crate::auth::token::{mint_dev_token, mint_hs256, Subject, DEFAULT_DEV_SECRET};
 use crate::config::Mode;
 use crate::secret::Secret;
@@ -67,8 +68,16 @@ enum Command {
 
 #[derive(Subcommand)]
 enum AuditCommand {
-    /// Check the audit trail's hash chain; names the first record that was altered, removed or moved.
-    Verify,
+    /// Check the audit trail's hash chain; names the first record that was altered, removed or moved. With --key,
+    /// also checks every signed checkpoint (its signature, and that the records hash to its head).
+    Verify(VerifyArgs),
+    /// Print a new Ed25519 key pair for signing checkpoints: the signing key's variables, and the public key for
+    /// `audit verify --key`.
+    Keygen {
+        /// The key id checkpoints name the key by (1 to 64 of A-Z a-z 0-9 . _ -), e.g. `2026-01`.
+        #[arg(long)]
+        id: String,
+    },
     /// Write the records from a time on as JSON lines (for a SIEM).
     Export {
         /// RFC 3339 (`2026-01-01T00:00:00Z`) or unix seconds.
@@ -76,6 +85,23 @@ enum AuditCommand {
         since: String,
     },
 }
+
+/// `kyc-gateway audit verify`'s options.
+#[derive(clap::Args)]
+struct VerifyArgs {
+    /// A checkpoint public key, `ID=BASE64` (repeatable: every key id the retained trail was signed with).
+    #[arg(long = "key")]
+    keys: Vec<String>,
+    /// A file of public keys, one `ID=BASE64` a line (`#` comments and blank lines ignored).
+    #[arg(long)]
+    keys_file: Option<PathBuf>,
+    /// The witness file (or an `audit export`): its checkpoints are checked too, also those gone from the database.
+    #[arg(long = "witness")]
+    witnesses: Vec<PathBuf>,
+}
+
+/// The longest keys or witness file `audit verify` reads.
+const VERIFY_FILE_MAX: u64 = 1 << 30;
 
 #[derive(Subcommand)]
 enum DirectoryCommand {
@@ -146,7 +172,17 @@ pub fn main() -> ExitCode {
         Command::Sandbox(args) => run_once(sandbox(args)),
         Command::Migrate => run_once(migrate()),
         Command::Directory { command: DirectoryCommand::Import { file } } => run_once(import(file)),
-        Command::Audit { command: AuditCommand::Verify } => run_once(audit_verify()),
+        Command::Audit { command: AuditCommand::Verify(args) } => run_once(audit_verify(args)),
+        Command::Audit { command: AuditCommand::Keygen { id } } => match audit_keygen(&id) {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("kyc-gateway: {}", report(&e));
+                ExitCode::FAILURE
+            }
+        },
         Command::Audit { command: AuditCommand::Export { since } } => run_once(audit_export(since)),
     }
 }
@@ -289,16 +325,99 @@ async fn sandbox(args: SandboxArgs) -> anyhow::Result<String> {
     Ok(String::new())
 }
 
-async fn audit_verify() -> anyhow::Result<String> {
+/// The text of a file `audit verify` reads, bounded.
+fn read_bounded(path: &Path) -> anyhow::Result<String> {
+    use std::io::Read;
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .and_then(|file| file.take(VERIFY_FILE_MAX + 1).read_to_string(&mut text))
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+    if text.len() as u64 > VERIFY_FILE_MAX {
+        anyhow::bail!("{} is larger than {VERIFY_FILE_MAX} bytes", path.display());
+    }
+    Ok(text)
+}
+
+/// The public keys of `--key` and `--keys-file`, and the checkpoints of the `--witness` files.
+fn verify_inputs(args: &VerifyArgs) -> anyhow::Result<(PublicKeys, Vec<Checkpoint>)> {
+    let mut keys = PublicKeys::default();
+    for key in &args.keys {
+        keys.add(key).map_err(|e| anyhow::anyhow!("--key: {e}"))?;
+    }
+    if let Some(path) = &args.keys_file {
+        for (n, line) in read_bounded(path)?.lines().enumerate() {
+            let line = line.trim();
+            if !line.is_empty() && !line.starts_with('#') {
+                keys.add(line).map_err(|e| anyhow::anyhow!("{} line {}: {e}", path.display(), n + 1))?;
+            }
+        }
+    }
+    let mut witnessed = Vec::new();
+    for path in &args.witnesses {
+        for (n, line) in read_bounded(path)?.lines().enumerate() {
+            match Checkpoint::from_line(line) {
+                Some(Ok(checkpoint)) => witnessed.push(checkpoint),
+                Some(Err(e)) => anyhow::bail!("{} line {}: {e}", path.display(), n + 1),
+                None => {}
+            }
+        }
+    }
+    if keys.is_empty() && !args.witnesses.is_empty() {
+        anyhow::bail!("--witness needs the public keys (--key or --keys-file) to check its checkpoints with");
+    }
+    Ok((keys, witnessed))
+}
+
+async fn audit_verify(args: VerifyArgs) -> anyhow::Result<String> {
+    let (keys, witnessed) = verify_inputs(&args)?;
     let config = database_config()?;
     let store = crate::open_database(&config).await?;
-    let verified = crate::audit::chain::verify(&store).await;
-    store.close().await;
-    match verified {
-        Ok(v) if v.records == 0 => Ok("the audit trail is intact: it holds no records".into()),
-        Ok(v) => Ok(format!("the audit trail is intact: {} records, {} to {}", v.records, v.first, v.last)),
-        Err(broken) => anyhow::bail!("the audit trail is broken: {broken}"),
+    if keys.is_empty() {
+        let verified = crate::audit::chain::verify(&store).await;
+        store.close().await;
+        return match verified {
+            Ok(v) if v.records == 0 => Ok("the audit trail is intact: it holds no records".into()),
+            Ok(v) => Ok(format!("the audit trail is intact: {} records, {} to {}", v.records, v.first, v.last)),
+            Err(broken) => anyhow::bail!("the audit trail is broken: {broken}"),
+        };
     }
+    let verified = crate::audit::chain::verify_signed(&store, &keys, &witnessed).await;
+    store.close().await;
+    let v = verified.map_err(|broken| anyhow::anyhow!("the audit trail is broken: {broken}"))?;
+    let mut text = match v.chain.records {
+        0 => "the audit trail is intact: it holds no records".to_owned(),
+        n => format!("the audit trail is intact: {n} records, {} to {}", v.chain.first, v.chain.last),
+    };
+    text.push_str(&format!(
+        "; {} signed checkpoints verified (keys {})",
+        v.checked,
+        keys.ids().collect::<Vec<_>>().join(", ")
+    ));
+    if v.skipped > 0 {
+        text.push_str(&format!(", {} before the retained start skipped", v.skipped));
+    }
+    let unsigned_from = v.last_signed.map_or(v.chain.first, |last| last + 1);
+    if v.chain.records > 0 && unsigned_from <= v.chain.last {
+        text.push_str(&format!(
+            "; records {unsigned_from} to {} are not covered by a signed checkpoint yet",
+            v.chain.last
+        ));
+    }
+    Ok(text)
+}
+
+/// `audit keygen`: a new checkpoint key pair, as variables and a `--key` value.
+fn audit_keygen(id: &str) -> anyhow::Result<String> {
+    let (key, seed) = crate::audit::checkpoint::SigningKey::generate(id).map_err(anyhow::Error::msg)?;
+    let public = key.public_base64();
+    Ok(format!(
+        "# The checkpoint signing key: keep it secret and out of the database (this variable, or the seed alone in a\n\
+         # file named by KYC_GATEWAY_AUDIT_SIGNING_KEY_FILE).\n\
+         KYC_GATEWAY_AUDIT_SIGNING_KEY_ID={id}\n\
+         KYC_GATEWAY_AUDIT_SIGNING_KEY={seed}\n\
+         # The public key, for `kyc-gateway audit verify --key` (or a line of its --keys-file); keep it after a rotation.\n\
+         {id}={public}\n"
+    ))
 }
 
 /// `--since`: RFC 3339 or unix seconds, as unix milliseconds.
@@ -317,8 +436,8 @@ async fn audit_export(since: String) -> anyhow::Result<String> {
     let store = crate::open_database(&config).await?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let mut failed = None;
-    let exported = crate::audit::read::export(&store, since, |record| {
-        let line = crate::audit::read::export_line(record);
+    let exported = crate::audit::read::export(&store, since, |item| {
+        let line = item.line();
         if let Err(e) = writeln!(out, "{line}") {
             failed.get_or_insert(e);
         }

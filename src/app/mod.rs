@@ -79,6 +79,33 @@ async fn bind(addr: SocketAddr, setting: &str) -> anyhow::Result<tokio::net::Tcp
     })
 }
 
+/// The audit checkpoints' key: sandbox mode without one signs with a key of its own, made at start (its public key
+/// logged, for `audit verify --key`); production mode without one signs nothing, and says so.
+fn signing_key(audit: &mut crate::audit::AuditSettings, mode: Mode) -> anyhow::Result<()> {
+    if audit.mode == crate::audit::Mode::Off || audit.checkpoints.key.is_some() {
+        return Ok(());
+    }
+    match mode {
+        Mode::Sandbox => {
+            // An id of its own: a database kept across restarts holds checkpoints of several such keys.
+            let id = format!("sandbox-{}", &crate::secret::random_token()[..8]);
+            let (key, _) = crate::audit::checkpoint::SigningKey::generate(&id).map_err(anyhow::Error::msg)?;
+            tracing::info!(
+                "audit checkpoints are signed with a key made at start (set KYC_GATEWAY_AUDIT_SIGNING_KEY to keep one); \
+                 verify with: kyc-gateway audit verify --key {id}={}",
+                key.public_base64()
+            );
+            audit.checkpoints.key = Some(key);
+        }
+        Mode::Production => tracing::warn!(
+            "audit checkpoints are NOT signed: anyone who can write the database can rewrite the audit trail \
+             undetected; set KYC_GATEWAY_AUDIT_SIGNING_KEY and KYC_GATEWAY_AUDIT_SIGNING_KEY_ID (see \
+             docs/operations.md, \"Signed checkpoints\")"
+        ),
+    }
+    Ok(())
+}
+
 impl App {
     /// Checks the configuration, starts the sandbox providers in sandbox mode, and binds the listener.
     pub async fn build(mut config: Config) -> anyhow::Result<App> {
@@ -99,6 +126,7 @@ impl App {
         if mode == Mode::Sandbox && config.database.is_none() {
             config.audit.keep_last.get_or_insert(SANDBOX_AUDIT_RECORDS);
         }
+        signing_key(&mut config.audit, mode)?;
         let provider_settings = config::provider_settings(&vars).context("configuring the providers")?;
         let keys = store::serving_keys(&config, mode)?;
         let (store, sql) = open_store(&config, &keys).await?;

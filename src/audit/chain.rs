@@ -5,6 +5,7 @@
 use serde::Serialize;
 use sqlx::{Any, Row, Transaction};
 
+use super::checkpoint::{self, Checkpoint, PublicKeys, Unsigned};
 use super::{Entry, FieldAccess, Record};
 use crate::digest::sha256_hex;
 use crate::store::{Engine, Store, StoreError};
@@ -199,6 +200,26 @@ pub enum Broken {
         "the chain goes on to record {last}, past its head at record {head}: records were added around the writer"
     )]
     PastHead { last: i64, head: i64 },
+    #[error(
+        "the signed checkpoint at record {seq} (key id {key_id}) does not match the records: the records up to \
+         {seq} were rewritten, or the checkpoint was altered"
+    )]
+    CheckpointMismatch { seq: i64, key_id: String },
+    #[error(
+        "the signed checkpoint at record {seq} (key id {key_id}) has a signature that does not verify with that \
+         key: it was forged or altered"
+    )]
+    BadSignature { seq: i64, key_id: String },
+    #[error(
+        "the signed checkpoint at record {seq} is signed with key id {key_id}, which no --key names (give the \
+         public key of every key id the trail was signed with)"
+    )]
+    UnknownKey { seq: i64, key_id: String },
+    #[error(
+        "the signed checkpoint at record {seq} (key id {key_id}) is past the chain's last record {last}: records \
+         were removed"
+    )]
+    CheckpointPastEnd { seq: i64, key_id: String, last: i64 },
     #[error("{0}")]
     Unreadable(String),
 }
@@ -211,10 +232,66 @@ pub struct Verified {
     pub last: i64,
 }
 
+/// What [`verify_signed`] found besides a whole chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedVerified {
+    pub chain: Verified,
+    /// Checkpoints whose signature and head matched the records.
+    pub checked: u64,
+    /// Checkpoints of records retention removed before the retained start (not checked).
+    pub skipped: u64,
+    /// The newest record a checkpoint covers; the records after it are not signed yet.
+    pub last_signed: Option<i64>,
+}
+
 /// Walks the chain from its checkpoint (or its beginning) to its head, in one snapshot of the database (a
 /// `REPEATABLE READ` transaction on PostgreSQL, a read transaction on SQLite): records appended or removed by
 /// retention while it walks are not seen, so a live trail verifies as it stood when the walk began.
 pub async fn verify(store: &Store) -> Result<Verified, Broken> {
+    walk(store, None).await.map(|signed| signed.chain)
+}
+
+/// [`verify`], and each signed checkpoint (stored, and `witnessed` ones from outside) checked on the way: its key id
+/// is among `keys`, its signature verifies, and the chain hashes to its head at its sequence. Checkpoints before the
+/// retained start are skipped; one at the start is checked against the hash retention kept.
+pub async fn verify_signed(
+    store: &Store,
+    keys: &PublicKeys,
+    witnessed: &[Checkpoint],
+) -> Result<SignedVerified, Broken> {
+    walk(store, Some((keys, witnessed))).await
+}
+
+/// The checkpoints of records `after < seq <= up_to`: the stored ones and the witnessed ones, by sequence, each once.
+async fn checkpoints_between(
+    snapshot: &mut Transaction<'static, Any>,
+    witnessed: &[Checkpoint],
+    after: i64,
+    up_to: i64,
+) -> Result<Vec<Checkpoint>, Broken> {
+    let mut found =
+        checkpoint::stored(&mut **snapshot, after, up_to).await.map_err(|e| Broken::Unreadable(e.to_string()))?;
+    found.extend(witnessed.iter().filter(|c| c.seq > after && c.seq <= up_to).cloned());
+    found.sort_by(|a, b| (a.seq, &a.key_id, &a.signature).cmp(&(b.seq, &b.key_id, &b.signature)));
+    found.dedup();
+    Ok(found)
+}
+
+/// Checks `checkpoint` against the hash the chain has at its sequence.
+fn check_checkpoint(checkpoint: &Checkpoint, keys: &PublicKeys, hash: &str) -> Result<(), Broken> {
+    let (seq, key_id) = (checkpoint.seq, checkpoint.key_id.clone());
+    match checkpoint.check(keys) {
+        Err(Unsigned::UnknownKey) => return Err(Broken::UnknownKey { seq, key_id }),
+        Err(Unsigned::BadSignature) => return Err(Broken::BadSignature { seq, key_id }),
+        Ok(()) => {}
+    }
+    if checkpoint.hash != hash {
+        return Err(Broken::CheckpointMismatch { seq, key_id });
+    }
+    Ok(())
+}
+
+async fn walk(store: &Store, signed: Option<(&PublicKeys, &[Checkpoint])>) -> Result<SignedVerified, Broken> {
     let unreadable = |e: sqlx::Error| Broken::Unreadable(e.to_string());
     let begin = match store.engine() {
         Engine::Postgres => "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
@@ -238,6 +315,17 @@ pub async fn verify(store: &Store) -> Result<Verified, Broken> {
     };
     let first = seq + 1;
     let mut count = 0u64;
+    let (mut checked, mut skipped, mut last_signed) = (0u64, 0u64, None);
+    if let Some((keys, witnessed)) = signed {
+        // Before the retained start: nothing left to check them against.
+        skipped += checkpoints_between(&mut snapshot, witnessed, i64::MIN, seq - 1).await?.len() as u64;
+        // At the start: the hash retention kept of the last record it removed.
+        for checkpoint in checkpoints_between(&mut snapshot, witnessed, seq - 1, seq).await? {
+            check_checkpoint(&checkpoint, keys, &hash)?;
+            checked += 1;
+            last_signed = Some(seq);
+        }
+    }
     loop {
         let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM audit_records WHERE seq > $1 ORDER BY seq LIMIT 1000"))
             .bind(seq)
@@ -247,6 +335,13 @@ pub async fn verify(store: &Store) -> Result<Verified, Broken> {
         if rows.is_empty() {
             break;
         }
+        let page_last: i64 = rows.last().expect("a row").try_get("seq").map_err(unreadable)?;
+        let mut page_checkpoints = match signed {
+            Some((_, witnessed)) => checkpoints_between(&mut snapshot, witnessed, seq, page_last).await?,
+            None => Vec::new(),
+        }
+        .into_iter()
+        .peekable();
         for row in &rows {
             let record = record_of(row).map_err(|e| Broken::Unreadable(e.to_string()))?;
             if record.seq != seq + 1 {
@@ -261,17 +356,30 @@ pub async fn verify(store: &Store) -> Result<Verified, Broken> {
             seq = record.seq;
             hash = record.hash;
             count += 1;
+            while let Some(checkpoint) = page_checkpoints.next_if(|c| c.seq <= seq) {
+                let keys = signed.map(|(keys, _)| keys).expect("checkpoints only when signed");
+                check_checkpoint(&checkpoint, keys, &hash)?;
+                checked += 1;
+                last_signed = Some(seq);
+            }
         }
     }
+    let past_end = match signed {
+        Some((_, witnessed)) => checkpoints_between(&mut snapshot, witnessed, seq, i64::MAX).await?,
+        None => Vec::new(),
+    };
     // Read only: nothing to keep.
     let _ = snapshot.rollback().await;
+    if let Some(checkpoint) = past_end.into_iter().next() {
+        return Err(Broken::CheckpointPastEnd { seq: checkpoint.seq, key_id: checkpoint.key_id, last: seq });
+    }
     if seq > head_seq {
         return Err(Broken::PastHead { last: seq, head: head_seq });
     }
     if head_seq != seq || head_hash != hash {
         return Err(Broken::Truncated { last: seq, head: head_seq });
     }
-    Ok(Verified { records: count, first, last: seq })
+    Ok(SignedVerified { chain: Verified { records: count, first, last: seq }, checked, skipped, last_signed })
 }
 
 /// Which records a purge removes.
@@ -308,6 +416,8 @@ pub async fn purge(store: &Store, cutoff: Cutoff) -> Result<u64, StoreError> {
     let removed =
         sqlx::query("DELETE FROM audit_records WHERE seq <= $1").bind(seq).execute(&mut *tx).await?.rows_affected();
     sqlx::query("DELETE FROM audit_subjects WHERE seq <= $1").bind(seq).execute(&mut *tx).await?;
+    // Signed checkpoints before the new start: nothing is left to check them against (the one at it still checks).
+    sqlx::query("DELETE FROM audit_signed_checkpoints WHERE seq < $1").bind(seq).execute(&mut *tx).await?;
     sqlx::query(
         "INSERT INTO audit_checkpoint (id, seq, hash, at) VALUES (1, $1, $2, $3) \
          ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, at = excluded.at",

@@ -3,6 +3,7 @@
 //! or deletes a record but retention. See docs/operations.md, "Accountability: the audit trail".
 
 pub mod chain;
+pub mod checkpoint;
 pub mod read;
 mod writer;
 
@@ -108,6 +109,8 @@ pub struct AuditSettings {
     /// Display names of clients in users' access logs (`(issuer, client id) -> name`; no issuer: the issuer that
     /// names users); others show as "a service".
     pub caller_names: Vec<(Option<String>, String, String)>,
+    /// Signed checkpoints of the chain's head (none without a key).
+    pub checkpoints: checkpoint::CheckpointSettings,
 }
 
 impl Default for AuditSettings {
@@ -120,6 +123,7 @@ impl Default for AuditSettings {
             commit_timeout: Duration::from_secs(2),
             require_purpose: false,
             caller_names: Vec::new(),
+            checkpoints: checkpoint::CheckpointSettings::default(),
         }
     }
 }
@@ -169,7 +173,8 @@ impl Audit {
         let (jobs, receiver) = mpsc::channel(settings.queue.max(1));
         let (stop, stopped) = oneshot::channel();
         let retention = writer::Retention { older_than: settings.retention, keep_last: settings.keep_last };
-        let task = tokio::spawn(writer::run(store.clone(), receiver, retention, stopped));
+        let signing = settings.checkpoints.key.is_some().then(|| settings.checkpoints.clone());
+        let task = tokio::spawn(writer::run(store.clone(), receiver, retention, signing, stopped));
         (
             Audit {
                 mode: settings.mode,

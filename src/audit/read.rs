@@ -2,6 +2,7 @@
 //! `accessLog`), and the export for a SIEM.
 
 use super::chain::{record_of, COLUMNS};
+use super::checkpoint::{self, Checkpoint};
 use super::Record;
 use crate::store::{Store, StoreError};
 
@@ -79,15 +80,32 @@ pub fn export_line(record: &Record) -> String {
 }
 
 /// Unix milliseconds as `2026-01-01T00:00:00.123Z` (`None` past the year 9999).
-fn rfc3339(millis: i64) -> Option<String> {
+pub(super) fn rfc3339(millis: i64) -> Option<String> {
     let at = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000).ok()?;
     let format =
         time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
     at.format(format).ok()
 }
 
-/// Every record from `since` (unix ms) on, oldest first, handed to `each` a page at a time.
-pub async fn export(store: &Store, since: i64, mut each: impl FnMut(&Record)) -> Result<u64, StoreError> {
+/// One line of the export: a record, or a signed checkpoint (after the record it signs).
+pub enum Exported<'a> {
+    Record(&'a Record),
+    Checkpoint(&'a Checkpoint),
+}
+
+impl Exported<'_> {
+    /// Its JSON line ([`export_line`], [`Checkpoint::line`]).
+    pub fn line(&self) -> String {
+        match self {
+            Exported::Record(record) => export_line(record),
+            Exported::Checkpoint(checkpoint) => checkpoint.line(),
+        }
+    }
+}
+
+/// Every record from `since` (unix ms) on, oldest first, each followed by the signed checkpoints of its head, handed
+/// to `each` a page at a time; how many records.
+pub async fn export(store: &Store, since: i64, mut each: impl FnMut(Exported<'_>)) -> Result<u64, StoreError> {
     let (mut after, mut count) = (0i64, 0u64);
     loop {
         let rows = sqlx::query(&format!(
@@ -100,11 +118,16 @@ pub async fn export(store: &Store, since: i64, mut each: impl FnMut(&Record)) ->
         if rows.is_empty() {
             return Ok(count);
         }
-        for row in &rows {
-            let record = record_of(row)?;
+        let records = rows.iter().map(record_of).collect::<Result<Vec<_>, _>>()?;
+        let (first, last) = (records[0].seq, records[records.len() - 1].seq);
+        let mut checkpoints = checkpoint::stored(store.pool(), first - 1, last).await?.into_iter().peekable();
+        for record in &records {
             after = record.seq;
             count += 1;
-            each(&record);
+            each(Exported::Record(record));
+            while let Some(checkpoint) = checkpoints.next_if(|c| c.seq <= record.seq) {
+                each(Exported::Checkpoint(&checkpoint));
+            }
         }
     }
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
+use super::checkpoint::{self, CheckpointSettings};
 use super::{chain, AuditError, Job};
 use crate::store::Store;
 
@@ -31,6 +32,8 @@ pub(super) struct Retention {
     /// All but this many of the newest.
     pub keep_last: Option<u64>,
 }
+/// The shortest time between two checkpoints signed by the clock.
+const MIN_EVERY: Duration = Duration::from_millis(10);
 /// How long a failed buffered write waits before it is tried again.
 const RETRY_EVERY: Duration = Duration::from_secs(1);
 
@@ -42,16 +45,41 @@ pub(super) struct Drained {
     pub lost: u64,
 }
 
-/// Appends what `jobs` brings until `stop` gives a deadline (or is dropped: then without one), then drains the queue.
+/// Signs the head when it moved since the newest checkpoint, and hands the checkpoint to the witness; failures are
+/// logged (the records are written whatever becomes of their checkpoint).
+async fn sign(store: &Store, settings: &CheckpointSettings) {
+    let Some(key) = &settings.key else { return };
+    match checkpoint::sign_head(store, key).await {
+        Ok(None) => {}
+        Ok(Some(signed)) => {
+            tracing::debug!(seq = signed.seq, key_id = %signed.key_id, "audit checkpoint signed");
+            if let Some(path) = &settings.witness {
+                if let Err(error) = checkpoint::witness(path.clone(), &signed).await {
+                    tracing::error!(%error, seq = signed.seq, "audit checkpoint not written to the witness file");
+                }
+            }
+        }
+        Err(error) => tracing::warn!(%error, "audit checkpoint not signed; trying again later"),
+    }
+}
+
+/// Appends what `jobs` brings until `stop` gives a deadline (or is dropped: then without one), then drains the queue;
+/// signs checkpoints with `signing` (every so many records or so long, when records came), and one at the end.
 pub(super) async fn run(
     store: Store,
     mut jobs: mpsc::Receiver<Job>,
     retention: Retention,
+    signing: Option<CheckpointSettings>,
     mut stop: oneshot::Receiver<Instant>,
 ) -> Drained {
     let every = if retention.keep_last.is_some() { KEEP_LAST_EVERY } else { RETENTION_EVERY };
     let mut retention_tick = tokio::time::interval(every);
     retention_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let signing = signing.unwrap_or_default();
+    let mut checkpoint_tick = tokio::time::interval_at(Instant::now() + signing.every, signing.every.max(MIN_EVERY));
+    checkpoint_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Records this writer appended since its last checkpoint.
+    let mut unsigned: u64 = 0;
     // Buffered records not written yet.
     let mut unwritten: Vec<Job> = Vec::new();
     // Records appended since the bounded trail was last trimmed.
@@ -91,6 +119,11 @@ pub(super) async fn run(
                 }
                 continue;
             }
+            _ = checkpoint_tick.tick(), if signing.key.is_some() => {
+                sign(&store, &signing).await;
+                unsigned = 0;
+                continue;
+            }
         };
         let mut batch = vec![first];
         while batch.len() < BATCH {
@@ -113,9 +146,32 @@ pub(super) async fn run(
                 }
             }
         }
+        let appended = if result.is_ok() { batch.len() as u64 } else { 0 };
         settle(batch, &result, &mut unwritten);
+        // After the strict requests heard of their commit: they never wait for a signature.
+        if signing.key.is_some() {
+            unsigned += appended;
+            if unsigned >= signing.every_records.max(1) {
+                unsigned = 0;
+                sign(&store, &signing).await;
+                checkpoint_tick.reset();
+            }
+        }
     };
-    drain(&store, jobs, unwritten, deadline).await
+    let drained = drain(&store, jobs, unwritten, deadline).await;
+    // The last records signed too, within the deadline.
+    if signing.key.is_some() {
+        let signed = sign(&store, &signing);
+        match deadline {
+            Some(deadline) => {
+                if tokio::time::timeout_at(deadline, signed).await.is_err() {
+                    tracing::warn!("the last audit checkpoint was not signed by the shutdown deadline");
+                }
+            }
+            None => signed.await,
+        }
+    }
+    drained
 }
 
 /// Tells each strict request of `batch` how its record went; keeps the buffered records that failed for a retry.
@@ -250,9 +306,14 @@ mod tests {
             jobs.send(job(i)).await.expect("queued");
         }
         stop.send(Instant::now() + Duration::from_secs(10)).expect("stop");
-        let drained =
-            run(store.clone(), receiver, Retention { older_than: Duration::from_secs(3600), keep_last: None }, stopped)
-                .await;
+        let drained = run(
+            store.clone(),
+            receiver,
+            Retention { older_than: Duration::from_secs(3600), keep_last: None },
+            None,
+            stopped,
+        )
+        .await;
         assert_eq!(drained.lost, 0);
         assert_eq!(records(&store).await, 40);
         assert!(jobs.send(job(41)).await.is_err(), "a stopped writer takes no more records");
@@ -269,6 +330,7 @@ mod tests {
             store.clone(),
             receiver,
             Retention { older_than: Duration::from_secs(3600), keep_last: Some(keep) },
+            None,
             stopped,
         ));
         // Five times the bound, far faster than the retention tick (every few seconds) comes.
@@ -299,6 +361,7 @@ mod tests {
             store.clone(),
             receiver,
             Retention { older_than: Duration::from_secs(3600), keep_last: None },
+            None,
             stopped,
         ));
         for i in 0..3 {

@@ -51,6 +51,17 @@ fn the_token_command_needs_a_subject() {
 }
 
 /// Runs the binary with a database of its own: (success, stdout, stderr).
+/// The migrations of this version, by name, in order (the files of `migrations/sqlite`).
+fn migration_names() -> Vec<String> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations").join("sqlite");
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .expect("the migrations")
+        .filter_map(|entry| entry.expect("an entry").file_name().to_str()?.strip_suffix(".sql").map(str::to_owned))
+        .collect();
+    names.sort();
+    names
+}
+
 fn run(args: &[&str], database: &str) -> (bool, String, String) {
     let output = bin().args(args).env("KYC_GATEWAY_DATABASE_URL", database).output().expect("the binary runs");
     let text = |b: Vec<u8>| String::from_utf8(b).expect("utf-8");
@@ -73,7 +84,7 @@ fn run_keyed(args: &[&str], database: &str) -> (bool, String, String) {
 async fn migrate_and_directory_import_work_on_a_named_database_and_an_import_is_idempotent() {
     let db = crate::helpers::sqlite_database();
     let (ok, out, err) = run(&["migrate"], &db.url);
-    assert!(ok && out.starts_with("applied 6 migrations"), "{out}{err}");
+    assert!(ok && out.starts_with(&format!("applied {} migrations", migration_names().len())), "{out}{err}");
     let file = std::env::temp_dir().join(format!("kyc-gateway-import-{}.json", kyc_gateway::secret::random_token()));
     let entries = serde_json::json!([
         { "user_id": "u-1", "fractal": { "uid": "f-1", "refresh_token": "first-refresh-token" } },
@@ -209,7 +220,9 @@ fn migrate_reports_the_migrations_it_applied_and_up_to_date_only_when_there_were
     let db = crate::helpers::sqlite_database();
     let (ok, out, err) = run(&["migrate"], &db.url);
     assert!(ok, "{err}");
-    assert_eq!(out.trim(), "applied 6 migrations: 0001_directory, 0002_webhooks, 0003_audit, 0004_provider_references, 0005_link_state_bounds, 0006_webhook_ordering");
+    let names = migration_names();
+    assert_eq!(out.trim(), format!("applied {} migrations: {}", names.len(), names.join(", ")));
+    assert_eq!(names[..4], ["0001_directory", "0002_webhooks", "0003_audit", "0004_provider_references"]);
     let (ok, out, err) = run(&["migrate"], &db.url);
     assert!(ok, "{err}");
     assert_eq!(out.trim(), "the database is up to date: no migration to apply");

@@ -5,6 +5,7 @@ mod ws;
 
 mod applications;
 mod audit;
+mod audit_checkpoints;
 mod auth;
 mod caching;
 mod cli_and_schema;
