@@ -35,7 +35,9 @@ RUN find src crates -name '*.rs' -exec touch {} + \
 FROM gcr.io/distroless/cc-debian12:nonroot
 COPY --from=builder /build/target/release/kyc-gateway /kyc-gateway
 USER 65532:65532
-# 8080: the API; 9090: /metrics when KYC_GATEWAY_METRICS_LISTEN is set (k8s/base/deployment.yaml sets both).
+# 8080: the API; 9090: /metrics, on a listener of its own (production mode's default is loopback, unreachable from
+# outside a container, so the image listens on every interface; k8s/base/deployment.yaml sets the same).
+ENV KYC_GATEWAY_METRICS_LISTEN=0.0.0.0:9090
 EXPOSE 8080 9090
 ENTRYPOINT ["/kyc-gateway"]
 CMD ["serve", "--listen", "0.0.0.0:8080"]

@@ -16,6 +16,7 @@ use async_graphql::parser::types::{
 use async_graphql::{Positioned, ServerError};
 
 use super::errors::ErrorCode;
+use super::pipeline::{limits, Bounds};
 use crate::auth::Principal;
 use crate::authz::{rules, Declared};
 use kyc_vocabulary::with_details_fields;
@@ -64,19 +65,35 @@ impl Introspection {
     }
 
     /// The schema to answer this operation from, when it reads only the schema and the token may introspect; an
-    /// error when it mixes schema and data fields. `None`: the operation takes the usual path.
-    pub fn route(
+    /// error when it mixes schema and data fields or breaks a bound. `None`: the operation takes the usual path. The
+    /// document is the one the trusted-documents stage lets run, pre-scanned and bounded like any other.
+    pub async fn route(
         &self,
         p: &Principal,
-        query: &str,
-        operation_name: Option<&str>,
+        request: &mut async_graphql::Request,
+        bounds: &Bounds,
     ) -> Option<Result<Arc<dynamic::Schema>, ServerError>> {
         let scope = self.scope.as_deref()?;
-        if !p.has(scope) || !SCHEMA_FIELDS.iter().any(|f| query.contains(f)) {
+        if !p.has(scope) {
             return None;
         }
+        // A refused document takes the usual path, which refuses it the same way.
+        bounds.trusted.resolve(request).await.ok()?;
+        let query = request.query.as_str();
+        if !SCHEMA_FIELDS.iter().any(|f| query.contains(f)) {
+            return None;
+        }
+        if let Err(refusal) = limits::prescan(query, &bounds.limits) {
+            return Some(Err(limits::refused(refusal)));
+        }
         let document = async_graphql::parser::parse_query(query).ok()?;
-        let roots = root_fields(&document, operation_name)?;
+        let aliases = limits::aliases(&document);
+        if aliases > bounds.limits.max_aliases {
+            let max = bounds.limits.max_aliases as u64;
+            let refusal = limits::Refused::new(ErrorCode::AliasLimitExceeded, "aliases:", aliases as u64, max);
+            return Some(Err(limits::refused(refusal)));
+        }
+        let roots = root_fields(&document, request.operation_name.as_deref())?;
         let schema_reads = roots.iter().filter(|f| SCHEMA_FIELDS.contains(&f.as_str())).count();
         let other = roots.iter().filter(|f| !SCHEMA_FIELDS.contains(&f.as_str()) && *f != "__typename").count();
         match (schema_reads, other) {
@@ -262,6 +279,8 @@ impl Cut {
         let has = |root: &'static str| self.types.contains(root).then_some(root);
         let mut schema = dynamic::Schema::build("Query", has("Mutation"), has("Subscription"))
             .limit_depth(15)
+            .limit_recursive_depth(32)
+            .limit_directives(8)
             .disable_suggestions()
             .enable_federation();
         for t in all.types.iter().filter(|t| self.types.contains(t.name.node.as_str())) {

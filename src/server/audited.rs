@@ -111,7 +111,7 @@ async fn run(
     caller: &Verified,
     meta: &RequestMeta,
     loaders: Arc<Loaders>,
-    request: Request,
+    mut request: Request,
     gone: oneshot::Receiver<()>,
 ) -> Answered {
     let purpose = match purpose_of(&request, meta) {
@@ -122,8 +122,7 @@ async fn run(
             return Answered { response: Response::from_errors(vec![error]), executed: false };
         }
     };
-    if let Some(route) = state.introspection.route(&caller.principal, &request.query, request.operation_name.as_deref())
-    {
+    if let Some(route) = state.introspection.route(&caller.principal, &mut request, &state.bounds).await {
         return match route {
             Ok(schema) => Answered { response: schema.execute(request).await, executed: true },
             Err(error) => Answered { response: Response::from_errors(vec![error]), executed: false },

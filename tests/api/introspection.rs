@@ -145,3 +145,34 @@ async fn introspection_stays_refused_without_its_scope_anonymously_and_mixed_wit
     let text = sdl.data("_service.sdl").as_str().expect("an SDL");
     assert!(text.contains("me: User") && !text.contains("auditEvents") && !text.contains("emails"), "{text}");
 }
+
+#[tokio::test]
+async fn a_token_s_introspection_keeps_the_safelist_the_pre_scan_and_the_alias_bound() {
+    let listed = "{ __schema { queryType { name } } }";
+    let manifest =
+        std::env::temp_dir().join(format!("kyc-gateway-safelist-{}.json", kyc_gateway::secret::random_token()));
+    let operations = serde_json::json!({
+        "format": "apollo-persisted-query-manifest", "version": 1,
+        "operations": [{ "id": kyc_gateway::graphql::sha256_hex(listed), "name": "Listed", "type": "query", "body": listed }]
+    });
+    std::fs::write(&manifest, operations.to_string()).expect("written");
+    let sandbox = spawn().await;
+    let app = production_app(&sandbox, &[], |c| {
+        c.documents.mode = kyc_gateway::config::TrustedMode::Safelist;
+        c.documents.safelist = Some(manifest.clone());
+    })
+    .await;
+    let holder = issuer_token("u-1", "schema:read uid:read", false);
+    assert_eq!(app.query(&holder, listed).await.ok().data("__schema.queryType.name"), "Query");
+    let unlisted = app.query(&holder, "{ __schema { types { name } } }").await;
+    assert_eq!(unlisted.codes(), ["PERSISTED_QUERY_NOT_IN_LIST"], "{:?}", unlisted.body);
+    std::fs::remove_file(&manifest).ok();
+
+    let (_sandbox, app) = gateway().await;
+    let aliased: String = (0..31).map(|i| format!(" a{i}: __schema {{ queryType {{ name }} }}")).collect();
+    let answer = app.query(&holder, &format!("{{{aliased} }}")).await;
+    assert_eq!(answer.codes(), ["ALIAS_LIMIT_EXCEEDED"], "{:?}", answer.body);
+    let deep = format!("{{ __schema {}", "{ types ".repeat(70)) + &"}".repeat(71);
+    let answer = app.query(&holder, &deep).await;
+    assert!(answer.body["data"].is_null() && !answer.errors().is_empty(), "{:?}", answer.body);
+}

@@ -39,7 +39,7 @@ pub fn refused(refused: Refused) -> async_graphql::ServerError {
 }
 
 impl Refused {
-    fn new(code: ErrorCode, what: &str, measured: u64, limit: u64) -> Self {
+    pub(crate) fn new(code: ErrorCode, what: &str, measured: u64, limit: u64) -> Self {
         Refused {
             code,
             message: format!("the operation has {what} {measured}; at most {limit} are allowed"),
@@ -281,7 +281,7 @@ fn with_defaults(doc: &ExecutableDocument, variables: &Variables) -> Variables {
 }
 
 /// Aliases anywhere in the document (each written once counts once).
-fn aliases(doc: &ExecutableDocument) -> usize {
+pub(crate) fn aliases(doc: &ExecutableDocument) -> usize {
     fn count(set: &SelectionSet) -> usize {
         set.items
             .iter()
