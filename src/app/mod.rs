@@ -222,6 +222,9 @@ impl App {
                 cors: &config.cors,
                 sandbox: sandboxed,
                 metrics: metrics_addr.is_none(),
+                graphiql_sign_in: config.graphiql_sign_in.as_ref().filter(|_| !sandboxed),
+                #[cfg(feature = "sandbox")]
+                sandbox_sign_in: sandboxed.then(|| config.dev_secret.clone()),
             },
         );
         let listener = bind(config.listen, "--listen or KYC_GATEWAY_LISTEN").await?;

@@ -3,6 +3,7 @@
 //! read by its folder from [`Vars`]. See ARCHITECTURE.md, `src/config/`.
 
 mod audit;
+mod graphiql;
 mod hardening;
 mod mode;
 mod operations;
@@ -19,6 +20,7 @@ use std::time::Duration;
 use anyhow::bail;
 
 pub use crate::env::{socket_addr, Env};
+pub use graphiql::GraphiqlSignIn;
 pub use hardening::{ConnectionSettings, CorsSettings, DocumentSettings, QueryLimits, TrustedMode};
 pub use mode::{Mode, ModeSetting};
 pub use operations::{log_format_from_env, LogFormat, OperationsSettings, PRODUCTION_METRICS_LISTEN};
@@ -114,6 +116,8 @@ pub struct Config {
     pub connections: ConnectionSettings,
     /// Browser origins allowed to call.
     pub cors: CorsSettings,
+    /// Production mode: GraphiQL's sign-in (sandbox mode signs in at the gateway's own sandbox issuer).
+    pub graphiql_sign_in: Option<GraphiqlSignIn>,
     /// The audit trail.
     pub audit: crate::audit::AuditSettings,
     /// Logs, the metrics listener, shutdown.
@@ -147,6 +151,7 @@ impl Default for Config {
             documents: DocumentSettings::default(),
             connections: ConnectionSettings::default(),
             cors: CorsSettings::default(),
+            graphiql_sign_in: None,
             audit: crate::audit::AuditSettings::default(),
             operations: OperationsSettings::default(),
             #[cfg(feature = "sandbox")]
@@ -205,6 +210,7 @@ impl Config {
             documents: hardening::documents(&env)?,
             connections: hardening::connections(&env)?,
             cors: hardening::cors(&env)?,
+            graphiql_sign_in: graphiql::sign_in(&env)?,
             audit: audit::audit(&env)?,
             operations: operations::operations(&env)?,
             #[cfg(feature = "sandbox")]
@@ -259,6 +265,12 @@ impl Config {
                         named.join(", ")
                     );
                 }
+                if self.graphiql_sign_in.is_some() {
+                    bail!(
+                        "KYC_GATEWAY_GRAPHIQL_ISSUER configures production mode's GraphiQL sign-in; sandbox mode signs \
+                         in at its own sandbox issuer: unset it, or choose KYC_GATEWAY_MODE=production"
+                    );
+                }
                 if tokens::any_issuer(&self.tokens) {
                     bail!(
                         "KYC_GATEWAY_JWT_ISSUERS, KYC_GATEWAY_JWT_SECRET and KYC_GATEWAY_JWT_ISSUER configure production \
@@ -284,6 +296,9 @@ impl Config {
                     }
                 }
                 tokens::check_production(&self.tokens, &self.dev_secret)?;
+                if let Some(sign_in) = &self.graphiql_sign_in {
+                    graphiql::check_production(sign_in, &self.tokens)?;
+                }
                 if self.database.is_none() {
                     bail!(
                         "refusing to start: production mode keeps users' links in a database; set \

@@ -12,6 +12,8 @@ mod memory;
 pub mod observe;
 mod pages;
 pub mod serve;
+#[cfg(feature = "sandbox")]
+mod signin;
 mod webhooks;
 mod ws;
 
@@ -84,6 +86,11 @@ pub struct RouterSettings<'a> {
     pub sandbox: bool,
     /// `/metrics` beside the API (else it has a listener of its own).
     pub metrics: bool,
+    /// Production mode: where GraphiQL signs in.
+    pub graphiql_sign_in: Option<&'a crate::config::GraphiqlSignIn>,
+    /// Sandbox mode: the dev secret the sandbox sign-in (`/_sandbox/signin/`) mints tokens with.
+    #[cfg(feature = "sandbox")]
+    pub sandbox_sign_in: Option<crate::secret::Secret>,
 }
 
 /// Whether a browser origin may call: an exact configured origin, or in sandbox mode any port of localhost.
@@ -122,12 +129,22 @@ pub fn router(state: AppState, settings: RouterSettings<'_>) -> Router {
     if settings.metrics {
         router = router.route("/metrics", get(observe::metrics));
     }
+    let page = Arc::new(pages::GraphiqlPage::new(settings.graphiql_sign_in, settings.sandbox));
+    router = router.merge(
+        Router::new()
+            .route("/", get(pages::graphiql))
+            .route("/graphiql", get(pages::graphiql))
+            .route("/graphiql/config", get(pages::config))
+            .with_state(page),
+    );
+    #[cfg(feature = "sandbox")]
+    if let Some(secret) = settings.sandbox_sign_in {
+        router = router.merge(signin::routes(secret));
+    }
     router
         .route("/graphql", get(graphql::get).post(graphql::post).fallback(graphql::other_method).layer(body_limit))
         .route("/graphql/ws", any(ws::upgrade))
         .route("/webhooks/{provider}", post(webhooks::receive).layer(webhook_limit))
-        .route("/", get(pages::graphiql))
-        .route("/graphiql", get(pages::graphiql))
         .route("/graphiql/assets/{name}", get(pages::asset))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))

@@ -2,15 +2,16 @@
 //! from this binary (vendored, pinned by `scripts/vendor-graphiql.sh`; its own script a file, not inline), and its
 //! Content-Security-Policy allows scripts from this origin only.
 
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
-use axum::extract::Path;
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::Json;
 
 /// The page's policy: scripts and everything they connect to from this origin only; no framing, no `<base>`, no form
-/// posts. The browser test (`tests/browser/graphiql.mjs`) fails on any violation.
+/// posts. With sign-in configured, `connect-src` also names the issuer's origin ([`GraphiqlPage::new`]). The browser
+/// test (`tests/browser/graphiql.mjs`) fails on any violation.
 // `connect-src 'self'` covers `/graphql` and, in browsers implementing CSP Level 3, the WebSocket at `/graphql/ws`.
 // Inline styles: CodeMirror and GraphiQL position their elements with `style` attributes. `data:` fonts and images:
 // GraphiQL's stylesheet embeds its fonts and icons that way (and the favicon is `data:,`).
@@ -67,14 +68,53 @@ static APP_JS_NAME: LazyLock<String> = LazyLock::new(|| {
 static PAGE: LazyLock<String> =
     LazyLock::new(|| include_str!("assets/graphiql.html").replace("{app.js}", &APP_JS_NAME));
 
-/// GraphiQL, with a fetcher that sends subscriptions over `/graphql/ws` and the Headers pane's token in
-/// `connection_init` (`assets/app.js`), under [`GRAPHIQL_CSP`]. The page itself is revalidated on every load
+/// The page's policy and what `GET /graphiql/config` tells its script about signing in; decided at start.
+pub struct GraphiqlPage {
+    csp: HeaderValue,
+    config: serde_json::Value,
+}
+
+impl GraphiqlPage {
+    /// With `sign_in` (production mode), the page signs in at that issuer: its origin joins `connect-src`, for the
+    /// discovery document and the token endpoint (the authorization endpoint is a navigation, which `connect-src`
+    /// does not govern). With `sandbox`, it signs in at the gateway's own sandbox issuer, under `'self'`.
+    pub fn new(sign_in: Option<&crate::config::GraphiqlSignIn>, sandbox: bool) -> Self {
+        let no_sign_in = serde_json::json!({ "signIn": null });
+        let (csp, config) = match sign_in {
+            Some(s) => (
+                GRAPHIQL_CSP.replacen("connect-src 'self'", &format!("connect-src 'self' {}", s.origin), 1),
+                serde_json::json!({
+                    "signIn": { "issuer": s.issuer, "clientId": s.client_id, "scopes": s.scopes, "sandbox": false }
+                }),
+            ),
+            #[cfg(feature = "sandbox")]
+            None if sandbox => (GRAPHIQL_CSP.to_owned(), super::signin::page_config()),
+            None => {
+                let _ = sandbox;
+                (GRAPHIQL_CSP.to_owned(), no_sign_in)
+            }
+        };
+        let csp = HeaderValue::from_str(&csp).expect("an origin serialized as ASCII is a header value");
+        GraphiqlPage { csp, config }
+    }
+}
+
+/// GraphiQL, with a fetcher that sends subscriptions over `/graphql/ws` and the token (signed in, or the Headers
+/// pane's) in `connection_init` (`assets/app.js`), under its policy. The page itself is revalidated on every load
 /// (`no-cache`) so that a deploy's new asset names are seen; `server::headers` adds `X-Frame-Options`.
-pub async fn graphiql() -> Response {
+pub async fn graphiql(State(page): State<Arc<GraphiqlPage>>) -> Response {
     let mut response = Html(PAGE.as_str()).into_response();
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(GRAPHIQL_CSP));
+    headers.insert(header::CONTENT_SECURITY_POLICY, page.csp.clone());
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+}
+
+/// `GET /graphiql/config`: where the page signs in (`{"signIn": null}` when it cannot), as JSON rather than in the
+/// page, which holds no inline script.
+pub async fn config(State(page): State<Arc<GraphiqlPage>>) -> Response {
+    let mut response = Json(page.config.clone()).into_response();
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     response
 }
 

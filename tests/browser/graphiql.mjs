@@ -9,8 +9,13 @@
 //      waits for their id in the result pane;
 //   2. runs `subscription { verificationChanged { provider state } }` for a user whose Sumsub review is pending,
 //      approves them at the sandbox Sumsub, and waits for APPROVED in the result pane (over /graphql/ws);
-// then fails if any request left the gateway's origin, or the console showed an error, or the page's
-// Content-Security-Policy was violated. Screenshots go to target/browser/ (BROWSER_SCREENSHOTS overrides).
+//   3. signs in with the Sign in button through the sandbox sign-in page (the authorization-code flow with PKCE):
+//      fills its form for the pending user with their scopes, comes back to GraphiQL, runs `{ me { id } }` and the
+//      subscription again (a rejection this time), and checks that the token is in no localStorage, no
+//      sessionStorage (the flow's state and verifier are gone after the callback), no cookie (document.cookie and the
+//      browser's cookie jar) and not in the URL;
+// then fails if any request left the gateway's origin, or the console showed an error, or the page's (or the
+// sign-in page's) Content-Security-Policy was violated. Screenshots go to target/browser/ (BROWSER_SCREENSHOTS overrides).
 
 import { spawn, execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -257,8 +262,99 @@ async function main() {
     await context.close();
   }
 
+  // 3. Sign in through the sandbox sign-in page, then a query and a subscription with the signed-in token.
+  {
+    const record = { requests: [], blocked: [], errors: [], warnings: [] };
+    const context = await isolatedContext(origin, record);
+    const page = await openGraphiql(context, origin, record);
+    const sent = [];
+    page.on('request', (request) => {
+      const authorization = request.headers().authorization;
+      if (authorization) sent.push(authorization);
+    });
+    const frames = [];
+    page.on('websocket', (socket) => socket.on('framesent', (frame) => frames.push(String(frame.payload))));
+    await page.locator('#signin-button').click();
+    await page.waitForURL((url) => url.pathname === '/_sandbox/signin/authorize', { timeout: STEP_TIMEOUT_MS });
+    const form = page.url();
+    for (const name of ['state', 'code_challenge']) {
+      if (!new URL(form).searchParams.get(name)) throw new Error(`the authorization request has no ${name}: ${form}`);
+    }
+    if (new URL(form).searchParams.get('code_challenge_method') !== 'S256') throw new Error(`not S256: ${form}`);
+    const flow = await page.evaluate(() => Object.keys(sessionStorage));
+    log(`== sign-in: at the sandbox sign-in page; sessionStorage holds ${JSON.stringify(flow)} during the flow`);
+    await page.locator('input[name="subject"]').fill(PENDING);
+    await page.locator('input[name="kind"][value="user"]').check();
+    for (const scope of PENDING_SCOPES.split(' ')) await page.locator(`input[name="scope"][value="${scope}"]`).check();
+    await page.screenshot({ path: path.join(SHOTS, 'graphiql-sign-in-page.png') });
+    await page.locator('button[type="submit"]').click();
+    await page.waitForURL((url) => url.pathname === '/graphiql', { timeout: STEP_TIMEOUT_MS });
+    await page.locator('#signin-status', { hasText: `Signed in as ${PENDING}` }).waitFor({ timeout: STEP_TIMEOUT_MS });
+    log(`== sign-in: back at ${page.url()}; ${await page.locator('#signin-status').textContent()}`);
+    if (new URL(page.url()).search) throw new Error(`the code is still in the URL: ${page.url()}`);
+
+    await run(page, '{ me { id } }');
+    const result = JSON.parse(await resultContaining(page, PENDING));
+    if (result.data.me.id !== PENDING || result.errors) throw new Error(`unexpected answer: ${JSON.stringify(result)}`);
+    log(`== sign-in: the query shows ${JSON.stringify(result)}`);
+
+    const subscribed = page.waitForEvent('websocket', { timeout: STEP_TIMEOUT_MS }).then((socket) => socket.waitForEvent(
+      'framesent',
+      { predicate: (frame) => String(frame.payload).includes('"type":"subscribe"'), timeout: STEP_TIMEOUT_MS },
+    ));
+    await run(page, 'subscription { verificationChanged { provider state } }');
+    await subscribed;
+    const init = frames.map((f) => JSON.parse(f)).find((m) => m.type === 'connection_init');
+    if (!init || !String(init.payload.Authorization).startsWith('Bearer ')) {
+      throw new Error(`connection_init carried no signed-in token: ${JSON.stringify(init)}`);
+    }
+    sent.push(init.payload.Authorization);
+    await sleep(500);
+    const review = await fetch(`${sumsub}/_sandbox/applicants/${PENDING}/review`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ reviewAnswer: 'RED', reviewRejectType: 'FINAL', rejectLabels: ['FORGERY'] }),
+    });
+    if (!review.ok) throw new Error(`the sandbox Sumsub answered ${review.status}: ${await review.text()}`);
+    const shown = await resultContaining(page, 'REJECTED');
+    log(`== sign-in: the subscription shows ${JSON.stringify(JSON.parse(shown))}`);
+    const shot = path.join(SHOTS, 'graphiql-signed-in.png');
+    await page.screenshot({ path: shot });
+    log(`   screenshots ${path.join(SHOTS, 'graphiql-sign-in-page.png')} ${shot}`);
+
+    // The token is in memory only.
+    const tokens = [...new Set(sent.map((a) => String(a).replace(/^Bearer /, '')))];
+    if (tokens.length === 0 || tokens.some((t) => t.split('.').length !== 3)) {
+      throw new Error(`the signed-in requests carried ${JSON.stringify(sent)}`);
+    }
+    const kept = await page.evaluate(() => ({
+      local: Object.entries(localStorage),
+      session: Object.entries(sessionStorage),
+      cookie: document.cookie,
+      url: location.href,
+    }));
+    const jar = await context.cookies();
+    const cdp = await context.newCDPSession(page);
+    const { cookies: allCookies } = await cdp.send('Network.getAllCookies');
+    const everywhere = JSON.stringify([kept, jar, allCookies]);
+    const leaked = tokens.filter((t) => everywhere.includes(t) || everywhere.includes(t.split('.')[2]));
+    // GraphiQL keeps its tabs and history in localStorage (the history with the Headers pane's placeholder): no JWT
+    // may be among them, the signed-in one or any other.
+    const bearer = /eyJ[\w-]+\.[\w-]+\.[\w-]+/.test(JSON.stringify(kept.local));
+    if (bearer || kept.session.length || kept.cookie || jar.length || allCookies.length || leaked.length) {
+      throw new Error(`a token or the flow was kept: ${everywhere}`);
+    }
+    log(`== sign-in: ${tokens.length} token(s) used, none kept; localStorage keys `
+      + `${JSON.stringify(kept.local.map(([k]) => k))}, sessionStorage `
+      + `${JSON.stringify(kept.session)}, document.cookie ${JSON.stringify(kept.cookie)}, cookie jar ${jar.length} `
+      + `(CDP Network.getAllCookies: ${allCookies.length}), URL ${kept.url}`);
+    checkRecord('sign-in', origin, record);
+    await context.close();
+  }
+
   if (/ERROR|panicked/.test(output())) throw new Error(`the gateway logged an error:\n${output()}`);
-  log('== ok: GraphiQL ran a query and a subscription with no request outside the gateway and no console error');
+  log('== ok: GraphiQL ran a query and a subscription, with a pasted token and signed in, with no request outside the '
+    + 'gateway, no console error and no CSP violation; the signed-in token was kept in memory only');
 }
 
 main()
