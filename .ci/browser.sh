@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The browser test: GraphiQL in Debian's Chromium, headless, against a sandbox-mode gateway, with the network to
-# anything but the gateway blocked (tests/browser/graphiql.mjs). Installs Chromium from Debian's packages when
+# The browser test: GraphiQL in Debian's Chromium, headless, against a sandbox-mode gateway and a production-mode one
+# (signing in at an OpenID provider inside the test, tests/browser/openid.mjs), with the network to anything but the
+# gateway (and that provider) blocked (tests/browser/graphiql.mjs). Installs Chromium from Debian's packages when
 # /usr/bin/chromium is missing, installs playwright-core from tests/browser/package-lock.json (it downloads no
 # browser), builds the gateway when needed (KYC_GATEWAY_BIN names a binary to use instead), and saves screenshots
 # under the build directory: ${CARGO_TARGET_DIR:-target}/browser/.
