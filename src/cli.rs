@@ -98,6 +98,9 @@ struct VerifyArgs {
     /// The witness file (or an `audit export`): its checkpoints are checked too, also those gone from the database.
     #[arg(long = "witness")]
     witnesses: Vec<PathBuf>,
+    /// With keys, pass a trail no signed checkpoint covers yet (younger than its first checkpoint).
+    #[arg(long)]
+    allow_unsigned: bool,
 }
 
 /// The longest keys or witness file `audit verify` reads.
@@ -395,6 +398,16 @@ async fn audit_verify(args: VerifyArgs) -> anyhow::Result<String> {
     ));
     if v.skipped > 0 {
         text.push_str(&format!(", {} before the retained start skipped", v.skipped));
+    }
+    if v.chain.records > 0 && v.last_signed.is_none() && !args.allow_unsigned {
+        anyhow::bail!(
+            "the audit trail is not signed: no signed checkpoint covers any of its {} records ({} to {}); its \
+             checkpoints were deleted, or signing was off (--allow-unsigned passes a trail younger than its first \
+             checkpoint)",
+            v.chain.records,
+            v.chain.first,
+            v.chain.last
+        );
     }
     let unsigned_from = v.last_signed.map_or(v.chain.first, |last| last + 1);
     if v.chain.records > 0 && unsigned_from <= v.chain.last {

@@ -220,6 +220,12 @@ pub enum Broken {
          were removed"
     )]
     CheckpointPastEnd { seq: i64, key_id: String, last: i64 },
+    #[error(
+        "record {seq}, the head of the newest checkpoint this gateway signed or verified, was removed or rewritten"
+    )]
+    AnchorRewritten { seq: i64 },
+    #[error("the newest checkpoint this gateway signed or verified (record {seq}) is gone from the database")]
+    AnchorMissing { seq: i64 },
     #[error("{0}")]
     Unreadable(String),
 }
@@ -248,7 +254,15 @@ pub struct SignedVerified {
 /// `REPEATABLE READ` transaction on PostgreSQL, a read transaction on SQLite): records appended or removed by
 /// retention while it walks are not seen, so a live trail verifies as it stood when the walk began.
 pub async fn verify(store: &Store) -> Result<Verified, Broken> {
-    walk(store, None).await.map(|signed| signed.chain)
+    walk(store, None, None).await.map(|(signed, _)| signed.chain)
+}
+
+/// The head `(seq, hash)` the chain ends at, walked in one snapshot from `anchor` (a checkpoint the signer signed:
+/// its row must still be stored and its record still hash to it) or, without one or once retention removed its
+/// record, from the retained start.
+pub(super) async fn follow(store: &Store, anchor: Option<&Checkpoint>) -> Result<(i64, String), Broken> {
+    let (verified, hash) = walk(store, None, anchor).await?;
+    Ok((verified.chain.last, hash))
 }
 
 /// [`verify`], and each signed checkpoint (stored, and `witnessed` ones from outside) checked on the way: its key id
@@ -259,7 +273,7 @@ pub async fn verify_signed(
     keys: &PublicKeys,
     witnessed: &[Checkpoint],
 ) -> Result<SignedVerified, Broken> {
-    walk(store, Some((keys, witnessed))).await
+    walk(store, Some((keys, witnessed)), None).await.map(|(signed, _)| signed)
 }
 
 /// The checkpoints of records `after < seq <= up_to`: the stored ones and the witnessed ones, by sequence, each once.
@@ -291,7 +305,11 @@ fn check_checkpoint(checkpoint: &Checkpoint, keys: &PublicKeys, hash: &str) -> R
     Ok(())
 }
 
-async fn walk(store: &Store, signed: Option<(&PublicKeys, &[Checkpoint])>) -> Result<SignedVerified, Broken> {
+async fn walk(
+    store: &Store,
+    signed: Option<(&PublicKeys, &[Checkpoint])>,
+    anchor: Option<&Checkpoint>,
+) -> Result<(SignedVerified, String), Broken> {
     let unreadable = |e: sqlx::Error| Broken::Unreadable(e.to_string());
     let begin = match store.engine() {
         Engine::Postgres => "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
@@ -313,6 +331,37 @@ async fn walk(store: &Store, signed: Option<(&PublicKeys, &[Checkpoint])>) -> Re
         Some(row) => (row.try_get::<i64, _>("seq").map_err(unreadable)?, row.try_get("hash").map_err(unreadable)?),
         None => (0, GENESIS.to_owned()),
     };
+    // Retention removing the anchor's record also removes its row: from the retained start then.
+    if let Some(anchor) = anchor.filter(|anchor| anchor.seq >= seq) {
+        let kept: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM audit_signed_checkpoints WHERE seq = $1 AND key_id = $2 AND hash = $3",
+        )
+        .bind(anchor.seq)
+        .bind(&anchor.key_id)
+        .bind(&anchor.hash)
+        .fetch_one(&mut *snapshot)
+        .await
+        .map_err(unreadable)?;
+        if kept == 0 {
+            return Err(Broken::AnchorMissing { seq: anchor.seq });
+        }
+        if anchor.seq > seq {
+            let row = sqlx::query(&format!("SELECT {COLUMNS} FROM audit_records WHERE seq = $1"))
+                .bind(anchor.seq)
+                .fetch_optional(&mut *snapshot)
+                .await
+                .map_err(unreadable)?
+                .ok_or(Broken::AnchorRewritten { seq: anchor.seq })?;
+            let record = record_of(&row).map_err(|e| Broken::Unreadable(e.to_string()))?;
+            if record.hash != hash_of(record.seq, &record.prev_hash, &record.entry) {
+                return Err(Broken::AnchorRewritten { seq: anchor.seq });
+            }
+            (seq, hash) = (record.seq, record.hash);
+        }
+        if hash != anchor.hash {
+            return Err(Broken::AnchorRewritten { seq: anchor.seq });
+        }
+    }
     let first = seq + 1;
     let mut count = 0u64;
     let (mut checked, mut skipped, mut last_signed) = (0u64, 0u64, None);
@@ -379,7 +428,7 @@ async fn walk(store: &Store, signed: Option<(&PublicKeys, &[Checkpoint])>) -> Re
     if head_seq != seq || head_hash != hash {
         return Err(Broken::Truncated { last: seq, head: head_seq });
     }
-    Ok(SignedVerified { chain: Verified { records: count, first, last: seq }, checked, skipped, last_signed })
+    Ok((SignedVerified { chain: Verified { records: count, first, last: seq }, checked, skipped, last_signed }, hash))
 }
 
 /// Which records a purge removes.

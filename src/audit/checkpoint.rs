@@ -73,6 +73,15 @@ impl SigningKey {
         BASE64.encode(self.pair.public_key().as_ref())
     }
 
+    /// Whether `checkpoint` is signed by this key, under its id.
+    pub fn signed(&self, checkpoint: &Checkpoint) -> bool {
+        let Ok(signature) = BASE64.decode(checkpoint.signature.as_bytes()) else { return false };
+        checkpoint.key_id == self.id
+            && UnparsedPublicKey::new(&ED25519, self.pair.public_key().as_ref())
+                .verify(&message(checkpoint.seq, &checkpoint.hash, checkpoint.at, &checkpoint.key_id), &signature)
+                .is_ok()
+    }
+
     /// The checkpoint of the head `(seq, hash)` at `at` (unix ms).
     pub fn sign(&self, seq: i64, hash: &str, at: i64) -> Checkpoint {
         let message = message(seq, hash, at, &self.id);
@@ -210,28 +219,130 @@ impl Default for CheckpointSettings {
 /// The columns of a stored checkpoint.
 const COLUMNS: &str = "seq, hash, at, key_id, signature";
 
-/// Signs the head when it moved past the newest stored checkpoint, and stores the checkpoint; `None` when nothing
-/// was appended since.
-pub async fn sign_head(store: &Store, key: &SigningKey) -> Result<Option<Checkpoint>, StoreError> {
-    let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1").fetch_one(store.pool()).await?;
-    let (seq, hash): (i64, String) = (head.try_get("seq")?, head.try_get("hash")?);
-    let newest: Option<i64> =
-        sqlx::query_scalar("SELECT MAX(seq) FROM audit_signed_checkpoints").fetch_one(store.pool()).await?;
-    if seq == 0 || newest.is_some_and(|newest| newest >= seq) {
-        return Ok(None);
+/// The most stored checkpoints of its key id the signer checks at start for its anchor.
+const ANCHOR_CANDIDATES: usize = 1_000;
+
+/// Why the signer signed nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum NotSigned {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The chain does not run from the signer's anchor to the head: it refuses until restarted.
+    #[error("the audit trail no longer follows the last checkpoint this gateway signed: {0}")]
+    Refused(String),
+}
+
+impl From<sqlx::Error> for NotSigned {
+    fn from(error: sqlx::Error) -> Self {
+        NotSigned::Store(error.into())
     }
-    let checkpoint = key.sign(seq, &hash, crate::clock::unix_millis());
-    sqlx::query(&format!(
-        "INSERT INTO audit_signed_checkpoints ({COLUMNS}) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING"
-    ))
-    .bind(checkpoint.seq)
-    .bind(&checkpoint.hash)
-    .bind(checkpoint.at)
-    .bind(&checkpoint.key_id)
-    .bind(&checkpoint.signature)
-    .execute(store.pool())
-    .await?;
-    Ok(Some(checkpoint))
+}
+
+/// The writer's signer. It keeps the newest checkpoint it signed or verified (its anchor) in memory and signs a head
+/// only after checking, in one snapshot, the records from the anchor's to the head; once they differ it refuses for
+/// good, so a trail rewritten with its checkpoints deleted is never signed.
+#[derive(Debug)]
+pub struct Signer {
+    key: SigningKey,
+    /// `None` until the stored checkpoints were read.
+    anchor: Option<Option<Checkpoint>>,
+    refused: Option<String>,
+}
+
+impl Signer {
+    pub fn new(key: SigningKey) -> Signer {
+        Signer { key, anchor: None, refused: None }
+    }
+
+    /// Takes the newest stored checkpoint signed with this key as the anchor; rows of its key id that do not verify
+    /// are skipped (logged). None: the chain is checked from the retained start at the first signature.
+    pub async fn load(&mut self, store: &Store) -> Result<(), StoreError> {
+        let (mut before, mut ignored, mut anchor) = (i64::MAX, 0usize, None);
+        'pages: while ignored < ANCHOR_CANDIDATES {
+            let rows = sqlx::query(&format!(
+                "SELECT {COLUMNS} FROM audit_signed_checkpoints WHERE key_id = $1 AND seq < $2 \
+                 ORDER BY seq DESC LIMIT 100"
+            ))
+            .bind(self.key.id())
+            .bind(before)
+            .fetch_all(store.pool())
+            .await?;
+            if rows.is_empty() {
+                break;
+            }
+            for row in &rows {
+                let checkpoint = checkpoint_of(row)?;
+                before = checkpoint.seq;
+                if self.key.signed(&checkpoint) {
+                    anchor = Some(checkpoint);
+                    break 'pages;
+                }
+                ignored += 1;
+            }
+        }
+        if ignored > 0 {
+            tracing::warn!(ignored, key_id = %self.key.id(), "stored audit checkpoints of this key id do not verify with its key");
+        }
+        self.anchor = Some(anchor);
+        Ok(())
+    }
+
+    /// Signs the head when it moved past the anchor and the records from the anchor's on still hash to it, and stores
+    /// the checkpoint; `None` when nothing was appended since (or another replica signed the head with this key).
+    pub async fn sign_head(&mut self, store: &Store) -> Result<Option<Checkpoint>, NotSigned> {
+        if let Some(reason) = &self.refused {
+            return Err(NotSigned::Refused(reason.clone()));
+        }
+        if self.anchor.is_none() {
+            self.load(store).await?;
+        }
+        let anchor = self.anchor.as_ref().and_then(Option::as_ref);
+        let (seq, hash) = match super::chain::follow(store, anchor).await {
+            Ok(head) => head,
+            Err(super::chain::Broken::Unreadable(error)) => return Err(StoreError::Corrupt(error).into()),
+            Err(broken) => {
+                let reason = broken.to_string();
+                self.refused = Some(reason.clone());
+                return Err(NotSigned::Refused(reason));
+            }
+        };
+        if seq == 0 || anchor.is_some_and(|anchor| anchor.seq >= seq) {
+            return Ok(None);
+        }
+        let newest: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(seq) FROM audit_signed_checkpoints").fetch_one(store.pool()).await?;
+        if newest.is_some_and(|newest| newest >= seq) {
+            // Signed by another replica with this key: the anchor moves to it.
+            let theirs = stored(store.pool(), seq - 1, seq).await?;
+            if let Some(theirs) = theirs.into_iter().find(|c| c.hash == hash && self.key.signed(c)) {
+                self.anchor = Some(Some(theirs));
+            }
+            return Ok(None);
+        }
+        let checkpoint = self.key.sign(seq, &hash, crate::clock::unix_millis());
+        sqlx::query(&format!(
+            "INSERT INTO audit_signed_checkpoints ({COLUMNS}) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING"
+        ))
+        .bind(checkpoint.seq)
+        .bind(&checkpoint.hash)
+        .bind(checkpoint.at)
+        .bind(&checkpoint.key_id)
+        .bind(&checkpoint.signature)
+        .execute(store.pool())
+        .await?;
+        self.anchor = Some(Some(checkpoint.clone()));
+        Ok(Some(checkpoint))
+    }
+}
+
+fn checkpoint_of(row: &sqlx::any::AnyRow) -> Result<Checkpoint, StoreError> {
+    Ok(Checkpoint {
+        seq: row.try_get("seq")?,
+        hash: row.try_get("hash")?,
+        at: row.try_get("at")?,
+        key_id: row.try_get("key_id")?,
+        signature: row.try_get("signature")?,
+    })
 }
 
 /// The stored checkpoints of records `after < seq <= up_to`, by sequence, read through `executor`.
@@ -247,17 +358,7 @@ pub async fn stored<'e>(
     .bind(up_to)
     .fetch_all(executor)
     .await?;
-    rows.iter()
-        .map(|row| {
-            Ok(Checkpoint {
-                seq: row.try_get("seq")?,
-                hash: row.try_get("hash")?,
-                at: row.try_get("at")?,
-                key_id: row.try_get("key_id")?,
-                signature: row.try_get("signature")?,
-            })
-        })
-        .collect()
+    rows.iter().map(checkpoint_of).collect()
 }
 
 /// Appends `checkpoint`'s line to the witness file and syncs it to disk.
@@ -358,6 +459,69 @@ mod tests {
         assert_eq!(Checkpoint::from_line(&line), Some(Ok(checkpoint)));
         assert_eq!(Checkpoint::from_line(r#"{"seq":1,"hash":"x"}"#), None);
         assert!(matches!(Checkpoint::from_line(r#"{"checkpoint":{"seq":1}}"#), Some(Err(_))));
+    }
+
+    async fn append(store: &Store, records: usize) {
+        let entries: Vec<crate::audit::Entry> = (0..records)
+            .map(|i| crate::audit::Entry {
+                at: crate::clock::unix_millis(),
+                request_id: format!("req-{i}"),
+                trace_id: None,
+                caller: crate::audit::Caller { kind: "user".into(), id: "u".into(), issuer: String::new() },
+                subjects: vec!["u".into()],
+                fields: Vec::new(),
+                operation_name: None,
+                operation_type: "query".into(),
+                document_hash: String::new(),
+                purpose: None,
+                cause: None,
+            })
+            .collect();
+        let mut tx = store.begin_write().await.expect("a transaction");
+        crate::audit::chain::append(store, &mut tx, &entries.iter().collect::<Vec<_>>()).await.expect("appended");
+        tx.commit().await.expect("committed");
+    }
+
+    async fn signed_seq(signer: &mut Signer, store: &Store) -> Option<i64> {
+        signer.sign_head(store).await.expect("signed").map(|c| c.seq)
+    }
+
+    #[tokio::test]
+    async fn the_signer_follows_its_checkpoint_through_retention_and_a_restart_and_refuses_once_it_is_deleted() {
+        let store = Store::connect(&crate::store::StoreSettings::memory()).await.expect("a store");
+        store.migrate().await.expect("migrated");
+        let mut signer = Signer::new(key("k1"));
+        signer.load(&store).await.expect("loaded");
+        assert_eq!(signed_seq(&mut signer, &store).await, None, "nothing to sign yet");
+        append(&store, 3).await;
+        assert_eq!(signed_seq(&mut signer, &store).await, Some(3));
+        assert_eq!(signed_seq(&mut signer, &store).await, None, "nothing appended since");
+        // Retention removes the checkpoint's record (and its row): the signer goes on from the retained start.
+        append(&store, 2).await;
+        crate::audit::chain::purge(&store, crate::audit::chain::Cutoff::KeepLast(1)).await.expect("purged");
+        assert_eq!(signed_seq(&mut signer, &store).await, Some(6));
+        // A restarted signer takes the newest stored checkpoint of its key, skipping one that does not verify.
+        let forged = SigningKey::generate("k1").expect("a key").0.sign(6, "f".repeat(64).as_str(), 1);
+        sqlx::query("UPDATE audit_signed_checkpoints SET signature = $1 WHERE seq = 6")
+            .bind(&forged.signature)
+            .execute(store.pool())
+            .await
+            .expect("forged");
+        let mut restarted = Signer::new(key("k1"));
+        restarted.load(&store).await.expect("loaded");
+        assert_eq!(restarted.anchor, Some(None), "the forged row is no anchor");
+        let mut restarted = Signer::new(key("k1"));
+        sqlx::query("DELETE FROM audit_signed_checkpoints").execute(store.pool()).await.expect("deleted");
+        append(&store, 1).await;
+        assert_eq!(signed_seq(&mut restarted, &store).await, Some(7), "a first start walks from the retained start");
+        // The running signer's checkpoint (record 6) is gone: it refuses, and goes on refusing.
+        append(&store, 1).await;
+        for _ in 0..2 {
+            match signer.sign_head(&store).await {
+                Err(NotSigned::Refused(reason)) => assert!(reason.contains("(record 6) is gone"), "{reason}"),
+                other => panic!("signed: {other:?}"),
+            }
+        }
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
-use super::checkpoint::{self, CheckpointSettings};
+use super::checkpoint::{self, CheckpointSettings, NotSigned, Signer};
 use super::{chain, AuditError, Job};
 use crate::store::Store;
 
@@ -45,11 +45,11 @@ pub(super) struct Drained {
     pub lost: u64,
 }
 
-/// Signs the head when it moved since the newest checkpoint, and hands the checkpoint to the witness; failures are
-/// logged (the records are written whatever becomes of their checkpoint).
-async fn sign(store: &Store, settings: &CheckpointSettings) {
-    let Some(key) = &settings.key else { return };
-    match checkpoint::sign_head(store, key).await {
+/// Signs the head when it moved since the signer's last checkpoint, and hands the checkpoint to the witness; failures
+/// are logged, refusals counted too (the records are written whatever becomes of their checkpoint).
+async fn sign(store: &Store, signer: &mut Option<Signer>, settings: &CheckpointSettings) {
+    let Some(signer) = signer else { return };
+    match signer.sign_head(store).await {
         Ok(None) => {}
         Ok(Some(signed)) => {
             tracing::debug!(seq = signed.seq, key_id = %signed.key_id, "audit checkpoint signed");
@@ -59,7 +59,11 @@ async fn sign(store: &Store, settings: &CheckpointSettings) {
                 }
             }
         }
-        Err(error) => tracing::warn!(%error, "audit checkpoint not signed; trying again later"),
+        Err(NotSigned::Refused(reason)) => {
+            metrics::counter!(crate::telemetry::metrics::AUDIT_CHECKPOINTS_REFUSED).increment(1);
+            tracing::error!(%reason, "audit checkpoint refused: the records were changed in the database; restart once investigated");
+        }
+        Err(NotSigned::Store(error)) => tracing::warn!(%error, "audit checkpoint not signed; trying again later"),
     }
 }
 
@@ -76,6 +80,12 @@ pub(super) async fn run(
     let mut retention_tick = tokio::time::interval(every);
     retention_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let signing = signing.unwrap_or_default();
+    let mut signer = signing.key.clone().map(Signer::new);
+    if let Some(signer) = &mut signer {
+        if let Err(error) = signer.load(&store).await {
+            tracing::warn!(%error, "the stored audit checkpoints were not read; trying again at the next checkpoint");
+        }
+    }
     let mut checkpoint_tick = tokio::time::interval_at(Instant::now() + signing.every, signing.every.max(MIN_EVERY));
     checkpoint_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // Records this writer appended since its last checkpoint.
@@ -120,7 +130,7 @@ pub(super) async fn run(
                 continue;
             }
             _ = checkpoint_tick.tick(), if signing.key.is_some() => {
-                sign(&store, &signing).await;
+                sign(&store, &mut signer, &signing).await;
                 unsigned = 0;
                 continue;
             }
@@ -153,7 +163,7 @@ pub(super) async fn run(
             unsigned += appended;
             if unsigned >= signing.every_records.max(1) {
                 unsigned = 0;
-                sign(&store, &signing).await;
+                sign(&store, &mut signer, &signing).await;
                 checkpoint_tick.reset();
             }
         }
@@ -161,7 +171,7 @@ pub(super) async fn run(
     let drained = drain(&store, jobs, unwritten, deadline).await;
     // The last records signed too, within the deadline.
     if signing.key.is_some() {
-        let signed = sign(&store, &signing);
+        let signed = sign(&store, &mut signer, &signing);
         match deadline {
             Some(deadline) => {
                 if tokio::time::timeout_at(deadline, signed).await.is_err() {

@@ -35,6 +35,8 @@ pub const WEBHOOK_EVENTS: &str = "kyc_gateway_webhook_events_total";
 /// Audit records by result, and how long a strict request waited for its record.
 pub const AUDIT_RECORDS: &str = "kyc_gateway_audit_records_total";
 pub const AUDIT_WAIT: &str = "kyc_gateway_audit_commit_wait_seconds";
+/// Checkpoints the signer refused because the records no longer follow its last one.
+pub const AUDIT_CHECKPOINTS_REFUSED: &str = "kyc_gateway_audit_checkpoints_refused_total";
 
 /// Distinct operation names with a label of their own.
 pub const MAX_OPERATION_NAMES: usize = 200;

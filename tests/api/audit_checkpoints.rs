@@ -149,12 +149,76 @@ async fn a_trail_rewritten_consistently_without_the_key_fails_verify_with_the_ke
     sqlx::query("DELETE FROM audit_signed_checkpoints").execute(&pool).await.expect("deleted");
     pool.close().await;
     let (ok, text) = verify(&db, &["--key", &public]);
+    assert!(!ok && text.contains("no signed checkpoint covers any of its 6 records"), "{text}");
+    let (ok, text) = verify(&db, &["--key", &public, "--allow-unsigned"]);
     assert!(ok && text.contains("records 1 to 6 are not covered by a signed checkpoint yet"), "{text}");
     let witness_text = std::fs::read_to_string(&witness).expect("the witness file");
     assert_eq!(witness_text.lines().count(), 3, "{witness_text}");
     let (ok, text) = verify(&db, &["--key", &public, "--witness", witness.to_str().expect("a path")]);
     assert!(!ok && text.contains("the signed checkpoint at record 4 (key id k1) does not match the records"), "{text}");
     let _ = std::fs::remove_file(&witness);
+}
+
+async fn head(db: &TestDatabase) -> i64 {
+    let pool = pool(db).await;
+    let seq = sqlx::query_scalar("SELECT seq FROM audit_head WHERE id = 1").fetch_one(&pool).await.expect("head");
+    pool.close().await;
+    seq
+}
+
+#[tokio::test]
+async fn a_running_gateway_refuses_to_sign_a_trail_rewritten_after_its_checkpoints_were_deleted() {
+    let (key, public) = keygen("k1");
+    let db = sqlite_database();
+    let app = spawn_on(&db, |c| signing(c, &key, 2, None)).await;
+    for _ in 0..2 {
+        read_me(&app).await;
+    }
+    crate::helpers::eventually("the first two records are signed", || async { stored_checkpoints(&db).await == [2] })
+        .await;
+    // Someone with write access to the database: deletes the checkpoints, rewrites records 1 and 2 and the head.
+    let pool = pool(&db).await;
+    sqlx::query("DELETE FROM audit_signed_checkpoints").execute(&pool).await.expect("deleted");
+    pool.close().await;
+    rewrite_consistently(&db, 1).await;
+    // Two more records: the count triggers a checkpoint, of the head that now follows the forged records.
+    for _ in 0..2 {
+        read_me(&app).await;
+    }
+    crate::helpers::eventually("the next records are written", || async { head(&db).await >= 4 }).await;
+    // Stopping signs once more: every signing this gateway would do is done.
+    app.stop().await;
+    assert_eq!(stored_checkpoints(&db).await, Vec::<i64>::new(), "the gateway signed the forged records");
+    let (ok, text) = verify(&db, &["--key", &public]);
+    assert!(!ok && text.contains("no signed checkpoint covers any of its"), "{text}");
+}
+
+#[tokio::test]
+async fn verify_with_a_key_fails_on_records_no_checkpoint_covers_unless_unsigned_records_are_allowed() {
+    let (_, public) = keygen("k1");
+    let db = sqlite_database();
+    let app = spawn_on(&db, |_| {}).await;
+    for _ in 0..3 {
+        read_me(&app).await;
+    }
+    app.stop().await;
+    // A sandbox gateway signs with a key of its own: its checkpoints go, as if the trail were written unsigned.
+    let pool = pool(&db).await;
+    sqlx::query("DELETE FROM audit_signed_checkpoints").execute(&pool).await.expect("deleted");
+    pool.close().await;
+    let (ok, text) = verify(&db, &["--key", &public]);
+    assert!(
+        !ok && text.contains("no signed checkpoint covers any of its 3 records (1 to 3)")
+            && text.contains("--allow-unsigned"),
+        "{text}"
+    );
+    let (ok, text) = verify(&db, &["--key", &public, "--allow-unsigned"]);
+    assert!(ok && text.contains("records 1 to 3 are not covered by a signed checkpoint yet"), "{text}");
+    // No records: nothing to cover.
+    let empty = sqlite_database();
+    spawn_on(&empty, |_| {}).await.stop().await;
+    let (ok, text) = verify(&empty, &["--key", &public]);
+    assert!(ok && text.contains("it holds no records"), "{text}");
 }
 
 #[tokio::test]
@@ -325,8 +389,10 @@ async fn audit_verify_with_the_key_passes_on_a_live_trail_while_records_are_appe
             Err(broken) => failures.push(broken.to_string()),
         }
     }
-    // The binary too, beside the running gateway.
-    let (ok, text) = verify(&db, &["--key", &public, "--witness", witness.to_str().expect("a path")]);
+    // The binary too, beside the running gateway (retention keeps only a few milliseconds of records here: the
+    // retained ones may all be younger than the newest checkpoint).
+    let witness_path = witness.to_str().expect("a path");
+    let (ok, text) = verify(&db, &["--key", &public, "--witness", witness_path, "--allow-unsigned"]);
     stop.store(true, Ordering::Relaxed);
     for task in load {
         let _ = task.await;
