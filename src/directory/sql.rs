@@ -269,7 +269,7 @@ impl Directory for SqlDirectory {
         }
         let mut entry = UserEntry { known: true, ..UserEntry::default() };
         let refs = sqlx::query(
-            "SELECT provider, reference FROM provider_refs WHERE user_id = $1 ORDER BY added_at DESC, reference",
+            "SELECT provider, reference FROM provider_refs WHERE user_id = $1 ORDER BY added_at DESC, reference DESC",
         )
         .bind(user.as_str())
         .fetch_all(pool)

@@ -416,6 +416,27 @@ async fn an_import_adds_to_a_user_s_list_of_references_and_a_user_keeps_the_newe
     store.close().await;
 }
 
+on_both_engines!(references_added_in_one_millisecond_are_read_in_the_order_they_are_kept);
+
+async fn references_added_in_one_millisecond_are_read_in_the_order_they_are_kept(db: TestDatabase) {
+    use kyc_gateway::directory::Directory;
+    use kyc_gateway::domain::Provider;
+    let (store, directory) = kyc_gateway::open_store(&on(&db), &test_encryption()).await.expect("a store");
+    sqlx::query("INSERT INTO users (user_id) VALUES ('u1')").execute(store.pool()).await.expect("a user");
+    for reference in ["s-001", "s-002", "s-003"] {
+        sqlx::query("INSERT INTO provider_refs (user_id, provider, reference, added_at) VALUES ('u1', $1, $2, 1000)")
+            .bind(Provider::Veriff.as_str())
+            .bind(reference)
+            .execute(store.pool())
+            .await
+            .expect("a reference");
+    }
+    // The trim keeps the greatest references of a millisecond as its newest; the read must agree.
+    let held = directory.references(&crate::helpers::uid("u1"), Provider::Veriff).await.expect("read");
+    assert_eq!(held, ["s-003", "s-002", "s-001"], "{}: newest first, as the trim ranks them", db.engine);
+    store.close().await;
+}
+
 #[tokio::test]
 #[ignore = "needs KYC_GATEWAY_TEST_DATABASE_URL (see .ci/postgres.sh)"]
 async fn a_refresh_token_rotated_by_an_earlier_replica_while_the_upgrade_runs_is_kept() {
