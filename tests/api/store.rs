@@ -422,15 +422,14 @@ async fn references_added_in_one_millisecond_are_read_in_the_order_they_are_kept
     use kyc_gateway::directory::Directory;
     use kyc_gateway::domain::Provider;
     let (store, directory) = kyc_gateway::open_store(&on(&db), &test_encryption()).await.expect("a store");
-    sqlx::query("INSERT INTO users (user_id) VALUES ('u1')").execute(store.pool()).await.expect("a user");
-    for reference in ["s-001", "s-002", "s-003"] {
-        sqlx::query("INSERT INTO provider_refs (user_id, provider, reference, added_at) VALUES ('u1', $1, $2, 1000)")
-            .bind(Provider::Veriff.as_str())
-            .bind(reference)
-            .execute(store.pool())
-            .await
-            .expect("a reference");
-    }
+    let fields = kyc_gateway::providers::registry::import_fields();
+    let file = json!([{ "user_id": "u1", "veriff_session_ids": ["s-001", "s-002", "s-003"] }]);
+    let entries = kyc_gateway::directory::import::entries(&file, &fields).expect("valid");
+    kyc_gateway::directory::import::import(&directory, &entries, false).await.expect("imported");
+    sqlx::query("UPDATE provider_refs SET added_at = 1000 WHERE user_id = 'u1'")
+        .execute(store.pool())
+        .await
+        .expect("one millisecond");
     // The trim keeps the greatest references of a millisecond as its newest; the read must agree.
     let held = directory.references(&crate::helpers::uid("u1"), Provider::Veriff).await.expect("read");
     assert_eq!(held, ["s-003", "s-002", "s-001"], "{}: newest first, as the trim ranks them", db.engine);
