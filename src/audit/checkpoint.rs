@@ -297,7 +297,16 @@ impl Signer {
             self.load(store).await?;
         }
         let anchor = self.anchor.as_ref().and_then(Option::as_ref);
-        let (seq, hash) = match super::chain::follow(store, anchor).await {
+        let followed = match anchor {
+            // No checkpoint of this key yet (a first start, a new key): the head is taken as it stands, as the witness
+            // then records it; walking a trail kept for years here would hold the writer, and strict requests with it.
+            None => sqlx::query_as::<_, (i64, String)>("SELECT seq, hash FROM audit_head WHERE id = 1")
+                .fetch_one(store.pool())
+                .await
+                .map_err(|e| super::chain::Broken::Unreadable(e.to_string())),
+            Some(_) => super::chain::follow(store, anchor).await,
+        };
+        let (seq, hash) = match followed {
             Ok(head) => head,
             Err(super::chain::Broken::Unreadable(error)) => return Err(StoreError::Corrupt(error).into()),
             Err(broken) => {
@@ -309,14 +318,11 @@ impl Signer {
         if seq == 0 || anchor.is_some_and(|anchor| anchor.seq >= seq) {
             return Ok(None);
         }
-        let newest: Option<i64> =
-            sqlx::query_scalar("SELECT MAX(seq) FROM audit_signed_checkpoints").fetch_one(store.pool()).await?;
-        if newest.is_some_and(|newest| newest >= seq) {
-            // Signed by another replica with this key: the anchor moves to it.
-            let theirs = stored(store.pool(), seq - 1, seq).await?;
-            if let Some(theirs) = theirs.into_iter().find(|c| c.hash == hash && self.key.signed(c)) {
-                self.anchor = Some(Some(theirs));
-            }
+        // Signed by another replica with this key: the anchor moves to it. Only a row that verifies counts, so a row
+        // written into the table by hand cannot stop the signing.
+        let theirs = stored(store.pool(), seq - 1, seq).await?;
+        if let Some(theirs) = theirs.into_iter().find(|c| c.hash == hash && self.key.signed(c)) {
+            self.anchor = Some(Some(theirs));
             return Ok(None);
         }
         let checkpoint = self.key.sign(seq, &hash, crate::clock::unix_millis());
@@ -513,7 +519,7 @@ mod tests {
         let mut restarted = Signer::new(key("k1"));
         sqlx::query("DELETE FROM audit_signed_checkpoints").execute(store.pool()).await.expect("deleted");
         append(&store, 1).await;
-        assert_eq!(signed_seq(&mut restarted, &store).await, Some(7), "a first start walks from the retained start");
+        assert_eq!(signed_seq(&mut restarted, &store).await, Some(7), "a first start takes the head as it stands");
         // The running signer's checkpoint (record 6) is gone: it refuses, and goes on refusing.
         append(&store, 1).await;
         for _ in 0..2 {
@@ -522,6 +528,22 @@ mod tests {
                 other => panic!("signed: {other:?}"),
             }
         }
+    }
+
+    #[tokio::test]
+    async fn a_row_written_into_the_checkpoints_by_hand_does_not_stop_the_signing() {
+        let store = Store::connect(&crate::store::StoreSettings::memory()).await.expect("a store");
+        store.migrate().await.expect("migrated");
+        let mut signer = Signer::new(key("k1"));
+        append(&store, 2).await;
+        assert_eq!(signed_seq(&mut signer, &store).await, Some(2));
+        sqlx::query(&format!("INSERT INTO audit_signed_checkpoints ({COLUMNS}) VALUES ($1, 'x', 0, 'x', 'x')"))
+            .bind(i64::MAX)
+            .execute(store.pool())
+            .await
+            .expect("a forged row");
+        append(&store, 2).await;
+        assert_eq!(signed_seq(&mut signer, &store).await, Some(4), "a row that does not verify is no one's checkpoint");
     }
 
     #[test]
