@@ -59,6 +59,8 @@ pub struct App {
     verifier: TokenVerifier,
     /// Not ready from the shutdown signal on.
     readiness: server::health::Readiness,
+    /// The response cache (its count of answers served).
+    responses: Arc<server::responses::Responses>,
     /// `/metrics` alone, when configured apart from the API.
     metrics_listener: Option<tokio::net::TcpListener>,
     /// How long requests in flight have to finish once the listener closes.
@@ -197,6 +199,8 @@ impl App {
             config.subscriptions.max_connections_per_caller,
             config.subscriptions.max_connections,
         );
+        let responses =
+            Arc::new(server::responses::Responses::new(&config.cache, providers.cache.clone(), graphql::declared()));
         let state = server::AppState::new(server::Shared {
             schema,
             introspection,
@@ -208,6 +212,7 @@ impl App {
             in_flight: server::connections::PerCaller::new(config.connections.max_in_flight_per_caller),
             bounds,
             audit,
+            responses: responses.clone(),
             shutdown: shutdown_rx,
             readiness: server::health::Readiness::default(),
             mode,
@@ -262,6 +267,7 @@ impl App {
             connection_settings: config.connections.clone(),
             verifier,
             readiness,
+            responses,
             metrics_listener,
             shutdown_deadline: config.operations.shutdown_deadline,
         })
@@ -303,6 +309,11 @@ impl App {
     /// (`/readyz` answers 503) while it still serves.
     pub fn readiness(&self) -> server::health::Readiness {
         self.readiness.clone()
+    }
+
+    /// The response cache.
+    pub fn responses(&self) -> Arc<server::responses::Responses> {
+        self.responses.clone()
     }
 
     /// The address of the metrics listener, when `/metrics` is served apart from the API.

@@ -29,6 +29,11 @@ impl Scopes {
         self.all.contains(scope)
     }
 
+    /// Every scope, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.all.iter().map(String::as_str)
+    }
+
     /// Only the scopes `grants` allows: what an issuer may grant bounds what its tokens say (`KYC_GATEWAY_JWT_ISSUER_SCOPES`).
     pub fn granted_by(self, grants: &ScopeGrants) -> Self {
         self.all.into_iter().filter(|scope| grants.allows(scope)).collect()

@@ -32,6 +32,8 @@ impl Requirement {
 #[derive(Debug, Default, Clone)]
 pub struct Declared {
     by_type: HashMap<String, HashMap<String, Requirement>>,
+    /// The names of the fields whose requirement names each scope.
+    fields_of: HashMap<String, Vec<String>>,
 }
 
 /// `@requiresScopes(scopes: [["a", "b"], ["c"]])` -> its alternatives; `None` when the argument is not of that shape.
@@ -74,7 +76,21 @@ impl Declared {
                     .insert(field.node.name.node.to_string(), Requirement { any_of });
             }
         }
-        Declared { by_type }
+        let mut fields_of: HashMap<String, Vec<String>> = HashMap::new();
+        for (field, requirement) in by_type.values().flat_map(|fields| fields.iter()) {
+            for scope in requirement.any_of.iter().flatten() {
+                let names = fields_of.entry(scope.clone()).or_default();
+                if !names.contains(field) {
+                    names.push(field.clone());
+                }
+            }
+        }
+        Declared { by_type, fields_of }
+    }
+
+    /// The names of the fields (of any type) whose requirement names `scope`; `None` when no field's does.
+    pub fn fields_requiring(&self, scope: &str) -> Option<&[String]> {
+        self.fields_of.get(scope).map(Vec::as_slice)
     }
 
     /// The requirement of `type_name.field`, if it declares one.
@@ -112,5 +128,10 @@ mod tests {
         assert_eq!(denial.required, [["a", "b"]]);
         assert!(declared.get("Query", "either").expect("declared").check(&Scopes::parse("c")).is_ok());
         assert!(declared.get("Query", "either").expect("declared").check(&Scopes::parse("b")).is_err());
+        let mut a = declared.fields_requiring("a").expect("declared").to_vec();
+        a.sort();
+        assert_eq!(a, ["both", "either", "one"]);
+        assert_eq!(declared.fields_requiring("c"), Some(&["either".to_owned()][..]));
+        assert_eq!(declared.fields_requiring("d"), None);
     }
 }

@@ -178,6 +178,32 @@ pub fn stats_user_ids(p: &Principal) -> bool {
     p.has(UID_READ)
 }
 
+/// Whether the rules above consult `scope` whatever the document asks: row level, case visibility, details,
+/// wallets, applications, the statistics' user ids. A scope a new rule reads belongs here.
+fn consulted_by_rules(scope: &str) -> bool {
+    scope.starts_with("verification.") || [USERS_READ, UID_READ, KYC_APPLICATION_READ, WALLET_READ].contains(&scope)
+}
+
+/// Whether holding `scope` can change the answer to `document` (its text): always for a scope the rules consult or
+/// one nothing declares; for one only declared on fields (`@requiresScopes`), when the text names such a field. What
+/// the response cache keys answers by (`src/server/responses.rs`).
+pub fn scope_can_matter(declared: &Declared, scope: &str, document: &str) -> bool {
+    if consulted_by_rules(scope) {
+        return true;
+    }
+    match declared.fields_requiring(scope) {
+        None => true,
+        Some(fields) => fields.iter().any(|field| names(document, field)),
+    }
+}
+
+/// Whether `name` occurs in `text` as a whole GraphQL name (a superset of the fields a document selects).
+fn names(text: &str, name: &str) -> bool {
+    let is_name = |c: Option<char>| c.is_some_and(|c| c == '_' || c.is_ascii_alphanumeric());
+    text.match_indices(name)
+        .any(|(at, _)| !is_name(text[..at].chars().next_back()) && !is_name(text[at + name.len()..].chars().next()))
+}
+
 /// Whether a token may ever read `field` of `type_name`, whatever the data: what introspection shows it. A field of
 /// `VerificationDetails` passes its `details_items`; a field whose type is hidden is hidden too (`schema_type`).
 pub fn schema_field(p: &Principal, declared: &Declared, type_name: &str, field: &str, details_items: &[&str]) -> bool {
@@ -263,5 +289,22 @@ mod tests {
         let filter = wallets(&user("u", "verification.wallet-eth:read"));
         assert!(filter.allows(WalletCurrency::Eth) && !filter.allows(WalletCurrency::Btc));
         assert!(wallets(&user("u", WALLET_READ)).allows(WalletCurrency::Btc));
+    }
+
+    #[test]
+    fn a_scope_matters_to_a_document_when_a_rule_reads_it_or_the_document_names_a_field_that_needs_it() {
+        let declared = Declared::from_sdl(
+            r#"type Query { me: User auditEvents: Int @requiresScopes(scopes: [["audit:read"]]) }
+               type User { id: ID emails: [String] @requiresScopes(scopes: [["contact:read"]]) }"#,
+        );
+        let me = "query { me { id emails { address } } }";
+        assert!(scope_can_matter(&declared, "contact:read", me), "emails needs it");
+        assert!(!scope_can_matter(&declared, "contact:read", "query { me { id kycState } }"));
+        assert!(!scope_can_matter(&declared, "contact:read", "query { me { id myemails: id } }"), "a whole name only");
+        assert!(!scope_can_matter(&declared, "audit:read", me));
+        for rule_scope in [USERS_READ, UID_READ, KYC_APPLICATION_READ, WALLET_READ, "verification.plus.details:read"] {
+            assert!(scope_can_matter(&declared, rule_scope, "query { __typename }"), "{rule_scope}");
+        }
+        assert!(scope_can_matter(&declared, "openid", "query { __typename }"), "a scope nothing declares is kept");
     }
 }

@@ -330,6 +330,7 @@ fn cache_config(env: &Env<'_>, d: CacheConfig) -> anyhow::Result<CacheConfig> {
         negative_ttl: env.secs("KYC_GATEWAY_CACHE_NEGATIVE_TTL_SECS", d.negative_ttl)?,
         bulk_ttl: env.secs("KYC_GATEWAY_CACHE_BULK_TTL_SECS", d.bulk_ttl)?,
         max_bytes: env.parse("KYC_GATEWAY_CACHE_MAX_MB", d.max_bytes >> 20)? << 20,
+        responses_max_bytes: env.parse("KYC_GATEWAY_RESPONSE_CACHE_MAX_MB", d.responses_max_bytes >> 20)? << 20,
     })
 }
 

@@ -49,6 +49,9 @@ pub struct Operation {
     pub mutations: Vec<String>,
     /// The reads of the audit trail, with the filters they used (names only: `auditEvents(userId, since)`).
     pub trail_reads: Vec<String>,
+    /// A query whose every root field answers about the users it was asked for (`me`, `user`, `users`): its answer
+    /// may be kept by the response cache (`src/server/responses.rs`), tagged with those users ([`note_asked`]).
+    pub cacheable: bool,
 }
 
 /// One request's collection.
@@ -63,6 +66,8 @@ struct Collected {
     subjects: BTreeSet<String>,
     /// Whose data the resolver at each response path (its [`path_key`]) answered.
     subject_at: HashMap<String, String>,
+    /// The users the root fields were asked for, found or not.
+    asked: BTreeSet<String>,
     operation: Operation,
 }
 
@@ -119,6 +124,11 @@ impl Access {
         inner.operation.kind == "mutation" || !inner.fields.is_empty()
     }
 
+    /// The users the operation's root fields were asked for ([`note_asked`]).
+    pub fn asked(&self) -> Vec<String> {
+        self.inner.lock().expect("access lock").asked.iter().cloned().collect()
+    }
+
     /// What was collected: the noted fields (with their paths), the subjects, and the operation.
     pub fn take(&self) -> (Vec<Noted>, Vec<String>, Operation) {
         let mut inner = self.inner.lock().expect("access lock");
@@ -154,6 +164,17 @@ pub fn note_subject(ctx: &Context<'_>, user: &str) {
     if let Some(access) = ctx.data_opt::<std::sync::Arc<Access>>() {
         let at = ctx.path_node.as_ref().map(ToString::to_string).unwrap_or_default();
         access.note_subject(at, user);
+    }
+}
+
+/// A root field notes each user it was asked for, whether or not the user exists: a cached answer about them is
+/// dropped when any of them changes (a user created later must not stay `null`).
+pub fn note_asked(ctx: &Context<'_>, user: &str) {
+    if let Some(access) = ctx.data_opt::<std::sync::Arc<Access>>() {
+        let mut inner = access.inner.lock().expect("access lock");
+        if !inner.asked.contains(user) {
+            inner.asked.insert(user.to_owned());
+        }
     }
 }
 

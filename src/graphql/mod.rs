@@ -89,8 +89,7 @@ pub struct Exposure {
 /// The schema with its services and its request policy (static scope requirements read from its own SDL, the bounds
 /// of every operation).
 pub fn schema(services: Services, bounds: Arc<Bounds>, exposure: Exposure) -> GatewaySchema {
-    let declared = Arc::new(Declared::from_sdl(&sdl()));
-    let policy = pipeline::RequestPolicy::new(declared, bounds, exposure.introspection);
+    let policy = pipeline::RequestPolicy::new(declared(), bounds, exposure.introspection);
     let mut builder = builder().extension(policy).data(services);
     if !exposure.introspection {
         builder = builder.disable_introspection();
@@ -104,7 +103,13 @@ pub fn schema(services: Services, bounds: Arc<Bounds>, exposure: Exposure) -> Ga
 /// Introspection per token (its scope), where introspection is off for everyone else.
 pub fn introspection(exposure: Exposure, scope: Option<String>) -> Introspection {
     let scope = scope.filter(|_| !exposure.introspection);
-    Introspection::new(&sdl(), Arc::new(Declared::from_sdl(&sdl())), scope)
+    Introspection::new(&sdl(), declared(), scope)
+}
+
+/// The schema's static scope requirements, read once from its SDL.
+pub fn declared() -> Arc<Declared> {
+    static DECLARED: OnceLock<Arc<Declared>> = OnceLock::new();
+    DECLARED.get_or_init(|| Arc::new(Declared::from_sdl(&sdl()))).clone()
 }
 
 /// The SDL the server serves: the Apollo Federation v2 subgraph schema, with `@requiresScopes` so a supergraph router

@@ -25,6 +25,7 @@ const LOOKUPS_AT_ONCE: usize = 8;
 
 /// A user the caller asked for by id: row level first, then whether the gateway knows the user at all.
 async fn lookup(ctx: &Context<'_>, p: &Principal, id: &str) -> Result<Option<User>> {
+    super::access::note_asked(ctx, id);
     // The same answer whether or not the user exists: a user token learns nothing about other ids.
     rules::read_user(p, id).map_err(unauthorized)?;
     if let Some(own) = p.user_id().filter(|own| own.as_str() == id) {
@@ -50,7 +51,10 @@ impl Query {
     /// The user the token speaks for. Needs a user token.
     async fn me(&self, ctx: &Context<'_>) -> Result<Option<User>> {
         match rules::me(principal(ctx)) {
-            Some(id) => Ok(Some(User::new(id.clone()))),
+            Some(id) => {
+                super::access::note_asked(ctx, id.as_str());
+                Ok(Some(User::new(id.clone())))
+            }
             None => Err(coded(
                 "`me` needs a user token; a client token reads users with `user(id:)`",
                 ErrorCode::NotAUserToken,

@@ -28,6 +28,8 @@ pub struct CacheConfig {
     pub bulk_ttl: Duration,
     /// Upper bound of the cache's estimated size.
     pub max_bytes: u64,
+    /// Upper bound of the response cache's estimated size (`src/server/responses.rs`); 0 turns it off.
+    pub responses_max_bytes: u64,
 }
 
 impl Default for CacheConfig {
@@ -38,6 +40,7 @@ impl Default for CacheConfig {
             negative_ttl: Duration::from_secs(5),
             bulk_ttl: Duration::from_secs(60),
             max_bytes: 64 * 1024 * 1024,
+            responses_max_bytes: 32 * 1024 * 1024,
         }
     }
 }
@@ -211,6 +214,20 @@ impl ProviderCache {
         let entry = self.inner.as_ref()?.get(&Self::key::<K>(provider, user, sub)).await.filter(Entry::fresh)?;
         metrics::cache_lookup(K::NAME, provider.label(), true);
         Some(Self::value::<K>(&entry))
+    }
+
+    /// Whether any of `users` was invalidated (on its own or with everything) at or after `at`: what an answer built
+    /// from this cache since `at` may not hold. Always true when the cache is off (nothing marks then).
+    pub async fn changed_since(&self, users: &[String], at: Instant) -> bool {
+        if self.inner.is_none() {
+            return true;
+        }
+        for user in users {
+            if self.invalidations.since(user).await.is_some_and(|marked| marked >= at) {
+                return true;
+            }
+        }
+        users.is_empty() && self.invalidations.since("").await.is_some_and(|marked| marked >= at)
     }
 
     /// Forgets everything cached about `user_id`, and marks the user stale in the bulk answers (which stay).

@@ -82,6 +82,23 @@ pub async fn execute(
     loaders: Arc<Loaders>,
     request: Request,
 ) -> Answered {
+    let purpose = match purpose_of(&request, meta) {
+        Ok(purpose) => purpose,
+        Err(message) => {
+            let mut error = ServerError::new(message, None);
+            error.extensions.get_or_insert_with(Default::default).set("code", ErrorCode::BadRequest.as_str());
+            return Answered { response: Response::from_errors(vec![error]), executed: false };
+        }
+    };
+    let key = state.responses.key(&request, &caller.principal, purpose.is_some());
+    if let Some(kept) = match &key {
+        Some(key) => state.responses.get(key).await,
+        None => None,
+    } {
+        // Answered on the connection's task: nothing runs that could outlive the client, and the answer leaves only
+        // after its record (strict mode), as an executed one does.
+        return answer_kept(state, caller, meta, purpose, &kept).await;
+    }
     let (state, caller, meta) = (state.clone(), caller.clone(), meta.clone());
     // Dropped with this future: the task hears that nobody waits for the answer any more.
     let (_waiting, gone) = oneshot::channel::<()>();
@@ -92,7 +109,7 @@ pub async fn execute(
     // in-flight slot goes with the task, so an operation running on still counts against the caller's bound.
     let operation = async move {
         let (_running, _slot) = (running, slot);
-        run(&state, &caller, &meta, loaders, request, gone).await
+        run(&state, &caller, &meta, loaders, request, Asked { purpose, key }, gone).await
     };
     let task = tokio::spawn(crate::telemetry::otel::carry_request_trace(operation.in_current_span()));
     match task.await {
@@ -112,16 +129,9 @@ async fn run(
     meta: &RequestMeta,
     loaders: Arc<Loaders>,
     mut request: Request,
+    Asked { purpose, key }: Asked,
     gone: oneshot::Receiver<()>,
 ) -> Answered {
-    let purpose = match purpose_of(&request, meta) {
-        Ok(purpose) => purpose,
-        Err(message) => {
-            let mut error = ServerError::new(message, None);
-            error.extensions.get_or_insert_with(Default::default).set("code", ErrorCode::BadRequest.as_str());
-            return Answered { response: Response::from_errors(vec![error]), executed: false };
-        }
-    };
     if let Some(route) = state.introspection.route(&caller.principal, &mut request, &state.bounds).await {
         return match route {
             Ok(schema) => Answered { response: schema.execute(request).await, executed: true },
@@ -140,6 +150,7 @@ async fn run(
     // Its name and attributes are set on the exported span once the document is parsed (`observe_operation`).
     let span = tracing::info_span!("graphql.operation");
     let started = std::time::Instant::now();
+    let built = tokio::time::Instant::now();
     let execution = state.schema.execute(request).instrument(span.clone());
     tokio::pin!(execution);
     let mut response = tokio::select! {
@@ -155,11 +166,57 @@ async fn run(
         }
     };
     let executed = executed.started();
+    let asked = access.asked();
     let (noted, subjects, operation) = access.take();
     observe_operation(&span, &operation, &response, started);
+    if let Some(key) = key {
+        state.responses.keep(key, built, &response, &noted, &subjects, &operation, asked).await;
+    }
+    recorded(state, caller, meta, purpose, &noted, subjects, &operation, &mut response).await;
+    Answered { response, executed }
+}
+
+/// What [`execute`] decided before the operation's task: the stated purpose, and the answer's key in the response
+/// cache (`responses.rs`) when it may be kept.
+struct Asked {
+    purpose: Option<String>,
+    key: Option<super::responses::Key>,
+}
+
+/// A kept answer (`responses.rs`), with the record an execution of it would leave: the same fields, subjects,
+/// operation and purpose.
+async fn answer_kept(
+    state: &AppState,
+    caller: &Verified,
+    meta: &RequestMeta,
+    purpose: Option<String>,
+    kept: &super::responses::Kept,
+) -> Answered {
+    let span = tracing::info_span!("graphql.operation", graphql.cached = true);
+    let started = std::time::Instant::now();
+    let mut response = Response::new(kept.data.clone());
+    observe_operation(&span, &kept.operation, &response, started);
+    let subjects = kept.subjects.clone();
+    recorded(state, caller, meta, purpose, &kept.noted, subjects, &kept.operation, &mut response).await;
+    Answered { response, executed: true }
+}
+
+/// Writes the operation's record, when it read (or was denied) personal data or is a mutation; personal values are
+/// withheld from `response` if the record failed.
+#[allow(clippy::too_many_arguments)]
+async fn recorded(
+    state: &AppState,
+    caller: &Verified,
+    meta: &RequestMeta,
+    purpose: Option<String>,
+    noted: &[Noted],
+    subjects: Vec<String>,
+    operation: &Operation,
+    response: &mut Response,
+) {
     let mutation = operation.kind == "mutation";
     if noted.is_empty() && !mutation {
-        return Answered { response, executed };
+        return;
     }
     let p = &caller.principal;
     let entry = Entry {
@@ -168,10 +225,10 @@ async fn run(
         trace_id: meta.trace_id.clone(),
         caller: Caller { kind: p.kind().into(), id: p.subject().to_owned(), issuer: p.issuer().to_owned() },
         subjects,
-        fields: field_paths(&noted),
-        operation_name: operation.name,
-        operation_type: operation.kind,
-        document_hash: operation.document_hash,
+        fields: field_paths(noted),
+        operation_name: operation.name.clone(),
+        operation_type: operation.kind.clone(),
+        document_hash: operation.document_hash.clone(),
         purpose,
         cause: match (mutation, operation.trail_reads.is_empty()) {
             (true, _) => Some(format!("mutation {}", operation.mutations.join(", "))),
@@ -181,9 +238,8 @@ async fn run(
     };
     if let Err(error) = state.audit.record(entry).await {
         tracing::error!(%error, request_id = %meta.request_id, "personal data withheld: its audit record failed");
-        withhold(&mut response, &noted);
+        withhold(response, noted);
     }
-    Answered { response, executed }
 }
 
 /// The operation's span fields and metrics: its name (bounded, see `telemetry::metrics::operation_label`), type and

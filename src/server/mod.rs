@@ -11,6 +11,7 @@ pub mod health;
 mod memory;
 pub mod observe;
 mod pages;
+pub mod responses;
 pub mod serve;
 #[cfg(feature = "sandbox")]
 mod signin;
@@ -70,6 +71,8 @@ pub struct Shared {
     pub bounds: Arc<crate::graphql::Bounds>,
     /// The audit trail: operations that return personal data are recorded before they answer.
     pub audit: crate::audit::Audit,
+    /// Answers kept for the same caller's same query (`responses.rs`).
+    pub responses: Arc<responses::Responses>,
     /// Turns true when the server is shutting down: WebSocket connections close with 1001.
     pub shutdown: watch::Receiver<bool>,
     /// Turns not ready at the shutdown signal, before the listener closes.

@@ -48,6 +48,8 @@ pub struct TestApp {
     pub readiness: kyc_gateway::server::health::Readiness,
     /// The metrics listener's address, when `/metrics` is served apart.
     pub metrics: Option<SocketAddr>,
+    /// The response cache (how many answers it served).
+    pub responses: Arc<kyc_gateway::server::responses::Responses>,
 }
 
 /// A sandbox-mode app with the default population.
@@ -74,6 +76,7 @@ pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         verifier: app.token_verifier(),
         readiness: app.readiness(),
         metrics: app.metrics_addr(),
+        responses: app.responses(),
         stop: Some(stop),
         served: tokio::spawn(app.serve(async {
             let _ = stopped.await;

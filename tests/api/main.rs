@@ -29,6 +29,7 @@ mod privacy;
 mod readme_examples;
 mod replicas;
 mod resilience;
+mod responses;
 mod sandboxes;
 mod scan;
 mod scopes;

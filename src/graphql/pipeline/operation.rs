@@ -6,7 +6,9 @@
 use std::sync::Arc;
 
 use async_graphql::extensions::ExtensionContext;
-use async_graphql::parser::types::{ExecutableDocument, OperationDefinition, OperationType, VariableDefinition};
+use async_graphql::parser::types::{
+    ExecutableDocument, OperationDefinition, OperationType, Selection, SelectionSet, VariableDefinition,
+};
 use async_graphql::{Positioned, ServerError};
 
 use crate::graphql::access::{Access, Operation};
@@ -74,6 +76,23 @@ fn chosen<'d>(
     chosen.map(|(n, op)| (n.map(|n| n.as_str()), op))
 }
 
+/// The root fields whose answer is about the users they were asked for (each noted by `access::note_asked`).
+const CACHEABLE_ROOTS: [&str; 4] = ["me", "user", "users", "__typename"];
+
+/// Whether every root field of `set` (fragments expanded, at most a few levels of them) is one of
+/// [`CACHEABLE_ROOTS`].
+fn roots_cacheable(doc: &ExecutableDocument, set: &SelectionSet, depth: usize) -> bool {
+    depth < 4
+        && set.items.iter().all(|item| match &item.node {
+            Selection::Field(field) => CACHEABLE_ROOTS.contains(&field.node.name.node.as_str()),
+            Selection::InlineFragment(fragment) => roots_cacheable(doc, &fragment.node.selection_set.node, depth + 1),
+            Selection::FragmentSpread(spread) => doc
+                .fragments
+                .get(&spread.node.fragment_name.node)
+                .is_some_and(|fragment| roots_cacheable(doc, &fragment.node.selection_set.node, depth + 1)),
+        })
+}
+
 /// In a request's data: it came as a GET, so only a query may run.
 #[derive(Debug, Clone, Copy)]
 pub struct ReadOnly;
@@ -119,6 +138,8 @@ pub fn choose(
             name: chosen.and_then(|(name, _)| name).map(bounded_name),
             kind: kind.to_owned(),
             document_hash: crate::digest::sha256_hex(query),
+            cacheable: kind == "query"
+                && chosen.is_some_and(|(_, op)| roots_cacheable(doc, &op.node.selection_set.node, 0)),
             ..Operation::default()
         });
     }
@@ -150,5 +171,19 @@ mod tests {
         assert_eq!(chosen_type(&doc, Some("M")), Some(OperationType::Mutation));
         assert_eq!(chosen_type(&doc, Some("Q")), Some(OperationType::Query));
         assert_eq!(chosen_type(&doc, None), None);
+    }
+
+    #[test]
+    fn only_a_query_of_users_asked_for_by_id_or_token_may_be_cached() {
+        let cacheable = |text: &str| {
+            let doc = async_graphql::parser::parse_query(text).expect("parses");
+            let (_, op) = chosen(&doc, None).expect("one operation");
+            roots_cacheable(&doc, &op.node.selection_set.node, 0)
+        };
+        assert!(cacheable("{ me { id } u: user(id: \"x\") { id } users(ids: []) { id } __typename }"));
+        assert!(cacheable("query { ...F } fragment F on Query { ... on Query { me { id } } }"));
+        assert!(!cacheable("{ me { id } verificationStats { total } }"));
+        assert!(!cacheable("{ ...F } fragment F on Query { auditEvents { edges { cursor } } }"));
+        assert!(!cacheable("{ ...F } fragment F on Query { ...G } fragment G on Query { ...F }"), "a cycle");
     }
 }
