@@ -11,8 +11,9 @@ use tracing::Instrument;
 
 use super::connections::CallerSlot;
 use super::observe::RequestContext;
+use super::responses::Kept;
 use super::AppState;
-use crate::audit::{Caller, Entry, Outcome};
+use crate::audit::{Caller, Entry, FieldAccess, Outcome};
 use crate::auth::token::Verified;
 use crate::graphql::access::{field_paths, Access, Noted, Operation, Purpose};
 use crate::graphql::errors::ErrorCode;
@@ -69,6 +70,14 @@ fn purpose_of(request: &Request, meta: &RequestMeta) -> Result<Option<String>, S
 pub struct Answered {
     pub response: Response,
     pub executed: bool,
+    /// An answer from the response cache: its `data` as kept, serialized (`response` then holds no data).
+    pub kept: Option<Arc<Kept>>,
+}
+
+impl Answered {
+    pub fn new(response: Response, executed: bool) -> Self {
+        Answered { response, executed, kept: None }
+    }
 }
 
 /// Executes `request` as `caller` and records it; the answer (personal values withheld if the record failed). The
@@ -87,7 +96,7 @@ pub async fn execute(
         Err(message) => {
             let mut error = ServerError::new(message, None);
             error.extensions.get_or_insert_with(Default::default).set("code", ErrorCode::BadRequest.as_str());
-            return Answered { response: Response::from_errors(vec![error]), executed: false };
+            return Answered::new(Response::from_errors(vec![error]), false);
         }
     };
     let key = state.responses.key(&request, &caller.principal, purpose.is_some());
@@ -97,7 +106,7 @@ pub async fn execute(
     } {
         // Answered on the connection's task: nothing runs that could outlive the client, and the answer leaves only
         // after its record (strict mode), as an executed one does.
-        return answer_kept(state, caller, meta, purpose, &kept).await;
+        return answer_kept(state, caller, meta, purpose, kept).await;
     }
     let (state, caller, meta) = (state.clone(), caller.clone(), meta.clone());
     // Dropped with this future: the task hears that nobody waits for the answer any more.
@@ -115,10 +124,9 @@ pub async fn execute(
     match task.await {
         Ok(answered) => answered,
         Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
-        Err(_) => Answered {
-            response: Response::from_errors(vec![ServerError::new("the operation was cancelled", None)]),
-            executed: false,
-        },
+        Err(_) => {
+            Answered::new(Response::from_errors(vec![ServerError::new("the operation was cancelled", None)]), false)
+        }
     }
 }
 
@@ -134,8 +142,8 @@ async fn run(
 ) -> Answered {
     if let Some(route) = state.introspection.route(&caller.principal, &mut request, &state.bounds).await {
         return match route {
-            Ok(schema) => Answered { response: schema.execute(request).await, executed: true },
-            Err(error) => Answered { response: Response::from_errors(vec![error]), executed: false },
+            Ok(schema) => Answered::new(schema.execute(request).await, true),
+            Err(error) => Answered::new(Response::from_errors(vec![error]), false),
         };
     }
     let access = Arc::new(Access::default());
@@ -160,7 +168,7 @@ async fn run(
             // Decided between two polls of the operation: nothing it does is missed.
             if !access.must_be_recorded() {
                 let response = Response::from_errors(vec![ServerError::new("the client went away", None)]);
-                return Answered { response, executed: executed.started() };
+                return Answered::new(response, executed.started());
             }
             execution.await
         }
@@ -172,8 +180,10 @@ async fn run(
     if let Some(key) = key {
         state.responses.keep(key, built, &response, &noted, &subjects, &operation, asked).await;
     }
-    recorded(state, caller, meta, purpose, &noted, subjects, &operation, &mut response).await;
-    Answered { response, executed }
+    if !recorded(state, caller, meta, purpose, field_paths(&noted), subjects, &operation).await {
+        withhold(&mut response, &noted);
+    }
+    Answered::new(response, executed)
 }
 
 /// What [`execute`] decided before the operation's task: the stated purpose, and the answer's key in the response
@@ -184,39 +194,42 @@ struct Asked {
 }
 
 /// A kept answer (`responses.rs`), with the record an execution of it would leave: the same fields, subjects,
-/// operation and purpose.
+/// operation and purpose. Its serialized data goes out as kept, unless the record failed and values are withheld.
 async fn answer_kept(
     state: &AppState,
     caller: &Verified,
     meta: &RequestMeta,
     purpose: Option<String>,
-    kept: &super::responses::Kept,
+    kept: Arc<Kept>,
 ) -> Answered {
     let span = tracing::info_span!("graphql.operation", graphql.cached = true);
     let started = std::time::Instant::now();
-    let mut response = Response::new(kept.data.clone());
+    let mut response = Response::new(Value::Null);
     observe_operation(&span, &kept.operation, &response, started);
-    let subjects = kept.subjects.clone();
-    recorded(state, caller, meta, purpose, &kept.noted, subjects, &kept.operation, &mut response).await;
-    Answered { response, executed: true }
+    let (fields, subjects) = (kept.fields.clone(), kept.subjects.clone());
+    let written = recorded(state, caller, meta, purpose, fields, subjects, &kept.operation).await;
+    if written {
+        return Answered { response, executed: true, kept: Some(kept) };
+    }
+    response.data = serde_json::from_str(kept.data.get()).expect("a kept answer is the JSON of a Value");
+    withhold(&mut response, &kept.noted);
+    Answered::new(response, true)
 }
 
-/// Writes the operation's record, when it read (or was denied) personal data or is a mutation; personal values are
-/// withheld from `response` if the record failed.
-#[allow(clippy::too_many_arguments)]
+/// Writes the operation's record, when it read (or was denied) personal data or is a mutation; whether the answer
+/// may carry its personal values (false when the record failed: they are withheld).
 async fn recorded(
     state: &AppState,
     caller: &Verified,
     meta: &RequestMeta,
     purpose: Option<String>,
-    noted: &[Noted],
+    fields: Vec<FieldAccess>,
     subjects: Vec<String>,
     operation: &Operation,
-    response: &mut Response,
-) {
+) -> bool {
     let mutation = operation.kind == "mutation";
-    if noted.is_empty() && !mutation {
-        return;
+    if fields.is_empty() && !mutation {
+        return true;
     }
     let p = &caller.principal;
     let entry = Entry {
@@ -225,7 +238,7 @@ async fn recorded(
         trace_id: meta.trace_id.clone(),
         caller: Caller { kind: p.kind().into(), id: p.subject().to_owned(), issuer: p.issuer().to_owned() },
         subjects,
-        fields: field_paths(noted),
+        fields,
         operation_name: operation.name.clone(),
         operation_type: operation.kind.clone(),
         document_hash: operation.document_hash.clone(),
@@ -236,9 +249,12 @@ async fn recorded(
             (false, true) => None,
         },
     };
-    if let Err(error) = state.audit.record(entry).await {
-        tracing::error!(%error, request_id = %meta.request_id, "personal data withheld: its audit record failed");
-        withhold(response, noted);
+    match state.audit.record(entry).await {
+        Ok(()) => true,
+        Err(error) => {
+            tracing::error!(%error, request_id = %meta.request_id, "personal data withheld: its audit record failed");
+            false
+        }
     }
 }
 

@@ -189,6 +189,10 @@ async fn admit(
 #[serde(untagged)]
 enum Wire<'a> {
     Executed(&'a async_graphql::Response),
+    /// From the response cache: its data as kept.
+    Kept {
+        data: &'a serde_json::value::RawValue,
+    },
     Refused {
         errors: &'a [ServerError],
         #[serde(skip_serializing_if = "BTreeMap::is_empty")]
@@ -198,6 +202,9 @@ enum Wire<'a> {
 
 impl<'a> From<&'a Answered> for Wire<'a> {
     fn from(answered: &'a Answered) -> Self {
+        if let Some(kept) = &answered.kept {
+            return Wire::Kept { data: &kept.data };
+        }
         match answered.executed {
             true => Wire::Executed(&answered.response),
             false => Wire::Refused { errors: &answered.response.errors, extensions: &answered.response.extensions },
@@ -346,7 +353,7 @@ pub async fn get(
     if let Err((code, message)) = state.bounds.trusted.resolve(&mut request).await {
         let mut error = ServerError::new(message, None);
         error.extensions.get_or_insert_with(Default::default).set("code", code.as_str());
-        let refused = Answered { response: async_graphql::Response::from_errors(vec![error]), executed: false };
+        let refused = Answered::new(async_graphql::Response::from_errors(vec![error]), false);
         return answered(refused, media);
     }
     // The method decides before anything runs: a GET that would change something is refused (405). The document is

@@ -6,9 +6,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_graphql::{Request, Value};
+use async_graphql::Request;
+use serde_json::value::RawValue;
 use tokio::time::Instant;
 
+use crate::audit::FieldAccess;
 use crate::auth::Principal;
 use crate::authz::{rules, Declared};
 use crate::graphql::access::{Noted, Operation};
@@ -19,9 +21,11 @@ use crate::telemetry::metrics as m;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Key([u8; 32]);
 
-/// An answer as it was executed, and what its audit record took from the execution.
+/// An answer as it was executed (its `data`, serialized once), and what its audit record took from the execution.
 pub struct Kept {
-    pub data: Value,
+    pub data: Box<RawValue>,
+    /// The record's fields, and the personal values' places in the answer (to withhold them).
+    pub fields: Vec<FieldAccess>,
     pub noted: Vec<Noted>,
     pub subjects: Vec<String>,
     pub operation: Operation,
@@ -154,15 +158,21 @@ impl Responses {
         users: Vec<String>,
     ) {
         let Some(inner) = &self.inner else { return };
-        if !operation.cacheable || !operation.trail_reads.is_empty() || !response.errors.is_empty() {
+        if !operation.cacheable
+            || !operation.trail_reads.is_empty()
+            || !response.errors.is_empty()
+            || !response.extensions.is_empty()
+        {
             return;
         }
-        let size = serde_json::to_vec(&response.data).map_or(usize::MAX, |json| json.len())
-            + noted.iter().map(|n| n.field.len() + 16 * n.at.len() + 64).sum::<usize>()
+        let Ok(data) = serde_json::value::to_raw_value(&response.data) else { return };
+        let size = data.get().len()
+            + noted.iter().map(|n| 2 * n.field.len() + 16 * n.at.len() + 64).sum::<usize>()
             + users.iter().chain(subjects).map(|u| u.len() + 24).sum::<usize>()
             + 256;
         let kept = Kept {
-            data: response.data.clone(),
+            data,
+            fields: crate::graphql::access::field_paths(noted),
             noted: noted.to_vec(),
             subjects: subjects.to_vec(),
             operation: operation.clone(),

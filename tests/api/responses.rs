@@ -23,9 +23,10 @@ fn an_hour(config: &mut kyc_gateway::Config) {
 
 /// `query` as `token`, twice: the second answer, and whether the cache served it.
 async fn twice(app: &TestApp, token: &str, query: &str, variables: Value) -> (Value, bool) {
-    app.query_vars(token, query, variables.clone()).await.ok();
+    let first = app.query_vars(token, query, variables.clone()).await.ok().body;
     let before = app.responses.served();
     let answer = app.query_vars(token, query, variables).await.ok().body;
+    assert_eq!(answer, first, "a kept answer is the executed one, byte for byte as JSON");
     (answer, app.responses.served() == before + 1)
 }
 
