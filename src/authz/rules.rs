@@ -20,11 +20,30 @@ pub fn reads_other_users(p: &Principal) -> bool {
 /// Row level, first of all: a token reads its own user, and other users only with `client.users:read`. The denial is
 /// the same whether or not the other user exists.
 pub fn read_user(p: &Principal, user_id: &str) -> Result<(), Denial> {
-    if p.user_id().is_some_and(|own| own.as_str() == user_id) || reads_other_users(p) {
-        Ok(())
-    } else {
-        Err(Denial::one(USERS_READ))
+    read_users(p).check(user_id)
+}
+
+/// Which users a token reads ([`read_user`] decided once for a whole list).
+#[derive(Debug, Clone, Copy)]
+pub struct UserRows<'a> {
+    own: Option<&'a UserId>,
+    others: bool,
+}
+
+impl UserRows<'_> {
+    /// Row level for one id of the list: the same answer as [`read_user`].
+    pub fn check(&self, user_id: &str) -> Result<(), Denial> {
+        if self.others || self.own.is_some_and(|own| own.as_str() == user_id) {
+            Ok(())
+        } else {
+            Err(Denial::one(USERS_READ))
+        }
     }
+}
+
+/// The row-level decision for a list of users (`users(ids:)`), taken once.
+pub fn read_users(p: &Principal) -> UserRows<'_> {
+    UserRows { own: p.user_id(), others: reads_other_users(p) }
 }
 
 /// Whose KYC applications a token may list or look up.

@@ -10,6 +10,7 @@ use moka::future::Cache;
 use super::{Consumed, Directory, DirectoryError, Link, LinkRefresh, LinkState, Linked, References, UserEntry};
 use crate::domain::{Provider, UserId};
 use crate::freshness::Invalidations;
+use crate::telemetry::metrics;
 
 /// How long a cached lookup lives without a change notification.
 const TTL: Duration = Duration::from_secs(60);
@@ -40,7 +41,6 @@ where
     K: std::hash::Hash + Eq + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
 {
-    use crate::telemetry::metrics;
     Cache::builder()
         .max_capacity(CAPACITY)
         .time_to_live(TTL)
@@ -67,6 +67,41 @@ impl CachedDirectory {
         self.invalidations.fetch_fresh(("directory", ""), &self.users, user.clone(), user, load).await
     }
 
+    /// The users' entries in their order: hits from the cache, the misses from the store in one pass. A miss whose user
+    /// was forgotten while the pass ran is fetched again on its own, as [`Self::cached_entry`] does.
+    async fn cached_entries(&self, users: &[UserId]) -> Result<Vec<Arc<UserEntry>>, DirectoryError> {
+        let mut found: Vec<Option<Arc<UserEntry>>> = Vec::with_capacity(users.len());
+        let mut missing = Vec::new();
+        for (at, user) in users.iter().enumerate() {
+            let hit = self.users.get(user).await;
+            if hit.is_none() {
+                missing.push(at);
+            } else {
+                metrics::cache_lookup("directory", "", true);
+            }
+            found.push(hit);
+        }
+        if !missing.is_empty() {
+            let started = tokio::time::Instant::now();
+            let wanted: Vec<UserId> = missing.iter().map(|&at| users[at].clone()).collect();
+            let fetched = self.inner.entries(&wanted).await?;
+            for (at, entry) in missing.into_iter().zip(fetched) {
+                let user = &users[at];
+                let entry = match self.invalidations.since(user).await {
+                    Some(changed) if changed >= started => self.cached_entry(user).await?,
+                    _ => {
+                        metrics::cache_lookup("directory", "", false);
+                        let entry = Arc::new(entry);
+                        self.users.insert(user.clone(), entry.clone()).await;
+                        entry
+                    }
+                };
+                found[at] = Some(entry);
+            }
+        }
+        Ok(found.into_iter().map(|entry| entry.expect("every user was found or fetched")).collect())
+    }
+
     async fn reverse(&self, key: Reverse) -> Result<Option<UserId>, DirectoryError> {
         let load = || async {
             match &key {
@@ -86,6 +121,14 @@ impl Directory for CachedDirectory {
 
     async fn knows(&self, user: &UserId) -> Result<bool, DirectoryError> {
         Ok(self.cached_entry(user).await?.known)
+    }
+
+    async fn entries(&self, users: &[UserId]) -> Result<Vec<UserEntry>, DirectoryError> {
+        Ok(self.cached_entries(users).await?.iter().map(|entry| entry.as_ref().clone()).collect())
+    }
+
+    async fn knows_all(&self, users: &[UserId]) -> Result<Vec<bool>, DirectoryError> {
+        Ok(self.cached_entries(users).await?.iter().map(|entry| entry.known).collect())
     }
 
     async fn references(&self, user: &UserId, provider: Provider) -> Result<Vec<String>, DirectoryError> {
@@ -118,6 +161,45 @@ impl Directory for CachedDirectory {
 
     async fn user_for_link(&self, provider: Provider, subject: &str) -> Result<Option<UserId>, DirectoryError> {
         self.reverse(Reverse::Link(provider, subject.to_owned())).await
+    }
+
+    /// Hits from the cache, the misses from the store in one pass; when any user changed while the pass ran, the
+    /// misses are looked up again one by one, as [`Self::reverse`] does.
+    async fn users_for_links(
+        &self,
+        provider: Provider,
+        subjects: &[String],
+    ) -> Result<Vec<Option<UserId>>, DirectoryError> {
+        let mut found: Vec<Option<Option<UserId>>> = Vec::with_capacity(subjects.len());
+        let mut missing = Vec::new();
+        for (at, subject) in subjects.iter().enumerate() {
+            let hit = self.reverse.get(&Reverse::Link(provider, subject.clone())).await;
+            if hit.is_none() {
+                missing.push(at);
+            } else {
+                metrics::cache_lookup("directory_reverse", "", true);
+            }
+            found.push(hit);
+        }
+        if !missing.is_empty() {
+            let started = tokio::time::Instant::now();
+            let wanted: Vec<String> = missing.iter().map(|&at| subjects[at].clone()).collect();
+            let fetched = self.inner.users_for_links(provider, &wanted).await?;
+            let changed = self.invalidations.since(REVERSE).await.is_some_and(|at| at >= started);
+            for ((at, subject), user) in missing.into_iter().zip(wanted).zip(fetched) {
+                let key = Reverse::Link(provider, subject);
+                let user = match changed {
+                    true => self.reverse(key).await?,
+                    false => {
+                        metrics::cache_lookup("directory_reverse", "", false);
+                        self.reverse.insert(key, user.clone()).await;
+                        user
+                    }
+                };
+                found[at] = Some(user);
+            }
+        }
+        Ok(found.into_iter().map(|user| user.expect("every subject was found or fetched")).collect())
     }
 
     async fn begin_refresh(

@@ -135,6 +135,20 @@ pub trait Directory: Send + Sync + 'static {
         Ok(self.entry(user).await?.known)
     }
 
+    /// Every user's entry, in their order: one pass over a list (a store reads the users it lacks in one go).
+    async fn entries(&self, users: &[UserId]) -> Result<Vec<UserEntry>, DirectoryError> {
+        let mut entries = Vec::with_capacity(users.len());
+        for user in users {
+            entries.push(self.entry(user).await?);
+        }
+        Ok(entries)
+    }
+
+    /// Whether the gateway knows each of `users`, in their order (one pass, as [`Directory::entries`]).
+    async fn knows_all(&self, users: &[UserId]) -> Result<Vec<bool>, DirectoryError> {
+        Ok(self.entries(users).await?.iter().map(|entry| entry.known).collect())
+    }
+
     /// The user's stored references at `provider` (none: the provider derives one from the user id).
     async fn references(&self, user: &UserId, provider: Provider) -> Result<Vec<String>, DirectoryError> {
         Ok(self.entry(user).await?.references.remove(&provider).unwrap_or_default())
@@ -160,6 +174,19 @@ pub trait Directory: Send + Sync + 'static {
 
     /// The gateway user linked to account `subject` at `provider`.
     async fn user_for_link(&self, provider: Provider, subject: &str) -> Result<Option<UserId>, DirectoryError>;
+
+    /// [`Directory::user_for_link`] of each of `subjects`, in their order: one pass over a list.
+    async fn users_for_links(
+        &self,
+        provider: Provider,
+        subjects: &[String],
+    ) -> Result<Vec<Option<UserId>>, DirectoryError> {
+        let mut users = Vec::with_capacity(subjects.len());
+        for subject in subjects {
+            users.push(self.user_for_link(provider, subject).await?);
+        }
+        Ok(users)
+    }
 
     /// Holds the user's link at `provider` for a refresh (see [`LinkRefresh`]); `None` when there is no link.
     async fn begin_refresh(

@@ -21,6 +21,14 @@ use crate::store::{Engine, Store};
 /// Stripes of the SQLite per-link refresh lock: a lock per stripe, not per link.
 const STRIPES: usize = 64;
 
+/// The most users (or subjects) one statement of a list's look-up names.
+const ENTRIES_AT_ONCE: usize = 500;
+
+/// `$from, ..., $(from + n - 1)`.
+fn numbered(from: usize, n: usize) -> String {
+    (from..from + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+}
+
 /// The directory on the store.
 pub struct SqlDirectory {
     store: Store,
@@ -294,6 +302,43 @@ impl Directory for SqlDirectory {
         Ok(entry)
     }
 
+    #[tracing::instrument(name = "store.directory.entries", skip_all, fields(users = users.len()))]
+    async fn entries(&self, users: &[UserId]) -> Result<Vec<UserEntry>, DirectoryError> {
+        let pool = self.store.pool();
+        let mut found: std::collections::HashMap<String, UserEntry> = std::collections::HashMap::new();
+        for chunk in users.chunks(ENTRIES_AT_ONCE) {
+            let within = numbered(1, chunk.len());
+            let known_sql = format!("SELECT user_id FROM users WHERE user_id IN ({within})");
+            // Each user's references in the order `entry` reads them.
+            let refs_sql = format!(
+                "SELECT user_id, provider, reference FROM provider_refs WHERE user_id IN ({within}) \
+                 ORDER BY user_id, added_at DESC, reference DESC"
+            );
+            let links_sql =
+                format!("SELECT user_id, provider, subject FROM provider_links WHERE user_id IN ({within})");
+            let bind = |sql| chunk.iter().fold(sqlx::query(sql), |q, u| q.bind(u.as_str()));
+            for row in bind(&known_sql).fetch_all(pool).await? {
+                found.insert(row.try_get("user_id")?, UserEntry { known: true, ..UserEntry::default() });
+            }
+            for row in bind(&refs_sql).fetch_all(pool).await? {
+                let user: String = row.try_get("user_id")?;
+                let provider: String = row.try_get("provider")?;
+                // A provider no longer in this build keeps its rows for a later one, unused here.
+                if let (Some(entry), Some(provider)) = (found.get_mut(user.as_str()), Provider::from_name(&provider)) {
+                    entry.references.entry(provider).or_default().push(row.try_get("reference")?);
+                }
+            }
+            for row in bind(&links_sql).fetch_all(pool).await? {
+                let user: String = row.try_get("user_id")?;
+                let provider: String = row.try_get("provider")?;
+                if let (Some(entry), Some(provider)) = (found.get_mut(user.as_str()), Provider::from_name(&provider)) {
+                    entry.links.insert(provider, row.try_get("subject")?);
+                }
+            }
+        }
+        Ok(users.iter().map(|u| found.get(u.as_str()).cloned().unwrap_or_default()).collect())
+    }
+
     #[tracing::instrument(name = "store.directory.user_for_reference", skip_all)]
     async fn user_for_reference(&self, provider: Provider, reference: &str) -> Result<Option<UserId>, DirectoryError> {
         let user: Option<String> = sqlx::query_scalar(
@@ -338,6 +383,26 @@ impl Directory for SqlDirectory {
                 .fetch_optional(self.store.pool())
                 .await?;
         Ok(user.map(UserId::trusted))
+    }
+
+    #[tracing::instrument(name = "store.directory.users_for_links", skip_all, fields(subjects = subjects.len()))]
+    async fn users_for_links(
+        &self,
+        provider: Provider,
+        subjects: &[String],
+    ) -> Result<Vec<Option<UserId>>, DirectoryError> {
+        let mut found: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+        for chunk in subjects.chunks(ENTRIES_AT_ONCE) {
+            let sql = format!(
+                "SELECT subject, user_id FROM provider_links WHERE provider = $1 AND subject IN ({})",
+                numbered(2, chunk.len())
+            );
+            let query = chunk.iter().fold(sqlx::query(&sql).bind(provider.as_str()), |q, s| q.bind(s.as_str()));
+            for row in query.fetch_all(self.store.pool()).await? {
+                found.insert(row.try_get("subject")?, row.try_get("user_id")?);
+            }
+        }
+        Ok(subjects.iter().map(|s| found.get(s).cloned().map(UserId::trusted)).collect())
     }
 
     #[tracing::instrument(name = "store.directory.begin_refresh", skip_all)]

@@ -2,39 +2,96 @@
 
 use std::collections::{HashMap, HashSet};
 
-use futures_util::StreamExt;
-
 use async_graphql::{Context, Object, PathSegment, Result, ID};
 
 use super::application::{self, KycApplicationConnection, KycApplicationObject};
 use super::entity::{self, EntityUser};
 use super::errors::{self, bad_input, coded, internal, unauthorized, ErrorCode};
 use super::stats::VerificationStats;
-use super::user::User;
+use super::user::{self, User};
 use super::{principal, services, user_data};
 use crate::auth::Principal;
-use crate::authz::rules::{self, ApplicationScope};
+use crate::authz::rules::{self, ApplicationScope, UserRows};
 use crate::domain::application::{KycApplication, KycApplicationStatus};
 use crate::domain::UserId;
 use crate::providers::Providers;
 
 pub struct Query;
 
-/// How many users of `users(ids:)` are looked up at once.
-const LOOKUPS_AT_ONCE: usize = 8;
+/// What the row level and the id's form decide about one requested id, before the directory is asked.
+enum Asked {
+    Denied(async_graphql::Error),
+    Answered(Option<User>),
+    /// Known or not: the directory says.
+    Directory(UserId),
+}
+
+/// The first step of every look-up by id (`user`, `_entities`, each id of `users`), once per requested id: row level
+/// first ([`UserRows`], decided once per list), then the caller's own id, then whether the text is an id at all.
+fn asked(ctx: &Context<'_>, rows: UserRows<'_>, id: &str) -> Asked {
+    super::access::note_asked(ctx, id);
+    // The same answer whether or not the user exists: a user token learns nothing about other ids.
+    if let Err(denial) = rows.check(id) {
+        return Asked::Denied(unauthorized(denial));
+    }
+    if let Some(own) = principal(ctx).user_id().filter(|own| own.as_str() == id) {
+        return Asked::Answered(Some(User::new(own.clone())));
+    }
+    match UserId::parse(id) {
+        Ok(id) => Asked::Directory(id),
+        // A text that is no id names no user.
+        Err(_) => Asked::Answered(None),
+    }
+}
 
 /// A user the caller asked for by id: row level first, then whether the gateway knows the user at all.
 async fn lookup(ctx: &Context<'_>, p: &Principal, id: &str) -> Result<Option<User>> {
-    super::access::note_asked(ctx, id);
-    // The same answer whether or not the user exists: a user token learns nothing about other ids.
-    rules::read_user(p, id).map_err(unauthorized)?;
-    if let Some(own) = p.user_id().filter(|own| own.as_str() == id) {
-        return Ok(Some(User::new(own.clone())));
+    match asked(ctx, rules::read_users(p), id) {
+        Asked::Denied(e) => Err(e),
+        Asked::Answered(user) => Ok(user),
+        Asked::Directory(id) => {
+            let known = services(ctx).providers.directory.knows(&id).await.map_err(|e| internal("directory", &e))?;
+            Ok(known.then(|| User::new(id)))
+        }
     }
-    // A text that is no id names no user.
-    let Ok(id) = UserId::parse(id) else { return Ok(None) };
-    let known = services(ctx).providers.directory.knows(&id).await.map_err(|e| internal("directory", &e))?;
-    Ok(known.then(|| User::new(id)))
+}
+
+/// [`lookup`] of a list of distinct ids, answered in their order: one row-level decision, one directory pass (a cold
+/// directory asks the store once for the ids it lacks, so one request holds one connection of the pool).
+async fn lookup_list(ctx: &Context<'_>, ids: &[&str]) -> Vec<Result<Option<User>>> {
+    let rows = rules::read_users(principal(ctx));
+    let mut answers = Vec::with_capacity(ids.len());
+    let mut ask: Vec<(usize, UserId)> = Vec::new();
+    for (at, id) in ids.iter().enumerate() {
+        answers.push(match asked(ctx, rows, id) {
+            Asked::Denied(e) => Err(e),
+            Asked::Answered(user) => Ok(user),
+            Asked::Directory(id) => {
+                ask.push((at, id));
+                Ok(None)
+            }
+        });
+    }
+    if ask.is_empty() {
+        return answers;
+    }
+    let users: Vec<UserId> = ask.iter().map(|(_, id)| id.clone()).collect();
+    match services(ctx).providers.directory.knows_all(&users).await {
+        Ok(known) => {
+            for ((at, id), known) in ask.into_iter().zip(known) {
+                if known {
+                    answers[at] = Ok(Some(User::new(id)));
+                }
+            }
+        }
+        Err(e) => {
+            let error = internal("directory", &e);
+            for (at, _) in ask {
+                answers[at] = Err(error.clone());
+            }
+        }
+    }
+    answers
 }
 
 /// A gateway user's own applications (none when the user has no applicant identity of their own).
@@ -92,19 +149,24 @@ impl Query {
             return Err(bad_input(format!("users(ids:) takes at most {max} ids, got {}", ids.len())));
         }
         let p = principal(ctx);
-        // Each distinct id is looked up once, a few at a time: a cold directory asks the store for each, and one
-        // request must not hold every connection of its pool (the audit trail writes through it too).
+        // Each distinct id is looked up once, the whole list in one pass.
         let distinct: Vec<&str> = {
             let mut seen = HashSet::new();
             ids.iter().map(|id| id.as_str()).filter(|id| seen.insert(*id)).collect()
         };
-        let lookups: Vec<_> = distinct.into_iter().map(|id| async move { (id, lookup(ctx, p, id).await) }).collect();
-        let seen: HashMap<&str, Result<Option<User>>> =
-            futures_util::stream::iter(lookups).buffer_unordered(LOOKUPS_AT_ONCE).collect().await;
+        let mut answers = lookup_list(ctx, &distinct).await;
+        // The known users, taken out in the list's order for what is computed for all of them, then put back.
+        let found: Vec<usize> = (0..answers.len()).filter(|&at| matches!(answers[at], Ok(Some(_)))).collect();
+        let mut users: Vec<User> =
+            found.iter().filter_map(|&at| answers[at].as_mut().ok().and_then(Option::take)).collect();
         if rules::applications_readable(p) && ctx.look_ahead().field("kycApplications").exists() {
-            let users = seen.values().filter_map(|answer| answer.as_ref().ok()?.as_ref().map(|u| u.user_id().clone()));
-            user_data::prefetch_applications(ctx, users.collect()).await;
+            user_data::prefetch_applications(ctx, users.iter().map(|u| u.user_id().clone()).collect()).await;
         }
+        user::resolve_states(ctx, &mut users).await;
+        for (at, user) in found.into_iter().zip(users) {
+            answers[at] = Ok(Some(user));
+        }
+        let seen: HashMap<&str, Result<Option<User>>> = distinct.into_iter().zip(answers).collect();
         let mut out = Vec::with_capacity(ids.len());
         for (index, id) in ids.iter().enumerate() {
             let answer = seen.get(id.as_str()).cloned().expect("every id was looked up");

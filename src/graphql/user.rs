@@ -22,11 +22,129 @@ use crate::providers::ProviderError;
 #[derive(Clone)]
 pub struct User {
     id: UserId,
+    /// Its `kycState` answers when its list computed them for every user at once ([`resolve_states`]), and its
+    /// position there.
+    states: Option<(Arc<ListStates>, usize)>,
+}
+
+/// One user's `kycState` at one level, ready: the state, and the provider failures its field reports.
+struct StateAnswer {
+    state: Option<KycState>,
+    failures: Vec<(Provider, ProviderError)>,
+}
+
+/// The `kycState` answers of a list's users, per level asked, each level's in the list's order.
+pub struct ListStates {
+    levels: Vec<(String, Vec<StateAnswer>)>,
+}
+
+/// The items of a `kycState` level, once the level is valid and the caller may read each item.
+fn state_items(ctx: &Context<'_>, level: &str) -> Result<Vec<String>> {
+    let items = level_items(level);
+    if items.is_empty() {
+        return Err(bad_input("level must name at least one level or add-on, e.g. \"plus\" or \"basic+liveness\""));
+    }
+    let mapped: Vec<String> = services(ctx).providers.set.iter().flat_map(|c| c.mapped_items()).collect();
+    let unknown = crate::domain::levels::unknown_items(&items, &mapped);
+    if !unknown.is_empty() {
+        return Err(bad_input(crate::domain::levels::unknown_items_message(&unknown, &mapped)));
+    }
+    rules::kyc_state(principal(ctx).scopes(), &items).map_err(unauthorized)?;
+    Ok(items)
+}
+
+/// The state at `items` from what arrived; without a provider's part the aggregate is unknown, not what the others
+/// say (a provider that failed may hold the approval): only an approval by one provider of every item is decided.
+fn decide<'a>(
+    ctx: &Context<'_>,
+    items: &[String],
+    cases: impl Iterator<Item = &'a domain::VerificationCase>,
+    incomplete: bool,
+) -> Option<KycState> {
+    // Applications are seen like cases: every item their type maps to must be readable.
+    let state = aggregate_state(items, cases.filter(|c| User::visible(ctx, c)));
+    (!incomplete || state == KycState::Approved).then_some(state)
+}
+
+/// The levels the list's `kycState` fields ask (aliases included) that are valid and readable; a level that is not
+/// is left to each user's field, which reports it.
+fn asked_levels(ctx: &Context<'_>) -> Vec<(String, Vec<String>)> {
+    let mut levels: Vec<(String, Vec<String>)> = Vec::new();
+    for field in ctx.field().selection_set().filter(|f| f.name() == "kycState") {
+        let Ok(arguments) = field.arguments() else { continue };
+        let level = arguments.into_iter().find_map(|(name, value)| match value {
+            async_graphql::Value::String(level) if name.as_str() == "level" => Some(level),
+            _ => None,
+        });
+        let Some(level) = level else { continue };
+        if levels.iter().any(|(known, _)| *known == level) {
+            continue;
+        }
+        if let Ok(items) = state_items(ctx, &level) {
+            levels.push((level, items));
+        }
+    }
+    levels
+}
+
+/// Computes the `kycState` of every user of a list at once (distinct users, for each level the list asks): one batch
+/// per provider, then every user's state aggregated in one loop. Each user's field then answers a ready value; in the
+/// naive mode nothing is computed ahead.
+pub async fn resolve_states(ctx: &Context<'_>, users: &mut [User]) {
+    let levels = asked_levels(ctx);
+    if levels.is_empty() || users.is_empty() {
+        return;
+    }
+    let ids: Vec<UserId> = users.iter().map(|u| u.id.clone()).collect();
+    let p = principal(ctx);
+    let with_applications = rules::applications_count_in_state(p);
+    let Some(inputs) = user_data::list_state_inputs(ctx, &ids, with_applications).await else { return };
+    let set = &services(ctx).providers.set;
+    let applications_at = set
+        .applications()
+        .ok()
+        .map(|(provider, _)| (provider, set.get(provider).expect("the applications provider is configured")));
+    let mut answers: Vec<Vec<StateAnswer>> = levels.iter().map(|_| Vec::with_capacity(ids.len())).collect();
+    for at in 0..ids.len() {
+        let mut failures = Vec::new();
+        let mut lists = Vec::with_capacity(inputs.states.len());
+        for (provider, outcomes) in &inputs.states {
+            match &outcomes[at] {
+                Ok(cases) => lists.push(cases),
+                Err(e) => failures.push((*provider, e.clone())),
+            }
+        }
+        let mut applications = Vec::new();
+        if let (Some(apps), Some((provider, connector))) = (&inputs.applications, applications_at) {
+            match &apps[at] {
+                Ok(apps) => {
+                    applications.extend(apps.iter().map(|a| a.as_case(provider, connector.items(a.kind.as_str()))))
+                }
+                Err(e) => failures.push((provider, e.clone())),
+            }
+        }
+        let incomplete = !failures.is_empty();
+        for ((_, items), answers) in levels.iter().zip(answers.iter_mut()) {
+            let cases = lists.iter().flat_map(|l| l.iter()).chain(applications.iter());
+            let state = decide(ctx, items, cases, incomplete);
+            answers.push(StateAnswer { state, failures: failures.clone() });
+        }
+    }
+    let shared = Arc::new(ListStates { levels: levels.into_iter().map(|(level, _)| level).zip(answers).collect() });
+    for (at, user) in users.iter_mut().enumerate() {
+        user.states = Some((shared.clone(), at));
+    }
 }
 
 impl User {
     pub fn new(id: UserId) -> Self {
-        User { id }
+        User { id, states: None }
+    }
+
+    /// This user's `kycState` at `level` if its list computed it.
+    fn ready_state(&self, level: &str) -> Option<&StateAnswer> {
+        let (list, at) = self.states.as_ref()?;
+        list.levels.iter().find(|(asked, _)| asked == level).map(|(_, answers)| &answers[*at])
     }
 
     pub fn user_id(&self) -> &UserId {
@@ -125,19 +243,13 @@ impl User {
     /// otherwise the most advanced state of the visible cases covering it. Needs `verification.X:read` for every item;
     /// KYC applications count too when the caller holds `kyc_application:read`.
     async fn kyc_state(&self, ctx: &Context<'_>, level: String) -> Result<Option<KycState>> {
-        let items = level_items(&level);
-        if items.is_empty() {
-            return Err(bad_input("level must name at least one level or add-on, e.g. \"plus\" or \"basic+liveness\""));
+        if let Some(ready) = self.ready_state(&level) {
+            Self::report(ctx, ready.failures.clone());
+            return Ok(ready.state);
         }
-        let mapped: Vec<String> = services(ctx).providers.set.iter().flat_map(|c| c.mapped_items()).collect();
-        let unknown = crate::domain::levels::unknown_items(&items, &mapped);
-        if !unknown.is_empty() {
-            return Err(bad_input(crate::domain::levels::unknown_items_message(&unknown, &mapped)));
-        }
-        let p = principal(ctx);
-        rules::kyc_state(p.scopes(), &items).map_err(unauthorized)?;
+        let items = state_items(ctx, &level)?;
         // Every provider at once, applications included: the loaders then see every user of a list in one pass.
-        let with_applications = rules::applications_count_in_state(p);
+        let with_applications = rules::applications_count_in_state(principal(ctx));
         let ((lists, failures), apps) = futures_util::future::join(user_data::state_cases(ctx, &self.id), async {
             match with_applications {
                 true => Some(user_data::applications(ctx, &self.id).await),
@@ -156,14 +268,10 @@ impl User {
                 Err(e) => failures.push((provider, e)),
             }
         }
-        // Applications are seen like cases: every item their type maps to must be readable.
-        let cases = lists.iter().flat_map(|l| l.iter()).chain(applications.iter()).filter(|c| Self::visible(ctx, c));
-        let state = aggregate_state(&items, cases);
-        let incomplete = !failures.is_empty();
+        let cases = lists.iter().flat_map(|l| l.iter()).chain(applications.iter());
+        let state = decide(ctx, &items, cases, !failures.is_empty());
         Self::report(ctx, failures);
-        // Without a provider's part the aggregate is unknown, not what the others say: a provider that failed may
-        // hold the approval. Only an approval by one provider of every item is decided by what arrived.
-        Ok((!incomplete || state == KycState::Approved).then_some(state))
+        Ok(state)
     }
 
     /// The user's KYC applications, newest first, optionally of one status. Needs `kyc_application:read`.

@@ -2,6 +2,8 @@
 //! baseline mode one direct call per field and provider. The naive calls are boxed: a future is as large as its largest
 //! state, and unboxed they would swell every user's futures in batched mode too.
 
+use std::collections::HashMap;
+use std::convert::Infallible;
 use std::sync::Arc;
 
 use async_graphql::Context;
@@ -12,6 +14,7 @@ use super::services;
 use crate::config::FanOut;
 use crate::domain::application::KycApplication;
 use crate::domain::{Provider, ProviderProfile, ReasonsRef, UserId, VerificationCase};
+use crate::providers::hub::Profiles as ProfileKind;
 use crate::providers::{BulkMemo, Outcome, ProviderError};
 
 /// The request's loaders when batching (the HTTP layer adds them to every request).
@@ -121,6 +124,75 @@ pub async fn applications(ctx: &Context<'_>, id: &UserId) -> Outcome<Arc<Vec<Kyc
             single(Box::pin(providers.applications(&BulkMemo::new(), std::slice::from_ref(id))).await, id)
         }
     }
+}
+
+/// What `kycState` aggregates for every user of a list, in the list's order.
+pub struct ListInputs {
+    /// Each case provider's states of each user (providers in [`case_providers`] order).
+    pub states: Vec<(Provider, Vec<StatesOutcome>)>,
+    /// Each user's applications, when they count.
+    pub applications: Option<Vec<Outcome<Arc<Vec<KycApplication>>>>>,
+}
+
+/// The loader's answers for `keys`, in their order (every loader answers every key).
+fn in_order<K, V>(keys: impl Iterator<Item = K>, loaded: Result<HashMap<K, V>, Infallible>) -> Vec<V>
+where
+    K: std::hash::Hash + Eq,
+{
+    let mut loaded = match loaded {
+        Ok(loaded) => loaded,
+        Err(never) => match never {},
+    };
+    keys.map(|k| loaded.remove(&k).expect("every loader answers every key")).collect()
+}
+
+/// Every listed user's states at `provider`, as [`states_of`] reads one user's: from the bulk loader as one batch, or
+/// each profile from the cache and the misses as one batch.
+async fn list_states_at(ctx: &Context<'_>, l: &Loaders, provider: Provider, users: &[UserId]) -> Vec<StatesOutcome> {
+    let providers = &services(ctx).providers;
+    if providers.set.get(provider).and_then(|c| c.cases()).and_then(|s| s.bulk_states()).is_some() {
+        let keys = || users.iter().map(|u| (provider, u.clone()));
+        return in_order(keys(), l.states.load_many(keys()).await);
+    }
+    let cases = |profile: Option<Arc<ProviderProfile>>| Arc::new(profile.map(|p| p.cases.clone()).unwrap_or_default());
+    let mut answers: Vec<Option<StatesOutcome>> = Vec::with_capacity(users.len());
+    let mut missing = Vec::new();
+    for (at, user) in users.iter().enumerate() {
+        let cached = providers.cache.peek::<ProfileKind>(provider, user, "").await;
+        if cached.is_none() {
+            missing.push(at);
+        }
+        answers.push(cached.map(|profile| Ok(cases(profile))));
+    }
+    if !missing.is_empty() {
+        let keys = || missing.iter().map(|&at| (provider, users[at].clone()));
+        let loaded = in_order(keys(), l.profiles.load_many(keys()).await);
+        for (at, answer) in missing.iter().zip(loaded) {
+            answers[*at] = Some(answer.map(cases));
+        }
+    }
+    answers.into_iter().map(|answer| answer.expect("every user was answered")).collect()
+}
+
+type StatesOutcome = Outcome<Arc<Vec<VerificationCase>>>;
+
+/// What `kycState` needs of every user of a list (distinct users): one batch per provider through the same cache and
+/// loaders as [`state_cases`] and [`applications`]. `None` in the naive mode, where each user asks on their own.
+pub async fn list_state_inputs(ctx: &Context<'_>, users: &[UserId], with_applications: bool) -> Option<ListInputs> {
+    let l = batched(ctx)?;
+    let states =
+        join_all(case_providers(ctx).into_iter().map(|p| async move { (p, list_states_at(ctx, l, p, users).await) }));
+    let applications = async {
+        match with_applications {
+            true => {
+                let keys = || users.iter().cloned();
+                Some(in_order(keys(), l.applications.load_many(keys()).await))
+            }
+            false => None,
+        }
+    };
+    let (states, applications) = futures_util::future::join(states, applications).await;
+    Some(ListInputs { states, applications })
 }
 
 /// Loads the applications of a whole list of users as one batch (`users(ids:)` asking `kycApplications`), so that the

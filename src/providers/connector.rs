@@ -130,6 +130,14 @@ pub trait StatisticsSource: Send + Sync {
     async fn level_verifications(&self) -> Outcome<Vec<LevelVerification>>;
     /// The gateway user behind a statistics row's user reference.
     async fn user_of(&self, reference: &str) -> Result<Option<UserId>, DirectoryError>;
+    /// [`Self::user_of`] of every reference of a page, in their order (a directory reads them in one pass).
+    async fn users_of(&self, references: &[String]) -> Result<Vec<Option<UserId>>, DirectoryError> {
+        let mut users = Vec::with_capacity(references.len());
+        for reference in references {
+            users.push(self.user_of(reference).await?);
+        }
+        Ok(users)
+    }
 }
 
 /// A user's account at a provider, as an authorization-code exchange gives it.

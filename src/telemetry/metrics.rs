@@ -119,10 +119,37 @@ struct Tally {
     misses: std::cell::Cell<u64>,
 }
 
+thread_local! {
+    /// Each (kind, provider)'s lookup counters (miss, hit), resolved once per thread: labels built and found in the
+    /// registry per lookup cost more than the increment. Few pairs exist, so a scan by address finds them.
+    static LOOKUP_COUNTERS: std::cell::RefCell<Vec<(&'static str, &'static str, [metrics::Counter; 2])>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+fn same(a: &str, b: &str) -> bool {
+    std::ptr::eq(a, b)
+}
+
+/// Counts one lookup of `kind` at `provider` with this result, through this thread's table.
+fn count_lookup(kind: &'static str, provider: &'static str, hit: bool) {
+    LOOKUP_COUNTERS.with_borrow_mut(|table| {
+        if let Some((_, _, counters)) = table.iter().find(|(k, p, _)| same(k, kind) && same(p, provider)) {
+            return counters[usize::from(hit)].increment(1);
+        }
+        // The recorder first: a handle taken before it is installed would count nowhere, for good.
+        handle();
+        let counter = |result: &'static str| {
+            metrics::counter!(CACHE_LOOKUPS, "kind" => kind, "provider" => provider, "result" => result)
+        };
+        let counters = [counter("miss"), counter("hit")];
+        counters[usize::from(hit)].increment(1);
+        table.push((kind, provider, counters));
+    })
+}
+
 /// Counts a lookup of a cache of `kind` (for the batch running on this task too, if any).
 pub fn cache_lookup(kind: &'static str, provider: &'static str, hit: bool) {
-    let result = if hit { "hit" } else { "miss" };
-    metrics::counter!(CACHE_LOOKUPS, "kind" => kind, "provider" => provider, "result" => result).increment(1);
+    count_lookup(kind, provider, hit);
     let _ = BATCH.try_with(|tally| {
         let counter = if hit { &tally.hits } else { &tally.misses };
         counter.set(counter.get() + 1);

@@ -436,6 +436,41 @@ async fn references_added_in_one_millisecond_are_read_in_the_order_they_are_kept
     store.close().await;
 }
 
+on_both_engines!(a_list_of_users_is_read_in_one_pass_exactly_as_each_user_alone);
+
+async fn a_list_of_users_is_read_in_one_pass_exactly_as_each_user_alone(db: TestDatabase) {
+    use kyc_gateway::directory::{CachedDirectory, Directory, Link, LinkTokens};
+    use kyc_gateway::domain::Provider;
+    let (store, directory) = kyc_gateway::open_store(&on(&db), &test_encryption()).await.expect("a store");
+    let fields = kyc_gateway::providers::registry::import_fields();
+    let file = json!([
+        { "user_id": "u1", "veriff_session_ids": ["s-001", "s-002"] },
+        { "user_id": "u2", "veriff_session_ids": ["s-003"] },
+    ]);
+    let entries = kyc_gateway::directory::import::entries(&file, &fields).expect("valid");
+    kyc_gateway::directory::import::import(&directory, &entries, false).await.expect("imported");
+    sqlx::query("UPDATE provider_refs SET added_at = 1000").execute(store.pool()).await.expect("one millisecond");
+    let tokens = LinkTokens { access_token: None, access_renew_at: None, refresh_token: Secret::new("r") };
+    let link = Link { subject: "f-2".into(), scopes: "uid:read".into(), tokens };
+    directory.store_link(&crate::helpers::uid("u2"), Provider::Fractal, &link).await.expect("linked");
+    let users: Vec<_> = ["u2", "nobody", "u1"].map(crate::helpers::uid).into();
+    let mut alone = Vec::new();
+    for user in &users {
+        alone.push(directory.entry(user).await.expect("read"));
+    }
+    assert_eq!(directory.entries(&users).await.expect("read"), alone, "{}", db.engine);
+    let cached = CachedDirectory::new(directory.clone());
+    // Once from the store (every user missing), once from the cache.
+    for _ in 0..2 {
+        assert_eq!(cached.entries(&users).await.expect("read"), alone, "{}", db.engine);
+        assert_eq!(cached.knows_all(&users).await.expect("read"), [true, false, true], "{}", db.engine);
+        let subjects = ["f-2".to_owned(), "f-none".to_owned()];
+        let linked = cached.users_for_links(Provider::Fractal, &subjects).await.expect("read");
+        assert_eq!(linked, [Some(crate::helpers::uid("u2")), None], "{}", db.engine);
+    }
+    store.close().await;
+}
+
 #[tokio::test]
 #[ignore = "needs KYC_GATEWAY_TEST_DATABASE_URL (see .ci/postgres.sh)"]
 async fn a_refresh_token_rotated_by_an_earlier_replica_while_the_upgrade_runs_is_kept() {

@@ -207,6 +207,10 @@ impl StatisticsSource for Fractal {
     async fn user_of(&self, reference: &str) -> Result<Option<UserId>, DirectoryError> {
         self.directory.user_for_link(Provider::Fractal, reference).await
     }
+
+    async fn users_of(&self, references: &[String]) -> Result<Vec<Option<UserId>>, DirectoryError> {
+        self.directory.users_for_links(Provider::Fractal, references).await
+    }
 }
 
 #[async_trait]
