@@ -36,6 +36,7 @@ async fn ident_client(app: &crate::helpers::TestApp) -> IdentClient {
         policy: UpstreamPolicy::default(),
         webhook_secrets: Vec::new(),
         webhook_tolerance: Duration::from_secs(300),
+        bulk_from: kyc_gateway::providers::ident::DEFAULT_BULK_FROM,
     })
 }
 

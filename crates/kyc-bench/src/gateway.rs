@@ -53,6 +53,21 @@ async fn import_users(sandbox: &Sandbox, url: &str, key: &str) -> anyhow::Result
     Ok(())
 }
 
+/// A database with every sandbox user imported, and the encryption key its gateways share.
+pub struct Store {
+    pub url: Secret,
+    key: String,
+}
+
+impl Store {
+    /// Imports the sandbox's users into the database at `url` (SQLite or PostgreSQL) under a new key.
+    pub async fn prepare(sandbox: &Sandbox, url: &str) -> anyhow::Result<Store> {
+        let key = kyc_gateway::secret::random_key_base64();
+        import_users(sandbox, url, &key).await.context("preparing the gateway's database")?;
+        Ok(Store { url: Secret::new(url), key })
+    }
+}
+
 impl Gateway {
     /// Starts the gateway in `mode` against `sandbox`; `extra` adds or overrides environment variables.
     pub async fn start(
@@ -79,9 +94,21 @@ impl Gateway {
             std::process::id(),
             kyc_gateway::secret::random_token()
         ));
-        let database_url = format!("sqlite://{}", database.display());
-        let key = kyc_gateway::secret::random_key_base64();
-        import_users(sandbox, &database_url, &key).await.context("preparing the gateway's database")?;
+        let store = Store::prepare(sandbox, &format!("sqlite://{}", database.display())).await?;
+        let mut gateway = Gateway::start_on(exe, sandbox, &store, mode, secret, extra)?;
+        gateway.database = Some(database);
+        Ok(gateway)
+    }
+
+    /// The gateway of `exe` in `mode` on `store`, prepared by [`Store::prepare`]: replicas share one.
+    pub fn start_on(
+        exe: &Path,
+        sandbox: &Sandbox,
+        store: &Store,
+        mode: Mode,
+        secret: &str,
+        extra: &[(&str, String)],
+    ) -> anyhow::Result<Gateway> {
         // The sandbox's own variables, as `kyc-gateway sandbox` prints them.
         let provided: Vec<(String, String)> = sandbox.environment().into_iter().map(|v| (v.name, v.value)).collect();
         let mut env: Vec<(&str, String)> =
@@ -92,8 +119,8 @@ impl Gateway {
             ("KYC_GATEWAY_SUMSUB_RATE_LIMIT", "off".into()),
             ("KYC_GATEWAY_JWT_SECRET", secret.into()),
             ("KYC_GATEWAY_JWT_ISSUER", ISSUER.into()),
-            ("KYC_GATEWAY_DATABASE_URL", database_url),
-            ("KYC_GATEWAY_ENCRYPTION_KEY", key),
+            ("KYC_GATEWAY_DATABASE_URL", store.url.expose().to_owned()),
+            ("KYC_GATEWAY_ENCRYPTION_KEY", store.key.clone()),
             // `/metrics` on a listener of its own (production mode), on a free port: children never collide.
             ("KYC_GATEWAY_METRICS_LISTEN", "127.0.0.1:0".into()),
             ("KYC_GATEWAY_CACHE", if mode == Mode::Full { "on" } else { "off" }.into()),
@@ -101,7 +128,7 @@ impl Gateway {
             ("RUST_LOG", "info".into()),
         ]);
         env.extend(extra.iter().cloned());
-        Gateway::spawn(exe, &env, Some(database))
+        Gateway::spawn(exe, &env, None)
     }
 
     /// The gateway of the kyc-bench binary at `exe` in sandbox mode, as `cargo run` starts it (its own sandbox
@@ -144,6 +171,17 @@ impl Gateway {
             bail!("the gateway did not start");
         };
         Ok(Gateway { child, url: format!("http://{addr}"), database })
+    }
+
+    /// The child's own SQLite database file, if it has one.
+    pub fn database(&self) -> Option<&Path> {
+        self.database.as_deref()
+    }
+
+    /// Stops the gateway, keeping its database file (removed with the [`Gateway`]).
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// The gateway's process id, for its CPU time (`kyc-bench --peers`).

@@ -2,6 +2,7 @@
 //! sandboxes run in this process; the gateway runs as a child (this binary again, `gateway-child`) once per mode, so
 //! its peak RSS is its own. `--peers` compares it with Hive Gateway and Tailcall instead (see `peers`).
 
+mod audit_size;
 mod burst;
 mod floor;
 mod gateway;
@@ -9,6 +10,7 @@ mod load;
 mod peers;
 mod procfs;
 mod raw;
+mod replicas;
 mod scenarios;
 mod soak;
 
@@ -21,10 +23,11 @@ use clap::Parser;
 #[command(name = "kyc-bench", about = "Benchmarks the gateway against the sandbox providers")]
 pub struct Args {
     /// Run these scenarios (comma-separated: me-hot, audit, me-cold, mesh-100, n-plus-one, provider-down, burst,
-    /// soak); all but soak when absent.
+    /// soak, audit-replicas); all but soak when absent (audit-replicas needs KYC_BENCH_POSTGRES_URL).
     #[arg(long, value_delimiter = ',')]
     pub scenario: Option<Vec<String>>,
-    /// `soak`: this many `me` queries to a sandbox-mode gateway, its resident set read after every tenth of them.
+    /// `soak`: this many `me` queries to a sandbox-mode gateway, then as many to a production-mode one, each one's
+    /// resident set read after every tenth of them.
     #[arg(long, default_value_t = 1_000_000)]
     pub soak_requests: u64,
     /// Also runs me-hot, burst and soak with the gateway of another kyc-bench binary, `LABEL=PATH` (repeatable), e.g.

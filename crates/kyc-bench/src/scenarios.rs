@@ -421,10 +421,16 @@ pub async fn run(args: Args) -> anyhow::Result<(String, u64)> {
     }
     if wanted("soak") {
         for (label, exe) in &variants {
-            let (text, soak_failed) = crate::soak::run(&args, label, exe, &everywhere).await?;
+            let (text, soak_failed) = crate::soak::run(&args, (label, exe), &sandbox, &secret, &everywhere).await?;
             failed += soak_failed;
             report.push_str(&text);
         }
+    }
+    if wanted("audit-replicas") {
+        let (text, replicas_failed) =
+            crate::replicas::run(&args, &sandbox, &secret, &everywhere, concurrency(256)).await?;
+        failed += replicas_failed;
+        report.push_str(&text);
     }
     Ok((report, failed))
 }

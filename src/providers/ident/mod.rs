@@ -34,8 +34,10 @@ crate::id_type!(
 /// ident's two application types, and the items each counts toward in `kycState`.
 pub const DEFAULT_TYPES: &str = "kyc=basic; kyb=plus";
 
-/// From this many users on, one pass over ident's whole list beats one call per user.
-const BULK_FROM: usize = 25;
+/// From this many users on, one pass over ident's whole list beats one call per user (BENCHMARKS.md, "Peers").
+pub const DEFAULT_BULK_FROM: usize = 25;
+/// The largest `KYC_GATEWAY_IDENT_BULK_FROM`: above it a batch always asks per user.
+const MAX_BULK_FROM: usize = 100_000;
 
 /// The registry's entry.
 pub static MODULE: Module = Module;
@@ -53,6 +55,7 @@ impl ProviderModule for Module {
             "KYC_GATEWAY_IDENT_TOKEN",
             "KYC_GATEWAY_IDENT_TYPES",
             "KYC_GATEWAY_IDENT_WEBHOOK_TOLERANCE_SECS",
+            "KYC_GATEWAY_IDENT_BULK_FROM",
         ]
     }
 
@@ -67,6 +70,7 @@ impl ProviderModule for Module {
             policy: section.policy(&UpstreamPolicy::default())?,
             webhook_secrets: section.webhook_secrets()?,
             webhook_tolerance: section.secs("WEBHOOK_TOLERANCE_SECS", Duration::from_secs(300))?,
+            bulk_from: bulk_from(section)?,
         })))
     }
 
@@ -93,6 +97,17 @@ pub struct Settings {
     pub webhook_secrets: Vec<Secret>,
     /// How far a webhook's signed timestamp may be from the clock.
     pub webhook_tolerance: Duration,
+    /// From this many users in one batch on, their applications come from one pass over the whole list.
+    pub bulk_from: usize,
+}
+
+/// `KYC_GATEWAY_IDENT_BULK_FROM`: a batch size from 1 to [`MAX_BULK_FROM`].
+fn bulk_from(section: &Section<'_>) -> anyhow::Result<usize> {
+    let value = section.parse("BULK_FROM", DEFAULT_BULK_FROM)?;
+    if !(1..=MAX_BULK_FROM).contains(&value) {
+        anyhow::bail!("{} must be from 1 to {MAX_BULK_FROM}, not {value}", section.name("BULK_FROM"));
+    }
+    Ok(value)
 }
 
 impl ProviderSettings for Settings {
@@ -110,6 +125,7 @@ impl ProviderSettings for Settings {
             },
             client,
             types: self.types.clone(),
+            bulk_from: self.bulk_from,
             directory,
         })
     }
@@ -120,6 +136,7 @@ pub struct Ident {
     client: Arc<IdentClient>,
     types: LevelMap,
     webhooks: webhook::Reader,
+    bulk_from: usize,
     directory: Arc<dyn Directory>,
 }
 
@@ -184,7 +201,7 @@ impl ApplicationSource for Ident {
     }
 
     fn bulk_from(&self) -> usize {
-        BULK_FROM
+        self.bulk_from
     }
 
     async fn window(
@@ -210,5 +227,34 @@ impl ApplicationSource for Ident {
 
     fn verifiers(&self) -> &'static [&'static str] {
         &["vouched", "identitymind"]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::Config;
+
+    /// A production configuration with a real ident, plus `extra`.
+    fn config(extra: &[(&'static str, &'static str)]) -> anyhow::Result<Config> {
+        let mut vars = vec![
+            ("KYC_GATEWAY_IDENT_TOKEN", "t"),
+            ("KYC_GATEWAY_JWT_SECRET", "a-real-secret-of-at-least-32-bytes"),
+            ("KYC_GATEWAY_JWT_ISSUER", "https://id.example.com/"),
+            ("KYC_GATEWAY_DATABASE_URL", "postgres://u:p@db/kyc"),
+            ("KYC_GATEWAY_ENCRYPTION_KEY", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="),
+        ];
+        vars.extend_from_slice(extra);
+        Config::from_pairs(vars)
+    }
+
+    #[test]
+    fn the_bulk_threshold_is_refused_by_name_outside_one_to_a_hundred_thousand() {
+        for bad in ["0", "100001", "many"] {
+            let err = config(&[("KYC_GATEWAY_IDENT_BULK_FROM", bad)]).expect_err(bad).to_string();
+            assert!(err.contains("KYC_GATEWAY_IDENT_BULK_FROM"), "{bad}: {err}");
+        }
+        for good in ["1", "51", "100000"] {
+            config(&[("KYC_GATEWAY_IDENT_BULK_FROM", good)]).expect(good);
+        }
     }
 }
