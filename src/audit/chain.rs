@@ -6,7 +6,8 @@ use serde::Serialize;
 use sqlx::{Any, Row, Transaction};
 
 use super::checkpoint::{self, Checkpoint, PublicKeys, Unsigned};
-use super::{Entry, FieldAccess, Record};
+use super::layout::{self, Dictionaries};
+use super::{Entry, Record};
 use crate::digest::sha256_hex;
 use crate::store::{Engine, Store, StoreError};
 
@@ -37,110 +38,245 @@ async fn locked_head(store: &Store, tx: &mut Transaction<'static, Any>) -> Resul
     Ok((row.try_get("seq")?, row.try_get("hash")?))
 }
 
-/// How many rows one `INSERT` carries on `engine`: records (16 parameters each), and subject rows (2 each).
-fn rows_per_statement(engine: Engine) -> (usize, usize) {
+/// The rows of the JSON array bound as `$1`, as `j`, each row's values `j.value ->> 0`, `j.value ->> 1`...: a batch of
+/// any size is one statement of one parameter, the same text every time (prepared once per connection).
+fn json_rows(engine: Engine) -> &'static str {
     match engine {
-        // A statement is a round trip to the server: few large ones (8,192 parameters, under PostgreSQL's 65,535).
-        Engine::Postgres => (512, 4096),
-        // In process there is no round trip to save, and binding numbered parameters costs SQLite more than linearly in
-        // a statement's size: small statements, 128 parameters each.
-        Engine::Sqlite => (8, 64),
+        Engine::Sqlite => "json_each($1) AS j",
+        Engine::Postgres => "json_array_elements($1::json) AS j(value)",
     }
 }
 
-/// `($1, $2, ...), ($n+1, ...)`: the placeholders of `rows` rows of `columns` values.
-fn placeholders(rows: usize, columns: usize) -> String {
-    let mut out = String::with_capacity(rows * columns * 5);
-    for row in 0..rows {
-        out.push_str(if row == 0 { "(" } else { ", (" });
-        for column in 0..columns {
-            if column > 0 {
-                out.push_str(", ");
-            }
-            out.push('$');
-            out.push_str(&(row * columns + column + 1).to_string());
+/// The records' `INSERT` on `engine`, from the JSON rows of [`record_row`].
+fn insert_records(engine: Engine) -> String {
+    let columns = "seq, at, request_id, trace_id, caller, operation, fields, subjects, purpose, cause, hash, link";
+    let values = match engine {
+        Engine::Sqlite => {
+            "j.value ->> 0, j.value ->> 1, unhex(j.value ->> 2), unhex(j.value ->> 3), j.value ->> 4, j.value ->> 5, \
+             j.value ->> 6, j.value ->> 7, j.value ->> 8, j.value ->> 9, unhex(j.value ->> 10), unhex(j.value ->> 11)"
         }
-        out.push(')');
-    }
-    out
+        Engine::Postgres => {
+            "(j.value ->> 0)::bigint, (j.value ->> 1)::bigint, decode(j.value ->> 2, 'hex'), \
+             decode(j.value ->> 3, 'hex'), (j.value ->> 4)::integer, (j.value ->> 5)::integer, \
+             (j.value ->> 6)::integer, j.value ->> 7, j.value ->> 8, j.value ->> 9, decode(j.value ->> 10, 'hex'), \
+             decode(j.value ->> 11, 'hex')"
+        }
+    };
+    format!("INSERT INTO audit_records ({columns}) SELECT {values} FROM {}", json_rows(engine))
 }
 
-/// Appends `entries` after the head, in one transaction already begun, locking the head; the records as written. The
-/// head is held for few round trips: the records are numbered and hashed in memory, then written with multi-row
-/// `INSERT`s (`rows_per_statement`), and the head moved.
+/// One record as a row of the records' `INSERT`.
+fn record_row(record: &Record, ids: (i64, i64, i64), subjects: &str) -> serde_json::Value {
+    let entry = &record.entry;
+    let (caller, operation, fields) = ids;
+    serde_json::json!([
+        record.seq,
+        entry.at,
+        hex::encode(layout::encode_id(&entry.request_id)),
+        entry.trace_id.as_deref().map(|t| hex::encode(layout::encode_id(t))),
+        caller,
+        operation,
+        fields,
+        subjects,
+        entry.purpose,
+        entry.cause,
+        record.hash,
+        layout::link_of(&record.prev_hash).map(hex::encode),
+    ])
+}
+
+/// The ids of `keys` in a dictionary: from `cached`, else looked up, else added; one statement per step for all the
+/// keys missing, whatever their number.
+async fn resolve<K: Eq + std::hash::Hash + Clone>(
+    tx: &mut Transaction<'static, Any>,
+    cached: &mut layout::Cached<K>,
+    keys: &[K],
+    json: impl Fn(&K) -> serde_json::Value,
+    row_key: impl Fn(&sqlx::any::AnyRow) -> Result<K, sqlx::Error>,
+    (select, insert): (&str, &str),
+) -> Result<(), StoreError> {
+    let mut missing: Vec<&K> = Vec::new();
+    for key in keys {
+        if cached.get(key).is_none() && !missing.contains(&key) {
+            missing.push(key);
+        }
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let rows = |keys: &[&K]| serde_json::Value::Array(keys.iter().map(|k| json(k)).collect()).to_string();
+    for row in sqlx::query(select).bind(rows(&missing)).fetch_all(&mut **tx).await? {
+        cached.add(row_key(&row)?, row.try_get("id")?);
+    }
+    let missing: Vec<&K> = missing.into_iter().filter(|k| cached.get(k).is_none()).collect();
+    if !missing.is_empty() {
+        for row in sqlx::query(insert).bind(rows(&missing)).fetch_all(&mut **tx).await? {
+            cached.add(row_key(&row)?, row.try_get("id")?);
+        }
+    }
+    Ok(())
+}
+
+/// The dictionaries' lookups and additions on `engine`: `(select, insert)` of callers, operations, field lists, users.
+fn dictionary_sql(engine: Engine) -> [(String, String); 4] {
+    let rows = json_rows(engine);
+    [
+        (
+            format!(
+                "SELECT CAST(c.id AS BIGINT) AS id, c.kind, c.caller, c.issuer FROM audit_callers c JOIN {rows} \
+                 ON c.caller = j.value ->> 1 AND c.issuer = j.value ->> 2 AND c.kind = j.value ->> 0"
+            ),
+            format!(
+                "INSERT INTO audit_callers (kind, caller, issuer) SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2 \
+                 FROM {rows} RETURNING CAST(id AS BIGINT) AS id, kind, caller, issuer"
+            ),
+        ),
+        (
+            format!(
+                "SELECT CAST(o.id AS BIGINT) AS id, o.name, o.operation_type, o.document_hash FROM audit_operations o \
+                 JOIN {rows} ON o.document_hash = j.value ->> 2 AND o.operation_type = j.value ->> 1 \
+                 AND o.name IS NOT DISTINCT FROM j.value ->> 0"
+            ),
+            format!(
+                "INSERT INTO audit_operations (name, operation_type, document_hash) SELECT j.value ->> 0, \
+                 j.value ->> 1, j.value ->> 2 FROM {rows} RETURNING CAST(id AS BIGINT) AS id, name, operation_type, \
+                 document_hash"
+            ),
+        ),
+        (
+            format!(
+                "SELECT CAST(f.id AS BIGINT) AS id, f.fields FROM audit_field_lists f JOIN {rows} \
+                 ON f.fields = j.value ->> 0"
+            ),
+            format!(
+                "INSERT INTO audit_field_lists (fields) SELECT j.value ->> 0 FROM {rows} \
+                 RETURNING CAST(id AS BIGINT) AS id, fields"
+            ),
+        ),
+        (
+            format!(
+                "SELECT CAST(u.id AS BIGINT) AS id, u.user_id FROM audit_users u JOIN {rows} \
+                 ON u.user_id = j.value ->> 0"
+            ),
+            format!(
+                "INSERT INTO audit_users (user_id) SELECT j.value ->> 0 FROM {rows} \
+                 RETURNING CAST(id AS BIGINT) AS id, user_id"
+            ),
+        ),
+    ]
+}
+
+/// Appends `entries` after the head, in one transaction already begun, locking the head; the records as written.
 pub async fn append(
     store: &Store,
     tx: &mut Transaction<'static, Any>,
     entries: &[&Entry],
 ) -> Result<Vec<Record>, StoreError> {
+    append_with(store, tx, entries, &mut Dictionaries::default()).await
+}
+
+/// [`append`] with the writer's cache of dictionary ids (settled by the caller once the transaction ended). The head
+/// is held for few round trips: the records are numbered and hashed in memory; only values new to the cache are looked
+/// up; the records, and on SQLite their subjects, are written with one statement each, and the head moved.
+pub(super) async fn append_with(
+    store: &Store,
+    tx: &mut Transaction<'static, Any>,
+    entries: &[&Entry],
+    dictionaries: &mut Dictionaries,
+) -> Result<Vec<Record>, StoreError> {
     if entries.is_empty() {
         return Ok(Vec::new());
     }
+    let engine = store.engine();
     // What does not depend on the place in the chain is made before the head is locked.
-    let columns: Vec<(String, String)> = entries
-        .iter()
-        .map(|entry| {
-            (
-                serde_json::to_string(&entry.subjects).expect("subjects serialise"),
-                serde_json::to_string(&entry.fields).expect("fields serialise"),
-            )
-        })
-        .collect();
+    let field_lists: Vec<String> = entries.iter().map(|entry| layout::field_list(entry)).collect();
+    let callers: Vec<layout::CallerKey> =
+        entries.iter().map(|e| (e.caller.kind.clone(), e.caller.id.clone(), e.caller.issuer.clone())).collect();
+    let operations: Vec<layout::OperationKey> =
+        entries.iter().map(|e| (e.operation_name.clone(), e.operation_type.clone(), e.document_hash.clone())).collect();
+    let mut users: Vec<String> = entries.iter().flat_map(|e| e.subjects.iter().cloned()).collect();
+    users.sort_unstable();
+    users.dedup();
     let (mut seq, mut prev) = locked_head(store, tx).await?;
+    let [callers_sql, operations_sql, fields_sql, users_sql] = dictionary_sql(engine);
+    let text = |row: &sqlx::any::AnyRow, column: &str| row.try_get::<String, _>(column);
+    resolve(
+        tx,
+        &mut dictionaries.callers,
+        &callers,
+        |(kind, id, issuer)| serde_json::json!([kind, id, issuer]),
+        |row| Ok((text(row, "kind")?, text(row, "caller")?, text(row, "issuer")?)),
+        (&callers_sql.0, &callers_sql.1),
+    )
+    .await?;
+    resolve(
+        tx,
+        &mut dictionaries.operations,
+        &operations,
+        |(name, kind, document)| serde_json::json!([name, kind, document]),
+        |row| Ok((row.try_get("name")?, text(row, "operation_type")?, text(row, "document_hash")?)),
+        (&operations_sql.0, &operations_sql.1),
+    )
+    .await?;
+    resolve(
+        tx,
+        &mut dictionaries.field_lists,
+        &field_lists,
+        |fields| serde_json::json!([fields]),
+        |row| text(row, "fields"),
+        (&fields_sql.0, &fields_sql.1),
+    )
+    .await?;
+    resolve(
+        tx,
+        &mut dictionaries.users,
+        &users,
+        |user| serde_json::json!([user]),
+        |row| text(row, "user_id"),
+        (&users_sql.0, &users_sql.1),
+    )
+    .await?;
+    let id = |found: Option<i64>| found.ok_or_else(|| StoreError::Corrupt("an audit dictionary id is missing".into()));
     let mut written = Vec::with_capacity(entries.len());
-    for entry in entries {
+    let mut rows = Vec::with_capacity(entries.len());
+    let mut subject_rows = Vec::new();
+    for (i, entry) in entries.iter().enumerate() {
         seq += 1;
         let hash = hash_of(seq, &prev, entry);
-        written.push(Record {
-            seq,
-            entry: (*entry).clone(),
-            prev_hash: std::mem::replace(&mut prev, hash.clone()),
-            hash,
-        });
-    }
-    let (records_per_statement, subjects_per_statement) = rows_per_statement(store.engine());
-    for (records, columns) in written.chunks(records_per_statement).zip(columns.chunks(records_per_statement)) {
-        let sql = format!(
-            "INSERT INTO audit_records ({COLUMNS}) VALUES {}",
-            placeholders(records.len(), COLUMNS.split(',').count())
+        let record =
+            Record { seq, entry: (*entry).clone(), prev_hash: std::mem::replace(&mut prev, hash.clone()), hash };
+        let ids = (
+            id(dictionaries.callers.get(&callers[i]))?,
+            id(dictionaries.operations.get(&operations[i]))?,
+            id(dictionaries.field_lists.get(&field_lists[i]))?,
         );
-        let mut insert = sqlx::query(&sql);
-        for (record, (subjects, fields)) in records.iter().zip(columns) {
-            let entry = &record.entry;
-            insert = insert
-                .bind(record.seq)
-                .bind(entry.at)
-                .bind(entry.request_id.as_str())
-                .bind(entry.trace_id.as_deref())
-                .bind(entry.caller.kind.as_str())
-                .bind(entry.caller.id.as_str())
-                .bind(entry.caller.issuer.as_str())
-                .bind(subjects.as_str())
-                .bind(fields.as_str())
-                .bind(entry.operation_name.as_deref())
-                .bind(entry.operation_type.as_str())
-                .bind(entry.document_hash.as_str())
-                .bind(entry.purpose.as_deref())
-                .bind(entry.cause.as_deref())
-                .bind(record.prev_hash.as_str())
-                .bind(record.hash.as_str());
+        let mut subjects = String::new();
+        let mut seen: Vec<i64> = Vec::with_capacity(entry.subjects.len());
+        for subject in &entry.subjects {
+            let user = id(dictionaries.users.get(subject))?;
+            if !subjects.is_empty() {
+                subjects.push(',');
+            }
+            subjects.push_str(&user.to_string());
+            if !seen.contains(&user) {
+                seen.push(user);
+                subject_rows.push(serde_json::json!([user, seq]));
+            }
         }
-        insert.execute(&mut **tx).await?;
+        rows.push(record_row(&record, ids, &subjects));
+        written.push(record);
     }
-    let subjects: Vec<(&str, i64)> = written
-        .iter()
-        .flat_map(|record| record.entry.subjects.iter().map(move |subject| (subject.as_str(), record.seq)))
-        .collect();
-    for rows in subjects.chunks(subjects_per_statement) {
-        let sql = format!(
-            "INSERT INTO audit_subjects (user_id, seq) VALUES {} ON CONFLICT DO NOTHING",
-            placeholders(rows.len(), 2)
-        );
-        let mut insert = sqlx::query(&sql);
-        for (subject, seq) in rows {
-            insert = insert.bind(*subject).bind(*seq);
-        }
-        insert.execute(&mut **tx).await?;
+    sqlx::query(&insert_records(engine)).bind(serde_json::Value::Array(rows).to_string()).execute(&mut **tx).await?;
+    // PostgreSQL finds a person's records through an index on the records' subjects; SQLite through this table.
+    if engine == Engine::Sqlite && !subject_rows.is_empty() {
+        sqlx::query(&format!(
+            "INSERT INTO audit_subjects (subject, seq) SELECT j.value ->> 0, j.value ->> 1 FROM {} WHERE true \
+             ON CONFLICT DO NOTHING",
+            json_rows(engine)
+        ))
+        .bind(serde_json::Value::Array(subject_rows).to_string())
+        .execute(&mut **tx)
+        .await?;
     }
     sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
         .bind(seq)
@@ -150,38 +286,84 @@ pub async fn append(
     Ok(written)
 }
 
-/// A record read back from the store.
+/// A record read back from the store (a row of [`select`]).
 pub fn record_of(row: &sqlx::any::AnyRow) -> Result<Record, StoreError> {
-    let corrupt = |what: &str| StoreError::Corrupt(format!("audit record {what} is not JSON"));
-    let subjects: String = row.try_get("subjects")?;
+    stored_of(row).map(|(record, _)| record)
+}
+
+/// A record read back, and its stored link ([`layout::link_of`] of the hash it was appended after).
+fn stored_of(row: &sqlx::any::AnyRow) -> Result<(Record, Option<Vec<u8>>), StoreError> {
+    let corrupt = |what: &str| StoreError::Corrupt(format!("audit record {what} cannot be read"));
+    let seq: i64 = row.try_get("seq")?;
+    let subjects: Option<String> = row.try_get("subjects")?;
+    let subjects: Vec<String> =
+        serde_json::from_str(subjects.as_deref().unwrap_or("[]")).map_err(|_| corrupt("subjects"))?;
     let fields: String = row.try_get("fields")?;
-    Ok(Record {
-        seq: row.try_get("seq")?,
+    let fields = layout::fields_of(&fields, &subjects).ok_or_else(|| corrupt("fields"))?;
+    let request_id: Vec<u8> = row.try_get("request_id")?;
+    let trace_id: Option<Vec<u8>> = row.try_get("trace_id")?;
+    let hash: Vec<u8> = row.try_get("hash")?;
+    let prev: Option<Vec<u8>> = row.try_get("prev_hash")?;
+    let start: Option<String> = row.try_get("start_hash")?;
+    // The previous record's hash; after retention, the hash it kept of the last record it removed.
+    let prev_hash = match (prev, start) {
+        (Some(prev), _) => hex::encode(prev),
+        (None, Some(start)) => start,
+        (None, None) if seq == 1 => GENESIS.to_owned(),
+        (None, None) => String::new(),
+    };
+    let record = Record {
+        seq,
         entry: Entry {
             at: row.try_get("at")?,
-            request_id: row.try_get("request_id")?,
-            trace_id: row.try_get("trace_id")?,
+            request_id: layout::decode_id(&request_id).ok_or_else(|| corrupt("request id"))?,
+            trace_id: trace_id.map(|t| layout::decode_id(&t).ok_or_else(|| corrupt("trace id"))).transpose()?,
             caller: super::Caller {
                 kind: row.try_get("caller_kind")?,
                 id: row.try_get("caller")?,
                 issuer: row.try_get("issuer")?,
             },
-            subjects: serde_json::from_str(&subjects).map_err(|_| corrupt("subjects"))?,
-            fields: serde_json::from_str::<Vec<FieldAccess>>(&fields).map_err(|_| corrupt("fields"))?,
+            subjects,
+            fields,
             operation_name: row.try_get("operation_name")?,
             operation_type: row.try_get("operation_type")?,
             document_hash: row.try_get("document_hash")?,
             purpose: row.try_get("purpose")?,
             cause: row.try_get("cause")?,
         },
-        prev_hash: row.try_get("prev_hash")?,
-        hash: row.try_get("hash")?,
-    })
+        prev_hash,
+        hash: hex::encode(hash),
+    };
+    Ok((record, row.try_get("link")?))
 }
 
-/// The columns of a record, for `SELECT`.
-pub const COLUMNS: &str = "seq, at, request_id, trace_id, caller_kind, caller, issuer, subjects, fields, \
-                           operation_name, operation_type, document_hash, purpose, cause, prev_hash, hash";
+/// `SELECT` of whole records on `engine`, from `audit_records r` joined to its dictionaries, for a `WHERE` on `r.` and
+/// an `ORDER BY` to follow; [`record_of`] reads its rows.
+pub fn select(engine: Engine) -> String {
+    let subjects = match engine {
+        Engine::Sqlite => {
+            "(SELECT json_group_array(u.user_id ORDER BY j.key) FROM json_each('[' || r.subjects || ']') AS j \
+             JOIN audit_users u ON u.id = j.value)"
+        }
+        Engine::Postgres => {
+            "(SELECT COALESCE(json_agg(u.user_id ORDER BY j.ord), '[]')::text \
+             FROM unnest(string_to_array(r.subjects, ',')::integer[]) WITH ORDINALITY AS j(id, ord) \
+             JOIN audit_users u ON u.id = j.id)"
+        }
+    };
+    format!(
+        "SELECT r.seq, r.at, r.request_id, r.trace_id, c.kind AS caller_kind, c.caller AS caller, c.issuer AS issuer, \
+         {subjects} AS subjects, f.fields AS fields, o.name AS operation_name, o.operation_type AS operation_type, \
+         o.document_hash AS document_hash, r.purpose, r.cause, r.hash, r.link, p.hash AS prev_hash, \
+         k.hash AS start_hash \
+         FROM audit_records r \
+         JOIN audit_callers c ON c.id = r.caller \
+         JOIN audit_operations o ON o.id = r.operation \
+         JOIN audit_field_lists f ON f.id = r.fields \
+         LEFT JOIN audit_records p ON p.seq = r.seq - 1 \
+         LEFT JOIN audit_checkpoint k ON k.seq = r.seq - 1"
+    )
+}
 
 /// Why the chain does not hold.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -254,15 +436,20 @@ pub struct SignedVerified {
 /// `REPEATABLE READ` transaction on PostgreSQL, a read transaction on SQLite): records appended or removed by
 /// retention while it walks are not seen, so a live trail verifies as it stood when the walk began.
 pub async fn verify(store: &Store) -> Result<Verified, Broken> {
-    walk(store, None, None).await.map(|(signed, _)| signed.chain)
+    walk(store, None, None, None).await.map(|(signed, _)| signed.chain)
 }
 
-/// The head `(seq, hash)` the chain ends at, walked in one snapshot from `anchor` (a checkpoint the signer signed:
-/// its row must still be stored and its record still hash to it) or, without one or once retention removed its
-/// record, from the retained start.
-pub(super) async fn follow(store: &Store, anchor: Option<&Checkpoint>) -> Result<(i64, String), Broken> {
-    let (verified, hash) = walk(store, None, anchor).await?;
-    Ok((verified.chain.last, hash))
+/// The record `(seq, hash)` at `at` (the head when `at` is past it, or before the retained start), the chain walked
+/// whole to its head in one snapshot from `anchor` (a checkpoint the signer signed: its row must still be stored and
+/// its record still hash to it) or, without one or once retention removed its record, from the retained start.
+pub(super) async fn follow(
+    store: &Store,
+    anchor: Option<&Checkpoint>,
+    at: Option<i64>,
+) -> Result<(i64, String), Broken> {
+    let mut found = None;
+    let (verified, hash) = walk(store, None, anchor, at.map(|at| (at, &mut found))).await?;
+    Ok(found.map_or((verified.chain.last, hash), |hash| (at.expect("found at a place"), hash)))
 }
 
 /// [`verify`], and each signed checkpoint (stored, and `witnessed` ones from outside) checked on the way: its key id
@@ -273,7 +460,7 @@ pub async fn verify_signed(
     keys: &PublicKeys,
     witnessed: &[Checkpoint],
 ) -> Result<SignedVerified, Broken> {
-    walk(store, Some((keys, witnessed)), None).await.map(|(signed, _)| signed)
+    walk(store, Some((keys, witnessed)), None, None).await.map(|(signed, _)| signed)
 }
 
 /// The checkpoints of records `after < seq <= up_to`: the stored ones and the witnessed ones, by sequence, each once.
@@ -305,10 +492,12 @@ fn check_checkpoint(checkpoint: &Checkpoint, keys: &PublicKeys, hash: &str) -> R
     Ok(())
 }
 
+/// The walk of [`verify`], [`verify_signed`] and [`follow`]; `at` takes the hash of the record at that place on the way.
 async fn walk(
     store: &Store,
     signed: Option<(&PublicKeys, &[Checkpoint])>,
     anchor: Option<&Checkpoint>,
+    mut at: Option<(i64, &mut Option<String>)>,
 ) -> Result<(SignedVerified, String), Broken> {
     let unreadable = |e: sqlx::Error| Broken::Unreadable(e.to_string());
     let begin = match store.engine() {
@@ -346,7 +535,7 @@ async fn walk(
             return Err(Broken::AnchorMissing { seq: anchor.seq });
         }
         if anchor.seq > seq {
-            let row = sqlx::query(&format!("SELECT {COLUMNS} FROM audit_records WHERE seq = $1"))
+            let row = sqlx::query(&format!("{} WHERE r.seq = $1", select(store.engine())))
                 .bind(anchor.seq)
                 .fetch_optional(&mut *snapshot)
                 .await
@@ -376,11 +565,8 @@ async fn walk(
         }
     }
     loop {
-        let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM audit_records WHERE seq > $1 ORDER BY seq LIMIT 1000"))
-            .bind(seq)
-            .fetch_all(&mut *snapshot)
-            .await
-            .map_err(unreadable)?;
+        let sql = format!("{} WHERE r.seq > $1 ORDER BY r.seq LIMIT 1000", select(store.engine()));
+        let rows = sqlx::query(&sql).bind(seq).fetch_all(&mut *snapshot).await.map_err(unreadable)?;
         if rows.is_empty() {
             break;
         }
@@ -392,19 +578,24 @@ async fn walk(
         .into_iter()
         .peekable();
         for row in &rows {
-            let record = record_of(row).map_err(|e| Broken::Unreadable(e.to_string()))?;
+            let (record, link) = stored_of(row).map_err(|e| Broken::Unreadable(e.to_string()))?;
             if record.seq != seq + 1 {
                 return Err(Broken::Missing { expected: seq + 1, found: record.seq });
             }
-            if record.prev_hash != hash {
+            // The link names the hash the record was appended after (the hash itself is the previous record's).
+            if link != layout::link_of(&hash) {
                 return Err(Broken::Unlinked { seq: record.seq, previous: seq });
             }
-            if hash_of(record.seq, &record.prev_hash, &record.entry) != record.hash {
+            if hash_of(record.seq, &hash, &record.entry) != record.hash {
                 return Err(Broken::Altered { seq: record.seq });
             }
             seq = record.seq;
             hash = record.hash;
             count += 1;
+            if let Some((place, found)) = at.as_mut().filter(|(place, _)| *place == seq) {
+                let _ = place;
+                **found = Some(hash.clone());
+            }
             while let Some(checkpoint) = page_checkpoints.next_if(|c| c.seq <= seq) {
                 let keys = signed.map(|(keys, _)| keys).expect("checkpoints only when signed");
                 check_checkpoint(&checkpoint, keys, &hash)?;
@@ -459,12 +650,20 @@ pub async fn purge(store: &Store, cutoff: Cutoff) -> Result<u64, StoreError> {
     let last: Option<(i64, String, i64)> = last
         .fetch_optional(&mut *tx)
         .await?
-        .map(|row| Ok::<_, sqlx::Error>((row.try_get("seq")?, row.try_get("hash")?, row.try_get("at")?)))
+        .map(|row| {
+            Ok::<_, sqlx::Error>((
+                row.try_get("seq")?,
+                hex::encode(row.try_get::<Vec<u8>, _>("hash")?),
+                row.try_get("at")?,
+            ))
+        })
         .transpose()?;
     let Some((seq, hash, at)) = last else { return Ok(0) };
     let removed =
         sqlx::query("DELETE FROM audit_records WHERE seq <= $1").bind(seq).execute(&mut *tx).await?.rows_affected();
-    sqlx::query("DELETE FROM audit_subjects WHERE seq <= $1").bind(seq).execute(&mut *tx).await?;
+    if store.engine() == Engine::Sqlite {
+        sqlx::query("DELETE FROM audit_subjects WHERE seq <= $1").bind(seq).execute(&mut *tx).await?;
+    }
     // Signed checkpoints before the new start: nothing is left to check them against (the one at it still checks).
     sqlx::query("DELETE FROM audit_signed_checkpoints WHERE seq < $1").bind(seq).execute(&mut *tx).await?;
     sqlx::query(
@@ -502,7 +701,7 @@ pub async fn purge(store: &Store, cutoff: Cutoff) -> Result<u64, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::audit::{Caller, Outcome};
+    use crate::audit::{Caller, FieldAccess, Outcome};
 
     #[test]
     fn a_record_s_hash_is_the_chain_s_format_unchanged() {
@@ -530,17 +729,5 @@ mod tests {
         let mut entry = entry;
         entry.fields[0].subjects = vec!["u-1".into()];
         assert_eq!(hash_of(8, &first, &entry), "878d06f29bd8d77b84ac17ddd22be9c8dc9ea86664316192e0a0d36d099d1ba0");
-    }
-
-    #[test]
-    fn placeholders_number_rows_after_one_another() {
-        assert_eq!(placeholders(1, 2), "($1, $2)");
-        assert_eq!(placeholders(3, 2), "($1, $2), ($3, $4), ($5, $6)");
-        assert_eq!(COLUMNS.split(',').count(), 16);
-        // Under the engines' bind-parameter limits (SQLite 32,766, PostgreSQL 65,535).
-        for (engine, limit) in [(Engine::Sqlite, 32_766), (Engine::Postgres, 65_535)] {
-            let (records, subjects) = rows_per_statement(engine);
-            assert!(records * 16 <= limit && subjects * 2 <= limit, "{engine:?}");
-        }
     }
 }

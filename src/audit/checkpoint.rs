@@ -290,6 +290,12 @@ impl Signer {
     /// Signs the head when it moved past the anchor and the records from the anchor's on still hash to it, and stores
     /// the checkpoint; `None` when nothing was appended since (or another replica signed the head with this key).
     pub async fn sign_head(&mut self, store: &Store) -> Result<Option<Checkpoint>, NotSigned> {
+        self.sign_at(store, None).await
+    }
+
+    /// [`Signer::sign_head`], signing record `at` (a record the writer appended) instead of the head when it is past
+    /// the anchor; the records are still walked up to the head.
+    pub async fn sign_at(&mut self, store: &Store, at: Option<i64>) -> Result<Option<Checkpoint>, NotSigned> {
         if let Some(reason) = &self.refused {
             return Err(NotSigned::Refused(reason.clone()));
         }
@@ -300,11 +306,8 @@ impl Signer {
         let followed = match anchor {
             // No checkpoint of this key yet (a first start, a new key): the head is taken as it stands, as the witness
             // then records it; walking a trail kept for years here would hold the writer, and strict requests with it.
-            None => sqlx::query_as::<_, (i64, String)>("SELECT seq, hash FROM audit_head WHERE id = 1")
-                .fetch_one(store.pool())
-                .await
-                .map_err(|e| super::chain::Broken::Unreadable(e.to_string())),
-            Some(_) => super::chain::follow(store, anchor).await,
+            None => first_head(store, at).await.map_err(|e| super::chain::Broken::Unreadable(e.to_string())),
+            Some(_) => super::chain::follow(store, anchor, at).await,
         };
         let (seq, hash) = match followed {
             Ok(head) => head,
@@ -339,6 +342,20 @@ impl Signer {
         self.anchor = Some(Some(checkpoint.clone()));
         Ok(Some(checkpoint))
     }
+}
+
+/// Record `at` as it stands (the head when there is no such record, or none is asked for).
+async fn first_head(store: &Store, at: Option<i64>) -> Result<(i64, String), sqlx::Error> {
+    if let Some(at) = at {
+        let hash: Option<Vec<u8>> = sqlx::query_scalar("SELECT hash FROM audit_records WHERE seq = $1")
+            .bind(at)
+            .fetch_optional(store.pool())
+            .await?;
+        if let Some(hash) = hash {
+            return Ok((at, hex::encode(hash)));
+        }
+    }
+    sqlx::query_as::<_, (i64, String)>("SELECT seq, hash FROM audit_head WHERE id = 1").fetch_one(store.pool()).await
 }
 
 fn checkpoint_of(row: &sqlx::any::AnyRow) -> Result<Checkpoint, StoreError> {

@@ -4,6 +4,7 @@
 
 pub mod chain;
 pub mod checkpoint;
+pub mod layout;
 pub mod read;
 mod writer;
 

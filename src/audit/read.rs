@@ -1,10 +1,10 @@
 //! Reading the trail back: the events of one person or one caller over a period (`auditEvents`, a user's own
 //! `accessLog`), and the export for a SIEM.
 
-use super::chain::{record_of, COLUMNS};
+use super::chain::{record_of, select};
 use super::checkpoint::{self, Checkpoint};
 use super::Record;
-use crate::store::{Store, StoreError};
+use crate::store::{Engine, Store, StoreError};
 
 /// Which records to read.
 #[derive(Debug, Clone, Default)]
@@ -31,28 +31,44 @@ pub async fn events(store: &Store, filter: &Filter, limit: i64) -> Result<Vec<Re
         values.push(value);
         conditions.push(condition(values.len()));
     };
+    let engine = store.engine();
     if let Some(user) = &filter.user_id {
-        next(Value::Text(user.clone()), &|n| format!("seq IN (SELECT seq FROM audit_subjects WHERE user_id = ${n})"));
+        // SQLite: the subjects table; PostgreSQL: the index on the records' subjects (migrations/*/0008_lean_audit.sql).
+        next(Value::Text(user.clone()), &|n| match engine {
+            Engine::Sqlite => format!(
+                "r.seq IN (SELECT s.seq FROM audit_subjects s JOIN audit_users u ON u.id = s.subject \
+                 WHERE u.user_id = ${n})"
+            ),
+            Engine::Postgres => format!(
+                "string_to_array(r.subjects, ',')::integer[] @> \
+                 ARRAY[(SELECT u.id FROM audit_users u WHERE u.user_id = ${n})]"
+            ),
+        });
     }
     if let Some(caller) = &filter.caller {
-        next(Value::Text(caller.clone()), &|n| format!("caller = ${n}"));
+        next(Value::Text(caller.clone()), &|n| {
+            format!("r.caller IN (SELECT id FROM audit_callers WHERE caller = ${n})")
+        });
     }
     if let Some(since) = filter.since {
-        next(Value::Int(since), &|n| format!("at >= ${n}"));
+        next(Value::Int(since), &|n| format!("r.at >= ${n}"));
     }
     if let Some(until) = filter.until {
-        next(Value::Int(until), &|n| format!("at < ${n}"));
+        next(Value::Int(until), &|n| format!("r.at < ${n}"));
     }
     if let Some(before) = filter.before_seq {
-        next(Value::Int(before), &|n| format!("seq < ${n}"));
+        next(Value::Int(before), &|n| format!("r.seq < ${n}"));
     }
     if let Some((issuer, user)) = &filter.not_user {
         values.extend([Value::Text(issuer.clone()), Value::Text(user.clone())]);
         let n = values.len();
-        conditions.push(format!("NOT (caller_kind = 'user' AND issuer = ${} AND caller = ${n})", n - 1));
+        conditions.push(format!(
+            "r.caller NOT IN (SELECT id FROM audit_callers WHERE kind = 'user' AND issuer = ${} AND caller = ${n})",
+            n - 1
+        ));
     }
     let clause = if conditions.is_empty() { String::new() } else { format!(" WHERE {}", conditions.join(" AND ")) };
-    let sql = format!("SELECT {COLUMNS} FROM audit_records{clause} ORDER BY seq DESC LIMIT {}", limit.max(0));
+    let sql = format!("{}{clause} ORDER BY r.seq DESC LIMIT {}", select(engine), limit.max(0));
     let mut query = sqlx::query(&sql);
     for value in values {
         query = match value {
@@ -109,7 +125,8 @@ pub async fn export(store: &Store, since: i64, mut each: impl FnMut(Exported<'_>
     let (mut after, mut count) = (0i64, 0u64);
     loop {
         let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM audit_records WHERE at >= $1 AND seq > $2 ORDER BY seq LIMIT 1000"
+            "{} WHERE r.at >= $1 AND r.seq > $2 ORDER BY r.seq LIMIT 1000",
+            select(store.engine())
         ))
         .bind(since)
         .bind(after)

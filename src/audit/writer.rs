@@ -7,7 +7,8 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
-use super::checkpoint::{self, CheckpointSettings, NotSigned, Signer};
+use super::checkpoint::{self, CheckpointSettings, NotSigned, Signer, SigningKey};
+use super::layout::Dictionaries;
 use super::{chain, AuditError, Job};
 use crate::store::Store;
 
@@ -47,9 +48,8 @@ pub(super) struct Drained {
 
 /// Signs the head when it moved since the signer's last checkpoint, and hands the checkpoint to the witness; failures
 /// are logged, refusals counted too (the records are written whatever becomes of their checkpoint).
-async fn sign(store: &Store, signer: &mut Option<Signer>, settings: &CheckpointSettings) {
-    let Some(signer) = signer else { return };
-    match signer.sign_head(store).await {
+async fn sign(store: &Store, signer: &mut Signer, settings: &CheckpointSettings, at: Option<i64>) {
+    match signer.sign_at(store, at).await {
         Ok(None) => {}
         Ok(Some(signed)) => {
             tracing::debug!(seq = signed.seq, key_id = %signed.key_id, "audit checkpoint signed");
@@ -67,8 +67,37 @@ async fn sign(store: &Store, signer: &mut Option<Signer>, settings: &CheckpointS
     }
 }
 
+/// The signer's task: the writer sends it the place of its record that completed every so many records (as the
+/// writer signed them inline before); it signs there, signs the head every so long when records came, and once more
+/// when the writer drops `targets` at its end. It walks on a connection of its own: no commit waits for a walk.
+async fn sign_on(store: Store, key: SigningKey, settings: CheckpointSettings, mut targets: mpsc::Receiver<i64>) {
+    let mut signer = Signer::new(key);
+    if let Err(error) = signer.load(&store).await {
+        tracing::warn!(%error, "the stored audit checkpoints were not read; trying again at the next checkpoint");
+    }
+    let mut tick = tokio::time::interval_at(Instant::now() + settings.every, settings.every.max(MIN_EVERY));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            target = targets.recv() => match target {
+                Some(at) => {
+                    sign(&store, &mut signer, &settings, Some(at)).await;
+                    tick.reset();
+                }
+                None => break,
+            },
+            _ = tick.tick() => sign(&store, &mut signer, &settings, None).await,
+        }
+    }
+    // The writer ended: the last records signed too.
+    sign(&store, &mut signer, &settings, None).await;
+}
+
+/// How many places to sign may wait for a busy signer; past it a place is skipped (the next one covers its records).
+const SIGN_QUEUE: usize = 64;
+
 /// Appends what `jobs` brings until `stop` gives a deadline (or is dropped: then without one), then drains the queue;
-/// signs checkpoints with `signing` (every so many records or so long, when records came), and one at the end.
+/// with `signing`, a signer task of its own signs checkpoints ([`sign_on`]), one at the end within the deadline.
 pub(super) async fn run(
     store: Store,
     mut jobs: mpsc::Receiver<Job>,
@@ -79,17 +108,22 @@ pub(super) async fn run(
     let every = if retention.keep_last.is_some() { KEEP_LAST_EVERY } else { RETENTION_EVERY };
     let mut retention_tick = tokio::time::interval(every);
     retention_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let signing = signing.unwrap_or_default();
-    let mut signer = signing.key.clone().map(Signer::new);
-    if let Some(signer) = &mut signer {
-        if let Err(error) = signer.load(&store).await {
-            tracing::warn!(%error, "the stored audit checkpoints were not read; trying again at the next checkpoint");
-        }
-    }
-    let mut checkpoint_tick = tokio::time::interval_at(Instant::now() + signing.every, signing.every.max(MIN_EVERY));
-    checkpoint_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    // Records this writer appended since its last checkpoint.
+    let (targets, targets_seen) = mpsc::channel(SIGN_QUEUE);
+    let every_records = signing.as_ref().map_or(u64::MAX, |settings| settings.every_records.max(1));
+    let signer = signing.and_then(|settings| {
+        let key = settings.key.clone()?;
+        Some(tokio::spawn(sign_on(store.clone(), key, settings, targets_seen)))
+    });
+    // Records this writer appended since it last asked for a checkpoint.
     let mut unsigned: u64 = 0;
+    let mut appended_to = move |count: u64, last: i64| {
+        unsigned += count;
+        if unsigned >= every_records {
+            unsigned = 0;
+            let _ = targets.try_send(last);
+        }
+    };
+    let mut dictionaries = Dictionaries::default();
     // Buffered records not written yet.
     let mut unwritten: Vec<Job> = Vec::new();
     // Records appended since the bounded trail was last trimmed.
@@ -97,8 +131,11 @@ pub(super) async fn run(
     // `stop` is polled until it resolves, never after: the loop ends there.
     let deadline = loop {
         if !unwritten.is_empty() {
-            match write(&store, &unwritten).await {
-                Ok(()) => unwritten.clear(),
+            match write(&store, &unwritten, &mut dictionaries).await {
+                Ok(last) => {
+                    appended_to(unwritten.len() as u64, last);
+                    unwritten.clear();
+                }
                 Err(error) => {
                     tracing::error!(%error, records = unwritten.len(), "buffered audit records not written; retrying");
                     tokio::select! {
@@ -129,11 +166,6 @@ pub(super) async fn run(
                 }
                 continue;
             }
-            _ = checkpoint_tick.tick(), if signing.key.is_some() => {
-                sign(&store, &mut signer, &signing).await;
-                unsigned = 0;
-                continue;
-            }
         };
         let mut batch = vec![first];
         while batch.len() < BATCH {
@@ -142,12 +174,12 @@ pub(super) async fn run(
                 Err(_) => break,
             }
         }
-        let result = write(&store, &batch).await;
+        let result = write(&store, &batch, &mut dictionaries).await;
         if let Err(error) = &result {
             tracing::error!(%error, records = batch.len(), "audit records not written");
         }
         // A bounded trail is also trimmed by count, so that no rate of requests outgrows it between two ticks.
-        if let (Ok(()), Some(keep)) = (&result, retention.keep_last) {
+        if let (Ok(_), Some(keep)) = (&result, retention.keep_last) {
             appended += batch.len() as u64;
             if appended >= trim_after(keep) {
                 appended = 0;
@@ -156,29 +188,28 @@ pub(super) async fn run(
                 }
             }
         }
-        let appended = if result.is_ok() { batch.len() as u64 } else { 0 };
+        let written = result.as_ref().ok().map(|last| (batch.len() as u64, *last));
+        let result = result.map(|_| ());
         settle(batch, &result, &mut unwritten);
-        // After the strict requests heard of their commit: they never wait for a signature.
-        if signing.key.is_some() {
-            unsigned += appended;
-            if unsigned >= signing.every_records.max(1) {
-                unsigned = 0;
-                sign(&store, &mut signer, &signing).await;
-                checkpoint_tick.reset();
-            }
+        // After the strict requests heard of their commit; the signer walks and signs on its own task.
+        if let Some((count, last)) = written {
+            appended_to(count, last);
         }
     };
-    let drained = drain(&store, jobs, unwritten, deadline).await;
-    // The last records signed too, within the deadline.
-    if signing.key.is_some() {
-        let signed = sign(&store, &mut signer, &signing);
+    let drained = drain(&store, jobs, unwritten, deadline, &mut dictionaries).await;
+    // The signer signs the last records too, within the deadline.
+    drop(appended_to);
+    if let Some(mut signer) = signer {
         match deadline {
             Some(deadline) => {
-                if tokio::time::timeout_at(deadline, signed).await.is_err() {
+                if tokio::time::timeout_at(deadline, &mut signer).await.is_err() {
+                    signer.abort();
                     tracing::warn!("the last audit checkpoint was not signed by the shutdown deadline");
                 }
             }
-            None => signed.await,
+            None => {
+                let _ = signer.await;
+            }
         }
     }
     drained
@@ -204,6 +235,7 @@ async fn drain(
     mut jobs: mpsc::Receiver<Job>,
     mut unwritten: Vec<Job>,
     deadline: Option<Instant>,
+    dictionaries: &mut Dictionaries,
 ) -> Drained {
     jobs.close();
     let mut drained = Drained::default();
@@ -223,7 +255,7 @@ async fn drain(
             unwritten = batch;
             break;
         }
-        let writing = write(store, &batch);
+        let writing = write(store, &batch, dictionaries);
         let result = match deadline {
             Some(deadline) => match tokio::time::timeout_at(deadline, writing).await {
                 Ok(result) => result,
@@ -233,7 +265,8 @@ async fn drain(
                 }
             },
             None => writing.await,
-        };
+        }
+        .map(|_| ());
         match &result {
             Ok(()) => drained.written += batch.len() as u64,
             Err(error) => tracing::error!(%error, records = batch.len(), "audit records not written; retrying"),
@@ -262,14 +295,23 @@ async fn drain(
     drained
 }
 
-/// One batch in one transaction (a span of its own: the store call behind every strict answer).
+/// One batch in one transaction (a span of its own: the store call behind every strict answer), with the writer's
+/// cache of dictionary ids, which keeps the ids the transaction added only once it committed.
 #[tracing::instrument(name = "audit.append", skip_all, fields(records = batch.len()))]
-async fn write(store: &Store, batch: &[Job]) -> Result<(), AuditError> {
+async fn write(store: &Store, batch: &[Job], dictionaries: &mut Dictionaries) -> Result<i64, AuditError> {
     let failed = |e: &dyn std::fmt::Display| AuditError(e.to_string());
-    let mut tx = store.begin_write().await.map_err(|e| failed(&e))?;
-    let entries: Vec<&super::Entry> = batch.iter().map(|job| &job.entry).collect();
-    chain::append(store, &mut tx, &entries).await.map_err(|e| failed(&e))?;
-    tx.commit().await.map_err(|e| failed(&e))
+    // Ids a write cut short by the shutdown deadline added never count.
+    dictionaries.settle(false);
+    let written = async {
+        let mut tx = store.begin_write().await.map_err(|e| failed(&e))?;
+        let entries: Vec<&super::Entry> = batch.iter().map(|job| &job.entry).collect();
+        let written = chain::append_with(store, &mut tx, &entries, dictionaries).await.map_err(|e| failed(&e))?;
+        tx.commit().await.map_err(|e| failed(&e))?;
+        Ok(written.last().map_or(0, |record| record.seq))
+    }
+    .await;
+    dictionaries.settle(written.is_ok());
+    written
 }
 
 #[cfg(test)]

@@ -6,8 +6,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use kyc_gateway::audit::chain::{hash_of, record_of, COLUMNS};
+use kyc_gateway::audit::chain::{hash_of, record_of, select};
 use kyc_gateway::audit::checkpoint::{Checkpoint, PublicKeys, SigningKey};
+use kyc_gateway::audit::layout::link_of;
 use kyc_gateway::Config;
 use serde_json::Value;
 
@@ -82,10 +83,9 @@ async fn stored_checkpoints(db: &TestDatabase) -> Vec<i64> {
 /// hash from there on with the chain's public (unkeyed) algorithm and moves the head along.
 async fn rewrite_consistently(db: &TestDatabase, seq: i64) {
     let pool = pool(db).await;
-    let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM audit_records ORDER BY seq"))
-        .fetch_all(&pool)
-        .await
-        .expect("records");
+    let engine =
+        if db.engine == "sqlite" { kyc_gateway::store::Engine::Sqlite } else { kyc_gateway::store::Engine::Postgres };
+    let rows = sqlx::query(&format!("{} ORDER BY r.seq", select(engine))).fetch_all(&pool).await.expect("records");
     let mut prev: Option<String> = None;
     for row in &rows {
         let mut record = record_of(row).expect("a record");
@@ -98,10 +98,11 @@ async fn rewrite_consistently(db: &TestDatabase, seq: i64) {
         }
         record.prev_hash = prev.take().unwrap_or(record.prev_hash);
         record.hash = hash_of(record.seq, &record.prev_hash, &record.entry);
-        sqlx::query("UPDATE audit_records SET purpose = $1, prev_hash = $2, hash = $3 WHERE seq = $4")
+        // The stored layout (migrations/*/0008_lean_audit.sql): the hash as bytes, and the link to the one before.
+        sqlx::query("UPDATE audit_records SET purpose = $1, hash = $2, link = $3 WHERE seq = $4")
             .bind(record.entry.purpose.as_deref())
-            .bind(&record.prev_hash)
-            .bind(&record.hash)
+            .bind(hex::decode(&record.hash).expect("hex"))
+            .bind(link_of(&record.prev_hash))
             .bind(record.seq)
             .execute(&pool)
             .await
@@ -239,8 +240,10 @@ async fn a_checkpoint_signed_by_another_key_or_an_unknown_key_id_fails_verificat
     // A checkpoint someone without the key added, over the real head: its signature is not k1's.
     let (forger, _) = keygen("k1");
     let pool = pool(&db).await;
-    let head: String =
+    // Stored as its 32 bytes (migrations/*/0008_lean_audit.sql).
+    let head: Vec<u8> =
         sqlx::query_scalar("SELECT hash FROM audit_records WHERE seq = 5").fetch_one(&pool).await.expect("hash");
+    let head = hex::encode(head);
     let forged = forger.sign(5, &head, 1);
     sqlx::query("INSERT INTO audit_signed_checkpoints (seq, hash, at, key_id, signature) VALUES ($1, $2, $3, $4, $5)")
         .bind(forged.seq)
