@@ -95,12 +95,8 @@ async fn resolve<K: Eq + std::hash::Hash + Clone>(
     row_key: impl Fn(&sqlx::any::AnyRow) -> Result<K, sqlx::Error>,
     (select, insert): (&str, &str),
 ) -> Result<(), StoreError> {
-    let mut missing: Vec<&K> = Vec::new();
-    for key in keys {
-        if cached.get(key).is_none() && !missing.contains(&key) {
-            missing.push(key);
-        }
-    }
+    let mut seen = std::collections::HashSet::new();
+    let missing: Vec<&K> = keys.iter().filter(|key| cached.get(key).is_none() && seen.insert(*key)).collect();
     if missing.is_empty() {
         return Ok(());
     }

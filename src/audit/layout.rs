@@ -136,22 +136,22 @@ const CACHED: usize = 50_000;
 #[derive(Debug)]
 pub struct Cached<K> {
     ids: HashMap<K, i64>,
-    pending: Vec<(K, i64)>,
+    pending: HashMap<K, i64>,
 }
 
 impl<K> Default for Cached<K> {
     fn default() -> Self {
-        Cached { ids: HashMap::new(), pending: Vec::new() }
+        Cached { ids: HashMap::new(), pending: HashMap::new() }
     }
 }
 
 impl<K: Eq + Hash + Clone> Cached<K> {
     pub fn get(&self, key: &K) -> Option<i64> {
-        self.ids.get(key).copied().or_else(|| self.pending.iter().find(|(k, _)| k == key).map(|(_, id)| *id))
+        self.ids.get(key).or_else(|| self.pending.get(key)).copied()
     }
 
     pub fn add(&mut self, key: K, id: i64) {
-        self.pending.push((key, id));
+        self.pending.insert(key, id);
     }
 
     fn settle(&mut self, committed: bool) {
@@ -162,7 +162,7 @@ impl<K: Eq + Hash + Clone> Cached<K> {
         if self.ids.len() + self.pending.len() > CACHED {
             self.ids.clear();
         }
-        self.ids.extend(self.pending.drain(..));
+        self.ids.extend(self.pending.drain());
     }
 }
 

@@ -67,9 +67,9 @@ async fn sign(store: &Store, signer: &mut Signer, settings: &CheckpointSettings,
     }
 }
 
-/// The signer's task: the writer sends it the place of its record that completed every so many records (as the
-/// writer signed them inline before); it signs there, signs the head every so long when records came, and once more
-/// when the writer drops `targets` at its end. It walks on a connection of its own: no commit waits for a walk.
+/// The signer's task: the writer sends it the place of its record that completed every so many records; it signs
+/// there, signs the head every so long when records came, and once more when the writer drops `targets` at its end.
+/// It walks on a connection of its own: no commit waits for a walk.
 async fn sign_on(store: Store, key: SigningKey, settings: CheckpointSettings, mut targets: mpsc::Receiver<i64>) {
     let mut signer = Signer::new(key);
     if let Err(error) = signer.load(&store).await {
@@ -80,6 +80,8 @@ async fn sign_on(store: Store, key: SigningKey, settings: CheckpointSettings, mu
     loop {
         tokio::select! {
             target = targets.recv() => match target {
+                // At the writer's end, what is still queued is covered by the last signature.
+                Some(_) if targets.is_closed() => break,
                 Some(at) => {
                     sign(&store, &mut signer, &settings, Some(at)).await;
                     tick.reset();

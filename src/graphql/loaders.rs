@@ -105,6 +105,9 @@ pub struct Loaders {
     pub states: Dl<States>,
     pub applications: Dl<Applications>,
     pub reasons: Dl<Reasons>,
+    /// When they were made: an answer built with them may hold what they read from then on (the response cache
+    /// drops it on any change marked since).
+    pub made: tokio::time::Instant,
 }
 
 fn dl<K, T>(loader: T, delay: Duration) -> Dl<T>
@@ -127,6 +130,7 @@ impl Loaders {
             states: dl(States(p.clone(), memos), d),
             applications: dl(Applications(p.clone(), BulkMemo::new()), d),
             reasons: dl(Reasons(p.clone()), d),
+            made: tokio::time::Instant::now(),
         }
     }
 }

@@ -237,6 +237,8 @@ impl ProviderCache {
         self.invalidations.mark(user_id).await;
         let user: Arc<str> = user_id.into();
         let _ = cache.invalidate_entries_if(move |key, _| key.user == user);
+        // And again once the entries are gone: an answer begun between the two marks may have read them.
+        self.invalidations.mark(user_id).await;
     }
 
     /// Forgets everything (changes may have been missed).

@@ -146,6 +146,8 @@ async fn run(
             Err(error) => Answered::new(Response::from_errors(vec![error]), false),
         };
     }
+    // The operations of one batch share their loaders, and so what the first of them read.
+    let built = loaders.made;
     let access = Arc::new(Access::default());
     let executed = Executed::default();
     let request = request
@@ -158,7 +160,6 @@ async fn run(
     // Its name and attributes are set on the exported span once the document is parsed (`observe_operation`).
     let span = tracing::info_span!("graphql.operation");
     let started = std::time::Instant::now();
-    let built = tokio::time::Instant::now();
     let execution = state.schema.execute(request).instrument(span.clone());
     tokio::pin!(execution);
     let mut response = tokio::select! {
@@ -176,9 +177,11 @@ async fn run(
     let executed = executed.started();
     let asked = access.asked();
     let (noted, subjects, operation) = access.take();
+    // Whose change drops a kept answer: the users asked for, and any other whose data it holds.
+    let about: std::collections::BTreeSet<String> = asked.into_iter().chain(subjects.iter().cloned()).collect();
     observe_operation(&span, &operation, &response, started);
     if let Some(key) = key {
-        state.responses.keep(key, built, &response, &noted, &subjects, &operation, asked).await;
+        state.responses.keep(key, built, &response, &noted, &subjects, &operation, about.into_iter().collect()).await;
     }
     if !recorded(state, caller, meta, purpose, field_paths(&noted), subjects, &operation).await {
         withhold(&mut response, &noted);
