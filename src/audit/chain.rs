@@ -588,8 +588,7 @@ async fn walk(
             seq = record.seq;
             hash = record.hash;
             count += 1;
-            if let Some((place, found)) = at.as_mut().filter(|(place, _)| *place == seq) {
-                let _ = place;
+            if let Some((_, found)) = at.as_mut().filter(|(place, _)| *place == seq) {
                 **found = Some(hash.clone());
             }
             while let Some(checkpoint) = page_checkpoints.next_if(|c| c.seq <= seq) {

@@ -16,7 +16,7 @@ use crate::load::drive;
 use crate::scenarios::{graphql, token, Allowed, ITEMS, ME};
 use crate::{ms, Args};
 
-/// How far the resident set may move between the first tenth of the run and its end (issue 20's target).
+/// How far the resident set may move between the first tenth of the run and its end (BENCHMARKS.md, Targets).
 const WITHIN_MB: f64 = 64.0;
 /// How many readings the run is cut into.
 const STEPS: u64 = 10;
