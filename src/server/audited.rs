@@ -174,18 +174,19 @@ async fn run(
             execution.await
         }
     };
+    let elapsed = started.elapsed();
     let executed = executed.started();
     let asked = access.asked();
     let (noted, subjects, operation) = access.take();
     // Whose change drops a kept answer: the users asked for, and any other whose data it holds.
     let about: std::collections::BTreeSet<String> = asked.into_iter().chain(subjects.iter().cloned()).collect();
-    observe_operation(&span, &operation, &response, started);
     if let Some(key) = key {
         state.responses.keep(key, built, &response, &noted, &subjects, &operation, about.into_iter().collect()).await;
     }
     if !recorded(state, caller, meta, purpose, field_paths(&noted), subjects, &operation).await {
         withhold(&mut response, &noted);
     }
+    observe_operation(&span, &operation, &response, elapsed);
     Answered::new(response, executed)
 }
 
@@ -208,14 +209,15 @@ async fn answer_kept(
     let span = tracing::info_span!("graphql.operation", graphql.cached = true);
     let started = std::time::Instant::now();
     let mut response = Response::new(Value::Null);
-    observe_operation(&span, &kept.operation, &response, started);
     let (fields, subjects) = (kept.fields.clone(), kept.subjects.clone());
     let written = recorded(state, caller, meta, purpose, fields, subjects, &kept.operation).await;
     if written {
+        observe_operation(&span, &kept.operation, &response, started.elapsed());
         return Answered { response, executed: true, kept: Some(kept) };
     }
     response.data = serde_json::from_str(kept.data.get()).expect("a kept answer is the JSON of a Value");
     withhold(&mut response, &kept.noted);
+    observe_operation(&span, &kept.operation, &response, started.elapsed());
     Answered::new(response, true)
 }
 
@@ -261,9 +263,9 @@ async fn recorded(
     }
 }
 
-/// The operation's span fields and metrics: its name (bounded, see `telemetry::metrics::operation_label`), type and
-/// outcome. The document and variables are never recorded.
-fn observe_operation(span: &tracing::Span, operation: &Operation, response: &Response, started: std::time::Instant) {
+/// The operation's span fields and metrics: its name (bounded, see `telemetry::metrics::operation_label`), type,
+/// execution time and outcome (an error once values were withheld). The document and variables are never recorded.
+fn observe_operation(span: &tracing::Span, operation: &Operation, response: &Response, took: std::time::Duration) {
     use crate::telemetry::metrics as m;
     let name = m::operation_label(operation.name.as_deref());
     let kind = if operation.kind.is_empty() { "unknown" } else { operation.kind.as_str() };
@@ -272,7 +274,7 @@ fn observe_operation(span: &tracing::Span, operation: &Operation, response: &Res
     let outcome = if response.errors.is_empty() { "ok" } else { "error" };
     let labels = [("operation", name), ("type", kind.to_owned()), ("outcome", outcome.to_owned())];
     metrics::counter!(m::OPERATIONS, &labels).increment(1);
-    metrics::histogram!(m::OPERATION_DURATION, "type" => kind.to_owned()).record(started.elapsed().as_secs_f64());
+    metrics::histogram!(m::OPERATION_DURATION, "type" => kind.to_owned()).record(took.as_secs_f64());
 }
 
 /// Takes every answered personal value out of `response`: `null` with an `AUDIT_UNAVAILABLE` error at its path.

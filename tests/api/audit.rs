@@ -420,6 +420,82 @@ async fn retention_removes_old_records_and_the_rest_of_the_chain_still_verifies(
     assert!(cause.contains("removed 3 records"), "{cause}");
 }
 
+on_both_engines!(retention_forgets_a_person_s_id_and_their_caller_once_no_record_names_them_on_every_replica);
+
+async fn retention_forgets_a_person_s_id_and_their_caller_once_no_record_names_them_on_every_replica(db: TestDatabase) {
+    use kyc_gateway::audit::chain::{self, Cutoff};
+    use kyc_gateway::audit::{layout::LAST_SEQ_SLACK, Caller, Entry, FieldAccess, Outcome};
+    let me = "{ me { emails { address } } }";
+    let token = match db.engine {
+        "sqlite" => user_token(SEED, "contact:read"),
+        _ => crate::helpers::issuer_token(SEED, "contact:read", false),
+    };
+    // The reader's writer caches the person's dictionary ids; the purge runs elsewhere (another replica on PostgreSQL).
+    let (sandbox_app, reader, purger);
+    if db.engine == "sqlite" {
+        reader = spawn_on(&db, |_| {}).await;
+        purger = None;
+    } else {
+        sandbox_app = spawn().await;
+        reader = crate::store::replica(&sandbox_app, &db, |_| {}).await;
+        purger = Some(crate::store::replica(&sandbox_app, &db, |_| {}).await);
+    }
+    let purger = purger.as_ref().unwrap_or(&reader);
+    let read = query_for(&reader, &token, None, me).await;
+    assert!(read["errors"].is_null() && read["data"]["me"]["emails"].is_array(), "{}: {read}", db.engine);
+    // Then enough records about someone else for the person's last record to fall out of a bounded trail.
+    let filler = Entry {
+        at: kyc_gateway::clock::unix_millis(),
+        request_id: "filler".into(),
+        trace_id: None,
+        caller: Caller { kind: "client".into(), id: "filler".into(), issuer: "kyc-gateway-dev".into() },
+        subjects: vec!["someone-else".into()],
+        fields: vec![FieldAccess { path: "user.emails".into(), outcome: Outcome::Returned, subjects: Vec::new() }],
+        operation_name: None,
+        operation_type: "query".into(),
+        document_hash: "00".repeat(32),
+        purpose: None,
+        cause: None,
+    };
+    let mut tx = purger.store.begin_write().await.expect("a transaction");
+    let entries = vec![&filler; 2 * LAST_SEQ_SLACK as usize];
+    chain::append(&purger.store, &mut tx, &entries).await.expect("appended");
+    tx.commit().await.expect("committed");
+    chain::purge(&purger.store, Cutoff::KeepLast(10)).await.expect("purged");
+
+    // No dictionary row is left that no retained record uses, and nothing names the person.
+    let pool = purger.store.pool();
+    let unused = [
+        "SELECT COUNT(*) FROM audit_callers c WHERE NOT EXISTS (SELECT 1 FROM audit_records r WHERE r.caller = c.id)",
+        "SELECT COUNT(*) FROM audit_operations o WHERE NOT EXISTS \
+         (SELECT 1 FROM audit_records r WHERE r.operation = o.id)",
+        "SELECT COUNT(*) FROM audit_field_lists f WHERE NOT EXISTS (SELECT 1 FROM audit_records r WHERE r.fields = f.id)",
+        "SELECT COUNT(*) FROM audit_users WHERE user_id <> 'someone-else'",
+    ];
+    for sql in unused {
+        let count: i64 = sqlx::query_scalar(sql).fetch_one(pool).await.expect("counted");
+        assert_eq!(count, 0, "{}: {sql}", db.engine);
+    }
+    let naming: i64 = sqlx::query_scalar(&format!(
+        "SELECT (SELECT COUNT(*) FROM audit_callers WHERE caller = '{SEED}') + \
+         (SELECT COUNT(*) FROM audit_field_lists WHERE fields LIKE '%{SEED}%')"
+    ))
+    .fetch_one(pool)
+    .await
+    .expect("counted");
+    assert_eq!(naming, 0, "{}", db.engine);
+
+    // The reader's writer forgets the ids it cached: the person's next read is recorded whole and verifies.
+    query_for(&reader, &token, None, me).await;
+    let verified = chain::verify(&purger.store).await.expect("intact");
+    assert_eq!(verified.records, 12, "{}: the last 10, the retention record and the new read", db.engine);
+    let filter = kyc_gateway::audit::read::Filter { user_id: Some(SEED.into()), ..Default::default() };
+    let theirs = kyc_gateway::audit::read::events(&purger.store, &filter, 10).await.expect("the trail");
+    assert_eq!(theirs.len(), 1, "{}: {theirs:?}", db.engine);
+    assert_eq!(theirs[0].entry.caller.id, SEED, "{}", db.engine);
+    assert_eq!(theirs[0].entry.subjects, [SEED], "{}", db.engine);
+}
+
 #[tokio::test]
 async fn mutations_and_applied_webhooks_are_recorded_with_their_cause() {
     let app = spawn().await;

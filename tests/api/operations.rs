@@ -10,7 +10,7 @@ use crate::helpers::{eventually, spawn, spawn_with, user_token, Process, ALL_ITE
 use crate::ws::{Ws, TRANSPORT_WS};
 
 /// The sum of the samples of `name` whose labels include every one of `labels` (Prometheus text format).
-fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+pub(crate) fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
     text.lines()
         .filter(|line| !line.starts_with('#'))
         .filter_map(|line| {
@@ -26,7 +26,7 @@ fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
         .sum()
 }
 
-async fn scrape(http: &reqwest::Client, url: String) -> String {
+pub(crate) async fn scrape(http: &reqwest::Client, url: String) -> String {
     let response = http.get(url).send().await.expect("answer");
     assert_eq!(response.status(), StatusCode::OK);
     assert!(response.headers()["content-type"].to_str().expect("text").starts_with("text/plain; version=0.0.4"));

@@ -126,11 +126,17 @@ async fn the_audit_trail_of_a_hundred_cached_answers_equals_that_of_a_hundred_ex
 }
 
 #[tokio::test]
-async fn a_cached_answer_is_withheld_in_strict_mode_when_its_record_cannot_be_written() {
+async fn a_cached_answer_is_withheld_in_strict_mode_when_its_record_cannot_be_written_and_counted_as_an_error() {
+    use crate::operations::{sample, scrape};
     let db = sqlite_database();
     let app = spawn_on(&db, an_hour).await;
     let token = user_token(SEED, "uid:read contact:read");
-    let query = "{ me { id emails { address } } }";
+    let query = "query WithheldWhenCached { me { id emails { address } } }";
+    let outcome = |text: &str, outcome: &str| {
+        let labels = [("operation", "WithheldWhenCached"), ("type", "query"), ("outcome", outcome)];
+        sample(text, "kyc_gateway_graphql_operations_total", &labels)
+    };
+    let start = scrape(&app.http, app.url("/metrics")).await;
     app.query(&token, query).await.ok();
     crate::audit::refuse_records(&app, &db).await;
     let before = app.responses.served();
@@ -139,6 +145,13 @@ async fn a_cached_answer_is_withheld_in_strict_mode_when_its_record_cannot_be_wr
     assert_eq!(answer.data("me.id"), SEED);
     assert_eq!(answer.data("me.emails"), &Value::Null, "{:#}", answer.body);
     assert_eq!(answer.codes(), ["AUDIT_UNAVAILABLE"]);
+    // An executed answer withheld is an error too (its variables differ: not the kept one).
+    let executed = app.query_vars(&token, query, json!({ "unused": 1 })).await;
+    assert_eq!(app.responses.served(), before + 1, "executed");
+    assert_eq!(executed.codes(), ["AUDIT_UNAVAILABLE"]);
+    let end = scrape(&app.http, app.url("/metrics")).await;
+    assert_eq!(outcome(&end, "ok") - outcome(&start, "ok"), 1.0, "only the first answer was whole");
+    assert_eq!(outcome(&end, "error") - outcome(&start, "error"), 2.0, "{end}");
 }
 
 #[tokio::test]

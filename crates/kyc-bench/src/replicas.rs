@@ -50,9 +50,9 @@ pub async fn run(
     let tokens: Arc<Vec<String>> = Arc::new(users.iter().map(|u| token(secret, u, &scope, false)).collect());
     out.push_str(
         "| replicas | audited reads/s in all | per replica | p50 ms | p99 ms | records added | audit bytes per record \
-         | failed |\n",
+         | per added record | failed |\n",
     );
-    out.push_str("| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |\n");
+    out.push_str("| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n");
     let mut failed = 0;
     for replicas in REPLICAS {
         let name = format!("kyc_bench_{}_{}_{replicas}", std::process::id(), kyc_gateway::secret::random_token());
@@ -72,7 +72,8 @@ pub async fn run(
     let _ = writeln!(
         out,
         "\nbytes per record: every `audit*` table with its indexes (`pg_total_relation_size`) over the rows of \
-         `audit_records`, warm-up included."
+         `audit_records`, warm-up and the empty tables' pages included; per added record: what the tables grew by \
+         during the measured load, over the records it added."
     );
     Ok((out, failed))
 }
@@ -127,14 +128,17 @@ async fn measure(
     let seconds = measured.elapsed.as_secs_f64();
     let each: Vec<String> =
         answered.iter().map(|c| format!("{:.0}", c.load(Ordering::Relaxed) as f64 / seconds)).collect();
+    let added = after.records - before.records;
+    let per_added = (added > 0).then(|| (after.bytes - before.bytes) as f64 / added as f64);
     let row = format!(
-        "| {replicas} | {:.0} | {} | {} | {} | {} | {} | {} |\n",
+        "| {replicas} | {:.0} | {} | {} | {} | {} | {} | {} | {} |\n",
         measured.rate(),
         each.join(", "),
         ms(measured.percentile(0.5)),
         ms(measured.percentile(0.99)),
-        after.records - before.records,
+        added,
         after.per_record().map_or("-".into(), |b| format!("{b:.0}")),
+        per_added.map_or("-".into(), |b| format!("{b:.0}")),
         measured.failures,
     );
     Ok((row, measured.failures))
