@@ -115,9 +115,11 @@ where
     K: Send + Sync + std::hash::Hash + Eq + Clone + 'static,
     T: Loader<K>,
 {
-    // A batch runs on a task of its own, in the span of the request whose load started it.
-    let spawn =
-        |work| tokio::spawn(crate::telemetry::otel::carry_request_trace(tracing::Instrument::in_current_span(work)));
+    // A batch runs on a task of its own, in the span of the request whose load started it, noting what it reads there.
+    let spawn = |work| {
+        let work = crate::telemetry::otel::carry_request_trace(tracing::Instrument::in_current_span(work));
+        tokio::spawn(crate::providers::cache::Reads::carry(work))
+    };
     DataLoader::with_cache(loader, spawn, HashMapCache::default()).delay(delay).max_batch_size(MAX_BATCH)
 }
 

@@ -95,6 +95,44 @@ impl Entry {
     fn fresh(&self) -> bool {
         Instant::now() < self.expires_at
     }
+
+    /// Notes this entry among what the current operation read ([`Reads`]).
+    fn read(self) -> Self {
+        let _ = READS.try_with(|reads| reads.as_ref().map(|reads| reads.note(self.expires_at)));
+        self
+    }
+}
+
+tokio::task_local! {
+    static READS: Option<Arc<Reads>>;
+}
+
+/// What one operation read from this cache: when the first entry it read stops being served, and so when an answer
+/// built from them must be dropped (the response cache, `src/server/responses.rs`). Task-local; a spawned loader
+/// batch carries it ([`Reads::carry`]).
+#[derive(Debug, Default)]
+pub struct Reads(std::sync::Mutex<Option<Instant>>);
+
+impl Reads {
+    /// `work`, noting in `self` every entry it reads.
+    pub async fn scope<T>(self: Arc<Self>, work: impl Future<Output = T>) -> T {
+        READS.scope(Some(self), work).await
+    }
+
+    /// `work`, to be spawned, noting what it reads where the current task does.
+    pub fn carry<T>(work: impl Future<Output = T>) -> impl Future<Output = T> {
+        READS.scope(READS.try_with(Clone::clone).ok().flatten(), work)
+    }
+
+    /// When the first entry read stops being served (`None`: nothing was read from the cache).
+    pub fn earliest_expiry(&self) -> Option<Instant> {
+        *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn note(&self, expires_at: Instant) {
+        let mut earliest = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        *earliest = Some(earliest.map_or(expires_at, |e| e.min(expires_at)));
+    }
 }
 
 struct Ttls;
@@ -198,14 +236,14 @@ impl ProviderCache {
                 fetch().await.map(|v| self.entry::<K>(provider, v))
             })
             .await?;
-        Ok(Self::value::<K>(&entry))
+        Ok(Self::value::<K>(&entry.read()))
     }
 
     /// `provider`'s cached answer of kind `K`, if any.
     pub async fn get<K: Kind>(&self, provider: Provider, user: &str, sub: &str) -> Option<K::Value> {
         let entry = self.inner.as_ref()?.get(&Self::key::<K>(provider, user, sub)).await.filter(Entry::fresh);
         metrics::cache_lookup(K::NAME, provider.label(), entry.is_some());
-        Some(Self::value::<K>(&entry?))
+        Some(Self::value::<K>(&entry?.read()))
     }
 
     /// `provider`'s cached answer of kind `K`, counting only a hit: for a caller that goes on to
@@ -213,7 +251,7 @@ impl ProviderCache {
     pub async fn peek<K: Kind>(&self, provider: Provider, user: &str, sub: &str) -> Option<K::Value> {
         let entry = self.inner.as_ref()?.get(&Self::key::<K>(provider, user, sub)).await.filter(Entry::fresh)?;
         metrics::cache_lookup(K::NAME, provider.label(), true);
-        Some(Self::value::<K>(&entry))
+        Some(Self::value::<K>(&entry.read()))
     }
 
     /// Whether any of `users` was invalidated (on its own or with everything) at or after `at`: what an answer built

@@ -160,7 +160,9 @@ async fn run(
     // Its name and attributes are set on the exported span once the document is parsed (`observe_operation`).
     let span = tracing::info_span!("graphql.operation");
     let started = std::time::Instant::now();
-    let execution = state.schema.execute(request).instrument(span.clone());
+    // What it reads from the providers' cache, whose first expiry is the latest a kept answer may live.
+    let reads = Arc::new(crate::providers::cache::Reads::default());
+    let execution = reads.clone().scope(state.schema.execute(request)).instrument(span.clone());
     tokio::pin!(execution);
     let mut response = tokio::select! {
         biased;
@@ -181,6 +183,7 @@ async fn run(
     // Whose change drops a kept answer: the users asked for, and any other whose data it holds.
     let about: std::collections::BTreeSet<String> = asked.into_iter().chain(subjects.iter().cloned()).collect();
     if let Some(key) = key {
+        let built = (built, reads.earliest_expiry());
         state.responses.keep(key, built, &response, &noted, &subjects, &operation, about.into_iter().collect()).await;
     }
     if !recorded(state, caller, meta, purpose, field_paths(&noted), subjects, &operation).await {
@@ -210,14 +213,16 @@ async fn answer_kept(
     let started = std::time::Instant::now();
     let mut response = Response::new(Value::Null);
     let (fields, subjects) = (kept.fields.clone(), kept.subjects.clone());
+    // Timed as an execution is: up to its record.
+    let took = started.elapsed();
     let written = recorded(state, caller, meta, purpose, fields, subjects, &kept.operation).await;
     if written {
-        observe_operation(&span, &kept.operation, &response, started.elapsed());
+        observe_operation(&span, &kept.operation, &response, took);
         return Answered { response, executed: true, kept: Some(kept) };
     }
     response.data = serde_json::from_str(kept.data.get()).expect("a kept answer is the JSON of a Value");
     withhold(&mut response, &kept.noted);
-    observe_operation(&span, &kept.operation, &response, started.elapsed());
+    observe_operation(&span, &kept.operation, &response, took);
     Answered::new(response, true)
 }
 

@@ -1,6 +1,7 @@
 //! The response cache: a query's whole answer, kept for the same caller asking the same document and variables with
 //! the same scopes (of those that can change its answer), with what its audit record needs; a hit writes the same
-//! record. Dropped when a user it is about changes, on every replica, or at the providers' shortest cache lifetime.
+//! record. Dropped when a user it is about changes, on every replica, at the providers' shortest cache lifetime, or
+//! when the first provider cache entry it was built from expires.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -144,13 +145,14 @@ impl Responses {
         self.served.load(Ordering::Relaxed)
     }
 
-    /// Keeps an executed answer whose execution started at `built`, about `users`. Only a complete answer of a
-    /// cacheable query (no error of any kind, no read of the trail) is kept.
+    /// Keeps an executed answer whose execution started at `built.0`, about `users`, until the shortest provider
+    /// cache lifetime has passed or the first provider entry it read (`built.1`) expired, whichever comes first. Only a
+    /// complete answer of a cacheable query (no error of any kind, no read of the trail) is kept.
     #[allow(clippy::too_many_arguments)]
     pub async fn keep(
         &self,
         key: Key,
-        built: Instant,
+        (built, first_expiry): (Instant, Option<Instant>),
         response: &async_graphql::Response,
         noted: &[Noted],
         subjects: &[String],
@@ -178,7 +180,7 @@ impl Responses {
             operation: operation.clone(),
             users,
             built,
-            expires: built + inner.lifetime,
+            expires: first_expiry.map_or(built + inner.lifetime, |first| first.min(built + inner.lifetime)),
             weight: u32::try_from(size).unwrap_or(u32::MAX),
         };
         inner.kept.insert(key, Arc::new(kept)).await;

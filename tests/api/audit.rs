@@ -457,10 +457,12 @@ async fn retention_forgets_a_person_s_id_and_their_caller_once_no_record_names_t
         purpose: None,
         cause: None,
     };
-    let mut tx = purger.store.begin_write().await.expect("a transaction");
-    let entries = vec![&filler; 2 * LAST_SEQ_SLACK as usize];
-    chain::append(&purger.store, &mut tx, &entries).await.expect("appended");
-    tx.commit().await.expect("committed");
+    // The filler's rows are first used early, so the writer must move their `last_seq` on for the purge to keep them.
+    for count in [1, 2 * LAST_SEQ_SLACK as usize] {
+        let mut tx = purger.store.begin_write().await.expect("a transaction");
+        chain::append(&purger.store, &mut tx, &vec![&filler; count]).await.expect("appended");
+        tx.commit().await.expect("committed");
+    }
     chain::purge(&purger.store, Cutoff::KeepLast(10)).await.expect("purged");
 
     // No dictionary row is left that no retained record uses, and nothing names the person.
@@ -489,6 +491,11 @@ async fn retention_forgets_a_person_s_id_and_their_caller_once_no_record_names_t
     query_for(&reader, &token, None, me).await;
     let verified = chain::verify(&purger.store).await.expect("intact");
     assert_eq!(verified.records, 12, "{}: the last 10, the retention record and the new read", db.engine);
+    let filler_callers: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_callers WHERE caller = 'filler'")
+        .fetch_one(pool)
+        .await
+        .expect("counted");
+    assert_eq!(filler_callers, 1, "{}: a row retained records use stays", db.engine);
     let filter = kyc_gateway::audit::read::Filter { user_id: Some(SEED.into()), ..Default::default() };
     let theirs = kyc_gateway::audit::read::events(&purger.store, &filter, 10).await.expect("the trail");
     assert_eq!(theirs.len(), 1, "{}: {theirs:?}", db.engine);
@@ -1035,6 +1042,17 @@ async fn records_written_before_the_lean_layout_keep_their_hashes_and_read_back_
     let of_user = kyc_gateway::audit::read::Filter { user_id: Some("u-0".into()), ..Default::default() };
     let about = kyc_gateway::audit::read::events(&app.store, &of_user, 100).await.expect("one person's records");
     assert_eq!(about.iter().filter(|r| r.seq <= 10).count(), 7, "{}", db.engine);
+    // Each dictionary row knows the last record using it (migration 0009), for retention to forget it after.
+    for (sql, last) in [
+        ("SELECT last_seq FROM audit_users WHERE user_id = 'u-1'", 2),
+        ("SELECT last_seq FROM audit_users WHERE user_id = 'u-0'", 10),
+        ("SELECT last_seq FROM audit_callers WHERE caller = 'c-0'", 9),
+        ("SELECT MAX(last_seq) FROM audit_operations", 10),
+        ("SELECT MIN(last_seq) FROM audit_field_lists", 9),
+    ] {
+        let found: i64 = sqlx::query_scalar(sql).fetch_one(app.store.pool()).await.expect("a row");
+        assert_eq!(found, last, "{}: {sql}", db.engine);
+    }
     // New records chain on from the converted ones.
     query_for(&app, &user_token(SEED, "contact:read"), None, "{ me { emails { address } } }").await;
     assert!(kyc_gateway::audit::chain::verify(&app.store).await.expect("intact").last > 10);

@@ -155,6 +155,29 @@ async fn a_cached_answer_is_withheld_in_strict_mode_when_its_record_cannot_be_wr
 }
 
 #[tokio::test]
+async fn a_kept_answer_is_dropped_when_the_first_provider_entry_it_was_built_from_expires() {
+    let lifetime = Duration::from_secs(4);
+    let app = spawn_with(|c| {
+        let ttl = lifetime;
+        c.cache = CacheConfig { status_ttl: ttl, negative_ttl: ttl, bulk_ttl: ttl, ..CacheConfig::default() };
+    })
+    .await;
+    let token = user_token(SEED, "uid:read contact:read");
+    // The providers' entries are made by a first read; the answer kept is built from them half their life later.
+    app.query(&token, "{ me { emails { address } } }").await.ok();
+    let made = tokio::time::Instant::now();
+    tokio::time::sleep(lifetime / 2).await;
+    let query = "{ me { id emails { address } } }";
+    let (_, served) = twice(&app, &token, query, json!({})).await;
+    assert!(served, "kept while its entries live");
+    // Past the entries' expiry (they were made before `made`), well before the kept answer's own lifetime ends.
+    tokio::time::sleep_until(made + lifetime + Duration::from_millis(100)).await;
+    let before = app.responses.served();
+    app.query(&token, query).await.ok();
+    assert_eq!(app.responses.served(), before, "executed again: the entries it was built from expired");
+}
+
+#[tokio::test]
 async fn a_partial_answer_is_never_cached() {
     let app = spawn_with(an_hour).await;
     let staff = client_token(&format!("uid:read client.users:read {ALL_ITEMS}"));

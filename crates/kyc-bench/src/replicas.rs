@@ -1,6 +1,6 @@
 //! `audit-replicas`: 1, 2 and 4 production-mode gateways appending to one audit chain in one PostgreSQL database,
 //! loaded together with `me` reads (audit `strict`, every answer holds personal data): audited reads per second in
-//! all and per replica, and the trail's bytes on disk per record. Needs `KYC_BENCH_POSTGRES_URL`, a role that may
+//! all and per replica, against the same replicas with audit `off`, and the trail's bytes on disk per record. Needs `KYC_BENCH_POSTGRES_URL`, a role that may
 //! create databases (`.ci/postgres.sh` starts one); without it the scenario says so and is skipped.
 
 use std::fmt::Write as _;
@@ -33,7 +33,7 @@ pub async fn run(
     concurrency: usize,
 ) -> anyhow::Result<(String, u64)> {
     let mut out = format!(
-        "\n### audit-replicas: `me` reads (audit strict, cache on) from 1, 2 and 4 replicas on one PostgreSQL \
+        "\n### audit-replicas: `me` reads (audit off, then strict; cache on) from 1, 2 and 4 replicas on one PostgreSQL \
          database (concurrency {concurrency} in all)\n\n"
     );
     let Some(admin_url) = std::env::var(POSTGRES_URL).ok().filter(|u| !u.is_empty()) else {
@@ -49,24 +49,30 @@ pub async fn run(
     let scope = format!("contact:read kyc_application:read {ITEMS}");
     let tokens: Arc<Vec<String>> = Arc::new(users.iter().map(|u| token(secret, u, &scope, false)).collect());
     out.push_str(
-        "| replicas | audited reads/s in all | per replica | p50 ms | p99 ms | records added | audit bytes per record \
-         | per added record | failed |\n",
+        "| replicas | audit | reads/s in all | per replica | p50 ms | p99 ms | records added | audit bytes per record \
+         | per added record | strict ÷ off | failed |\n",
     );
-    out.push_str("| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+    out.push_str("| ---: | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
     let mut failed = 0;
     for replicas in REPLICAS {
-        let name = format!("kyc_bench_{}_{}_{replicas}", std::process::id(), kyc_gateway::secret::random_token());
-        let name: String = name.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').take(60).collect();
-        sqlx::query(&format!("CREATE DATABASE \"{name}\"")).execute(&mut admin).await?;
-        let mut url = reqwest::Url::parse(&admin_url).context("parsing the PostgreSQL URL")?;
-        url.set_path(&format!("/{name}"));
-        let measured = measure(args, sandbox, secret, url.as_str(), &exe, replicas, &tokens, concurrency).await;
-        let dropped =
-            sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).execute(&mut admin).await;
-        let (row, row_failed) = measured?;
-        dropped?;
-        out.push_str(&row);
-        failed += row_failed;
+        // The same replicas recording nothing first: what the machine gives them, for the trail's share of the cost.
+        let mut off_rate = None;
+        for audit in ["off", "strict"] {
+            let name = format!("kyc_bench_{}_{}_{replicas}", std::process::id(), kyc_gateway::secret::random_token());
+            let name: String = name.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').take(60).collect();
+            sqlx::query(&format!("CREATE DATABASE \"{name}\"")).execute(&mut admin).await?;
+            let mut url = reqwest::Url::parse(&admin_url).context("parsing the PostgreSQL URL")?;
+            url.set_path(&format!("/{name}"));
+            let run = Run { replicas, audit, off_rate };
+            let measured = measure(args, sandbox, secret, url.as_str(), &exe, run, &tokens, concurrency).await;
+            let dropped =
+                sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).execute(&mut admin).await;
+            let (row, rate, row_failed) = measured?;
+            dropped?;
+            off_rate = Some(rate);
+            out.push_str(&row);
+            failed += row_failed;
+        }
     }
     admin.close().await?;
     let _ = writeln!(
@@ -78,7 +84,14 @@ pub async fn run(
     Ok((out, failed))
 }
 
-/// One row: `replicas` gateways on the database at `url`, warmed, then loaded together.
+/// One row's gateways: how many, their audit mode, and the rate of the same ones with audit off (for a strict row).
+struct Run {
+    replicas: usize,
+    audit: &'static str,
+    off_rate: Option<f64>,
+}
+
+/// One row: `run.replicas` gateways on the database at `url`, warmed, then loaded together; the row and its rate.
 #[allow(clippy::too_many_arguments)]
 async fn measure(
     args: &Args,
@@ -86,14 +99,14 @@ async fn measure(
     secret: &str,
     url: &str,
     exe: &std::path::Path,
-    replicas: usize,
+    Run { replicas, audit, off_rate }: Run,
     tokens: &Arc<Vec<String>>,
     concurrency: usize,
-) -> anyhow::Result<(String, u64)> {
+) -> anyhow::Result<(String, f64, u64)> {
     let store = Store::prepare(sandbox, url).await?;
-    let strict = [("KYC_GATEWAY_AUDIT", "strict".to_string())];
+    let mode = [("KYC_GATEWAY_AUDIT", audit.to_string())];
     let gateways = (0..replicas)
-        .map(|_| Gateway::start_on(exe, sandbox, &store, Mode::Full, secret, &strict))
+        .map(|_| Gateway::start_on(exe, sandbox, &store, Mode::Full, secret, &mode))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let http = reqwest::Client::builder().pool_max_idle_per_host(1024).build()?;
     for gateway in &gateways {
@@ -130,8 +143,9 @@ async fn measure(
         answered.iter().map(|c| format!("{:.0}", c.load(Ordering::Relaxed) as f64 / seconds)).collect();
     let added = after.records - before.records;
     let per_added = (added > 0).then(|| (after.bytes - before.bytes) as f64 / added as f64);
+    let ratio = off_rate.filter(|off| *off > 0.0).map_or("-".into(), |off| format!("{:.2}", measured.rate() / off));
     let row = format!(
-        "| {replicas} | {:.0} | {} | {} | {} | {} | {} | {} | {} |\n",
+        "| {replicas} | {audit} | {:.0} | {} | {} | {} | {} | {} | {} | {ratio} | {} |\n",
         measured.rate(),
         each.join(", "),
         ms(measured.percentile(0.5)),
@@ -141,5 +155,5 @@ async fn measure(
         per_added.map_or("-".into(), |b| format!("{b:.0}")),
         measured.failures,
     );
-    Ok((row, measured.failures))
+    Ok((row, measured.rate(), measured.failures))
 }
