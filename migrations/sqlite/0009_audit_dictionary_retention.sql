@@ -1,6 +1,6 @@
--- Retention also forgets the audit dictionaries' rows no retained record uses (src/audit/chain.rs, `purge`): each row
--- keeps `last_seq`, at or past the last record using it less `layout::LAST_SEQ_SLACK`, and the head an `epoch` the
--- purge moves when it removes rows, so that every replica's writer forgets the ids it cached.
+-- Retention also forgets the audit dictionaries' rows no retained record uses (src/audit/dictionaries.rs): each row
+-- keeps `last_seq`, at or past the last record using it less `LAST_SEQ_SLACK`, and the head an `epoch` the purge
+-- moves when it removes rows, so that every replica's writer forgets the ids it cached.
 -- A row added without a `last_seq` (by a gateway from before this migration, still running) is never removed.
 ALTER TABLE audit_callers ADD COLUMN last_seq BIGINT NOT NULL DEFAULT 9223372036854775807;
 ALTER TABLE audit_operations ADD COLUMN last_seq BIGINT NOT NULL DEFAULT 9223372036854775807;

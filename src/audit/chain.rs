@@ -6,7 +6,8 @@ use serde::Serialize;
 use sqlx::{Any, Row, Transaction};
 
 use super::checkpoint::{self, Checkpoint, PublicKeys, Unsigned};
-use super::layout::{self, Dictionaries};
+use super::dictionaries::{self, Dictionaries, Keys};
+use super::layout::{self, json_rows};
 use super::{Entry, Record};
 use crate::digest::sha256_hex;
 use crate::store::{Engine, Store, StoreError};
@@ -38,15 +39,6 @@ async fn locked_head(store: &Store, tx: &mut Transaction<'static, Any>) -> Resul
         .fetch_one(&mut **tx)
         .await?;
     Ok((row.try_get("seq")?, row.try_get("hash")?, row.try_get("epoch")?))
-}
-
-/// The rows of the JSON array bound as `$1`, as `j`, each row's values `j.value ->> 0`, `j.value ->> 1`...: a batch of
-/// any size is one statement of one parameter, the same text every time (prepared once per connection).
-fn json_rows(engine: Engine) -> &'static str {
-    match engine {
-        Engine::Sqlite => "json_each($1) AS j",
-        Engine::Postgres => "json_array_elements($1::json) AS j(value)",
-    }
 }
 
 /// The records' `INSERT` on `engine`, from the JSON rows of [`record_row`].
@@ -87,106 +79,6 @@ fn record_row(record: &Record, ids: (i64, i64, i64), subjects: &str) -> serde_js
     ])
 }
 
-/// The ids of `keys` in a dictionary: from `cached`, else looked up, else added as used up to `last`; then the rows
-/// whose `last_seq` lags too far behind `last` moved to it. One statement per step for all the keys, whatever their
-/// number.
-async fn resolve<K: Eq + std::hash::Hash + Clone>(
-    tx: &mut Transaction<'static, Any>,
-    cached: &mut layout::Cached<K>,
-    keys: &[K],
-    last: i64,
-    json: impl Fn(&K) -> serde_json::Value,
-    row_key: impl Fn(&sqlx::any::AnyRow) -> Result<K, sqlx::Error>,
-    sql: &DictionarySql,
-) -> Result<(), StoreError> {
-    let mut seen = std::collections::HashSet::new();
-    let missing: Vec<&K> = keys.iter().filter(|key| cached.get(key).is_none() && seen.insert(*key)).collect();
-    let rows = |keys: &[&K]| serde_json::Value::Array(keys.iter().map(|k| json(k)).collect()).to_string();
-    let add = |cached: &mut layout::Cached<K>, row: &sqlx::any::AnyRow| -> Result<(), sqlx::Error> {
-        cached.add(row_key(row)?, row.try_get("id")?, row.try_get("last_seq")?);
-        Ok(())
-    };
-    if !missing.is_empty() {
-        for row in sqlx::query(&sql.select).bind(rows(&missing)).fetch_all(&mut **tx).await? {
-            add(cached, &row)?;
-        }
-        let missing: Vec<&K> = missing.into_iter().filter(|k| cached.get(k).is_none()).collect();
-        if !missing.is_empty() {
-            for row in sqlx::query(&sql.insert).bind(rows(&missing)).bind(last).fetch_all(&mut **tx).await? {
-                add(cached, &row)?;
-            }
-        }
-    }
-    let moved = cached.stale(keys, last);
-    if !moved.is_empty() {
-        sqlx::query(&sql.touch).bind(last).bind(serde_json::Value::from(moved).to_string()).execute(&mut **tx).await?;
-    }
-    Ok(())
-}
-
-/// One dictionary's statements: look keys up, add them, and move rows' `last_seq` on.
-struct DictionarySql {
-    select: String,
-    insert: String,
-    touch: String,
-}
-
-/// The dictionaries' statements on `engine`: callers, operations, field lists, users.
-fn dictionary_sql(engine: Engine) -> [DictionarySql; 4] {
-    let rows = json_rows(engine);
-    let ids = match engine {
-        Engine::Sqlite => "SELECT value FROM json_each($2)",
-        Engine::Postgres => "SELECT json_array_elements_text($2::json)::integer",
-    };
-    let sql = |table: &str, columns: &str, select: String, values: &str| DictionarySql {
-        select,
-        insert: format!(
-            "INSERT INTO {table} ({columns}, last_seq) SELECT {values}, CAST($2 AS BIGINT) FROM {rows} \
-             RETURNING CAST(id AS BIGINT) AS id, {columns}, last_seq"
-        ),
-        touch: format!("UPDATE {table} SET last_seq = $1 WHERE id IN ({ids})"),
-    };
-    [
-        sql(
-            "audit_callers",
-            "kind, caller, issuer",
-            format!(
-                "SELECT CAST(c.id AS BIGINT) AS id, c.kind, c.caller, c.issuer, c.last_seq FROM audit_callers c \
-                 JOIN {rows} ON c.caller = j.value ->> 1 AND c.issuer = j.value ->> 2 AND c.kind = j.value ->> 0"
-            ),
-            "j.value ->> 0, j.value ->> 1, j.value ->> 2",
-        ),
-        sql(
-            "audit_operations",
-            "name, operation_type, document_hash",
-            format!(
-                "SELECT CAST(o.id AS BIGINT) AS id, o.name, o.operation_type, o.document_hash, o.last_seq \
-                 FROM audit_operations o JOIN {rows} ON o.document_hash = j.value ->> 2 \
-                 AND o.operation_type = j.value ->> 1 AND o.name IS NOT DISTINCT FROM j.value ->> 0"
-            ),
-            "j.value ->> 0, j.value ->> 1, j.value ->> 2",
-        ),
-        sql(
-            "audit_field_lists",
-            "fields",
-            format!(
-                "SELECT CAST(f.id AS BIGINT) AS id, f.fields, f.last_seq FROM audit_field_lists f JOIN {rows} \
-                 ON f.fields = j.value ->> 0"
-            ),
-            "j.value ->> 0",
-        ),
-        sql(
-            "audit_users",
-            "user_id",
-            format!(
-                "SELECT CAST(u.id AS BIGINT) AS id, u.user_id, u.last_seq FROM audit_users u JOIN {rows} \
-                 ON u.user_id = j.value ->> 0"
-            ),
-            "j.value ->> 0",
-        ),
-    ]
-}
-
 /// Appends `entries` after the head, in one transaction already begun, locking the head; the records as written.
 pub async fn append(
     store: &Store,
@@ -210,60 +102,11 @@ pub(super) async fn append_with(
     }
     let engine = store.engine();
     // What does not depend on the place in the chain is made before the head is locked.
-    let field_lists: Vec<String> = entries.iter().map(|entry| layout::field_list(entry)).collect();
-    let callers: Vec<layout::CallerKey> =
-        entries.iter().map(|e| (e.caller.kind.clone(), e.caller.id.clone(), e.caller.issuer.clone())).collect();
-    let operations: Vec<layout::OperationKey> =
-        entries.iter().map(|e| (e.operation_name.clone(), e.operation_type.clone(), e.document_hash.clone())).collect();
-    let mut users: Vec<String> = entries.iter().flat_map(|e| e.subjects.iter().cloned()).collect();
-    users.sort_unstable();
-    users.dedup();
+    let keys = Keys::of(entries);
     let (mut seq, mut prev, epoch) = locked_head(store, tx).await?;
     dictionaries.at_epoch(epoch);
     // Every row this batch uses is noted as used up to its last record.
-    let last = seq + entries.len() as i64;
-    let [callers_sql, operations_sql, fields_sql, users_sql] = dictionary_sql(engine);
-    let text = |row: &sqlx::any::AnyRow, column: &str| row.try_get::<String, _>(column);
-    resolve(
-        tx,
-        &mut dictionaries.callers,
-        &callers,
-        last,
-        |(kind, id, issuer)| serde_json::json!([kind, id, issuer]),
-        |row| Ok((text(row, "kind")?, text(row, "caller")?, text(row, "issuer")?)),
-        &callers_sql,
-    )
-    .await?;
-    resolve(
-        tx,
-        &mut dictionaries.operations,
-        &operations,
-        last,
-        |(name, kind, document)| serde_json::json!([name, kind, document]),
-        |row| Ok((row.try_get("name")?, text(row, "operation_type")?, text(row, "document_hash")?)),
-        &operations_sql,
-    )
-    .await?;
-    resolve(
-        tx,
-        &mut dictionaries.field_lists,
-        &field_lists,
-        last,
-        |fields| serde_json::json!([fields]),
-        |row| text(row, "fields"),
-        &fields_sql,
-    )
-    .await?;
-    resolve(
-        tx,
-        &mut dictionaries.users,
-        &users,
-        last,
-        |user| serde_json::json!([user]),
-        |row| text(row, "user_id"),
-        &users_sql,
-    )
-    .await?;
+    dictionaries.resolve(tx, engine, &keys, seq + entries.len() as i64).await?;
     let id = |found: Option<i64>| found.ok_or_else(|| StoreError::Corrupt("an audit dictionary id is missing".into()));
     let mut written = Vec::with_capacity(entries.len());
     let mut rows = Vec::with_capacity(entries.len());
@@ -274,9 +117,9 @@ pub(super) async fn append_with(
         let record =
             Record { seq, entry: (*entry).clone(), prev_hash: std::mem::replace(&mut prev, hash.clone()), hash };
         let ids = (
-            id(dictionaries.callers.get(&callers[i]))?,
-            id(dictionaries.operations.get(&operations[i]))?,
-            id(dictionaries.field_lists.get(&field_lists[i]))?,
+            id(dictionaries.callers.get(&keys.callers[i]))?,
+            id(dictionaries.operations.get(&keys.operations[i]))?,
+            id(dictionaries.field_lists.get(&keys.field_lists[i]))?,
         );
         let mut subjects = String::new();
         let mut seen: Vec<i64> = Vec::with_capacity(entry.subjects.len());
@@ -649,24 +492,6 @@ async fn walk(
     Ok((SignedVerified { chain: Verified { records: count, first, last: seq }, checked, skipped, last_signed }, hash))
 }
 
-/// Removes the dictionaries' rows no record after `removed` uses (their `last_seq` is more than
-/// [`layout::LAST_SEQ_SLACK`] behind it), so that a person's id or a caller leaves with their last record; moves the
-/// head's epoch when any went, so every writer forgets the ids it cached. Under the head's lock.
-async fn forget_unused(tx: &mut Transaction<'static, Any>, removed: i64) -> Result<(), StoreError> {
-    let mut forgotten = 0;
-    for table in ["audit_callers", "audit_operations", "audit_field_lists", "audit_users"] {
-        forgotten += sqlx::query(&format!("DELETE FROM {table} WHERE last_seq <= $1"))
-            .bind(removed - layout::LAST_SEQ_SLACK)
-            .execute(&mut **tx)
-            .await?
-            .rows_affected();
-    }
-    if forgotten > 0 {
-        sqlx::query("UPDATE audit_head SET epoch = epoch + 1 WHERE id = 1").execute(&mut **tx).await?;
-    }
-    Ok(())
-}
-
 /// Which records a purge removes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cutoff {
@@ -709,7 +534,7 @@ pub async fn purge(store: &Store, cutoff: Cutoff) -> Result<u64, StoreError> {
     if store.engine() == Engine::Sqlite {
         sqlx::query("DELETE FROM audit_subjects WHERE seq <= $1").bind(seq).execute(&mut *tx).await?;
     }
-    forget_unused(&mut tx, seq).await?;
+    dictionaries::forget_unused(&mut tx, seq).await?;
     // Signed checkpoints before the new start: nothing is left to check them against (the one at it still checks).
     sqlx::query("DELETE FROM audit_signed_checkpoints WHERE seq < $1").bind(seq).execute(&mut *tx).await?;
     sqlx::query(

@@ -1,13 +1,13 @@
 //! How a record is laid out on disk (migrations/*/0008_lean_audit.sql): ids and hashes as bytes, the fields list with
-//! its subjects as positions in the record's subjects, and the writer's bounded cache of dictionary ids. Only the
-//! layout is compact: a record read back is the logical [`Entry`] its hash was made over.
+//! its subjects as positions in the record's subjects, and a batch as one JSON parameter. Only the layout is compact:
+//! a record read back is the logical [`Entry`] its hash was made over.
 
 use std::collections::HashMap;
-use std::hash::Hash;
 
 use serde::{Deserialize, Serialize};
 
 use super::{Entry, FieldAccess, Outcome};
+use crate::store::Engine;
 
 /// The tag of an id stored as text.
 const TEXT: u8 = 0;
@@ -124,107 +124,12 @@ pub fn fields_of(stored: &str, subjects: &[String]) -> Option<Vec<FieldAccess>> 
         .collect()
 }
 
-/// A caller's dictionary key: kind, id, issuer.
-pub type CallerKey = (String, String, String);
-/// An operation's dictionary key: name, type, document hash.
-pub type OperationKey = (Option<String>, String, String);
-
-/// The most ids the writer keeps of one dictionary; past it that dictionary's cache starts again empty.
-const CACHED: usize = 50_000;
-
-/// How far a dictionary row's `last_seq` may lag behind the records using it: a row is written again only when a
-/// record this far past its `last_seq` uses it, and retention keeps every row within this of its last removed record.
-pub const LAST_SEQ_SLACK: i64 = 1024;
-
-/// Ids of one dictionary with their rows' `last_seq`: those committed, and those a transaction not yet committed
-/// added or moved on.
-#[derive(Debug)]
-pub struct Cached<K> {
-    ids: HashMap<K, (i64, i64)>,
-    pending: HashMap<K, (i64, i64)>,
-}
-
-impl<K> Default for Cached<K> {
-    fn default() -> Self {
-        Cached { ids: HashMap::new(), pending: HashMap::new() }
-    }
-}
-
-impl<K: Eq + Hash + Clone> Cached<K> {
-    pub fn get(&self, key: &K) -> Option<i64> {
-        self.entry(key).map(|(id, _)| id)
-    }
-
-    fn entry(&self, key: &K) -> Option<(i64, i64)> {
-        self.pending.get(key).or_else(|| self.ids.get(key)).copied()
-    }
-
-    /// Notes the id of `key` and its row's `last_seq` as this transaction read or wrote them.
-    pub fn add(&mut self, key: K, id: i64, last_seq: i64) {
-        self.pending.insert(key, (id, last_seq));
-    }
-
-    /// The ids of `keys` whose rows' `last_seq` lags more than [`LAST_SEQ_SLACK`] behind `seq`, noted as moved to it
-    /// (the caller writes them in the same transaction).
-    pub fn stale(&mut self, keys: &[K], seq: i64) -> Vec<i64> {
-        let mut moved = Vec::new();
-        for key in keys {
-            if let Some((id, last)) = self.entry(key).filter(|(_, last)| *last < seq - LAST_SEQ_SLACK) {
-                debug_assert!(last < seq);
-                moved.push(id);
-                self.pending.insert(key.clone(), (id, seq));
-            }
-        }
-        moved
-    }
-
-    fn settle(&mut self, committed: bool) {
-        if !committed {
-            self.pending.clear();
-            return;
-        }
-        if self.ids.len() + self.pending.len() > CACHED {
-            self.ids.clear();
-        }
-        self.ids.extend(self.pending.drain());
-    }
-
-    fn forget(&mut self) {
-        self.ids.clear();
-        self.pending.clear();
-    }
-}
-
-/// The writer's cache of dictionary ids, so that a batch of known callers, operations, field lists and users costs no
-/// lookup. Ids added in a transaction count only once it committed ([`Dictionaries::settle`]); all are forgotten when
-/// the head's `epoch` says retention removed rows since they were read.
-#[derive(Debug, Default)]
-pub struct Dictionaries {
-    pub epoch: i64,
-    pub callers: Cached<CallerKey>,
-    pub operations: Cached<OperationKey>,
-    pub field_lists: Cached<String>,
-    pub users: Cached<String>,
-}
-
-impl Dictionaries {
-    /// Keeps the ids the last transaction added when it committed, forgets them when it did not.
-    pub fn settle(&mut self, committed: bool) {
-        self.callers.settle(committed);
-        self.operations.settle(committed);
-        self.field_lists.settle(committed);
-        self.users.settle(committed);
-    }
-
-    /// Forgets every id when retention removed rows since they were read (the head's `epoch` moved).
-    pub fn at_epoch(&mut self, epoch: i64) {
-        if epoch != self.epoch {
-            self.callers.forget();
-            self.operations.forget();
-            self.field_lists.forget();
-            self.users.forget();
-            self.epoch = epoch;
-        }
+/// The rows of the JSON array bound as `$1`, as `j`, each row's values `j.value ->> 0`, `j.value ->> 1`...: a batch of
+/// any size is one statement of one parameter, the same text every time (prepared once per connection).
+pub fn json_rows(engine: Engine) -> &'static str {
+    match engine {
+        Engine::Sqlite => "json_each($1) AS j",
+        Engine::Postgres => "json_array_elements($1::json) AS j(value)",
     }
 }
 
@@ -243,26 +148,6 @@ mod tests {
         }
         assert_eq!(link_of("genesis"), None);
         assert_eq!(link_of(&"ab".repeat(32)), Some(vec![0xab; 4]));
-    }
-
-    #[test]
-    fn a_dictionary_row_is_written_again_only_when_a_record_past_its_slack_uses_it() {
-        let mut cached = Cached::default();
-        cached.add("u-1".to_owned(), 7, 100);
-        let keys = ["u-1".to_owned()];
-        assert!(cached.stale(&keys, 100 + LAST_SEQ_SLACK).is_empty());
-        assert_eq!(cached.stale(&keys, 101 + LAST_SEQ_SLACK), [7]);
-        // Moved on: the next records within the slack cost nothing, and a rolled back move is forgotten.
-        assert!(cached.stale(&keys, 102 + LAST_SEQ_SLACK).is_empty());
-        cached.settle(false);
-        assert!(cached.get(&keys[0]).is_none());
-        cached.add("u-1".to_owned(), 7, 100);
-        cached.settle(true);
-        let mut dictionaries = Dictionaries { users: cached, ..Default::default() };
-        dictionaries.at_epoch(0);
-        assert_eq!(dictionaries.users.get(&keys[0]), Some(7));
-        dictionaries.at_epoch(1);
-        assert_eq!(dictionaries.users.get(&keys[0]), None, "retention removed rows since");
     }
 
     #[test]

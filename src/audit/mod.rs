@@ -4,6 +4,7 @@
 
 pub mod chain;
 pub mod checkpoint;
+pub mod dictionaries;
 pub mod layout;
 pub mod read;
 mod writer;

@@ -251,6 +251,36 @@ pub fn schema_type(p: &Principal, type_name: &str) -> bool {
 mod tests {
     use super::*;
 
+    #[test]
+    fn every_scope_these_rules_read_is_one_the_response_cache_keys_answers_by() {
+        // The scopes this file can read: what it imports from `scopes`, and any it names by path. A new one must be
+        // listed here and pass `consulted_by_rules`, or a cached answer could cross a scope line.
+        let source = include_str!("rules.rs");
+        let imports = source.lines().find_map(|l| l.strip_prefix("use super::scopes::{")).expect("the imports");
+        let mut named: Vec<&str> = imports.trim_end_matches("};").split(", ").collect();
+        let by_path = ["super", "::", "scopes", "::"].concat();
+        named.extend(source.match_indices(&by_path).map(|(at, _)| {
+            let rest = &source[at + by_path.len()..];
+            &rest[..rest.find(|c: char| !c.is_ascii_alphanumeric() && c != '_').unwrap_or(rest.len())]
+        }));
+        named.retain(|name| !name.is_empty());
+        named.sort_unstable();
+        named.dedup();
+        let known = [
+            ("KYC_APPLICATION_READ", KYC_APPLICATION_READ.to_owned()),
+            ("UID_READ", UID_READ.to_owned()),
+            ("USERS_READ", USERS_READ.to_owned()),
+            ("WALLET_READ", WALLET_READ.to_owned()),
+            ("details_scope", details_scope("plus")),
+            ("verification_scope", verification_scope("plus")),
+            ("wallet_currency_scope", super::super::scopes::wallet_currency_scope("eth")),
+        ];
+        assert_eq!(named, known.iter().map(|(name, _)| *name).collect::<Vec<_>>());
+        for (name, scope) in known {
+            assert!(consulted_by_rules(&scope), "{name} ({scope}) is read by the rules");
+        }
+    }
+
     fn user(id: &str, scopes: &str) -> Principal {
         Principal::User { issuer: "iss".into(), id: UserId::parse(id).expect("an id"), scopes: Scopes::parse(scopes) }
     }

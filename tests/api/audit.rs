@@ -424,7 +424,7 @@ on_both_engines!(retention_forgets_a_person_s_id_and_their_caller_once_no_record
 
 async fn retention_forgets_a_person_s_id_and_their_caller_once_no_record_names_them_on_every_replica(db: TestDatabase) {
     use kyc_gateway::audit::chain::{self, Cutoff};
-    use kyc_gateway::audit::{layout::LAST_SEQ_SLACK, Caller, Entry, FieldAccess, Outcome};
+    use kyc_gateway::audit::{dictionaries::LAST_SEQ_SLACK, Caller, Entry, FieldAccess, Outcome};
     let me = "{ me { emails { address } } }";
     let token = match db.engine {
         "sqlite" => user_token(SEED, "contact:read"),
