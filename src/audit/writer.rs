@@ -10,7 +10,7 @@ use tokio::time::Instant;
 use super::checkpoint::{self, CheckpointSettings, NotSigned, Signer, SigningKey};
 use super::dictionaries::Dictionaries;
 use super::{chain, AuditError, Job};
-use crate::store::{Engine, Store};
+use crate::store::Store;
 
 /// The most records one transaction appends.
 const BATCH: usize = 512;
@@ -297,40 +297,23 @@ async fn drain(
     drained
 }
 
-/// One batch in one transaction (a span of its own: the store call behind every strict answer), durable when this
-/// returns, with the writer's cache of dictionary ids, which keeps the ids the transaction added only once durable.
+/// One batch in one transaction (a span of its own: the store call behind every strict answer), with the writer's
+/// cache of dictionary ids, which keeps the ids the transaction added only once it committed.
 #[tracing::instrument(name = "audit.append", skip_all, fields(records = batch.len()))]
 async fn write(store: &Store, batch: &[Job], dictionaries: &mut Dictionaries) -> Result<i64, AuditError> {
     let failed = |e: &dyn std::fmt::Display| AuditError(e.to_string());
     // Ids a write cut short by the shutdown deadline added never count.
     dictionaries.settle(false);
-    let postgres = store.engine() == Engine::Postgres;
     let written = async {
         let mut tx = store.begin_write().await.map_err(|e| failed(&e))?;
-        if postgres {
-            // The head's lock goes at commit, before the commit's WAL flush, which `flushed` waits for after: replicas
-            // append one after another for a few round trips each, not for a disk flush each.
-            sqlx::query("SET LOCAL synchronous_commit TO OFF").execute(&mut *tx).await.map_err(|e| failed(&e))?;
-        }
         let entries: Vec<&super::Entry> = batch.iter().map(|job| &job.entry).collect();
         let written = chain::append_with(store, &mut tx, &entries, dictionaries).await.map_err(|e| failed(&e))?;
         tx.commit().await.map_err(|e| failed(&e))?;
-        if postgres {
-            flushed(store).await.map_err(|e| failed(&e))?;
-        }
         Ok(written.last().map_or(0, |record| record.seq))
     }
     .await;
     dictionaries.settle(written.is_ok());
     written
-}
-
-/// Waits until PostgreSQL's WAL is on disk up to now, and so past every commit this writer made: a transaction that
-/// takes an id commits synchronously, flushing the WAL before it. A crash before loses a suffix of the chain, never a
-/// record between two kept ones (the WAL is replayed in order), and no strict answer went out for it.
-/// See <https://www.postgresql.org/docs/15/wal-async-commit.html>.
-async fn flushed(store: &Store) -> Result<(), sqlx::Error> {
-    sqlx::query("SELECT CAST(pg_current_xact_id() AS TEXT)").execute(store.pool()).await.map(|_| ())
 }
 
 #[cfg(test)]

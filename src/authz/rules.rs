@@ -273,7 +273,7 @@ mod tests {
             ("WALLET_READ", WALLET_READ.to_owned()),
             ("details_scope", details_scope("plus")),
             ("verification_scope", verification_scope("plus")),
-            ("wallet_currency_scope", super::super::scopes::wallet_currency_scope("eth")),
+            ("wallet_currency_scope", crate::authz::scopes::wallet_currency_scope("eth")),
         ];
         assert_eq!(named, known.iter().map(|(name, _)| *name).collect::<Vec<_>>());
         for (name, scope) in known {

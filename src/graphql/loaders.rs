@@ -108,6 +108,9 @@ pub struct Loaders {
     /// When they were made: an answer built with them may hold what they read from then on (the response cache
     /// drops it on any change marked since).
     pub made: tokio::time::Instant,
+    /// What the request's operations read from the providers' cache, together: the operations of a batch share these
+    /// loaders, and so what each other loaded.
+    pub reads: Arc<crate::providers::cache::Reads>,
 }
 
 fn dl<K, T>(loader: T, delay: Duration) -> Dl<T>
@@ -133,6 +136,7 @@ impl Loaders {
             applications: dl(Applications(p.clone(), BulkMemo::new()), d),
             reasons: dl(Reasons(p.clone()), d),
             made: tokio::time::Instant::now(),
+            reads: Arc::default(),
         }
     }
 }

@@ -148,6 +148,8 @@ async fn run(
     }
     // The operations of one batch share their loaders, and so what the first of them read.
     let built = loaders.made;
+    // What it (and the request's other operations) read from the providers' cache: a kept answer lives no longer.
+    let reads = loaders.reads.clone();
     let access = Arc::new(Access::default());
     let executed = Executed::default();
     let request = request
@@ -160,8 +162,6 @@ async fn run(
     // Its name and attributes are set on the exported span once the document is parsed (`observe_operation`).
     let span = tracing::info_span!("graphql.operation");
     let started = std::time::Instant::now();
-    // What it reads from the providers' cache, whose first expiry is the latest a kept answer may live.
-    let reads = Arc::new(crate::providers::cache::Reads::default());
     let execution = reads.clone().scope(state.schema.execute(request)).instrument(span.clone());
     tokio::pin!(execution);
     let mut response = tokio::select! {
