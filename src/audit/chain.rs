@@ -534,7 +534,7 @@ pub async fn purge(store: &Store, cutoff: Cutoff) -> Result<u64, StoreError> {
     if store.engine() == Engine::Sqlite {
         sqlx::query("DELETE FROM audit_subjects WHERE seq <= $1").bind(seq).execute(&mut *tx).await?;
     }
-    dictionaries::forget_unused(&mut tx, seq).await?;
+    dictionaries::forget_unused(&mut tx, store.engine(), seq).await?;
     // Signed checkpoints before the new start: nothing is left to check them against (the one at it still checks).
     sqlx::query("DELETE FROM audit_signed_checkpoints WHERE seq < $1").bind(seq).execute(&mut *tx).await?;
     sqlx::query(

@@ -298,14 +298,36 @@ fn dictionary_sql(engine: Engine) -> [DictionarySql; 4] {
     ]
 }
 
-/// Removes the dictionaries' rows no record after `removed` uses (their `last_seq` is more than
-/// [`LAST_SEQ_SLACK`] behind it), so that a person's id or a caller leaves with their last record; moves the
-/// head's epoch when any went, so every writer forgets the ids it cached. Under the head's lock.
-pub(super) async fn forget_unused(tx: &mut Transaction<'static, Any>, removed: i64) -> Result<(), StoreError> {
+/// Removes the dictionaries' rows no record after `removed` uses, so that a person's id or a caller leaves with the
+/// last record naming them; moves the head's epoch when any went, so every writer forgets the ids it cached. Under the
+/// head's lock, after the records up to `removed` were deleted.
+pub(super) async fn forget_unused(
+    tx: &mut Transaction<'static, Any>,
+    engine: Engine,
+    removed: i64,
+) -> Result<(), StoreError> {
+    // A record at `seq` using a row keeps its `last_seq` at `seq - LAST_SEQ_SLACK` or later: only a row whose
+    // `last_seq` is at most `removed + LAST_SEQ_SLACK` can be unused, and only records up to `removed + 2 *
+    // LAST_SEQ_SLACK` can use it. Those are read by their primary key.
+    let window = "FROM audit_records r WHERE r.seq > $1 AND r.seq <= $3";
+    let users = match engine {
+        Engine::Sqlite => "SELECT j.value FROM audit_records r, json_each('[' || r.subjects || ']') AS j \
+                           WHERE r.seq > $1 AND r.seq <= $3"
+            .to_owned(),
+        Engine::Postgres => format!("SELECT unnest(string_to_array(r.subjects, ',')::integer[]) {window}"),
+    };
+    let used = [
+        ("audit_callers", format!("SELECT r.caller {window}")),
+        ("audit_operations", format!("SELECT r.operation {window}")),
+        ("audit_field_lists", format!("SELECT r.fields {window}")),
+        ("audit_users", users),
+    ];
     let mut forgotten = 0;
-    for table in ["audit_callers", "audit_operations", "audit_field_lists", "audit_users"] {
-        forgotten += sqlx::query(&format!("DELETE FROM {table} WHERE last_seq <= $1"))
-            .bind(removed - LAST_SEQ_SLACK)
+    for (table, used) in used {
+        forgotten += sqlx::query(&format!("DELETE FROM {table} WHERE last_seq <= $2 AND id NOT IN ({used})"))
+            .bind(removed)
+            .bind(removed + LAST_SEQ_SLACK)
+            .bind(removed + 2 * LAST_SEQ_SLACK)
             .execute(&mut **tx)
             .await?
             .rows_affected();
@@ -324,14 +346,14 @@ mod tests {
     fn a_dictionary_row_is_written_again_only_when_a_record_past_its_slack_uses_it() {
         let mut cached = Cached::default();
         cached.add("u-1".to_owned(), 7, 100);
+        cached.settle(true);
         let keys = ["u-1".to_owned()];
         assert!(cached.stale(&keys, 100 + LAST_SEQ_SLACK).is_empty());
         assert_eq!(cached.stale(&keys, 101 + LAST_SEQ_SLACK), [7]);
         // Moved on: the next records within the slack cost nothing, and a rolled back move is forgotten.
         assert!(cached.stale(&keys, 102 + LAST_SEQ_SLACK).is_empty());
         cached.settle(false);
-        assert!(cached.get(&keys[0]).is_none());
-        cached.add("u-1".to_owned(), 7, 100);
+        assert_eq!(cached.stale(&keys, 102 + LAST_SEQ_SLACK), [7], "moved again: the rolled back move never was");
         cached.settle(true);
         let mut dictionaries = Dictionaries { users: cached, ..Default::default() };
         dictionaries.at_epoch(0);

@@ -253,14 +253,16 @@ mod tests {
 
     #[test]
     fn every_scope_these_rules_read_is_one_the_response_cache_keys_answers_by() {
-        // The scopes this file can read: what it imports from `scopes`, and any it names by path. A new one must be
-        // listed here and pass `consulted_by_rules`, or a cached answer could cross a scope line.
+        // The scopes this file can read: what it imports from `scopes`, any it names by a `scopes::` path, and no
+        // literal. A new one must be listed here and pass `consulted_by_rules`, or a cached answer could cross a
+        // scope line.
         let source = include_str!("rules.rs");
+        let source = &source[..source.find("#[cfg(test)]").expect("the tests")];
+        assert!(!source.contains("has(\""), "a scope read as a literal: name it in `scopes`");
         let imports = source.lines().find_map(|l| l.strip_prefix("use super::scopes::{")).expect("the imports");
         let mut named: Vec<&str> = imports.trim_end_matches("};").split(", ").collect();
-        let by_path = ["super", "::", "scopes", "::"].concat();
-        named.extend(source.match_indices(&by_path).map(|(at, _)| {
-            let rest = &source[at + by_path.len()..];
+        named.extend(source.match_indices("scopes::").map(|(at, _)| {
+            let rest = &source[at + "scopes::".len()..];
             &rest[..rest.find(|c: char| !c.is_ascii_alphanumeric() && c != '_').unwrap_or(rest.len())]
         }));
         named.retain(|name| !name.is_empty());

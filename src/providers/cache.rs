@@ -107,9 +107,9 @@ tokio::task_local! {
     static READS: Option<Arc<Reads>>;
 }
 
-/// What one operation read from this cache: when the first entry it read stops being served, and so when an answer
-/// built from them must be dropped (the response cache, `src/server/responses.rs`). Task-local; a spawned loader
-/// batch carries it ([`Reads::carry`]).
+/// What one request's operations read from this cache: when the first entry read stops being served, and so when an
+/// answer built from them must be dropped (the response cache, `src/server/responses.rs`). Task-local; a spawned
+/// loader batch carries it ([`Reads::carry`]).
 #[derive(Debug, Default)]
 pub struct Reads(std::sync::Mutex<Option<Instant>>);
 

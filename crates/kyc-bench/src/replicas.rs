@@ -1,7 +1,7 @@
 //! `audit-replicas`: 1, 2 and 4 production-mode gateways appending to one audit chain in one PostgreSQL database,
-//! loaded together with `me` reads (audit `strict`, every answer holds personal data): audited reads per second in
-//! all and per replica, against the same replicas with audit `off`, and the trail's bytes on disk per record. Needs `KYC_BENCH_POSTGRES_URL`, a role that may
-//! create databases (`.ci/postgres.sh` starts one); without it the scenario says so and is skipped.
+//! loaded with `me` reads, audit `off` then `strict`: reads per second in all and per replica, strict ÷ off, and the
+//! trail's bytes per record. Needs `KYC_BENCH_POSTGRES_URL`, a role that may create databases (`.ci/postgres.sh`
+//! starts one); without it the scenario says so and is skipped.
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
