@@ -201,7 +201,7 @@ impl Dictionaries {
 /// The ids of `keys` in a dictionary: from `cached`, else looked up, else added as used up to `last`; then the rows
 /// whose `last_seq` lags too far behind `last` moved to it. One statement per step for all the keys, whatever their
 /// number.
-async fn resolve<K: Eq + std::hash::Hash + Clone>(
+async fn resolve<K: Eq + Hash + Clone>(
     tx: &mut Transaction<'static, Any>,
     cached: &mut Cached<K>,
     keys: &[K],
